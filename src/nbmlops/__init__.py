@@ -1,0 +1,119 @@
+"""nbmlops: Jupyter-native MLOps.
+
+In a notebook::
+
+    %load_ext nbmlops
+
+    %%track --experiment churn --name baseline
+    model = LogisticRegression(C=C).fit(X_train, y_train)
+    accuracy = accuracy_score(y_test, model.predict(X_test))
+
+In a script::
+
+    import nbmlops
+
+    with nbmlops.track("churn", "baseline"):
+        nbmlops.log_metric("accuracy", 0.91)
+
+    nbmlops.runs("churn", where="metrics.accuracy > 0.8", sort="-metrics.accuracy")
+
+Importing nbmlops is cheap: the API is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from nbmlops.errors import (
+    ArtifactError,
+    ConfigError,
+    MissingExtraError,
+    NbmlopsError,
+    NoActiveRunError,
+    ParamConflictError,
+    QueryError,
+    RunNotFoundError,
+    SchemaVersionError,
+    StoreError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "MissingExtraError",
+    "NbmlopsError",
+    "NoActiveRunError",
+    "ParamConflictError",
+    "QueryError",
+    "RunNotFoundError",
+    "SchemaVersionError",
+    "StoreError",
+    "active_run",
+    "download_artifact",
+    "get_run",
+    "log_artifact",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "metric_history",
+    "runs",
+    "set_tags",
+    "store_info",
+    "track",
+    "upgrade_store",
+]
+
+_API = frozenset(n for n in __all__ if n[0].islower())
+
+if TYPE_CHECKING:
+    from nbmlops.api import (
+        active_run,
+        download_artifact,
+        get_run,
+        log_artifact,
+        log_input,
+        log_metric,
+        log_metrics,
+        log_model,
+        log_param,
+        log_params,
+        metric_history,
+        runs,
+        set_tags,
+        store_info,
+        track,
+        upgrade_store,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from nbmlops import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nbmlops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbmlops``: register the magics on this IPython shell."""
+    from nbmlops._extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbmlops``: remove the magics and release the kernel's state."""
+    from nbmlops._extension import unload
+
+    unload(ipython)

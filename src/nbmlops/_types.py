@@ -1,0 +1,232 @@
+"""Typed records that cross the store interface.
+
+Everything a capability hands to the store, and everything the store hands back, is one
+of these frozen dataclasses. No SQLAlchemy object ever leaves ``store/``.
+
+Times are seconds since the epoch (UTC) as floats inside the store, and timezone-aware
+``datetime`` objects in the records users see.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
+RunKind = Literal["cell", "script", "tune", "job", "deploy", "drift"]
+Direction = Literal["input", "output"]
+
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "failed", "interrupted", "crashed")
+RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
+TERMINAL_STATUSES: frozenset[str] = frozenset({"finished", "failed", "interrupted", "crashed"})
+
+JSONScalar = str | int | float | bool | None
+
+
+def utc(ts: float | None) -> datetime | None:
+    """Epoch seconds to an aware UTC datetime (``None`` stays ``None``)."""
+    return None if ts is None else datetime.fromtimestamp(ts, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One value of a metric. ``value`` may be NaN or ±inf; they round-trip."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: float = 0.0
+
+    def same_as(self, other: Metric) -> bool:
+        """Equality that treats NaN as equal to NaN (for tests and de-duplication)."""
+        both_nan = math.isnan(self.value) and math.isnan(other.value)
+        return (
+            self.key == other.key
+            and (both_nan or self.value == other.value)
+            and self.step == other.step
+            and self.timestamp == other.timestamp
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetFingerprint:
+    """What identifies a piece of data without storing it.
+
+    ``digest`` identifies the fingerprint itself (kind + schema + shape + content), so the
+    same data seen by many runs is one dataset in the lineage graph.
+    """
+
+    digest: str
+    kind: str  # "dataframe" | "series" | "ndarray" | "file"
+    shape: tuple[int, ...]
+    schema: tuple[tuple[str, str], ...]  # (column or field name, dtype); empty for files
+    content_hash: str
+    size_bytes: int | None = None
+    source: str | None = None  # a file's path, when the data came from a file
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.schema)
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetLink:
+    """A dataset used (``input``) or produced (``output``) by a run under a name."""
+
+    name: str
+    direction: Direction
+    dataset: DatasetFingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRef:
+    """A content-addressed blob in the artifact store."""
+
+    sha256: str
+    size: int
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunArtifact:
+    """An artifact attached to a run under a (safe, relative) name."""
+
+    name: str
+    kind: str  # "model" | "file"
+    artifact: ArtifactRef
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """The software a run ran on, deduplicated by ``digest``."""
+
+    digest: str
+    python: str
+    implementation: str
+    platform: str
+    packages: tuple[tuple[str, str], ...]
+
+    def package_versions(self) -> dict[str, str]:
+        return dict(self.packages)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: int
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """Everything known about a run when it starts; written in one transaction."""
+
+    id: str
+    experiment: str
+    name: str | None
+    kind: RunKind
+    start_time: float
+    user: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    process_token: str | None = None
+    parent_run_id: str | None = None
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    code: str | None = None
+    code_hash: str | None = None
+    git_commit: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    inputs: tuple[DatasetLink, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """Everything learned when a run ends; written in one transaction."""
+
+    status: RunStatus
+    end_time: float
+    error: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    metrics: tuple[Metric, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    datasets: tuple[DatasetLink, ...] = ()  # outputs, and inputs logged during the run
+    artifacts: tuple[RunArtifact, ...] = ()
+    environment: Environment | None = None
+    git_dirty: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as users see it, with its lineage (``nbmlops.get_run``)."""
+
+    id: str
+    experiment: str
+    name: str | None
+    kind: RunKind
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    parent_run_id: str | None
+    notebook_path: str | None
+    cell_id: str | None
+    execution_count: int | None
+    code: str | None
+    code_hash: str | None
+    user: str | None
+    host: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    error: str | None
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+    inputs: tuple[DatasetLink, ...]
+    outputs: tuple[DatasetLink, ...]
+    artifacts: tuple[RunArtifact, ...]
+    environment: Environment | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()
+
+    def artifact(self, name: str) -> RunArtifact:
+        for art in self.artifacts:
+            if art.name == name:
+                return art
+        known = ", ".join(a.name for a in self.artifacts) or "none"
+        raise KeyError(f"run {self.id[:8]} has no artifact {name!r} (it has: {known})")
+
+
+@dataclass(frozen=True, slots=True)
+class RunTable:
+    """Runs in columnar form, ready to become a DataFrame (``nbmlops.runs``).
+
+    ``rows`` hold (run_id, experiment, name, kind, status, start, end, parent_run_id) in
+    the requested order; params/metrics/tags are (run_id, key, value) triples.
+    """
+
+    rows: list[tuple[str, str, str | None, str, str, float, float | None, str | None]]
+    params: list[tuple[str, str, Any]]
+    metrics: list[tuple[str, str, float]]
+    tags: list[tuple[str, str, str]]
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo:
+    url: str
+    revision: str | None
+    head_revision: str
+    experiments: int
+    runs_by_status: Mapping[str, int]
+    datasets: int
+    artifacts: int
+    artifact_bytes: int

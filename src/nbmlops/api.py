@@ -1,0 +1,263 @@
+"""The public Python API: everything the magics and the CLI do, as plain functions.
+
+The store and artifact locations come from :mod:`nbmlops.config` (``NBMLOPS_STORE``,
+``NBMLOPS_ARTIFACTS``, ``[tool.nbmlops]``, else ``.nbmlops/`` at the project root); one
+store connection (a :class:`~nbmlops.tracking.run.Tracker`) is kept per location per
+process. The run being tracked lives in a context variable, set only inside a tracked
+cell or a ``with nbmlops.track(...)`` block.
+"""
+
+from __future__ import annotations
+
+import atexit
+import inspect
+import threading
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbmlops._types import Metric, RunKind, RunRecord, StoreInfo
+from nbmlops.config import Settings, resolve_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
+    from nbmlops.tracking.run import ActiveRun, Tracker
+    from nbmlops.tracking.summary import RunSummary
+
+_trackers: dict[tuple[str, str], Tracker] = {}
+_trackers_lock = threading.Lock()
+
+
+def tracker(settings: Settings | None = None) -> Tracker:
+    """The process's connection to the store the settings point at (opened once)."""
+    from nbmlops.artifacts import LocalArtifactStore
+    from nbmlops.store import open_store
+    from nbmlops.tracking.run import Tracker
+
+    settings = settings or resolve_settings()
+    key = (settings.store_url, str(settings.artifacts_root))
+    found = _trackers.get(key)
+    if found is not None:
+        return found
+    with _trackers_lock:
+        found = _trackers.get(key)
+        if found is None:
+            store = open_store(settings.store_url, auto_upgrade=settings.auto_upgrade)
+            found = Tracker(store, LocalArtifactStore(settings.artifacts_root),
+                            settings.project_root)
+            _trackers[key] = found
+    return found
+
+
+def close() -> None:
+    """End background work and close every store this process opened."""
+    with _trackers_lock:
+        items = list(_trackers.values())
+        _trackers.clear()
+    for t in items:
+        t.close()
+        t.store.close()
+
+
+atexit.register(close)
+
+
+# -- tracking --------------------------------------------------------------------------
+
+def _caller_source() -> tuple[str | None, str | None]:
+    """(path, source) of the script that called track(), when it is a real file."""
+    import contextlib
+
+    skip = {__file__, contextlib.__file__}
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and frame.f_code.co_filename in skip:
+            frame = frame.f_back
+        filename = frame.f_code.co_filename if frame is not None else None
+    finally:
+        del frame
+    if not filename or filename.startswith("<"):
+        return None, None
+    path = Path(filename)
+    try:
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return str(path), None
+        return str(path.resolve()), path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return str(path), None
+
+
+@contextmanager
+def track(
+    experiment: str | None = None,
+    name: str | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    kind: RunKind = "script",
+) -> Iterator[ActiveRun]:
+    """Record the block as a run (the script form of ``%%track``).
+
+    ::
+
+        with nbmlops.track("churn", "baseline", params={"C": 1.0}) as run:
+            model = LogisticRegression(C=1.0).fit(X, y)
+            nbmlops.log_metric("accuracy", model.score(X_test, y_test))
+            run.log_model(model)
+
+    The run ends ``finished``; or ``failed`` (``interrupted`` on Ctrl-C) with the
+    traceback, and the exception propagates. Inside another tracked run it becomes that
+    run's child. The calling script's path and source are recorded as its code.
+    """
+    from nbmlops.tracking.notebook import experiment_for
+    from nbmlops.tracking.run import active_run, tracked
+
+    path, source = _caller_source()
+    parent = active_run()
+    with tracked(
+        tracker(), experiment=experiment or (parent.experiment if parent else
+                                             experiment_for(path)),
+        name=name, kind=kind, params=params, tags=tags,
+        parent_run_id=parent.id if parent else None, code=source, notebook_path=path,
+    ) as run:
+        yield run
+
+
+def track_cell(
+    source: CellSource,
+    namespace: MutableMapping[str, Any],
+    execute: Callable[[], Outcome],
+    options: CellOptions,
+) -> tuple[RunSummary, Outcome]:
+    """Run a notebook cell as a tracked run (what ``%%track`` calls)."""
+    from nbmlops.tracking.cell import track_cell as _track_cell
+
+    return _track_cell(tracker(), source, namespace, execute, options)
+
+
+def _active(what: str) -> ActiveRun:
+    from nbmlops.tracking.run import require_active_run
+
+    return require_active_run(what)
+
+
+def active_run() -> ActiveRun | None:
+    """The run being tracked here (inside ``%%track`` or ``with track()``), else None."""
+    from nbmlops.tracking.run import active_run as _active_run
+
+    return _active_run()
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log an input of the active run. The same value again is a no-op; another is an error."""
+    _active("log_param").log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Log several params of the active run."""
+    _active("log_params").log_params(params)
+
+
+def log_metric(key: str, value: float, *, step: int | None = None,
+               timestamp: float | None = None) -> None:
+    """Log a metric value; without ``step``, each key's steps count 0, 1, 2, ..."""
+    _active("log_metric").log_metric(key, value, step=step, timestamp=timestamp)
+
+
+def log_metrics(metrics: Mapping[str, float], *, step: int | None = None,
+                timestamp: float | None = None) -> None:
+    """Log several metric values (sharing ``step`` when given)."""
+    _active("log_metrics").log_metrics(metrics, step=step, timestamp=timestamp)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set tags (free-form labels; unlike params they may change) on the active run."""
+    _active("set_tags").set_tags(tags)
+
+
+def log_artifact(path: str | Path, name: str | None = None) -> list[str]:
+    """Copy a file, or every file under a folder, into the run's artifacts.
+
+    Returns the artifact names. ``name`` (a relative path such as ``plots/roc.png``)
+    defaults to the file or folder name.
+    """
+    return [a.name for a in _active("log_artifact").log_artifact(path, name)]
+
+
+def log_model(model: Any, name: str = "model") -> str:
+    """Store a model object as an artifact of kind ``model``; returns its sha256."""
+    return _active("log_model").log_model(model, name).artifact.sha256
+
+
+def log_input(data: Any, name: str | None = None) -> str:
+    """Fingerprint a DataFrame/Series/array or file as an input of the active run."""
+    return _active("log_input").log_input(data, name).dataset.digest
+
+
+# -- reading ---------------------------------------------------------------------------
+
+def runs(
+    experiment: str | None = None,
+    *,
+    where: str | None = None,
+    sort: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    kind: RunKind | Sequence[RunKind] | None = None,
+) -> pd.DataFrame:
+    """Runs as a DataFrame, newest first unless ``sort`` says otherwise.
+
+    Columns: ``run_id``, ``experiment``, ``name``, ``status``, ``start`` (UTC),
+    ``duration_s``, then ``params.<key>``, ``metrics.<key>`` (latest value) and
+    ``tags.<key>``. ``where`` filters (``"metrics.accuracy > 0.8 and params.C < 1"``),
+    ``sort`` orders (``"-metrics.accuracy"``).
+    """
+    from nbmlops.tracking.search import search, to_frame
+
+    kinds = (kind,) if isinstance(kind, str) else kind
+    return to_frame(search(tracker().store, experiment=experiment, where=where, sort=sort,
+                           kinds=kinds, limit=limit))
+
+
+def get_run(run_id: str) -> RunRecord:
+    """One run with its params, metrics, tags, datasets, artifacts and environment.
+
+    ``run_id`` may be a unique prefix (at least 4 characters) of the id.
+    """
+    return tracker().store.get_run(run_id)
+
+
+def metric_history(run_id: str, key: str) -> list[Metric]:
+    """Every value of a metric of a run, in order of step then time."""
+    return tracker().store.metric_history(run_id, key)
+
+
+def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
+    """Write a run's artifact (or every artifact under a folder name) into ``dest``.
+
+    Returns the written file (or folder). Every blob is verified against its sha256.
+    """
+    t = tracker()
+    run = t.store.get_run(run_id)
+    exact = [a for a in run.artifacts if a.name == name]
+    under = [a for a in run.artifacts if a.name.startswith(name.rstrip("/") + "/")]
+    if not exact and not under:
+        run.artifact(name)  # raises a KeyError listing what the run has
+    for art in exact or under:
+        t.artifacts.export(art.artifact.sha256, Path(dest), art.name)
+    return Path(dest) / name
+
+
+def store_info() -> tuple[Settings, StoreInfo]:
+    """Where the store and artifacts are, the schema revision, and what the store holds."""
+    settings = resolve_settings()
+    return settings, tracker(settings).store.info()
+
+
+def upgrade_store() -> tuple[str | None, str]:
+    """Upgrade the configured store's schema to this version's; returns (before, after)."""
+    from nbmlops.store import upgrade_store as _upgrade
+
+    return _upgrade(resolve_settings().store_url)

@@ -1,0 +1,189 @@
+"""Content-addressed artifacts on the local filesystem.
+
+A blob lives at ``<root>/<sha[:2]>/<sha>``. Writes go to a temporary file in the root,
+are fsync'ed and renamed into place, so a reader never sees half a blob and a crash never
+leaves one; writing bytes that are already there costs only their hash. Every read
+verifies the sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from nbmlops._types import ArtifactRef
+from nbmlops.artifacts.names import check_name, check_sha256
+from nbmlops.errors import ArtifactError
+
+_BUF = 1 << 20
+
+
+def guess_media_type(name: str) -> str:
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def _within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+class LocalArtifactStore:
+    """Blobs addressed by sha256 under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"LocalArtifactStore({str(self.root)!r})"
+
+    # -- addresses ------------------------------------------------------------------
+    def path_of(self, sha256: str) -> Path:
+        """Where the blob ``sha256`` lives; refuses anything that would leave the root."""
+        digest = check_sha256(sha256)
+        path = self.root / digest[:2] / digest
+        real_root = self.root.resolve()
+        if not _within(path.resolve(), real_root):
+            raise ArtifactError(f"blob {digest[:12]}… resolves outside the artifact root "
+                                f"{real_root} (a symlink?); refusing to use it")
+        return path
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    # -- writing --------------------------------------------------------------------
+    def _commit(self, tmp: Path, digest: str) -> None:
+        final = self.path_of(digest)
+        if final.is_file():
+            tmp.unlink(missing_ok=True)
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+        try:  # make the rename itself durable
+            fd = os.open(final.parent, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _tempfile(self) -> tuple[int, Path]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        return fd, Path(name)
+
+    def put_bytes(self, data: bytes, *, media_type: str = "application/octet-stream"
+                  ) -> ArtifactRef:
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.exists(digest):
+            fd, tmp = self._tempfile()
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._commit(tmp, digest)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+        return ArtifactRef(sha256=digest, size=len(data), media_type=media_type)
+
+    def put_stream(self, src: BinaryIO, *, media_type: str) -> ArtifactRef:
+        fd, tmp = self._tempfile()
+        hasher, size = hashlib.sha256(), 0
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                while chunk := src.read(_BUF):
+                    hasher.update(chunk)
+                    fh.write(chunk)
+                    size += len(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            digest = hasher.hexdigest()
+            self._commit(tmp, digest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return ArtifactRef(sha256=digest, size=size, media_type=media_type)
+
+    def put_file(self, path: Path, *, media_type: str | None = None) -> ArtifactRef:
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactError(f"{path} is not a file", name=str(path))
+        with path.open("rb") as src:
+            return self.put_stream(src, media_type=media_type or guess_media_type(path.name))
+
+    # -- reading --------------------------------------------------------------------
+    def _verified_chunks(self, sha256: str) -> Iterator[bytes]:
+        path = self.path_of(sha256)
+        if not path.is_file():
+            raise ArtifactError(f"blob {sha256[:12]}… is missing from {self.root}; was the "
+                                "artifact folder moved? Point NBMLOPS_ARTIFACTS at it")
+        hasher = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(_BUF):
+                hasher.update(chunk)
+                yield chunk
+        if hasher.hexdigest() != sha256:
+            raise ArtifactError(
+                f"blob {sha256[:12]}… failed verification: its content changed on disk "
+                f"(sha256 is now {hasher.hexdigest()[:12]}…); it was tampered with or corrupted")
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """The blob's bytes, after checking they still hash to ``sha256``."""
+        return b"".join(self._verified_chunks(sha256))
+
+    def export(self, sha256: str, dest_root: Path, name: str) -> Path:
+        """Write blob ``sha256`` to ``dest_root/name``; ``name`` may not escape ``dest_root``."""
+        check_name(name)
+        dest_root = Path(dest_root)
+        dest_root.mkdir(parents=True, exist_ok=True)
+        real_root = dest_root.resolve()
+        target = dest_root.joinpath(*name.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not _within(target.parent.resolve(), real_root):
+            raise ArtifactError(f"{name!r} would be written outside {real_root} (through a "
+                                "symlinked folder); refusing", name=name)
+        if target.is_symlink():
+            raise ArtifactError(f"{target} is a symlink; refusing to write through it",
+                                name=name)
+        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for chunk in self._verified_chunks(sha256):
+                    fh.write(chunk)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+
+def iter_files(folder: Path) -> Iterator[tuple[Path, str]]:
+    """Files under ``folder`` with their relative POSIX names; refuses escaping symlinks."""
+    folder = Path(folder)
+    real = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        for d in list(dirnames):
+            p = Path(dirpath) / d
+            if p.is_symlink() and not _within(p.resolve(), real):
+                raise ArtifactError(f"{p} links outside {folder}; refusing to follow it",
+                                    name=str(p))
+        for f in sorted(filenames):
+            p = Path(dirpath) / f
+            if p.is_symlink() and not _within(p.resolve(), real):
+                raise ArtifactError(f"{p} links outside {folder}; refusing to follow it",
+                                    name=str(p))
+            yield p, p.relative_to(folder).as_posix()
+
+
+__all__ = ["LocalArtifactStore", "guess_media_type", "iter_files"]

@@ -1,0 +1,67 @@
+"""Artifact names: relative POSIX paths that can never leave the folder they are written to.
+
+A name comes from users (``log_artifact(..., name=...)``) or from stored metadata, so it is
+checked in every form an attacker could hide a traversal in: as given, percent-decoded
+(``%2e%2e%2f``, repeatedly: ``%252e``), and Unicode-normalised (NFKC folds fullwidth
+``．．／`` into ``../``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from nbmlops.errors import ArtifactError
+
+MAX_NAME = 512
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _problem(form: str) -> str | None:
+    if not form:
+        return "it is empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in form):
+        return "it holds control characters"
+    if "\\" in form:
+        return "it holds a backslash (use / between folders)"
+    if form.startswith("/") or _DRIVE.match(form):
+        return "it is an absolute path"
+    parts = form.split("/")
+    if any(p in ("..", ".") for p in parts):
+        return "it has a '.' or '..' segment"
+    if any(p == "" for p in parts):
+        return "it has an empty segment ('//' or a trailing '/')"
+    return None
+
+
+def check_name(name: object) -> str:
+    """Return ``name`` if it is a safe artifact name; raise ArtifactError otherwise."""
+    if not isinstance(name, str):
+        raise ArtifactError(f"artifact name must be a string, not {type(name).__name__}")
+    if len(name) > MAX_NAME:
+        raise ArtifactError(f"artifact name is longer than {MAX_NAME} characters", name=name)
+    forms = [name]
+    decoded = name
+    for _ in range(4):  # %252e -> %2e -> .
+        nxt = unquote(decoded)
+        if nxt == decoded:
+            break
+        forms.append(nxt)
+        decoded = nxt
+    forms += [unicodedata.normalize("NFKC", f) for f in list(forms)]
+    for form in forms:
+        problem = _problem(form)
+        if problem:
+            raise ArtifactError(
+                f"artifact name {name!r} is not allowed: {problem}. Use a relative path "
+                "like 'model' or 'plots/roc.png'", name=name)
+    return name
+
+
+def check_sha256(digest: object) -> str:
+    """A blob address must be exactly 64 lowercase hex digits."""
+    if not isinstance(digest, str) or not _SHA256.match(digest):
+        raise ArtifactError(f"{digest!r} is not a sha256 digest (64 lowercase hex digits)")
+    return digest

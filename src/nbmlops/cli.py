@@ -1,0 +1,243 @@
+"""The ``nbmlops`` command line: a thin front end over :mod:`nbmlops.api`.
+
+    nbmlops runs list [--experiment E] [--where EXPR] [--sort KEYS] [--limit N]
+                      [--format table|json|csv]
+    nbmlops runs show RUN_ID [--format text|json]
+    nbmlops db info [--format text|json]
+    nbmlops db upgrade
+
+Exit status: 0 on success, 1 when nbmlops reports an error (the message says what to
+do), 2 for a malformed command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TextIO
+
+from nbmlops.errors import NbmlopsError
+
+_SORT_FLAGS = ("--sort", "-s")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
+
+
+def _dump_json(obj: Any, out: TextIO) -> None:
+    json.dump(obj, out, indent=2, default=_json_default, ensure_ascii=False, allow_nan=False)
+    out.write("\n")
+
+
+def _clean_floats(obj: Any) -> Any:
+    """NaN/inf are not JSON: write them as null / strings."""
+    if isinstance(obj, float):
+        if obj != obj:
+            return None
+        if obj in (float("inf"), float("-inf")):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, dict):
+        return {k: _clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean_floats(v) for v in obj]
+    return obj
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    frame = api.runs(args.experiment, where=args.where, sort=args.sort,
+                     limit=args.limit or None, kind=args.kind)
+    if args.format == "csv":
+        frame.to_csv(out, index=False)
+        return 0
+    if args.format == "json":
+        records = frame.assign(start=frame["start"].map(lambda t: t.isoformat()))
+        _dump_json(_clean_floats(records.to_dict(orient="records")), out)
+        return 0
+    if frame.empty:
+        out.write("no runs recorded" + (" that match\n" if args.where or args.experiment
+                                        else " yet\n"))
+        return 0
+    view = frame.copy()
+    view["run_id"] = view["run_id"].str[:8]
+    view["start"] = view["start"].dt.tz_convert(None).dt.strftime("%Y-%m-%d %H:%M:%S")
+    view["duration_s"] = view["duration_s"].round(3)
+    keep = [c for c in view.columns if not c.startswith("params.")] if not args.wide \
+        else list(view.columns)
+    out.write(view[keep].to_string(index=False, na_rep="") + "\n")
+    return 0
+
+
+def _fmt_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{size} B"
+
+
+def _run_show(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+    from nbmlops.tracking.summary import format_duration, format_number
+
+    run = api.get_run(args.run_id)
+    if args.format == "json":
+        _dump_json(_clean_floats(dataclasses.asdict(run)), out)
+        return 0
+    w = out.write
+    w(f"run {run.id}\n")
+    rows = [
+        ("experiment", run.experiment), ("name", run.name or ""), ("kind", run.kind),
+        ("status", run.status), ("start", run.start_time.isoformat(timespec="seconds")),
+        ("duration", format_duration(run.duration_s) if run.duration_s is not None else ""),
+        ("notebook", run.notebook_path or ""), ("cell", run.cell_id or ""),
+        ("execution", "" if run.execution_count is None else str(run.execution_count)),
+        ("user@host", f"{run.user or '?'}@{run.host or '?'}"),
+        ("git", (run.git_commit or "")[:12] + (" (dirty)" if run.git_dirty else "")),
+        ("parent", run.parent_run_id or ""), ("code sha256", run.code_hash or ""),
+    ]
+    if run.environment is not None:
+        env = run.environment
+        rows.append(("environment", f"Python {env.python} on {env.platform}, "
+                                    f"{len(env.packages)} packages"))
+    for label, value in rows:
+        if value:
+            w(f"  {label:<12} {value}\n")
+    sections: list[tuple[str, dict[str, str]]] = [
+        ("params", {k: repr(v) for k, v in run.params.items()}),
+        ("metrics", {k: format_number(v) for k, v in run.metrics.items()}),
+        ("tags", dict(run.tags)),
+    ]
+    for title, texts in sections:
+        if texts:
+            w(f"{title}:\n" + "".join(f"  {k} = {v}\n" for k, v in texts.items()))
+    for title, links in (("inputs", run.inputs), ("outputs", run.outputs)):
+        if links:
+            w(f"{title}:\n")
+            for ln in links:
+                d = ln.dataset
+                shape = "x".join(map(str, d.shape))
+                w(f"  {ln.name}: {d.kind} {shape}, {len(d.schema)} columns, "
+                  f"{d.content_hash}\n")
+    if run.artifacts:
+        w("artifacts:\n")
+        for art in run.artifacts:
+            w(f"  {art.name} ({art.kind}, {_fmt_size(art.artifact.size)}, "
+              f"sha256 {art.artifact.sha256[:12]}…)\n")
+    if run.code:
+        w("code:\n" + "".join(f"  | {line}\n" for line in run.code.rstrip().splitlines()))
+    if run.error:
+        w("error:\n" + "".join(f"  {line}\n" for line in run.error.splitlines()))
+    return 0
+
+
+# -- db --------------------------------------------------------------------------------------
+
+def _db_info(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    settings, info = api.store_info()
+    data = {
+        "store": info.url, "configured_by": settings.source,
+        "artifacts": str(settings.artifacts_root), "project_root": str(settings.project_root),
+        "schema_revision": info.revision, "head_revision": info.head_revision,
+        "experiments": info.experiments, "runs": dict(info.runs_by_status),
+        "datasets": info.datasets, "artifact_blobs": info.artifacts,
+        "artifact_bytes": info.artifact_bytes,
+    }
+    if args.format == "json":
+        _dump_json(data, out)
+        return 0
+    total = sum(info.runs_by_status.values())
+    by_status = ", ".join(f"{n} {s}" for s, n in info.runs_by_status.items() if n)
+    out.write(
+        f"store        {info.url}  (from {settings.source})\n"
+        f"artifacts    {settings.artifacts_root}\n"
+        f"schema       {info.revision} (this nbmlops: {info.head_revision})\n"
+        f"experiments  {info.experiments}\n"
+        f"runs         {total}" + (f" ({by_status})" if by_status else "") + "\n"
+        f"datasets     {info.datasets}\n"
+        f"artifacts    {info.artifacts} blobs, {_fmt_size(info.artifact_bytes)}\n")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    before, after = api.upgrade_store()
+    if before == after:
+        out.write(f"the store is already at schema revision {after}\n")
+    else:
+        out.write(f"upgraded the store from schema revision {before or '(new)'} to {after}\n")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    from nbmlops import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="nbmlops", description="Jupyter-native MLOps: browse and manage tracked runs.")
+    parser.add_argument("--version", action="version", version=f"nbmlops {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    runs = sub.add_parser("runs", help="list and show recorded runs")
+    runs_sub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = runs_sub.add_parser("list", help="list runs, newest first")
+    ls.add_argument("-e", "--experiment", help="only runs of this experiment")
+    ls.add_argument("-w", "--where", help='filter, e.g. "metrics.accuracy > 0.8"')
+    ls.add_argument("-s", "--sort", help="sort keys, e.g. -metrics.accuracy,start")
+    ls.add_argument("-n", "--limit", type=int, default=0, help="at most N runs (0 = all)")
+    ls.add_argument("--kind", help="only runs of this kind (cell, script, ...)")
+    ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    ls.add_argument("--wide", action="store_true", help="table: include params.* columns")
+    ls.set_defaults(func=_runs_list)
+    show = runs_sub.add_parser("show", help="show one run with its lineage")
+    show.add_argument("run_id", help="the run id, or a unique prefix of it (4+ characters)")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    show.set_defaults(func=_run_show)
+
+    db = sub.add_parser("db", help="the lineage store itself")
+    db_sub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    info = db_sub.add_parser("info", help="where the store is, its schema revision and counts")
+    info.add_argument("--format", choices=("text", "json"), default="text")
+    info.set_defaults(func=_db_info)
+    up = db_sub.add_parser("upgrade", help="upgrade the store's schema to this version's")
+    up.set_defaults(func=_db_upgrade)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    from nbmlops.store.query import attach_sort_values
+
+    out = out or sys.stdout
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(attach_sort_values(raw, _SORT_FLAGS))
+    try:
+        return int(args.func(args, out))
+    except NbmlopsError as exc:
+        print(f"nbmlops: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `nbmlops runs list | head`
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

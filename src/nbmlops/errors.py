@@ -1,0 +1,132 @@
+"""Errors raised by nbmlops.
+
+Every error nbmlops raises on purpose derives from :class:`NbmlopsError`, carries the
+structured fields a caller needs (the run id, the path, the revision), and says in its
+message what to do next::
+
+    NbmlopsError
+    ├── ConfigError(NbmlopsError, ValueError)        a setting is malformed
+    ├── StoreError(NbmlopsError, RuntimeError)       the lineage store failed
+    │   └── SchemaVersionError                       the store's schema is not this version's
+    ├── RunNotFoundError(NbmlopsError, LookupError)  no run has that id
+    ├── NoActiveRunError(NbmlopsError, RuntimeError) log_* called outside a tracked run
+    ├── ParamConflictError(NbmlopsError, ValueError) a param re-logged with another value
+    ├── QueryError(NbmlopsError, ValueError)         a --where / --sort expression is invalid
+    ├── ArtifactError(NbmlopsError, ValueError)      an artifact name or blob is unsafe/corrupt
+    └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
+
+Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
+status codes.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "ConfigError",
+    "MissingExtraError",
+    "NbmlopsError",
+    "NoActiveRunError",
+    "ParamConflictError",
+    "QueryError",
+    "RunNotFoundError",
+    "SchemaVersionError",
+    "StoreError",
+]
+
+
+class NbmlopsError(Exception):
+    """Root of every error nbmlops raises on purpose."""
+
+
+class ConfigError(NbmlopsError, ValueError):
+    """A setting (environment variable or ``[tool.nbmlops]``) is malformed."""
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+class StoreError(NbmlopsError, RuntimeError):
+    """The lineage store could not be opened, read or written."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class SchemaVersionError(StoreError):
+    """The store's schema revision is not one this version of nbmlops can use."""
+
+    def __init__(
+        self, message: str, *, url: str | None = None, found: str | None, expected: str
+    ) -> None:
+        super().__init__(message, url=url)
+        self.found = found
+        self.expected = expected
+
+
+class RunNotFoundError(NbmlopsError, LookupError):
+    """No run matches the id (or id prefix) given."""
+
+    def __init__(self, run_id: str, *, reason: str = "no run has that id") -> None:
+        super().__init__(
+            f"run {run_id!r}: {reason}; list runs with `nbmlops runs list` or `%runs`"
+        )
+        self.run_id = run_id
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class NoActiveRunError(NbmlopsError, RuntimeError):
+    """A ``log_*`` function was called while no run was being tracked."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} needs an active run: call it inside a `%%track` cell or a "
+            "`with nbmlops.track(...):` block"
+        )
+
+
+class ParamConflictError(NbmlopsError, ValueError):
+    """A param was logged again in the same run with a different value."""
+
+    def __init__(self, run_id: str, key: str, old: object, new: object) -> None:
+        super().__init__(
+            f"param {key!r} of run {run_id[:8]} is already {old!r}; it cannot become {new!r}. "
+            "Params are the inputs of a run and never change: log the new value under "
+            "another key, or as a metric if it varies"
+        )
+        self.run_id = run_id
+        self.key = key
+        self.old = old
+        self.new = new
+
+
+class QueryError(NbmlopsError, ValueError):
+    """A filter (``--where``) or sort (``--sort``) expression is not valid."""
+
+    def __init__(self, message: str, *, expression: str) -> None:
+        super().__init__(f"{message} in {expression!r}")
+        self.expression = expression
+
+
+class ArtifactError(NbmlopsError, ValueError):
+    """An artifact name would escape the artifact root, or a blob failed verification."""
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class MissingExtraError(NbmlopsError, ImportError):
+    """An optional dependency is needed; the message names the extra to install."""
+
+    def __init__(self, feature: str, *, extra: str, module: str) -> None:
+        super().__init__(
+            f"{feature} needs the optional dependency {module!r}: "
+            f'pip install "nbmlops[{extra}]"'
+        )
+        self.extra = extra
+        self.module = module

@@ -1,0 +1,38 @@
+"""IPython magics: thin front ends over :mod:`nbmlops.api` (parse, call, display).
+
+``register(shell)`` attaches one :class:`~nbmlops.magics.session.KernelSession` to the
+shell and registers the magics; ``unregister(shell)`` removes both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
+
+_MAGICS = {"cell": ("track",), "line": ("runs",)}
+
+
+def register(shell: Any) -> None:
+    from nbmlops.magics.runs import RunsMagics
+    from nbmlops.magics.track import TrackMagics
+
+    if get_session(shell) is not None:
+        return
+    session = KernelSession(shell)
+    setattr(shell, ATTRIBUTE, session)
+    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell, session))
+    session.warm_up()
+
+
+def unregister(shell: Any) -> None:
+    session = get_session(shell)
+    if session is None:
+        return
+    for kind, names in _MAGICS.items():
+        for name in names:
+            shell.magics_manager.magics[kind].pop(name, None)
+    for cls in ("TrackMagics", "RunsMagics"):
+        shell.magics_manager.registry.pop(cls, None)
+    session.close()
+    delattr(shell, ATTRIBUTE)

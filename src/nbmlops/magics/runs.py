@@ -1,0 +1,58 @@
+"""``%runs``: the runs table inline (parse, call ``api.runs``, display)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.text import SList
+
+from nbmlops import api
+from nbmlops.errors import NbmlopsError
+from nbmlops.store.query import attach_sort_values
+
+DEFAULT_LIMIT = 50
+
+
+@magics_class
+class RunsMagics(Magics):
+    def __init__(self, shell: Any, session: Any) -> None:
+        super().__init__(shell)
+        self.session = session
+
+    @magic_arguments()
+    @argument("-e", "--experiment", help="only runs of this experiment")
+    @argument("-w", "--where", help='filter, e.g. "metrics.accuracy > 0.8 and params.C < 1"')
+    @argument("-s", "--sort", help="sort keys, e.g. -metrics.accuracy,start (- = descending)")
+    @argument("-n", "--limit", type=int, default=DEFAULT_LIMIT,
+              help=f"show at most this many runs (default {DEFAULT_LIMIT}; 0 = all)")
+    @argument("--kind", help="only runs of this kind (cell, script, tune, job, ...)")
+    @line_magic
+    def runs(self, line: str) -> Any:
+        """Show recorded runs as a table (newest first); returns the DataFrame.
+
+        Example::
+
+            %runs --experiment churn --where "metrics.accuracy > 0.8" --sort -metrics.accuracy
+        """
+        from IPython.utils.process import arg_split  # type: ignore[attr-defined]
+
+        argv = attach_sort_values(arg_split(line, posix=True), ("--sort", "-s"))
+        args = self.runs.parser.parse_args(argv)
+        if args.limit < 0:
+            raise UsageError("--limit must be 0 (all) or a positive number")
+        limit = args.limit or None
+        try:
+            frame = api.runs(args.experiment, where=args.where, sort=args.sort,
+                             limit=limit + 1 if limit else None, kind=args.kind)
+        except NbmlopsError as exc:
+            raise UsageError(f"%runs: {exc}") from None
+        if limit and len(frame) > limit:
+            frame = frame.iloc[:limit]
+            print(SList([f"showing the first {limit} runs; use --limit 0 to see all"]).s)
+        if frame.empty:
+            print("no runs recorded" + (" that match" if args.where or args.experiment
+                                        or args.kind else " yet"))
+        return frame

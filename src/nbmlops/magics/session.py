@@ -1,0 +1,104 @@
+"""The kernel's nbmlops state: one object, attached to the shell, released on unload."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.error import InputRejected, UsageError
+from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
+
+from nbmlops.tracking.notebook import CellLocator, notebook_path
+
+ATTRIBUTE = "_nbmlops_session"
+_ASYNC = (ast.Await, ast.AsyncFor, ast.AsyncWith)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedCell:
+    body: str  # as written
+    tree: ast.Module  # transformed, parsed, AST-transformed; line numbers match the cell
+    filename: str  # the name IPython's compiler cached the source under (for tracebacks)
+    outer: ExecutionResult | None  # the result of the cell that holds the magic
+    notebook_path: str | None
+    cell_id: str | None
+    execution_count: int | None
+
+
+def _has_top_level_await(tree: ast.Module) -> bool:
+    todo: list[ast.AST] = list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, _ASYNC):
+            return True
+        if not isinstance(node, _SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+    return False
+
+
+class KernelSession:
+    """Per-kernel state of the extension: where the notebook is, which cell is running."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+        self.locator = CellLocator()
+        self._warmup: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Open the store and read the environment in the background, so the first
+        tracked cell does not pay for it (errors surface on first real use)."""
+
+        def work() -> None:
+            try:
+                from nbmlops import api
+
+                api.tracker().prefetch_environment()
+            except Exception:
+                pass
+
+        self._warmup = threading.Thread(target=work, name="nbmlops-warmup", daemon=True)
+        self._warmup.start()
+
+    def close(self) -> None:
+        if self._warmup is not None:
+            self._warmup.join(timeout=10)
+
+    def prepare(self, body: str) -> PreparedCell:
+        """Transform and parse a tracked cell's body the way IPython would run it."""
+        shell = self.shell
+        outer: ExecutionResult | None = getattr(shell.displayhook, "exec_result", None)
+        count = outer.execution_count if outer is not None else shell.execution_count
+        transformed = shell.transform_cell(body)
+        # one leading newline: the body starts on the cell's second line (after %%track),
+        # so tracebacks and AST line numbers match what the user sees
+        padded = "\n" + transformed
+        filename = shell.compile.cache(padded, count or 0, raw_code="\n" + body)
+        try:
+            tree = shell.compile.ast_parse(padded, filename=filename)
+        except (SyntaxError, ValueError, OverflowError) as exc:
+            where = f"line {exc.lineno}: " if isinstance(exc, SyntaxError) and exc.lineno else ""
+            msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+            raise UsageError(f"%%track: the cell does not parse ({where}{msg}); "
+                             "nothing was run or recorded") from None
+        try:
+            tree = shell.transform_ast(tree)
+        except InputRejected as exc:
+            raise UsageError(f"%%track: the cell was rejected: {exc}") from None
+        if _has_top_level_await(tree):
+            raise UsageError("%%track: top-level await is not supported in a tracked cell; "
+                             "wrap the async code in a function and call asyncio.run(...) "
+                             "or await it in another cell")
+        path = notebook_path(shell.user_ns)
+        cell_id = None
+        info = outer.info if outer is not None else None
+        if info is not None:
+            cell_id = info.cell_id or self.locator.find(path, info.raw_cell)
+        return PreparedCell(body=body, tree=tree, filename=filename, outer=outer,
+                            notebook_path=path, cell_id=cell_id, execution_count=count)
+
+
+def get_session(shell: Any) -> KernelSession | None:
+    return getattr(shell, ATTRIBUTE, None)

@@ -1,0 +1,50 @@
+"""The lineage store: the only package that speaks SQL.
+
+``open_store(url)`` opens (and, for a new database, creates) a store, checks its schema
+revision, and marks runs left ``running`` by dead processes as ``crashed``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from nbmlops.store.base import Store
+
+__all__ = ["Store", "open_store", "upgrade_store"]
+
+
+def open_store(url: str, *, auto_upgrade: bool = True, reap: bool = True) -> Store:
+    """Open the lineage store at ``url`` (a SQLAlchemy URL).
+
+    A new database is created at the current schema. An older schema is upgraded when
+    ``auto_upgrade`` is true (a SQLite file is backed up first) and refused otherwise with
+    a :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
+    """
+    from nbmlops.store.sql.engine import make_engine
+    from nbmlops.store.sql.schema import ensure_schema
+    from nbmlops.store.sql.store import SqlStore
+
+    engine = make_engine(url)
+    try:
+        revision = ensure_schema(engine, url, auto_upgrade=auto_upgrade)
+        store = SqlStore(engine, url, revision)
+        if reap:
+            store.reap_orphans(time.time())
+    except BaseException:
+        engine.dispose()
+        raise
+    return store
+
+
+def upgrade_store(url: str) -> tuple[str | None, str]:
+    """Upgrade the store at ``url`` to the current schema; return (before, after)."""
+    from nbmlops.store.sql.engine import make_engine, run_in_transaction
+    from nbmlops.store.sql.schema import read_revision, upgrade
+
+    engine = make_engine(url)
+    try:
+        _, before = run_in_transaction(engine, read_revision, write=False, url=url)
+        after = upgrade(engine, url)
+    finally:
+        engine.dispose()
+    return before, after

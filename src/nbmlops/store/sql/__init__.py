@@ -1,0 +1,1 @@
+"""SQLAlchemy backend of the lineage store: models, engine settings, schema, queries."""

@@ -1,0 +1,134 @@
+"""Engines and transactions: the one place that talks to the database driver.
+
+SQLite is tuned for several kernels and jobs writing one file at once: WAL journal,
+``synchronous=NORMAL`` (durable across process crashes; a power cut may lose the last
+commit), a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction that writes, so a
+read-then-write never fails half-way with "database is locked". On top of that every
+transaction is retried a bounded number of times with jittered back-off on lock and
+serialization errors. Driver errors leave this module as :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from nbmlops.config import sqlite_path
+from nbmlops.errors import StoreError
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30_000
+MAX_ATTEMPTS = 8
+_BEGIN_OPTION = "nbmlops_begin"
+_RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization, deadlock, lock not available
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for ``url`` with nbmlops' connection settings."""
+    try:
+        if url.startswith("sqlite"):
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except ModuleNotFoundError as exc:
+        from nbmlops.errors import MissingExtraError
+
+        extra = "postgres" if url.startswith("postgres") else "all"
+        raise MissingExtraError(f"the store at {redact(url)}", extra=extra,
+                                module=exc.name or "driver") from exc
+    except (SQLAlchemyError, ValueError) as exc:
+        raise StoreError(f"cannot use store URL {redact(url)!r}: {exc}", url=redact(url)) from exc
+
+
+def _sqlite_engine(url: str) -> Engine:
+    memory = ":memory:" in url or url.rstrip("/") in {"sqlite:", "sqlite:/"}
+    path = sqlite_path(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for the store {path}: {exc}; set "
+                             "NBMLOPS_STORE to a writable location", url=url) from exc
+    engine = create_engine(
+        url,
+        connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, emit BEGIN (so we choose IMMEDIATE for writes
+        # and DDL stays inside the transaction).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine
+
+
+def redact(url: str) -> str:
+    """The URL with any password hidden, for messages and `db info`."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    text = str(orig).lower()
+    if "database is locked" in text or "database table is locked" in text or "busy" in text:
+        return True
+    return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+
+
+def run_in_transaction(
+    engine: Engine, fn: Callable[[Connection], T], *, write: bool, url: str
+) -> T:
+    """Run ``fn(conn)`` in one transaction; commit, or roll back and retry/raise.
+
+    ``fn`` may run more than once (after a lock timeout or serialization failure), so it
+    must not have side effects outside the connection.
+    """
+    delay = 0.02
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with engine.connect() as conn:
+                if write and engine.dialect.name == "sqlite":
+                    conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+                with conn.begin():
+                    return fn(conn)
+        except (OperationalError, DBAPIError) as exc:
+            if attempt < MAX_ATTEMPTS and _retryable(exc):
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+                continue
+            raise StoreError(
+                f"the lineage store at {redact(url)} failed: {exc.orig}; "
+                "nothing from this operation was written",
+                url=redact(url),
+            ) from exc
+        except SQLAlchemyError as exc:
+            raise StoreError(f"the lineage store at {redact(url)} failed: {exc}",
+                             url=redact(url)) from exc
+    raise AssertionError("unreachable")  # pragma: no cover

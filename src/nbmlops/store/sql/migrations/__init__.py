@@ -1,0 +1,1 @@
+"""Alembic migrations of the lineage store (run through ``nbmlops db upgrade``)."""

@@ -1,0 +1,178 @@
+"""The lineage store's tables as SQLAlchemy 2 typed ORM models.
+
+These are the *live* models: a fresh store is created from them and stamped at the head
+revision. Migrations under ``migrations/versions`` never import this module; a test
+proves that upgrading through every revision yields exactly this schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+RUN_FK = "runs.id"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ExperimentRow(Base):
+    __tablename__ = "experiments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class EnvironmentRow(Base):
+    __tablename__ = "environments"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    python: Mapped[str] = mapped_column(String(64))
+    implementation: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str] = mapped_column(String(255))
+    packages: Mapped[str] = mapped_column(Text)  # JSON object {name: version}
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_experiment_start", "experiment_id", "start_time"),
+        Index("ix_runs_status", "status"),
+        Index("ix_runs_start", "start_time"),
+        Index("ix_runs_parent", "parent_run_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    experiment_id: Mapped[int] = mapped_column(ForeignKey("experiments.id"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    start_time: Mapped[float] = mapped_column(Double)
+    end_time: Mapped[float | None] = mapped_column(Double)
+    heartbeat_at: Mapped[float] = mapped_column(Double)
+    parent_run_id: Mapped[str | None] = mapped_column(ForeignKey(RUN_FK, ondelete="SET NULL"))
+    notebook_path: Mapped[str | None] = mapped_column(Text)
+    cell_id: Mapped[str | None] = mapped_column(String(255))
+    execution_count: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(Text)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    user: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_token: Mapped[str | None] = mapped_column(String(255))
+    git_commit: Mapped[str | None] = mapped_column(String(64))
+    git_dirty: Mapped[bool | None] = mapped_column(Boolean)
+    environment_digest: Mapped[str | None] = mapped_column(ForeignKey("environments.digest"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ParamRow(Base):
+    __tablename__ = "params"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON
+    num_value: Mapped[float | None] = mapped_column(Double)  # for numeric comparisons
+
+
+class MetricRow(Base):
+    __tablename__ = "metrics"
+    __table_args__ = (Index("ix_metrics_run_key_step", "run_id", "key", "step", "timestamp"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(250))
+    value: Mapped[float | None] = mapped_column(Double)  # NULL when is_nan (SQLite has no NaN)
+    is_nan: Mapped[bool] = mapped_column(Boolean)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[float] = mapped_column(Double)
+
+
+class LatestMetricRow(Base):
+    """The value at the highest (step, timestamp) of each metric: what tables and sorts use."""
+
+    __tablename__ = "latest_metrics"
+    __table_args__ = (Index("ix_latest_metrics_key_value", "key", "value"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[float | None] = mapped_column(Double)
+    is_nan: Mapped[bool] = mapped_column(Boolean)
+    step: Mapped[int] = mapped_column(BigInteger)
+    timestamp: Mapped[float] = mapped_column(Double)
+
+
+class TagRow(Base):
+    __tablename__ = "tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class DatasetRow(Base):
+    __tablename__ = "datasets"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    shape: Mapped[str] = mapped_column(Text)  # JSON list
+    schema: Mapped[str] = mapped_column(Text)  # JSON list of [name, dtype]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class RunDatasetRow(Base):
+    __tablename__ = "run_datasets"
+    __table_args__ = (Index("ix_run_datasets_dataset", "dataset_digest"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    direction: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    dataset_digest: Mapped[str] = mapped_column(ForeignKey("datasets.digest"))
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    media_type: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[float] = mapped_column(Double)
+
+
+class RunArtifactRow(Base):
+    __tablename__ = "run_artifacts"
+    __table_args__ = (Index("ix_run_artifacts_sha256", "sha256"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+
+
+metadata = Base.metadata

@@ -1,0 +1,646 @@
+"""The SQLAlchemy implementation of :class:`nbmlops.store.base.Store`.
+
+Hot paths (start/end of a run, a burst of metrics) use Core statements on the ORM
+tables with executemany, so a tracked cell costs two short transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    and_,
+    exists,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from nbmlops._types import (
+    RUN_STATUSES,
+    ArtifactRef,
+    DatasetFingerprint,
+    DatasetLink,
+    Environment,
+    Experiment,
+    Metric,
+    NewRun,
+    RunArtifact,
+    RunEnd,
+    RunKind,
+    RunRecord,
+    RunTable,
+    StoreInfo,
+    utc,
+)
+from nbmlops.errors import ParamConflictError, QueryError, RunNotFoundError
+from nbmlops.store import liveness
+from nbmlops.store.query import And, Compare, Field, Filter, Not, Or, SortKey
+from nbmlops.store.sql.engine import redact, run_in_transaction
+from nbmlops.store.sql.models import (
+    ArtifactRow,
+    DatasetRow,
+    EnvironmentRow,
+    ExperimentRow,
+    LatestMetricRow,
+    MetricRow,
+    ParamRow,
+    RunArtifactRow,
+    RunDatasetRow,
+    RunRow,
+    TagRow,
+)
+
+T = TypeVar("T")
+_CHUNK = 500  # ids per IN (...) list and rows per multi-row VALUES
+
+runs_t = cast(Table, RunRow.__table__)
+exp_t = cast(Table, ExperimentRow.__table__)
+params_t = cast(Table, ParamRow.__table__)
+metrics_t = cast(Table, MetricRow.__table__)
+latest_t = cast(Table, LatestMetricRow.__table__)
+tags_t = cast(Table, TagRow.__table__)
+datasets_t = cast(Table, DatasetRow.__table__)
+run_datasets_t = cast(Table, RunDatasetRow.__table__)
+artifacts_t = cast(Table, ArtifactRow.__table__)
+run_artifacts_t = cast(Table, RunArtifactRow.__table__)
+env_t = cast(Table, EnvironmentRow.__table__)
+
+
+def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def encode_param(value: Any) -> tuple[str, float | None]:
+    """A param value as stored: JSON text, plus a number for numeric comparisons."""
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    numeric = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        numeric = float(value)
+    return text, numeric
+
+
+def _same_param(stored: str, value: Any) -> bool:
+    """Is ``value`` the param already stored as JSON ``stored``? (1 == 1.0; True != 1)"""
+    old = json.loads(stored)
+    if isinstance(old, bool) or isinstance(value, bool):
+        return type(old) is type(value) and old == value
+    if isinstance(old, float) and isinstance(value, float) and math.isnan(old):
+        return math.isnan(value)
+    return bool(old == value)
+
+
+def _metric_row(run_id: str, m: Metric) -> dict[str, Any]:
+    nan = math.isnan(m.value)
+    return {"run_id": run_id, "key": m.key, "value": None if nan else m.value, "is_nan": nan,
+            "step": m.step, "timestamp": m.timestamp}
+
+
+def _metric_value(value: float | None, is_nan: bool) -> float:
+    return math.nan if is_nan or value is None else float(value)
+
+
+class SqlStore:
+    """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, url: str, revision: str) -> None:
+        self._engine = engine
+        self._raw_url = url
+        self.url = redact(url)
+        self.revision = revision
+        self._experiment_ids: dict[str, int] = {}
+        dialect = engine.dialect.name
+        self._insert: Callable[..., Any] = (
+            postgresql.insert if dialect == "postgresql" else sqlite.insert
+        )
+
+    # -- plumbing ----------------------------------------------------------------
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        return run_in_transaction(self._engine, fn, write=True, url=self._raw_url)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        return run_in_transaction(self._engine, fn, write=False, url=self._raw_url)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self.url!r}, revision={self.revision!r})"
+
+    def _insert_ignore(self, conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]],
+                       keys: Sequence[str]) -> None:
+        for chunk in _chunks(rows):
+            conn.execute(self._insert(table).values(list(chunk))
+                         .on_conflict_do_nothing(index_elements=list(keys)))
+
+    def _upsert(self, conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]],
+                keys: Sequence[str], where: Callable[[Any], Any] | None = None) -> None:
+        for chunk in _chunks(rows):
+            stmt = self._insert(table).values(list(chunk))
+            cols = [c for c in chunk[0] if c not in keys]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: stmt.excluded[c] for c in cols},
+                where=where(stmt.excluded) if where else None,
+            )
+            conn.execute(stmt)
+
+    # -- experiments -------------------------------------------------------------
+    def _experiment_id(self, conn: Connection, name: str) -> int:
+        cached = self._experiment_ids.get(name)
+        if cached is not None:
+            return cached
+        query = select(exp_t.c.id).where(exp_t.c.name == name)
+        exp_id = conn.execute(query).scalar()
+        if exp_id is not None:  # committed already: safe to remember
+            self._experiment_ids[name] = int(exp_id)
+            return int(exp_id)
+        self._insert_ignore(conn, exp_t, [{"name": name, "created_at": time.time()}], ["name"])
+        return int(conn.execute(query).scalar_one())
+
+    def list_experiments(self) -> list[Experiment]:
+        rows = self._read(lambda c: c.execute(
+            select(exp_t.c.id, exp_t.c.name, exp_t.c.created_at).order_by(exp_t.c.name)).all())
+        return [Experiment(id=r[0], name=r[1], created_at=r[2]) for r in rows]
+
+    # -- writing -----------------------------------------------------------------
+    def start_run(self, run: NewRun) -> None:
+        def work(conn: Connection) -> None:
+            exp_id = self._experiment_id(conn, run.experiment)
+            conn.execute(insert(runs_t).values(
+                id=run.id, experiment_id=exp_id, name=run.name, kind=run.kind,
+                status="running", start_time=run.start_time, end_time=None,
+                heartbeat_at=run.start_time, parent_run_id=run.parent_run_id,
+                notebook_path=run.notebook_path, cell_id=run.cell_id,
+                execution_count=run.execution_count, code=run.code, code_hash=run.code_hash,
+                user=run.user, host=run.host, pid=run.pid, process_token=run.process_token,
+                git_commit=run.git_commit, git_dirty=None, environment_digest=None, error=None,
+            ))
+            self._params(conn, run.id, run.params, fresh=True)
+            self._tags(conn, run.id, run.tags)
+            self._datasets(conn, run.id, run.inputs)
+
+        self._write(work)
+
+    def end_run(self, run_id: str, end: RunEnd) -> None:
+        def work(conn: Connection) -> None:
+            values: dict[str, Any] = {"status": end.status, "end_time": end.end_time,
+                                      "heartbeat_at": end.end_time, "error": end.error}
+            if end.environment is not None:
+                self._environment(conn, end.environment)
+                values["environment_digest"] = end.environment.digest
+            if end.git_dirty is not None:
+                values["git_dirty"] = end.git_dirty
+            done = conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(**values))
+            if done.rowcount == 0:
+                raise RunNotFoundError(run_id)
+            self._params(conn, run_id, end.params)
+            self._metrics(conn, run_id, end.metrics)
+            self._tags(conn, run_id, end.tags)
+            self._datasets(conn, run_id, end.datasets)
+            self._artifacts(conn, run_id, end.artifacts)
+
+        self._write(work)
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        if params:
+            self._write(lambda c: self._params(c, run_id, params))
+
+    def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        if metrics:
+            self._write(lambda c: self._metrics(c, run_id, metrics))
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._write(lambda c: self._tags(c, run_id, tags))
+
+    def link_datasets(self, run_id: str, links: Sequence[DatasetLink]) -> None:
+        if links:
+            self._write(lambda c: self._datasets(c, run_id, links))
+
+    def add_artifacts(self, run_id: str, artifacts: Sequence[RunArtifact]) -> None:
+        if artifacts:
+            self._write(lambda c: self._artifacts(c, run_id, artifacts))
+
+    def set_git_dirty(self, run_id: str, dirty: bool) -> None:
+        self._write(lambda c: c.execute(
+            update(runs_t).where(runs_t.c.id == run_id).values(git_dirty=dirty)))
+
+    def heartbeat(self, run_ids: Iterable[str], now: float) -> None:
+        ids = list(run_ids)
+        if not ids:
+            return
+
+        def work(conn: Connection) -> None:
+            for chunk in _chunks(ids):
+                conn.execute(update(runs_t)
+                             .where(runs_t.c.id.in_(chunk), runs_t.c.status == "running")
+                             .values(heartbeat_at=now))
+
+        self._write(work)
+
+    def reap_orphans(self, now: float) -> list[str]:
+        """Runs left ``running`` by a dead process become ``crashed``."""
+        cols = (runs_t.c.id, runs_t.c.pid, runs_t.c.process_token, runs_t.c.heartbeat_at)
+        running = self._read(lambda c: c.execute(
+            select(*cols).where(runs_t.c.status == "running")).all())
+        dead: list[tuple[str, float]] = []
+        for run_id, pid, token, beat in running:
+            verdict = liveness.owner_is_dead(pid, token)
+            if verdict is None:
+                verdict = now - beat > liveness.STALE_AFTER_S
+            if verdict:
+                dead.append((run_id, beat))
+        if not dead:
+            return []
+
+        def work(conn: Connection) -> list[str]:
+            reaped = []
+            for run_id, beat in dead:
+                msg = ("the process running this run stopped without ending it (killed, or "
+                       "its kernel died); last heartbeat at " + utc(beat).isoformat())  # type: ignore[union-attr]
+                res = conn.execute(update(runs_t)
+                                   .where(runs_t.c.id == run_id, runs_t.c.status == "running")
+                                   .values(status="crashed", end_time=beat, error=msg))
+                if res.rowcount:
+                    reaped.append(run_id)
+            return reaped
+
+        return self._write(work)
+
+    # -- write helpers (inside a transaction) -------------------------------------
+    def _params(self, conn: Connection, run_id: str, params: Mapping[str, Any],
+                fresh: bool = False) -> None:
+        if not params:
+            return
+        if not fresh:
+            existing = dict(conn.execute(
+                select(params_t.c.key, params_t.c.value)
+                .where(params_t.c.run_id == run_id, params_t.c.key.in_(list(params)))).all())
+            for key, stored in existing.items():
+                if not _same_param(stored, params[key]):
+                    raise ParamConflictError(run_id, key, json.loads(stored), params[key])
+            params = {k: v for k, v in params.items() if k not in existing}
+            if not params:
+                return
+        rows = []
+        for key, value in params.items():
+            text, num = encode_param(value)
+            rows.append({"run_id": run_id, "key": key, "value": text, "num_value": num})
+        conn.execute(insert(params_t), rows)
+
+    def _metrics(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
+        if not metrics:
+            return
+        conn.execute(insert(metrics_t), [_metric_row(run_id, m) for m in metrics])
+        latest: dict[str, Metric] = {}
+        for m in metrics:
+            cur = latest.get(m.key)
+            if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
+                latest[m.key] = m
+        self._upsert(
+            conn, latest_t, [_metric_row(run_id, m) for m in latest.values()], ["run_id", "key"],
+            where=lambda ex: or_(ex.step > latest_t.c.step,
+                                 and_(ex.step == latest_t.c.step,
+                                      ex.timestamp >= latest_t.c.timestamp)),
+        )
+
+    def _tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
+        if tags:
+            self._upsert(conn, tags_t, [{"run_id": run_id, "key": k, "value": v}
+                                        for k, v in tags.items()], ["run_id", "key"])
+
+    def _datasets(self, conn: Connection, run_id: str, links: Sequence[DatasetLink]) -> None:
+        if not links:
+            return
+        now = time.time()
+        seen: dict[str, DatasetFingerprint] = {ln.dataset.digest: ln.dataset for ln in links}
+        self._insert_ignore(conn, datasets_t, [
+            {"digest": d.digest, "kind": d.kind, "shape": json.dumps(list(d.shape)),
+             "schema": json.dumps([list(s) for s in d.schema], ensure_ascii=False),
+             "content_hash": d.content_hash, "size_bytes": d.size_bytes, "source": d.source,
+             "created_at": now} for d in seen.values()], ["digest"])
+        self._upsert(conn, run_datasets_t, [
+            {"run_id": run_id, "direction": ln.direction, "name": ln.name,
+             "dataset_digest": ln.dataset.digest} for ln in links],
+            ["run_id", "direction", "name"])
+
+    def _artifacts(self, conn: Connection, run_id: str, arts: Sequence[RunArtifact]) -> None:
+        if not arts:
+            return
+        now = time.time()
+        self._insert_ignore(conn, artifacts_t, [
+            {"sha256": a.artifact.sha256, "size": a.artifact.size,
+             "media_type": a.artifact.media_type, "created_at": now} for a in arts], ["sha256"])
+        self._upsert(conn, run_artifacts_t, [
+            {"run_id": run_id, "name": a.name, "kind": a.kind, "sha256": a.artifact.sha256}
+            for a in arts], ["run_id", "name"])
+
+    def _environment(self, conn: Connection, env: Environment) -> None:
+        self._insert_ignore(conn, env_t, [{
+            "digest": env.digest, "python": env.python, "implementation": env.implementation,
+            "platform": env.platform, "packages": json.dumps(dict(env.packages), sort_keys=True),
+            "created_at": time.time()}], ["digest"])
+
+    # -- reading -----------------------------------------------------------------
+    def resolve_run_id(self, run_id: str) -> str:
+        wanted = run_id.strip().lower()
+        if not wanted or not all(c in "0123456789abcdef" for c in wanted):
+            raise RunNotFoundError(run_id, reason="a run id is made of hex digits")
+        if len(wanted) == 32:
+            found = self._read(lambda c: c.execute(
+                select(runs_t.c.id).where(runs_t.c.id == wanted)).scalar())
+            if found is None:
+                raise RunNotFoundError(run_id)
+            return str(found)
+        if len(wanted) < 4:
+            raise RunNotFoundError(run_id, reason="give at least 4 characters of the id")
+        matches = self._read(lambda c: c.execute(
+            select(runs_t.c.id).where(runs_t.c.id.startswith(wanted, autoescape=True))
+            .limit(2)).scalars().all())
+        if not matches:
+            raise RunNotFoundError(run_id)
+        if len(matches) > 1:
+            raise RunNotFoundError(run_id, reason="several runs start with that; give more of it")
+        return str(matches[0])
+
+    def get_run(self, run_id: str) -> RunRecord:
+        full = self.resolve_run_id(run_id)
+
+        def work(conn: Connection) -> RunRecord:
+            row = conn.execute(
+                select(runs_t, exp_t.c.name.label("experiment"))
+                .join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+                .where(runs_t.c.id == full)).mappings().one()
+            params = {k: json.loads(v) for k, v in conn.execute(
+                select(params_t.c.key, params_t.c.value).where(params_t.c.run_id == full)
+                .order_by(params_t.c.key))}
+            metrics = {k: _metric_value(v, n) for k, v, n in conn.execute(
+                select(latest_t.c.key, latest_t.c.value, latest_t.c.is_nan)
+                .where(latest_t.c.run_id == full).order_by(latest_t.c.key))}
+            tags = dict(conn.execute(select(tags_t.c.key, tags_t.c.value)
+                                     .where(tags_t.c.run_id == full).order_by(tags_t.c.key)).all())
+            links = conn.execute(
+                select(run_datasets_t.c.direction, run_datasets_t.c.name, datasets_t)
+                .join(datasets_t, datasets_t.c.digest == run_datasets_t.c.dataset_digest)
+                .where(run_datasets_t.c.run_id == full)
+                .order_by(run_datasets_t.c.direction, run_datasets_t.c.name)).mappings().all()
+            arts = conn.execute(
+                select(run_artifacts_t.c.name, run_artifacts_t.c.kind, artifacts_t)
+                .join(artifacts_t, artifacts_t.c.sha256 == run_artifacts_t.c.sha256)
+                .where(run_artifacts_t.c.run_id == full)
+                .order_by(run_artifacts_t.c.name)).mappings().all()
+            env = None
+            if row["environment_digest"]:
+                e = conn.execute(select(env_t).where(
+                    env_t.c.digest == row["environment_digest"])).mappings().one()
+                env = Environment(digest=e["digest"], python=e["python"],
+                                  implementation=e["implementation"], platform=e["platform"],
+                                  packages=tuple(sorted(json.loads(e["packages"]).items())))
+            datasets = [DatasetLink(name=ln["name"], direction=ln["direction"],
+                                    dataset=_fingerprint(ln)) for ln in links]
+            return RunRecord(
+                id=row["id"], experiment=row["experiment"], name=row["name"], kind=row["kind"],
+                status=row["status"], start_time=utc(row["start_time"]),  # type: ignore[arg-type]
+                end_time=utc(row["end_time"]), parent_run_id=row["parent_run_id"],
+                notebook_path=row["notebook_path"], cell_id=row["cell_id"],
+                execution_count=row["execution_count"], code=row["code"],
+                code_hash=row["code_hash"], user=row["user"], host=row["host"],
+                git_commit=row["git_commit"], git_dirty=row["git_dirty"], error=row["error"],
+                params=params, metrics=metrics, tags=tags,
+                inputs=tuple(d for d in datasets if d.direction == "input"),
+                outputs=tuple(d for d in datasets if d.direction == "output"),
+                artifacts=tuple(RunArtifact(name=a["name"], kind=a["kind"], artifact=ArtifactRef(
+                    sha256=a["sha256"], size=a["size"], media_type=a["media_type"]))
+                    for a in arts),
+                environment=env,
+            )
+
+        return self._read(work)
+
+    def search_runs(
+        self,
+        *,
+        experiment: str | None = None,
+        where: Filter | None = None,
+        order_by: Sequence[SortKey] = (),
+        kinds: Sequence[RunKind] | None = None,
+        parent_run_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> RunTable:
+        cols = (runs_t.c.id, exp_t.c.name, runs_t.c.name, runs_t.c.kind, runs_t.c.status,
+                runs_t.c.start_time, runs_t.c.end_time, runs_t.c.parent_run_id)
+        stmt: Select[Any] = select(*cols).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+        conds: list[ColumnElement[bool]] = []
+        if experiment is not None:
+            conds.append(exp_t.c.name == experiment)
+        if kinds:
+            conds.append(runs_t.c.kind.in_(list(kinds)))
+        if parent_run_id is not None:
+            conds.append(runs_t.c.parent_run_id == parent_run_id)
+        if where is not None:
+            conds.append(_compile(where))
+        if conds:
+            stmt = stmt.where(and_(*conds))
+        count_stmt = select(func.count()).select_from(stmt.subquery())
+        for i, key in enumerate(order_by):
+            stmt = _order(stmt, key, i)
+        stmt = stmt.order_by(runs_t.c.start_time.desc(), runs_t.c.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        if offset:
+            stmt = stmt.offset(offset)
+
+        def work(conn: Connection) -> RunTable:
+            rows = [tuple(r) for r in conn.execute(stmt).all()]
+            total = len(rows) if limit is None and not offset else int(
+                conn.execute(count_stmt).scalar_one())
+            ids = [r[0] for r in rows]
+            params: list[tuple[str, str, Any]] = []
+            metrics: list[tuple[str, str, float]] = []
+            tags: list[tuple[str, str, str]] = []
+            loads = json.loads
+            for chunk in _chunks(ids):
+                params.extend((r, k, loads(v)) for r, k, v in conn.execute(
+                    select(params_t.c.run_id, params_t.c.key, params_t.c.value)
+                    .where(params_t.c.run_id.in_(chunk))))
+                metrics.extend((r, k, _metric_value(v, n)) for r, k, v, n in conn.execute(
+                    select(latest_t.c.run_id, latest_t.c.key, latest_t.c.value, latest_t.c.is_nan)
+                    .where(latest_t.c.run_id.in_(chunk))))
+                tags.extend(conn.execute(select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
+                                         .where(tags_t.c.run_id.in_(chunk))).tuples())
+            return RunTable(rows=rows, params=params, metrics=metrics,
+                            tags=tags, total=total)
+
+        return self._read(work)
+
+    def metric_history(self, run_id: str, key: str) -> list[Metric]:
+        full = self.resolve_run_id(run_id)
+        rows = self._read(lambda c: c.execute(
+            select(metrics_t.c.value, metrics_t.c.is_nan, metrics_t.c.step, metrics_t.c.timestamp)
+            .where(metrics_t.c.run_id == full, metrics_t.c.key == key)
+            .order_by(metrics_t.c.step, metrics_t.c.timestamp, metrics_t.c.id)).all())
+        return [Metric(key=key, value=_metric_value(v, n), step=s, timestamp=t)
+                for v, n, s, t in rows]
+
+    def info(self) -> StoreInfo:
+        from nbmlops.store.sql.schema import HEAD
+
+        def work(conn: Connection) -> StoreInfo:
+            by_status: dict[str, int] = dict.fromkeys(RUN_STATUSES, 0)
+            for status, count in conn.execute(
+                    select(runs_t.c.status, func.count()).group_by(runs_t.c.status)):
+                by_status[status] = int(count)
+            art_count, art_bytes = conn.execute(
+                select(func.count(), func.coalesce(func.sum(artifacts_t.c.size), 0))).one()
+            return StoreInfo(
+                url=self.url, revision=self.revision, head_revision=HEAD,
+                experiments=int(conn.execute(select(func.count()).select_from(exp_t)).scalar_one()),
+                runs_by_status=by_status,
+                datasets=int(conn.execute(
+                    select(func.count()).select_from(datasets_t)).scalar_one()),
+                artifacts=int(art_count), artifact_bytes=int(art_bytes),
+            )
+
+        return self._read(work)
+
+
+def _fingerprint(row: Any) -> DatasetFingerprint:
+    return DatasetFingerprint(
+        digest=row["digest"], kind=row["kind"], shape=tuple(json.loads(row["shape"])),
+        schema=tuple((str(n), str(t)) for n, t in json.loads(row["schema"])),
+        content_hash=row["content_hash"], size_bytes=row["size_bytes"], source=row["source"])
+
+
+# -- compiling filters -------------------------------------------------------------------
+
+_ATTR_COLUMNS: dict[str, Any] = {
+    "run_id": runs_t.c.id, "experiment": exp_t.c.name, "name": runs_t.c.name,
+    "kind": runs_t.c.kind, "status": runs_t.c.status, "start": runs_t.c.start_time,
+    "end": runs_t.c.end_time, "user": runs_t.c.user, "host": runs_t.c.host,
+    "notebook": runs_t.c.notebook_path, "cell_id": runs_t.c.cell_id,
+    "parent": runs_t.c.parent_run_id, "git_commit": runs_t.c.git_commit,
+}
+
+
+def _attr_column(key: str) -> Any:
+    if key == "duration_s":
+        return runs_t.c.end_time - runs_t.c.start_time
+    return _ATTR_COLUMNS[key]
+
+
+def _apply(col: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if value is None:
+        if op == "==":
+            return col.is_(None)  # type: ignore[no-any-return]
+        if op == "!=":
+            return col.is_not(None)  # type: ignore[no-any-return]
+        raise QueryError(f"None can only be compared with == or != (not {op})",
+                         expression=str(value))
+    match op:
+        case "==":
+            return col == value  # type: ignore[no-any-return]
+        case "!=":
+            return col != value  # type: ignore[no-any-return]
+        case "<":
+            return col < value  # type: ignore[no-any-return]
+        case "<=":
+            return col <= value  # type: ignore[no-any-return]
+        case ">":
+            return col > value  # type: ignore[no-any-return]
+        case ">=":
+            return col >= value  # type: ignore[no-any-return]
+        case "in":
+            return col.in_(list(value))  # type: ignore[no-any-return]
+        case "not in":
+            return col.not_in(list(value))  # type: ignore[no-any-return]
+    raise QueryError(f"operator {op} is not supported", expression=op)
+
+
+def _is_number(value: Any) -> bool:
+    values = value if isinstance(value, tuple) else (value,)
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def _compile_compare(cmp: Compare) -> ColumnElement[bool]:
+    field, op, value = cmp.field, cmp.op, cmp.value
+    if field.namespace == "attr":
+        return _apply(_attr_column(field.key), op, value)
+    if field.namespace == "metrics":
+        t = latest_t
+        present = exists().where(t.c.run_id == runs_t.c.id, t.c.key == field.key)
+        if value is None and op in ("==", "!="):
+            return not_(present) if op == "==" else present
+        if not _is_number(value):
+            raise QueryError(f"metrics are numbers: compare {field} with a number",
+                             expression=f"{field} {op} {value!r}")
+        return exists().where(t.c.run_id == runs_t.c.id, t.c.key == field.key,
+                              _apply(t.c.value, op, value))
+    if field.namespace == "params":
+        p = params_t
+        base = (p.c.run_id == runs_t.c.id, p.c.key == field.key)
+        if value is None and op in ("==", "!="):
+            has = exists().where(*base, p.c.value != "null")
+            return not_(has) if op == "==" else has
+        if _is_number(value):
+            return exists().where(*base, _apply(p.c.num_value, op, value))
+        encoded = (tuple(encode_param(v)[0] for v in value) if isinstance(value, tuple)
+                   else encode_param(value)[0])
+        return exists().where(*base, _apply(p.c.value, op, encoded))
+    t2 = tags_t
+    base2 = (t2.c.run_id == runs_t.c.id, t2.c.key == field.key)
+    if value is None and op in ("==", "!="):
+        has2 = exists().where(*base2)
+        return not_(has2) if op == "==" else has2
+    text = tuple(str(v) for v in value) if isinstance(value, tuple) else str(value)
+    return exists().where(*base2, _apply(t2.c.value, op, text))
+
+
+def _compile(node: Filter) -> ColumnElement[bool]:
+    if isinstance(node, Compare):
+        return _compile_compare(node)
+    if isinstance(node, And):
+        return and_(true(), *(_compile(i) for i in node.items))
+    if isinstance(node, Or):
+        return or_(*(_compile(i) for i in node.items))
+    if isinstance(node, Not):
+        return not_(_compile(node.item))
+    raise TypeError(f"not a filter: {node!r}")
+
+
+def _order(stmt: Select[Any], key: SortKey, i: int) -> Select[Any]:
+    field: Field = key.field
+
+    def by(col: Any) -> Any:
+        return (col.desc() if key.descending else col.asc()).nulls_last()
+
+    if field.namespace == "attr":
+        return stmt.order_by(by(_attr_column(field.key)))
+    if field.namespace == "metrics":
+        lm = aliased(LatestMetricRow, name=f"sort_m{i}")
+        stmt = stmt.outerjoin(lm, and_(lm.run_id == runs_t.c.id, lm.key == field.key))
+        return stmt.order_by(by(lm.value))
+    if field.namespace == "params":
+        pm = aliased(ParamRow, name=f"sort_p{i}")
+        stmt = stmt.outerjoin(pm, and_(pm.run_id == runs_t.c.id, pm.key == field.key))
+        return stmt.order_by(by(pm.num_value), by(pm.value))
+    tg = aliased(TagRow, name=f"sort_t{i}")
+    stmt = stmt.outerjoin(tg, and_(tg.run_id == runs_t.c.id, tg.key == field.key))
+    return stmt.order_by(by(tg.value))

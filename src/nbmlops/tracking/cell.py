@@ -1,0 +1,261 @@
+"""A notebook cell as a run: capture inputs, run the cell, capture outputs.
+
+The front end (the ``%%track`` magic) parses the cell and knows how to execute it; this
+module decides what to record. It never imports IPython: the cell is executed through
+the ``execute`` callback, which reports the exception the cell raised, if any.
+
+Automatic capture (switched off per kind by the explicit options, or wholly by
+``auto=False``):
+
+* params: JSON-able scalars and small containers the cell reads, and the
+  ``get_params()`` of estimators it reads (``model.C``, ...);
+* inputs: DataFrames, Series and arrays the cell reads (fingerprinted);
+* metrics: float values the cell binds;
+* models: fitted scikit-learn estimators the cell binds or fits in place (pickled as
+  artifacts, their ``get_params()`` recorded as params);
+* outputs: DataFrames, Series and arrays the cell binds or changes in place.
+
+A bound name counts only if it holds a new object after the cell (or the cell changed
+it in place), so a value left over from an earlier cell is never mistaken for a result.
+Outputs are captured only when the cell succeeds.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbmlops._types import DatasetLink
+from nbmlops.tracking.capture import CellNames, analyze
+from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
+from nbmlops.tracking.run import Tracker, activated, format_error, status_for
+from nbmlops.tracking.summary import RunSummary
+from nbmlops.tracking.values import (
+    as_metric,
+    as_param,
+    coerce_param,
+    estimator_params,
+    ignorable_name,
+    is_capturable,
+    is_dataset,
+    is_estimator,
+    is_fitted,
+    to_metric_value,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CellOptions:
+    """What to record; ``None`` for a kind means "decide automatically"."""
+
+    experiment: str
+    name: str | None = None
+    params: tuple[str, ...] | None = None
+    metrics: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    data: tuple[str, ...] | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    auto: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class CellSource:
+    code: str  # the cell's code as the user wrote it (without the magic line)
+    tree: ast.Module  # the code after IPython's transforms, parsed
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What running the cell did: the exception it raised (if any) and its traceback
+    as the front end wants it recorded (defaults to Python's own formatting)."""
+
+    error: BaseException | None = None
+    traceback: str | None = None
+
+
+def _auto(option: tuple[str, ...] | None, auto: bool) -> bool:
+    return option is None and auto
+
+
+class _Capture:
+    """Inputs and outputs of one cell, decided from its names and the namespace."""
+
+    def __init__(self, names: CellNames, ns: Mapping[str, Any], opts: CellOptions) -> None:
+        self.names, self.ns, self.opts = names, ns, opts
+        self.warnings: list[str] = []
+        explicit = (*(opts.params or ()), *(opts.metrics or ()), *(opts.models or ()),
+                    *(opts.data or ()))
+        watch = {*names.binds, *names.mutated, *explicit}
+        self.before: dict[str, int | None] = {
+            n: id(ns[n]) if n in ns else None for n in watch}
+
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def changed(self, name: str) -> bool:
+        if name not in self.ns:
+            return False
+        return name in self.names.mutated or self.before.get(name) != id(self.ns[name])
+
+    # -- before the cell ------------------------------------------------------------------
+    def inputs(self) -> tuple[dict[str, Any], list[DatasetLink]]:
+        opts, ns = self.opts, self.ns
+        params: dict[str, Any] = {}
+        links: list[DatasetLink] = []
+        if opts.params is not None:
+            for n in opts.params:
+                if n in ns:
+                    params[n] = coerce_param(ns[n])
+        auto_params = _auto(opts.params, opts.auto)
+        auto_data = _auto(opts.data, opts.auto)
+        for n in self.names.reads:
+            if ignorable_name(n) or n not in ns:
+                continue
+            value = ns[n]
+            if not is_capturable(value):
+                continue
+            if auto_params:
+                ok, plain = as_param(value)
+                if ok:
+                    params[n] = plain
+                    continue
+                if is_estimator(value):
+                    params.update(estimator_params(n, value))
+                    continue
+            if auto_data and is_dataset(value):
+                links.extend(self._fingerprint(n, value, "input"))
+        for item in opts.data or ():
+            if item in ns and item not in self.names.binds:
+                links.extend(self._fingerprint(item, ns[item], "input"))
+            elif item not in ns and not item.isidentifier():
+                links.extend(self._file(item))
+        return params, links
+
+    def _fingerprint(self, name: str, value: Any, direction: str) -> list[DatasetLink]:
+        try:
+            return [DatasetLink(name=name, direction=direction,  # type: ignore[arg-type]
+                                dataset=fingerprint(value))]
+        except Exception as exc:
+            self._warn(f"could not fingerprint {name!r}: {exc}")
+            return []
+
+    def _file(self, path: str) -> list[DatasetLink]:
+        try:
+            return [DatasetLink(name=path, direction="input",
+                                dataset=fingerprint_file(Path(path)))]
+        except OSError as exc:
+            self._warn(f"could not fingerprint file {path!r}: {exc}")
+            return []
+
+    # -- after the cell -------------------------------------------------------------------
+    def outputs(self, run: Any) -> None:
+        opts, ns = self.opts, self.ns
+        candidates = [n for n in (*self.names.binds, *self.names.mutated)
+                      if not ignorable_name(n) and self.changed(n)]
+        candidates = list(dict.fromkeys(candidates))
+
+        if opts.params is not None:
+            late = {n: coerce_param(ns[n]) for n in opts.params
+                    if n in ns and n in self.names.binds}
+            missing = [n for n in opts.params if n not in ns]
+            self._missing("--params", missing)
+            self._log(run.log_params, late)
+
+        metrics: dict[str, float] = {}
+        if opts.metrics is not None:
+            self._missing("--metrics", [n for n in opts.metrics if n not in ns])
+            for n in opts.metrics:
+                if n in ns:
+                    try:
+                        metrics[n] = to_metric_value(n, ns[n])
+                    except TypeError as exc:
+                        self._warn(str(exc))
+        elif opts.auto:
+            for n in candidates:
+                value = as_metric(ns[n])
+                if value is not None:
+                    metrics[n] = value
+        self._log(run.log_metrics, metrics)
+
+        models: list[str] = []
+        if opts.models is not None:
+            self._missing("--model", [n for n in opts.models if n not in ns])
+            models = [n for n in opts.models if n in ns]
+        elif opts.auto:
+            models = [n for n in candidates if is_estimator(ns[n]) and is_fitted(ns[n])]
+        for n in models:
+            try:
+                run.log_model(ns[n], name=n)
+            except Exception as exc:
+                self._warn(f"model {n!r} was not saved: {exc}")
+                continue
+            if is_estimator(ns[n]):
+                self._log(run.log_params, estimator_params(n, ns[n]))
+
+        outputs: list[DatasetLink] = []
+        if opts.data is not None:
+            names = [d for d in opts.data if d in ns and self.changed(d)]
+            self._missing("--data", [d for d in opts.data if d.isidentifier() and d not in ns])
+        elif opts.auto:
+            names = [n for n in candidates if is_dataset(ns[n])]
+        else:
+            names = []
+        for n in names:
+            outputs.extend(self._fingerprint(n, ns[n], "output"))
+        run.add_datasets(outputs)
+
+    def _missing(self, flag: str, names: list[str]) -> None:
+        if names:
+            self._warn(f"{flag} {', '.join(names)}: no such variable after the cell")
+
+    def _log(self, fn: Callable[[Any], None], values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        try:
+            fn(values)
+        except Exception as exc:
+            self._warn(str(exc))
+
+
+def track_cell(
+    tracker: Tracker,
+    source: CellSource,
+    namespace: MutableMapping[str, Any],
+    execute: Callable[[], Outcome],
+    options: CellOptions,
+) -> tuple[RunSummary, Outcome]:
+    """Run a cell through ``execute`` as a tracked run; return its summary and outcome.
+
+    The cell's own exception is *not* raised here: it is in the outcome, so the front
+    end can let it surface exactly as an untracked cell's would.
+    """
+    capture = _Capture(analyze(source.tree), namespace, options)
+    params, inputs = capture.inputs()
+    run = tracker.start_run(
+        experiment=options.experiment, name=options.name, kind="cell", params=params,
+        tags=options.tags, inputs=tuple(inputs), code=source.code,
+        notebook_path=source.notebook_path, cell_id=source.cell_id,
+        execution_count=source.execution_count,
+    )
+    try:
+        with activated(run):
+            outcome = execute()
+        if outcome.error is None:
+            capture.outputs(run)
+    except BaseException as exc:  # our own code was interrupted or failed: keep the run
+        run.warnings.extend(capture.warnings)
+        run.end(status_for(exc), error=format_error(exc))
+        raise
+    run.warnings.extend(capture.warnings)
+    if outcome.error is None:
+        summary = run.end("finished")
+    else:
+        summary = run.end(status_for(outcome.error),
+                          error=outcome.traceback or format_error(outcome.error))
+    return summary, outcome

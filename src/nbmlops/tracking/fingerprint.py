@@ -1,0 +1,164 @@
+"""Content fingerprints of DataFrames, Series, arrays and files.
+
+A fingerprint holds the schema (names and dtypes), the shape and a content hash:
+XXH3-128 over a canonical byte stream of every column and the index. Numeric,
+boolean and datetime columns are hashed straight from their memory (no copy), so a
+1,000,000 x 20 float frame takes a few tens of milliseconds; strings, categoricals and
+objects go through pandas' vectorised hashing first.
+
+The hash identifies content; it is not a security boundary (XXH3 is not cryptographic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from nbmlops._types import DatasetFingerprint
+
+HASH_NAME = "xxh3_128"
+_FILE_BUF = 1 << 22
+
+
+def _digest(kind: str, shape: tuple[int, ...], schema: tuple[tuple[str, str], ...],
+            content_hash: str) -> str:
+    blob = json.dumps([kind, list(shape), [list(s) for s in schema], content_hash],
+                      ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _feed_array(h: Any, arr: Any) -> None:
+    """Feed a NumPy array's values (its dtype and shape are fed by the caller)."""
+    np = sys.modules["numpy"]
+    if arr.dtype.kind in "biufcmMV" and not arr.dtype.hasobject:
+        if arr.dtype.kind in "mM":
+            arr = arr.view(np.int64)
+        h.update(np.ascontiguousarray(arr).data)
+        return
+    pd = sys.modules.get("pandas")
+    if arr.dtype.kind in "OUS" and pd is not None:
+        flat = arr.reshape(-1) if arr.ndim > 1 else arr
+        h.update(pd.util.hash_array(flat.astype(object), categorize=False).data)
+        return
+    h.update(pickle.dumps(arr, protocol=5))
+
+
+def _feed_values(h: Any, values: Any) -> int:
+    """Feed a Series' or Index's values, whatever their dtype; return their size in bytes.
+
+    Every dtype contributes a fixed number of bytes per element (its own item size, or
+    8 for the uint64 hashes of strings/objects), so with the schema and shape fed first
+    the stream is canonical: a frame hashed column by column and a single-dtype frame
+    hashed from its one memory block give the same bytes.
+    """
+    np = sys.modules["numpy"]
+    pd = sys.modules["pandas"]
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+        arr = values.to_numpy(copy=False)
+        if dtype.kind in "mM":
+            arr = arr.view(np.int64)
+        h.update(np.ascontiguousarray(arr).data)
+        return int(arr.nbytes)
+    if isinstance(dtype, pd.CategoricalDtype):
+        cat = values.array
+        codes = np.ascontiguousarray(cat.codes)
+        h.update(codes.data)
+        h.update(repr(list(cat.categories)).encode("utf-8", "surrogatepass"))
+        return int(codes.nbytes)
+    series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
+    hashed = pd.util.hash_pandas_object(series, index=False, categorize=False).to_numpy()
+    h.update(np.ascontiguousarray(hashed).data)
+    return int(series.array.nbytes)
+
+
+def _feed_index(h: Any, index: Any) -> None:
+    pd = sys.modules["pandas"]
+    if isinstance(index, pd.RangeIndex):
+        h.update(f"range:{index.start}:{index.stop}:{index.step}".encode())
+        return
+    levels = ([index.get_level_values(i) for i in range(index.nlevels)]
+              if isinstance(index, pd.MultiIndex) else [index])
+    for level in levels:
+        h.update(str(level.dtype).encode())
+        _feed_values(h, level)
+
+
+def _header(h: Any, kind: str, shape: tuple[int, ...], schema: tuple[tuple[str, str], ...],
+            labels: list[Any]) -> None:
+    h.update(json.dumps([kind, list(shape), schema, repr(labels)], ensure_ascii=False)
+             .encode("utf-8", "surrogatepass"))
+
+
+def _frame_block(value: Any) -> Any:
+    """The frame's values as one C-contiguous (columns, rows) array, when that is free."""
+    np = sys.modules["numpy"]
+    dtypes = set(value.dtypes)
+    if len(dtypes) != 1:
+        return None
+    (dtype,) = dtypes
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
+        return None
+    block = value.to_numpy(copy=False).T
+    return block if block.flags.c_contiguous else None
+
+
+def fingerprint(value: Any) -> DatasetFingerprint:
+    """Fingerprint a pandas DataFrame or Series or a NumPy array."""
+    pd = sys.modules.get("pandas")
+    h = xxhash.xxh3_128()
+    if pd is not None and isinstance(value, pd.DataFrame):
+        kind, shape = "dataframe", tuple(value.shape)
+        schema = tuple((str(c), str(t)) for c, t in value.dtypes.items())
+        _header(h, kind, shape, schema, list(value.columns))
+        block = _frame_block(value)
+        if block is not None:
+            h.update(block.data)
+            size = int(block.nbytes)
+        else:
+            size = sum(_feed_values(h, col) for _, col in value.items())
+        _feed_index(h, value.index)
+    elif pd is not None and isinstance(value, pd.Series):
+        kind, shape = "series", (len(value),)
+        schema = ((str(value.name), str(value.dtype)),)
+        _header(h, kind, shape, schema, [value.name])
+        size = _feed_values(h, value)
+        _feed_index(h, value.index)
+    else:
+        np = sys.modules.get("numpy")
+        if np is None or not isinstance(value, np.ndarray):
+            raise TypeError(f"cannot fingerprint a {type(value).__name__}; "
+                            "give a DataFrame, Series, NumPy array or a file path")
+        kind, shape = "ndarray", tuple(int(d) for d in value.shape)
+        names = value.dtype.names
+        schema = (tuple((n, str(value.dtype[n])) for n in names) if names
+                  else (("", str(value.dtype)),))
+        _header(h, kind, shape, schema, [])
+        _feed_array(h, value)
+        size = int(value.nbytes)
+    content = f"{HASH_NAME}:{h.hexdigest()}"
+    return DatasetFingerprint(digest=_digest(kind, shape, schema, content), kind=kind,
+                              shape=shape, schema=schema, content_hash=content,
+                              size_bytes=size)
+
+
+def fingerprint_file(path: Path) -> DatasetFingerprint:
+    """Fingerprint a file by its bytes (its path is kept as the source)."""
+    path = Path(path)
+    h = xxhash.xxh3_128()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_FILE_BUF):
+            h.update(chunk)
+            size += len(chunk)
+    content = f"{HASH_NAME}:{h.hexdigest()}"
+    schema = (("format", path.suffix.lstrip(".").lower() or "bytes"),)
+    return DatasetFingerprint(digest=_digest("file", (size,), schema, content), kind="file",
+                              shape=(size,), schema=schema, content_hash=content,
+                              size_bytes=size, source=str(path.resolve()))

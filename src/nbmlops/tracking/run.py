@@ -1,0 +1,540 @@
+"""Live runs: what ``log_*`` writes to, and the per-process services behind them.
+
+A run is written when it starts (status ``running``, with its params and inputs) and
+when it ends (status, metrics, outputs, artifacts, environment), each in one
+transaction. In between, logged values are buffered in memory and flushed by a
+background thread every ``FLUSH_S`` seconds (and whenever the buffer grows large), so a
+killed process loses at most the last couple of seconds of metrics and never the run.
+The same thread refreshes the heartbeat of every running run.
+
+The run being tracked is held in a ``ContextVar`` (set and reset around a tracked cell
+or ``with track(...)`` block), never in a module global.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import pickle
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from nbmlops._types import (
+    DatasetLink,
+    Direction,
+    Metric,
+    NewRun,
+    RunArtifact,
+    RunEnd,
+    RunKind,
+    RunStatus,
+)
+from nbmlops.artifacts import LocalArtifactStore, check_name, iter_files
+from nbmlops.errors import NoActiveRunError, ParamConflictError
+from nbmlops.store import Store, liveness
+from nbmlops.tracking import environment as envmod
+from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
+from nbmlops.tracking.summary import RunSummary
+from nbmlops.tracking.values import coerce_param, is_dataset, to_metric_value
+
+FLUSH_S = 2.0
+FLUSH_AT = 5000  # buffered metrics that trigger an immediate flush
+MAX_KEY = 250
+MAX_TAG_VALUE = 5000
+MODEL_MEDIA_TYPE = "application/vnd.nbmlops.model+pickle"
+GIT_PROBE_REUSE_S = 2.0
+
+_current: ContextVar[ActiveRun | None] = ContextVar("nbmlops_active_run", default=None)
+
+
+def active_run() -> ActiveRun | None:
+    """The run being tracked in this context, if any."""
+    return _current.get()
+
+
+def require_active_run(what: str) -> ActiveRun:
+    run = _current.get()
+    if run is None:
+        raise NoActiveRunError(what)
+    return run
+
+
+@contextmanager
+def activated(run: ActiveRun) -> Iterator[ActiveRun]:
+    """Make ``run`` the active run for the duration of the block."""
+    token = _current.set(run)
+    try:
+        yield run
+    finally:
+        _current.reset(token)
+
+
+def check_key(kind: str, key: object) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"{kind} names must be non-empty strings, not {key!r}")
+    if len(key) > MAX_KEY:
+        raise ValueError(f"{kind} name {key[:40]!r}… is longer than {MAX_KEY} characters")
+    if any(ord(c) < 32 for c in key):
+        raise ValueError(f"{kind} name {key!r} holds control characters")
+    return key
+
+
+def format_error(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+class _GitProbe:
+    """``git status`` in the background, shared by runs that start close together."""
+
+    def __init__(self, root: Path, pool: ThreadPoolExecutor) -> None:
+        self._root, self._pool = root, pool
+        self._future: Future[bool | None] | None = None
+        self._started = 0.0
+        self._lock = threading.Lock()
+
+    def dirty(self) -> Future[bool | None]:
+        with self._lock:
+            now = time.monotonic()
+            if self._future is None or now - self._started > GIT_PROBE_REUSE_S:
+                self._future = self._pool.submit(envmod.git_dirty, self._root)
+                self._started = now
+            return self._future
+
+
+class Tracker:
+    """Everything one process needs to record runs into one store."""
+
+    def __init__(self, store: Store, artifacts: LocalArtifactStore, project_root: Path) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.project_root = project_root
+        self._runs: dict[str, ActiveRun] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
+        self._env: Future[Any] | None = None
+        self._git = _GitProbe(project_root, self._pool)
+        self._in_git = envmod.git_commit(project_root) is not None
+        self._background_error: str | None = None
+        self.user = _user()
+        self.host = liveness.hostname()
+        self.pid = os.getpid()
+        self.token = liveness.process_token()
+
+    def __repr__(self) -> str:
+        return f"Tracker(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r})"
+
+    # -- services -------------------------------------------------------------------
+    def prefetch_environment(self) -> None:
+        """Start reading the environment in the background (once per process)."""
+        if self._env is None:
+            self._env = self._pool.submit(envmod.capture_environment)
+
+    def environment(self, timeout: float = 30.0) -> Any:
+        self.prefetch_environment()
+        assert self._env is not None
+        return self._env.result(timeout=timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._loop, name="nbmlops-heartbeat",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        last_beat = time.time()
+        while not self._stop.wait(FLUSH_S):
+            with self._lock:
+                runs = list(self._runs.values())
+            try:
+                for run in runs:
+                    run.flush()
+                now = time.time()
+                if runs and now - last_beat >= liveness.HEARTBEAT_S:
+                    self.store.heartbeat([r.id for r in runs], now)
+                    last_beat = now
+            except Exception as exc:  # keep beating; the run's own end will raise
+                if self._background_error is None:
+                    self._background_error = str(exc)
+                    print(f"nbmlops: background write failed ({exc}); will retry",
+                          file=sys.stderr)
+
+    def close(self) -> None:
+        """End background work (used on %unload_ext and at interpreter exit)."""
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            if run.status == "running":
+                run.end("interrupted", error="the process shut down while the run was active")
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- runs -----------------------------------------------------------------------
+    def start_run(
+        self,
+        *,
+        experiment: str,
+        name: str | None = None,
+        kind: RunKind = "script",
+        parent_run_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+        inputs: tuple[DatasetLink, ...] = (),
+        code: str | None = None,
+        notebook_path: str | None = None,
+        cell_id: str | None = None,
+        execution_count: int | None = None,
+    ) -> ActiveRun:
+        self.prefetch_environment()
+        clean_params = {check_key("param", k): coerce_param(v) for k, v in (params or {}).items()}
+        clean_tags = {check_key("tag", k): _tag_value(v) for k, v in (tags or {}).items()}
+        new = NewRun(
+            id=uuid.uuid4().hex, experiment=check_key("experiment", experiment),
+            name=name, kind=kind, start_time=time.time(), user=self.user, host=self.host,
+            pid=self.pid, process_token=self.token, parent_run_id=parent_run_id,
+            notebook_path=notebook_path, cell_id=cell_id, execution_count=execution_count,
+            code=code, code_hash=hashlib.sha256(code.encode()).hexdigest() if code else None,
+            git_commit=envmod.git_commit(self.project_root) if self._in_git else None,
+            params=clean_params, tags=clean_tags, inputs=inputs,
+        )
+        self.store.start_run(new)
+        dirty = self._git.dirty() if self._in_git and parent_run_id is None else None
+        run = ActiveRun(self, new, dirty)
+        with self._lock:
+            self._runs[run.id] = run
+        self._ensure_thread()
+        return run
+
+    def _forget(self, run: ActiveRun) -> None:
+        with self._lock:
+            self._runs.pop(run.id, None)
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _tag_value(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_TAG_VALUE:
+        raise ValueError(f"tag values are at most {MAX_TAG_VALUE} characters")
+    return text
+
+
+class ActiveRun:
+    """A run in progress. Use the ``log_*`` methods, or ``nbmlops.log_*`` inside it."""
+
+    def __init__(self, tracker: Tracker, new: NewRun, git_dirty: Future[bool | None] | None
+                 ) -> None:
+        self.id = new.id
+        self.experiment = new.experiment
+        self.name = new.name
+        self.kind = new.kind
+        self.parent_run_id = new.parent_run_id
+        self.start_time = new.start_time
+        self.end_time: float | None = None
+        self.status: RunStatus = "running"
+        self.error: str | None = None
+        self._tracker = tracker
+        self._git_dirty = git_dirty
+        self._params: dict[str, Any] = dict(new.params)
+        self._inputs: list[DatasetLink] = list(new.inputs)
+        self._pending_params: dict[str, Any] = {}
+        self._metrics: list[Metric] = []
+        self._next_step: dict[str, int] = {}
+        self._latest: dict[str, float] = {}
+        self._tags: dict[str, str] = dict(new.tags)
+        self._pending_tags: dict[str, str] = {}
+        self._outputs: list[DatasetLink] = []
+        self._artifacts: list[RunArtifact] = []
+        self._pending_links: list[DatasetLink] = []
+        self.warnings: list[str] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.id[:8]} {self.experiment}/{self.name or '-'} {self.status}>"
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    # -- params, metrics, tags ----------------------------------------------------------
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log inputs of the run. Re-logging a key with the same value is a no-op."""
+        clean = {check_key("param", k): coerce_param(v) for k, v in params.items()}
+        with self._lock:
+            for key, value in clean.items():
+                if key in self._params:
+                    if not _same(self._params[key], value):
+                        raise ParamConflictError(self.id, key, self._params[key], value)
+                    continue
+                self._params[key] = value
+                self._pending_params[key] = value
+
+    def log_metric(self, key: str, value: Any, *, step: int | None = None,
+                   timestamp: float | None = None) -> None:
+        """Log one value of a metric. Without ``step``, steps count up from 0 per key."""
+        check_key("metric", key)
+        number = to_metric_value(key, value)
+        ts = time.time() if timestamp is None else float(timestamp)
+        with self._lock:
+            if step is None:
+                step = self._next_step.get(key, 0)
+            elif not isinstance(step, int) or isinstance(step, bool):
+                raise TypeError(f"metric step must be an int, not {type(step).__name__}")
+            self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
+            self._metrics.append(Metric(key, number, step, ts))
+            self._latest[key] = number
+            big = len(self._metrics) >= FLUSH_AT
+        if big:
+            self.flush()
+
+    def log_metrics(self, metrics: Mapping[str, Any], *, step: int | None = None,
+                    timestamp: float | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step, timestamp=timestamp)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        clean = {check_key("tag", k): _tag_value(v) for k, v in tags.items()}
+        with self._lock:
+            self._tags.update(clean)
+            self._pending_tags.update(clean)
+
+    # -- data, artifacts, models ------------------------------------------------------
+    def log_input(self, data: Any, name: str | None = None) -> DatasetLink:
+        """Record a DataFrame/Series/array or a file path as an input of the run."""
+        return self._link(data, name, "input")
+
+    def log_output(self, data: Any, name: str | None = None) -> DatasetLink:
+        """Record a DataFrame/Series/array or a file path as an output of the run."""
+        return self._link(data, name, "output")
+
+    def _link(self, data: Any, name: str | None, direction: Direction) -> DatasetLink:
+        if isinstance(data, str | os.PathLike):
+            fp = fingerprint_file(Path(data))
+            name = name or Path(data).name
+        elif is_dataset(data):
+            fp = fingerprint(data)
+            name = name or f"{fp.kind}-{fp.content_hash[-8:]}"
+        else:
+            raise TypeError(f"cannot record a {type(data).__name__} as data; give a "
+                            "DataFrame, Series, NumPy array or a file path")
+        link = DatasetLink(name=check_key("dataset", name), direction=direction, dataset=fp)
+        self.add_datasets([link])
+        return link
+
+    def add_datasets(self, links: Iterable[DatasetLink]) -> None:
+        """Record already-fingerprinted inputs and outputs."""
+        with self._lock:
+            for link in links:
+                (self._inputs if link.direction == "input" else self._outputs).append(link)
+                self._pending_links.append(link)
+
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None
+                     ) -> list[RunArtifact]:
+        """Store a file (or every file under a folder) as artifacts of the run.
+
+        The bytes are copied into the content-addressed store now, so later changes
+        to the file do not change what the run recorded.
+        """
+        src = Path(path)
+        if src.is_dir():
+            prefix = check_name(name or src.name)
+            items = [(p, f"{prefix}/{rel}") for p, rel in iter_files(src)]
+        elif src.is_file():
+            items = [(src, check_name(name or src.name))]
+        else:
+            raise FileNotFoundError(f"no file or folder at {src}")
+        added = []
+        for file, art_name in items:
+            ref = self._tracker.artifacts.put_file(file)
+            added.append(RunArtifact(name=check_name(art_name), kind="file", artifact=ref))
+        with self._lock:
+            self._artifacts.extend(added)
+        return added
+
+    def log_model(self, model: Any, name: str = "model") -> RunArtifact:
+        """Store a model object (pickled) as an artifact of kind ``model``."""
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+        ref = self._tracker.artifacts.put_bytes(data, media_type=MODEL_MEDIA_TYPE)
+        art = RunArtifact(name=check_name(name), kind="model", artifact=ref)
+        with self._lock:
+            self._artifacts.append(art)
+        return art
+
+    # -- writing ------------------------------------------------------------------------
+    def _take_pending(self) -> tuple[dict[str, Any], list[Metric], dict[str, str],
+                                     list[DatasetLink]]:
+        with self._lock:
+            taken = (self._pending_params, self._metrics, self._pending_tags,
+                     self._pending_links)
+            self._pending_params, self._metrics = {}, []
+            self._pending_tags, self._pending_links = {}, []
+        return taken
+
+    def _give_back(self, params: dict[str, Any], metrics: list[Metric], tags: dict[str, str],
+                   links: list[DatasetLink]) -> None:
+        with self._lock:
+            self._pending_params = {**params, **self._pending_params}
+            self._metrics = metrics + self._metrics
+            self._pending_tags = {**tags, **self._pending_tags}
+            self._pending_links = links + self._pending_links
+
+    def flush(self) -> None:
+        """Write what was logged since the last flush (the background thread calls this)."""
+        params, metrics, tags, links = self._take_pending()
+        if not (params or metrics or tags or links):
+            return
+        store = self._tracker.store
+        try:
+            store.log_params(self.id, params)
+            store.log_metrics(self.id, metrics)
+            store.set_tags(self.id, tags)
+            store.link_datasets(self.id, links)
+        except BaseException:
+            # not written (each call is one transaction: a failed one wrote nothing;
+            # earlier ones are idempotent to repeat for params, tags and links)
+            self._give_back(params, metrics, tags, links)
+            raise
+
+    def end(self, status: RunStatus = "finished", *, error: str | None = None) -> RunSummary:
+        """Record how the run ended. Safe to call once; later calls return the summary."""
+        if self.status != "running":
+            return self.summary()
+        params, metrics, tags, links = self._take_pending()
+        env = None
+        try:
+            env = self._tracker.environment(timeout=30)
+        except Exception as exc:  # never lose a run over the environment
+            self.warnings.append(f"environment not recorded: {exc}")
+        dirty = None
+        if self._git_dirty is not None and self._git_dirty.done():
+            dirty = self._git_dirty.result()
+        end_time = time.time()
+        with self._lock:
+            artifacts = tuple(self._artifacts)
+        try:
+            self._tracker.store.end_run(self.id, RunEnd(
+                status=status, end_time=end_time, error=error, params=params,
+                metrics=tuple(metrics), tags=tags, datasets=tuple(links), artifacts=artifacts,
+                environment=env, git_dirty=dirty))
+        except BaseException:
+            self._give_back(params, metrics, tags, links)  # a retry of end() writes them
+            raise
+        self.status, self.end_time, self.error = status, end_time, error
+        self._tracker._forget(self)
+        if self._git_dirty is not None and dirty is None:
+            self._git_dirty.add_done_callback(self._record_dirty_later)
+        return self.summary()
+
+    def _record_dirty_later(self, fut: Future[bool | None]) -> None:
+        try:
+            value = fut.result()
+            if value is not None:
+                self._tracker.store.set_git_dirty(self.id, value)
+        except Exception:  # the run is recorded; a missing dirty flag is not worth noise
+            pass
+
+    # -- reading --------------------------------------------------------------------------
+    @property
+    def params(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._params)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest value of each metric logged so far."""
+        with self._lock:
+            return dict(self._latest)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._tags)
+
+    def summary(self) -> RunSummary:
+        with self._lock:
+            return RunSummary(
+                run_id=self.id, experiment=self.experiment, name=self.name,
+                status=self.status,
+                duration_s=(self.end_time or time.time()) - self.start_time,
+                metrics=dict(self._latest), n_params=len(self._params),
+                inputs=tuple(ln.name for ln in self._inputs),
+                outputs=tuple(ln.name for ln in self._outputs),
+                models=tuple(a.name for a in self._artifacts if a.kind == "model"),
+                files=tuple(a.name for a in self._artifacts if a.kind != "model"),
+                error=_last_line(self.error), warnings=tuple(self.warnings))
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(old, bool) or isinstance(new, bool):
+        return type(old) is type(new) and old == new
+    if isinstance(old, float) and isinstance(new, float) and old != old:
+        return new != new
+    return bool(old == new)
+
+
+def _last_line(error: str | None) -> str | None:
+    if not error:
+        return None
+    lines = [ln for ln in error.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else None
+
+
+def status_for(exc: BaseException) -> RunStatus:
+    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+
+
+@contextmanager
+def tracked(tracker: Tracker, *, experiment: str, name: str | None = None,
+            kind: RunKind = "script", params: Mapping[str, Any] | None = None,
+            tags: Mapping[str, Any] | None = None, parent_run_id: str | None = None,
+            code: str | None = None, notebook_path: str | None = None) -> Iterator[ActiveRun]:
+    """A run around a block: finished on success, failed/interrupted (and re-raised) else."""
+    run = tracker.start_run(experiment=experiment, name=name, kind=kind, params=params,
+                            tags=tags, parent_run_id=parent_run_id, code=code,
+                            notebook_path=notebook_path)
+    token = _current.set(run)
+    try:
+        yield run
+    except BaseException as exc:
+        _current.reset(token)
+        run.end(status_for(exc), error=format_error(exc))
+        raise
+    _current.reset(token)
+    run.end("finished")
+
+
+__all__ = [
+    "MODEL_MEDIA_TYPE",
+    "ActiveRun",
+    "Tracker",
+    "activated",
+    "active_run",
+    "format_error",
+    "require_active_run",
+    "status_for",
+    "tracked",
+]

@@ -1,0 +1,114 @@
+"""The one-line summary shown after a tracked cell (text for terminals and papermill,
+HTML for JupyterLab)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "✗", "running": "…"}
+_COLOURS = {"finished": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700",
+            "crashed": "#cf222e", "running": "#0969da"}
+MAX_METRICS_SHOWN = 8
+
+
+def format_number(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_id: str
+    experiment: str
+    name: str | None
+    status: str
+    duration_s: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    n_params: int = 0
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+    def _metric_items(self) -> list[str]:
+        items = [f"{k}={format_number(v)}" for k, v in list(self.metrics.items())
+                 [:MAX_METRICS_SHOWN]]
+        if len(self.metrics) > MAX_METRICS_SHOWN:
+            items.append(f"+{len(self.metrics) - MAX_METRICS_SHOWN} more")
+        return items
+
+    def _details(self) -> list[str]:
+        parts = [f"{self.n_params} param{'s' if self.n_params != 1 else ''}"]
+        if self.inputs:
+            parts.append("in: " + ", ".join(self.inputs))
+        if self.outputs:
+            parts.append("out: " + ", ".join(self.outputs))
+        if self.models:
+            parts.append("model: " + ", ".join(self.models))
+        if self.files:
+            parts.append(f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}")
+        return parts
+
+    def __str__(self) -> str:
+        label = f"{self.experiment}/{self.name}" if self.name else self.experiment
+        head = (f"{_ICONS.get(self.status, '?')} nbmlops run {self.run_id[:8]} {label} "
+                f"{self.status} in {format_duration(self.duration_s)}")
+        metrics = self._metric_items()
+        line = head + ("  " + " ".join(metrics) if metrics else "")
+        line += "  (" + " · ".join(self._details()) + ")"
+        if self.error and self.status != "finished":
+            line += f"\n  error: {self.error}"
+        for warning in self.warnings:
+            line += f"\n  warning: {warning}"
+        return line
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: object, cycle: bool) -> None:
+        p.text(str(self))  # type: ignore[attr-defined]
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        colour = _COLOURS.get(self.status, "#57606a")
+        label = f"{self.experiment}/{self.name}" if self.name else self.experiment
+        metrics = "".join(
+            f'<span style="margin-right:.8em"><b>{esc(k)}</b>={esc(format_number(v))}</span>'
+            for k, v in list(self.metrics.items())[:MAX_METRICS_SHOWN])
+        extra = ""
+        if self.error and self.status != "finished":
+            extra += f'<div style="color:{colour}">error: {esc(self.error)}</div>'
+        for warning in self.warnings:
+            extra += f'<div style="color:#9a6700">warning: {esc(warning)}</div>'
+        return (
+            '<div class="nbmlops-run-summary" style="font-family:var(--jp-code-font-family,'
+            'monospace);font-size:12px;line-height:1.6">'
+            f'<span style="color:{colour};font-weight:bold">{_ICONS.get(self.status, "?")} '
+            f'{esc(self.status)}</span> '
+            f'<code title="{esc(self.run_id)}">{esc(self.run_id[:8])}</code> '
+            f'<span>{esc(label)}</span> '
+            f'<span style="color:#57606a">in {esc(format_duration(self.duration_s))}</span> '
+            f'&nbsp;{metrics}'
+            f'<span style="color:#57606a">({esc(" · ".join(self._details()))})</span>'
+            f'{extra}</div>'
+        )

@@ -1,0 +1,158 @@
+"""What a value in the notebook's namespace is, for capture purposes.
+
+None of these functions imports pandas, numpy or scikit-learn: if the user has not
+imported a library, no value can be one of its types, so we look in ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from collections.abc import Mapping
+from typing import Any
+
+MAX_PARAM_JSON = 1000
+MAX_CONTAINER_ITEMS = 32
+_SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
+               types.MethodType)
+IGNORED_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display"})
+
+
+def ignorable_name(name: str) -> bool:
+    """IPython's own and private names (``_``, ``_i3``, ``In``, ...) are never captured."""
+    return name.startswith("_") or name in IGNORED_NAMES
+
+
+def _np() -> Any:
+    return sys.modules.get("numpy")
+
+
+def _plain(value: Any, depth: int = 0) -> tuple[bool, Any]:
+    """(ok, JSON-able copy) for scalars and small containers of scalars."""
+    if value is None or isinstance(value, bool | str):
+        return (not isinstance(value, str) or len(value) <= MAX_PARAM_JSON), value
+    if isinstance(value, int):
+        return True, value
+    if isinstance(value, float):
+        return True, value
+    np = _np()
+    if np is not None and isinstance(value, np.generic):
+        if isinstance(value, np.bool_):
+            return True, bool(value)
+        if isinstance(value, np.integer):
+            return True, int(value)
+        if isinstance(value, np.floating):
+            return True, float(value)
+        if isinstance(value, np.str_):
+            return True, str(value)
+        return False, None
+    if depth >= 2:
+        return False, None
+    if isinstance(value, list | tuple):
+        if len(value) > MAX_CONTAINER_ITEMS:
+            return False, None
+        out = []
+        for item in value:
+            ok, plain = _plain(item, depth + 1)
+            if not ok:
+                return False, None
+            out.append(plain)
+        return True, out
+    if isinstance(value, dict):
+        if len(value) > MAX_CONTAINER_ITEMS or not all(isinstance(k, str) for k in value):
+            return False, None
+        outd = {}
+        for key, item in value.items():
+            ok, plain = _plain(item, depth + 1)
+            if not ok:
+                return False, None
+            outd[key] = plain
+        return True, outd
+    return False, None
+
+
+def as_param(value: Any) -> tuple[bool, Any]:
+    """Is ``value`` a param (JSON-able scalar or small container)? Returns (ok, value)."""
+    ok, plain = _plain(value)
+    if ok and isinstance(plain, list | dict) and len(json.dumps(plain)) > MAX_PARAM_JSON:
+        return False, None
+    return ok, plain
+
+
+def coerce_param(value: Any) -> Any:
+    """Any value as something storable: itself when JSON-able, else a short repr."""
+    ok, plain = as_param(value)
+    if ok:
+        return plain
+    text = repr(value)
+    return text if len(text) <= MAX_PARAM_JSON else text[: MAX_PARAM_JSON - 1] + "…"
+
+
+def as_metric(value: Any) -> float | None:
+    """A float-valued result (Python or NumPy float; not bool, not int) as float."""
+    if isinstance(value, float):
+        return value
+    np = _np()
+    if np is not None and isinstance(value, np.floating):
+        return float(value)
+    return None
+
+
+def to_metric_value(key: str, value: Any) -> float:
+    """Any real number as a metric value, or a clear error."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"metric {key!r} must be a number, not {type(value).__name__} ({value!r:.60})"
+        ) from None
+    return number
+
+
+def is_dataset(value: Any) -> bool:
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(value, pd.DataFrame | pd.Series):
+        return True
+    np = _np()
+    return np is not None and isinstance(value, np.ndarray) and value.ndim >= 1
+
+
+def is_estimator(value: Any) -> bool:
+    base = sys.modules.get("sklearn.base")
+    return base is not None and isinstance(value, base.BaseEstimator) and not isinstance(
+        value, type)
+
+
+def is_fitted(estimator: Any) -> bool:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(estimator)
+    except (NotFittedError, TypeError):
+        return False
+    return True
+
+
+def estimator_params(prefix: str, estimator: Any) -> dict[str, Any]:
+    """``{prefix: ClassName, prefix.param: value, ...}`` for the JSON-able params."""
+    out: dict[str, Any] = {prefix: type(estimator).__name__}
+    try:
+        params: Mapping[str, Any] = estimator.get_params(deep=True)
+    except Exception:  # a broken third-party estimator must not break tracking
+        return out
+    for key, value in params.items():
+        ok, plain = as_param(value)
+        if ok:
+            out[f"{prefix}.{key}"] = plain
+        elif is_estimator(value):
+            out[f"{prefix}.{key}"] = type(value).__name__
+    return out
+
+
+def is_capturable(value: Any) -> bool:
+    """Cheap pre-filter: modules, functions and classes are never inputs or outputs."""
+    return not isinstance(value, _SKIP_TYPES)
