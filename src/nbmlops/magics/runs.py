@@ -7,11 +7,11 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.utils.text import SList
 
 from nbmlops import api
 from nbmlops.errors import NbmlopsError
 from nbmlops.store.query import attach_sort_values
+from nbmlops.tracking.summary import RunsView
 
 DEFAULT_LIMIT = 50
 
@@ -31,7 +31,8 @@ class RunsMagics(Magics):
     @argument("--kind", help="only runs of this kind (cell, script, tune, job, ...)")
     @line_magic
     def runs(self, line: str) -> Any:
-        """Show recorded runs as a table (newest first); returns the DataFrame.
+        """Show recorded runs as a table, newest first (``_.frame`` is the DataFrame;
+        ``nbmlops.runs()`` returns the same without a display limit).
 
         Example::
 
@@ -46,13 +47,7 @@ class RunsMagics(Magics):
         limit = args.limit or None
         try:
             frame = api.runs(args.experiment, where=args.where, sort=args.sort,
-                             limit=limit + 1 if limit else None, kind=args.kind)
+                             limit=limit, kind=args.kind)
         except NbmlopsError as exc:
             raise UsageError(f"%runs: {exc}") from None
-        if limit and len(frame) > limit:
-            frame = frame.iloc[:limit]
-            print(SList([f"showing the first {limit} runs; use --limit 0 to see all"]).s)
-        if frame.empty:
-            print("no runs recorded" + (" that match" if args.where or args.experiment
-                                        or args.kind else " yet"))
-        return frame
+        return RunsView(frame, shown_of=frame.attrs.get("total"))

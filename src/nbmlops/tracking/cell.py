@@ -94,6 +94,7 @@ class _Capture:
         watch = {*names.binds, *names.mutated, *explicit}
         self.before: dict[str, int | None] = {
             n: id(ns[n]) if n in ns else None for n in watch}
+        self.existing = set(ns)  # names bound by magics or exec() show up as new keys
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -101,7 +102,9 @@ class _Capture:
     def changed(self, name: str) -> bool:
         if name not in self.ns:
             return False
-        return name in self.names.mutated or self.before.get(name) != id(self.ns[name])
+        if name not in self.existing or name in self.names.mutated:
+            return True
+        return self.before.get(name) != id(self.ns[name])
 
     # -- before the cell ------------------------------------------------------------------
     def inputs(self) -> tuple[dict[str, Any], list[DatasetLink]]:
@@ -156,7 +159,8 @@ class _Capture:
     # -- after the cell -------------------------------------------------------------------
     def outputs(self, run: Any) -> None:
         opts, ns = self.opts, self.ns
-        candidates = [n for n in (*self.names.binds, *self.names.mutated)
+        fresh = [n for n in ns if n not in self.existing]
+        candidates = [n for n in (*self.names.binds, *self.names.mutated, *fresh)
                       if not ignorable_name(n) and self.changed(n)]
         candidates = list(dict.fromkeys(candidates))
 

@@ -7,6 +7,7 @@ import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 _ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "✗", "running": "…"}
 _COLOURS = {"finished": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700",
@@ -112,3 +113,69 @@ class RunSummary:
             f'<span style="color:#57606a">({esc(" · ".join(self._details()))})</span>'
             f'{extra}</div>'
         )
+
+
+class RunsView:
+    """Runs shown as a table: short ids, local times, and only the params that differ.
+
+    ``frame`` holds the full :func:`nbmlops.runs` DataFrame behind the view.
+    """
+
+    def __init__(self, frame: Any, *, shown_of: int | None = None) -> None:
+        self.frame = frame
+        self.shown_of = shown_of
+
+    def view(self) -> Any:
+        frame = self.frame
+        view = frame.copy()
+        view["run_id"] = view["run_id"].str[:8]
+        view["start"] = view["start"].dt.tz_convert(_local_tz()).dt.strftime("%Y-%m-%d %H:%M:%S")
+        view["duration_s"] = view["duration_s"].map(
+            lambda s: "" if s != s else format_duration(float(s)))
+        view = view.rename(columns={"duration_s": "duration"})
+        drop = []
+        for col in view.columns:
+            if col.startswith("params."):
+                # estimator hyperparameters (model.C, ...) live in .frame and `runs show`;
+                # the table keeps the user's own params that differ between the runs shown
+                if "." in col[len("params."):] or (
+                        len(view) > 1 and view[col].astype(str).nunique(dropna=False) <= 1):
+                    drop.append(col)
+                else:
+                    view[col] = view[col].map(_cell)
+            elif col.startswith("metrics."):
+                view[col] = view[col].map(_cell)
+        return view.drop(columns=drop).fillna("")
+
+    def _note(self) -> str:
+        if self.shown_of is not None and self.shown_of > len(self.frame):
+            return f"showing {len(self.frame)} of {self.shown_of} runs (--limit 0 shows all)"
+        return f"{len(self.frame)} run{'s' if len(self.frame) != 1 else ''}"
+
+    def __repr__(self) -> str:
+        if self.frame.empty:
+            return "no runs"
+        return self.view().to_string(index=False) + "\n" + self._note()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        if self.frame.empty:
+            return "<p>no runs</p>"
+        table = self.view().to_html(index=False, classes="nbmlops-runs", border=0)
+        return f'{table}<div style="color:#57606a;font-size:12px">{html.escape(self._note())}</div>'
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return format_number(value)
+    return str(value)
+
+
+def _local_tz() -> Any:
+    from datetime import datetime
+
+    return datetime.now().astimezone().tzinfo

@@ -38,13 +38,20 @@ def make_engine(url: str) -> Engine:
             return _sqlite_engine(url)
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     except ModuleNotFoundError as exc:
-        from nbmlops.errors import MissingExtraError
+        module = (exc.name or "").split(".")[0]
+        if module == "psycopg":
+            from nbmlops.errors import MissingExtraError
 
-        extra = "postgres" if url.startswith("postgres") else "all"
-        raise MissingExtraError(f"the store at {redact(url)}", extra=extra,
-                                module=exc.name or "driver") from exc
+            raise MissingExtraError(f"the PostgreSQL store at {redact(url)}", extra="postgres",
+                                    module=module) from exc
+        raise StoreError(f"the store at {redact(url)} needs the database driver {module!r}, "
+                         f"which is not installed: pip install {module}", url=redact(url)
+                         ) from exc
     except (SQLAlchemyError, ValueError) as exc:
-        raise StoreError(f"cannot use store URL {redact(url)!r}: {exc}", url=redact(url)) from exc
+        raise StoreError(
+            f"cannot use store URL {redact(url)!r}: {exc}. Set NBMLOPS_STORE (or [tool.nbmlops] "
+            "store) to a path, a sqlite:///path/lineage.db URL or a "
+            "postgresql+psycopg://user@host/db URL", url=redact(url)) from exc
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -1,0 +1,94 @@
+"""Fixtures, layered: a store (every backend) -> a store in the environment -> an IPython
+shell with the extension loaded against that store.
+
+PostgreSQL tests use the throwaway server ``./scripts/test`` starts (its URL arrives in
+``NBMLOPS_TEST_PG_URL``); each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PG_URL = os.environ.get("NBMLOPS_TEST_PG_URL")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pg_database() -> Iterator[str]:
+    import sqlalchemy as sa
+
+    if not PG_URL:
+        pytest.skip("NBMLOPS_TEST_PG_URL is not set: ./scripts/test starts PostgreSQL for these")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty store, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'lineage.db'}"
+    else:
+        yield from _pg_database()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A URL of an empty PostgreSQL database (for PostgreSQL-only tests)."""
+    yield from _pg_database()
+
+
+@pytest.fixture
+def store(store_url: str):  # type: ignore[no-untyped-def]
+    from nbmlops.store import open_store
+
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty SQLite store and artifact folder that nbmlops' config points at; the
+    working directory is a fresh project folder."""
+    from nbmlops import api
+
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("NBMLOPS_STORE", str(tmp_path / "store" / "lineage.db"))
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS", str(tmp_path / "store" / "artifacts"))
+    monkeypatch.chdir(project)
+    yield tmp_path
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def _ipython():  # type: ignore[no-untyped-def]
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.colors = "nocolor"
+    return shell
+
+
+@pytest.fixture
+def shell(_ipython, store_env: Path):  # type: ignore[no-untyped-def]
+    """A real IPython shell with ``%load_ext nbmlops`` run, on an empty store."""
+    _ipython.reset(new_session=False)
+    result = _ipython.run_cell("%load_ext nbmlops", store_history=True)
+    assert result.success, result
+    yield _ipython
+    _ipython.run_cell("%unload_ext nbmlops")
+    _ipython.reset(new_session=False)

@@ -1,0 +1,200 @@
+"""The public Python API as a script uses it."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nbmlops
+
+EXPECTED_ALL = [
+    "ArtifactError", "ConfigError", "MissingExtraError", "NbmlopsError", "NoActiveRunError",
+    "ParamConflictError", "QueryError", "RunNotFoundError", "SchemaVersionError", "StoreError",
+    "active_run", "download_artifact", "get_run", "log_artifact", "log_input", "log_metric",
+    "log_metrics", "log_model", "log_param", "log_params", "metric_history", "runs",
+    "set_tags", "store_info", "track", "upgrade_store",
+]
+
+
+def test_public_surface_is_pinned() -> None:
+    assert nbmlops.__all__ == EXPECTED_ALL  # growing the surface is a decision
+    assert nbmlops.__all__ == sorted(nbmlops.__all__)
+    for name in nbmlops.__all__:
+        assert getattr(nbmlops, name) is not None
+    assert (Path(nbmlops.__file__).parent / "py.typed").is_file()
+
+
+def test_import_is_light() -> None:
+    code = ("import sys, nbmlops; heavy = [m for m in ('sklearn', 'pandas', 'matplotlib', "
+            "'sqlalchemy', 'IPython', 'ipywidgets', 'numpy', 'alembic') if m in sys.modules];"
+            " print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
+
+
+def test_track_context_manager_records_a_script_run(store_env: Path) -> None:
+    with nbmlops.track("churn", "script-run", params={"C": 1.0}, tags={"t": 1}) as run:
+        assert nbmlops.active_run() is run
+        nbmlops.log_param("solver", "lbfgs")
+        for step in range(3):
+            nbmlops.log_metric("loss", 1.0 / (step + 1))
+        nbmlops.log_metrics({"acc": 0.9, "f1": float("nan")})
+        nbmlops.log_input(pd.DataFrame({"a": [1, 2]}), name="train")
+    assert nbmlops.active_run() is None
+    rec = nbmlops.get_run(run.id)
+    assert rec.status == "finished" and rec.kind == "script"
+    assert rec.params == {"C": 1.0, "solver": "lbfgs"}
+    assert rec.tags == {"t": "1"}
+    assert rec.metrics["acc"] == 0.9 and math.isnan(rec.metrics["f1"])
+    assert [(m.step, m.value) for m in nbmlops.metric_history(run.id, "loss")] == \
+        [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    assert [ln.name for ln in rec.inputs] == ["train"]
+    assert rec.notebook_path == __file__  # the calling script
+    assert rec.code is not None and "def test_track_context_manager" in rec.code
+
+
+def test_track_failure_and_interrupt(store_env: Path) -> None:
+    with pytest.raises(ZeroDivisionError), nbmlops.track("e") as failed:
+        1 / 0  # noqa: B018
+    with pytest.raises(KeyboardInterrupt), nbmlops.track("e") as stopped:
+        raise KeyboardInterrupt
+    assert nbmlops.get_run(failed.id).status == "failed"
+    assert "ZeroDivisionError" in (nbmlops.get_run(failed.id).error or "")
+    assert nbmlops.get_run(stopped.id).status == "interrupted"
+
+
+def test_nested_track_is_a_child_run(store_env: Path) -> None:
+    with nbmlops.track("search") as parent, nbmlops.track(name="candidate-1") as child:
+        nbmlops.log_metric("score", 0.5)
+    assert nbmlops.get_run(child.id).parent_run_id == parent.id
+    assert nbmlops.get_run(child.id).experiment == "search"
+    assert nbmlops.get_run(parent.id).metrics == {}
+
+
+def test_logging_outside_a_run_explains_itself(store_env: Path) -> None:
+    with pytest.raises(nbmlops.NoActiveRunError, match="inside a `%%track` cell"):
+        nbmlops.log_metric("x", 1.0)
+
+
+def test_bad_values_are_rejected_with_the_key(store_env: Path) -> None:
+    with nbmlops.track("e"):
+        with pytest.raises(TypeError, match="metric 'acc' must be a number"):
+            nbmlops.log_metric("acc", "high")
+        with pytest.raises(ValueError, match="non-empty"):
+            nbmlops.log_param("", 1)
+        nbmlops.log_param("C", 1)
+        nbmlops.log_param("C", 1.0)  # the same value: a no-op
+        with pytest.raises(nbmlops.ParamConflictError, match="already 1"):
+            nbmlops.log_param("C", 2)
+
+
+def test_runs_frame_columns_and_types(store_env: Path) -> None:
+    with nbmlops.track("exp", "a", params={"C": 1.0, "kind": "lr"}, tags={"team": "x"}):
+        nbmlops.log_metric("acc", 0.8)
+    with nbmlops.track("exp", "b", params={"C": 0.1}):
+        nbmlops.log_metric("acc", 0.9)
+        nbmlops.log_metric("loss", 0.3)
+    frame = nbmlops.runs("exp")
+    assert list(frame.columns) == ["run_id", "experiment", "name", "status", "start",
+                                   "duration_s", "params.C", "params.kind", "metrics.acc",
+                                   "metrics.loss", "tags.team"]
+    assert list(frame["name"]) == ["b", "a"]  # newest first
+    assert frame["params.C"].dtype == np.float64
+    assert frame["metrics.acc"].tolist() == [0.9, 0.8]
+    assert math.isnan(frame["metrics.loss"].iloc[1])
+    assert str(frame["start"].dt.tz) == "UTC"
+    assert (frame["duration_s"] >= 0).all()
+    assert nbmlops.runs(where="params.kind == 'lr'")["name"].tolist() == ["a"]
+    assert nbmlops.runs(sort="metrics.acc")["name"].tolist() == ["a", "b"]
+    assert nbmlops.runs("missing").empty
+    with pytest.raises(nbmlops.QueryError):
+        nbmlops.runs(where="nonsense ==")
+
+
+def test_get_run_by_prefix_and_unknown(store_env: Path) -> None:
+    with nbmlops.track("e") as run:
+        pass
+    assert nbmlops.get_run(run.id[:6]).id == run.id
+    with pytest.raises(nbmlops.RunNotFoundError, match="nbmlops runs list"):
+        nbmlops.get_run("deadbeef")
+
+
+def test_log_artifact_folder_and_download(store_env: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "plots"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("A")
+    (folder / "sub" / "b.txt").write_text("B")
+    with nbmlops.track("e") as run:
+        names = nbmlops.log_artifact(folder)
+    assert names == ["plots/a.txt", "plots/sub/b.txt"]
+    out = nbmlops.download_artifact(run.id, "plots", tmp_path / "dl")
+    assert (out / "a.txt").read_text() == "A" and (out / "sub" / "b.txt").read_text() == "B"
+    with pytest.raises(KeyError, match="has no artifact 'nope'"):
+        nbmlops.download_artifact(run.id, "nope", tmp_path / "dl")
+    with nbmlops.track("e"), pytest.raises(nbmlops.ArtifactError):
+        nbmlops.log_artifact(folder / "a.txt", name="../escape.txt")
+
+
+def test_log_model_round_trips(store_env: Path, tmp_path: Path) -> None:
+    import pickle
+
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 2.0])
+    with nbmlops.track("e") as run:
+        nbmlops.log_model(model, "reg")
+    path = nbmlops.download_artifact(run.id, "reg", tmp_path)
+    with path.open("rb") as fh:
+        loaded = pickle.load(fh)  # noqa: S301 - our own artifact, sha256-verified
+    assert loaded.predict([[2.0]])[0] == pytest.approx(4.0)
+
+
+def test_store_info_and_upgrade(store_env: Path) -> None:
+    with nbmlops.track("e"):
+        pass
+    settings, info = nbmlops.store_info()
+    assert settings.source == "env"
+    assert info.revision == info.head_revision
+    assert info.runs_by_status["finished"] == 1 and info.experiments == 1
+    assert nbmlops.upgrade_store() == (info.revision, info.head_revision)
+
+
+def test_many_metrics_flush_in_batches(store_env: Path) -> None:
+    with nbmlops.track("e") as run:
+        for i in range(12_000):
+            nbmlops.log_metric("loss", 1.0 / (i + 1), step=i)
+    history = nbmlops.metric_history(run.id, "loss")
+    assert len(history) == 12_000
+    assert [m.step for m in history] == list(range(12_000))
+    assert nbmlops.get_run(run.id).metrics["loss"] == pytest.approx(1 / 12_000)
+
+
+def test_metrics_survive_a_killed_process(store_env: Path, tmp_path: Path) -> None:
+    """A process killed mid-run loses at most the last seconds of metrics, never the run."""
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, time, nbmlops
+        with nbmlops.track("killed") as run:
+            print(run.id, flush=True)
+            nbmlops.log_metric("progress", 1.0)
+            time.sleep(4.5)  # two background flushes happen meanwhile
+            os.kill(os.getpid(), signal.SIGKILL)
+    """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    run_id = out.stdout.strip()
+    assert out.returncode == -9 and run_id
+    from nbmlops import api
+
+    api.close()  # the next open is what notices the dead process
+    rec = nbmlops.get_run(run_id)
+    assert rec.status == "crashed"
+    assert "stopped without ending it" in (rec.error or "")
+    assert rec.metrics == {"progress": 1.0}

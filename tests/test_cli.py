@@ -1,0 +1,146 @@
+"""The ``nbmlops`` command, run as a subprocess the way a shell or CI runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nbmlops
+
+NBMLOPS = shutil.which("nbmlops", path=str(Path(sys.executable).parent)) or "nbmlops"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([NBMLOPS, *args], capture_output=True, text=True, env=os.environ,
+                          timeout=120)
+
+
+@pytest.fixture
+def recorded(store_env: Path) -> list[str]:
+    ids = []
+    for name, acc in (("low", 0.6), ("high", 0.9), ("mid", 0.75)):
+        with nbmlops.track("churn", name, params={"C": acc * 10}, tags={"team": "growth"}) as r:
+            nbmlops.log_metric("accuracy", acc)
+            nbmlops.log_metric("loss", float("nan"))
+        ids.append(r.id)
+    with pytest.raises(RuntimeError), nbmlops.track("other", "broken"):
+        raise RuntimeError("disk full")
+    from nbmlops import api
+
+    api.close()
+    return ids
+
+
+def test_runs_list_table(recorded: list[str]) -> None:
+    out = cli("runs", "list", "--experiment", "churn", "--sort", "-metrics.accuracy")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:5] == ["run_id", "experiment", "name", "status", "start"]
+    assert [line.split()[2] for line in lines[1:]] == ["high", "mid", "low"]
+    assert lines[1].split()[0] == recorded[1][:8]
+    assert "params.C" not in lines[0]  # params only with --wide
+    assert "params.C" in cli("runs", "list", "--wide").stdout
+
+
+def test_runs_list_json_and_csv(recorded: list[str]) -> None:
+    data = json.loads(cli("runs", "list", "--format", "json", "-w",
+                          "metrics.accuracy >= 0.75").stdout)
+    assert {d["name"] for d in data} == {"high", "mid"}
+    assert all(d["metrics.loss"] is None for d in data)  # NaN becomes null, valid JSON
+    assert data[0]["run_id"] in recorded and data[0]["tags.team"] == "growth"
+    rows = list(csv.DictReader(io.StringIO(cli("runs", "list", "--format", "csv").stdout)))
+    assert len(rows) == 4
+    assert {r["status"] for r in rows} == {"finished", "failed"}
+
+
+def test_runs_show(recorded: list[str]) -> None:
+    out = cli("runs", "show", recorded[1][:8])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"run {recorded[1]}")
+    assert "  name         high" in out.stdout
+    assert "accuracy = 0.9" in out.stdout
+    assert "C = 9.0" in out.stdout
+    detail = json.loads(cli("runs", "show", recorded[1], "--format", "json").stdout)
+    assert detail["id"] == recorded[1] and detail["metrics"]["loss"] is None
+    assert detail["environment"]["python"].startswith("3.")
+
+
+def test_runs_show_failed_run_has_its_error(recorded: list[str]) -> None:
+    failed = nbmlops.runs("other").run_id.iloc[0]
+    out = cli("runs", "show", failed)
+    assert "status       failed" in out.stdout
+    assert "RuntimeError: disk full" in out.stdout
+
+
+def test_db_info_and_upgrade(recorded: list[str], store_env: Path) -> None:
+    out = cli("db", "info")
+    assert out.returncode == 0, out.stderr
+    assert f"store        sqlite:///{store_env / 'store' / 'lineage.db'}  (from env)" in out.stdout
+    assert "runs         4 (3 finished, 1 failed)" in out.stdout
+    info = json.loads(cli("db", "info", "--format", "json").stdout)
+    assert info["schema_revision"] == info["head_revision"]
+    assert info["runs"]["finished"] == 3
+    up = cli("db", "upgrade")
+    assert up.returncode == 0 and "already at schema revision" in up.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("runs", "show", "ffffffff"), "no run has that id"),
+    (("runs", "show", "not-hex"), "made of hex digits"),
+    (("runs", "list", "--where", "metrics.accuracy >"), "cannot parse the filter"),
+    (("runs", "list", "--where", "colour == 'red'"), "unknown field 'colour'"),
+])
+def test_errors_exit_1_with_one_line(recorded: list[str], args: tuple[str, ...],
+                                     message: str) -> None:
+    out = cli(*args)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert out.stderr.startswith("nbmlops: error: ")
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_usage_errors_exit_2(store_env: Path) -> None:
+    out = cli("runs", "frobnicate")
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+
+
+def test_broken_store_config_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NBMLOPS_STORE", "notascheme+://x")
+    out = cli("db", "info")
+    assert out.returncode == 1
+    assert "cannot use store URL 'notascheme+://x'" in out.stderr
+    assert "postgresql+psycopg://user@host/db" in out.stderr
+
+
+def test_python_dash_m(store_env: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "nbmlops", "--version"], capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == f"nbmlops {nbmlops.__version__}"
+
+
+def test_missing_driver_names_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    monkeypatch.setenv("NBMLOPS_STORE", "postgresql+pg8000://u@127.0.0.1:1/db")
+    out = cli("db", "info")
+    assert out.returncode == 1
+    assert "needs the database driver 'pg8000'" in out.stderr
+    assert "pip install pg8000" in out.stderr
+
+
+def test_missing_postgres_extra_is_named(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['psycopg'] = None\n"
+            "import nbmlops.store as s\n"
+            "try:\n    s.open_store('postgresql+psycopg://u@127.0.0.1:1/db')\n"
+            "except ImportError as e:\n    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.startswith("MissingExtraError")
+    assert 'pip install "nbmlops[postgres]"' in out
