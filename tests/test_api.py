@@ -198,3 +198,20 @@ def test_metrics_survive_a_killed_process(store_env: Path, tmp_path: Path) -> No
     assert rec.status == "crashed"
     assert "stopped without ending it" in (rec.error or "")
     assert rec.metrics == {"progress": 1.0}
+
+
+def test_sys_exit_zero_in_a_script_is_a_normal_end(store_env: Path, tmp_path: Path) -> None:
+    script = tmp_path / "exits.py"
+    script.write_text(textwrap.dedent("""
+        import sys, nbmlops
+        with nbmlops.track("exits", "clean"):
+            nbmlops.log_metric("m", 1.0)
+            sys.exit(0)
+    """))
+    subprocess.run([sys.executable, str(script)], check=True)
+    script.write_text(script.read_text().replace("clean", "dirty").replace("exit(0)", "exit(3)"))
+    assert subprocess.run([sys.executable, str(script)]).returncode == 3
+    frame = nbmlops.runs("exits", sort="start")
+    assert list(zip(frame["name"], frame["status"], strict=True)) == [("clean", "finished"),
+                                                                       ("dirty", "failed")]
+    assert "SystemExit: 3" in (nbmlops.get_run(frame.run_id.iloc[1]).error or "")

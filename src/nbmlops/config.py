@@ -75,10 +75,11 @@ def _as_url(value: str, base: Path, setting: str) -> str:
                 "'sqlite:///path/lineage.db' or 'postgresql+psycopg://user@host/db')",
                 setting=setting,
             )
-        if scheme == "sqlite":
+        if scheme.split("+", 1)[0] == "sqlite":  # also sqlite+pysqlite://, with ?options
             path = sqlite_path(value)
             if path is not None and not path.is_absolute():
-                return f"sqlite:///{(base / path).resolve()}"
+                _, sep, query = value.partition("?")
+                return f"{scheme}:///{(base / path).resolve()}{sep}{query}"
         return value
     return f"sqlite:///{(base / Path(value).expanduser()).resolve()}"
 
@@ -88,10 +89,13 @@ def _read_tool_table(pyproject: Path) -> Mapping[str, Any]:
         return {}
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read [tool.nbmlops] from {pyproject}: {exc}",
                           setting=str(pyproject)) from exc
-    table = data.get("tool", {}).get("nbmlops", {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"[tool] in {pyproject} must be a table", setting="tool")
+    table = tool.get("nbmlops", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.nbmlops] in {pyproject} must be a table", setting="tool.nbmlops")
     unknown = set(table) - {"store", "artifacts", "auto_upgrade"}

@@ -148,10 +148,14 @@ class LocalArtifactStore:
         dest_root.mkdir(parents=True, exist_ok=True)
         real_root = dest_root.resolve()
         target = dest_root.joinpath(*name.split("/"))
-        target.parent.mkdir(parents=True, exist_ok=True)
+        # checked before creating any folder, so not even an empty one appears outside
         if not _within(target.parent.resolve(), real_root):
             raise ArtifactError(f"{name!r} would be written outside {real_root} (through a "
                                 "symlinked folder); refusing", name=name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir() and not target.is_symlink():
+            raise ArtifactError(f"{target} is a folder; cannot write the artifact {name!r} "
+                                "over it", name=name)
         if target.is_symlink():
             raise ArtifactError(f"{target} is a symlink; refusing to write through it",
                                 name=name)
@@ -173,7 +177,8 @@ def iter_files(folder: Path) -> Iterator[tuple[Path, str]]:
     folder = Path(folder)
     real = folder.resolve()
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        for d in list(dirnames):
+        dirnames.sort()  # a stable order, whatever the filesystem lists first
+        for d in dirnames:
             p = Path(dirpath) / d
             if p.is_symlink() and not _within(p.resolve(), real):
                 raise ArtifactError(f"{p} links outside {folder}; refusing to follow it",

@@ -2,8 +2,8 @@
 
 A name comes from users (``log_artifact(..., name=...)``) or from stored metadata, so it is
 checked in every form an attacker could hide a traversal in: as given, percent-decoded
-(``%2e%2e%2f``, repeatedly: ``%252e``), and Unicode-normalised (NFKC folds fullwidth
-``．．／`` into ``../``).
+(``%2e%2e%2f``, repeatedly: ``%252e``), Unicode-normalised (NFKC folds fullwidth
+``．．／`` into ``../``), and any mix of the two (fullwidth ``％２ｅ`` is ``%2e``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from urllib.parse import unquote
 from nbmlops.errors import ArtifactError
 
 MAX_NAME = 512
+_MAX_FORMS = 16
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _problem(form: str) -> str | None:
@@ -43,14 +44,13 @@ def check_name(name: object) -> str:
     if len(name) > MAX_NAME:
         raise ArtifactError(f"artifact name is longer than {MAX_NAME} characters", name=name)
     forms = [name]
-    decoded = name
-    for _ in range(4):  # %252e -> %2e -> .
-        nxt = unquote(decoded)
-        if nxt == decoded:
-            break
-        forms.append(nxt)
-        decoded = nxt
-    forms += [unicodedata.normalize("NFKC", f) for f in list(forms)]
+    for form in forms:  # grows until decoding (%252e -> %2e -> .) and NFKC find nothing new
+        for nxt in (unquote(form), unicodedata.normalize("NFKC", form)):
+            if nxt not in forms:
+                forms.append(nxt)
+        if len(forms) > _MAX_FORMS:
+            raise ArtifactError(f"artifact name {name!r} is not allowed: it is encoded too many "
+                                "times over", name=name)
     for form in forms:
         problem = _problem(form)
         if problem:
@@ -62,6 +62,6 @@ def check_name(name: object) -> str:
 
 def check_sha256(digest: object) -> str:
     """A blob address must be exactly 64 lowercase hex digits."""
-    if not isinstance(digest, str) or not _SHA256.match(digest):
+    if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
         raise ArtifactError(f"{digest!r} is not a sha256 digest (64 lowercase hex digits)")
     return digest

@@ -38,10 +38,12 @@ def _target_names(node: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(node) if isinstance(n, ast.Name)]
 
 
-def _local_names(body: list[ast.stmt], args: ast.arguments | None) -> set[str]:
+def _local_names(body: list[ast.stmt], args: ast.arguments | None,
+                 kind: type[_Scope] | None = None) -> _Scope:
     """Names local to a function scope (its parameters and what it assigns)."""
     local: set[str] = set()
     declared_global: set[str] = set()
+    declared_nonlocal: set[str] = set()
     if args is not None:
         for a in (*args.posonlyargs, *args.args, *args.kwonlyargs):
             local.add(a.arg)
@@ -51,8 +53,11 @@ def _local_names(body: list[ast.stmt], args: ast.arguments | None) -> set[str]:
             local.add(args.kwarg.arg)
 
     def visit(node: ast.AST) -> None:
-        if isinstance(node, ast.Global | ast.Nonlocal):
+        if isinstance(node, ast.Global):
             declared_global.update(node.names)
+            return
+        if isinstance(node, ast.Nonlocal):
+            declared_nonlocal.update(node.names)
             return
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             local.add(node.name)
@@ -72,7 +77,9 @@ def _local_names(body: list[ast.stmt], args: ast.arguments | None) -> set[str]:
 
     for stmt in body:
         visit(stmt)
-    return local - declared_global
+    scope = (kind or _Scope)(local - declared_global - declared_nonlocal)
+    scope.globals = frozenset(declared_global)
+    return scope
 
 
 class _Analyzer(ast.NodeVisitor):
@@ -84,8 +91,18 @@ class _Analyzer(ast.NodeVisitor):
         self.scopes: list[set[str]] = []  # locals of enclosing function/comprehension scopes
 
     # -- names -----------------------------------------------------------------------
+    def _local(self, name: str) -> bool:
+        """Is ``name`` local here? A ``global`` declaration sends it to the module, and a
+        class body's names are not visible in the functions and comprehensions in it."""
+        for depth, scope in enumerate(reversed(self.scopes)):
+            if name in getattr(scope, "globals", ()):
+                return False
+            if name in scope and (depth == 0 or not isinstance(scope, _ClassScope)):
+                return True
+        return False
+
     def _load(self, name: str) -> None:
-        if any(name in scope for scope in self.scopes):
+        if self._local(name):
             return
         if name not in self.bound:
             self.reads.setdefault(name)
@@ -98,7 +115,7 @@ class _Analyzer(ast.NodeVisitor):
 
     def _mutate(self, node: ast.expr) -> None:
         name = _base_name(node)
-        if name is not None and not any(name in scope for scope in self.scopes):
+        if name is not None and not self._local(name):
             if name not in self.bound:
                 self.reads.setdefault(name)
             self.mutated.setdefault(name)
@@ -142,9 +159,15 @@ class _Analyzer(ast.NodeVisitor):
 
     def visit_Delete(self, node: ast.Delete) -> None:
         for target in node.targets:
-            if isinstance(target, ast.Attribute | ast.Subscript):
-                self._mutate(target)
-                self.visit(target)
+            self._delete(target)
+
+    def _delete(self, target: ast.expr) -> None:
+        if isinstance(target, ast.Attribute | ast.Subscript):
+            self._mutate(target)
+            self.visit(target)
+        elif isinstance(target, ast.Tuple | ast.List):  # del (a[0], b.c)
+            for elt in target.elts:
+                self._delete(elt)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> None:
         self.visit(node.iter)
@@ -225,8 +248,9 @@ class _Analyzer(ast.NodeVisitor):
         if not isinstance(node, ast.Lambda):
             for deco in node.decorator_list:
                 self.visit(deco)
-            for a in (*args.posonlyargs, *args.args, *args.kwonlyargs):
-                if a.annotation is not None:
+            for a in (*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs,
+                      args.kwarg):
+                if a is not None and a.annotation is not None:
                     self.visit(a.annotation)
             if node.returns is not None:
                 self.visit(node.returns)
@@ -246,7 +270,7 @@ class _Analyzer(ast.NodeVisitor):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
             self.visit(expr)
-        self.scopes.append(_local_names(node.body, None))
+        self.scopes.append(_local_names(node.body, None, _ClassScope))
         for stmt in node.body:
             self.visit(stmt)
         self.scopes.pop()
@@ -280,6 +304,16 @@ class _Analyzer(ast.NodeVisitor):
 
 class _ComprehensionScope(set[str]):
     """The loop variables of a comprehension (a walrus inside binds outside)."""
+
+
+class _Scope(set[str]):
+    """The names local to a function or class body, and those it declares ``global``."""
+
+    globals: frozenset[str] = frozenset()
+
+
+class _ClassScope(_Scope):
+    """The names a class body binds (not visible in its methods and comprehensions)."""
 
 
 def analyze(tree: ast.Module) -> CellNames:

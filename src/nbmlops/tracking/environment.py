@@ -21,7 +21,9 @@ from pathlib import Path
 
 from nbmlops._types import Environment
 
-_DIST = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)\.(?:dist-info|egg-info)$")
+# name-version.dist-info, or name-version[-pyX.Y[-platform]].egg-info from older installers
+_DIST = re.compile(r"^(?P<name>.+?)-(?P<version>[^-]+?)(?:-py\d+(?:\.\d+)*(?:-.+)?)?"
+                   r"\.(?:dist-info|egg-info)$")
 
 
 def _normalise(name: str) -> str:

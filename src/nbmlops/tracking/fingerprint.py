@@ -33,9 +33,30 @@ def _digest(kind: str, shape: tuple[int, ...], schema: tuple[tuple[str, str], ..
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def _feed_objects(h: Any, values: Any) -> None:
+    """Feed a 1-D object array's values.
+
+    pandas hashes str values in C, but would stringify anything else itself: 1 and "1", or
+    None and "None", would hash alike, and a list would fail. So unless every value is a
+    str (the usual case), each value's type is fed too, and non-str values as their repr.
+    """
+    np = sys.modules["numpy"]
+    pd = sys.modules["pandas"]
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        types = np.fromiter(map(type, values), dtype=object, count=len(values))
+        h.update(pd.util.hash_array(types, categorize=True).data)  # str(int): "<class 'int'>"
+        values = np.fromiter((v if isinstance(v, str) else repr(v) for v in values),
+                             dtype=object, count=len(values))
+    h.update(pd.util.hash_array(values, categorize=False).data)
+
+
 def _feed_array(h: Any, arr: Any) -> None:
     """Feed a NumPy array's values (its dtype and shape are fed by the caller)."""
     np = sys.modules["numpy"]
+    if arr.dtype.names:  # field by field: the padding between fields holds arbitrary bytes
+        for name in arr.dtype.names:
+            _feed_array(h, arr[name])
+        return
     if arr.dtype.kind in "biufcmMV" and not arr.dtype.hasobject:
         if arr.dtype.kind in "mM":
             arr = arr.view(np.int64)
@@ -43,8 +64,7 @@ def _feed_array(h: Any, arr: Any) -> None:
         return
     pd = sys.modules.get("pandas")
     if arr.dtype.kind in "OUS" and pd is not None:
-        flat = arr.reshape(-1) if arr.ndim > 1 else arr
-        h.update(pd.util.hash_array(flat.astype(object), categorize=False).data)
+        _feed_objects(h, arr.reshape(-1).astype(object, copy=False))
         return
     h.update(pickle.dumps(arr, protocol=5))
 
@@ -52,10 +72,11 @@ def _feed_array(h: Any, arr: Any) -> None:
 def _feed_values(h: Any, values: Any) -> int:
     """Feed a Series' or Index's values, whatever their dtype; return their size in bytes.
 
-    Every dtype contributes a fixed number of bytes per element (its own item size, or
-    8 for the uint64 hashes of strings/objects), so with the schema and shape fed first
-    the stream is canonical: a frame hashed column by column and a single-dtype frame
-    hashed from its one memory block give the same bytes.
+    Every numeric dtype contributes a fixed number of bytes per element (its own item
+    size), so with the schema and shape fed first the stream is canonical: a frame hashed
+    column by column and a single-dtype frame hashed from its one memory block give the
+    same bytes. Other dtypes feed the uint64 hashes of their values, then what those
+    hashes cannot tell apart: which values are missing, and (objects) each value's type.
     """
     np = sys.modules["numpy"]
     pd = sys.modules["pandas"]
@@ -70,19 +91,24 @@ def _feed_values(h: Any, values: Any) -> int:
         cat = values.array
         codes = np.ascontiguousarray(cat.codes)
         h.update(codes.data)
-        h.update(repr(list(cat.categories)).encode("utf-8", "surrogatepass"))
+        h.update(repr((list(cat.categories), bool(cat.ordered)))
+                 .encode("utf-8", "surrogatepass"))
         return int(codes.nbytes)
     series = values if isinstance(values, pd.Series) else pd.Series(values, copy=False)
-    hashed = pd.util.hash_pandas_object(series, index=False, categorize=False).to_numpy()
-    h.update(np.ascontiguousarray(hashed).data)
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        _feed_objects(h, series.to_numpy())
+    else:
+        hashed = pd.util.hash_pandas_object(series, index=False, categorize=False).to_numpy()
+        h.update(np.ascontiguousarray(hashed).data)
+    # a missing string hashes as the text "nan" or "<NA>" would
+    h.update(np.ascontiguousarray(series.isna().to_numpy(dtype=bool)).data)
     return int(series.array.nbytes)
 
 
 def _feed_index(h: Any, index: Any) -> None:
+    """Feed an index's values; a RangeIndex as the int64 values it stands for, so it
+    hashes like an equal Index([0, 1, ...]) that filtering or concatenation leaves."""
     pd = sys.modules["pandas"]
-    if isinstance(index, pd.RangeIndex):
-        h.update(f"range:{index.start}:{index.stop}:{index.step}".encode())
-        return
     levels = ([index.get_level_values(i) for i in range(index.nlevels)]
               if isinstance(index, pd.MultiIndex) else [index])
     for level in levels:

@@ -504,7 +504,12 @@ def _last_line(error: str | None) -> str | None:
 
 
 def status_for(exc: BaseException) -> RunStatus:
-    return "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    """How a run ends when ``exc`` leaves it (``sys.exit(0)`` is a normal end)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, SystemExit) and exc.code in (0, None):
+        return "finished"
+    return "failed"
 
 
 @contextmanager
@@ -521,7 +526,8 @@ def tracked(tracker: Tracker, *, experiment: str, name: str | None = None,
         yield run
     except BaseException as exc:
         _current.reset(token)
-        run.end(status_for(exc), error=format_error(exc))
+        status = status_for(exc)
+        run.end(status, error=None if status == "finished" else format_error(exc))
         raise
     _current.reset(token)
     run.end("finished")

@@ -155,7 +155,8 @@ class RunsView:
     def __repr__(self) -> str:
         if self.frame.empty:
             return "no runs"
-        return self.view().to_string(index=False) + "\n" + self._note()
+        table: str = self.view().to_string(index=False)
+        return table + "\n" + self._note()
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(repr(self))

@@ -14,6 +14,7 @@ from typing import Any
 
 MAX_PARAM_JSON = 1000
 MAX_CONTAINER_ITEMS = 32
+_MAX_PARAM_INT = 10 ** (MAX_PARAM_JSON - 1)  # its JSON, sign included, fits MAX_PARAM_JSON
 _SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
                types.MethodType)
 IGNORED_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "display"})
@@ -30,12 +31,15 @@ def _np() -> Any:
 
 def _plain(value: Any, depth: int = 0) -> tuple[bool, Any]:
     """(ok, JSON-able copy) for scalars and small containers of scalars."""
-    if value is None or isinstance(value, bool | str):
-        return (not isinstance(value, str) or len(value) <= MAX_PARAM_JSON), value
+    if value is None or isinstance(value, bool):
+        return True, value
+    # subclasses (np.float64, np.str_, enums) become the plain type JSON would store
+    if isinstance(value, str):
+        return len(value) <= MAX_PARAM_JSON, str.__str__(value)
     if isinstance(value, int):
-        return True, value
+        return -_MAX_PARAM_INT < value < _MAX_PARAM_INT, int.__index__(value)
     if isinstance(value, float):
-        return True, value
+        return True, float(value)
     np = _np()
     if np is not None and isinstance(value, np.generic):
         if isinstance(value, np.bool_):
@@ -85,7 +89,10 @@ def coerce_param(value: Any) -> Any:
     ok, plain = as_param(value)
     if ok:
         return plain
-    text = repr(value)
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__, or an int too long to print
+        text = f"<{type(value).__qualname__} object>"
     return text if len(text) <= MAX_PARAM_JSON else text[: MAX_PARAM_JSON - 1] + "…"
 
 
@@ -103,6 +110,9 @@ def to_metric_value(key: str, value: Any) -> float:
     """Any real number as a metric value, or a clear error."""
     if isinstance(value, bool):
         return float(value)
+    if isinstance(value, str | bytes | bytearray):  # float("0.9") would parse text
+        raise TypeError(f"metric {key!r} must be a number, not {type(value).__name__} "
+                        f"({value!r:.60}); convert it with float() if it holds one")
     try:
         number = float(value)
     except (TypeError, ValueError):
