@@ -50,15 +50,18 @@ def test_track_context_manager_records_a_script_run(store_env: Path) -> None:
         nbmlops.log_input(pd.DataFrame({"a": [1, 2]}), name="train")
     assert nbmlops.active_run() is None
     rec = nbmlops.get_run(run.id)
-    assert rec.status == "finished" and rec.kind == "script"
+    assert rec.status == "finished"
+    assert rec.kind == "script"
     assert rec.params == {"C": 1.0, "solver": "lbfgs"}
     assert rec.tags == {"t": "1"}
-    assert rec.metrics["acc"] == 0.9 and math.isnan(rec.metrics["f1"])
+    assert rec.metrics["acc"] == 0.9
+    assert math.isnan(rec.metrics["f1"])
     assert [(m.step, m.value) for m in nbmlops.metric_history(run.id, "loss")] == \
         [(0, 1.0), (1, 0.5), (2, 1 / 3)]
     assert [ln.name for ln in rec.inputs] == ["train"]
     assert rec.notebook_path == __file__  # the calling script
-    assert rec.code is not None and "def test_track_context_manager" in rec.code
+    assert rec.code is not None
+    assert "def test_track_context_manager" in rec.code
 
 
 def test_track_failure_and_interrupt(store_env: Path) -> None:
@@ -136,7 +139,8 @@ def test_log_artifact_folder_and_download(store_env: Path, tmp_path: Path) -> No
         names = nbmlops.log_artifact(folder)
     assert names == ["plots/a.txt", "plots/sub/b.txt"]
     out = nbmlops.download_artifact(run.id, "plots", tmp_path / "dl")
-    assert (out / "a.txt").read_text() == "A" and (out / "sub" / "b.txt").read_text() == "B"
+    assert (out / "a.txt").read_text() == "A"
+    assert (out / "sub" / "b.txt").read_text() == "B"
     with pytest.raises(KeyError, match="has no artifact 'nope'"):
         nbmlops.download_artifact(run.id, "nope", tmp_path / "dl")
     with nbmlops.track("e"), pytest.raises(nbmlops.ArtifactError):
@@ -153,7 +157,7 @@ def test_log_model_round_trips(store_env: Path, tmp_path: Path) -> None:
         nbmlops.log_model(model, "reg")
     path = nbmlops.download_artifact(run.id, "reg", tmp_path)
     with path.open("rb") as fh:
-        loaded = pickle.load(fh)  # noqa: S301 - our own artifact, sha256-verified
+        loaded = pickle.load(fh)
     assert loaded.predict([[2.0]])[0] == pytest.approx(4.0)
 
 
@@ -163,7 +167,8 @@ def test_store_info_and_upgrade(store_env: Path) -> None:
     settings, info = nbmlops.store_info()
     assert settings.source == "env"
     assert info.revision == info.head_revision
-    assert info.runs_by_status["finished"] == 1 and info.experiments == 1
+    assert info.runs_by_status["finished"] == 1
+    assert info.experiments == 1
     assert nbmlops.upgrade_store() == (info.revision, info.head_revision)
 
 
@@ -190,7 +195,8 @@ def test_metrics_survive_a_killed_process(store_env: Path, tmp_path: Path) -> No
     """))
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
     run_id = out.stdout.strip()
-    assert out.returncode == -9 and run_id
+    assert out.returncode == -9
+    assert run_id
     from nbmlops import api
 
     api.close()  # the next open is what notices the dead process
@@ -215,3 +221,12 @@ def test_sys_exit_zero_in_a_script_is_a_normal_end(store_env: Path, tmp_path: Pa
     assert list(zip(frame["name"], frame["status"], strict=True)) == [("clean", "finished"),
                                                                        ("dirty", "failed")]
     assert "SystemExit: 3" in (nbmlops.get_run(frame.run_id.iloc[1]).error or "")
+
+
+def test_param_identity_matches_the_store_at_any_depth(store_env: Path) -> None:
+    with nbmlops.track("e"):
+        nbmlops.log_param("layers", (64, 32))
+        nbmlops.log_param("layers", [64.0, 32])  # stored alike: a no-op
+        nbmlops.log_param("flags", [True])
+        with pytest.raises(nbmlops.ParamConflictError):
+            nbmlops.log_param("flags", [1])

@@ -55,7 +55,8 @@ def test_runs_list_json_and_csv(recorded: list[str]) -> None:
                           "metrics.accuracy >= 0.75").stdout)
     assert {d["name"] for d in data} == {"high", "mid"}
     assert all(d["metrics.loss"] is None for d in data)  # NaN becomes null, valid JSON
-    assert data[0]["run_id"] in recorded and data[0]["tags.team"] == "growth"
+    assert data[0]["run_id"] in recorded
+    assert data[0]["tags.team"] == "growth"
     rows = list(csv.DictReader(io.StringIO(cli("runs", "list", "--format", "csv").stdout)))
     assert len(rows) == 4
     assert {r["status"] for r in rows} == {"finished", "failed"}
@@ -69,7 +70,8 @@ def test_runs_show(recorded: list[str]) -> None:
     assert "accuracy = 0.9" in out.stdout
     assert "C = 9.0" in out.stdout
     detail = json.loads(cli("runs", "show", recorded[1], "--format", "json").stdout)
-    assert detail["id"] == recorded[1] and detail["metrics"]["loss"] is None
+    assert detail["id"] == recorded[1]
+    assert detail["metrics"]["loss"] is None
     assert detail["environment"]["python"].startswith("3.")
 
 
@@ -89,7 +91,8 @@ def test_db_info_and_upgrade(recorded: list[str], store_env: Path) -> None:
     assert info["schema_revision"] == info["head_revision"]
     assert info["runs"]["finished"] == 3
     up = cli("db", "upgrade")
-    assert up.returncode == 0 and "already at schema revision" in up.stdout
+    assert up.returncode == 0
+    assert "already at schema revision" in up.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -104,12 +107,14 @@ def test_errors_exit_1_with_one_line(recorded: list[str], args: tuple[str, ...],
     assert out.returncode == 1
     assert message in out.stderr
     assert out.stderr.startswith("nbmlops: error: ")
-    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
 
 
 def test_usage_errors_exit_2(store_env: Path) -> None:
     out = cli("runs", "frobnicate")
-    assert out.returncode == 2 and "invalid choice" in out.stderr
+    assert out.returncode == 2
+    assert "invalid choice" in out.stderr
 
 
 def test_broken_store_config_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,7 +34,8 @@ def test_eight_processes_twenty_five_runs_each(store_env: Path, tmp_path: Path) 
     assert len(frame) == 200
     assert set(frame["status"]) == {"finished"}
     assert sorted(frame["name"]) == sorted(f"w{w}-{i}" for w in range(8) for i in range(25))
-    assert frame["metrics.loss"].notna().all() and frame["params.worker"].notna().all()
+    assert frame["metrics.loss"].notna().all()
+    assert frame["params.worker"].notna().all()
     one = nbmlops.runs(where="params.worker == 3 and params.i == 24")
     assert len(one) == 1
     assert [m.value for m in nbmlops.metric_history(one.run_id.iloc[0], "loss")] == \

@@ -78,7 +78,8 @@ def test_papermill_api_with_injected_input_path(store_env: Path) -> None:
     pm.execute_notebook(str(src), str(store_env / "api-out.ipynb"), kernel_name="python3",
                         parameters={"PAPERMILL_INPUT_PATH": str(src)}, progress_bar=False)
     rec = nbmlops.get_run(nbmlops.runs().run_id.iloc[0])
-    assert rec.notebook_path == str(src) and rec.cell_id == "train"
+    assert rec.notebook_path == str(src)
+    assert rec.cell_id == "train"
 
 
 def test_failing_cell_fails_papermill_and_is_recorded(store_env: Path) -> None:
@@ -92,7 +93,8 @@ def test_failing_cell_fails_papermill_and_is_recorded(store_env: Path) -> None:
         pm.execute_notebook(str(src), str(store_env / "broken-out.ipynb"),
                             kernel_name="python3", progress_bar=False)
     rec = nbmlops.get_run(nbmlops.runs().run_id.iloc[0])
-    assert rec.status == "failed" and "ValueError: schema mismatch" in (rec.error or "")
+    assert rec.status == "failed"
+    assert "ValueError: schema mismatch" in (rec.error or "")
 
 
 @pytest.fixture
@@ -144,9 +146,11 @@ def test_jupyterlab_protocol_gives_notebook_and_cell(kernel, store_env: Path) ->
     rec = nbmlops.get_run(nbmlops.runs().run_id.iloc[0])
     assert rec.notebook_path == str(store_env / "project" / "lab.ipynb")
     assert rec.cell_id == "5f1c0a3e-cell"
-    assert rec.experiment == "lab" and rec.metrics == {"x": 0.5}
+    assert rec.experiment == "lab"
+    assert rec.metrics == {"x": 0.5}
     failing = execute(kc, "%%track\n1/0", cell_id="c2")
-    assert failing["status"] == "error" and failing["ename"] == "ZeroDivisionError"  # type: ignore[index]
+    assert failing["status"] == "error"
+    assert failing["ename"] == "ZeroDivisionError"
 
 
 def test_killed_kernel_leaves_a_crashed_run(kernel) -> None:  # type: ignore[no-untyped-def]
@@ -183,5 +187,6 @@ def test_interrupted_kernel_marks_the_run_interrupted(kernel) -> None:  # type: 
     assert reply["content"]["ename"] == "KeyboardInterrupt"
     api.close()
     rec = nbmlops.get_run(run_id)
-    assert rec.status == "interrupted" and rec.metrics == {"p": 1.0}
+    assert rec.status == "interrupted"
+    assert rec.metrics == {"p": 1.0}
     assert execute(kc, "still_alive = 1")["status"] == "ok"  # type: ignore[index]

@@ -145,5 +145,6 @@ def test_without_auto_upgrade_an_old_store_is_refused_with_what_to_do(
 
     assert upgrade_store(url) == ("0001", "0002")
     store = open_store(url, auto_upgrade=False)
-    assert store.revision == "0002" and store.get_run(run_id).metrics == {"acc": 0.875}
+    assert store.revision == "0002"
+    assert store.get_run(run_id).metrics == {"acc": 0.875}
     store.close()

@@ -49,7 +49,8 @@ def test_issue_example_records_everything(shell, capsys) -> None:  # type: ignor
     assert (rec.experiment, rec.name, rec.kind, rec.status) == ("churn", "baseline", "cell",
                                                                 "finished")
     assert rec.code == BASELINE.split("\n", 1)[1]
-    assert rec.code_hash is not None and len(rec.code_hash) == 64
+    assert rec.code_hash is not None
+    assert len(rec.code_hash) == 64
     assert rec.execution_count == result.execution_count
     assert rec.params["C"] == 0.5
     assert rec.params["model"] == "LogisticRegression"
@@ -63,10 +64,13 @@ def test_issue_example_records_everything(shell, capsys) -> None:  # type: ignor
     assert inputs["X_train"].content_hash.startswith("xxh3_128:")
     assert [a.name for a in rec.artifacts] == ["model"]
     assert rec.artifacts[0].kind == "model"
-    assert rec.environment is not None and rec.environment.python.startswith("3.")
+    assert rec.environment is not None
+    assert rec.environment.python.startswith("3.")
     assert "scikit-learn" in rec.environment.package_versions()
-    assert rec.user and rec.host
-    assert rec.end_time is not None and rec.end_time >= rec.start_time
+    assert rec.user
+    assert rec.host
+    assert rec.end_time is not None
+    assert rec.end_time >= rec.start_time
     # the one-line summary names the run, its status, its duration and the metric
     assert f"nbmlops run {rec.id[:8]} churn/baseline finished in" in out
     assert "accuracy=" in out
@@ -79,7 +83,8 @@ def test_cell_behaves_as_without_the_magic(shell, capsys) -> None:  # type: igno
     plain_out = capsys.readouterr().out
     tracked = run(shell, "%%track -q\ny = x * 21\nprint('printed', y)\ny + 0.5")
     tracked_out = capsys.readouterr().out
-    assert tracked.success and plain.success
+    assert tracked.success
+    assert plain.success
     assert tracked.result == plain.result == 42.5
     assert shell.user_ns["y"] == 42
     assert shell.user_ns["_"] == 42.5  # the displayhook saw the value, like any cell
@@ -98,7 +103,8 @@ def test_failing_cell_is_recorded_and_still_raises(shell, capsys) -> None:  # ty
     assert rec.error is not None
     assert "ValueError: bad data in column 3" in rec.error
     assert "line 3" in rec.error  # line numbers match the cell (the magic line is line 1)
-    assert "run_ast_nodes" not in rec.error and "interactiveshell" not in rec.error
+    assert "run_ast_nodes" not in rec.error
+    assert "interactiveshell" not in rec.error
     assert "failed in" in out
 
 
@@ -106,7 +112,8 @@ def test_failing_cell_does_not_capture_stale_outputs(shell) -> None:  # type: ig
     run(shell, "score = 0.9")
     run(shell, "%%track -q\nscore = 0.5\nraise RuntimeError('x')")
     rec = only_run()
-    assert rec.status == "failed" and rec.metrics == {}
+    assert rec.status == "failed"
+    assert rec.metrics == {}
 
 
 def test_values_left_from_earlier_cells_are_not_results(shell) -> None:  # type: ignore[no-untyped-def]
@@ -154,7 +161,8 @@ def test_param_conflict_inside_cell_fails_the_cell(shell) -> None:  # type: igno
     result = run(shell, code)
     assert isinstance(result.error_in_exec, nbmlops.ParamConflictError)
     rec = only_run()
-    assert rec.status == "failed" and rec.params == {"k": 1}
+    assert rec.status == "failed"
+    assert rec.params == {"k": 1}
 
 
 def test_explicit_flags_override_heuristics(shell, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +190,9 @@ def test_no_auto_records_only_what_is_asked(shell) -> None:  # type: ignore[no-u
            "y_train)\nscore = 0.5\nnbmlops.log_metric('explicit', 1.0)"
     assert run(shell, code).success
     rec = only_run()
-    assert rec.params == {} and rec.inputs == () and rec.artifacts == ()
+    assert rec.params == {}
+    assert rec.inputs == ()
+    assert rec.artifacts == ()
     assert rec.metrics == {"explicit": 1.0}
 
 
@@ -223,7 +233,8 @@ def test_bad_input_is_a_one_line_usage_error(shell, capsys, cell, message) -> No
     assert "Traceback" not in shown
     assert len([line for line in shown.splitlines() if line.strip()]) == 1
     frame = nbmlops.runs()
-    assert len(frame) == 1 and frame["metrics.kept"].iloc[0] == 0.5
+    assert len(frame) == 1
+    assert frame["metrics.kept"].iloc[0] == 0.5
 
 
 def test_runs_magic_filters_sorts_and_returns_the_frame(shell, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -245,7 +256,8 @@ def test_runs_magic_filters_sorts_and_returns_the_frame(shell, capsys) -> None: 
     assert header[:5] == ["run_id", "experiment", "name", "status", "start"]
     assert "metrics.accuracy" in header
     assert shown[1].split()[0] == frame.run_id.iloc[0][:8]
-    assert shown[1].split()[2:4] == ["r1", "finished"] and shown[1].split()[-1] == "0.95"
+    assert shown[1].split()[2:4] == ["r1", "finished"]
+    assert shown[1].split()[-1] == "0.95"
     assert shown[-1] == "2 runs"
     limited = run(shell, "%runs -s metrics.accuracy -n 2").result
     assert list(limited.frame["metrics.accuracy"]) == [0.7, 0.85]
@@ -255,12 +267,15 @@ def test_runs_magic_filters_sorts_and_returns_the_frame(shell, capsys) -> None: 
 def test_runs_magic_bad_filter_is_a_usage_error(shell, capsys) -> None:  # type: ignore[no-untyped-def]
     result = run(shell, '%runs --where "metrics.accuracy >"')
     shown = "".join(capsys.readouterr())
-    assert not result.success and "cannot parse the filter" in shown and "Traceback" not in shown
+    assert not result.success
+    assert "cannot parse the filter" in shown
+    assert "Traceback" not in shown
 
 
 def test_help_is_available(shell) -> None:  # type: ignore[no-untyped-def]
     doc = shell.find_cell_magic("track").__doc__
-    assert "--experiment" in doc and "Record this cell as a run" in doc
+    assert "--experiment" in doc
+    assert "Record this cell as a run" in doc
 
 
 def test_unload_removes_the_magics(shell) -> None:  # type: ignore[no-untyped-def]
@@ -277,4 +292,5 @@ def test_nan_and_numpy_metrics(shell) -> None:  # type: ignore[no-untyped-def]
                       "big = float('inf')").success
     rec = only_run()
     assert math.isnan(rec.metrics["loss"])
-    assert rec.metrics["auc"] == 0.75 and rec.metrics["big"] == math.inf
+    assert rec.metrics["auc"] == 0.75
+    assert rec.metrics["big"] == math.inf

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -18,6 +20,28 @@ from nbmlops._types import (
     StoreInfo,
 )
 from nbmlops.store.query import Filter, SortKey
+
+
+def _same_json(old: Any, new: Any) -> bool:
+    if isinstance(old, bool) or isinstance(new, bool):
+        return type(old) is type(new) and old == new
+    if isinstance(old, list) and isinstance(new, list):
+        return len(old) == len(new) and all(map(_same_json, old, new))
+    if isinstance(old, dict) and isinstance(new, dict):
+        return old.keys() == new.keys() and all(_same_json(v, new[k]) for k, v in old.items())
+    if isinstance(old, float) and isinstance(new, float) and math.isnan(old):
+        return math.isnan(new)
+    return bool(old == new)
+
+
+def same_param(old: Any, new: Any) -> bool:
+    """Whether two param values are the same, compared as they are stored (JSON).
+
+    At any depth: 1 == 1.0, NaN == NaN, a tuple equals the list it is stored as, but
+    True != 1. Re-logging the same value is a no-op; anything else is a conflict.
+    """
+    return _same_json(json.loads(json.dumps(old, sort_keys=True)),
+                      json.loads(json.dumps(new, sort_keys=True)))
 
 
 @runtime_checkable

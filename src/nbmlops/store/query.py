@@ -140,6 +140,9 @@ def _compare(left: ast.expr, op: ast.cmpop, right: ast.expr, expression: str) ->
                          expression=expression)
     if sym not in ("in", "not in") and isinstance(value, tuple):
         raise QueryError(f"a list needs 'in' or 'not in', not {sym!r}", expression=expression)
+    if value is None and sym not in ("==", "!="):  # None means "not logged": it has no order
+        raise QueryError(f"None can only be compared with == or != (not {sym})",
+                         expression=expression)
     if field.namespace == "attr" and field.key in ("start", "end"):
         value = _timestamp(value, expression)
     return Compare(field, sym, value)

@@ -42,6 +42,7 @@ from nbmlops._types import (
 from nbmlops.artifacts import LocalArtifactStore, check_name, iter_files
 from nbmlops.errors import NoActiveRunError, ParamConflictError
 from nbmlops.store import Store, liveness
+from nbmlops.store.base import same_param
 from nbmlops.tracking import environment as envmod
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.summary import RunSummary
@@ -284,7 +285,7 @@ class ActiveRun:
         with self._lock:
             for key, value in clean.items():
                 if key in self._params:
-                    if not _same(self._params[key], value):
+                    if not same_param(self._params[key], value):
                         raise ParamConflictError(self.id, key, self._params[key], value)
                     continue
                 self._params[key] = value
@@ -486,14 +487,6 @@ class ActiveRun:
                 models=tuple(a.name for a in self._artifacts if a.kind == "model"),
                 files=tuple(a.name for a in self._artifacts if a.kind != "model"),
                 error=_last_line(self.error), warnings=tuple(self.warnings))
-
-
-def _same(old: Any, new: Any) -> bool:
-    if isinstance(old, bool) or isinstance(new, bool):
-        return type(old) is type(new) and old == new
-    if isinstance(old, float) and isinstance(new, float) and old != old:
-        return new != new
-    return bool(old == new)
 
 
 def _last_line(error: str | None) -> str | None:

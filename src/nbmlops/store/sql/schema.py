@@ -3,7 +3,7 @@
 * a fresh (empty) database is created from the live models and stamped at ``HEAD``;
 * an older revision is upgraded through Alembic, under a lock, after re-checking the
   revision inside that lock (so two processes opening an old store migrate it once); a
-  SQLite file is first copied to ``<name>.pre-<revision>.bak``;
+  SQLite file is first copied to ``<name>.pre-<revision>-<epoch seconds>.bak``;
 * a revision this version does not know (a newer nbmlops wrote it) is refused.
 """
 

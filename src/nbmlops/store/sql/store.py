@@ -50,6 +50,7 @@ from nbmlops._types import (
 )
 from nbmlops.errors import ParamConflictError, QueryError, RunNotFoundError
 from nbmlops.store import liveness
+from nbmlops.store.base import same_param
 from nbmlops.store.query import And, Compare, Field, Filter, Not, Or, SortKey
 from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import (
@@ -91,19 +92,19 @@ def encode_param(value: Any) -> tuple[str, float | None]:
     """A param value as stored: JSON text, plus a number for numeric comparisons."""
     text = json.dumps(value, sort_keys=True, ensure_ascii=False)
     numeric = None
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        numeric = float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            numeric = float(value)
+        except OverflowError:  # an int beyond a double's range: compared as text only
+            numeric = None
+        if numeric is not None and not math.isfinite(numeric):
+            numeric = None
     return text, numeric
 
 
 def _same_param(stored: str, value: Any) -> bool:
-    """Is ``value`` the param already stored as JSON ``stored``? (1 == 1.0; True != 1)"""
-    old = json.loads(stored)
-    if isinstance(old, bool) or isinstance(value, bool):
-        return type(old) is type(value) and old == value
-    if isinstance(old, float) and isinstance(value, float) and math.isnan(old):
-        return math.isnan(value)
-    return bool(old == value)
+    """Is ``value`` the param already stored as JSON ``stored``?"""
+    return same_param(json.loads(stored), value)
 
 
 def _metric_row(run_id: str, m: Metric) -> dict[str, Any]:
@@ -136,6 +137,15 @@ class SqlStore:
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return run_in_transaction(self._engine, fn, write=False, url=self._raw_url)
+
+    def _write_to(self, run_id: str, fn: Callable[[Connection], Any]) -> None:
+        """One write transaction about an existing run (RunNotFoundError if there is none)."""
+        def work(conn: Connection) -> None:
+            if conn.execute(select(runs_t.c.id).where(runs_t.c.id == run_id)).first() is None:
+                raise RunNotFoundError(run_id)
+            fn(conn)
+
+        self._write(work)
 
     def close(self) -> None:
         self._engine.dispose()
@@ -220,26 +230,26 @@ class SqlStore:
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         if params:
-            self._write(lambda c: self._params(c, run_id, params))
+            self._write_to(run_id, lambda c: self._params(c, run_id, params))
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         if metrics:
-            self._write(lambda c: self._metrics(c, run_id, metrics))
+            self._write_to(run_id, lambda c: self._metrics(c, run_id, metrics))
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         if tags:
-            self._write(lambda c: self._tags(c, run_id, tags))
+            self._write_to(run_id, lambda c: self._tags(c, run_id, tags))
 
     def link_datasets(self, run_id: str, links: Sequence[DatasetLink]) -> None:
         if links:
-            self._write(lambda c: self._datasets(c, run_id, links))
+            self._write_to(run_id, lambda c: self._datasets(c, run_id, links))
 
     def add_artifacts(self, run_id: str, artifacts: Sequence[RunArtifact]) -> None:
         if artifacts:
-            self._write(lambda c: self._artifacts(c, run_id, artifacts))
+            self._write_to(run_id, lambda c: self._artifacts(c, run_id, artifacts))
 
     def set_git_dirty(self, run_id: str, dirty: bool) -> None:
-        self._write(lambda c: c.execute(
+        self._write_to(run_id, lambda c: c.execute(
             update(runs_t).where(runs_t.c.id == run_id).values(git_dirty=dirty)))
 
     def heartbeat(self, run_ids: Iterable[str], now: float) -> None:
@@ -330,6 +340,8 @@ class SqlStore:
         if not links:
             return
         now = time.time()
+        # one row per name (a later link wins): PostgreSQL cannot upsert a row twice at once
+        links = list({(ln.direction, ln.name): ln for ln in links}.values())
         seen: dict[str, DatasetFingerprint] = {ln.dataset.digest: ln.dataset for ln in links}
         self._insert_ignore(conn, datasets_t, [
             {"digest": d.digest, "kind": d.kind, "shape": json.dumps(list(d.shape)),
@@ -345,6 +357,7 @@ class SqlStore:
         if not arts:
             return
         now = time.time()
+        arts = list({a.name: a for a in arts}.values())  # one row per name; a later one wins
         self._insert_ignore(conn, artifacts_t, [
             {"sha256": a.artifact.sha256, "size": a.artifact.size,
              "media_type": a.artifact.media_type, "created_at": now} for a in arts], ["sha256"])
@@ -484,8 +497,9 @@ class SqlStore:
                 metrics.extend((r, k, _metric_value(v, n)) for r, k, v, n in conn.execute(
                     select(latest_t.c.run_id, latest_t.c.key, latest_t.c.value, latest_t.c.is_nan)
                     .where(latest_t.c.run_id.in_(chunk))))
-                tags.extend(conn.execute(select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
-                                         .where(tags_t.c.run_id.in_(chunk))).tuples())
+                tags.extend((r, k, v) for r, k, v in conn.execute(
+                    select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
+                    .where(tags_t.c.run_id.in_(chunk))))
             return RunTable(rows=rows, params=params, metrics=metrics,
                             tags=tags, total=total)
 
@@ -580,9 +594,21 @@ def _is_number(value: Any) -> bool:
 
 
 def _compile_compare(cmp: Compare) -> ColumnElement[bool]:
+    """One comparison. It holds only where the run has a value for the field (so ``not``
+    negates exactly); ``== None`` means "not logged", and so does None in a list."""
     field, op, value = cmp.field, cmp.op, cmp.value
+    if isinstance(value, tuple) and None in value:
+        missing = _compile_compare(Compare(field, "==" if op == "in" else "!=", None))
+        rest = tuple(v for v in value if v is not None)
+        if not rest:
+            return missing
+        others = _compile_compare(Compare(field, op, rest))
+        return or_(missing, others) if op == "in" else and_(missing, others)
     if field.namespace == "attr":
-        return _apply(_attr_column(field.key), op, value)
+        col = _attr_column(field.key)
+        if value is None:
+            return _apply(col, op, value)
+        return and_(col.is_not(None), _apply(col, op, value))
     if field.namespace == "metrics":
         t = latest_t
         present = exists().where(t.c.run_id == runs_t.c.id, t.c.key == field.key)
@@ -591,16 +617,21 @@ def _compile_compare(cmp: Compare) -> ColumnElement[bool]:
         if not _is_number(value):
             raise QueryError(f"metrics are numbers: compare {field} with a number",
                              expression=f"{field} {op} {value!r}")
-        return exists().where(t.c.run_id == runs_t.c.id, t.c.key == field.key,
-                              _apply(t.c.value, op, value))
+        cond = _apply(t.c.value, op, value)
+        if op in ("!=", "not in"):  # NaN (stored as NULL) differs from every number
+            cond = or_(t.c.is_nan, cond)
+        return exists().where(t.c.run_id == runs_t.c.id, t.c.key == field.key, cond)
     if field.namespace == "params":
         p = params_t
-        base = (p.c.run_id == runs_t.c.id, p.c.key == field.key)
+        base = (p.c.run_id == runs_t.c.id, p.c.key == field.key, p.c.value != "null")
         if value is None and op in ("==", "!="):
-            has = exists().where(*base, p.c.value != "null")
+            has = exists().where(*base)
             return not_(has) if op == "==" else has
         if _is_number(value):
-            return exists().where(*base, _apply(p.c.num_value, op, value))
+            cond = _apply(p.c.num_value, op, value)
+            if op in ("!=", "not in"):  # a param that is not a number differs from every number
+                cond = or_(p.c.num_value.is_(None), cond)
+            return exists().where(*base, cond)
         encoded = (tuple(encode_param(v)[0] for v in value) if isinstance(value, tuple)
                    else encode_param(value)[0])
         return exists().where(*base, _apply(p.c.value, op, encoded))
