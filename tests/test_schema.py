@@ -274,6 +274,18 @@ def test_a_store_written_at_revision_0001_reads_back_intact(tmp_path: Path) -> N
     try:
         assert store.revision == schema.HEAD
         check_fixture_runs(store)
+        # the listing reads each ended run's summary, written by the step after upgrading
+        baseline_id = f"0001{'0' * 26}01"
+        listed = store.search_runs(experiment="churn")
+        assert listed.metrics_of(baseline_id) == {"loss": 0.25, "rmse": 1.5,
+                                                  "margin": -math.inf, "accuracy": 0.91}
+        assert listed.params_of(baseline_id)["max_iter"] == 200
+        assert listed.params_of(baseline_id)["grid"] == {"alpha": [0.1, 1.0], "name": "ridge"}
+        assert listed.tags_of(baseline_id) == {"team": "growth", "stage": "eval"}
+        with sa.create_engine(f"sqlite:///{path}").connect() as conn:
+            missing = conn.execute(sa.text(
+                "SELECT count(*) FROM runs WHERE summary IS NULL AND status != 'running'"))
+            assert missing.scalar() == 0
     finally:
         store.close()
     # an upgrade (once there are later revisions) keeps a backup of the 0001 file

@@ -1,8 +1,10 @@
 """Upgrading an older store: explicitly, safely, once, however many processes open it.
 
-nbmlops ships one schema revision so far, so these tests build a test-only revision
-0002 on top of a copy of the real migrations (it adds a column with SQLite batch mode and
-a table) and point the schema module at that copy in each worker process.
+A store written at the current head is "old" to a future nbmlops: these tests build a
+test-only revision on top of a copy of the real migrations (it adds a column with SQLite
+batch mode and a table) and point the schema module at that copy in each worker process.
+(Upgrading a store saved at the first revision, through the real migrations, is
+tests/test_schema.py's fixture test.)
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ from nbmlops.errors import SchemaVersionError
 from nbmlops.store import open_store
 from nbmlops.store.sql import schema
 
-REVISION_0002 = textwrap.dedent('''
+REVISION_NEXT = textwrap.dedent('''
     """test-only: a column added in batch mode and a new table"""
     import sqlalchemy as sa
     from alembic import op
 
-    revision = "0002"
-    down_revision = "0001"
+    revision = "t999"
+    down_revision = "{head}"
     branch_labels = None
     depends_on = None
 
@@ -42,8 +44,8 @@ WORKER = textwrap.dedent('''
     import sys, time
     from pathlib import Path
     from nbmlops.store.sql import schema
-    schema.REVISIONS = ("0001", "0002")
-    schema.HEAD = "0002"
+    schema.REVISIONS = (*schema.REVISIONS, "t999")
+    schema.HEAD = "t999"
     schema.migrations_location = lambda: sys.argv[2]
     from nbmlops.store import open_store
     go = Path(sys.argv[3])
@@ -60,13 +62,14 @@ def chain(tmp_path: Path) -> Path:
     where = tmp_path / "migrations"
     shutil.copytree(schema.migrations_location(), where,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    (where / "versions" / "0002_test_only.py").write_text(REVISION_0002)
+    (where / "versions" / "t999_test_only.py").write_text(
+        REVISION_NEXT.replace("{head}", schema.HEAD))
     return where
 
 
 def _old_store(url: str) -> str:
     store = open_store(url)
-    assert store.revision == "0001"
+    assert store.revision == schema.HEAD
     run_id = "a" * 32
     store.start_run(NewRun(id=run_id, experiment="e", name="before-upgrade", kind="cell",
                            start_time=time.time(), params={"C": 1.0}))
@@ -96,14 +99,14 @@ def _race(url: str, chain: Path, run_id: str, tmp_path: Path, n: int = 4
 def _check_race(results: list[subprocess.CompletedProcess[str]], url: str) -> None:
     for r in results:
         assert r.returncode == 0, r.stderr
-        assert r.stdout.split() == ["0002", "0.875"]  # everyone sees the upgraded store
-    announced = [r for r in results if "upgrading the lineage store schema 0001 -> 0002"
-                 in r.stderr]
+        assert r.stdout.split() == ["t999", "0.875"]  # everyone sees the upgraded store
+    announced = [r for r in results
+                 if f"upgrading the lineage store schema {schema.HEAD} -> t999" in r.stderr]
     assert len(announced) == 1  # migrated exactly once
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0002"
+            == "t999"
         columns = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
         assert "probe" in columns
         assert "upgrade_probe" in sa.inspect(conn).get_table_names()
@@ -116,11 +119,11 @@ def test_processes_racing_to_open_an_old_sqlite_store_migrate_it_once(
     url = f"sqlite:///{db}"
     run_id = _old_store(url)
     _check_race(_race(url, chain, run_id, tmp_path), url)
-    backups = list(db.parent.glob("lineage.db.pre-0001-*.bak"))
+    backups = list(db.parent.glob(f"lineage.db.pre-{schema.HEAD}-*.bak"))
     assert len(backups) == 1  # the file was copied aside once, before migrating
     with sa.create_engine(f"sqlite:///{backups[0]}").connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \
-            == "0001"
+            == schema.HEAD
         assert conn.execute(sa.text("SELECT name FROM runs")).scalar() == "before-upgrade"
 
 
@@ -135,16 +138,17 @@ def test_without_auto_upgrade_an_old_store_is_refused_with_what_to_do(
         tmp_path: Path, chain: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
     run_id = _old_store(url)
-    monkeypatch.setattr(schema, "REVISIONS", ("0001", "0002"))
-    monkeypatch.setattr(schema, "HEAD", "0002")
+    head = schema.HEAD
+    monkeypatch.setattr(schema, "REVISIONS", (*schema.REVISIONS, "t999"))
+    monkeypatch.setattr(schema, "HEAD", "t999")
     monkeypatch.setattr(schema, "migrations_location", lambda: str(chain))
     with pytest.raises(SchemaVersionError, match="Run `nbmlops db upgrade`") as info:
         open_store(url, auto_upgrade=False)
-    assert (info.value.found, info.value.expected) == ("0001", "0002")
+    assert (info.value.found, info.value.expected) == (head, "t999")
     from nbmlops.store import upgrade_store
 
-    assert upgrade_store(url) == ("0001", "0002")
+    assert upgrade_store(url) == (head, "t999")
     store = open_store(url, auto_upgrade=False)
-    assert store.revision == "0002"
+    assert store.revision == "t999"
     assert store.get_run(run_id).metrics == {"acc": 0.875}
     store.close()

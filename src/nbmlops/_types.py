@@ -210,14 +210,46 @@ class RunTable:
     """Runs in columnar form, ready to become a DataFrame (``nbmlops.runs``).
 
     ``rows`` hold (run_id, experiment, name, kind, status, start, end, parent_run_id) in
-    the requested order; params/metrics/tags are (run_id, key, value) triples.
+    the requested order. ``params``, ``metrics`` and ``tags`` hold one column per key,
+    aligned with ``rows``: metrics are float64 arrays (NaN where a run has no value);
+    params are float64/int64 arrays when every value is a number, else lists; tags are
+    lists (None where a run has no value). ``total`` counts every match, beyond a limit.
     """
 
     rows: list[tuple[str, str, str | None, str, str, float, float | None, str | None]]
-    params: list[tuple[str, str, Any]]
-    metrics: list[tuple[str, str, float]]
-    tags: list[tuple[str, str, str]]
+    params: Mapping[str, Any]
+    metrics: Mapping[str, Any]
+    tags: Mapping[str, Any]
     total: int
+
+    def _index(self, run_id: str) -> int:
+        for i, row in enumerate(self.rows):
+            if row[0] == run_id:
+                return i
+        raise KeyError(run_id)
+
+    @staticmethod
+    def _present(columns: Mapping[str, Any], i: int) -> dict[str, Any]:
+        out = {}
+        for key, col in columns.items():
+            value = col[i]
+            if value is None or (isinstance(value, float) and math.isnan(value)
+                                 and not isinstance(col, list)):
+                continue
+            out[key] = value.item() if hasattr(value, "item") else value
+        return out
+
+    def params_of(self, run_id: str) -> dict[str, Any]:
+        """The params one run has in this table (numbers as Python numbers)."""
+        return self._present(self.params, self._index(run_id))
+
+    def metrics_of(self, run_id: str) -> dict[str, float]:
+        """The latest metrics of one run; a NaN metric is indistinguishable from none here,
+        so use ``get_run`` when that matters."""
+        return self._present(self.metrics, self._index(run_id))
+
+    def tags_of(self, run_id: str) -> dict[str, str]:
+        return self._present(self.tags, self._index(run_id))
 
 
 @dataclass(frozen=True, slots=True)

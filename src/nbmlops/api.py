@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -18,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbmlops._types import Metric, RunKind, RunRecord, StoreInfo
-from nbmlops.config import Settings, resolve_settings
+from nbmlops.config import (
+    ARTIFACTS_ENV,
+    AUTO_UPGRADE_ENV,
+    STORE_ENV,
+    Settings,
+    resolve_settings,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +36,30 @@ if TYPE_CHECKING:
 
 _trackers: dict[tuple[str, str], Tracker] = {}
 _trackers_lock = threading.Lock()
+_settings_cache: dict[tuple[str, ...], tuple[Settings, float | None]] = {}
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def current_settings() -> Settings:
+    """The settings for this working directory and environment.
+
+    Resolved once per (directory, NBMLOPS_* variables) and again only when the project's
+    pyproject.toml changes, so a tracked cell does not re-read configuration.
+    """
+    key = (os.getcwd(), *(os.environ.get(v, "") for v in (STORE_ENV, ARTIFACTS_ENV,
+                                                          AUTO_UPGRADE_ENV)))
+    cached = _settings_cache.get(key)
+    if cached is not None and cached[1] == _mtime(cached[0].project_root / "pyproject.toml"):
+        return cached[0]
+    resolved = resolve_settings()
+    _settings_cache[key] = (resolved, _mtime(resolved.project_root / "pyproject.toml"))
+    return resolved
 
 
 def tracker(settings: Settings | None = None) -> Tracker:
@@ -37,7 +68,7 @@ def tracker(settings: Settings | None = None) -> Tracker:
     from nbmlops.store import open_store
     from nbmlops.tracking.run import Tracker
 
-    settings = settings or resolve_settings()
+    settings = settings or current_settings()
     key = (settings.store_url, str(settings.artifacts_root))
     found = _trackers.get(key)
     if found is not None:
@@ -252,7 +283,7 @@ def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
 
 def store_info() -> tuple[Settings, StoreInfo]:
     """Where the store and artifacts are, the schema revision, and what the store holds."""
-    settings = resolve_settings()
+    settings = current_settings()
     return settings, tracker(settings).store.info()
 
 
@@ -260,4 +291,4 @@ def upgrade_store() -> tuple[str | None, str]:
     """Upgrade the configured store's schema to this version's; returns (before, after)."""
     from nbmlops.store import upgrade_store as _upgrade
 
-    return _upgrade(resolve_settings().store_url)
+    return _upgrade(current_settings().store_url)

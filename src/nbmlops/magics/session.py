@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,10 @@ from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 from nbmlops.tracking.notebook import CellLocator, notebook_path
 
 ATTRIBUTE = "_nbmlops_session"
+# What IPython's standard input transforms act on: escapes and prompts at the start of a
+# line, `x = !cmd` / `x = %magic`, and a trailing `?`. A body with none of these (and no
+# transformers of the user's) is plain Python that transform_cell would return unchanged.
+_IPYTHON_SYNTAX = re.compile(r"^\s*(?:[%!?,;/]|>>>|\.\.\.|In \[)|=\s*[!%]|\?\s*$", re.M)
 _ASYNC = (ast.Await, ast.AsyncFor, ast.AsyncWith)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
 
@@ -28,7 +33,20 @@ class PreparedCell:
     execution_count: int | None
 
 
-def _has_top_level_await(tree: ast.Module) -> bool:
+def _plain_python(shell: InteractiveShell, body: str) -> bool:
+    manager = shell.input_transformer_manager
+    return (
+        "\n" in body.rstrip("\n")  # one-line cells also go through IPython's prefilter
+        and not body[:1].isspace()
+        and not shell.input_transformers_post
+        and len(manager.cleanup_transforms) == 4 and len(manager.line_transforms) == 1
+        and _IPYTHON_SYNTAX.search(body) is None
+    )
+
+
+def _has_top_level_await(source: str, tree: ast.Module) -> bool:
+    if "await" not in source and "async" not in source:
+        return False
     todo: list[ast.AST] = list(tree.body)
     while todo:
         node = todo.pop()
@@ -71,7 +89,7 @@ class KernelSession:
         shell = self.shell
         outer: ExecutionResult | None = getattr(shell.displayhook, "exec_result", None)
         count = outer.execution_count if outer is not None else shell.execution_count
-        transformed = shell.transform_cell(body)
+        transformed = body if _plain_python(shell, body) else shell.transform_cell(body)
         # one leading newline: the body starts on the cell's second line (after %%track),
         # so tracebacks and AST line numbers match what the user sees
         padded = "\n" + transformed
@@ -87,7 +105,7 @@ class KernelSession:
             tree = shell.transform_ast(tree)
         except InputRejected as exc:
             raise UsageError(f"%%track: the cell was rejected: {exc}") from None
-        if _has_top_level_await(tree):
+        if _has_top_level_await(transformed, tree):
             raise UsageError("%%track: top-level await is not supported in a tracked cell; "
                              "wrap the async code in a function and call asyncio.run(...) "
                              "or await it in another cell")

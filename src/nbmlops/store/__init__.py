@@ -26,8 +26,10 @@ def open_store(url: str, *, auto_upgrade: bool = True, reap: bool = True) -> Sto
 
     engine = make_engine(url)
     try:
-        revision = ensure_schema(engine, url, auto_upgrade=auto_upgrade)
+        before, revision = ensure_schema(engine, url, auto_upgrade=auto_upgrade)
         store = SqlStore(engine, url, revision)
+        if before is not None and before != revision:
+            store.backfill_summaries()  # the named step after an upgrade
         if reap:
             store.reap_orphans(time.time())
     except BaseException:
@@ -40,11 +42,14 @@ def upgrade_store(url: str) -> tuple[str | None, str]:
     """Upgrade the store at ``url`` to the current schema; return (before, after)."""
     from nbmlops.store.sql.engine import make_engine, run_in_transaction
     from nbmlops.store.sql.schema import read_revision, upgrade
+    from nbmlops.store.sql.store import SqlStore
 
     engine = make_engine(url)
     try:
         _, before = run_in_transaction(engine, read_revision, write=False, url=url)
         after = upgrade(engine, url)
+        if before is not None and before != after:
+            SqlStore(engine, url, after).backfill_summaries()
     finally:
         engine.dispose()
     return before, after

@@ -30,46 +30,22 @@ def to_frame(table: RunTable) -> pd.DataFrame:
     import numpy as np
     import pandas as pd
 
-    n = len(table.rows)
-    index = {row[0]: i for i, row in enumerate(table.rows)}
-    data: dict[str, Any] = {}
-    if n:
-        ids, exps, names, _kinds, statuses, starts, ends, _parents = zip(*table.rows,
-                                                                          strict=True)
-    else:
-        ids = exps = names = statuses = starts = ends = ()
-    start_arr = np.asarray(starts, dtype="float64")
-    end_arr = np.asarray([np.nan if e is None else e for e in ends], dtype="float64")
-    data["run_id"] = list(ids)
-    data["experiment"] = list(exps)
-    data["name"] = list(names)
-    data["status"] = list(statuses)
-    data["start"] = pd.to_datetime(start_arr, unit="s", utc=True)
-    data["duration_s"] = end_arr - start_arr
-
-    for prefix, triples in (("params", table.params), ("metrics", table.metrics),
+    rows = table.rows
+    data: dict[str, Any] = {
+        "run_id": [r[0] for r in rows],
+        "experiment": [r[1] for r in rows],
+        "name": [r[2] for r in rows],
+        "status": [r[4] for r in rows],
+    }
+    start = np.fromiter((r[5] for r in rows), dtype="float64", count=len(rows))
+    end = np.fromiter((np.nan if r[6] is None else r[6] for r in rows), dtype="float64",
+                      count=len(rows))
+    data["start"] = pd.to_datetime(start, unit="s", utc=True)
+    data["duration_s"] = end - start
+    for prefix, columns in (("params", table.params), ("metrics", table.metrics),
                             ("tags", table.tags)):
-        cols: dict[str, list[Any]] = {}
-        for run_id, key, value in triples:
-            col = cols.get(key)
-            if col is None:
-                col = cols[key] = [np.nan if prefix == "metrics" else None] * n
-            col[index[run_id]] = value
-        for key in sorted(cols):
-            values = cols[key]
-            if prefix == "metrics":
-                data[f"{prefix}.{key}"] = np.asarray(values, dtype="float64")
-            else:
-                data[f"{prefix}.{key}"] = pd.array(values, dtype=_infer(values))
+        for key in sorted(columns):
+            data[f"{prefix}.{key}"] = columns[key]
     frame = pd.DataFrame(data)
     frame.attrs["total"] = table.total
     return frame
-
-
-def _infer(values: list[Any]) -> Any:
-    """A column dtype that keeps param values as they were logged."""
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, float | int) and not isinstance(v, bool) for v in present):
-        return "float64" if any(isinstance(v, float) for v in present) or len(present) < len(
-            values) else "int64"
-    return object

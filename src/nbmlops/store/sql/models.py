@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -85,6 +86,9 @@ class RunRow(Base):
     git_dirty: Mapped[bool | None] = mapped_column(Boolean)
     environment_digest: Mapped[str | None] = mapped_column(ForeignKey("environments.digest"))
     error: Mapped[str | None] = mapped_column(Text)
+    # params, latest metrics and tags in one read-optimised blob (store/sql/summary.py),
+    # written with the run's end; NULL while it runs (readers use the tables then)
+    summary: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ParamRow(Base):

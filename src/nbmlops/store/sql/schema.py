@@ -24,7 +24,7 @@ from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import metadata
 
 # Every revision in order, oldest first. A test checks this against Alembic's own history.
-REVISIONS: tuple[str, ...] = ("0001",)
+REVISIONS: tuple[str, ...] = ("0001", "0002")
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
 _PG_LOCK_KEY = 0x6E626D6C  # "nbml": serialises schema changes between processes
@@ -58,13 +58,13 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
-def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool) -> str:
-    """Make the store usable at ``HEAD`` or raise; return the revision it is at."""
+def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool) -> tuple[str | None, str]:
+    """Make the store usable at ``HEAD`` or raise; return (revision found, revision now)."""
     state, revision = run_in_transaction(engine, read_revision, write=False, url=url)
     if state == SchemaState.CURRENT:
-        return HEAD
+        return HEAD, HEAD
     if state == SchemaState.EMPTY:
-        return run_in_transaction(engine, _create_fresh, write=True, url=url)
+        return None, run_in_transaction(engine, _create_fresh, write=True, url=url)
     if state == SchemaState.OLDER:
         if not auto_upgrade:
             raise SchemaVersionError(
@@ -73,7 +73,7 @@ def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool) -> str:
                 "SQLite file), or set auto_upgrade = true under [tool.nbmlops]",
                 url=redact(url), found=revision, expected=HEAD,
             )
-        return upgrade(engine, url)
+        return revision, upgrade(engine, url)
     raise _unknown(url, revision)
 
 

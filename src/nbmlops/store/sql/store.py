@@ -13,19 +13,30 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Double,
     Engine,
     Select,
+    String,
     Table,
+    Text,
     and_,
+    bindparam,
     exists,
     func,
     insert,
+    literal,
     not_,
+    null,
     or_,
     select,
     true,
+    union_all,
     update,
+)
+from sqlalchemy import (
+    cast as sql_cast,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
@@ -52,6 +63,7 @@ from nbmlops.errors import ParamConflictError, QueryError, RunNotFoundError
 from nbmlops.store import liveness
 from nbmlops.store.base import same_param
 from nbmlops.store.query import And, Compare, Field, Filter, Not, Or, SortKey
+from nbmlops.store.sql import summary
 from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import (
     ArtifactRow,
@@ -117,6 +129,63 @@ def _metric_value(value: float | None, is_nan: bool) -> float:
     return math.nan if is_nan or value is None else float(value)
 
 
+class _Statements:
+    """The write statements, built once per store so SQLAlchemy compiles each once.
+
+    Rows go in with executemany; a statement whose shape depended on its data (a
+    multi-row VALUES, an UPDATE with optional columns) would be compiled on every call,
+    which costs more than the database work of a whole run.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        ins: Callable[..., Any] = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.insert_run = insert(runs_t)
+        self.insert_params = insert(params_t)
+        self.insert_metrics = insert(metrics_t)
+        self.insert_experiment = ins(exp_t).on_conflict_do_nothing(index_elements=["name"])
+        self.insert_environment = ins(env_t).on_conflict_do_nothing(index_elements=["digest"])
+        self.insert_datasets = ins(datasets_t).on_conflict_do_nothing(index_elements=["digest"])
+        self.insert_artifacts = ins(artifacts_t).on_conflict_do_nothing(
+            index_elements=["sha256"])
+        latest = ins(latest_t)
+        self.upsert_latest = latest.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={c: latest.excluded[c] for c in ("value", "is_nan", "step", "timestamp")},
+            where=or_(latest.excluded.step > latest_t.c.step,
+                      and_(latest.excluded.step == latest_t.c.step,
+                           latest.excluded.timestamp >= latest_t.c.timestamp)))
+        tags = ins(tags_t)
+        self.upsert_tags = tags.on_conflict_do_update(
+            index_elements=["run_id", "key"], set_={"value": tags.excluded.value})
+        links = ins(run_datasets_t)
+        self.upsert_run_datasets = links.on_conflict_do_update(
+            index_elements=["run_id", "direction", "name"],
+            set_={"dataset_digest": links.excluded.dataset_digest})
+        arts = ins(run_artifacts_t)
+        self.upsert_run_artifacts = arts.on_conflict_do_update(
+            index_elements=["run_id", "name"],
+            set_={"kind": arts.excluded.kind, "sha256": arts.excluded.sha256})
+        rid: Any = bindparam("rid")
+        self.summary_inputs = union_all(
+            select(literal("p").label("ns"), params_t.c.key, params_t.c.value.label("text"),
+                   sql_cast(null(), Double).label("num"), sql_cast(null(), Boolean).label("is_nan"))
+            .where(params_t.c.run_id == rid),
+            select(literal("m"), latest_t.c.key, sql_cast(null(), Text), latest_t.c.value,
+                   latest_t.c.is_nan).where(latest_t.c.run_id == rid),
+            select(literal("t"), tags_t.c.key, tags_t.c.value, sql_cast(null(), Double),
+                   sql_cast(null(), Boolean)).where(tags_t.c.run_id == rid),
+        )
+        self.set_summary = update(runs_t).where(runs_t.c.id == bindparam("rid")).values(
+            summary=bindparam("summary"))
+        self.end_run = (
+            update(runs_t).where(runs_t.c.id == bindparam("rid")).values(
+                status=bindparam("status"), end_time=bindparam("end_time"),
+                heartbeat_at=bindparam("end_time"), error=bindparam("error"),
+                environment_digest=func.coalesce(bindparam("env", type_=String),
+                                                 runs_t.c.environment_digest),
+                git_dirty=func.coalesce(bindparam("dirty", type_=Boolean), runs_t.c.git_dirty)))
+
+
 class SqlStore:
     """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
 
@@ -126,10 +195,8 @@ class SqlStore:
         self.url = redact(url)
         self.revision = revision
         self._experiment_ids: dict[str, int] = {}
-        dialect = engine.dialect.name
-        self._insert: Callable[..., Any] = (
-            postgresql.insert if dialect == "postgresql" else sqlite.insert
-        )
+        self._known_environments: set[str] = set()  # written (and committed) by this store
+        self._sql = _Statements(engine.dialect.name)
 
     # -- plumbing ----------------------------------------------------------------
     def _write(self, fn: Callable[[Connection], T]) -> T:
@@ -138,38 +205,61 @@ class SqlStore:
     def _read(self, fn: Callable[[Connection], T]) -> T:
         return run_in_transaction(self._engine, fn, write=False, url=self._raw_url)
 
-    def _write_to(self, run_id: str, fn: Callable[[Connection], Any]) -> None:
-        """One write transaction about an existing run (RunNotFoundError if there is none)."""
+    def _write_to(self, run_id: str, fn: Callable[[Connection], Any], *,
+                  values: bool = False) -> None:
+        """One write transaction about an existing run (RunNotFoundError if there is none).
+
+        ``values``: the write changes params, metrics or tags, so an ended run's summary
+        is rewritten with it.
+        """
         def work(conn: Connection) -> None:
-            if conn.execute(select(runs_t.c.id).where(runs_t.c.id == run_id)).first() is None:
+            status = conn.execute(select(runs_t.c.status).where(runs_t.c.id == run_id)).scalar()
+            if status is None:
                 raise RunNotFoundError(run_id)
             fn(conn)
+            if values and status != "running":
+                self._refresh_summary(conn, run_id)
 
         self._write(work)
+
+    def _refresh_summary(self, conn: Connection, run_id: str) -> None:
+        params: dict[str, Any] = {}
+        metrics: dict[str, float] = {}
+        tags: dict[str, str] = {}
+        for ns, key, text, num, is_nan in conn.execute(self._sql.summary_inputs,
+                                                        {"rid": run_id}):
+            if ns == "p":
+                params[key] = json.loads(text)
+            elif ns == "m":
+                metrics[key] = _metric_value(num, bool(is_nan))
+            else:
+                tags[key] = text
+        conn.execute(self._sql.set_summary,
+                     [{"rid": run_id, "summary": summary.encode(params, metrics, tags)}])
+
+    def backfill_summaries(self, batch: int = 500) -> int:
+        """Write the summary of every ended run that has none (after an upgrade)."""
+        done = 0
+        while True:
+            ids = self._read(lambda c: c.execute(
+                select(runs_t.c.id).where(runs_t.c.summary.is_(None),
+                                          runs_t.c.status != "running").limit(batch)
+            ).scalars().all())
+            if not ids:
+                return done
+
+            def work(conn: Connection, ids: Sequence[str] = ids) -> None:
+                for run_id in ids:
+                    self._refresh_summary(conn, run_id)
+
+            self._write(work)
+            done += len(ids)
 
     def close(self) -> None:
         self._engine.dispose()
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url!r}, revision={self.revision!r})"
-
-    def _insert_ignore(self, conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]],
-                       keys: Sequence[str]) -> None:
-        for chunk in _chunks(rows):
-            conn.execute(self._insert(table).values(list(chunk))
-                         .on_conflict_do_nothing(index_elements=list(keys)))
-
-    def _upsert(self, conn: Connection, table: Any, rows: Sequence[Mapping[str, Any]],
-                keys: Sequence[str], where: Callable[[Any], Any] | None = None) -> None:
-        for chunk in _chunks(rows):
-            stmt = self._insert(table).values(list(chunk))
-            cols = [c for c in chunk[0] if c not in keys]
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys),
-                set_={c: stmt.excluded[c] for c in cols},
-                where=where(stmt.excluded) if where else None,
-            )
-            conn.execute(stmt)
 
     # -- experiments -------------------------------------------------------------
     def _experiment_id(self, conn: Connection, name: str) -> int:
@@ -181,7 +271,7 @@ class SqlStore:
         if exp_id is not None:  # committed already: safe to remember
             self._experiment_ids[name] = int(exp_id)
             return int(exp_id)
-        self._insert_ignore(conn, exp_t, [{"name": name, "created_at": time.time()}], ["name"])
+        conn.execute(self._sql.insert_experiment, [{"name": name, "created_at": time.time()}])
         return int(conn.execute(query).scalar_one())
 
     def list_experiments(self) -> list[Experiment]:
@@ -193,7 +283,7 @@ class SqlStore:
     def start_run(self, run: NewRun) -> None:
         def work(conn: Connection) -> None:
             exp_id = self._experiment_id(conn, run.experiment)
-            conn.execute(insert(runs_t).values(
+            conn.execute(self._sql.insert_run, [dict(
                 id=run.id, experiment_id=exp_id, name=run.name, kind=run.kind,
                 status="running", start_time=run.start_time, end_time=None,
                 heartbeat_at=run.start_time, parent_run_id=run.parent_run_id,
@@ -201,7 +291,7 @@ class SqlStore:
                 execution_count=run.execution_count, code=run.code, code_hash=run.code_hash,
                 user=run.user, host=run.host, pid=run.pid, process_token=run.process_token,
                 git_commit=run.git_commit, git_dirty=None, environment_digest=None, error=None,
-            ))
+            )])
             self._params(conn, run.id, run.params, fresh=True)
             self._tags(conn, run.id, run.tags)
             self._datasets(conn, run.id, run.inputs)
@@ -209,15 +299,15 @@ class SqlStore:
         self._write(work)
 
     def end_run(self, run_id: str, end: RunEnd) -> None:
+        env = end.environment
+
         def work(conn: Connection) -> None:
-            values: dict[str, Any] = {"status": end.status, "end_time": end.end_time,
-                                      "heartbeat_at": end.end_time, "error": end.error}
-            if end.environment is not None:
-                self._environment(conn, end.environment)
-                values["environment_digest"] = end.environment.digest
-            if end.git_dirty is not None:
-                values["git_dirty"] = end.git_dirty
-            done = conn.execute(update(runs_t).where(runs_t.c.id == run_id).values(**values))
+            if env is not None and env.digest not in self._known_environments:
+                self._environment(conn, env)
+            done = conn.execute(self._sql.end_run, [{
+                "rid": run_id, "status": end.status, "end_time": end.end_time,
+                "error": end.error, "env": env.digest if env is not None else None,
+                "dirty": end.git_dirty}])
             if done.rowcount == 0:
                 raise RunNotFoundError(run_id)
             self._params(conn, run_id, end.params)
@@ -225,20 +315,23 @@ class SqlStore:
             self._tags(conn, run_id, end.tags)
             self._datasets(conn, run_id, end.datasets)
             self._artifacts(conn, run_id, end.artifacts)
+            self._refresh_summary(conn, run_id)
 
         self._write(work)
+        if env is not None:
+            self._known_environments.add(env.digest)  # committed: later runs skip the insert
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         if params:
-            self._write_to(run_id, lambda c: self._params(c, run_id, params))
+            self._write_to(run_id, lambda c: self._params(c, run_id, params), values=True)
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
         if metrics:
-            self._write_to(run_id, lambda c: self._metrics(c, run_id, metrics))
+            self._write_to(run_id, lambda c: self._metrics(c, run_id, metrics), values=True)
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         if tags:
-            self._write_to(run_id, lambda c: self._tags(c, run_id, tags))
+            self._write_to(run_id, lambda c: self._tags(c, run_id, tags), values=True)
 
     def link_datasets(self, run_id: str, links: Sequence[DatasetLink]) -> None:
         if links:
@@ -289,6 +382,7 @@ class SqlStore:
                                    .where(runs_t.c.id == run_id, runs_t.c.status == "running")
                                    .values(status="crashed", end_time=beat, error=msg))
                 if res.rowcount:
+                    self._refresh_summary(conn, run_id)
                     reaped.append(run_id)
             return reaped
 
@@ -313,28 +407,24 @@ class SqlStore:
         for key, value in params.items():
             text, num = encode_param(value)
             rows.append({"run_id": run_id, "key": key, "value": text, "num_value": num})
-        conn.execute(insert(params_t), rows)
+        conn.execute(self._sql.insert_params, rows)
 
     def _metrics(self, conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
         if not metrics:
             return
-        conn.execute(insert(metrics_t), [_metric_row(run_id, m) for m in metrics])
+        conn.execute(self._sql.insert_metrics, [_metric_row(run_id, m) for m in metrics])
         latest: dict[str, Metric] = {}
         for m in metrics:
             cur = latest.get(m.key)
             if cur is None or (m.step, m.timestamp) >= (cur.step, cur.timestamp):
                 latest[m.key] = m
-        self._upsert(
-            conn, latest_t, [_metric_row(run_id, m) for m in latest.values()], ["run_id", "key"],
-            where=lambda ex: or_(ex.step > latest_t.c.step,
-                                 and_(ex.step == latest_t.c.step,
-                                      ex.timestamp >= latest_t.c.timestamp)),
-        )
+        conn.execute(self._sql.upsert_latest,
+                     [_metric_row(run_id, m) for m in latest.values()])
 
     def _tags(self, conn: Connection, run_id: str, tags: Mapping[str, str]) -> None:
         if tags:
-            self._upsert(conn, tags_t, [{"run_id": run_id, "key": k, "value": v}
-                                        for k, v in tags.items()], ["run_id", "key"])
+            conn.execute(self._sql.upsert_tags,
+                         [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()])
 
     def _datasets(self, conn: Connection, run_id: str, links: Sequence[DatasetLink]) -> None:
         if not links:
@@ -343,33 +433,32 @@ class SqlStore:
         # one row per name (a later link wins): PostgreSQL cannot upsert a row twice at once
         links = list({(ln.direction, ln.name): ln for ln in links}.values())
         seen: dict[str, DatasetFingerprint] = {ln.dataset.digest: ln.dataset for ln in links}
-        self._insert_ignore(conn, datasets_t, [
+        conn.execute(self._sql.insert_datasets, [
             {"digest": d.digest, "kind": d.kind, "shape": json.dumps(list(d.shape)),
              "schema": json.dumps([list(s) for s in d.schema], ensure_ascii=False),
              "content_hash": d.content_hash, "size_bytes": d.size_bytes, "source": d.source,
-             "created_at": now} for d in seen.values()], ["digest"])
-        self._upsert(conn, run_datasets_t, [
+             "created_at": now} for d in seen.values()])
+        conn.execute(self._sql.upsert_run_datasets, [
             {"run_id": run_id, "direction": ln.direction, "name": ln.name,
-             "dataset_digest": ln.dataset.digest} for ln in links],
-            ["run_id", "direction", "name"])
+             "dataset_digest": ln.dataset.digest} for ln in links])
 
     def _artifacts(self, conn: Connection, run_id: str, arts: Sequence[RunArtifact]) -> None:
         if not arts:
             return
         now = time.time()
         arts = list({a.name: a for a in arts}.values())  # one row per name; a later one wins
-        self._insert_ignore(conn, artifacts_t, [
+        conn.execute(self._sql.insert_artifacts, [
             {"sha256": a.artifact.sha256, "size": a.artifact.size,
-             "media_type": a.artifact.media_type, "created_at": now} for a in arts], ["sha256"])
-        self._upsert(conn, run_artifacts_t, [
+             "media_type": a.artifact.media_type, "created_at": now} for a in arts])
+        conn.execute(self._sql.upsert_run_artifacts, [
             {"run_id": run_id, "name": a.name, "kind": a.kind, "sha256": a.artifact.sha256}
-            for a in arts], ["run_id", "name"])
+            for a in arts])
 
     def _environment(self, conn: Connection, env: Environment) -> None:
-        self._insert_ignore(conn, env_t, [{
+        conn.execute(self._sql.insert_environment, [{
             "digest": env.digest, "python": env.python, "implementation": env.implementation,
             "platform": env.platform, "packages": json.dumps(dict(env.packages), sort_keys=True),
-            "created_at": time.time()}], ["digest"])
+            "created_at": time.time()}])
 
     # -- reading -----------------------------------------------------------------
     def resolve_run_id(self, run_id: str) -> str:
@@ -482,28 +571,38 @@ class SqlStore:
             stmt = stmt.offset(offset)
 
         def work(conn: Connection) -> RunTable:
-            rows = [tuple(r) for r in conn.execute(stmt).all()]
-            total = len(rows) if limit is None and not offset else int(
+            fetched = conn.execute(stmt.add_columns(runs_t.c.summary)).all()
+            total = len(fetched) if limit is None and not offset else int(
                 conn.execute(count_stmt).scalar_one())
-            ids = [r[0] for r in rows]
-            params: list[tuple[str, str, Any]] = []
-            metrics: list[tuple[str, str, float]] = []
-            tags: list[tuple[str, str, str]] = []
-            loads = json.loads
-            for chunk in _chunks(ids):
-                params.extend((r, k, loads(v)) for r, k, v in conn.execute(
-                    select(params_t.c.run_id, params_t.c.key, params_t.c.value)
-                    .where(params_t.c.run_id.in_(chunk))))
-                metrics.extend((r, k, _metric_value(v, n)) for r, k, v, n in conn.execute(
-                    select(latest_t.c.run_id, latest_t.c.key, latest_t.c.value, latest_t.c.is_nan)
-                    .where(latest_t.c.run_id.in_(chunk))))
-                tags.extend((r, k, v) for r, k, v in conn.execute(
-                    select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
-                    .where(tags_t.c.run_id.in_(chunk))))
-            return RunTable(rows=rows, params=params, metrics=metrics,
-                            tags=tags, total=total)
+            rows = [tuple(r[:8]) for r in fetched]
+            cols = summary.Columns(len(rows))
+            with_summary = [(i, r[8]) for i, r in enumerate(fetched) if r[8] is not None]
+            if with_summary:
+                at, blobs = zip(*with_summary, strict=True)
+                cols.add_summaries(at, blobs)
+            self._fill_from_tables(conn, cols, {r[0]: i for i, r in enumerate(fetched)
+                                                if r[8] is None})
+            return RunTable(rows=rows, params=cols.params(),
+                            metrics=cols.metrics, tags=cols.tags, total=total)
 
         return self._read(work)
+
+    def _fill_from_tables(self, conn: Connection, cols: summary.Columns,
+                          where: dict[str, int]) -> None:
+        """Runs without a summary (still running) are read from the tables."""
+        ids = list(where)
+        for chunk in _chunks(ids):
+            for r, k, v in conn.execute(select(params_t.c.run_id, params_t.c.key,
+                                               params_t.c.value)
+                                        .where(params_t.c.run_id.in_(chunk))):
+                cols.set_param(where[r], k, json.loads(v))
+            for r, k, v, n in conn.execute(select(latest_t.c.run_id, latest_t.c.key,
+                                                  latest_t.c.value, latest_t.c.is_nan)
+                                           .where(latest_t.c.run_id.in_(chunk))):
+                cols.set_metric(where[r], k, _metric_value(v, n))
+            for r, k, v in conn.execute(select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
+                                        .where(tags_t.c.run_id.in_(chunk))):
+                cols.set_tag(where[r], k, v)
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]:
         full = self.resolve_run_id(run_id)
