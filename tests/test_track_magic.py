@@ -294,3 +294,40 @@ def test_nan_and_numpy_metrics(shell) -> None:  # type: ignore[no-untyped-def]
     assert math.isnan(rec.metrics["loss"])
     assert rec.metrics["auc"] == 0.75
     assert rec.metrics["big"] == math.inf
+
+
+def test_runs_show_displays_one_run_with_its_lineage(shell, capsys) -> None:  # type: ignore[no-untyped-def]
+    run(shell, SETUP)
+    run(shell, BASELINE)
+    run_id = nbmlops.runs().run_id.iloc[0]
+    capsys.readouterr()
+    result = run(shell, f"%runs --show {run_id[:8]}")
+    shown = capsys.readouterr().out
+    assert result.success
+    assert f"run {run_id}" in shown
+    assert "status       finished" in shown
+    assert "C = 0.5" in shown
+    assert "X_train: dataframe 120x3, 3 columns, xxh3_128:" in shown
+    assert "model: model," in shown
+    assert "| model = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)" in shown
+    html = result.result._repr_html_()
+    assert f"<code>{run_id}</code>" in html
+    assert "<th style='text-align:left;padding-right:1em'>accuracy</th>" in html
+
+
+@pytest.mark.parametrize(("ident", "message"), [
+    ("deadbeef", "no run has that id"),
+    ("zz", "made of hex digits"),
+    ("ab", "at least 4 characters"),
+])
+def test_runs_show_unknown_id_is_a_one_line_usage_error(shell, capsys, ident, message  # type: ignore[no-untyped-def]
+                                                        ) -> None:
+    run(shell, "%%track -q\nkept = 1.5")
+    capsys.readouterr()
+    result = run(shell, f"%runs --show {ident}")
+    shown = "".join(capsys.readouterr())
+    assert not result.success
+    assert message in shown
+    assert "Traceback" not in shown
+    assert len([line for line in shown.splitlines() if line.strip()]) == 1
+    assert len(nbmlops.runs()) == 1

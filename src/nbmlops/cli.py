@@ -81,69 +81,15 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _fmt_size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    amount = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if amount < 1024 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{size} B"
-
-
 def _run_show(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
-    from nbmlops.tracking.summary import format_duration, format_number
+    from nbmlops.tracking.summary import RunDetailView
 
     run = api.get_run(args.run_id)
     if args.format == "json":
         _dump_json(_clean_floats(dataclasses.asdict(run)), out)
-        return 0
-    w = out.write
-    w(f"run {run.id}\n")
-    rows = [
-        ("experiment", run.experiment), ("name", run.name or ""), ("kind", run.kind),
-        ("status", run.status), ("start", run.start_time.isoformat(timespec="seconds")),
-        ("duration", format_duration(run.duration_s) if run.duration_s is not None else ""),
-        ("notebook", run.notebook_path or ""), ("cell", run.cell_id or ""),
-        ("execution", "" if run.execution_count is None else str(run.execution_count)),
-        ("user@host", f"{run.user or '?'}@{run.host or '?'}"),
-        ("git", (run.git_commit or "")[:12] + (" (dirty)" if run.git_dirty else "")),
-        ("parent", run.parent_run_id or ""), ("code sha256", run.code_hash or ""),
-    ]
-    if run.environment is not None:
-        env = run.environment
-        rows.append(("environment", f"Python {env.python} on {env.platform}, "
-                                    f"{len(env.packages)} packages"))
-    for label, value in rows:
-        if value:
-            w(f"  {label:<12} {value}\n")
-    sections: list[tuple[str, dict[str, str]]] = [
-        ("params", {k: repr(v) for k, v in run.params.items()}),
-        ("metrics", {k: format_number(v) for k, v in run.metrics.items()}),
-        ("tags", dict(run.tags)),
-    ]
-    for title, texts in sections:
-        if texts:
-            w(f"{title}:\n" + "".join(f"  {k} = {v}\n" for k, v in texts.items()))
-    for title, links in (("inputs", run.inputs), ("outputs", run.outputs)):
-        if links:
-            w(f"{title}:\n")
-            for ln in links:
-                d = ln.dataset
-                shape = "x".join(map(str, d.shape))
-                w(f"  {ln.name}: {d.kind} {shape}, {len(d.schema)} columns, "
-                  f"{d.content_hash}\n")
-    if run.artifacts:
-        w("artifacts:\n")
-        for art in run.artifacts:
-            w(f"  {art.name} ({art.kind}, {_fmt_size(art.artifact.size)}, "
-              f"sha256 {art.artifact.sha256[:12]}…)\n")
-    if run.code:
-        w("code:\n" + "".join(f"  | {line}\n" for line in run.code.rstrip().splitlines()))
-    if run.error:
-        w("error:\n" + "".join(f"  {line}\n" for line in run.error.splitlines()))
+    else:
+        out.write(str(RunDetailView(run)) + "\n")
     return 0
 
 
@@ -151,6 +97,7 @@ def _run_show(args: argparse.Namespace, out: TextIO) -> int:
 
 def _db_info(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
+    from nbmlops.tracking.summary import format_size
 
     settings, info = api.store_info()
     data = {
@@ -173,7 +120,7 @@ def _db_info(args: argparse.Namespace, out: TextIO) -> int:
         f"experiments  {info.experiments}\n"
         f"runs         {total}" + (f" ({by_status})" if by_status else "") + "\n"
         f"datasets     {info.datasets}\n"
-        f"artifacts    {info.artifacts} blobs, {_fmt_size(info.artifact_bytes)}\n")
+        f"artifacts    {info.artifacts} blobs, {format_size(info.artifact_bytes)}\n")
     return 0
 
 

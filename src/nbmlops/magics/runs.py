@@ -11,7 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from nbmlops import api
 from nbmlops.errors import NbmlopsError
 from nbmlops.store.query import attach_sort_values
-from nbmlops.tracking.summary import RunsView
+from nbmlops.tracking.summary import RunDetailView, RunsView
 
 DEFAULT_LIMIT = 50
 
@@ -29,6 +29,8 @@ class RunsMagics(Magics):
     @argument("-n", "--limit", type=int, default=DEFAULT_LIMIT,
               help=f"show at most this many runs (default {DEFAULT_LIMIT}; 0 = all)")
     @argument("--kind", help="only runs of this kind (cell, script, tune, job, ...)")
+    @argument("--show", metavar="RUN_ID",
+              help="show one run with its lineage (a unique id prefix is enough)")
     @line_magic
     def runs(self, line: str) -> Any:
         """Show recorded runs as a table, newest first (``_.frame`` is the DataFrame;
@@ -37,11 +39,17 @@ class RunsMagics(Magics):
         Example::
 
             %runs --experiment churn --where "metrics.accuracy > 0.8" --sort -metrics.accuracy
+            %runs --show 3f2a9c1e
         """
         from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 
         argv = attach_sort_values(arg_split(line, posix=True), ("--sort", "-s"))
         args = self.runs.parser.parse_args(argv)
+        if args.show:
+            try:
+                return RunDetailView(api.get_run(args.show))
+            except NbmlopsError as exc:
+                raise UsageError(f"%runs: {exc}") from None
         if args.limit < 0:
             raise UsageError("--limit must be 0 (all) or a positive number")
         limit = args.limit or None

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbmlops._types import DatasetLink, RunRecord
+
 _ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "✗", "running": "…"}
 _COLOURS = {"finished": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700",
             "crashed": "#cf222e", "running": "#0969da"}
@@ -180,3 +182,100 @@ def _local_tz() -> Any:
     from datetime import datetime
 
     return datetime.now().astimezone().tzinfo
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if amount < 1024 or unit == "GB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+class RunDetailView:
+    """One run with its lineage, as text (``nbmlops runs show``) and HTML (``%runs --show``)."""
+
+    def __init__(self, run: RunRecord) -> None:
+        self.run = run
+
+    def facts(self) -> list[tuple[str, str]]:
+        run = self.run
+        rows = [
+            ("experiment", run.experiment), ("name", run.name or ""), ("kind", run.kind),
+            ("status", run.status), ("start", run.start_time.isoformat(timespec="seconds")),
+            ("duration", "" if run.duration_s is None else format_duration(run.duration_s)),
+            ("notebook", run.notebook_path or ""), ("cell", run.cell_id or ""),
+            ("execution", "" if run.execution_count is None else str(run.execution_count)),
+            ("user@host", f"{run.user or '?'}@{run.host or '?'}"),
+            ("git", (run.git_commit or "")[:12] + (" (dirty)" if run.git_dirty else "")),
+            ("parent", run.parent_run_id or ""), ("code sha256", run.code_hash or ""),
+        ]
+        if run.environment is not None:
+            env = run.environment
+            rows.append(("environment", f"Python {env.python} on {env.platform}, "
+                                        f"{len(env.packages)} packages"))
+        return [(label, value) for label, value in rows if value]
+
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        run = self.run
+
+        def data(links: tuple[DatasetLink, ...]) -> list[tuple[str, str]]:
+            return [(ln.name, f"{ln.dataset.kind} {'x'.join(map(str, ln.dataset.shape))}, "
+                              f"{len(ln.dataset.schema)} columns, {ln.dataset.content_hash}")
+                    for ln in links]
+
+        return [(title, rows) for title, rows in (
+            ("params", [(k, repr(v)) for k, v in run.params.items()]),
+            ("metrics", [(k, format_number(v)) for k, v in run.metrics.items()]),
+            ("tags", list(run.tags.items())),
+            ("inputs", data(run.inputs)),
+            ("outputs", data(run.outputs)),
+            ("artifacts", [(a.name, f"{a.kind}, {format_size(a.artifact.size)}, sha256 "
+                                    f"{a.artifact.sha256[:12]}…") for a in run.artifacts]),
+        ) if rows]
+
+    def __str__(self) -> str:
+        lines = [f"run {self.run.id}"]
+        lines += [f"  {label:<12} {value}" for label, value in self.facts()]
+        for title, rows in self.sections():
+            sep = " = " if title in ("params", "metrics", "tags") else ": "
+            lines.append(f"{title}:")
+            lines += [f"  {key}{sep}{value}" for key, value in rows]
+        if self.run.code:
+            lines.append("code:")
+            lines += [f"  | {line}" for line in self.run.code.rstrip().splitlines()]
+        if self.run.error:
+            lines.append("error:")
+            lines += [f"  {line}" for line in self.run.error.splitlines()]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+
+        def table(rows: list[tuple[str, str]]) -> str:
+            body = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{esc(k)}</th>"
+                           f"<td style='text-align:left'>{esc(v)}</td></tr>" for k, v in rows)
+            return f"<table class='nbmlops-run'>{body}</table>"
+
+        colour = _COLOURS.get(self.run.status, "#57606a")
+        parts = [f"<div><b>run <code>{esc(self.run.id)}</code></b> "
+                 f"<span style='color:{colour}'>{esc(self.run.status)}</span></div>",
+                 table(self.facts())]
+        for title, rows in self.sections():
+            parts.append(f"<div style='margin-top:.6em'><b>{esc(title)}</b></div>{table(rows)}")
+        if self.run.code:
+            parts.append(f"<div style='margin-top:.6em'><b>code</b></div>"
+                         f"<pre>{esc(self.run.code)}</pre>")
+        if self.run.error:
+            parts.append(f"<div style='margin-top:.6em'><b>error</b></div>"
+                         f"<pre style='color:{colour}'>{esc(self.run.error)}</pre>")
+        return "<div class='nbmlops-run-detail'>" + "".join(parts) + "</div>"
