@@ -75,7 +75,7 @@ def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 
 
 @pytest.fixture(scope="session")
-def _ipython():  # type: ignore[no-untyped-def]
+def ipython_shell():  # type: ignore[no-untyped-def]
     from IPython.core.interactiveshell import InteractiveShell
 
     shell = InteractiveShell.instance()
@@ -84,11 +84,11 @@ def _ipython():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def shell(_ipython, store_env: Path):  # type: ignore[no-untyped-def]
+def shell(ipython_shell, store_env: Path):  # type: ignore[no-untyped-def]
     """A real IPython shell with ``%load_ext nbmlops`` run, on an empty store."""
-    _ipython.reset(new_session=False)
-    result = _ipython.run_cell("%load_ext nbmlops", store_history=True)
+    ipython_shell.reset(new_session=False)
+    result = ipython_shell.run_cell("%load_ext nbmlops", store_history=True)
     assert result.success, result
-    yield _ipython
-    _ipython.run_cell("%unload_ext nbmlops")
-    _ipython.reset(new_session=False)
+    yield ipython_shell
+    ipython_shell.run_cell("%unload_ext nbmlops")
+    ipython_shell.reset(new_session=False)

@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 import nbmlops
+from tests.faults import FailingStore
 
 EXPECTED_ALL = [
     "ArtifactError", "ConfigError", "MissingExtraError", "NbmlopsError", "NoActiveRunError",
@@ -141,7 +143,7 @@ def test_log_artifact_folder_and_download(store_env: Path, tmp_path: Path) -> No
     out = nbmlops.download_artifact(run.id, "plots", tmp_path / "dl")
     assert (out / "a.txt").read_text() == "A"
     assert (out / "sub" / "b.txt").read_text() == "B"
-    with pytest.raises(KeyError, match="has no artifact 'nope'"):
+    with pytest.raises(nbmlops.ArtifactError, match="has no artifact 'nope'"):
         nbmlops.download_artifact(run.id, "nope", tmp_path / "dl")
     with nbmlops.track("e"), pytest.raises(nbmlops.ArtifactError):
         nbmlops.log_artifact(folder / "a.txt", name="../escape.txt")
@@ -230,3 +232,104 @@ def test_param_identity_matches_the_store_at_any_depth(store_env: Path) -> None:
         nbmlops.log_param("flags", [True])
         with pytest.raises(nbmlops.ParamConflictError):
             nbmlops.log_param("flags", [1])
+
+
+@pytest.fixture
+def failing(store_env: Path):  # type: ignore[no-untyped-def]
+    from nbmlops import api
+
+    def install(**failures: int) -> FailingStore:
+        t = api.tracker()
+        t.store = FailingStore(t.store, **failures)  # type: ignore[assignment]
+        return t.store  # type: ignore[return-value]
+
+    return install
+
+
+def test_a_failed_end_does_not_hide_the_users_exception(failing) -> None:  # type: ignore[no-untyped-def]
+    store = failing(end_run=1)
+    with pytest.raises(ZeroDivisionError) as raised, nbmlops.track("e") as run:
+        1 / 0  # noqa: B018
+    notes = "".join(getattr(raised.value, "__notes__", []))
+    assert f"run {run.id[:8]} ran, but could not be recorded as failed" in notes
+    assert run.end_pending
+    from nbmlops import api
+
+    api.tracker()._wake.set()  # the background thread retries the pending end
+    deadline = time.monotonic() + 10
+    while run.end_pending and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.calls.count("end_run") == 2
+    rec = nbmlops.get_run(run.id)
+    assert rec.status == "failed"
+    assert "ZeroDivisionError" in (rec.error or "")
+
+
+def test_a_failed_end_after_success_says_the_work_ran(failing) -> None:  # type: ignore[no-untyped-def]
+    failing(end_run=1)
+    with pytest.raises(nbmlops.StoreError, match="ran, but could not be recorded as finished"):  # noqa: SIM117
+        with nbmlops.track("e") as run:
+            nbmlops.log_metric("m", 1.0)
+    from nbmlops import api
+
+    api.close()  # exiting tries a pending end once more
+    rec = nbmlops.get_run(run.id)
+    assert rec.status == "finished"
+    assert rec.metrics == {"m": 1.0}
+
+
+def test_a_failed_flush_writes_each_metric_once(failing) -> None:  # type: ignore[no-untyped-def]
+    store = failing(log_batch=1)
+    with nbmlops.track("e") as run:
+        for i in range(3):
+            nbmlops.log_metric("loss", float(i))
+        with pytest.raises(nbmlops.StoreError):
+            run.flush()  # fails: the values stay pending
+        nbmlops.log_metric("loss", 3.0)
+        run.flush()
+    assert store.calls.count("log_batch") == 2
+    assert [m.value for m in nbmlops.metric_history(run.id, "loss")] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_logging_never_raises_store_errors(failing) -> None:  # type: ignore[no-untyped-def]
+    from nbmlops.tracking import run as runmod
+
+    failing(log_batch=1)
+    with nbmlops.track("e") as run:
+        for i in range(runmod.FLUSH_NOW_AT):  # the logging thread flushes once, and fails
+            nbmlops.log_metric("x", float(i))
+    assert len(nbmlops.metric_history(run.id, "x")) == runmod.FLUSH_NOW_AT
+
+
+def test_runs_argument_checks(store_env: Path) -> None:
+    with pytest.raises(ValueError, match="limit must be a positive number"):
+        nbmlops.runs(limit=0)
+    with pytest.raises(ValueError, match="unknown run kind 'cel'"):
+        nbmlops.runs(kind="cel")
+
+
+def test_run_names_are_checked_before_anything_is_written(store_env: Path) -> None:
+    with pytest.raises(ValueError, match="longer than 255"), nbmlops.track("e", "x" * 256):
+        pass
+    assert nbmlops.runs().empty
+
+
+def test_a_forked_child_logs_to_the_inherited_run(store_env: Path) -> None:
+    import multiprocessing
+
+    def child() -> None:
+        nbmlops.log_metric("from_child", 7.0)
+        with nbmlops.track("child-exp", "in-child"):
+            nbmlops.log_metric("own", 1.0)
+
+    ctx = multiprocessing.get_context("fork")
+    with nbmlops.track("forks") as run:
+        nbmlops.log_metric("from_parent", 1.0)
+        proc = ctx.Process(target=child)
+        proc.start()
+        proc.join(30)
+        assert proc.exitcode == 0
+    assert nbmlops.get_run(run.id).metrics == {"from_parent": 1.0, "from_child": 7.0}
+    child_run = nbmlops.runs("child-exp")
+    assert list(child_run["status"]) == ["finished"]
+    assert child_run["metrics.own"].tolist() == [1.0]

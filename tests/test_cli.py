@@ -149,3 +149,33 @@ def test_missing_postgres_extra_is_named(tmp_path: Path) -> None:
                          check=True).stdout
     assert out.startswith("MissingExtraError")
     assert 'pip install "nbmlops[postgres]"' in out
+
+
+def test_reading_a_store_that_is_not_there_creates_nothing(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    target = tmp_path / "typo" / "lineage.db"
+    monkeypatch.setenv("NBMLOPS_STORE", str(target))
+    for args in (("runs", "list"), ("runs", "show", "abcd"), ("db", "info")):
+        out = cli(*args)
+        assert out.returncode == 1, args
+        assert "there is no lineage store at" in out.stderr
+    assert not target.exists()
+
+
+def test_db_info_on_an_older_store_changes_nothing(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbmlops.store.sql import schema
+
+    db = tmp_path / "old.db"
+    shutil.copyfile(Path(__file__).parent / "fixtures" / "lineage-0001.db", db)
+    monkeypatch.setenv("NBMLOPS_STORE", str(db))
+    out = cli("db", "info")
+    assert out.returncode == 1
+    assert f"has schema revision 0001; this nbmlops needs {schema.HEAD}" in out.stderr
+    assert "nbmlops db upgrade" in out.stderr
+    assert not list(tmp_path.glob("*.bak"))
+    up = cli("db", "upgrade")
+    assert up.returncode == 0
+    assert f"upgraded the store from schema revision 0001 to {schema.HEAD}" in up.stdout
+    assert cli("db", "info").returncode == 0

@@ -547,3 +547,11 @@ def test_fingerprint_file_format_and_large_file(tmp_path: Path) -> None:
 def test_fingerprint_file_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         fingerprint_file(tmp_path / "nope.csv")
+
+
+def test_a_frame_with_several_blocks_hashes_like_the_same_data_in_one() -> None:
+    rng = np.random.default_rng(3)
+    one_block = pd.DataFrame(rng.normal(size=(1000, 3)), columns=["a", "b", "c"])
+    grown = one_block[["a", "b"]].copy()
+    grown["c"] = one_block["c"].to_numpy()  # a second float block
+    assert fingerprint(grown).content_hash == fingerprint(one_block).content_hash

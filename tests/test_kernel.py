@@ -190,3 +190,14 @@ def test_interrupted_kernel_marks_the_run_interrupted(kernel) -> None:  # type: 
     assert rec.status == "interrupted"
     assert rec.metrics == {"p": 1.0}
     assert execute(kc, "still_alive = 1")["status"] == "ok"  # type: ignore[index]
+
+
+def test_track_block_in_a_notebook_cell_records_the_notebook(kernel, store_env: Path) -> None:  # type: ignore[no-untyped-def]
+    _, kc = kernel
+    code = "import nbmlops\nwith nbmlops.track(name='in-cell') as r:\n    nbmlops.log_metric('m', 2.0)"
+    assert execute(kc, code)["status"] == "ok"  # type: ignore[index]
+    rec = nbmlops.get_run(nbmlops.runs().run_id.iloc[0])
+    assert rec.experiment == "lab"  # the notebook's name, not the kernel's temp file
+    assert rec.notebook_path == str(store_env / "project" / "lab.ipynb")
+    assert rec.code is not None
+    assert rec.code.rstrip() == code

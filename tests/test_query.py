@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from nbmlops.cli import attach_sort_values
 from nbmlops.errors import QueryError
 from nbmlops.store.query import (
     ATTRIBUTES,
@@ -15,7 +16,6 @@ from nbmlops.store.query import (
     Not,
     Or,
     SortKey,
-    attach_sort_values,
     parse_filter,
     parse_sort,
 )

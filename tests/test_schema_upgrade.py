@@ -101,7 +101,7 @@ def _check_race(results: list[subprocess.CompletedProcess[str]], url: str) -> No
         assert r.returncode == 0, r.stderr
         assert r.stdout.split() == ["t999", "0.875"]  # everyone sees the upgraded store
     announced = [r for r in results
-                 if f"upgrading the lineage store schema {schema.HEAD} -> t999" in r.stderr]
+                 if f"upgraded the lineage store schema {schema.HEAD} -> t999" in r.stderr]
     assert len(announced) == 1  # migrated exactly once
     engine = sa.create_engine(url)
     with engine.connect() as conn:
@@ -119,7 +119,7 @@ def test_processes_racing_to_open_an_old_sqlite_store_migrate_it_once(
     url = f"sqlite:///{db}"
     run_id = _old_store(url)
     _check_race(_race(url, chain, run_id, tmp_path), url)
-    backups = list(db.parent.glob(f"lineage.db.pre-{schema.HEAD}-*.bak"))
+    backups = list(db.parent.glob(f"lineage.db.pre-{schema.HEAD}.bak"))
     assert len(backups) == 1  # the file was copied aside once, before migrating
     with sa.create_engine(f"sqlite:///{backups[0]}").connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() \

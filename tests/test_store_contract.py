@@ -846,3 +846,34 @@ def test_info_counts(store: Store) -> None:
                                          "interrupted": 0, "crashed": 0}
     assert (info.datasets, info.artifacts, info.artifact_bytes) == (2, 2, 1024)
     assert store.get_run(c).status == "running"
+
+
+def test_a_live_process_without_a_start_time_is_left_to_the_heartbeat() -> None:
+    # no /proc start time (macOS, or a token written there): a live pid proves nothing,
+    # since pids are reused, so the heartbeat decides
+    token = liveness.process_token().rsplit("|", 1)[0] + "|"
+    assert liveness.owner_is_dead(os.getpid(), token) is None
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert liveness.owner_is_dead(child.pid, liveness.process_token().rsplit("|", 2)[0]
+                                  + f"|{child.pid}|") is True
+
+
+def test_record_runs_writes_complete_runs_in_one_go(store: Store) -> None:
+    parent = start(store)
+    now = time.time()
+    children = []
+    for i in range(3):
+        new = NewRun(id=new_id(), experiment="churn", name=f"candidate {i}", kind="candidate",
+                     start_time=now, parent_run_id=parent, params={"C": 0.1 * (i + 1)})
+        end = RunEnd(status="finished" if i else "failed", end_time=now + 1,
+                     error=None if i else "ValueError: bad C",
+                     metrics=(Metric("accuracy", 0.5 + i / 10, 0, now),))
+        children.append((new, end))
+    store.record_runs(children)
+    table = store.search_runs(parent_run_id=parent, order_by=parse_sort("name"))
+    assert [r[2] for r in table.rows] == ["candidate 0", "candidate 1", "candidate 2"]
+    assert [r[4] for r in table.rows] == ["failed", "finished", "finished"]
+    assert [table.metrics_of(r[0]) for r in table.rows] == [
+        {"accuracy": 0.5}, {"accuracy": 0.6}, {"accuracy": 0.7}]
+    assert store.get_run(children[0][0].id).error == "ValueError: bad C"

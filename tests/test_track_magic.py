@@ -331,3 +331,47 @@ def test_runs_show_unknown_id_is_a_one_line_usage_error(shell, capsys, ident, me
     assert "Traceback" not in shown
     assert len([line for line in shown.splitlines() if line.strip()]) == 1
     assert len(nbmlops.runs()) == 1
+
+
+def test_a_rebound_name_counts_even_at_a_reused_address(shell) -> None:  # type: ignore[no-untyped-def]
+    # the freed old value's address is often reused for the new one; the result must count
+    run(shell, "n = 3.0")
+    for _ in range(20):
+        run(shell, "loss = None")
+        assert run(shell, "%%track -q\nloss = n / 9").success
+    frame = nbmlops.runs()
+    assert len(frame) == 20
+    assert frame["metrics.loss"].notna().all()
+
+
+def test_loading_the_extension_creates_no_store(ipython_shell, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from nbmlops import api
+
+    store = tmp_path / "later" / "lineage.db"
+    monkeypatch.setenv("NBMLOPS_STORE", str(store))
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert ipython_shell.run_cell("%load_ext nbmlops").success
+        ipython_shell.run_cell("import time; time.sleep(0.5)")  # let the warm-up finish
+        assert not store.exists()
+        assert not (tmp_path / ".nbmlops").exists()
+        assert ipython_shell.run_cell("%%track -q\nx = 1.5").success
+        assert store.exists()
+    finally:
+        ipython_shell.run_cell("%unload_ext nbmlops")
+        api.close()
+
+
+def test_a_store_failing_at_the_end_is_reported_and_retried(shell, capsys) -> None:  # type: ignore[no-untyped-def]
+    from nbmlops import api
+    from tests.faults import FailingStore
+
+    t = api.tracker()
+    t.store = FailingStore(t.store, end_run=1)  # type: ignore[assignment]
+    result = run(shell, "%%track -q\nvalue = 2.5")
+    shown = "".join(capsys.readouterr())
+    assert not result.success
+    assert "ran, but could not be recorded as finished" in shown
+    assert shell.user_ns["value"] == 2.5  # the cell did run
+    api.close()  # the pending end is written on the way out
+    assert nbmlops.runs()["metrics.value"].tolist() == [2.5]

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
-RunKind = Literal["cell", "script", "tune", "job", "deploy", "drift"]
+RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift"]
 Direction = Literal["input", "output"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "failed", "interrupted", "crashed")
-RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
-TERMINAL_STATUSES: frozenset[str] = frozenset({"finished", "failed", "interrupted", "crashed"})
+RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "candidate", "job", "deploy",
+                                  "drift")
 
 JSONScalar = str | int | float | bool | None
 

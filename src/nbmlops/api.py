@@ -62,8 +62,11 @@ def current_settings() -> Settings:
     return resolved
 
 
-def tracker(settings: Settings | None = None) -> Tracker:
-    """The process's connection to the store the settings point at (opened once)."""
+def tracker(settings: Settings | None = None, *, create: bool = True) -> Tracker:
+    """The process's connection to the store the settings point at (opened once).
+
+    ``create=False``: a store that does not exist yet is a StoreError, not a new store.
+    """
     from nbmlops.artifacts import LocalArtifactStore
     from nbmlops.store import open_store
     from nbmlops.tracking.run import Tracker
@@ -76,7 +79,8 @@ def tracker(settings: Settings | None = None) -> Tracker:
     with _trackers_lock:
         found = _trackers.get(key)
         if found is None:
-            store = open_store(settings.store_url, auto_upgrade=settings.auto_upgrade)
+            store = open_store(settings.store_url, auto_upgrade=settings.auto_upgrade,
+                               create=create)
             found = Tracker(store, LocalArtifactStore(settings.artifacts_root),
                             settings.project_root)
             _trackers[key] = found
@@ -89,18 +93,58 @@ def close() -> None:
         items = list(_trackers.values())
         _trackers.clear()
     for t in items:
-        t.close()
-        t.store.close()
+        try:
+            t.close()
+        finally:
+            t.store.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets its own connections and no inherited background thread."""
+    global _trackers_lock
+    _trackers_lock = threading.Lock()
+    for t in list(_trackers.values()):
+        t.after_fork()
+    _trackers.clear()  # new work in the child opens fresh trackers
 
 
 atexit.register(close)
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- tracking --------------------------------------------------------------------------
 
+_source_cache: dict[tuple[str, int], str | None] = {}
+
+
+def _read_source(path: Path) -> str | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = (str(path), stat.st_mtime_ns)
+    if key not in _source_cache:
+        text = None
+        if stat.st_size <= 1_000_000:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = None
+        _source_cache[key] = text
+    return _source_cache[key]
+
+
 def _caller_source() -> tuple[str | None, str | None]:
-    """(path, source) of the script that called track(), when it is a real file."""
+    """(path, source) of the code that called track().
+
+    A script: its file and source. A notebook cell (a kernel names cell code after a
+    temporary file that does not exist): the notebook, and the cell's source.
+    """
     import contextlib
+    import linecache
+    import sys
+
+    from nbmlops.tracking.notebook import notebook_path
 
     skip = {__file__, contextlib.__file__}
     frame = inspect.currentframe()
@@ -110,15 +154,15 @@ def _caller_source() -> tuple[str | None, str | None]:
         filename = frame.f_code.co_filename if frame is not None else None
     finally:
         del frame
-    if not filename or filename.startswith("<"):
+    if not filename:
         return None, None
     path = Path(filename)
-    try:
-        if not path.is_file() or path.stat().st_size > 1_000_000:
-            return str(path), None
-        return str(path.resolve()), path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return str(path), None
+    if path.is_file():
+        return str(path.resolve()), _read_source(path)
+    main = sys.modules.get("__main__")
+    lines = linecache.getlines(filename)
+    notebook = notebook_path(vars(main)) if main is not None else None
+    return notebook, "".join(lines) or None
 
 
 @contextmanager
@@ -161,12 +205,22 @@ def track_cell(
     source: CellSource,
     namespace: MutableMapping[str, Any],
     execute: Callable[[], Outcome],
+    *,
     options: CellOptions,
 ) -> tuple[RunSummary, Outcome]:
-    """Run a notebook cell as a tracked run (what ``%%track`` calls)."""
+    """Run a notebook cell as a tracked run (what ``%%track`` calls).
+
+    The cell's own exception is not raised: it is in the returned outcome.
+    """
+    from nbmlops.errors import StoreError
     from nbmlops.tracking.cell import track_cell as _track_cell
 
-    return _track_cell(tracker(), source, namespace, execute, options)
+    try:
+        t = tracker()
+    except StoreError as exc:
+        raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
+                         url=exc.url) from exc
+    return _track_cell(t, source, namespace, execute, options)
 
 
 def _active(what: str) -> ActiveRun:
@@ -245,9 +299,17 @@ def runs(
     ``tags.<key>``. ``where`` filters (``"metrics.accuracy > 0.8 and params.C < 1"``),
     ``sort`` orders (``"-metrics.accuracy"``).
     """
+    from nbmlops._types import RUN_KINDS
     from nbmlops.tracking.search import search, to_frame
 
     kinds = (kind,) if isinstance(kind, str) else kind
+    for k in kinds or ():
+        if k not in RUN_KINDS:
+            raise ValueError(f"unknown run kind {k!r}; kinds are: {', '.join(RUN_KINDS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise ValueError(f"limit must be a positive number of runs (or None for all), "
+                         f"not {limit!r}")
     return to_frame(search(tracker().store, experiment=experiment, where=where, sort=sort,
                            kinds=kinds, limit=limit))
 
@@ -270,21 +332,35 @@ def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
 
     Returns the written file (or folder). Every blob is verified against its sha256.
     """
+    from nbmlops.errors import ArtifactError
+
     t = tracker()
     run = t.store.get_run(run_id)
     exact = [a for a in run.artifacts if a.name == name]
     under = [a for a in run.artifacts if a.name.startswith(name.rstrip("/") + "/")]
     if not exact and not under:
-        run.artifact(name)  # raises a KeyError listing what the run has
+        known = ", ".join(a.name for a in run.artifacts) or "none"
+        raise ArtifactError(f"run {run.id[:8]} has no artifact {name!r} (it has: {known})",
+                            name=name)
     for art in exact or under:
         t.artifacts.export(art.artifact.sha256, Path(dest), art.name)
     return Path(dest) / name
 
 
 def store_info() -> tuple[Settings, StoreInfo]:
-    """Where the store and artifacts are, the schema revision, and what the store holds."""
+    """Where the store and artifacts are, the schema revision, and what the store holds.
+
+    Looking changes nothing: a missing store is not created, an older one not upgraded
+    (a SchemaVersionError says so), and no crashed runs are marked.
+    """
+    from nbmlops.store import open_store
+
     settings = current_settings()
-    return settings, tracker(settings).store.info()
+    store = open_store(settings.store_url, create=False, auto_upgrade=False, reap=False)
+    try:
+        return settings, store.info()
+    finally:
+        store.close()
 
 
 def upgrade_store() -> tuple[str | None, str]:

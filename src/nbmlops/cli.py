@@ -16,13 +16,30 @@ import argparse
 import dataclasses
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
 from nbmlops.errors import NbmlopsError
 
 _SORT_FLAGS = ("--sort", "-s")
+
+
+def attach_sort_values(argv: list[str], flags: Iterable[str]) -> list[str]:
+    """Command lines (here and in %runs): ``--sort -metrics.x`` is a value, not a flag."""
+    wanted = set(flags)
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        item = argv[i]
+        if item in wanted and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            glue = "=" if item.startswith("--") else ""  # -s-x is argparse's short form
+            out.append(f"{item}{glue}{argv[i + 1]}")
+            i += 2
+            continue
+        out.append(item)
+        i += 1
+    return out
 
 
 def _json_default(value: Any) -> Any:
@@ -58,6 +75,9 @@ def _clean_floats(obj: Any) -> Any:
 def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
+    api.tracker(create=False)  # reading: a store that isn't there is an error, not created
+    if args.limit < 0:
+        raise ValueError("--limit must be 0 (all runs) or a positive number")
     frame = api.runs(args.experiment, where=args.where, sort=args.sort,
                      limit=args.limit or None, kind=args.kind)
     if args.format == "csv":
@@ -85,6 +105,7 @@ def _run_show(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
     from nbmlops.tracking.summary import RunDetailView
 
+    api.tracker(create=False)
     run = api.get_run(args.run_id)
     if args.format == "json":
         _dump_json(_clean_floats(dataclasses.asdict(run)), out)
@@ -172,14 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    from nbmlops.store.query import attach_sort_values
-
     out = out or sys.stdout
     raw = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(attach_sort_values(raw, _SORT_FLAGS))
     try:
         return int(args.func(args, out))
-    except NbmlopsError as exc:
+    except (NbmlopsError, ValueError) as exc:
         print(f"nbmlops: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `nbmlops runs list | head`

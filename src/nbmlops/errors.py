@@ -13,6 +13,7 @@ message what to do next::
     ├── ParamConflictError(NbmlopsError, ValueError) a param re-logged with another value
     ├── QueryError(NbmlopsError, ValueError)         a --where / --sort expression is invalid
     ├── ArtifactError(NbmlopsError, ValueError)      an artifact name or blob is unsafe/corrupt
+    ├── TuneError(NbmlopsError, ValueError)          a search is set up wrongly (estimator, space, …)
     └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
 
 Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
@@ -32,6 +33,7 @@ __all__ = [
     "RunNotFoundError",
     "SchemaVersionError",
     "StoreError",
+    "TuneError",
 ]
 
 
@@ -85,7 +87,8 @@ class NoActiveRunError(NbmlopsError, RuntimeError):
     def __init__(self, what: str) -> None:
         super().__init__(
             f"{what} needs an active run: call it inside a `%%track` cell or a "
-            "`with nbmlops.track(...):` block"
+            "`with nbmlops.track(...):` block (a thread or process started there does "
+            "not inherit the run: pass it along and call run.log_metric(...) instead)"
         )
 
 
@@ -118,6 +121,14 @@ class ArtifactError(NbmlopsError, ValueError):
     def __init__(self, message: str, *, name: str | None = None) -> None:
         super().__init__(message)
         self.name = name
+
+
+class TuneError(NbmlopsError, ValueError):
+    """A hyperparameter search cannot start: the message names the argument at fault."""
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
 
 
 class MissingExtraError(NbmlopsError, ImportError):

@@ -21,7 +21,7 @@ def register(shell: Any) -> None:
         return
     session = KernelSession(shell)
     setattr(shell, ATTRIBUTE, session)
-    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell, session))
+    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell))
     session.warm_up()
 
 

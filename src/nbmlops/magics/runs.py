@@ -9,8 +9,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
+from nbmlops.cli import attach_sort_values
 from nbmlops.errors import NbmlopsError
-from nbmlops.store.query import attach_sort_values
 from nbmlops.tracking.summary import RunDetailView, RunsView
 
 DEFAULT_LIMIT = 50
@@ -18,10 +18,6 @@ DEFAULT_LIMIT = 50
 
 @magics_class
 class RunsMagics(Magics):
-    def __init__(self, shell: Any, session: Any) -> None:
-        super().__init__(shell)
-        self.session = session
-
     @magic_arguments()
     @argument("-e", "--experiment", help="only runs of this experiment")
     @argument("-w", "--where", help='filter, e.g. "metrics.accuracy > 0.8 and params.C < 1"')
@@ -56,6 +52,6 @@ class RunsMagics(Magics):
         try:
             frame = api.runs(args.experiment, where=args.where, sort=args.sort,
                              limit=limit, kind=args.kind)
-        except NbmlopsError as exc:
+        except (NbmlopsError, ValueError) as exc:
             raise UsageError(f"%runs: {exc}") from None
         return RunsView(frame, shown_of=frame.attrs.get("total"))

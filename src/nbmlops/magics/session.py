@@ -66,23 +66,29 @@ class KernelSession:
         self._warmup: threading.Thread | None = None
 
     def warm_up(self) -> None:
-        """Open the store and read the environment in the background, so the first
-        tracked cell does not pay for it (errors surface on first real use)."""
+        """Import the store's machinery and read the environment in the background, so
+        the first tracked cell does not pay for it. Nothing is opened or created: the
+        store is wherever the settings point when a cell is first tracked."""
 
         def work() -> None:
             try:
-                from nbmlops import api
+                import nbmlops.store.sql.store  # noqa: F401  (SQLAlchemy: the slow import)
+                from nbmlops.tracking.environment import capture_environment
 
-                api.tracker().prefetch_environment()
-            except Exception:
+                capture_environment()
+            except Exception:  # pragma: no cover - the first tracked cell reports it
                 pass
 
         self._warmup = threading.Thread(target=work, name="nbmlops-warmup", daemon=True)
         self._warmup.start()
 
     def close(self) -> None:
+        """Release the kernel's nbmlops state: background threads and store connections."""
+        from nbmlops import api
+
         if self._warmup is not None:
-            self._warmup.join(timeout=10)
+            self._warmup.join(timeout=1)
+        api.close()
 
     def prepare(self, body: str) -> PreparedCell:
         """Transform and parse a tracked cell's body the way IPython would run it."""

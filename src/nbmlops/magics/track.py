@@ -17,7 +17,6 @@ from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
 from nbmlops.magics.session import KernelSession, PreparedCell
 from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
-from nbmlops.tracking.notebook import experiment_for
 
 
 def _cell_traceback(exc: BaseException, filename: str) -> str:
@@ -109,7 +108,7 @@ class TrackMagics(Magics):
                              "%%track line")
         prepared = self.session.prepare(cell)
         options = CellOptions(
-            experiment=args.experiment or experiment_for(prepared.notebook_path),
+            experiment=args.experiment,
             name=args.name, params=_parsing.names(args.params),
             metrics=_parsing.names(args.metrics), models=_parsing.names(args.models),
             data=_parsing.names(args.data), tags=tags, auto=not args.no_auto,
@@ -118,9 +117,10 @@ class TrackMagics(Magics):
                             notebook_path=prepared.notebook_path, cell_id=prepared.cell_id,
                             execution_count=prepared.execution_count)
         try:
-            summary, outcome = api.track_cell(source, self.shell.user_ns,  # type: ignore[union-attr]
-                                              lambda: self._execute(prepared), options)
-        except NbmlopsError as exc:
+            summary, outcome = api.track_cell(
+                source, self.shell.user_ns, lambda: self._execute(prepared),  # type: ignore[union-attr]
+                options=options)
+        except (NbmlopsError, ValueError) as exc:  # the cell's own errors are in `outcome`
             raise UsageError(f"%%track: {exc}") from None
         if not args.quiet:
             display(summary)

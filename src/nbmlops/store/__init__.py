@@ -13,20 +13,33 @@ from nbmlops.store.base import Store
 __all__ = ["Store", "open_store", "upgrade_store"]
 
 
-def open_store(url: str, *, auto_upgrade: bool = True, reap: bool = True) -> Store:
+def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
+               reap: bool = True) -> Store:
     """Open the lineage store at ``url`` (a SQLAlchemy URL).
 
-    A new database is created at the current schema. An older schema is upgraded when
-    ``auto_upgrade`` is true (a SQLite file is backed up first) and refused otherwise with
-    a :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
+    A new database is created at the current schema (with ``create=False``, a missing or
+    empty one is a StoreError instead). An older schema is upgraded when ``auto_upgrade``
+    is true (a SQLite file is backed up first) and refused otherwise with a
+    :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
     """
-    from nbmlops.store.sql.engine import make_engine
+    from nbmlops.config import sqlite_path
+    from nbmlops.errors import StoreError
+    from nbmlops.store.sql.engine import make_engine, redact
     from nbmlops.store.sql.schema import ensure_schema
     from nbmlops.store.sql.store import SqlStore
 
+    missing = StoreError(f"there is no lineage store at {redact(url)} yet: track a run first "
+                         "(%%track, or with nbmlops.track()), or point NBMLOPS_STORE at an "
+                         "existing store", url=redact(url))
+    path = sqlite_path(url)
+    if not create and path is not None and not path.exists():
+        raise missing
     engine = make_engine(url)
     try:
-        before, revision = ensure_schema(engine, url, auto_upgrade=auto_upgrade)
+        before, revision = ensure_schema(engine, url, auto_upgrade=auto_upgrade,
+                                         create=create)
+        if revision is None:
+            raise missing
         store = SqlStore(engine, url, revision)
         if before is not None and before != revision:
             store.backfill_summaries()  # the named step after an upgrade

@@ -72,6 +72,17 @@ class Store(Protocol):
     def end_run(self, run_id: str, end: RunEnd) -> None:
         """Record how a run ended, with everything learned at its end."""
 
+    def record_runs(self, runs: Sequence[tuple[NewRun, RunEnd]]) -> None:
+        """Write several complete runs (each started and ended) in one transaction."""
+
+    def log_batch(self, run_id: str, *, params: Mapping[str, Any] | None = None,
+                  metrics: Sequence[Metric] = (), tags: Mapping[str, str] | None = None,
+                  datasets: Sequence[DatasetLink] = ()) -> None:
+        """Params, metrics, tags and dataset links of a run, in one transaction."""
+
+    def reset_after_fork(self) -> None:
+        """Drop connections inherited from the parent process (call in a forked child)."""
+
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
 
     def log_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None: ...

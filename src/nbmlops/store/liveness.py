@@ -63,26 +63,22 @@ def owner_is_dead(pid: int | None, token: str | None) -> bool | None:
     """True if the owning process is surely gone, False if alive, None if we cannot tell.
 
     We can tell only for processes in our own namespace (same host, boot and pid
-    namespace); for the rest the caller falls back on the heartbeat.
+    namespace), and only "alive" when the process start time confirms it is the same
+    process (a pid is reused); otherwise the caller falls back on the heartbeat.
     """
     if pid is None or not token:
         return None
     parts = token.split("|")
-    if len(parts) != 5:
-        return None
-    namespace = "|".join(parts[:3])
-    if namespace != _namespace():
+    if len(parts) != 5 or "|".join(parts[:3]) != _namespace():
         return None
     started = parts[4]
     current = _start_ticks(pid)
-    if current is None:
-        if Path("/proc/self/stat").exists():  # a Linux /proc: no entry means no process
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
-    return bool(started) and current != started
+    if current is not None:  # /proc shows a process: the same one if it started then
+        return current != started if started else None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # no process has that pid
+    except PermissionError:
+        return None  # someone's process (hidden /proc, or a reused pid): ask the heartbeat
+    return None  # a process of ours we cannot identify (no /proc start time)

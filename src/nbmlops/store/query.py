@@ -20,7 +20,6 @@ Parsing happens here, without touching the database; the store compiles the resu
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -212,20 +211,3 @@ def parse_sort(spec: str | tuple[str, ...] | list[str] | None) -> tuple[SortKey,
             raise QueryError(f"cannot parse sort key {item!r}", expression=str(spec)) from None
         keys.append(SortKey(_field(node, str(spec)), descending))
     return tuple(keys)
-
-
-def attach_sort_values(argv: list[str], flags: Iterable[str]) -> list[str]:
-    """Command lines: let ``--sort -metrics.x`` be a value, not an unknown flag."""
-    wanted = set(flags)
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        item = argv[i]
-        if item in wanted and i + 1 < len(argv) and argv[i + 1].startswith("-"):
-            glue = "=" if item.startswith("--") else ""  # -s-x is argparse's short form
-            out.append(f"{item}{glue}{argv[i + 1]}")
-            i += 2
-            continue
-        out.append(item)
-        i += 1
-    return out

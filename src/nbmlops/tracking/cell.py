@@ -29,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from nbmlops._types import DatasetLink
+from nbmlops.errors import StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
-from nbmlops.tracking.run import Tracker, activated, format_error, status_for
+from nbmlops.tracking.notebook import experiment_for
+from nbmlops.tracking.run import Tracker, activated, finish
 from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import (
     as_metric,
@@ -49,9 +51,12 @@ from nbmlops.tracking.values import (
 
 @dataclass(frozen=True, slots=True)
 class CellOptions:
-    """What to record; ``None`` for a kind means "decide automatically"."""
+    """What to record; ``None`` for a kind means "decide automatically".
 
-    experiment: str
+    ``experiment`` defaults to the notebook's name.
+    """
+
+    experiment: str | None = None
     name: str | None = None
     params: tuple[str, ...] | None = None
     metrics: tuple[str, ...] | None = None
@@ -79,6 +84,9 @@ class Outcome:
     traceback: str | None = None
 
 
+_MISSING = object()
+
+
 def _auto(option: tuple[str, ...] | None, auto: bool) -> bool:
     return option is None and auto
 
@@ -92,8 +100,8 @@ class _Capture:
         explicit = (*(opts.params or ()), *(opts.metrics or ()), *(opts.models or ()),
                     *(opts.data or ()))
         watch = {*names.binds, *names.mutated, *explicit}
-        self.before: dict[str, int | None] = {
-            n: id(ns[n]) if n in ns else None for n in watch}
+        # the objects themselves, not their ids: a freed object's address is soon reused
+        self.before: dict[str, Any] = {n: ns.get(n, _MISSING) for n in watch}
         self.existing = set(ns)  # names bound by magics or exec() show up as new keys
 
     def _warn(self, text: str) -> None:
@@ -104,7 +112,7 @@ class _Capture:
             return False
         if name not in self.existing or name in self.names.mutated:
             return True
-        return self.before.get(name) != id(self.ns[name])
+        return self.before.get(name, _MISSING) is not self.ns[name]
 
     # -- before the cell ------------------------------------------------------------------
     def inputs(self) -> tuple[dict[str, Any], list[DatasetLink]]:
@@ -241,12 +249,16 @@ def track_cell(
     """
     capture = _Capture(analyze(source.tree), namespace, options)
     params, inputs = capture.inputs()
-    run = tracker.start_run(
-        experiment=options.experiment, name=options.name, kind="cell", params=params,
-        tags=options.tags, inputs=tuple(inputs), code=source.code,
-        notebook_path=source.notebook_path, cell_id=source.cell_id,
-        execution_count=source.execution_count,
-    )
+    try:
+        run = tracker.start_run(
+            experiment=options.experiment or experiment_for(source.notebook_path),
+            name=options.name, kind="cell", params=params, tags=options.tags,
+            inputs=tuple(inputs), code=source.code, notebook_path=source.notebook_path,
+            cell_id=source.cell_id, execution_count=source.execution_count,
+        )
+    except StoreError as exc:
+        raise StoreError(f"could not start a run, so the cell was NOT run: {exc}",
+                         url=exc.url) from exc
     try:
         with activated(run):
             outcome = execute()
@@ -254,12 +266,7 @@ def track_cell(
             capture.outputs(run)
     except BaseException as exc:  # our own code was interrupted or failed: keep the run
         run.warnings.extend(capture.warnings)
-        run.end(status_for(exc), error=format_error(exc))
+        finish(run, exc)
         raise
     run.warnings.extend(capture.warnings)
-    if outcome.error is None:
-        summary = run.end("finished")
-    else:
-        summary = run.end(status_for(outcome.error),
-                          error=outcome.traceback or format_error(outcome.error))
-    return summary, outcome
+    return finish(run, outcome.error, traceback_text=outcome.traceback), outcome

@@ -72,10 +72,8 @@ def _feed_array(h: Any, arr: Any) -> None:
 def _feed_values(h: Any, values: Any) -> int:
     """Feed a Series' or Index's values, whatever their dtype; return their size in bytes.
 
-    Every numeric dtype contributes a fixed number of bytes per element (its own item
-    size), so with the schema and shape fed first the stream is canonical: a frame hashed
-    column by column and a single-dtype frame hashed from its one memory block give the
-    same bytes. Other dtypes feed the uint64 hashes of their values, then what those
+    Numeric dtypes feed their values' memory (no copy, whatever the frame's internal
+    block layout). Other dtypes feed the uint64 hashes of their values, then what those
     hashes cannot tell apart: which values are missing, and (objects) each value's type.
     """
     np = sys.modules["numpy"]
@@ -122,19 +120,6 @@ def _header(h: Any, kind: str, shape: tuple[int, ...], schema: tuple[tuple[str, 
              .encode("utf-8", "surrogatepass"))
 
 
-def _frame_block(value: Any) -> Any:
-    """The frame's values as one C-contiguous (columns, rows) array, when that is free."""
-    np = sys.modules["numpy"]
-    dtypes = set(value.dtypes)
-    if len(dtypes) != 1:
-        return None
-    (dtype,) = dtypes
-    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf":
-        return None
-    block = value.to_numpy(copy=False).T
-    return block if block.flags.c_contiguous else None
-
-
 def fingerprint(value: Any) -> DatasetFingerprint:
     """Fingerprint a pandas DataFrame or Series or a NumPy array."""
     pd = sys.modules.get("pandas")
@@ -143,12 +128,7 @@ def fingerprint(value: Any) -> DatasetFingerprint:
         kind, shape = "dataframe", tuple(value.shape)
         schema = tuple((str(c), str(t)) for c, t in value.dtypes.items())
         _header(h, kind, shape, schema, list(value.columns))
-        block = _frame_block(value)
-        if block is not None:
-            h.update(block.data)
-            size = int(block.nbytes)
-        else:
-            size = sum(_feed_values(h, col) for _, col in value.items())
+        size = sum(_feed_values(h, col) for _, col in value.items())
         _feed_index(h, value.index)
     elif pd is not None and isinstance(value, pd.Series):
         kind, shape = "series", (len(value),)

@@ -7,8 +7,8 @@ Front ends tell kernels different things:
 * VS Code sets ``__vsc_ipynb_file__``;
 * papermill sends neither. It does start the kernel as its own child process, so its
   command line names the input notebook; with ``--inject-paths`` (or ``inject_paths=True``)
-  the namespace also holds ``PAPERMILL_INPUT_PATH``. nbmlops' own job runner sets
-  ``NBMLOPS_NOTEBOOK``.
+  the namespace also holds ``PAPERMILL_INPUT_PATH``;
+* any other runner can set ``NBMLOPS_NOTEBOOK`` for the kernel it starts.
 
 When the request carries no cell id, the cell is found in the notebook file by its
 source (papermill sends each cell's source verbatim); repeated identical cells are

@@ -2,10 +2,14 @@
 
 A run is written when it starts (status ``running``, with its params and inputs) and
 when it ends (status, metrics, outputs, artifacts, environment), each in one
-transaction. In between, logged values are buffered in memory and flushed by a
-background thread every ``FLUSH_S`` seconds (and whenever the buffer grows large), so a
-killed process loses at most the last couple of seconds of metrics and never the run.
-The same thread refreshes the heartbeat of every running run.
+transaction. In between, logged values are buffered in memory and flushed, in one
+transaction, by a background thread every ``FLUSH_S`` seconds (sooner when the buffer
+grows), so a killed process loses at most the last couple of seconds of metrics and
+never the run. The same thread refreshes the heartbeat of every running run.
+
+Writing a run's values is serialised per run: a flush and the run's end never overlap.
+If the store fails when a run ends, the run stays in memory with its end pending and the
+background thread retries it; the caller's own exception (if any) is never replaced.
 
 The run being tracked is held in a ``ContextVar`` (set and reset around a tracked cell
 or ``with track(...)`` block), never in a module global.
@@ -40,7 +44,7 @@ from nbmlops._types import (
     RunStatus,
 )
 from nbmlops.artifacts import LocalArtifactStore, check_name, iter_files
-from nbmlops.errors import NoActiveRunError, ParamConflictError
+from nbmlops.errors import NbmlopsError, NoActiveRunError, ParamConflictError, StoreError
 from nbmlops.store import Store, liveness
 from nbmlops.store.base import same_param
 from nbmlops.tracking import environment as envmod
@@ -49,11 +53,14 @@ from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import coerce_param, is_dataset, to_metric_value
 
 FLUSH_S = 2.0
-FLUSH_AT = 5000  # buffered metrics that trigger an immediate flush
+FLUSH_AT = 5000  # buffered metrics that wake the background flush early
+FLUSH_NOW_AT = 20 * FLUSH_AT  # ... and beyond which the logging thread writes them itself
 MAX_KEY = 250
+MAX_NAME = 255
 MAX_TAG_VALUE = 5000
 MODEL_MEDIA_TYPE = "application/vnd.nbmlops.model+pickle"
 GIT_PROBE_REUSE_S = 2.0
+REPORT_EVERY_S = 60.0
 
 _current: ContextVar[ActiveRun | None] = ContextVar("nbmlops_active_run", default=None)
 
@@ -80,11 +87,11 @@ def activated(run: ActiveRun) -> Iterator[ActiveRun]:
         _current.reset(token)
 
 
-def check_key(kind: str, key: object) -> str:
+def check_key(kind: str, key: object, limit: int = MAX_KEY) -> str:
     if not isinstance(key, str) or not key.strip():
         raise ValueError(f"{kind} names must be non-empty strings, not {key!r}")
-    if len(key) > MAX_KEY:
-        raise ValueError(f"{kind} name {key[:40]!r}… is longer than {MAX_KEY} characters")
+    if len(key) > limit:
+        raise ValueError(f"{kind} name {key[:40]!r}… is longer than {limit} characters")
     if any(ord(c) < 32 for c in key):
         raise ValueError(f"{kind} name {key!r} holds control characters")
     return key
@@ -92,6 +99,15 @@ def check_key(kind: str, key: object) -> str:
 
 def format_error(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+def status_for(exc: BaseException) -> RunStatus:
+    """How a run ends when ``exc`` leaves it (``sys.exit(0)`` is a normal end)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, SystemExit) and exc.code in (0, None):
+        return "finished"
+    return "failed"
 
 
 class _GitProbe:
@@ -112,6 +128,19 @@ class _GitProbe:
             return self._future
 
 
+class _Reporter:
+    """Background failures, told on stderr at most once a minute per kind."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def __call__(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -REPORT_EVERY_S) >= REPORT_EVERY_S:
+            self._last[kind] = now
+            print(f"nbmlops: {message}", file=sys.stderr)
+
+
 class Tracker:
     """Everything one process needs to record runs into one store."""
 
@@ -122,12 +151,13 @@ class Tracker:
         self._runs: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
         self._env: Future[Any] | None = None
         self._git = _GitProbe(project_root, self._pool)
-        self._in_git = envmod.git_commit(project_root) is not None
-        self._background_error: str | None = None
+        self._report = _Reporter()
+        self.forked = False
         self.user = _user()
         self.host = liveness.hostname()
         self.pid = os.getpid()
@@ -148,41 +178,67 @@ class Tracker:
         return self._env.result(timeout=timeout)
 
     def _ensure_thread(self) -> None:
+        if self.forked:
+            return  # a forked child writes as it logs (see after_fork)
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="nbmlops-heartbeat",
                                             daemon=True)
             self._thread.start()
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def _loop(self) -> None:
         last_beat = time.time()
-        while not self._stop.wait(FLUSH_S):
+        while not self._stop.is_set():
+            self._wake.wait(FLUSH_S)
+            self._wake.clear()
             with self._lock:
                 runs = list(self._runs.values())
-            try:
-                for run in runs:
-                    run.flush()
-                now = time.time()
-                if runs and now - last_beat >= liveness.HEARTBEAT_S:
+            for run in runs:
+                try:
+                    run.background_write()
+                except Exception as exc:  # kept in memory; tried again next time
+                    self._report("write", f"could not write run {run.id[:8]} to the store "
+                                          f"({exc}); will try again")
+            now = time.time()
+            if runs and now - last_beat >= liveness.HEARTBEAT_S:
+                try:
                     self.store.heartbeat([r.id for r in runs], now)
                     last_beat = now
-            except Exception as exc:  # keep beating; the run's own end will raise
-                if self._background_error is None:
-                    self._background_error = str(exc)
-                    print(f"nbmlops: background write failed ({exc}); will retry",
-                          file=sys.stderr)
+                except Exception as exc:
+                    self._report("heartbeat", f"heartbeat failed ({exc}); will try again")
 
     def close(self) -> None:
         """End background work (used on %unload_ext and at interpreter exit)."""
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            if run.status == "running":
-                run.end("interrupted", error="the process shut down while the run was active")
+            try:
+                if run.status == "running":
+                    run.end("interrupted",
+                            error="the process shut down while the run was active")
+                else:
+                    run.background_write()  # a pending end: one last try
+            except Exception as exc:
+                print(f"nbmlops: run {run.id[:8]} could not be written before exit ({exc}); "
+                      "the next process to open the store marks it crashed", file=sys.stderr)
         self._stop.set()
-        if self._thread is not None:
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def after_fork(self) -> None:
+        """In a forked child: new connections, no inherited thread, write as you log."""
+        self.forked = True
+        self._thread = None
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
+        self._git = _GitProbe(self.project_root, self._pool)
+        self._env = None
+        self.store.reset_after_fork()
 
     # -- runs -----------------------------------------------------------------------
     def start_run(
@@ -200,25 +256,43 @@ class Tracker:
         cell_id: str | None = None,
         execution_count: int | None = None,
     ) -> ActiveRun:
-        self.prefetch_environment()
-        clean_params = {check_key("param", k): coerce_param(v) for k, v in (params or {}).items()}
-        clean_tags = {check_key("tag", k): _tag_value(v) for k, v in (tags or {}).items()}
-        new = NewRun(
-            id=uuid.uuid4().hex, experiment=check_key("experiment", experiment),
-            name=name, kind=kind, start_time=time.time(), user=self.user, host=self.host,
-            pid=self.pid, process_token=self.token, parent_run_id=parent_run_id,
-            notebook_path=notebook_path, cell_id=cell_id, execution_count=execution_count,
-            code=code, code_hash=hashlib.sha256(code.encode()).hexdigest() if code else None,
-            git_commit=envmod.git_commit(self.project_root) if self._in_git else None,
-            params=clean_params, tags=clean_tags, inputs=inputs,
-        )
+        new = self.new_run(experiment=experiment, name=name, kind=kind,
+                           parent_run_id=parent_run_id, params=params, tags=tags,
+                           inputs=inputs, code=code, notebook_path=notebook_path,
+                           cell_id=cell_id, execution_count=execution_count)
         self.store.start_run(new)
-        dirty = self._git.dirty() if self._in_git and parent_run_id is None else None
+        in_git = new.git_commit is not None
+        dirty = self._git.dirty() if in_git and parent_run_id is None else None
         run = ActiveRun(self, new, dirty)
         with self._lock:
             self._runs[run.id] = run
         self._ensure_thread()
         return run
+
+    def new_run(self, *, experiment: str, name: str | None = None, kind: RunKind = "script",
+                parent_run_id: str | None = None, params: Mapping[str, Any] | None = None,
+                tags: Mapping[str, Any] | None = None, inputs: tuple[DatasetLink, ...] = (),
+                code: str | None = None, notebook_path: str | None = None,
+                cell_id: str | None = None, execution_count: int | None = None,
+                start_time: float | None = None) -> NewRun:
+        """A checked :class:`NewRun` of this process (not yet written)."""
+        self.prefetch_environment()
+        if name is not None:
+            check_key("run", name, MAX_NAME)
+        if cell_id is not None and len(cell_id) > MAX_NAME:
+            cell_id = None  # not an id any front end we know sends; not worth failing for
+        return NewRun(
+            id=uuid.uuid4().hex, experiment=check_key("experiment", experiment, MAX_NAME),
+            name=name, kind=kind, start_time=time.time() if start_time is None else start_time,
+            user=self.user, host=self.host, pid=self.pid, process_token=self.token,
+            parent_run_id=parent_run_id, notebook_path=notebook_path, cell_id=cell_id,
+            execution_count=execution_count, code=code,
+            code_hash=hashlib.sha256(code.encode()).hexdigest() if code else None,
+            git_commit=envmod.git_commit(self.project_root),
+            params={check_key("param", k): coerce_param(v) for k, v in (params or {}).items()},
+            tags={check_key("tag", k): _tag_value(v) for k, v in (tags or {}).items()},
+            inputs=inputs,
+        )
 
     def _forget(self, run: ActiveRun) -> None:
         with self._lock:
@@ -266,14 +340,13 @@ class ActiveRun:
         self._outputs: list[DatasetLink] = []
         self._artifacts: list[RunArtifact] = []
         self._pending_links: list[DatasetLink] = []
+        self._pending_end: RunEnd | None = None
         self.warnings: list[str] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the values above
+        self._write_lock = threading.Lock()  # one write of this run at a time
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id[:8]} {self.experiment}/{self.name or '-'} {self.status}>"
-
-    def __enter__(self) -> ActiveRun:
-        return self
 
     # -- params, metrics, tags ----------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -290,6 +363,7 @@ class ActiveRun:
                     continue
                 self._params[key] = value
                 self._pending_params[key] = value
+        self._written_as_logged()
 
     def log_metric(self, key: str, value: Any, *, step: int | None = None,
                    timestamp: float | None = None) -> None:
@@ -305,9 +379,11 @@ class ActiveRun:
             self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
             self._metrics.append(Metric(key, number, step, ts))
             self._latest[key] = number
-            big = len(self._metrics) >= FLUSH_AT
-        if big:
-            self.flush()
+            buffered = len(self._metrics)
+        if buffered >= FLUSH_AT:
+            self._tracker.wake()
+        if buffered >= FLUSH_NOW_AT or self._tracker.forked:
+            self._write_now()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, step: int | None = None,
                     timestamp: float | None = None) -> None:
@@ -322,6 +398,7 @@ class ActiveRun:
         with self._lock:
             self._tags.update(clean)
             self._pending_tags.update(clean)
+        self._written_as_logged()
 
     # -- data, artifacts, models ------------------------------------------------------
     def log_input(self, data: Any, name: str | None = None) -> DatasetLink:
@@ -352,6 +429,7 @@ class ActiveRun:
             for link in links:
                 (self._inputs if link.direction == "input" else self._outputs).append(link)
                 self._pending_links.append(link)
+        self._written_as_logged()
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None
                      ) -> list[RunArtifact]:
@@ -378,9 +456,7 @@ class ActiveRun:
 
     def log_model(self, model: Any, name: str = "model") -> RunArtifact:
         """Store a model object (pickled) as an artifact of kind ``model``."""
-        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
-        ref = self._tracker.artifacts.put_bytes(data, media_type=MODEL_MEDIA_TYPE)
-        art = RunArtifact(name=check_name(name), kind="model", artifact=ref)
+        art = model_artifact(self._tracker.artifacts, model, name)
         with self._lock:
             self._artifacts.append(art)
         return art
@@ -403,52 +479,85 @@ class ActiveRun:
             self._pending_tags = {**tags, **self._pending_tags}
             self._pending_links = links + self._pending_links
 
-    def flush(self) -> None:
-        """Write what was logged since the last flush (the background thread calls this)."""
+    def _flush(self) -> None:
+        """Write what was logged since the last write, in one transaction (call with
+        ``_write_lock`` held); on failure everything stays pending."""
         params, metrics, tags, links = self._take_pending()
         if not (params or metrics or tags or links):
             return
-        store = self._tracker.store
         try:
-            store.log_params(self.id, params)
-            store.log_metrics(self.id, metrics)
-            store.set_tags(self.id, tags)
-            store.link_datasets(self.id, links)
+            self._tracker.store.log_batch(self.id, params=params, metrics=metrics, tags=tags,
+                                          datasets=links)
         except BaseException:
-            # not written (each call is one transaction: a failed one wrote nothing;
-            # earlier ones are idempotent to repeat for params, tags and links)
             self._give_back(params, metrics, tags, links)
             raise
 
+    def _written_as_logged(self) -> None:
+        if self._tracker.forked:
+            self._write_now()
+
+    def _write_now(self) -> None:
+        """Flush from the logging thread; a store failure keeps the values pending."""
+        try:
+            with self._write_lock:
+                self._flush()
+        except NbmlopsError as exc:
+            self._tracker._report("write", f"could not write run {self.id[:8]} ({exc}); "
+                                           "kept in memory, will try again")
+
+    def flush(self) -> None:
+        """Write what was logged so far now (raises the store's error if it fails)."""
+        with self._write_lock:
+            self._flush()
+
+    def background_write(self) -> None:
+        """The background thread's turn: a pending end, else buffered values."""
+        with self._write_lock:
+            if self._pending_end is not None:
+                self._write_end(self._pending_end)
+            elif self.status == "running":
+                self._flush()
+
     def end(self, status: RunStatus = "finished", *, error: str | None = None) -> RunSummary:
-        """Record how the run ended. Safe to call once; later calls return the summary."""
-        if self.status != "running":
-            return self.summary()
-        params, metrics, tags, links = self._take_pending()
-        env = None
-        try:
-            env = self._tracker.environment(timeout=30)
-        except Exception as exc:  # never lose a run over the environment
-            self.warnings.append(f"environment not recorded: {exc}")
-        dirty = None
-        if self._git_dirty is not None and self._git_dirty.done():
-            dirty = self._git_dirty.result()
-        end_time = time.time()
-        with self._lock:
-            artifacts = tuple(self._artifacts)
-        try:
-            self._tracker.store.end_run(self.id, RunEnd(
-                status=status, end_time=end_time, error=error, params=params,
-                metrics=tuple(metrics), tags=tags, datasets=tuple(links), artifacts=artifacts,
-                environment=env, git_dirty=dirty))
-        except BaseException:
-            self._give_back(params, metrics, tags, links)  # a retry of end() writes them
-            raise
-        self.status, self.end_time, self.error = status, end_time, error
-        self._tracker._forget(self)
-        if self._git_dirty is not None and dirty is None:
-            self._git_dirty.add_done_callback(self._record_dirty_later)
+        """Record how the run ended.
+
+        Safe to call more than once: later calls return the summary. If the store fails,
+        the end stays pending (retried in the background) and the StoreError is raised.
+        """
+        with self._write_lock:
+            if self.status != "running":
+                return self.summary()
+            env = None
+            try:
+                env = self._tracker.environment(timeout=30)
+            except Exception as exc:  # never lose a run over the environment
+                self.warnings.append(f"environment not recorded: {exc}")
+            dirty = None
+            if self._git_dirty is not None and self._git_dirty.done():
+                dirty = self._git_dirty.result()
+            params, metrics, tags, links = self._take_pending()
+            with self._lock:
+                artifacts = tuple(self._artifacts)
+            end = RunEnd(status=status, end_time=time.time(), error=error, params=params,
+                         metrics=tuple(metrics), tags=tags, datasets=tuple(links),
+                         artifacts=artifacts, environment=env, git_dirty=dirty)
+            self.status, self.end_time, self.error = status, end.end_time, error
+            self._pending_end = end
+            self._write_end(end)
         return self.summary()
+
+    def _write_end(self, end: RunEnd) -> None:
+        """Write a pending end (call with ``_write_lock`` held)."""
+        self._tracker.store.end_run(self.id, end)
+        self._pending_end = None
+        self._tracker._forget(self)
+        if self._git_dirty is not None and end.git_dirty is None:
+            self._git_dirty.add_done_callback(self._record_dirty_later)
+
+    @property
+    def end_pending(self) -> bool:
+        """The run has ended but the store has not yet recorded it (being retried)."""
+        return self._pending_end is not None
 
     def _record_dirty_later(self, fut: Future[bool | None]) -> None:
         try:
@@ -489,6 +598,13 @@ class ActiveRun:
                 error=_last_line(self.error), warnings=tuple(self.warnings))
 
 
+def model_artifact(artifacts: LocalArtifactStore, model: Any, name: str) -> RunArtifact:
+    """A model object pickled into the artifact store, as a ``model`` artifact."""
+    data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    ref = artifacts.put_bytes(data, media_type=MODEL_MEDIA_TYPE)
+    return RunArtifact(name=check_name(name), kind="model", artifact=ref)
+
+
 def _last_line(error: str | None) -> str | None:
     if not error:
         return None
@@ -496,13 +612,25 @@ def _last_line(error: str | None) -> str | None:
     return lines[-1] if lines else None
 
 
-def status_for(exc: BaseException) -> RunStatus:
-    """How a run ends when ``exc`` leaves it (``sys.exit(0)`` is a normal end)."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    if isinstance(exc, SystemExit) and exc.code in (0, None):
-        return "finished"
-    return "failed"
+def finish(run: ActiveRun, exc: BaseException | None = None, *,
+           traceback_text: str | None = None) -> RunSummary:
+    """End ``run`` after its block or cell: finished, or as ``exc`` says.
+
+    When the block raised, the caller re-raises ``exc``; if the store also failed, the
+    failure is attached to ``exc`` as a note instead of replacing it. When the block
+    succeeded, a store failure is raised as a StoreError saying the work did happen.
+    """
+    status: RunStatus = "finished" if exc is None else status_for(exc)
+    error = None if status == "finished" else (traceback_text or format_error(exc))  # type: ignore[arg-type]
+    try:
+        return run.end(status, error=error)
+    except NbmlopsError as store_exc:
+        message = (f"run {run.id[:8]} ran, but could not be recorded as {status} "
+                   f"({store_exc}); nbmlops keeps retrying in the background")
+        if exc is not None:
+            exc.add_note(f"nbmlops: {message}")
+            return run.summary()
+        raise StoreError(message) from store_exc
 
 
 @contextmanager
@@ -514,16 +642,13 @@ def tracked(tracker: Tracker, *, experiment: str, name: str | None = None,
     run = tracker.start_run(experiment=experiment, name=name, kind=kind, params=params,
                             tags=tags, parent_run_id=parent_run_id, code=code,
                             notebook_path=notebook_path)
-    token = _current.set(run)
     try:
-        yield run
+        with activated(run):
+            yield run
     except BaseException as exc:
-        _current.reset(token)
-        status = status_for(exc)
-        run.end(status, error=None if status == "finished" else format_error(exc))
+        finish(run, exc)
         raise
-    _current.reset(token)
-    run.end("finished")
+    finish(run)
 
 
 __all__ = [
@@ -532,7 +657,9 @@ __all__ = [
     "Tracker",
     "activated",
     "active_run",
+    "finish",
     "format_error",
+    "model_artifact",
     "require_active_run",
     "status_for",
     "tracked",

@@ -36,7 +36,9 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # no pre-ping round trip per transaction: stale connections are recycled, and a
+        # connection that dropped anyway is retried once (see _retryable)
+        return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=5)
     except ModuleNotFoundError as exc:
         module = (exc.name or "").split(".")[0]
         if module == "psycopg":
@@ -102,6 +104,8 @@ def redact(url: str) -> str:
 
 
 def _retryable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
     orig = exc.orig
     text = str(orig).lower()
     if "database is locked" in text or "database table is locked" in text or "busy" in text:
@@ -118,6 +122,9 @@ def run_in_transaction(
     must not have side effects outside the connection.
     """
     delay = 0.02
+    # SQLite already waits up to BUSY_TIMEOUT_MS for a lock inside each attempt; retries
+    # add jittered attempts for errors that come back sooner, within one deadline overall
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             with engine.connect() as conn:
@@ -126,7 +133,7 @@ def run_in_transaction(
                 with conn.begin():
                     return fn(conn)
         except (OperationalError, DBAPIError) as exc:
-            if attempt < MAX_ATTEMPTS and _retryable(exc):
+            if attempt < MAX_ATTEMPTS and _retryable(exc) and time.monotonic() < deadline:
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
                 continue

@@ -3,7 +3,7 @@
 * a fresh (empty) database is created from the live models and stamped at ``HEAD``;
 * an older revision is upgraded through Alembic, under a lock, after re-checking the
   revision inside that lock (so two processes opening an old store migrate it once); a
-  SQLite file is first copied to ``<name>.pre-<revision>-<epoch seconds>.bak``;
+  SQLite file is first copied to ``<name>.pre-<revision>.bak``;
 * a revision this version does not know (a newer nbmlops wrote it) is refused.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -58,12 +57,19 @@ def _lock(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
-def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool) -> tuple[str | None, str]:
-    """Make the store usable at ``HEAD`` or raise; return (revision found, revision now)."""
+def ensure_schema(engine: Engine, url: str, *, auto_upgrade: bool, create: bool = True
+                  ) -> tuple[str | None, str | None]:
+    """Make the store usable at ``HEAD`` or raise; return (revision found, revision now).
+
+    An empty database is created at ``HEAD``, or left alone (revision now None) when
+    ``create`` is false.
+    """
     state, revision = run_in_transaction(engine, read_revision, write=False, url=url)
     if state == SchemaState.CURRENT:
         return HEAD, HEAD
     if state == SchemaState.EMPTY:
+        if not create:
+            return None, None
         return None, run_in_transaction(engine, _create_fresh, write=True, url=url)
     if state == SchemaState.OLDER:
         if not auto_upgrade:
@@ -113,36 +119,45 @@ def upgrade(engine: Engine, url: str) -> str:
     from alembic import command
     from alembic.config import Config
 
-    def _upgrade(conn: Connection) -> str:
+    def _upgrade(conn: Connection) -> tuple[str | None, Path | None]:
+        # may run more than once (retried on lock errors): everything it does is either
+        # inside the transaction or idempotent (the backup file)
         _lock(conn)
         state, revision = read_revision(conn)
         if state == SchemaState.CURRENT:
-            return HEAD  # someone else upgraded it while we waited for the lock
+            return None, None  # someone else upgraded it while we waited for the lock
         if state == SchemaState.UNKNOWN:
             raise _unknown(url, revision)
-        if state == SchemaState.OLDER:
-            backup = _backup_sqlite(url, revision)
-            where = f" (backup: {backup})" if backup else ""
-            print(f"nbmlops: upgrading the lineage store schema {revision} -> {HEAD}{where}",
-                  file=sys.stderr)
+        backup = _backup_sqlite(url, revision)
         cfg = Config()
         cfg.set_main_option("script_location", migrations_location())
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-        return HEAD
+        return revision, backup
 
     state, _ = run_in_transaction(engine, read_revision, write=False, url=url)
     if state == SchemaState.EMPTY:
         return run_in_transaction(engine, _create_fresh, write=True, url=url)
-    return run_in_transaction(engine, _upgrade, write=True, url=url)
+    migrated_from, backup = run_in_transaction(engine, _upgrade, write=True, url=url)
+    if migrated_from is not None:
+        where = f" (backup: {backup})" if backup else ""
+        print(f"nbmlops: upgraded the lineage store schema {migrated_from} -> {HEAD}{where}",
+              file=sys.stderr)
+    return HEAD
 
 
 def _backup_sqlite(url: str, revision: str | None) -> Path | None:
-    """Copy a SQLite store aside before migrating it (readers never block in WAL mode)."""
+    """Copy a SQLite store aside before migrating it (readers never block in WAL mode).
+
+    One backup per revision: a retried or repeated attempt (the migration is one
+    transaction, so a failed one changed nothing) keeps the copy it already made.
+    """
     path = sqlite_path(url)
     if path is None or not path.exists():
         return None
-    target = path.with_name(f"{path.name}.pre-{revision}-{int(time.time())}.bak")
+    target = path.with_name(f"{path.name}.pre-{revision}.bak")
+    if target.exists():
+        return target
     src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:

@@ -281,45 +281,75 @@ class SqlStore:
 
     # -- writing -----------------------------------------------------------------
     def start_run(self, run: NewRun) -> None:
-        def work(conn: Connection) -> None:
-            exp_id = self._experiment_id(conn, run.experiment)
-            conn.execute(self._sql.insert_run, [dict(
-                id=run.id, experiment_id=exp_id, name=run.name, kind=run.kind,
-                status="running", start_time=run.start_time, end_time=None,
-                heartbeat_at=run.start_time, parent_run_id=run.parent_run_id,
-                notebook_path=run.notebook_path, cell_id=run.cell_id,
-                execution_count=run.execution_count, code=run.code, code_hash=run.code_hash,
-                user=run.user, host=run.host, pid=run.pid, process_token=run.process_token,
-                git_commit=run.git_commit, git_dirty=None, environment_digest=None, error=None,
-            )])
-            self._params(conn, run.id, run.params, fresh=True)
-            self._tags(conn, run.id, run.tags)
-            self._datasets(conn, run.id, run.inputs)
-
-        self._write(work)
+        self._write(lambda conn: self._start(conn, run))
 
     def end_run(self, run_id: str, end: RunEnd) -> None:
-        env = end.environment
+        self._write(lambda conn: self._end(conn, run_id, end))
+        if end.environment is not None:  # committed: later runs skip the insert
+            self._known_environments.add(end.environment.digest)
+
+    def record_runs(self, runs: Sequence[tuple[NewRun, RunEnd]]) -> None:
+        """Write several complete runs (start and end) in one transaction."""
+        if not runs:
+            return
 
         def work(conn: Connection) -> None:
-            if env is not None and env.digest not in self._known_environments:
-                self._environment(conn, env)
-            done = conn.execute(self._sql.end_run, [{
-                "rid": run_id, "status": end.status, "end_time": end.end_time,
-                "error": end.error, "env": env.digest if env is not None else None,
-                "dirty": end.git_dirty}])
-            if done.rowcount == 0:
-                raise RunNotFoundError(run_id)
-            self._params(conn, run_id, end.params)
-            self._metrics(conn, run_id, end.metrics)
-            self._tags(conn, run_id, end.tags)
-            self._datasets(conn, run_id, end.datasets)
-            self._artifacts(conn, run_id, end.artifacts)
-            self._refresh_summary(conn, run_id)
+            for new, end in runs:
+                self._start(conn, new)
+                self._end(conn, new.id, end)
 
         self._write(work)
-        if env is not None:
-            self._known_environments.add(env.digest)  # committed: later runs skip the insert
+        self._known_environments.update(
+            end.environment.digest for _, end in runs if end.environment is not None)
+
+    def _start(self, conn: Connection, run: NewRun) -> None:
+        exp_id = self._experiment_id(conn, run.experiment)
+        conn.execute(self._sql.insert_run, [dict(
+            id=run.id, experiment_id=exp_id, name=run.name, kind=run.kind,
+            status="running", start_time=run.start_time, end_time=None,
+            heartbeat_at=run.start_time, parent_run_id=run.parent_run_id,
+            notebook_path=run.notebook_path, cell_id=run.cell_id,
+            execution_count=run.execution_count, code=run.code, code_hash=run.code_hash,
+            user=run.user, host=run.host, pid=run.pid, process_token=run.process_token,
+            git_commit=run.git_commit, git_dirty=None, environment_digest=None, error=None,
+        )])
+        self._params(conn, run.id, run.params, fresh=True)
+        self._tags(conn, run.id, run.tags)
+        self._datasets(conn, run.id, run.inputs)
+
+    def _end(self, conn: Connection, run_id: str, end: RunEnd) -> None:
+        env = end.environment
+        if env is not None and env.digest not in self._known_environments:
+            self._environment(conn, env)
+        done = conn.execute(self._sql.end_run, [{
+            "rid": run_id, "status": end.status, "end_time": end.end_time,
+            "error": end.error, "env": env.digest if env is not None else None,
+            "dirty": end.git_dirty}])
+        if done.rowcount == 0:
+            raise RunNotFoundError(run_id)
+        self._params(conn, run_id, end.params)
+        self._metrics(conn, run_id, end.metrics)
+        self._tags(conn, run_id, end.tags)
+        self._datasets(conn, run_id, end.datasets)
+        self._artifacts(conn, run_id, end.artifacts)
+        self._refresh_summary(conn, run_id)
+
+    def log_batch(self, run_id: str, *, params: Mapping[str, Any] | None = None,
+                  metrics: Sequence[Metric] = (), tags: Mapping[str, str] | None = None,
+                  datasets: Sequence[DatasetLink] = ()) -> None:
+        if not (params or metrics or tags or datasets):
+            return
+
+        def work(conn: Connection) -> None:
+            self._params(conn, run_id, params or {})
+            self._metrics(conn, run_id, metrics)
+            self._tags(conn, run_id, tags or {})
+            self._datasets(conn, run_id, datasets)
+
+        self._write_to(run_id, work, values=True)
+
+    def reset_after_fork(self) -> None:
+        self._engine.dispose(close=False)  # a forked child must not share connections
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         if params:

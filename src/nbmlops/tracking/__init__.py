@@ -1,0 +1,1 @@
+"""Tracking: runs from notebook cells and scripts, their capture, and how they are listed."""

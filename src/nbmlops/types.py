@@ -1,0 +1,35 @@
+"""The records nbmlops hands back, for annotations: ``from nbmlops.types import RunRecord``."""
+
+from nbmlops._types import (
+    ArtifactRef,
+    DatasetFingerprint,
+    DatasetLink,
+    Environment,
+    Experiment,
+    Metric,
+    RunArtifact,
+    RunKind,
+    RunRecord,
+    RunStatus,
+    StoreInfo,
+)
+from nbmlops.config import Settings
+from nbmlops.tracking.run import ActiveRun
+from nbmlops.tracking.summary import RunSummary
+
+__all__ = [
+    "ActiveRun",
+    "ArtifactRef",
+    "DatasetFingerprint",
+    "DatasetLink",
+    "Environment",
+    "Experiment",
+    "Metric",
+    "RunArtifact",
+    "RunKind",
+    "RunRecord",
+    "RunStatus",
+    "RunSummary",
+    "Settings",
+    "StoreInfo",
+]
