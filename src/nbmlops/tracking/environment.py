@@ -58,6 +58,14 @@ def capture_environment() -> Environment:
                        packages=tuple(packages.items()))
 
 
+def find_git_dir(start: Path) -> Path | None:
+    """The .git folder of the repository holding ``start`` (None outside a repository)."""
+    try:
+        return _git_dir(start.resolve())
+    except OSError:
+        return None
+
+
 def _git_dir(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         dot = folder / ".git"
@@ -78,10 +86,13 @@ def _common_dir(git_dir: Path) -> Path:
     return git_dir
 
 
-def git_commit(start: Path) -> str | None:
-    """The commit HEAD points at, read from the .git folder (None outside a repository)."""
+def git_commit(start: Path, git_dir: Path | None = None) -> str | None:
+    """The commit HEAD points at, read from the .git folder (None outside a repository).
+
+    Pass ``git_dir`` (from :func:`find_git_dir`) to skip looking for the repository.
+    """
     try:
-        git_dir = _git_dir(start.resolve())
+        git_dir = git_dir or _git_dir(start.resolve())
         if git_dir is None:
             return None
         head = (git_dir / "HEAD").read_text().strip()

@@ -60,6 +60,7 @@ MAX_NAME = 255
 MAX_TAG_VALUE = 5000
 MODEL_MEDIA_TYPE = "application/vnd.nbmlops.model+pickle"
 GIT_PROBE_REUSE_S = 2.0
+GIT_DIR_RECHECK_S = 30.0  # a repository created (or removed) later is noticed this soon
 REPORT_EVERY_S = 60.0
 
 _current: ContextVar[ActiveRun | None] = ContextVar("nbmlops_active_run", default=None)
@@ -157,6 +158,7 @@ class Tracker:
         self._env: Future[Any] | None = None
         self._git = _GitProbe(project_root, self._pool)
         self._report = _Reporter()
+        self._git_dir: tuple[float, Path | None] = (-GIT_DIR_RECHECK_S, None)
         self.forked = False
         self.user = _user()
         self.host = liveness.hostname()
@@ -288,11 +290,20 @@ class Tracker:
             parent_run_id=parent_run_id, notebook_path=notebook_path, cell_id=cell_id,
             execution_count=execution_count, code=code,
             code_hash=hashlib.sha256(code.encode()).hexdigest() if code else None,
-            git_commit=envmod.git_commit(self.project_root),
+            git_commit=self.git_commit(),
             params={check_key("param", k): coerce_param(v) for k, v in (params or {}).items()},
             tags={check_key("tag", k): _tag_value(v) for k, v in (tags or {}).items()},
             inputs=inputs,
         )
+
+    def git_commit(self) -> str | None:
+        """HEAD's commit, read on every run; where the repository is, checked now and then."""
+        checked, git_dir = self._git_dir
+        now = time.monotonic()
+        if now - checked > GIT_DIR_RECHECK_S:
+            git_dir = envmod.find_git_dir(self.project_root)
+            self._git_dir = (now, git_dir)
+        return None if git_dir is None else envmod.git_commit(self.project_root, git_dir)
 
     def _forget(self, run: ActiveRun) -> None:
         with self._lock:
