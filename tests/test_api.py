@@ -19,9 +19,9 @@ from tests.faults import FailingStore
 EXPECTED_ALL = [
     "ArtifactError", "ConfigError", "MissingExtraError", "NbmlopsError", "NoActiveRunError",
     "ParamConflictError", "QueryError", "RunNotFoundError", "SchemaVersionError", "StoreError",
-    "active_run", "download_artifact", "get_run", "log_artifact", "log_input", "log_metric",
+    "TuneError", "active_run", "compare", "download_artifact", "get_run", "log_artifact", "log_input", "log_metric",
     "log_metrics", "log_model", "log_param", "log_params", "metric_history", "runs",
-    "set_tags", "store_info", "track", "upgrade_store",
+    "set_tags", "store_info", "track", "tune", "upgrade_store",
 ]
 
 

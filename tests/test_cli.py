@@ -179,3 +179,50 @@ def test_db_info_on_an_older_store_changes_nothing(tmp_path: Path,
     assert up.returncode == 0
     assert f"upgraded the store from schema revision 0001 to {schema.HEAD}" in up.stdout
     assert cli("db", "info").returncode == 0
+
+
+def test_tune_and_compare_from_the_command_line(store_env: Path) -> None:
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(150, 4, random_state=0)
+    data = store_env / "train.csv"
+    pd.DataFrame(X, columns=["a", "b", "c", "d"]).assign(label=y).to_csv(data, index=False)
+    out = cli("tune", "--data", str(data), "--target", "label",
+              "--model", "logreg=sklearn.linear_model.LogisticRegression",
+              "--model", "tree=sklearn.tree.DecisionTreeClassifier",
+              "--init", 'tree={"random_state": 0}',
+              "--space", '{"logreg": {"C": [0.1, 1]}, "tree": {"max_depth": [2, 5]}}',
+              "--cv", "3", "--scoring", "accuracy", "-e", "cli", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "finished"
+    assert result["metric"] == "accuracy"
+    assert len(result["candidates"]) == 4
+    assert {c["params.model"] for c in result["candidates"]} == {"logreg", "tree"}
+    text = cli("tune", "--data", str(data), "--target", "label", "--model",
+               "sklearn.tree.DecisionTreeClassifier", "--space", '{"max_depth": [1, 3]}',
+               "--cv", "3", "-e", "cli")
+    assert text.returncode == 0, text.stderr
+    assert "grid search: 2/2 candidates" in text.stderr  # progress goes to stderr
+    assert text.stdout.startswith("nbmlops tune ")
+    ids = [c["run_id"] for c in result["candidates"]][:2]
+    cmp = cli("runs", "compare", *ids, "--format", "json")
+    assert cmp.returncode == 0, cmp.stderr
+    assert [r["run_id"] for r in json.loads(cmp.stdout)["runs"]] == ids
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--target", "nope", "--model", "sklearn.tree.DecisionTreeClassifier"),
+     "--target 'nope' is not a column"),
+    (("--target", "label", "--model", "sklearn.tree.NoSuchTree"), "cannot import it"),
+    (("--target", "label", "--model", "Tree"), "give the class's full path"),
+    (("--target", "label", "--model", "sklearn.tree.DecisionTreeClassifier", "--space",
+      "{bad json"), "--space: not valid JSON"),
+])
+def test_tune_command_errors(store_env: Path, args: tuple[str, ...], message: str) -> None:
+    data = store_env / "d.csv"
+    data.write_text("a,label\n1,0\n2,1\n3,0\n4,1\n")
+    out = cli("tune", "--data", str(data), *args)
+    assert out.returncode == 1
+    assert message in out.stderr

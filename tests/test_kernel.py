@@ -201,3 +201,48 @@ def test_track_block_in_a_notebook_cell_records_the_notebook(kernel, store_env: 
     assert rec.notebook_path == str(store_env / "project" / "lab.ipynb")
     assert rec.code is not None
     assert rec.code.rstrip() == code
+
+
+def test_interrupting_tune_in_a_kernel_keeps_finished_candidates(kernel) -> None:  # type: ignore[no-untyped-def]
+    km, kc = kernel
+    setup = ("%load_ext nbmlops\n"
+             "import time\n"
+             "from sklearn.base import BaseEstimator, ClassifierMixin\n"
+             "from sklearn.datasets import make_classification\n"
+             "class Slow(ClassifierMixin, BaseEstimator):\n"
+             "    def __init__(self, delay=0.0):\n"
+             "        self.delay = delay\n"
+             "    def fit(self, X, y):\n"
+             "        time.sleep(self.delay)\n"
+             "        self.classes_ = sorted(set(y))\n"
+             "        return self\n"
+             "    def predict(self, X):\n"
+             "        return [self.classes_[0]] * len(X)\n"
+             "X, y = make_classification(60, 4, n_informative=2, random_state=0)\n"
+             "slow = Slow()\n"
+             "grid = {'delay': [0.0, 0.01, 0.02, 30.0, 0.03]}")
+    reply = execute(kc, setup)
+    assert reply["status"] == "ok", reply  # type: ignore[index]
+    msg = kc.session.msg("execute_request", {
+        "code": "%tune slow grid X y --cv 2 --n-jobs 1 --backend threading", "silent": False,
+        "store_history": True, "user_expressions": {}, "allow_stdin": False,
+        "stop_on_error": True})
+    kc.shell_channel.send(msg)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until three candidates are recorded
+        api.close()
+        if len(nbmlops.runs(kind="candidate")) >= 3:
+            break
+        time.sleep(0.2)
+    km.interrupt_kernel()
+    while True:
+        reply = kc.get_shell_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            break
+    assert reply["content"]["status"] == "error"
+    api.close()
+    parent = nbmlops.runs(kind="tune")
+    assert list(parent["status"]) == ["interrupted"]
+    kids = nbmlops.runs(kind="candidate", sort="params.delay")
+    assert list(kids["params.delay"]) == [0.0, 0.01, 0.02]
+    assert set(kids["status"]) == {"finished"}

@@ -35,6 +35,7 @@ from nbmlops.errors import (
     RunNotFoundError,
     SchemaVersionError,
     StoreError,
+    TuneError,
 )
 
 __version__ = "0.1.0"
@@ -50,7 +51,9 @@ __all__ = [
     "RunNotFoundError",
     "SchemaVersionError",
     "StoreError",
+    "TuneError",
     "active_run",
+    "compare",
     "download_artifact",
     "get_run",
     "log_artifact",
@@ -65,6 +68,7 @@ __all__ = [
     "set_tags",
     "store_info",
     "track",
+    "tune",
     "upgrade_store",
 ]
 
@@ -73,6 +77,7 @@ _API = frozenset(n for n in __all__ if n[0].islower())
 if TYPE_CHECKING:
     from nbmlops.api import (
         active_run,
+        compare,
         download_artifact,
         get_run,
         log_artifact,
@@ -87,6 +92,7 @@ if TYPE_CHECKING:
         set_tags,
         store_info,
         track,
+        tune,
         upgrade_store,
     )
 

@@ -31,8 +31,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
+    from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.run import ActiveRun, Tracker
     from nbmlops.tracking.summary import RunSummary
+    from nbmlops.tuning.progress import Progress
+    from nbmlops.tuning.tune import TuneResult
 
 _trackers: dict[tuple[str, str], Tracker] = {}
 _trackers_lock = threading.Lock()
@@ -146,10 +149,16 @@ def _caller_source() -> tuple[str | None, str | None]:
 
     from nbmlops.tracking.notebook import notebook_path
 
-    skip = {__file__, contextlib.__file__}
+    # skip nbmlops itself and the machinery between a notebook cell and a magic
+    skip = [str(Path(__file__).parent), contextlib.__file__]
+    for name in ("IPython", "ipykernel"):
+        module = sys.modules.get(name)
+        if module is not None and module.__file__:
+            skip.append(str(Path(module.__file__).parent))
+    prefixes = tuple(skip)
     frame = inspect.currentframe()
     try:
-        while frame is not None and frame.f_code.co_filename in skip:
+        while frame is not None and frame.f_code.co_filename.startswith(prefixes):
             frame = frame.f_back
         filename = frame.f_code.co_filename if frame is not None else None
     finally:
@@ -282,6 +291,75 @@ def log_input(data: Any, name: str | None = None) -> str:
     return _active("log_input").log_input(data, name).dataset.digest
 
 
+# -- tuning -----------------------------------------------------------------------------
+
+def tune(
+    estimator: Any,
+    space: Any = None,
+    X: Any = None,
+    y: Any = None,
+    *,
+    cv: Any = 5,
+    scoring: Any = None,
+    refit: Any = True,
+    strategy: str = "grid",
+    n_iter: int = 10,
+    n_jobs: int | None = None,
+    backend: str = "loky",
+    scheduler: str | None = None,
+    random_state: Any = None,
+    error_score: Any = float("nan"),
+    experiment: str | None = None,
+    name: str | None = None,
+    progress: bool | Progress = True,
+    data_names: tuple[str, str] = ("X", "y"),
+) -> TuneResult:
+    """Search hyperparameters with scikit-learn's search classes (or Optuna), recording
+    one parent run (kind ``tune``) and one child run per candidate.
+
+    ``estimator`` is an estimator or Pipeline with ``space`` a dict ``{param: values}``
+    (or a list of them), or a dict ``{name: estimator}`` with ``space`` a dict
+    ``{name: {param: values}}``: the models compete in one search. ``strategy``:
+    ``grid``, ``random`` (``n_iter`` candidates; values may be scipy.stats
+    distributions), ``halving`` (successive halving) or ``optuna`` (TPE, ``n_iter``
+    trials; ``pip install "nbmlops[optuna]"``). ``cv`` is a number of folds or any
+    scikit-learn splitter; ``scoring`` one metric name or several, with ``refit`` naming
+    the one that picks the winner. ``backend`` is ``loky``, ``threading`` or ``dask``
+    (at ``scheduler``'s address, or a local cluster started for the search).
+
+    Interrupting keeps every finished candidate recorded (the parent ends
+    ``interrupted``); a candidate whose fit fails is recorded as failed and the search
+    goes on. ``progress``: True shows it (a widget in a live notebook, else text lines),
+    False hides it, or pass a :class:`~nbmlops.tuning.progress.Progress`. Returns a
+    :class:`~nbmlops.tuning.tune.TuneResult`.
+    """
+    from nbmlops.errors import TuneError
+    from nbmlops.tracking.notebook import experiment_for
+    from nbmlops.tracking.run import active_run
+    from nbmlops.tuning import progress as progress_mod
+    from nbmlops.tuning.tune import tune as _tune
+
+    if X is None or y is None:
+        raise TuneError("tune() needs the training data: X and y", argument="X")
+    parent = active_run()
+    if experiment is None:
+        path, _ = _caller_source()
+        experiment = parent.experiment if parent else experiment_for(path)
+    shown: Progress
+    if progress is True:
+        shown = progress_mod.default()
+    elif progress is False:
+        shown = progress_mod.NoProgress()
+    else:
+        shown = progress
+    return _tune(tracker(), estimator, space, X, y, progress=shown,
+                 cv=cv, scoring=scoring, refit=refit, strategy=strategy, n_iter=n_iter,
+                 n_jobs=n_jobs, backend=backend, scheduler=scheduler,
+                 random_state=random_state, error_score=error_score, experiment=experiment,
+                 name=name, parent_run_id=parent.id if parent else None,
+                 data_names=data_names)
+
+
 # -- reading ---------------------------------------------------------------------------
 
 def runs(
@@ -312,6 +390,24 @@ def runs(
                          f"not {limit!r}")
     return to_frame(search(tracker().store, experiment=experiment, where=where, sort=sort,
                            kinds=kinds, limit=limit))
+
+
+def compare(run_ids: Sequence[str], *, metric: str | None = None) -> Comparison:
+    """Runs side by side (params and metrics, what differs); in a notebook with the
+    extension loaded it shows as the comparison widget. ``metric`` ranks them."""
+    from nbmlops.store.query import Compare, Field
+    from nbmlops.tracking.compare import Comparison
+    from nbmlops.tracking.search import to_frame
+
+    store = tracker().store
+    ids = tuple(store.resolve_run_id(r) for r in run_ids)
+    if not ids:
+        raise ValueError("compare() needs at least one run id")
+    table = store.search_runs(where=Compare(Field("attr", "run_id"), "in", ids))
+    frame = to_frame(table)
+    order = {r: i for i, r in enumerate(ids)}
+    frame = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    return Comparison.of(frame, primary=metric, title="runs compared")
 
 
 def get_run(run_id: str) -> RunRecord:

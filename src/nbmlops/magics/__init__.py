@@ -10,29 +10,35 @@ from typing import Any
 
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
-_MAGICS = {"cell": ("track",), "line": ("runs",)}
+_MAGICS = {"cell": ("track",), "line": ("runs", "tune")}
 
 
 def register(shell: Any) -> None:
+    from nbmlops import widgets
     from nbmlops.magics.runs import RunsMagics
     from nbmlops.magics.track import TrackMagics
+    from nbmlops.magics.tune import TuneMagics
 
     if get_session(shell) is not None:
         return
     session = KernelSession(shell)
     setattr(shell, ATTRIBUTE, session)
-    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell))
+    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell), TuneMagics(shell))
+    widgets.register(shell)
     session.warm_up()
 
 
 def unregister(shell: Any) -> None:
+    from nbmlops import widgets
+
     session = get_session(shell)
     if session is None:
         return
+    widgets.unregister(shell)
     for kind, names in _MAGICS.items():
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
-    for cls in ("TrackMagics", "RunsMagics"):
+    for cls in ("TrackMagics", "RunsMagics", "TuneMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)

@@ -27,6 +27,8 @@ class RunsMagics(Magics):
     @argument("--kind", help="only runs of this kind (cell, script, tune, job, ...)")
     @argument("--show", metavar="RUN_ID",
               help="show one run with its lineage (a unique id prefix is enough)")
+    @argument("--compare", nargs="+", metavar="RUN_ID",
+              help="show these runs side by side (params, metrics, what differs)")
     @line_magic
     def runs(self, line: str) -> Any:
         """Show recorded runs as a table, newest first (``_.frame`` is the DataFrame;
@@ -36,11 +38,17 @@ class RunsMagics(Magics):
 
             %runs --experiment churn --where "metrics.accuracy > 0.8" --sort -metrics.accuracy
             %runs --show 3f2a9c1e
+            %runs --compare 3f2a9c1e 77a0
         """
         from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 
         argv = attach_sort_values(arg_split(line, posix=True), ("--sort", "-s"))
         args = self.runs.parser.parse_args(argv)
+        if args.compare:
+            try:
+                return api.compare(args.compare)
+            except (NbmlopsError, ValueError) as exc:
+                raise UsageError(f"%runs: {exc}") from None
         if args.show:
             try:
                 return RunDetailView(api.get_run(args.show))

@@ -80,6 +80,9 @@ class Store(Protocol):
                   datasets: Sequence[DatasetLink] = ()) -> None:
         """Params, metrics, tags and dataset links of a run, in one transaction."""
 
+    def log_metrics_many(self, items: Sequence[tuple[str, Sequence[Metric]]]) -> None:
+        """Metrics of several runs (run id, metrics), in one transaction."""
+
     def reset_after_fork(self) -> None:
         """Drop connections inherited from the parent process (call in a forked child)."""
 

@@ -468,9 +468,13 @@ class ActiveRun:
     def log_model(self, model: Any, name: str = "model") -> RunArtifact:
         """Store a model object (pickled) as an artifact of kind ``model``."""
         art = model_artifact(self._tracker.artifacts, model, name)
-        with self._lock:
-            self._artifacts.append(art)
+        self.add_artifacts([art])
         return art
+
+    def add_artifacts(self, artifacts: Iterable[RunArtifact]) -> None:
+        """Attach artifacts already in the artifact store (written with the run's end)."""
+        with self._lock:
+            self._artifacts.extend(artifacts)
 
     # -- writing ------------------------------------------------------------------------
     def _take_pending(self) -> tuple[dict[str, Any], list[Metric], dict[str, str],

@@ -348,6 +348,26 @@ class SqlStore:
 
         self._write_to(run_id, work, values=True)
 
+    def log_metrics_many(self, items: Sequence[tuple[str, Sequence[Metric]]]) -> None:
+        items = [(run_id, metrics) for run_id, metrics in items if metrics]
+        if not items:
+            return
+
+        def work(conn: Connection) -> None:
+            ids = [run_id for run_id, _ in items]
+            status: dict[str, str] = {}
+            for chunk in _chunks(ids):
+                status.update((r, st) for r, st in conn.execute(
+                    select(runs_t.c.id, runs_t.c.status).where(runs_t.c.id.in_(chunk))))
+            for run_id, metrics in items:
+                if run_id not in status:
+                    raise RunNotFoundError(run_id)
+                self._metrics(conn, run_id, metrics)
+                if status[run_id] != "running":
+                    self._refresh_summary(conn, run_id)
+
+        self._write(work)
+
     def reset_after_fork(self) -> None:
         self._engine.dispose(close=False)  # a forked child must not share connections
 

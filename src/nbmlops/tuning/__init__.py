@@ -1,0 +1,1 @@
+"""Tuning: hyperparameter searches in which every candidate is a recorded run."""
