@@ -34,7 +34,7 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
                           capture_output=True, text=True, timeout=300, env=os.environ)
     assert done.returncode == 0, done.stderr
 
-    frame = nbmlops.runs("churn", sort="start")
+    frame = nbmlops.runs("churn", sort="start", kind="cell")  # the two tracked cells
     assert list(frame["name"]) == ["baseline", "forest"]
     assert set(frame["status"]) == {"finished"}
     assert frame["metrics.auc"].between(0.6, 1.0).all()
@@ -48,9 +48,32 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert forest.tags == {"family": "trees"}
     assert len(nbmlops.metric_history(forest.id, "oob_like_accuracy")) == 3
 
+    # the %tune section: one search run, and one child run per candidate of the grids
+    searches = nbmlops.runs("churn", kind="tune")
+    assert list(searches["name"]) == ["tuned"]
+    search = nbmlops.get_run(searches.run_id[0])
+    assert search.status == "finished"
+    assert search.params["models"] == ["logreg", "forest"]
+    assert (search.params["scoring"], search.params["cv"]) == ("roc_auc", 5)
+    assert search.params["space.logreg"] == {"C": [0.1, 1.0, 10.0]}
+    assert {ln.name for ln in search.inputs} == {"X_train", "y_train"}
+    candidates = nbmlops.runs("churn", kind="candidate", where=f"parent == '{search.id}'")
+    assert candidates["params.model"].value_counts().to_dict() == {"logreg": 3, "forest": 4}
+    assert search.metrics["candidates"] == len(candidates) == 7
+    assert set(candidates["status"]) == {"finished"}
+    assert candidates["metrics.roc_auc"].between(0.6, 1.0).all()
+    assert candidates["metrics.rank"].min() == 1
+    winner = nbmlops.get_run(search.tags["best_run"])
+    assert (winner.parent_run_id, winner.metrics["rank"]) == (search.id, 1)
+    assert winner.params["model"] == search.params["best.model"]
+    assert search.metrics["roc_auc"] == pytest.approx(candidates["metrics.roc_auc"].max())
+    assert [a.name for a in search.artifacts] == ["model"]
+
     executed = nbformat.read(work / "out.ipynb", as_version=4)
     assert f"nbmlops run {baseline.id[:8]} churn/baseline finished" in outputs(executed,
                                                                                  "baseline")
-    assert "2 runs" in outputs(executed, "runs")
+    assert f"nbmlops tune {search.id[:8]} finished" in outputs(executed, "tune")
+    assert f"best: {search.params['best.model']} " in outputs(executed, "tuned")
+    assert "3 runs" in outputs(executed, "runs")  # 2 tracked cells and the search
     assert f"lineage store : sqlite:///{store_env / 'store' / 'lineage.db'}" in outputs(
         executed, "where")

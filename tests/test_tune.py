@@ -327,3 +327,30 @@ def test_sorting_a_param_that_mixes_numbers_and_text() -> None:
     assert list(up["run_id"]) == ["d", "b", "a", "c"]  # numbers, text, missing
     down = comparison.sorted("params.max_features", ascending=False)
     assert list(down["run_id"]) == ["a", "b", "d", "c"]  # the reverse; missing still last
+
+
+def test_halving_ranks_its_winner_first(store_env: Path) -> None:
+    Xh, yh = make_classification(600, 10, random_state=0)
+    result = nbmlops.tune(LogisticRegression(max_iter=500),
+                          {"C": [0.001, 0.01, 0.1, 1, 10, 100]}, Xh, yh, strategy="halving",
+                          random_state=0, **quiet())
+    parent = nbmlops.get_run(result.run_id)
+    kids = children(result.run_id).set_index("run_id")
+    assert kids.loc[parent.tags["best_run"], "metrics.rank"] == 1
+    assert result.candidates.iloc[0]["run_id"] == parent.tags["best_run"]
+    assert "params.halving.iter" in result.candidates.columns
+    last = kids["params.halving.iter"].max()
+    assert kids.loc[parent.tags["best_run"], "params.halving.iter"] == last
+
+
+def test_optuna_reuses_the_scores_of_a_repeated_combination(store_env: Path) -> None:
+    result = nbmlops.tune(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}, X, Y, cv=3,
+                          strategy="optuna", n_iter=6, random_state=0, **quiet())
+    kids = children(result.run_id)
+    assert len(kids) == 6  # every trial is a run ...
+    repeats = kids[kids["params.optuna.repeat_of"].notna()]
+    assert len(repeats) == 4  # ... but only two combinations exist, each fitted once
+    for _, row in repeats.iterrows():
+        first = kids[kids["name"] == f"LogisticRegression #{int(row['params.optuna.repeat_of'])}"]
+        assert row["metrics.score"] == first["metrics.score"].iloc[0]
+        assert row["params.C"] == first["params.C"].iloc[0]

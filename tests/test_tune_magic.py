@@ -92,3 +92,23 @@ def test_runs_compare_magic(shell, capsys) -> None:  # type: ignore[no-untyped-d
     assert list(result.result.frame.run_id) == ids[:3]
     bad = run(shell, "%runs --compare deadbeef")
     assert not bad.success
+
+
+def test_tune_records_where_it_ran(shell) -> None:  # type: ignore[no-untyped-def]
+    run(shell, SETUP)
+    line = "%tune models grids X_train y_train --cv 3 -q"
+    result = run(shell, line)
+    parent = nbmlops.get_run(nbmlops.runs(kind="tune").run_id.iloc[0])
+    assert parent.code == line
+    assert parent.execution_count == result.execution_count
+
+
+def test_runs_lists_searches_without_their_candidates(shell, capsys) -> None:  # type: ignore[no-untyped-def]
+    run(shell, SETUP)
+    run(shell, "%%track -q\nscore = 0.5")
+    run(shell, "%tune models grids X_train y_train --cv 3 -q")
+    listed = run(shell, "%runs").result.frame
+    assert sorted(listed["name"].fillna("-")) == ["-", "-"]  # the cell and the search
+    assert set(nbmlops.runs(kind=["cell", "tune"]).run_id) == set(listed.run_id)
+    assert len(run(shell, "%runs --all").result.frame) == 6
+    assert len(run(shell, "%runs --kind candidate").result.frame) == 4

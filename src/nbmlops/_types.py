@@ -121,6 +121,16 @@ class Experiment:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a run was started from: a notebook cell (or a script) and its code."""
+
+    notebook_path: str | None = None
+    cell_id: str | None = None
+    execution_count: int | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NewRun:
     """Everything known about a run when it starts; written in one transaction."""
 

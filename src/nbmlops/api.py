@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbmlops._types import Metric, RunKind, RunRecord, StoreInfo
+from nbmlops._types import Metric, Origin, RunKind, RunRecord, StoreInfo
 from nbmlops.config import (
     ARTIFACTS_ENV,
     AUTO_UPGRADE_ENV,
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from nbmlops.tracking.summary import RunSummary
     from nbmlops.tuning.progress import Progress
     from nbmlops.tuning.tune import TuneResult
+
+# what run listings (%runs, `nbmlops runs list`) show unless asked: a search's candidates
+# are many and are reached through their search's run
+LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
 
 _trackers: dict[tuple[str, str], Tracker] = {}
 _trackers_lock = threading.Lock()
@@ -313,6 +317,7 @@ def tune(
     name: str | None = None,
     progress: bool | Progress = True,
     data_names: tuple[str, str] = ("X", "y"),
+    origin: Origin | None = None,
 ) -> TuneResult:
     """Search hyperparameters with scikit-learn's search classes (or Optuna), recording
     one parent run (kind ``tune``) and one child run per candidate.
@@ -329,7 +334,8 @@ def tune(
 
     Interrupting keeps every finished candidate recorded (the parent ends
     ``interrupted``); a candidate whose fit fails is recorded as failed and the search
-    goes on. ``progress``: True shows it (a widget in a live notebook, else text lines),
+    goes on. ``origin`` says which notebook cell (or script) ran the search; by default,
+    the caller's. ``progress``: True shows it (a widget in a live notebook, else text lines),
     False hides it, or pass a :class:`~nbmlops.tuning.progress.Progress`. Returns a
     :class:`~nbmlops.tuning.tune.TuneResult`.
     """
@@ -342,9 +348,11 @@ def tune(
     if X is None or y is None:
         raise TuneError("tune() needs the training data: X and y", argument="X")
     parent = active_run()
+    if origin is None:
+        path, source = _caller_source()
+        origin = Origin(notebook_path=path, code=source)
     if experiment is None:
-        path, _ = _caller_source()
-        experiment = parent.experiment if parent else experiment_for(path)
+        experiment = parent.experiment if parent else experiment_for(origin.notebook_path)
     shown: Progress
     if progress is True:
         shown = progress_mod.default()
@@ -357,7 +365,7 @@ def tune(
                  n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                  random_state=random_state, error_score=error_score, experiment=experiment,
                  name=name, parent_run_id=parent.id if parent else None,
-                 data_names=data_names)
+                 data_names=data_names, origin=origin)
 
 
 # -- reading ---------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     if args.limit < 0:
         raise ValueError("--limit must be 0 (all runs) or a positive number")
     frame = api.runs(args.experiment, where=args.where, sort=args.sort,
-                     limit=args.limit or None, kind=args.kind)
+                     limit=args.limit or None,
+                     kind=args.kind or (None if args.all else api.LISTED_KINDS))
     if args.format == "csv":
         frame.to_csv(out, index=False)
         return 0
@@ -294,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("-w", "--where", help='filter, e.g. "metrics.accuracy > 0.8"')
     ls.add_argument("-s", "--sort", help="sort keys, e.g. -metrics.accuracy,start")
     ls.add_argument("-n", "--limit", type=int, default=0, help="at most N runs (0 = all)")
-    ls.add_argument("--kind", help="only runs of this kind (cell, script, ...)")
+    ls.add_argument("--kind", help="only runs of this kind (cell, script, tune, candidate, ...)")
+    ls.add_argument("--all", action="store_true",
+                    help="include the candidate runs of searches (hidden by default)")
     ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
     ls.add_argument("--wide", action="store_true", help="table: include params.* columns")
     ls.set_defaults(func=_runs_list)

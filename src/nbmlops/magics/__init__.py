@@ -23,7 +23,8 @@ def register(shell: Any) -> None:
         return
     session = KernelSession(shell)
     setattr(shell, ATTRIBUTE, session)
-    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell), TuneMagics(shell))
+    shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
+                          TuneMagics(shell, session))
     widgets.register(shell)
     session.warm_up()
 

@@ -24,7 +24,9 @@ class RunsMagics(Magics):
     @argument("-s", "--sort", help="sort keys, e.g. -metrics.accuracy,start (- = descending)")
     @argument("-n", "--limit", type=int, default=DEFAULT_LIMIT,
               help=f"show at most this many runs (default {DEFAULT_LIMIT}; 0 = all)")
-    @argument("--kind", help="only runs of this kind (cell, script, tune, job, ...)")
+    @argument("--kind", help="only runs of this kind (cell, script, tune, candidate, ...)")
+    @argument("--all", action="store_true",
+              help="include the candidate runs of searches (hidden by default)")
     @argument("--show", metavar="RUN_ID",
               help="show one run with its lineage (a unique id prefix is enough)")
     @argument("--compare", nargs="+", metavar="RUN_ID",
@@ -32,7 +34,8 @@ class RunsMagics(Magics):
     @line_magic
     def runs(self, line: str) -> Any:
         """Show recorded runs as a table, newest first (``_.frame`` is the DataFrame;
-        ``nbmlops.runs()`` returns the same without a display limit).
+        ``nbmlops.runs()`` returns the same without a display limit). The candidate runs
+        of searches are listed under their search: ``--kind candidate`` or ``--all``.
 
         Example::
 
@@ -59,7 +62,8 @@ class RunsMagics(Magics):
         limit = args.limit or None
         try:
             frame = api.runs(args.experiment, where=args.where, sort=args.sort,
-                             limit=limit, kind=args.kind)
+                             limit=limit, kind=args.kind or (None if args.all else
+                                                             api.LISTED_KINDS))
         except (NbmlopsError, ValueError) as exc:
             raise UsageError(f"%runs: {exc}") from None
         return RunsView(frame, shown_of=frame.attrs.get("total"))

@@ -11,6 +11,7 @@ from typing import Any
 from IPython.core.error import InputRejected, UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
+from nbmlops._types import Origin
 from nbmlops.tracking.notebook import CellLocator, notebook_path
 
 ATTRIBUTE = "_nbmlops_session"
@@ -89,6 +90,19 @@ class KernelSession:
         if self._warmup is not None:
             self._warmup.join(timeout=1)
         api.close()
+
+    def origin(self) -> Origin:
+        """The notebook cell that is running now (for line magics such as %tune)."""
+        shell = self.shell
+        outer: ExecutionResult | None = getattr(shell.displayhook, "exec_result", None)
+        info = outer.info if outer is not None else None
+        path = notebook_path(shell.user_ns)
+        if info is None:
+            return Origin(notebook_path=path)
+        return Origin(notebook_path=path,
+                      cell_id=info.cell_id or self.locator.find(path, info.raw_cell),
+                      execution_count=outer.execution_count if outer is not None else None,
+                      code=info.raw_cell)
 
     def prepare(self, body: str) -> PreparedCell:
         """Transform and parse a tracked cell's body the way IPython would run it."""

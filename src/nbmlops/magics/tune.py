@@ -10,10 +10,15 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from nbmlops import api
 from nbmlops.errors import NbmlopsError
+from nbmlops.magics.session import KernelSession
 
 
 @magics_class
 class TuneMagics(Magics):
+    def __init__(self, shell: Any, session: KernelSession) -> None:
+        super().__init__(shell)
+        self.session = session
+
     def _lookup(self, name: str, what: str) -> Any:
         ns = self.shell.user_ns  # type: ignore[union-attr]
         if name not in ns:
@@ -79,7 +84,7 @@ class TuneMagics(Magics):
                 n_iter=args.n_iter, n_jobs=args.n_jobs, backend=args.backend,
                 scheduler=args.scheduler, random_state=args.random_state,
                 experiment=args.experiment, name=args.name, progress=not args.quiet,
-                data_names=(args.X, args.y))
+                data_names=(args.X, args.y), origin=self.session.origin())
         except NbmlopsError as exc:
             raise UsageError(f"%tune: {exc}") from None
         if args.output is not None:

@@ -218,6 +218,24 @@ def scorer_names(scoring: Any, refit: Any) -> tuple[list[str], str]:
     return names, names[0]
 
 
+def halving_ranks(iters: Sequence[Any], scores: Sequence[Any]) -> dict[int, int]:
+    """Ranks of successive-halving evaluations: by round (last first), then by score.
+
+    scikit-learn ranks every round together, although early rounds score on less data;
+    its winner is the best of the last round, so that is rank 1 here. Ties share a rank.
+    """
+    def key(i: int) -> tuple[int, float]:
+        score = _nan(scores[i])
+        return (-int(iters[i]), math.inf if math.isnan(score) else -score)
+
+    order = sorted(range(len(scores)), key=key)
+    ranks: dict[int, int] = {}
+    for position, i in enumerate(order, start=1):
+        prev = order[position - 2] if position > 1 else None
+        ranks[i] = ranks[prev] if prev is not None and key(prev) == key(i) else position
+    return ranks
+
+
 def run_sklearn(fams: tuple[Family, ...], X: Any, y: Any, *, strategy: str, cv: Any,
                 scoring: Any, refit: Any, n_iter: int, n_jobs: int | None, batch: int,
                 random_state: Any, error_score: Any, observer: Observer) -> Outcome:
@@ -247,7 +265,10 @@ def run_sklearn(fams: tuple[Family, ...], X: Any, y: Any, *, strategy: str, cv: 
     search._nbmlops_families = fams
     search.fit(X, y)
     results = search.cv_results_
-    ranks = {i: int(r) for i, r in enumerate(results[f"rank_test_{refit_key}"])}
+    if "iter" in results:  # successive halving: later rounds (more data) come first, as
+        ranks = halving_ranks(results["iter"], results[f"mean_test_{refit_key}"])  # best_
+    else:                  # index_ is the best of the last round
+        ranks = {i: int(r) for i, r in enumerate(results[f"rank_test_{refit_key}"])}
     best_index = int(search.best_index_)
     family, params = split_candidate(fams, results["params"][best_index])
     best = getattr(search, "best_estimator_", None)
@@ -275,6 +296,7 @@ def run_optuna(fams: tuple[Family, ...], X: Any, y: Any, *, cv: Any, scoring: An
     study = optuna.create_study(direction="maximize",
                                 sampler=optuna.samplers.TPESampler(seed=random_state))
     evaluated: list[tuple[Candidate, Any]] = []
+    seen: dict[str, Candidate] = {}  # TPE may suggest a combination again: reuse its scores
     for index in range(n_trials):
         trial = study.ask()
         family = (trial.suggest_categorical("model", [f.name for f in fams])
@@ -284,6 +306,21 @@ def run_optuna(fams: tuple[Family, ...], X: Any, y: Any, *, cv: Any, scoring: An
         grid = grids[trial.suggest_int(f"{family}.grid", 0, len(grids) - 1)] \
             if len(grids) > 1 else grids[0]
         params = {k: _suggest(trial, f"{family}.{k}", k, v) for k, v in grid.items()}
+        key = repr((family, sorted(params.items())))
+        earlier = seen.get(key)
+        if earlier is not None:
+            value = earlier.scores[refit_key][0]
+            if math.isnan(value):
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+            now = time.time()
+            repeat = Candidate(index=index, family=family, params=params, scores=earlier.scores,
+                               fit_time=0.0, score_time=0.0, started=now, ended=now,
+                               error=earlier.error, extra={"repeat_of": earlier.index + 1})
+            evaluated.append((repeat, fam.estimator))
+            observer([repeat])
+            continue
         began = time.time()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -309,9 +346,11 @@ def run_optuna(fams: tuple[Family, ...], X: Any, y: Any, *, cv: Any, scoring: An
                          ended=time.time(),
                          error=(_fit_failures(caught) or "the candidate's scores are NaN")
                          if math.isnan(value) else None)
+        seen[key] = cand
         evaluated.append((cand, fam.estimator))
         observer([cand])
-    scored = [c for c, _ in evaluated if not math.isnan(c.scores[refit_key][0])]
+    scored = [c for c, _ in evaluated
+              if not math.isnan(c.scores[refit_key][0]) and "repeat_of" not in c.extra]
     if not scored:
         raise ValueError("every Optuna trial failed; see the candidates' errors")
     order = sorted(scored, key=lambda c: -c.scores[refit_key][0])

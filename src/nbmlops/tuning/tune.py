@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nbmlops._types import DatasetLink, Metric, NewRun, RunEnd
+from nbmlops._types import DatasetLink, Metric, NewRun, Origin, RunEnd
 from nbmlops.errors import TuneError
 from nbmlops.tracking.compare import Comparison
 from nbmlops.tracking.fingerprint import fingerprint
@@ -80,6 +80,7 @@ class _Recorder:
         self.children: dict[int, str] = {}
         self.candidates: list[Candidate] = []
         self.best: float | None = None
+        self._best_round = -1  # successive halving: the best so far is the latest round's
 
     def state(self) -> ProgressState:
         return ProgressState(description=self.description, done=len(self.candidates),
@@ -91,8 +92,7 @@ class _Recorder:
         env = self.tracker.environment()
         rows: list[tuple[NewRun, RunEnd]] = []
         for c in batch:
-            params = {"model": c.family, **c.params,
-                      **{f"halving.{k}": v for k, v in c.extra.items()}}
+            params = {"model": c.family, **c.params, **_extra_params(c)}
             new = self.tracker.new_run(
                 experiment=self.parent.experiment, name=f"{c.family} #{c.index + 1}",
                 kind="candidate", parent_run_id=self.parent.id, params=params,
@@ -109,7 +109,11 @@ class _Recorder:
                                      environment=env)))
             self.children[c.index] = new.id
             score = c.scores[self.refit_key][0]
-            if not math.isnan(score) and (self.best is None or score > self.best):
+            rung = int(c.extra.get("iter", 0))
+            if rung > self._best_round:
+                self._best_round, self.best = rung, None
+            if not math.isnan(score) and rung == self._best_round and (
+                    self.best is None or score > self.best):
                 self.best = score
         self.tracker.store.record_runs(rows)
         self.candidates.extend(batch)
@@ -124,6 +128,7 @@ class _Recorder:
                                    f"{c.index + 1}", "status": "failed" if c.error else
                                    "finished", "rank": ranks.get(c.index), "params.model": c.family}
             row.update({f"params.{k}": coerce_param(v) for k, v in c.params.items()})
+            row.update({f"params.{k}": v for k, v in _extra_params(c).items()})
             for key, (mean, std, _) in c.scores.items():
                 row[f"metrics.{self.names[key]}"] = mean
                 row[f"metrics.{self.names[key]}_std"] = std
@@ -134,6 +139,12 @@ class _Recorder:
         if not frame.empty:
             frame = frame.sort_values("rank", na_position="last", kind="stable")
         return frame.reset_index(drop=True)
+
+
+def _extra_params(c: Candidate) -> dict[str, Any]:
+    """halving.iter / halving.n_resources, or optuna.repeat_of (the trial it repeats)."""
+    prefix = "optuna" if "repeat_of" in c.extra else "halving"
+    return {f"{prefix}.{k}": v for k, v in c.extra.items()}
 
 
 def _describe(fams: tuple[Family, ...], *, strategy: str, cv: Any, scoring: Any, refit: str,
@@ -197,8 +208,10 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
          n_iter: int = 10, n_jobs: int | None = None, backend: str = "loky",
          scheduler: str | None = None, random_state: Any = None, error_score: Any = math.nan,
          experiment: str, name: str | None = None, parent_run_id: str | None = None,
-         data_names: tuple[str, str] = ("X", "y")) -> TuneResult:
+         data_names: tuple[str, str] = ("X", "y"), origin: Origin | None = None
+         ) -> TuneResult:
     """Search ``space`` for ``estimator`` (or each of a dict of them) on ``X``, ``y``."""
+    origin = origin or Origin()
     fams = families(estimator, space, strategy)
     _check(fams, strategy=strategy, cv=cv, scoring=scoring, refit=refit, n_iter=n_iter)
     backends.check(backend, scheduler)
@@ -211,7 +224,9 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
         params=_describe(fams, strategy=strategy, cv=cv, scoring=scoring,
                          refit=names[refit_key], n_iter=n_iter, n_jobs=n_jobs,
                          backend=backend, random_state=random_state),
-        inputs=_inputs(X, y, data_names))
+        inputs=_inputs(X, y, data_names), code=origin.code,
+        notebook_path=origin.notebook_path, cell_id=origin.cell_id,
+        execution_count=origin.execution_count)
     recorder = _Recorder(tracker, parent, names, refit_key, progress, total, strategy)
     try:
         with backends.parallel(backend, scheduler, n_jobs) as batch:
