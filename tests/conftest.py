@@ -8,6 +8,7 @@ PostgreSQL tests use the throwaway server ``./scripts/test`` starts (its URL arr
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,17 @@ def store_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     api.close()
 
 
+_MAIN = sys.modules["__main__"]  # pytest's, before any IPython shell replaces it
+
+
+@pytest.fixture(autouse=True)
+def _real_main() -> Iterator[None]:
+    """Give pytest's ``__main__`` back after each test: an IPython shell installs its user
+    module there, and later tests must still spawn processes (multiprocessing, dask)."""
+    yield
+    sys.modules["__main__"] = _MAIN
+
+
 @pytest.fixture(scope="session")
 def ipython_shell():  # type: ignore[no-untyped-def]
     from IPython.core.interactiveshell import InteractiveShell
@@ -87,6 +99,7 @@ def ipython_shell():  # type: ignore[no-untyped-def]
 def shell(ipython_shell, store_env: Path):  # type: ignore[no-untyped-def]
     """A real IPython shell with ``%load_ext nbmlops`` run, on an empty store."""
     ipython_shell.reset(new_session=False)
+    sys.modules["__main__"] = ipython_shell.user_module
     result = ipython_shell.run_cell("%load_ext nbmlops", store_history=True)
     assert result.success, result
     yield ipython_shell
