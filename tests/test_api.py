@@ -17,11 +17,13 @@ import nbmlops
 from tests.faults import FailingStore
 
 EXPECTED_ALL = [
-    "ArtifactError", "ConfigError", "MissingExtraError", "NbmlopsError", "NoActiveRunError",
-    "ParamConflictError", "QueryError", "RunNotFoundError", "SchemaVersionError", "StoreError",
-    "TuneError", "active_run", "compare", "download_artifact", "get_run", "log_artifact", "log_input", "log_metric",
-    "log_metrics", "log_model", "log_param", "log_params", "metric_history", "runs",
-    "set_tags", "store_info", "track", "tune", "upgrade_store",
+    "ArtifactError", "ConfigError", "GateError", "MissingExtraError", "ModelNotFoundError",
+    "NbmlopsError", "NoActiveRunError", "ParamConflictError", "QueryError", "RunNotFoundError",
+    "SchemaVersionError", "SignatureError", "StoreError", "TuneError", "UnsafeModelError",
+    "active_run", "compare", "download_artifact", "evaluate", "get_run", "load_model",
+    "log_artifact", "log_input", "log_metric", "log_metrics", "log_model", "log_param",
+    "log_params", "metric_history", "model_history", "models", "promote", "register",
+    "rollback", "runs", "set_tags", "store_info", "track", "tune", "upgrade_store",
 ]
 
 

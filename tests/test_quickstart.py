@@ -69,11 +69,40 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert search.metrics["roc_auc"] == pytest.approx(candidates["metrics.roc_auc"].max())
     assert [a.name for a in search.artifacts] == ["model"]
 
+    # the %register section: the tuned model is churn/1 with a card, the baseline churn/2,
+    # production went 1 -> 2 and was rolled back to 1
+    versions = nbmlops.models("churn")
+    assert list(versions["version"]) == [1, 2]
+    assert list(versions["run_id"]) == [search.id, baseline.id]
+    assert list(versions["aliases"]) == ["production, staging", ""]
+    champion = nbmlops.load_model("churn@production")
+    assert champion.version.version == 1
+    assert champion.version.format == "skops"
+    assert {"card.html", "card.md", "profile.json", "sample.parquet"} <= set(
+        champion.version.files)
+    assert champion.version.metrics["roc_auc"] >= 0.7  # the gate it passed
+    assert 0 <= champion.version.metrics["demographic_parity_difference"] <= 1
+    assert [c[0] for c in champion.version.signature["inputs"]] == [  # type: ignore[index]
+        "tenure_months", "monthly_spend", "support_calls", "on_contract", "late_payments"]
+    history = nbmlops.model_history("churn@production")
+    assert list(zip(history.action, history.to_version, strict=True)) == [
+        ("promote", 1), ("promote", 2), ("rollback", 1)]
+    assert history.reason.iloc[-1] == "the baseline scored lower"
+
     executed = nbformat.read(work / "out.ipynb", as_version=4)
     assert f"nbmlops run {baseline.id[:8]} churn/baseline finished" in outputs(executed,
                                                                                  "baseline")
     assert f"nbmlops tune {search.id[:8]} finished" in outputs(executed, "tune")
     assert f"best: {search.params['best.model']} " in outputs(executed, "tuned")
+    assert outputs(executed, "register").startswith(
+        f"registered churn/1 @staging from run {search.id[:8]} (skops, signature, card, "
+        "profile)")
+    assert "model card: accuracy=" in outputs(executed, "register")
+    assert "churn@production: version 2 -> 1 (rolled back)" in outputs(executed, "promote")
+    used = outputs(executed, "use")
+    assert "<LoadedModel churn/1" in used
+    assert "refused: " in used
+    assert "support_calls" in used
     assert "3 runs" in outputs(executed, "runs")  # 2 tracked cells and the search
     assert f"lineage store : sqlite:///{store_env / 'store' / 'lineage.db'}" in outputs(
         executed, "where")

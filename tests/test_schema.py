@@ -20,12 +20,14 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from nbmlops._types import Actor
 from nbmlops.errors import SchemaVersionError, StoreError
 from nbmlops.store import Store, open_store, upgrade_store
 from nbmlops.store.query import parse_filter, parse_sort
 from nbmlops.store.sql import schema
 from nbmlops.store.sql.engine import make_engine, redact
 from nbmlops.store.sql.models import metadata
+from tests.test_registry_store import new_version
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NBMLOPS_TABLES = set(metadata.tables)
@@ -286,6 +288,11 @@ def test_a_store_written_at_revision_0001_reads_back_intact(tmp_path: Path) -> N
             missing = conn.execute(sa.text(
                 "SELECT count(*) FROM runs WHERE summary IS NULL AND status != 'running'"))
             assert missing.scalar() == 0
+        # the registry tables (revision 0003) work on the upgraded store, linked to old runs
+        version = store.create_model_version(
+            new_version(run_id=baseline_id), actor=Actor("ada", "laptop"), alias="production")
+        assert (version.version, version.run_id, version.aliases) == (1, baseline_id,
+                                                                      ("production",))
     finally:
         store.close()
     # an upgrade (once there are later revisions) keeps a backup of the 0001 file

@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 import nbmlops
+from tests.shell import one_line_error, run
 
 SETUP = textwrap.dedent("""
     import numpy as np
@@ -27,10 +28,6 @@ BASELINE = textwrap.dedent("""\
     model = LogisticRegression(C=C, max_iter=200).fit(X_train, y_train)
     accuracy = accuracy_score(y_test, model.predict(X_test))
 """)
-
-
-def run(shell, code: str):  # type: ignore[no-untyped-def]
-    return shell.run_cell(code, store_history=True)
 
 
 def only_run(**where: str):  # type: ignore[no-untyped-def]
@@ -224,14 +221,7 @@ def test_ipython_syntax_inside_the_cell(shell) -> None:  # type: ignore[no-untyp
 ])
 def test_bad_input_is_a_one_line_usage_error(shell, capsys, cell, message) -> None:  # type: ignore[no-untyped-def]
     run(shell, "%%track -q\nkept = 0.5")  # something already recorded, that must survive
-    capsys.readouterr()
-    result = run(shell, cell)
-    captured = capsys.readouterr()
-    assert not result.success
-    shown = captured.err + captured.out
-    assert message in shown
-    assert "Traceback" not in shown
-    assert len([line for line in shown.splitlines() if line.strip()]) == 1
+    assert message in one_line_error(shell, capsys, cell)
     frame = nbmlops.runs()
     assert len(frame) == 1
     assert frame["metrics.kept"].iloc[0] == 0.5
@@ -323,13 +313,7 @@ def test_runs_show_displays_one_run_with_its_lineage(shell, capsys) -> None:  # 
 def test_runs_show_unknown_id_is_a_one_line_usage_error(shell, capsys, ident, message  # type: ignore[no-untyped-def]
                                                         ) -> None:
     run(shell, "%%track -q\nkept = 1.5")
-    capsys.readouterr()
-    result = run(shell, f"%runs --show {ident}")
-    shown = "".join(capsys.readouterr())
-    assert not result.success
-    assert message in shown
-    assert "Traceback" not in shown
-    assert len([line for line in shown.splitlines() if line.strip()]) == 1
+    assert message in one_line_error(shell, capsys, f"%runs --show {ident}")
     assert len(nbmlops.runs()) == 1
 
 

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 import nbmlops
+from tests.shell import one_line_error, run
 
 SETUP = textwrap.dedent("""
     from sklearn.datasets import make_classification
@@ -19,10 +20,6 @@ SETUP = textwrap.dedent("""
     grids = {"logreg": {"C": [0.1, 1.0]}, "tree": {"max_depth": [2, 4]}}
     kfold = KFold(4, shuffle=True, random_state=0)
 """)
-
-
-def run(shell, code: str):  # type: ignore[no-untyped-def]
-    return shell.run_cell(code, store_history=True)
 
 
 def test_tune_magic_records_binds_and_shows(shell, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -70,13 +67,7 @@ def test_tune_magic_quiet_and_strategies(shell, capsys) -> None:  # type: ignore
 ])
 def test_tune_magic_bad_input_is_one_line(shell, capsys, line, message) -> None:  # type: ignore[no-untyped-def]
     run(shell, SETUP)
-    capsys.readouterr()
-    result = run(shell, line)
-    shown = "".join(capsys.readouterr())
-    assert not result.success
-    assert message in shown
-    assert "Traceback" not in shown
-    assert len([x for x in shown.splitlines() if x.strip()]) == 1
+    assert message in one_line_error(shell, capsys, line)
     assert nbmlops.runs().empty
 
 

@@ -272,3 +272,88 @@ class StoreInfo:
     datasets: int
     artifacts: int
     artifact_bytes: int
+
+
+# -- the model registry -------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does something to the registry (recorded with every audit event)."""
+
+    user: str | None
+    host: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewModelVersion:
+    """A model version to register: its file is already in the artifact store."""
+
+    model: str
+    run_id: str | None
+    flavor: str
+    format: str  # "skops" | "pickle"
+    artifact: ArtifactRef
+    source: str  # the file's location relative to the artifact root
+    trusted_types: tuple[str, ...] = ()
+    signature: Mapping[str, Any] | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    files: Mapping[str, ArtifactRef] = field(default_factory=dict)  # card, profile, sample, …
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """A registered model version (``nbmlops.register`` returns one)."""
+
+    model: str
+    version: int
+    run_id: str | None
+    flavor: str
+    format: str
+    sha256: str
+    source: str
+    trusted_types: tuple[str, ...]
+    signature: Mapping[str, Any] | None
+    metrics: Mapping[str, float]
+    files: Mapping[str, str]  # role -> sha256
+    description: str | None
+    created_at: datetime
+    created_by: str | None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def reference(self) -> str:
+        return f"{self.model}/{self.version}"
+
+    def __str__(self) -> str:
+        aliases = f" @{', @'.join(self.aliases)}" if self.aliases else ""
+        return f"{self.reference}{aliases}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModel:
+    name: str
+    description: str | None
+    created_at: datetime
+    created_by: str | None
+    latest_version: int | None
+    versions: int
+    aliases: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One change in the registry: who, when, what moved from which version to which."""
+
+    id: int
+    time: datetime
+    user: str | None
+    host: str | None
+    action: str  # "register" | "promote" | "rollback"
+    model: str
+    alias: str | None
+    version: int | None
+    from_version: int | None
+    to_version: int | None
+    reason: str | None
+    details: Mapping[str, Any]

@@ -16,9 +16,17 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from nbmlops._types import Metric, Origin, RunKind, RunRecord, StoreInfo
+from nbmlops._types import (
+    AuditEvent,
+    Metric,
+    ModelVersion,
+    Origin,
+    RunKind,
+    RunRecord,
+    StoreInfo,
+)
 from nbmlops.config import (
     ARTIFACTS_ENV,
     AUTO_UPGRADE_ENV,
@@ -30,6 +38,8 @@ from nbmlops.config import (
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nbmlops.registry.card import ModelCard
+    from nbmlops.registry.registry import LoadedModel
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.run import ActiveRun, Tracker
@@ -366,6 +376,146 @@ def tune(
                  random_state=random_state, error_score=error_score, experiment=experiment,
                  name=name, parent_run_id=parent.id if parent else None,
                  data_names=data_names, origin=origin)
+
+
+# -- the model registry -------------------------------------------------------------------
+
+def evaluate(model: Any, X: Any, y: Any, *, sensitive: Any = None,
+             task: Literal["classification", "regression"] | None = None,
+             explain: bool = True, shap: bool = False, random_state: int = 0) -> ModelCard:
+    """A model card from held-out data: metrics, explanations (permutation and impurity
+    importances; SHAP with ``shap=True``, ``pip install "nbmlops[shap]"``) and, with
+    ``sensitive`` (a column of ``X`` or an array), fairness per group: per-group metrics,
+    demographic parity difference and equalized odds difference. ``task`` is
+    ``classification`` or ``regression`` (found from the model when not given)."""
+    from nbmlops.registry.card import evaluate as _evaluate
+
+    return _evaluate(model, X, y, sensitive=sensitive, task=task, explain=explain, shap=shap,
+                     random_state=random_state)
+
+
+def register(
+    model: Any = None,
+    *,
+    name: str,
+    run: str | None = None,
+    artifact: str = "model",
+    alias: str | None = None,
+    description: str | None = None,
+    reason: str | None = None,
+    data: Any = None,
+    evaluate: tuple[Any, Any] | None = None,
+    sensitive: Any = None,
+    card: ModelCard | None = None,
+    require: Sequence[str] = (),
+    onnx: bool = False,
+    format: str = "skops",
+    trusted: bool = False,
+) -> ModelVersion:
+    """Register ``model`` (or ``run``'s model artifact) as the next version of ``name``.
+
+    The version links its source run (found automatically for a model a tracked cell or
+    search stored), and records metrics: the model card's held-out scores, else the run's. ``data`` (the training frame) gives
+    the input signature and a reference profile and sample for drift; without it the
+    signature comes from the run's training-data fingerprint. ``evaluate=(X_test, y_test)``
+    (with ``sensitive``) computes a model card stored with the version. ``require``
+    gates (``"accuracy>=0.8"``) refuse the registration with a GateError naming the gate.
+    The file is saved in skops' secure format; ``format="pickle"`` needs ``trusted=True``
+    (and so does registering a run's artifact, which %%track saved as a pickle).
+    ``alias`` points an alias (e.g. ``staging``) at the new version. Every change is an
+    audit event.
+    """
+    from nbmlops.registry import registry
+
+    t = tracker()
+    source = None
+    if run is not None:
+        source = t.store.get_run(run)
+        if model is None:
+            model = registry.run_model(t, source, artifact, trusted=trusted)
+    if evaluate is not None:
+        if card is not None:
+            raise ValueError("give evaluate=(X_test, y_test) or card=, not both")
+        from nbmlops.registry.card import evaluate as _evaluate
+
+        X_test, y_test = evaluate
+        card = _evaluate(model, X_test, y_test, sensitive=sensitive)
+    how = registry.Registration(description=description, alias=alias, reason=reason,
+                                data=data, card=card, require=tuple(require), onnx=onnx,
+                                format=format, trusted=trusted)
+    return registry.register(t, model, name=name, run_id=source.id if source else None,
+                             artifact=artifact, how=how)
+
+
+def load_model(reference: str, *, trusted: bool = False) -> LoadedModel:
+    """Load ``churn@production``, ``churn/3`` or ``churn`` (the latest version).
+
+    The file's sha256 is checked against the one recorded at registration and skops
+    trusts only the types the file held then; a pickle needs ``trusted=True``. The
+    returned model's ``predict`` checks its input against the version's signature.
+    """
+    from nbmlops.registry import registry
+
+    return registry.load(tracker(), reference, trusted=trusted)
+
+
+def promote(name: str, version: int, alias: str, *, reason: str | None = None,
+            require: Sequence[str] = ()) -> AuditEvent | None:
+    """Point ``name@alias`` at ``version`` (returns the audit event; None if it already
+    pointed there). ``require`` gates are checked on the version's metrics."""
+    from nbmlops.registry import registry
+
+    return registry.promote(tracker(), name, version, alias, reason=reason, require=require)
+
+
+def rollback(reference: str, *, reason: str | None = None) -> AuditEvent:
+    """Point ``name@alias`` back at the version it pointed at before its last move."""
+    from nbmlops.registry import registry
+
+    return registry.rollback(tracker(), reference, reason=reason)
+
+
+def models(name: str | None = None) -> pd.DataFrame:
+    """Registered models (one row each), or with ``name`` that model's versions."""
+    import pandas as pd
+
+    store = tracker().store
+    if name is None:
+        return pd.DataFrame([{
+            "name": m.name, "latest_version": m.latest_version, "versions": m.versions,
+            "aliases": ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
+            "description": m.description, "created_at": m.created_at,
+            "created_by": m.created_by} for m in store.list_models()],
+            columns=["name", "latest_version", "versions", "aliases", "description",
+                     "created_at", "created_by"])
+    rows = []
+    for v in store.list_versions(name):
+        row: dict[str, Any] = {
+            "version": v.version, "aliases": ", ".join(v.aliases), "created_at": v.created_at,
+            "created_by": v.created_by, "run_id": v.run_id, "format": v.format,
+            "flavor": v.flavor, "description": v.description}
+        row.update({f"metrics.{k}": value for k, value in sorted(v.metrics.items())})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def model_history(reference: str) -> pd.DataFrame:
+    """The audit events of a model (``churn``) or of one alias (``churn@production``)."""
+    import pandas as pd
+
+    from nbmlops.registry.registry import parse_reference
+
+    ref = parse_reference(reference)
+    store = tracker().store
+    store.get_model_version(ref.model, alias=ref.alias)  # a clear error for unknown names
+    events = store.audit_events(ref.model, alias=ref.alias)
+    return pd.DataFrame([{
+        "time": e.time, "action": e.action, "model": e.model, "alias": e.alias,
+        "version": e.version, "from_version": e.from_version, "to_version": e.to_version,
+        "user": e.user, "host": e.host, "reason": e.reason} for e in events],
+        columns=["time", "action", "model", "alias", "version", "from_version", "to_version",
+                 "user", "host", "reason"]).astype(
+        {"version": "Int64", "from_version": "Int64", "to_version": "Int64"})
 
 
 # -- reading ---------------------------------------------------------------------------

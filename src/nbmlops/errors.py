@@ -14,6 +14,10 @@ message what to do next::
     ├── QueryError(NbmlopsError, ValueError)         a --where / --sort expression is invalid
     ├── ArtifactError(NbmlopsError, ValueError)      an artifact name or blob is unsafe/corrupt
     ├── TuneError(NbmlopsError, ValueError)          a search is set up wrongly (estimator, space, …)
+    ├── ModelNotFoundError(NbmlopsError, LookupError) no registered model/version/alias by that name
+    ├── UnsafeModelError(NbmlopsError, RuntimeError) a model file is untrusted, tampered or misplaced
+    ├── SignatureError(NbmlopsError, ValueError)     input does not match a model's signature
+    ├── GateError(NbmlopsError, ValueError)          a --require gate failed (registration refused)
     └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
 
 Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
@@ -25,15 +29,19 @@ from __future__ import annotations
 __all__ = [
     "ArtifactError",
     "ConfigError",
+    "GateError",
     "MissingExtraError",
+    "ModelNotFoundError",
     "NbmlopsError",
     "NoActiveRunError",
     "ParamConflictError",
     "QueryError",
     "RunNotFoundError",
     "SchemaVersionError",
+    "SignatureError",
     "StoreError",
     "TuneError",
+    "UnsafeModelError",
 ]
 
 
@@ -129,6 +137,45 @@ class TuneError(NbmlopsError, ValueError):
     def __init__(self, message: str, *, argument: str | None = None) -> None:
         super().__init__(message)
         self.argument = argument
+
+
+class ModelNotFoundError(NbmlopsError, LookupError):
+    """No registered model, version or alias matches the reference given."""
+
+    def __init__(self, reference: str, *, reason: str) -> None:
+        super().__init__(f"model {reference!r}: {reason}; list models with `nbmlops models "
+                         "list` or `%register --list`")
+        self.reference = reference
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnsafeModelError(NbmlopsError, RuntimeError):
+    """A model file will not be loaded: it is a pickle not marked trusted, its bytes do not
+    match the sha256 recorded at registration, or its location is outside the artifact
+    root."""
+
+    def __init__(self, message: str, *, reference: str | None = None) -> None:
+        super().__init__(message)
+        self.reference = reference
+
+
+class SignatureError(NbmlopsError, ValueError):
+    """Input data does not match a model version's signature (the column is named)."""
+
+    def __init__(self, message: str, *, column: str | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+class GateError(NbmlopsError, ValueError):
+    """A gate (``accuracy>=0.8``) failed, so the registration or promotion was refused."""
+
+    def __init__(self, message: str, *, gate: str, value: float | None) -> None:
+        super().__init__(message)
+        self.gate = gate
+        self.value = value
 
 
 class MissingExtraError(NbmlopsError, ImportError):

@@ -10,11 +10,12 @@ from typing import Any
 
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
-_MAGICS = {"cell": ("track",), "line": ("runs", "tune")}
+_MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register")}
 
 
 def register(shell: Any) -> None:
     from nbmlops import widgets
+    from nbmlops.magics.registry import RegisterMagics
     from nbmlops.magics.runs import RunsMagics
     from nbmlops.magics.track import TrackMagics
     from nbmlops.magics.tune import TuneMagics
@@ -24,7 +25,7 @@ def register(shell: Any) -> None:
     session = KernelSession(shell)
     setattr(shell, ATTRIBUTE, session)
     shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
-                          TuneMagics(shell, session))
+                          TuneMagics(shell, session), RegisterMagics(shell))
     widgets.register(shell)
     session.warm_up()
 
@@ -39,7 +40,7 @@ def unregister(shell: Any) -> None:
     for kind, names in _MAGICS.items():
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
-    for cls in ("TrackMagics", "RunsMagics", "TuneMagics"):
+    for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from IPython.core.error import UsageError
 
@@ -24,3 +25,16 @@ def tags(values: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--tag {raw!r}: write tags as KEY=VALUE, e.g. --tag team=growth")
         out[key.strip()] = value
     return out
+
+
+def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
+    """A magic's arguments, split the way a shell would (quotes removed), parsed by its
+    ``@magic_arguments`` parser (whose errors are UsageErrors)."""
+    from IPython.utils.process import arg_split  # type: ignore[attr-defined]
+
+    from nbmlops.cli import attach_sort_values
+
+    argv = arg_split(line, posix=True)
+    if sort_flags:
+        argv = attach_sort_values(argv, sort_flags)
+    return magic.parser.parse_args(argv)

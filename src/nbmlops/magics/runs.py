@@ -9,8 +9,8 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
-from nbmlops.cli import attach_sort_values
 from nbmlops.errors import NbmlopsError
+from nbmlops.magics import _parsing
 from nbmlops.tracking.summary import RunDetailView, RunsView
 
 DEFAULT_LIMIT = 50
@@ -43,10 +43,7 @@ class RunsMagics(Magics):
             %runs --show 3f2a9c1e
             %runs --compare 3f2a9c1e 77a0
         """
-        from IPython.utils.process import arg_split  # type: ignore[attr-defined]
-
-        argv = attach_sort_values(arg_split(line, posix=True), ("--sort", "-s"))
-        args = self.runs.parser.parse_args(argv)
+        args = _parsing.parse(self.runs, line, sort_flags=("--sort", "-s"))
         if args.compare:
             try:
                 return api.compare(args.compare)

@@ -9,7 +9,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
 from IPython.core.magic import Magics, cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from nbmlops import api
@@ -96,7 +96,7 @@ class TrackMagics(Magics):
             model = LogisticRegression(C=C).fit(X_train, y_train)
             accuracy = accuracy_score(y_test, model.predict(X_test))
         """
-        args = parse_argstring(self.track, line)
+        args = _parsing.parse(self.track, line)
         tags = _parsing.tags(args.tag)
         for flag in ("params", "metrics", "models"):
             bad = [n for n in _parsing.names(getattr(args, flag)) or () if not n.isidentifier()]

@@ -6,10 +6,11 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
 from nbmlops.errors import NbmlopsError
+from nbmlops.magics import _parsing
 from nbmlops.magics.session import KernelSession
 
 
@@ -70,7 +71,7 @@ class TuneMagics(Magics):
                      "forest": {"n_estimators": [50, 100], "max_depth": [4, None]}}
             %tune models grids X_train y_train --cv 5 --scoring accuracy -o best
         """
-        args = parse_argstring(self.tune, line)
+        args = _parsing.parse(self.tune, line)
         if args.output is not None and not args.output.isidentifier():
             raise UsageError(f"%tune: -o expects a variable name, not {args.output!r}")
         scoring = None

@@ -8,10 +8,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from nbmlops._types import (
+    Actor,
+    AuditEvent,
     DatasetLink,
     Experiment,
     Metric,
+    ModelVersion,
+    NewModelVersion,
     NewRun,
+    RegisteredModel,
     RunArtifact,
     RunEnd,
     RunKind,
@@ -124,3 +129,29 @@ class Store(Protocol):
     def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
     def info(self) -> StoreInfo: ...
+
+    # -- the model registry ------------------------------------------------------------
+    def create_model_version(self, new: NewModelVersion, *, actor: Actor,
+                             alias: str | None = None, reason: str | None = None
+                             ) -> ModelVersion:
+        """Register the next version of ``new.model`` (creating the model), audited, and
+        point ``alias`` at it, in one transaction."""
+
+    def set_alias(self, model: str, alias: str, version: int, *, actor: Actor,
+                  reason: str | None = None) -> AuditEvent | None:
+        """Point ``model@alias`` at ``version`` (None when it already did), audited."""
+
+    def rollback_alias(self, model: str, alias: str, *, actor: Actor,
+                       reason: str | None = None) -> AuditEvent:
+        """Point ``model@alias`` back at the version it pointed at before, audited."""
+
+    def get_model_version(self, model: str, *, version: int | None = None,
+                          alias: str | None = None) -> ModelVersion:
+        """A version by number or alias (the latest when neither is given)."""
+
+    def list_models(self) -> list[RegisteredModel]: ...
+
+    def list_versions(self, model: str) -> list[ModelVersion]: ...
+
+    def audit_events(self, model: str | None = None, *, alias: str | None = None
+                     ) -> list[AuditEvent]: ...

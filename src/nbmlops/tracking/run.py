@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -159,6 +160,7 @@ class Tracker:
         self._git = _GitProbe(project_root, self._pool)
         self._report = _Reporter()
         self._git_dir: tuple[float, Path | None] = (-GIT_DIR_RECHECK_S, None)
+        self._models: dict[int, tuple[weakref.ref[Any], str, str]] = {}
         self.forked = False
         self.user = _user()
         self.host = liveness.hostname()
@@ -304,6 +306,22 @@ class Tracker:
             git_dir = envmod.find_git_dir(self.project_root)
             self._git_dir = (now, git_dir)
         return None if git_dir is None else envmod.git_commit(self.project_root, git_dir)
+
+    def remember_model(self, model: Any, run_id: str, artifact: str) -> None:
+        """Note which run stored ``model`` (so registering the object links that run)."""
+        try:
+            ref = weakref.ref(model, lambda _: self._models.pop(key, None))
+        except TypeError:  # not weak-referenceable: nothing to remember it by safely
+            return
+        key = id(model)
+        self._models[key] = (ref, run_id, artifact)
+
+    def source_of(self, model: Any) -> tuple[str, str] | None:
+        """(run id, artifact name) of the run that stored this very object, if any."""
+        found = self._models.get(id(model))
+        if found is None or found[0]() is not model:
+            return None
+        return found[1], found[2]
 
     def _forget(self, run: ActiveRun) -> None:
         with self._lock:
@@ -469,6 +487,7 @@ class ActiveRun:
         """Store a model object (pickled) as an artifact of kind ``model``."""
         art = model_artifact(self._tracker.artifacts, model, name)
         self.add_artifacts([art])
+        self._tracker.remember_model(model, self.id, art.name)
         return art
 
     def add_artifacts(self, artifacts: Iterable[RunArtifact]) -> None:

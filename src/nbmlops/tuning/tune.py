@@ -271,3 +271,4 @@ def _record_winner(tracker: Tracker, parent: ActiveRun, recorder: _Recorder, out
     if outcome.best_estimator is not None:
         art = model_artifact(tracker.artifacts, outcome.best_estimator, "model")
         parent.add_artifacts([art])
+        tracker.remember_model(outcome.best_estimator, parent.id, art.name)

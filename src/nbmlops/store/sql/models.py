@@ -179,4 +179,66 @@ class RunArtifactRow(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
 
 
+
+class RegisteredModelRow(Base):
+    __tablename__ = "registered_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (Index("ix_model_versions_run", "run_id"),)
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey(RUN_FK, ondelete="SET NULL"))
+    flavor: Mapped[str] = mapped_column(String(32))  # "sklearn", ...
+    format: Mapped[str] = mapped_column(String(16))  # "skops" | "pickle"
+    sha256: Mapped[str] = mapped_column(ForeignKey("artifacts.sha256"))
+    source: Mapped[str] = mapped_column(String(512))  # the file, relative to the artifact root
+    trusted_types: Mapped[str] = mapped_column(Text)  # JSON list (skops types to trust)
+    signature: Mapped[str | None] = mapped_column(Text)  # JSON
+    metrics: Mapped[str] = mapped_column(Text)  # JSON {name: value}
+    files: Mapped[str] = mapped_column(Text)  # JSON {role: sha256}: card, profile, sample, onnx
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ModelAliasRow(Base):
+    __tablename__ = "model_aliases"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[float] = mapped_column(Double)
+    updated_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuditEventRow(Base):
+    """Who changed what in the registry, when and why: append-only."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_model_alias", "model", "alias", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    time: Mapped[float] = mapped_column(Double)
+    user: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))  # register | promote | rollback
+    model: Mapped[str] = mapped_column(String(255))
+    alias: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column(Integer)
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    to_version: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text)  # JSON
+
+
 metadata = Base.metadata

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -44,13 +45,18 @@ from sqlalchemy.orm import aliased
 
 from nbmlops._types import (
     RUN_STATUSES,
+    Actor,
     ArtifactRef,
+    AuditEvent,
     DatasetFingerprint,
     DatasetLink,
     Environment,
     Experiment,
     Metric,
+    ModelVersion,
+    NewModelVersion,
     NewRun,
+    RegisteredModel,
     RunArtifact,
     RunEnd,
     RunKind,
@@ -59,7 +65,7 @@ from nbmlops._types import (
     StoreInfo,
     utc,
 )
-from nbmlops.errors import ParamConflictError, QueryError, RunNotFoundError
+from nbmlops.errors import ModelNotFoundError, ParamConflictError, QueryError, RunNotFoundError
 from nbmlops.store import liveness
 from nbmlops.store.base import same_param
 from nbmlops.store.query import And, Compare, Field, Filter, Not, Or, SortKey
@@ -67,12 +73,16 @@ from nbmlops.store.sql import summary
 from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import (
     ArtifactRow,
+    AuditEventRow,
     DatasetRow,
     EnvironmentRow,
     ExperimentRow,
     LatestMetricRow,
     MetricRow,
+    ModelAliasRow,
+    ModelVersionRow,
     ParamRow,
+    RegisteredModelRow,
     RunArtifactRow,
     RunDatasetRow,
     RunRow,
@@ -93,6 +103,10 @@ run_datasets_t = cast(Table, RunDatasetRow.__table__)
 artifacts_t = cast(Table, ArtifactRow.__table__)
 run_artifacts_t = cast(Table, RunArtifactRow.__table__)
 env_t = cast(Table, EnvironmentRow.__table__)
+models_t = cast(Table, RegisteredModelRow.__table__)
+versions_t = cast(Table, ModelVersionRow.__table__)
+aliases_t = cast(Table, ModelAliasRow.__table__)
+audit_t = cast(Table, AuditEventRow.__table__)
 
 
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
@@ -175,6 +189,11 @@ class _Statements:
             select(literal("t"), tags_t.c.key, tags_t.c.value, sql_cast(null(), Double),
                    sql_cast(null(), Boolean)).where(tags_t.c.run_id == rid),
         )
+        self.insert_model = ins(models_t).on_conflict_do_nothing(index_elements=["name"])
+        alias = ins(aliases_t)
+        self.upsert_alias = alias.on_conflict_do_update(
+            index_elements=["model_id", "alias"],
+            set_={c: alias.excluded[c] for c in ("version", "updated_at", "updated_by")})
         self.set_summary = update(runs_t).where(runs_t.c.id == bindparam("rid")).values(
             summary=bindparam("summary"))
         self.end_run = (
@@ -663,6 +682,193 @@ class SqlStore:
         return [Metric(key=key, value=_metric_value(v, n), step=s, timestamp=t)
                 for v, n, s, t in rows]
 
+    # -- the model registry -----------------------------------------------------------
+    def _model_id(self, conn: Connection, name: str, *, actor: Actor | None = None,
+                  description: str | None = None) -> int | None:
+        """The model's id, its row locked for this transaction (PostgreSQL; SQLite's
+        write transactions are serial already); created first when ``actor`` is given."""
+        if actor is not None:
+            conn.execute(self._sql.insert_model, [{
+                "name": name, "description": description, "created_at": time.time(),
+                "created_by": actor.user}])
+        found = conn.execute(select(models_t.c.id).where(models_t.c.name == name)
+                             .with_for_update()).scalar()
+        return None if found is None else int(found)
+
+    def _audit(self, conn: Connection, actor: Actor, action: str, model: str, *,
+               alias: str | None = None, version: int | None = None,
+               from_version: int | None = None, to_version: int | None = None,
+               reason: str | None = None, details: Mapping[str, Any] | None = None
+               ) -> AuditEvent:
+        now = time.time()
+        values = dict(time=now, user=actor.user, host=actor.host, action=action, model=model,
+                      alias=alias, version=version, from_version=from_version,
+                      to_version=to_version, reason=reason,
+                      details=json.dumps(dict(details or {}), sort_keys=True))
+        event_id = conn.execute(insert(audit_t).values(**values).returning(audit_t.c.id)
+                                ).scalar_one()
+        return _audit_event({**values, "id": event_id})
+
+    def _move_alias(self, conn: Connection, model_id: int, model: str, alias: str,
+                    version: int, *, actor: Actor, reason: str | None, action: str
+                    ) -> AuditEvent | None:
+        current = conn.execute(select(aliases_t.c.version).where(
+            aliases_t.c.model_id == model_id, aliases_t.c.alias == alias)).scalar()
+        if current == version and action != "rollback":
+            return None  # already there: nothing moved, nothing to audit
+        row = {"model_id": model_id, "alias": alias, "version": version,
+               "updated_at": time.time(), "updated_by": actor.user}
+        conn.execute(self._sql.upsert_alias, [row])
+        return self._audit(conn, actor, action, model, alias=alias, version=version,
+                           from_version=current, to_version=version, reason=reason)
+
+    def create_model_version(self, new: NewModelVersion, *, actor: Actor,
+                             alias: str | None = None, reason: str | None = None
+                             ) -> ModelVersion:
+        def work(conn: Connection) -> ModelVersion:
+            model_id = self._model_id(conn, new.model, actor=actor,
+                                      description=new.description)
+            assert model_id is not None
+            version = int(conn.execute(select(func.coalesce(func.max(versions_t.c.version), 0))
+                                       .where(versions_t.c.model_id == model_id)).scalar_one()) + 1
+            refs = [new.artifact, *new.files.values()]
+            conn.execute(self._sql.insert_artifacts, [
+                {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
+                 "created_at": time.time()} for r in refs])
+            conn.execute(insert(versions_t).values(
+                model_id=model_id, version=version, run_id=new.run_id, flavor=new.flavor,
+                format=new.format, sha256=new.artifact.sha256, source=new.source,
+                trusted_types=json.dumps(list(new.trusted_types)),
+                signature=None if new.signature is None else json.dumps(dict(new.signature)),
+                metrics=json.dumps(dict(new.metrics), sort_keys=True, allow_nan=True),
+                files=json.dumps({k: v.sha256 for k, v in new.files.items()}, sort_keys=True),
+                description=new.description, created_at=time.time(),
+                created_by=actor.user))
+            self._audit(conn, actor, "register", new.model, version=version, reason=reason,
+                        details={"run_id": new.run_id, "sha256": new.artifact.sha256,
+                                 "format": new.format})
+            if alias is not None:
+                self._move_alias(conn, model_id, new.model, alias, version, actor=actor,
+                                 reason=reason, action="promote")
+            return self._version(conn, model_id, new.model, version)
+
+        return self._write(work)
+
+    def set_alias(self, model: str, alias: str, version: int, *, actor: Actor,
+                  reason: str | None = None) -> AuditEvent | None:
+        def work(conn: Connection) -> AuditEvent | None:
+            model_id = self._require_model(conn, model)
+            exists = conn.execute(select(versions_t.c.version).where(
+                versions_t.c.model_id == model_id, versions_t.c.version == version)).scalar()
+            if exists is None:
+                raise ModelNotFoundError(f"{model}/{version}", reason="no such version")
+            return self._move_alias(conn, model_id, model, alias, version, actor=actor,
+                                    reason=reason, action="promote")
+
+        return self._write(work)
+
+    def rollback_alias(self, model: str, alias: str, *, actor: Actor,
+                       reason: str | None = None) -> AuditEvent:
+        def work(conn: Connection) -> AuditEvent:
+            model_id = self._require_model(conn, model)
+            stack: list[int] = []
+            for action, to_version in conn.execute(
+                    select(audit_t.c.action, audit_t.c.to_version)
+                    .where(audit_t.c.model == model, audit_t.c.alias == alias)
+                    .order_by(audit_t.c.id)):
+                if action == "rollback":
+                    stack.pop()
+                else:
+                    stack.append(int(to_version))
+            if len(stack) < 2:
+                raise ModelNotFoundError(f"{model}@{alias}", reason=(
+                    "has never pointed at another version, so there is nothing to roll "
+                    "back to" if stack else "no such alias"))
+            event = self._move_alias(conn, model_id, model, alias, stack[-2], actor=actor,
+                                     reason=reason, action="rollback")
+            assert event is not None
+            return event
+
+        return self._write(work)
+
+    def _require_model(self, conn: Connection, model: str) -> int:
+        model_id = self._model_id(conn, model)
+        if model_id is None:
+            raise ModelNotFoundError(model, reason="no registered model has that name")
+        return model_id
+
+    def _version(self, conn: Connection, model_id: int, model: str, version: int
+                 ) -> ModelVersion:
+        row = conn.execute(select(versions_t).where(
+            versions_t.c.model_id == model_id, versions_t.c.version == version)
+        ).mappings().one()
+        aliases = tuple(conn.execute(select(aliases_t.c.alias).where(
+            aliases_t.c.model_id == model_id, aliases_t.c.version == version)
+            .order_by(aliases_t.c.alias)).scalars())
+        return _model_version(row, model, aliases)
+
+    def get_model_version(self, model: str, *, version: int | None = None,
+                          alias: str | None = None) -> ModelVersion:
+        def work(conn: Connection) -> ModelVersion:
+            model_id = self._require_model(conn, model)
+            number = version
+            if alias is not None:
+                number = conn.execute(select(aliases_t.c.version).where(
+                    aliases_t.c.model_id == model_id, aliases_t.c.alias == alias)).scalar()
+                if number is None:
+                    raise ModelNotFoundError(f"{model}@{alias}", reason="no such alias")
+            elif number is None:
+                number = conn.execute(select(func.max(versions_t.c.version)).where(
+                    versions_t.c.model_id == model_id)).scalar()
+                if number is None:
+                    raise ModelNotFoundError(model, reason="has no versions")
+            exists = conn.execute(select(versions_t.c.version).where(
+                versions_t.c.model_id == model_id, versions_t.c.version == number)).scalar()
+            if exists is None:
+                raise ModelNotFoundError(f"{model}/{number}", reason="no such version")
+            return self._version(conn, model_id, model, int(number))
+
+        return self._read(work)
+
+    def list_models(self) -> list[RegisteredModel]:
+        def work(conn: Connection) -> list[RegisteredModel]:
+            stats = {mid: (latest, n) for mid, latest, n in conn.execute(
+                select(versions_t.c.model_id, func.max(versions_t.c.version), func.count())
+                .group_by(versions_t.c.model_id))}
+            aliases: dict[int, dict[str, int]] = defaultdict(dict)
+            for mid, alias, version in conn.execute(
+                    select(aliases_t.c.model_id, aliases_t.c.alias, aliases_t.c.version)):
+                aliases[mid][alias] = int(version)
+            out = []
+            for row in conn.execute(select(models_t).order_by(models_t.c.name)).mappings():
+                latest, n = stats.get(row["id"], (None, 0))
+                out.append(RegisteredModel(
+                    name=row["name"], description=row["description"],
+                    created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+                    created_by=row["created_by"], latest_version=latest, versions=int(n),
+                    aliases=dict(sorted(aliases[row["id"]].items()))))
+            return out
+
+        return self._read(work)
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        def work(conn: Connection) -> list[ModelVersion]:
+            model_id = self._require_model(conn, model)
+            numbers = conn.execute(select(versions_t.c.version).where(
+                versions_t.c.model_id == model_id).order_by(versions_t.c.version)).scalars()
+            return [self._version(conn, model_id, model, int(v)) for v in numbers]
+
+        return self._read(work)
+
+    def audit_events(self, model: str | None = None, *, alias: str | None = None
+                     ) -> list[AuditEvent]:
+        stmt = select(audit_t).order_by(audit_t.c.id)
+        if model is not None:
+            stmt = stmt.where(audit_t.c.model == model)
+        if alias is not None:
+            stmt = stmt.where(audit_t.c.alias == alias)
+        return self._read(lambda c: [_audit_event(r) for r in c.execute(stmt).mappings()])
+
     def info(self) -> StoreInfo:
         from nbmlops.store.sql.schema import HEAD
 
@@ -683,6 +889,25 @@ class SqlStore:
             )
 
         return self._read(work)
+
+
+def _model_version(row: Any, model: str, aliases: tuple[str, ...]) -> ModelVersion:
+    return ModelVersion(
+        model=model, version=int(row["version"]), run_id=row["run_id"], flavor=row["flavor"],
+        format=row["format"], sha256=row["sha256"], source=row["source"],
+        trusted_types=tuple(json.loads(row["trusted_types"])),
+        signature=None if row["signature"] is None else json.loads(row["signature"]),
+        metrics=json.loads(row["metrics"]), files=json.loads(row["files"]),
+        description=row["description"], created_at=utc(row["created_at"]),  # type: ignore[arg-type]
+        created_by=row["created_by"], aliases=aliases)
+
+
+def _audit_event(row: Any) -> AuditEvent:
+    return AuditEvent(
+        id=int(row["id"]), time=utc(row["time"]), user=row["user"],  # type: ignore[arg-type]
+        host=row["host"], action=row["action"], model=row["model"], alias=row["alias"],
+        version=row["version"], from_version=row["from_version"],
+        to_version=row["to_version"], reason=row["reason"], details=json.loads(row["details"]))
 
 
 def _fingerprint(row: Any) -> DatasetFingerprint:

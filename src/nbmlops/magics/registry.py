@@ -1,0 +1,155 @@
+"""``%register``: versions, aliases and their history (parse, call the API, display)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+
+from nbmlops import api
+from nbmlops.errors import NbmlopsError
+from nbmlops.magics import _parsing
+from nbmlops.tracking.summary import format_number
+
+
+@magics_class
+class RegisterMagics(Magics):
+    def _value(self, name: str, what: str) -> Any:
+        ns = self.shell.user_ns  # type: ignore[union-attr]
+        if name not in ns:
+            raise UsageError(f"%register: {what} {name!r} is not defined in the notebook")
+        return ns[name]
+
+    def _training_data(self, model: Any) -> Any:
+        """The frame the model was trained on, when its source run read or made one that is
+        still in the notebook unchanged (checked by fingerprint)."""
+        from nbmlops.tracking.fingerprint import fingerprint
+
+        source = api.tracker().source_of(model)
+        if source is None:
+            return None
+        run = api.get_run(source[0])
+        ns = self.shell.user_ns  # type: ignore[union-attr]
+        names = getattr(model, "feature_names_in_", None)
+        for link in (*run.inputs, *run.outputs):
+            value = ns.get(link.name)
+            if value is None or link.dataset.kind != "dataframe":
+                continue
+            if names is not None and tuple(map(str, names)) != link.dataset.columns:
+                continue
+            try:
+                if fingerprint(value).digest == link.dataset.digest:
+                    return value
+            except TypeError:
+                continue
+        return None
+
+    @magic_arguments()
+    @argument("model", nargs="?", help="the variable holding the model to register")
+    @argument("--name", help="the registered model's name (versions count up under it)")
+    @argument("--run", metavar="RUN_ID", help="register this run's model artifact instead")
+    @argument("--artifact", default="model", help="with --run: the artifact's name")
+    @argument("--alias", help="point this alias (e.g. staging) at the new version")
+    @argument("--description", help="what this model is")
+    @argument("--reason", help="why (recorded in the audit log)")
+    @argument("--data", metavar="VAR", help="the training frame (signature, reference "
+              "profile and sample for drift); found automatically when the model's tracked "
+              "run read one that is still in the notebook")
+    @argument("--evaluate", nargs=2, metavar=("X_TEST", "Y_TEST"),
+              help="held-out data for the model card (metrics, explanations, fairness)")
+    @argument("--sensitive", metavar="COLUMN", help="with --evaluate: fairness per group of "
+              "this column of X_TEST")
+    @argument("--require", action="append", default=[], metavar="GATE",
+              help='a gate such as "accuracy>=0.8" (repeatable); a failed gate refuses')
+    @argument("--onnx", action="store_true", help="also export the model to ONNX")
+    @argument("--format", default="skops", choices=("skops", "pickle"))
+    @argument("--trusted", action="store_true", help="allow pickles (they run code on load)")
+    @argument("--promote", nargs=3, metavar=("NAME", "VERSION", "ALIAS"),
+              help="point NAME@ALIAS at VERSION")
+    @argument("--rollback", metavar="NAME@ALIAS",
+              help="point the alias back at the version it pointed at before")
+    @argument("--list", nargs="?", const="", metavar="NAME",
+              help="registered models, or NAME's versions")
+    @argument("--history", metavar="NAME[@ALIAS]", help="who moved what, when and why")
+    @line_magic
+    def register(self, line: str) -> Any:
+        """Register a model version, move aliases, and show the registry.
+
+        Examples::
+
+            %register model --name churn --alias staging --evaluate X_test y_test
+            %register --run 3f2a9c1e --name churn --trusted
+            %register --promote churn 3 production --require "accuracy>=0.8"
+            %register --rollback churn@production --reason "latency regression"
+            %register --list churn
+            %register --history churn@production
+
+        Every change is an audit event; nothing is overwritten. Load a version with
+        nbmlops.load_model("churn@production").
+        """
+        args = _parsing.parse(self.register, line)
+        modes = [m for m in ("promote", "rollback", "history") if getattr(args, m)]
+        modes += ["list"] if args.list is not None else []
+        if len(modes) > 1:
+            raise UsageError(f"%register: use one of --{', --'.join(modes)} at a time")
+        try:
+            if args.promote:
+                return self._promote(args)
+            if args.rollback:
+                event = api.rollback(args.rollback, reason=args.reason)
+                print(f"{args.rollback}: version {event.from_version} -> {event.to_version} "
+                      "(rolled back)")
+                return None
+            if args.list is not None:
+                return api.models(args.list or None)
+            if args.history:
+                return api.model_history(args.history)
+            return self._register(args)
+        except (NbmlopsError, ValueError) as exc:
+            raise UsageError(f"%register: {exc}") from None
+
+    def _promote(self, args: Any) -> None:
+        name, version, alias = args.promote
+        if not version.isdigit():
+            raise UsageError(f"%register --promote: VERSION must be a number, not {version!r}")
+        event = api.promote(name, int(version), alias, reason=args.reason,
+                            require=args.require)
+        if event is None:
+            print(f"{name}@{alias} already points at version {version}")
+        else:
+            was = f"version {event.from_version}" if event.from_version else "nothing"
+            print(f"{name}@{alias}: {was} -> version {event.to_version}")
+
+    def _register(self, args: Any) -> Any:
+        if not args.name:
+            raise UsageError("%register: give the model a --name (e.g. --name churn)")
+        if (args.model is None) == (args.run is None):
+            raise UsageError("%register: give a model variable, or --run RUN_ID (not both)")
+        if args.sensitive and not args.evaluate:
+            raise UsageError("%register: --sensitive goes with --evaluate X_TEST Y_TEST")
+        model = self._value(args.model, "model") if args.model is not None else None
+        data = self._value(args.data, "--data") if args.data else (
+            self._training_data(model) if model is not None else None)
+        evaluation = None
+        if args.evaluate:
+            evaluation = (self._value(args.evaluate[0], "X_TEST"),
+                          self._value(args.evaluate[1], "Y_TEST"))
+        version = api.register(
+            model, name=args.name, run=args.run, artifact=args.artifact, alias=args.alias,
+            description=args.description, reason=args.reason, data=data, evaluate=evaluation,
+            sensitive=args.sensitive, require=args.require, onnx=args.onnx,
+            format=args.format, trusted=args.trusted)
+        source = f" from run {version.run_id[:8]}" if version.run_id else ""
+        extras = [name for name in ("card.html", "profile.json", "model.onnx")
+                  if name in version.files]
+        print(f"registered {version}{source} ({version.format}"
+              + (", signature" if version.signature else "")
+              + (", " + ", ".join(e.split(".")[0] for e in extras) if extras else "") + ")")
+        if "card.html" in version.files:
+            html = api.tracker().artifacts.read_bytes(version.files["card.html"]).decode()
+            scores = ", ".join(f"{k}={format_number(v)}" for k, v in version.metrics.items())
+            display({"text/html": html, "text/plain": f"model card: {scores}"}, raw=True)
+        return None

@@ -1,0 +1,1 @@
+"""The model registry: versions, aliases with history, safe model files, signatures, cards."""

@@ -1,0 +1,345 @@
+"""Registering, loading, promoting and rolling back model versions.
+
+``register`` is a short list of named steps: find the model and the run it came from;
+check the gates; write the model file (skops unless told otherwise) and what describes it
+(signature, reference profile and sample, model card, ONNX export); then record the
+version, and point an alias at it, in one audited transaction. ``load`` refuses a file that
+is not where the artifact store keeps it, whose bytes do not match the sha256 recorded at
+registration, or that is a pickle the caller did not say to trust.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nbmlops._types import (
+    Actor,
+    ArtifactRef,
+    AuditEvent,
+    ModelVersion,
+    NewModelVersion,
+    RunRecord,
+)
+from nbmlops.artifacts import check_name
+from nbmlops.errors import ArtifactError, ModelNotFoundError, UnsafeModelError
+from nbmlops.registry import formats, gates
+from nbmlops.registry.signature import Signature, enforce, infer
+from nbmlops.tracking.run import MODEL_MEDIA_TYPE, Tracker
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops.registry.card import ModelCard
+
+_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}$")
+_ALIAS = re.compile(r"^[A-Za-z][\w-]{0,63}$")
+_REF = re.compile(r"^(?P<name>[^@/]+?)(?:@(?P<alias>[^@/]+)|/(?P<version>[^@/]+))?$")
+
+
+def check_model_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (not "
+                         "'@' or '/', which name aliases and versions), at most 255")
+    return name
+
+
+def check_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise ValueError(f"alias {alias!r}: start with a letter; use letters, digits, '_' or "
+                         "'-', at most 64 (e.g. staging, production)")
+    return alias
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """``churn`` (the latest version), ``churn/3`` or ``churn@production``."""
+
+    model: str
+    version: int | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.alias:
+            return f"{self.model}@{self.alias}"
+        return f"{self.model}/{self.version}" if self.version else self.model
+
+
+def parse_reference(text: str) -> Reference:
+    match = _REF.match(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS "
+                         "(e.g. churn/3 or churn@production)")
+    name = check_model_name(match["name"])
+    if match["version"] is not None:
+        if not match["version"].isdigit() or int(match["version"]) < 1:
+            raise ValueError(f"model reference {text!r}: a version is a number from 1")
+        return Reference(name, version=int(match["version"]))
+    if match["alias"] is not None:
+        return Reference(name, alias=check_alias(match["alias"]))
+    return Reference(name)
+
+
+def actor(tracker: Tracker) -> Actor:
+    return Actor(user=tracker.user, host=tracker.host)
+
+
+# -- loading -----------------------------------------------------------------------------
+
+@dataclass
+class LoadedModel:
+    """A registered model, loaded: ``predict`` checks its input against the signature."""
+
+    version: ModelVersion
+    model: Any
+    signature: Signature | None = field(default=None)
+
+    @property
+    def name(self) -> str:
+        return self.version.model
+
+    def prepare(self, data: Any) -> Any:
+        """The input as the model expects it (columns, order, lossless casts), or a
+        SignatureError naming the column at fault."""
+        return data if self.signature is None else enforce(self.signature, data)
+
+    def predict(self, data: Any) -> Any:
+        return self.model.predict(self.prepare(data))
+
+    def predict_proba(self, data: Any) -> Any:
+        return self.model.predict_proba(self.prepare(data))
+
+    def __getattr__(self, name: str) -> Any:  # classes_, feature_names_in_, ...
+        return getattr(self.model, name)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel {self.version}: {type(self.model).__name__}>"
+
+
+def resolve(tracker: Tracker, reference: str | Reference) -> ModelVersion:
+    ref = parse_reference(reference) if isinstance(reference, str) else reference
+    return tracker.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)
+
+
+def model_file(tracker: Tracker, version: ModelVersion) -> bytes:
+    """The version's file bytes: where the artifact store keeps them, sha256 verified."""
+    store = tracker.artifacts
+    try:
+        expected = store.path_of(version.sha256)
+    except ArtifactError as exc:
+        raise UnsafeModelError(f"{version.reference}: its recorded sha256 is not valid "
+                               f"({exc}); refusing to load it",
+                               reference=version.reference) from exc
+    try:
+        check_name(version.source)
+    except ArtifactError as exc:
+        raise UnsafeModelError(f"{version.reference}: its file location {version.source!r} "
+                               "points outside the artifact root; refusing to load it",
+                               reference=version.reference) from exc
+    if (store.root / version.source) != expected:
+        raise UnsafeModelError(f"{version.reference}: its file location {version.source!r} is "
+                               "not where its sha256 says the file is; refusing to load it",
+                               reference=version.reference)
+    try:
+        return store.read_bytes(version.sha256)
+    except ArtifactError as exc:
+        raise UnsafeModelError(f"{version.reference}: {exc}; refusing to load it",
+                               reference=version.reference) from exc
+
+
+def load(tracker: Tracker, reference: str | Reference, *, trusted: bool = False
+         ) -> LoadedModel:
+    version = resolve(tracker, reference)
+    if version.format == "pickle" and not trusted:  # refuse before reading a byte of it
+        raise formats.refuse_pickle(version.reference)
+    data = model_file(tracker, version)
+    model = formats.load(data, version.format, version.trusted_types, trusted=trusted,
+                         reference=version.reference)
+    signature = None if version.signature is None else Signature.from_json(version.signature)
+    return LoadedModel(version=version, model=model, signature=signature)
+
+
+# -- registering -------------------------------------------------------------------------
+
+def run_model(tracker: Tracker, run: RunRecord, artifact: str, *, trusted: bool) -> Any:
+    """A run's model artifact, as an object (%%track pickles: only with ``trusted``)."""
+    try:
+        art = run.artifact(artifact)
+    except KeyError as exc:
+        raise ModelNotFoundError(f"run {run.id[:8]}", reason=str(exc.args[0])) from None
+    if art.artifact.media_type == MODEL_MEDIA_TYPE and not trusted:
+        raise UnsafeModelError(
+            f"run {run.id[:8]}'s {artifact!r} was saved as a pickle by %%track, and loading a "
+            "pickle runs code: register it with trusted=True (--trusted) if you trust this "
+            "store; the version is then saved in skops' safe format",
+            reference=f"run {run.id[:8]}")
+    data = tracker.artifacts.read_bytes(art.artifact.sha256)
+    fmt = "pickle" if art.artifact.media_type == MODEL_MEDIA_TYPE else "skops"
+    return formats.load(data, fmt, (), trusted=True, reference=f"run {run.id[:8]}")
+
+
+def _training_fingerprint(run: RunRecord | None, model: Any) -> Any:
+    """The source run's data the model was trained on, if it can be told: a frame with the
+    model's feature names (read or made by the run), else the run's first ``X…`` input."""
+    if run is None:
+        return None
+    frames = [ln.dataset for ln in (*run.inputs, *run.outputs)
+              if ln.dataset.kind in ("dataframe", "ndarray")]
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        wanted = tuple(str(n) for n in names)
+        for fp in frames:
+            if fp.columns == wanted:
+                return fp
+    for link in run.inputs:
+        if link.dataset.kind == "dataframe" and link.name.lower().startswith("x"):
+            return link.dataset
+    inputs = [ln.dataset for ln in run.inputs if ln.dataset.kind in ("dataframe", "ndarray")]
+    return inputs[0] if inputs else None
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What ``register`` needs beyond the model: all optional."""
+
+    description: str | None = None
+    alias: str | None = None
+    reason: str | None = None
+    data: pd.DataFrame | None = None  # training data: signature, profile, sample
+    card: ModelCard | None = None
+    require: tuple[str, ...] = ()
+    onnx: bool = False
+    format: str = "skops"
+    trusted: bool = False
+
+
+def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | None = None,
+             artifact: str = "model", how: Registration = Registration()) -> ModelVersion:
+    """Register ``model`` (or run ``run_id``'s ``artifact``) as the next version of ``name``."""
+    check_model_name(name)
+    if how.alias is not None:
+        check_alias(how.alias)
+    parsed_gates = [gates.parse(g) for g in how.require]
+    if how.format not in formats.FORMATS:
+        raise ValueError(f"unknown model format {how.format!r}; use one of "
+                         f"{', '.join(formats.FORMATS)}")
+    # 1. the model and the run it came from
+    run = None
+    if run_id is not None:
+        run = tracker.store.get_run(run_id)
+        if model is None:
+            model = run_model(tracker, run, artifact, trusted=how.trusted)
+    elif model is not None:
+        source = tracker.source_of(model)
+        if source is not None:
+            run = tracker.store.get_run(source[0])
+    if model is None:
+        raise ValueError("register() needs a model object, or run= with a model artifact")
+    if not callable(getattr(model, "predict", None)):
+        raise ValueError(f"a {type(model).__name__} has no predict(): register a fitted model")
+    # 2. the gates, before anything is written
+    # a card's held-out scores describe the model; without one, the source run's metrics do
+    # (never a mix: the run's "roc_auc" may be cross-validated, the card's is on test data)
+    metrics: dict[str, float] = (dict(how.card.metrics) if how.card is not None
+                                 else dict(run.metrics) if run is not None else {})
+    gates.check(parsed_gates, metrics, what=f"registering {name}")
+    # 3. the files
+    data, trusted_types = formats.dump(model, how.format, trusted=how.trusted)
+    ref = tracker.artifacts.put_bytes(data, media_type=formats.MEDIA_TYPES[how.format])
+    files = _describing_files(tracker, model, how)
+    signature = infer(model, data=how.data,
+                      fingerprint=_training_fingerprint(run, model) if how.data is None
+                      else None)
+    if how.onnx:
+        files["model.onnx"] = _onnx(tracker, model, signature)
+    # 4. the record
+    new = NewModelVersion(
+        model=name, run_id=run.id if run is not None else None, flavor=_flavor(model),
+        format=how.format, artifact=ref, source=_relative_source(tracker, ref),
+        trusted_types=trusted_types, signature=None if signature is None
+        else signature.to_json(), metrics={k: v for k, v in metrics.items()
+                                           if isinstance(v, float) and math.isfinite(v)},
+        files=files, description=how.description)
+    return tracker.store.create_model_version(new, actor=actor(tracker), alias=how.alias,
+                                              reason=how.reason)
+
+
+def _flavor(model: Any) -> str:
+    module = type(model).__module__.split(".")[0]
+    return "sklearn" if module == "sklearn" else module
+
+
+def _relative_source(tracker: Tracker, ref: ArtifactRef) -> str:
+    path = tracker.artifacts.path_of(ref.sha256)
+    return path.relative_to(tracker.artifacts.root).as_posix()
+
+
+def _describing_files(tracker: Tracker, model: Any, how: Registration) -> dict[str, ArtifactRef]:
+    files: dict[str, ArtifactRef] = {}
+    put = tracker.artifacts.put_bytes
+    if how.data is not None:
+        from nbmlops.registry.profile import profile, sample, to_parquet_bytes
+
+        files["profile.json"] = put(json.dumps(profile(how.data), allow_nan=False).encode(),
+                                    media_type="application/json")
+        files["sample.parquet"] = put(to_parquet_bytes(_parquet_safe(sample(how.data))),
+                                      media_type="application/vnd.apache.parquet")
+    if how.card is not None:
+        files["card.html"] = put(how.card.to_html().encode(), media_type="text/html")
+        files["card.md"] = put(how.card.to_markdown().encode(), media_type="text/markdown")
+        for path, png in how.card.figure_files().items():  # card.md links figures/<name>.png
+            files[path] = put(png, media_type="image/png")
+    return files
+
+
+def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns that mix types (``[1, "a"]``) become text: Parquet columns have one type."""
+    mixed = [c for c in frame.columns if frame[c].dtype == object
+             and len({type(v) for v in frame[c].dropna()}) > 1]
+    return frame.astype({c: str for c in mixed}) if mixed else frame
+
+
+def _onnx(tracker: Tracker, model: Any, signature: Signature | None) -> ArtifactRef:
+    try:
+        from skl2onnx import to_onnx
+    except ImportError as exc:
+        from nbmlops.errors import MissingExtraError
+
+        raise MissingExtraError("ONNX export", extra="onnx", module="skl2onnx") from exc
+    import numpy as np
+
+    if signature is None:
+        raise ValueError("ONNX export needs the model's input signature: register it with "
+                         "its training data (data=...)")
+    sample = np.zeros((1, len(signature.inputs)), dtype=np.float32)
+    try:
+        proto = to_onnx(model, sample, target_opset=None)
+    except Exception as exc:
+        raise ValueError(f"skl2onnx cannot convert this {type(model).__name__}: {exc}") from exc
+    return tracker.artifacts.put_bytes(proto.SerializeToString(),
+                                       media_type="application/onnx")
+
+
+# -- aliases -----------------------------------------------------------------------------
+
+def promote(tracker: Tracker, name: str, version: int, alias: str, *, reason: str | None = None,
+            require: Iterable[str] = ()) -> AuditEvent | None:
+    """Point ``name@alias`` at ``version`` (gates checked on the version's metrics)."""
+    check_model_name(name)
+    check_alias(alias)
+    parsed = [gates.parse(g) for g in require]
+    target = tracker.store.get_model_version(name, version=version)
+    gates.check(parsed, target.metrics, what=f"promoting {target.reference} to @{alias}")
+    return tracker.store.set_alias(name, alias, version, actor=actor(tracker), reason=reason)
+
+
+def rollback(tracker: Tracker, reference: str, *, reason: str | None = None) -> AuditEvent:
+    ref = parse_reference(reference)
+    if ref.alias is None:
+        raise ValueError(f"rollback needs an alias, like {ref.model}@production")
+    return tracker.store.rollback_alias(ref.model, ref.alias, actor=actor(tracker),
+                                        reason=reason)
