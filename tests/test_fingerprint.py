@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -547,6 +548,36 @@ def test_fingerprint_file_format_and_large_file(tmp_path: Path) -> None:
 def test_fingerprint_file_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         fingerprint_file(tmp_path / "nope.csv")
+
+
+def test_fingerprint_folder_of_part_files(tmp_path: Path) -> None:
+    folder = tmp_path / "preds.parquet"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "part.1.parquet").write_bytes(b"one")
+    (folder / "part.0.parquet").write_bytes(b"zero")
+    (folder / "sub" / "part.2.parquet").write_bytes(b"")
+    fp = fingerprint_file(folder)
+    assert fp.kind == "file"
+    assert fp.schema == (("format", "parquet"), ("files", "3"))
+    assert fp.size_bytes == fp.shape[0] == 7
+    assert fp.source == str(folder.resolve())
+    copy = tmp_path / "copy"
+    (copy / "sub").mkdir(parents=True)
+    for name in ("sub/part.2.parquet", "part.0.parquet", "part.1.parquet"):  # another order
+        (copy / name).write_bytes((folder / name).read_bytes())
+    assert fingerprint_file(copy) == replace(fp, source=str(copy.resolve()))
+    # the bytes moved from one file to the next, a renamed file, a changed one: all differ
+    (copy / "part.0.parquet").write_bytes(b"zeroo")
+    (copy / "part.1.parquet").write_bytes(b"ne")
+    moved = fingerprint_file(copy)
+    (copy / "part.1.parquet").rename(copy / "part.9.parquet")
+    renamed = fingerprint_file(copy)
+    (copy / "part.9.parquet").write_bytes(b"NE")
+    changed = fingerprint_file(copy)
+    hashes = {fp.content_hash, moved.content_hash, renamed.content_hash, changed.content_hash}
+    assert len(hashes) == 4
+    (copy / "notes.txt").write_bytes(b"")
+    assert fingerprint_file(copy).schema == (("format", "folder"), ("files", "4"))
 
 
 def test_a_frame_with_several_blocks_hashes_like_the_same_data_in_one() -> None:

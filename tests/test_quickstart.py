@@ -29,9 +29,14 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     shutil.copytree(ROOT / "example_notebooks", work / "example_notebooks")
     source = work / "example_notebooks" / "quickstart.ipynb"
     papermill = str(Path(sys.executable).parent / "papermill")
-    done = subprocess.run([papermill, str(source), str(work / "out.ipynb"), "-k", "python3",
-                           "-p", "n_customers", "1500", "-p", "n_estimators", "30"],
-                          capture_output=True, text=True, timeout=300, env=os.environ)
+    try:
+        done = subprocess.run([papermill, str(source), str(work / "out.ipynb"), "-k",
+                               "python3", "-p", "n_customers", "1500", "-p", "n_estimators",
+                               "30"], capture_output=True, text=True, timeout=400,
+                              env=os.environ)
+    finally:  # a notebook that failed half-way must not leave its server running
+        for name in nbmlops.deployments(running=True).name:
+            nbmlops.stop_deployment(name)
     assert done.returncode == 0, done.stderr
 
     frame = nbmlops.runs("churn", sort="start", kind="cell")  # the two tracked cells
@@ -86,8 +91,27 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
         "tenure_months", "monthly_spend", "support_calls", "on_contract", "late_payments"]
     history = nbmlops.model_history("churn@production")
     assert list(zip(history.action, history.to_version, strict=True)) == [
-        ("promote", 1), ("promote", 2), ("rollback", 1)]
-    assert history.reason.iloc[-1] == "the baseline scored lower"
+        ("promote", 1), ("promote", 2), ("rollback", 1), ("promote", 2), ("rollback", 1)]
+    assert history.reason.iloc[2] == "the baseline scored lower"
+
+    # the %deploy section: a server that followed production 1 -> 2 -> 1, then stopped;
+    # a batch run with its fingerprints; a bundle
+    (deployment,) = nbmlops.deployments().itertuples()
+    assert (deployment.name, deployment.status, deployment.alias) == ("churn", "stopped",
+                                                                       "production")
+    events = nbmlops.model_history("churn")
+    served = events[events.action.isin(["deploy", "switch", "undeploy"])]
+    assert list(zip(served.action, served.version, strict=True)) == [
+        ("deploy", 1), ("switch", 2), ("switch", 1), ("undeploy", 1)]
+    log = nbmlops.predictions("churn")
+    assert set(log["_version"]) == {1, 2}
+    assert len(log) >= 15
+    assert log["prediction"].isin([0, 1, False, True]).all()
+    (batch,) = nbmlops.runs("batch").itertuples()
+    scored = nbmlops.get_run(batch.run_id)
+    assert (scored.kind, scored.status, scored.metrics["rows"]) == ("deploy", "finished", 1500)
+    assert [d.name for d in scored.inputs] == ["customers.parquet"]
+    assert [d.name for d in scored.outputs] == ["scores.parquet"]
 
     executed = nbformat.read(work / "out.ipynb", as_version=4)
     assert f"nbmlops run {baseline.id[:8]} churn/baseline finished" in outputs(executed,
@@ -103,6 +127,15 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert "<LoadedModel churn/1" in used
     assert "refused: " in used
     assert "support_calls" in used
+    deployed = outputs(executed, "deploy")
+    assert deployed.startswith("deployed churn: churn/1 (follows the alias) at http://127.0.0.1:")
+    assert "answered with churn/1: [" in outputs(executed, "request")
+    switched = outputs(executed, "switch")
+    assert "now serving churn/2" in switched
+    assert switched.rstrip().endswith("now serving churn/1")
+    assert "scored 1,500 rows of customers.parquet with churn/1" in outputs(executed, "batch")
+    assert "exported churn@production to " in outputs(executed, "export")
+    assert "predictions logged, by version: {1: " in outputs(executed, "stop")
     assert "3 runs" in outputs(executed, "runs")  # 2 tracked cells and the search
     assert f"lineage store : sqlite:///{store_env / 'store' / 'lineage.db'}" in outputs(
         executed, "where")

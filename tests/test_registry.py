@@ -249,3 +249,17 @@ def test_onnx_export_predicts_like_the_model(store_env: Path) -> None:
     name = session.get_inputs()[0].name
     labels = session.run(None, {name: X_TEST.to_numpy(np.float32)})[0]
     np.testing.assert_array_equal(labels, model.predict(X_TEST))
+
+
+def test_a_loaded_model_copies_and_pickles(store_env: Path) -> None:
+    import copy
+    import pickle
+
+    nbmlops.register(fitted(), name="churn", data=X_TRAIN)
+    loaded = nbmlops.load_model("churn")
+    for clone in (copy.copy(loaded), copy.deepcopy(loaded), pickle.loads(pickle.dumps(loaded))):
+        np.testing.assert_array_equal(clone.predict(X_TEST), loaded.predict(X_TEST))
+        assert clone.version == loaded.version
+    assert loaded.classes_.tolist() == [0, 1]  # the model's own attributes pass through
+    with pytest.raises(AttributeError):
+        _ = loaded.no_such_attribute

@@ -18,6 +18,7 @@ from typing import Any, Literal
 RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
 RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift"]
 Direction = Literal["input", "output"]
+DeploymentStatus = Literal["running", "stopped", "failed", "crashed"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "failed", "interrupted", "crashed")
 RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "candidate", "job", "deploy",
@@ -349,7 +350,7 @@ class AuditEvent:
     time: datetime
     user: str | None
     host: str | None
-    action: str  # "register" | "promote" | "rollback"
+    action: str  # register | promote | rollback | deploy | switch | undeploy
     model: str
     alias: str | None
     version: int | None
@@ -357,3 +358,60 @@ class AuditEvent:
     to_version: int | None
     reason: str | None
     details: Mapping[str, Any]
+    deployment: str | None = None  # the deployment's id, for deploy/switch/undeploy
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeployment:
+    """A model server about to listen: written by the serving process when it starts."""
+
+    id: str
+    name: str
+    model: str
+    alias: str | None  # followed: the server switches when the alias moves
+    version: int
+    url: str
+    workers: int
+    pid: int
+    process_token: str
+    user: str | None
+    host: str
+    started_at: float
+    token_env: str | None = None  # the variable holding the bearer token (never the token)
+    log_dir: str | None = None  # the prediction log's folder
+    server_log: str | None = None  # the server's own output, when started in the background
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """A deployment as the store knows it (``nbmlops.deployments()`` lists them)."""
+
+    id: str
+    name: str
+    model: str
+    alias: str | None
+    version: int
+    url: str
+    status: DeploymentStatus
+    workers: int
+    pid: int | None
+    process_token: str | None
+    host: str | None
+    user: str | None
+    started_at: datetime
+    stopped_at: datetime | None
+    heartbeat_at: datetime | None
+    token_env: str | None
+    log_dir: str | None
+    server_log: str | None
+    error: str | None
+    options: Mapping[str, Any]
+
+    @property
+    def reference(self) -> str:
+        """What it serves: ``churn@production`` (followed) or ``churn/3``."""
+        return f"{self.model}@{self.alias}" if self.alias else f"{self.model}/{self.version}"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reference}, version {self.version}) {self.status} {self.url}"

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nbmlops._types import (
     AuditEvent,
+    Deployment,
     Metric,
     ModelVersion,
     Origin,
@@ -36,10 +37,14 @@ from nbmlops.config import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
     import pandas as pd
 
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
+    from nbmlops.serving.batch import BatchResult
+    from nbmlops.serving.server import ServeOptions
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.run import ActiveRun, Tracker
@@ -516,6 +521,132 @@ def model_history(reference: str) -> pd.DataFrame:
         columns=["time", "action", "model", "alias", "version", "from_version", "to_version",
                  "user", "host", "reason"]).astype(
         {"version": "Int64", "from_version": "Int64", "to_version": "Int64"})
+
+
+# -- serving ---------------------------------------------------------------------------
+
+def _serve_options(target: str, **kw: Any) -> ServeOptions:
+    from nbmlops.serving.server import ServeOptions
+
+    return ServeOptions(target=str(target), **kw)
+
+
+def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
+           port: int = 8000, workers: int = 1, token_env: str | None = None,
+           trusted: bool = False, log_predictions: bool = True, log_sample: float = 1.0,
+           log_max_rows: int = 1_000_000, max_body: int = 10 * 1024 * 1024,
+           poll: float = 2.0, timeout: float = 90.0) -> Deployment:
+    """Serve ``churn@production`` (or ``churn/3``) over HTTP in a background process.
+
+    Returns once the server answers ``/health``: the deployment, with its ``url``. A
+    deployment of an alias follows it: when the alias moves, the server switches to the
+    new version without dropping requests. Requests and predictions are logged as Parquet
+    (``predictions(name)``). ``token_env`` names an environment variable holding a bearer
+    token clients must send. ``port=0`` picks a free port. Stop it with
+    ``stop_deployment(name)``; it keeps running if this process ends.
+    """
+    from nbmlops.serving import manage
+
+    settings = current_settings()
+    options = _serve_options(
+        reference, name=name, host=host, port=port, workers=workers, token_env=token_env,
+        trusted=trusted, log_predictions=log_predictions, log_sample=log_sample,
+        log_max_rows=log_max_rows, max_body=max_body, poll_s=poll)
+    return manage.start(tracker(settings, create=False), options,
+                        store_url=settings.store_url, timeout=timeout)
+
+
+def serve(target: str, *, name: str | None = None, host: str = "127.0.0.1", port: int = 8000,
+          workers: int = 1, token_env: str | None = None, trusted: bool = False,
+          log_predictions: bool = True, log_sample: float = 1.0,
+          log_max_rows: int = 1_000_000, log_dir: str | None = None,
+          max_body: int = 10 * 1024 * 1024, poll: float = 2.0) -> int:
+    """Serve a model reference or an exported bundle folder in this process, until
+    SIGTERM/Ctrl-C (what ``nbmlops serve`` runs); the exit status."""
+    from nbmlops.serving.server import serve as run
+
+    return run(_serve_options(
+        target, name=name, host=host, port=port, workers=workers, token_env=token_env,
+        trusted=trusted, log_predictions=log_predictions, log_sample=log_sample,
+        log_max_rows=log_max_rows, log_dir=log_dir, max_body=max_body, poll_s=poll))
+
+
+def stop_deployment(name: str, *, timeout: float = 20.0) -> Deployment:
+    """Stop a running deployment: it finishes the requests in flight, then exits."""
+    from nbmlops.serving import manage
+
+    return manage.stop(tracker(create=False), name, timeout=timeout)
+
+
+def deployments(*, running: bool = False) -> pd.DataFrame:
+    """Deployments, newest first (only the live ones with ``running=True``)."""
+    import pandas as pd
+
+    from nbmlops.serving import manage
+
+    rows = manage.rows(tracker(create=False).store.list_deployments(running=running))
+    return pd.DataFrame(rows, columns=["name", "status", "url", "model", "alias", "version",
+                                       "workers", "started_at", "stopped_at", "pid", "host",
+                                       "id", "options"])
+
+
+def get_deployment(name: str) -> Deployment:
+    """The latest deployment by that name (or id)."""
+    return tracker(create=False).store.get_deployment(name)
+
+
+def deployment_logs(name: str, lines: int = 50) -> str:
+    """The last lines of a background deployment's server log."""
+    from nbmlops.serving import manage
+
+    return manage.logs(tracker(create=False), name, lines)
+
+
+def predictions(deployment: str, *, since: str | datetime | timedelta | None = None,
+                until: datetime | None = None) -> pd.DataFrame:
+    """What a deployment was asked and answered: one row per scored row, with the input
+    columns, ``prediction`` (or ``proba_<class>``), ``_time``, ``_version``, ``_request``.
+    ``since``: ``"24h"``, ``"30m"``, a timedelta or a datetime."""
+    from nbmlops.serving import predlog
+
+    found = get_deployment(deployment)
+    if not found.log_dir:
+        raise ValueError(f"deployment {found.name!r} does not log predictions")
+    return predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
+
+
+def score_batch(reference: str, source: str | Path, dest: str | Path, *,
+                engine: Literal["pandas", "dask"] = "pandas", chunk_size: int = 100_000,
+                proba: bool = False, trusted: bool = False, experiment: str = "batch",
+                progress: bool = True) -> BatchResult:
+    """Score a .parquet or .csv file with a registered model, chunk by chunk, into
+    ``dest``: the input's columns plus ``prediction`` (or ``proba_<class>`` columns).
+    ``engine="dask"`` (``pip install "nbmlops[dask]"``) handles files larger than memory.
+    Recorded as a run of kind ``deploy`` with the input and output fingerprints."""
+    from nbmlops.serving import batch
+    from nbmlops.tuning.progress import default as default_progress
+
+    return batch.score(tracker(create=False), reference, source, dest, engine=engine,
+                       chunk_size=chunk_size, proba=proba, trusted=trusted,
+                       experiment=experiment, progress=default_progress() if progress
+                       else None)
+
+
+def export_bundle(reference: str, folder: str | Path, *, trusted: bool = False,
+                  port: int = 8000) -> Path:
+    """Write a folder that serves this version without the store: the model file, its
+    manifest (signature, sha256), pinned requirements, a Dockerfile and ``start.sh``;
+    ``python -m nbmlops.serving FOLDER`` serves it."""
+    from nbmlops.registry import formats
+    from nbmlops.registry.registry import model_file, resolve
+    from nbmlops.serving.bundle import export_bundle as export
+
+    t = tracker(create=False)
+    version = resolve(t, reference)
+    if version.format == "pickle" and not trusted:
+        raise formats.refuse_pickle(version.reference)
+    return export(version, model_file(t, version), Path(folder), exported_by=t.user,
+                  port=port)
 
 
 # -- reading ---------------------------------------------------------------------------

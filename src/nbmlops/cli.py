@@ -3,6 +3,11 @@
     nbmlops runs list [--experiment E] [--where EXPR] [--sort KEYS] [--limit N]
                       [--format table|json|csv]
     nbmlops runs show RUN_ID [--format text|json]
+    nbmlops models list|show|promote|rollback|history ...
+    nbmlops deploy REFERENCE [--port P] ... | --list | --stop NAME | --logs NAME
+                   | --batch IN --out OUT | --export DIR
+    nbmlops predictions NAME [--since 24h] [--format table|json|csv]
+    nbmlops serve REFERENCE|BUNDLE [--host H] [--port P] [--workers N] ...
     nbmlops db info [--format text|json]
     nbmlops db upgrade
 
@@ -328,6 +333,125 @@ def _models_history(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+# -- deploy and serve ------------------------------------------------------------------------
+
+# `nbmlops deploy` and `%deploy` take the same arguments and do the same things
+DEPLOY_ARGUMENTS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("reference",), {"nargs": "?", "help": "the model: churn@production, churn/3, churn"}),
+    (("--name",), {"help": "the deployment's name (default: the model's)"}),
+    (("--host",), {"default": "127.0.0.1",
+                   "help": "the address to listen on (default 127.0.0.1; 0.0.0.0: all)"}),
+    (("--port",), {"type": int, "default": 8000, "help": "default 8000; 0 picks a free port"}),
+    (("--workers",), {"type": int, "default": 1, "help": "worker processes (default 1)"}),
+    (("--token-env",), {"metavar": "VAR", "help": "require a bearer token, read from the "
+                        "environment variable VAR"}),
+    (("--trusted",), {"action": "store_true", "help": "allow a version stored as a pickle"}),
+    (("--no-log",), {"action": "store_true", "help": "do not log predictions"}),
+    (("--log-sample",), {"type": float, "default": 1.0, "metavar": "SHARE",
+                         "help": "log this share of requests (0 to 1, default 1)"}),
+    (("--log-max-rows",), {"type": int, "default": 1_000_000, "metavar": "N",
+                           "help": "keep at most N logged rows, the oldest dropped first "
+                           "(default 1,000,000)"}),
+    (("--max-body",), {"type": int, "default": 10 * 1024 * 1024, "metavar": "BYTES",
+                       "help": "the largest request body accepted (default 10 MiB)"}),
+    (("--poll",), {"type": float, "default": 2.0, "metavar": "SECONDS",
+                   "help": "how often to check whether the served alias moved (default 2)"}),
+    (("--list",), {"action": "store_true", "help": "deployments, newest first"}),
+    (("--stop",), {"metavar": "NAME", "help": "stop a deployment"}),
+    (("--logs",), {"metavar": "NAME", "help": "the end of a deployment's server log"}),
+    (("--lines",), {"type": int, "default": 40, "help": "with --logs: how many lines"}),
+    (("--batch",), {"metavar": "INPUT", "help": "score a .parquet or .csv file instead"}),
+    (("--out",), {"metavar": "OUTPUT", "help": "with --batch: where to write the scores"}),
+    (("--engine",), {"choices": ("pandas", "dask"), "default": "pandas",
+                     "help": "with --batch: dask for files larger than memory"}),
+    (("--chunk-size",), {"type": int, "default": 100_000, "metavar": "ROWS",
+                         "help": "with --batch: rows per chunk (default 100,000)"}),
+    (("--proba",), {"action": "store_true", "help": "with --batch: class probabilities"}),
+    (("--export",), {"metavar": "DIR", "help": "write a self-contained folder that serves "
+                     "the model without the store"}),
+)
+
+
+def run_deploy(args: argparse.Namespace, out: TextIO) -> Any:
+    """What ``%deploy`` and ``nbmlops deploy`` do; a DataFrame to show for ``--list``."""
+    from nbmlops import api
+
+    modes = [m for m in ("stop", "logs", "batch", "export") if getattr(args, m)]
+    modes += ["list"] if args.list else []
+    if len(modes) > 1:
+        raise ValueError(f"use one of --{', --'.join(modes)} at a time")
+    if not args.reference and not (args.list or args.stop or args.logs):
+        raise ValueError("name the model to serve, e.g. churn@production (or --list, "
+                         "--stop NAME, --logs NAME)")
+    if args.out and not args.batch:
+        raise ValueError("--out goes with --batch INPUT")
+    if args.list:
+        return api.deployments()
+    if args.stop:
+        stopped = api.stop_deployment(args.stop)
+        out.write(f"stopped {stopped.name} (it served {stopped.model}/{stopped.version} at "
+                  f"{stopped.url})\n")
+        return None
+    if args.logs:
+        out.write(api.deployment_logs(args.logs, args.lines) + "\n")
+        return None
+    if args.batch:
+        if not args.out:
+            raise ValueError("--batch INPUT needs --out OUTPUT (a .parquet or .csv file)")
+        result = api.score_batch(args.reference, args.batch, args.out, engine=args.engine,
+                                 chunk_size=args.chunk_size, proba=args.proba,
+                                 trusted=args.trusted)
+        out.write(f"{result}\n")
+        return None
+    if args.export:
+        folder = api.export_bundle(args.reference, args.export, trusted=args.trusted,
+                                   port=args.port)
+        out.write(f"exported {args.reference} to {folder}: serve it with "
+                  f"{folder / 'start.sh'} (or python -m nbmlops.serving {folder}); a "
+                  "Dockerfile is beside it\n")
+        return None
+    deployment = api.deploy(
+        args.reference, name=args.name, host=args.host, port=args.port, workers=args.workers,
+        token_env=args.token_env, trusted=args.trusted, log_predictions=not args.no_log,
+        log_sample=args.log_sample, log_max_rows=args.log_max_rows, max_body=args.max_body,
+        poll=args.poll)
+    follows = " (follows the alias)" if deployment.alias else ""
+    out.write(f"deployed {deployment.name}: {deployment.model}/{deployment.version}{follows} "
+              f"at {deployment.url}\n  POST {deployment.url}/predict · docs "
+              f"{deployment.url}/docs · stop with `%deploy --stop {deployment.name}` or "
+              f"`nbmlops deploy --stop {deployment.name}`\n")
+    return None
+
+
+def _deploy(args: argparse.Namespace, out: TextIO) -> int:
+    shown = run_deploy(args, out)
+    if shown is not None:
+        if args.format == "table":
+            shown = shown.drop(columns=["id", "options"])
+        _write_frame(shown, args.format, out, "no deployments yet")
+    return 0
+
+
+def _predictions(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    frame = api.predictions(args.name, since=args.since)
+    if args.limit is not None:
+        frame = frame.tail(args.limit)
+    if args.format == "json":
+        _dump_json(_clean_floats(frame.assign(_time=frame["_time"].map(
+            lambda t: t.isoformat())).to_dict(orient="records")), out)
+    else:
+        _write_frame(frame, args.format, out, "no predictions logged in that window")
+    return 0
+
+
+def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops.serving.__main__ import main as serve_main
+
+    return serve_main(args.rest, prog="nbmlops serve")
+
+
 # -- db --------------------------------------------------------------------------------------
 
 def _db_info(args: argparse.Namespace, out: TextIO) -> int:
@@ -463,6 +587,24 @@ def build_parser() -> argparse.ArgumentParser:
     mhist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     mhist.set_defaults(func=_models_history)
 
+    deploy = sub.add_parser(
+        "deploy", help="serve a registered model in the background, list/stop/inspect "
+        "deployments, score a file, export a bundle (what %%deploy does)")
+    for names, options in DEPLOY_ARGUMENTS:
+        deploy.add_argument(*names, **options)
+    deploy.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                        help="with --list")
+    deploy.set_defaults(func=_deploy)
+    preds = sub.add_parser("predictions", help="what a deployment was asked and answered")
+    preds.add_argument("name", help="the deployment")
+    preds.add_argument("--since", help="a window such as 30m, 24h or 7d (default: all)")
+    preds.add_argument("--limit", type=int, help="only the last N rows")
+    preds.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    preds.set_defaults(func=_predictions)
+    serve = sub.add_parser("serve", add_help=False, help="serve a model reference or a "
+                           "bundle folder in the foreground, for production (--help: options)")
+    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    serve.set_defaults(func=_serve)
     db = sub.add_parser("db", help="the lineage store itself")
     db_sub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     info = db_sub.add_parser("info", help="where the store is, its schema revision and counts")
@@ -476,6 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["serve"]:  # its own parser: `nbmlops serve --help` shows its options
+        from nbmlops.serving.__main__ import main as serve_main
+
+        return serve_main(raw[1:], prog="nbmlops serve")
     args = build_parser().parse_args(attach_sort_values(raw, _SORT_FLAGS))
     try:
         return int(args.func(args, out))

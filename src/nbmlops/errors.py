@@ -18,6 +18,7 @@ message what to do next::
     ├── UnsafeModelError(NbmlopsError, RuntimeError) a model file is untrusted, tampered or misplaced
     ├── SignatureError(NbmlopsError, ValueError)     input does not match a model's signature
     ├── GateError(NbmlopsError, ValueError)          a --require gate failed (registration refused)
+    ├── DeploymentError(NbmlopsError, RuntimeError)  a deployment cannot start, stop or be found
     └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
 
 Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
@@ -29,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "ArtifactError",
     "ConfigError",
+    "DeploymentError",
     "GateError",
     "MissingExtraError",
     "ModelNotFoundError",
@@ -176,6 +178,14 @@ class GateError(NbmlopsError, ValueError):
         super().__init__(message)
         self.gate = gate
         self.value = value
+
+
+class DeploymentError(NbmlopsError, RuntimeError):
+    """A deployment cannot be started, stopped or found (the message says what to do)."""
+
+    def __init__(self, message: str, *, name: str | None = None) -> None:
+        super().__init__(message)
+        self.name = name
 
 
 class MissingExtraError(NbmlopsError, ImportError):

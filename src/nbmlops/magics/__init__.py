@@ -10,11 +10,12 @@ from typing import Any
 
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
-_MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register")}
+_MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register", "deploy")}
 
 
 def register(shell: Any) -> None:
     from nbmlops import widgets
+    from nbmlops.magics.deploy import DeployMagics
     from nbmlops.magics.registry import RegisterMagics
     from nbmlops.magics.runs import RunsMagics
     from nbmlops.magics.track import TrackMagics
@@ -25,7 +26,8 @@ def register(shell: Any) -> None:
     session = KernelSession(shell)
     setattr(shell, ATTRIBUTE, session)
     shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
-                          TuneMagics(shell, session), RegisterMagics(shell))
+                          TuneMagics(shell, session), RegisterMagics(shell),
+                          DeployMagics(shell))
     widgets.register(shell)
     session.warm_up()
 
@@ -40,7 +42,7 @@ def unregister(shell: Any) -> None:
     for kind, names in _MAGICS.items():
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
-    for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics"):
+    for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics", "DeployMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)

@@ -56,12 +56,20 @@ def load(data: bytes, fmt: str, trusted_types: tuple[str, ...], *, trusted: bool
         raise UnsafeModelError(f"{reference} has an unknown format {fmt!r}; refusing to "
                                "load it", reference=reference)
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
+    if not trusted:
+        # skops audits every type in the file against the list: one pass, no pre-scan
+        try:
+            return sio.loads(data, trusted=list(trusted_types))
+        except UntrustedTypesFoundException:
+            pass  # name the types below
+        except Exception as exc:
+            raise _invalid(reference, exc) from exc
     try:
         found = set(sio.get_untrusted_types(data=data))
     except Exception as exc:
-        raise UnsafeModelError(f"{reference} is not a valid skops file ({exc}); refusing to "
-                               "load it", reference=reference) from exc
+        raise _invalid(reference, exc) from exc
     unexpected = sorted(found - set(trusted_types))
     if unexpected and not trusted:
         raise UnsafeModelError(
@@ -69,3 +77,8 @@ def load(data: bytes, fmt: str, trusted_types: tuple[str, ...], *, trusted: bool
             f"{', '.join(unexpected)}; refusing to load it (trusted=True overrides)",
             reference=reference)
     return sio.loads(data, trusted=sorted(found))
+
+
+def _invalid(reference: str, exc: Exception) -> UnsafeModelError:
+    return UnsafeModelError(f"{reference} is not a valid skops file ({exc}); refusing to "
+                            "load it", reference=reference)

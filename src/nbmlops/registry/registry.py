@@ -114,7 +114,12 @@ class LoadedModel:
         return self.model.predict_proba(self.prepare(data))
 
     def __getattr__(self, name: str) -> Any:  # classes_, feature_names_in_, ...
-        return getattr(self.model, name)
+        # only for attributes the model has: copy and pickle probe for dunders before
+        # ``model`` is set, and must get an AttributeError, not a recursion
+        model = self.__dict__.get("model")
+        if model is None or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(name)
+        return getattr(model, name)
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.version}: {type(self.model).__name__}>"

@@ -35,6 +35,7 @@ Categorical input is read as its values.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -229,6 +230,12 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame:
     import pandas as pd
 
     frame = _as_frame(signature, data)
+    if _ready(frame, signature):  # nothing to convert
+        wanted = list(signature.columns)
+        if list(frame.columns) != wanted:
+            return frame[wanted]
+        # under copy-on-write a shallow copy shares no memory the caller could see change
+        return frame.copy(deep=not _copy_on_write())
     labels: dict[str, list[Any]] = {}
     for label in frame.columns:
         labels.setdefault(str(label), []).append(label)
@@ -251,6 +258,28 @@ def enforce(signature: Signature, data: Any) -> pd.DataFrame:
     # a DataFrame built from a dict of Series copies them (lazily, under copy-on-write):
     # the result shares no memory the caller could see change
     return pd.DataFrame(columns).set_axis(frame.index, axis=0)
+
+
+def _ready(frame: pd.DataFrame, signature: Signature) -> bool:
+    """Every column there once, under its own name, with exactly the signature's dtype."""
+    if not frame.columns.is_unique:
+        return False
+    dtypes = dict(zip(frame.columns, map(_dtype_name, frame.dtypes), strict=True))
+    return all(dtypes.get(name) == expected for name, expected in signature.inputs)
+
+
+@functools.cache
+def _copy_on_write() -> bool:
+    import pandas as pd
+
+    if int(pd.__version__.split(".")[0]) >= 3:
+        return True  # always, from pandas 3
+    return pd.get_option("mode.copy_on_write") is True
+
+
+@functools.lru_cache(maxsize=512)
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype)  # slow enough to matter per request, and dtypes repeat
 
 
 def _as_frame(signature: Signature, data: Any) -> pd.DataFrame:

@@ -11,9 +11,12 @@ from nbmlops._types import (
     Actor,
     AuditEvent,
     DatasetLink,
+    Deployment,
+    DeploymentStatus,
     Experiment,
     Metric,
     ModelVersion,
+    NewDeployment,
     NewModelVersion,
     NewRun,
     RegisteredModel,
@@ -153,5 +156,22 @@ class Store(Protocol):
 
     def list_versions(self, model: str) -> list[ModelVersion]: ...
 
-    def audit_events(self, model: str | None = None, *, alias: str | None = None
-                     ) -> list[AuditEvent]: ...
+    def audit_events(self, model: str | None = None, *, alias: str | None = None,
+                     deployment: str | None = None) -> list[AuditEvent]: ...
+
+    # -- deployments ---------------------------------------------------------------------
+    def start_deployment(self, new: NewDeployment, *, actor: Actor) -> Deployment: ...
+
+    def switch_deployment(self, deployment_id: str, from_version: int, to_version: int, *,
+                          actor: Actor) -> bool: ...
+
+    def end_deployment(self, deployment_id: str, status: DeploymentStatus, *, actor: Actor,
+                       error: str | None = None) -> Deployment: ...
+
+    def deployment_heartbeat(self, deployment_id: str, now: float) -> None: ...
+
+    def get_deployment(self, name_or_id: str) -> Deployment: ...
+
+    def list_deployments(self, *, running: bool = False) -> list[Deployment]: ...
+
+    def reap_deployments(self, now: float, *, name: str | None = None) -> list[str]: ...

@@ -38,6 +38,12 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None  # field 22 overall: starttime
 
 
+def _is_zombie(pid: int) -> bool:
+    stat = _read(f"/proc/{pid}/stat")
+    fields = stat.rsplit(")", 1)[-1].split() if stat else []
+    return bool(fields) and fields[0] == "Z"
+
+
 @lru_cache(maxsize=1)
 def _namespace() -> str:
     boot = _read("/proc/sys/kernel/random/boot_id") or ""
@@ -74,6 +80,8 @@ def owner_is_dead(pid: int | None, token: str | None) -> bool | None:
     started = parts[4]
     current = _start_ticks(pid)
     if current is not None:  # /proc shows a process: the same one if it started then
+        if _is_zombie(pid):
+            return True  # it exited; only its parent has not collected it yet
         return current != started if started else None
     try:
         os.kill(pid, 0)

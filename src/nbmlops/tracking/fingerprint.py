@@ -154,17 +154,41 @@ def fingerprint(value: Any) -> DatasetFingerprint:
                               size_bytes=size)
 
 
-def fingerprint_file(path: Path) -> DatasetFingerprint:
-    """Fingerprint a file by its bytes (its path is kept as the source)."""
-    path = Path(path)
-    h = xxhash.xxh3_128()
+def _feed_file(h: Any, path: Path) -> int:
     size = 0
     with path.open("rb") as fh:
         while chunk := fh.read(_FILE_BUF):
             h.update(chunk)
             size += len(chunk)
+    return size
+
+
+def fingerprint_file(path: Path) -> DatasetFingerprint:
+    """Fingerprint a file by its bytes (its path is kept as the source).
+
+    A folder (the part files dask writes, say) is fingerprinted by each file under it, in
+    the order of their relative POSIX names: the name, the size and the bytes of each, so
+    renaming, moving or changing any file changes the hash. Its schema gives the files'
+    common extension (``folder`` if they differ) and their count.
+    """
+    path = Path(path)
+    h = xxhash.xxh3_128()
+    if path.is_dir():
+        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*")
+                       if p.is_file())
+        size = 0
+        for name, file in files:
+            h.update(name.encode("utf-8", "surrogatepass") + b"\0")
+            h.update(file.stat().st_size.to_bytes(8, "little"))
+            size += _feed_file(h, file)
+        suffixes = {Path(name).suffix.lstrip(".").lower() or "bytes" for name, _ in files}
+        schema: tuple[tuple[str, str], ...] = (
+            ("format", suffixes.pop() if len(suffixes) == 1 else "folder"),
+            ("files", str(len(files))))
+    else:
+        size = _feed_file(h, path)
+        schema = (("format", path.suffix.lstrip(".").lower() or "bytes"),)
     content = f"{HASH_NAME}:{h.hexdigest()}"
-    schema = (("format", path.suffix.lstrip(".").lower() or "bytes"),)
     return DatasetFingerprint(digest=_digest("file", (size,), schema, content), kind="file",
                               shape=(size,), schema=schema, content_hash=content,
                               size_bytes=size, source=str(path.resolve()))

@@ -1,8 +1,10 @@
-"""Progress of a search: candidates done of total, elapsed and ETA, best score so far.
+"""Progress of long work: items done of total, elapsed and ETA (and, for a search, the
+best score so far).
 
-A search reports to a :class:`Progress`. The default writes plain text lines (terminals,
-papermill, CI logs); the IPython extension registers a widget progress bar for live
-notebooks (``set_default``), so this layer never imports a front end.
+A search reports candidates to a :class:`Progress`, batch scoring reports rows. The default
+writes plain text lines (terminals, papermill, CI logs); the IPython extension registers a
+widget progress bar for live notebooks (``set_default``), so this layer never imports a
+front end.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from nbmlops.tracking.summary import format_duration, format_number
 
 @dataclass(frozen=True, slots=True)
 class ProgressState:
-    """A snapshot of a search, as every progress display shows it."""
+    """A snapshot of a search (or of other long work, counted in ``unit``), as every
+    progress display shows it."""
 
     description: str
     done: int
@@ -28,6 +31,7 @@ class ProgressState:
     best: float | None
     metric: str
     failed: int = 0
+    unit: str = "candidates"  # what ``done`` and ``total`` count ("rows" for batch scoring)
 
     @property
     def eta_s(self) -> float | None:
@@ -36,8 +40,8 @@ class ProgressState:
         return self.elapsed_s / self.done * (self.total - self.done)
 
     def line(self) -> str:
-        count = f"{self.done}/{self.total}" if self.total else f"{self.done}"
-        parts = [f"{self.description}: {count} candidates",
+        count = f"{self.done:,}/{self.total:,}" if self.total else f"{self.done:,}"
+        parts = [f"{self.description}: {count} {self.unit}",
                  f"{format_duration(self.elapsed_s)} elapsed"]
         if self.eta_s is not None:
             parts.append(f"ETA {format_duration(self.eta_s)}")

@@ -1,4 +1,5 @@
-"""A search's progress as a widget: a bar of candidates done and the plain progress line."""
+"""Progress as a widget: a bar of items done (a search's candidates, batch scoring's rows)
+and the plain progress line."""
 
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ _STYLES = {"finished": "success", "failed": "danger", "interrupted": "warning"}
 class WidgetProgress:
     """:class:`~nbmlops.tuning.progress.Progress` as an ``IntProgress`` bar and a label.
 
-    The bar counts candidates done of ``total``; when the total is not known ahead
-    (successive halving) it is full and blue ("info") until the search ends, as tqdm's
-    notebook bar does. The label is the same line a terminal shows. The widgets are
-    displayed on the first update (or on close, if there was none); intermediate updates
-    are applied at most once every ``every_s`` seconds (the final one always is).
+    The bar counts items done (``state.unit``) of ``total``; when the total is not known
+    ahead (successive halving, rows of a CSV file) it is full and blue ("info") until the
+    work ends, as tqdm's notebook bar does. The label is the same line a terminal shows.
+    The widgets are displayed on the first update (or on close, if there was none);
+    intermediate updates are applied at most once every ``every_s`` seconds (the final one
+    always is).
     """
 
     def __init__(self, *, every_s: float = 0.1) -> None:

@@ -239,6 +239,37 @@ class AuditEventRow(Base):
     to_version: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str] = mapped_column(Text)  # JSON
+    deployment: Mapped[str | None] = mapped_column(String(32))  # a deployment's id (rev 0004)
+
+
+class DeploymentRow(Base):
+    """A model server: what it serves, where, and whether it is still up."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (Index("ix_deployments_name", "name", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # the name while the deployment runs, NULL once it ended: at most one live per name
+    active_name: Mapped[str | None] = mapped_column(String(255), unique=True)
+    model: Mapped[str] = mapped_column(String(255))
+    alias: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    url: Mapped[str] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16))  # running | stopped | failed | crashed
+    workers: Mapped[int] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_token: Mapped[str | None] = mapped_column(String(255))
+    host: Mapped[str | None] = mapped_column(String(255))
+    user: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[float] = mapped_column(Double)
+    stopped_at: Mapped[float | None] = mapped_column(Double)
+    heartbeat_at: Mapped[float | None] = mapped_column(Double)
+    token_env: Mapped[str | None] = mapped_column(String(255))
+    log_dir: Mapped[str | None] = mapped_column(Text)
+    server_log: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[str] = mapped_column(Text)  # JSON
 
 
 metadata = Base.metadata

@@ -1,0 +1,351 @@
+"""The served model's HTTP API: a Starlette application run by uvicorn.
+
+=====================  =====================================================================
+``POST /predict``      JSON records or columns (see :mod:`nbmlops.serving.model`) →
+                       ``{"predictions": [...], "model", "version"}``; ``?proba=true`` for a
+                       classifier → ``{"probabilities": [[...]], "classes": [...], ...}``
+``GET /health``        ``{"status": "ok", "model", "version"}`` (never needs the token, for
+                       load balancers and probes)
+``GET /metadata``      the model, version, signature, classes, source run
+``GET /metrics``       Prometheus text: requests, errors, latency histogram, rows, version
+``GET /openapi.json``  the OpenAPI 3.1 description, with the model's own input columns;
+``GET /docs``          Swagger UI on it
+=====================  =====================================================================
+
+Errors are JSON ``{"error": message}`` (plus ``"column"`` when a column is at fault) and
+never carry a traceback: 400 the body is not JSON, 401 the bearer token is missing or
+wrong, 404/405 no such route or method, 413 the body is larger than ``max_body``, 415 the
+content type is not JSON, 422 the input does not fit the model (the column is named), 500
+the model itself failed on the input.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import json
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from nbmlops.errors import SignatureError
+from nbmlops.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from nbmlops.serving.metrics import Metrics
+from nbmlops.serving.model import PayloadError, ServedModel
+from nbmlops.serving.predlog import PredictionLog
+from nbmlops.serving.sources import Holder, StoreSource
+
+MAX_BODY = 10 * 1024 * 1024
+INLINE_ROWS = 2_000  # larger requests are scored in a thread, not on the event loop
+OPEN_PATHS = frozenset({"/health"})
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    token: str | None = None
+    max_body: int = MAX_BODY
+    deployment: str | None = None  # the deployment's name, shown in /metadata and /health
+
+
+def error(status: int, message: str, **extra: Any) -> Response:
+    body = json.dumps({"error": message, **extra}).encode()
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")).encode(), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            if int(length) > limit:
+                raise _BodyTooLarge
+        except ValueError:
+            pass  # h11/httptools reject a malformed length before we see it
+        return await request.body()
+    chunks, size = [], 0  # chunked: count as it arrives
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/")
+                                          and kind.endswith("+json"))
+
+
+class _TokenGate:
+    """Pure ASGI middleware: every path but /health needs ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str, metrics: Metrics) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if hmac.compare_digest(given, self.expected):
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        message = ("this server needs a bearer token: send the header 'Authorization: "
+                   "Bearer <token>'") if not given else "the bearer token is not valid"
+        await error(401, message)(scope, receive, send)
+        self.metrics.observe(_endpoint(scope["path"]), 401, time.perf_counter() - start)
+
+
+def _endpoint(path: str) -> str:
+    return path if path in ("/predict", "/health", "/metadata", "/metrics", "/openapi.json",
+                            "/docs") else "other"
+
+
+def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
+               source: StoreSource | None = None, log: PredictionLog | None = None,
+               metrics: Metrics | None = None) -> ASGIApp:
+    """The ASGI application serving ``holder.current`` (switched by ``source``)."""
+    metrics = metrics or Metrics()
+    metrics.version.set(holder.current.version)
+    if source is not None:
+        previous = source.on_switch
+
+        def switched(old: int, new: int) -> None:
+            metrics.switches.inc()
+            metrics.version.set(new)
+            if previous is not None:
+                previous(old, new)
+
+        source.on_switch = switched
+
+    def timed(endpoint: str, handler: Callable[[Request], Awaitable[Response]]
+              ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            start = time.perf_counter()
+            response = await handler(request)
+            metrics.observe(endpoint, response.status_code, time.perf_counter() - start)
+            return response
+        return run
+
+    async def predict(request: Request) -> Response:
+        if not _is_json(request.headers.get("content-type", "")):
+            return error(415, "send the input as JSON with 'Content-Type: application/json'")
+        try:
+            body = await _body(request, options.max_body)
+        except _BodyTooLarge:
+            return error(413, f"the body is larger than this server accepts "
+                              f"({options.max_body:,} bytes); send fewer rows per request")
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            return error(400, f"the body is not valid JSON ({exc})")
+        proba = request.query_params.get("proba", "").lower() in ("1", "true", "yes")
+        model = holder.current  # this request finishes with this version, whatever happens
+        try:
+            frame = model.frame(payload)
+            if len(frame) > INLINE_ROWS:
+                outputs = await run_in_threadpool(_score, model, frame, proba)
+            else:
+                outputs = _score(model, frame, proba)
+        except SignatureError as exc:
+            return error(422, str(exc), column=exc.column)
+        except (PayloadError, TypeError) as exc:
+            return error(422, str(exc))
+        except Exception as exc:  # the model's own failure: its message, not its traceback
+            print(f"nbmlops: {model.reference} failed on a request: {exc!r}", file=sys.stderr,
+                  flush=True)
+            return error(500, f"{model.reference} could not score this input "
+                              f"({type(exc).__name__}: {exc})")
+        request_id = uuid.uuid4().hex[:16]
+        metrics.rows.inc(len(frame))
+        if log is not None and log.wants():
+            column = model.output_column
+            logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
+                       enumerate(model.classes or [])} if proba else {column: outputs})
+            log.add(frame, logged, version=model.version, request=request_id)
+        body_out: dict[str, Any] = ({"probabilities": outputs, "classes": model.classes}
+                                    if proba else {"predictions": outputs})
+        body_out.update(model=model.name, version=model.version)
+        return _json(body_out, headers={"X-Request-Id": request_id})
+
+    async def health(request: Request) -> Response:
+        model = holder.current
+        return _json({"status": "ok", "model": model.name, "version": model.version,
+                      "deployment": options.deployment})
+
+    async def metadata(request: Request) -> Response:
+        info = holder.current.metadata()
+        info["deployment"] = options.deployment
+        if source is not None:
+            info["reference"] = str(source.reference)
+            info["follows"] = source.follows
+        return _json(info)
+
+    async def metrics_text(request: Request) -> Response:
+        return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
+
+    async def openapi(request: Request) -> Response:
+        return _json(openapi_document(holder.current, token=options.token is not None))
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_SWAGGER.replace("{title}", holder.current.reference))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = ("no such endpoint; see /docs" if exc.status_code == 404
+                   else f"{request.method} is not allowed here" if exc.status_code == 405
+                   else str(exc.detail))
+        return error(exc.status_code, message)
+
+    async def crash(request: Request, exc: Exception) -> Response:
+        print(f"nbmlops: unexpected error serving {request.url.path}: {exc!r}",
+              file=sys.stderr, flush=True)
+        return error(500, "the server failed to answer; see its log")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if source is not None:
+            source.start(holder)
+        if log is not None:
+            log.start()
+        try:
+            yield
+        finally:
+            if source is not None:
+                source.stop()
+            if log is not None:
+                log.close()
+
+    app = Starlette(routes=[
+        Route("/predict", timed("/predict", predict), methods=["POST"]),
+        Route("/health", timed("/health", health), methods=["GET"]),
+        Route("/metadata", timed("/metadata", metadata), methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ], exception_handlers={HTTPException: http_error, Exception: crash}, lifespan=lifespan)
+    if options.token:
+        return _TokenGate(app, options.token, metrics)
+    return app
+
+
+def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:
+    return model.predict_proba(frame) if proba else model.predict(frame)
+
+
+# -- OpenAPI ------------------------------------------------------------------------------
+
+def _json_type(dtype: str) -> dict[str, Any]:
+    d = dtype.lower()
+    if d.startswith(("float", "double")):
+        return {"type": ["number", "null"]}
+    if d.startswith(("int", "uint")):
+        return {"type": ["integer", "null"] if dtype[0] in "IU" else "integer"}
+    if d in ("bool", "boolean"):
+        return {"type": "boolean"}
+    if d.startswith("datetime"):
+        return {"type": "string", "format": "date-time"}
+    if d in ("str", "string", "object"):
+        return {"type": ["string", "null"]}
+    return {}
+
+
+def openapi_document(model: ServedModel, *, token: bool) -> dict[str, Any]:
+    """OpenAPI 3.1 for this model: /predict's body lists its own columns and types."""
+    columns = model.signature.inputs if model.signature is not None else ()
+    record: dict[str, Any] = {"type": "object", "additionalProperties": True}
+    if columns:
+        record["properties"] = {n: _json_type(d) for n, d in columns}
+        record["required"] = [n for n, _ in columns]
+        record["example"] = {n: _example(d) for n, d in columns}
+    err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    predict: dict[str, Any] = {
+        "summary": f"Predict with {model.name}",
+        "description": "Records (a list of objects), one record, or columns (an object of "
+                       "equal-length lists). Columns the model does not read are ignored.",
+        "parameters": [{"name": "proba", "in": "query", "required": False,
+                        "schema": {"type": "boolean"},
+                        "description": "class probabilities instead of labels"}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "oneOf": [{"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
+                      {"$ref": "#/components/schemas/Record"},
+                      {"type": "object", "additionalProperties": {"type": "array"}}]}}}},
+        "responses": {
+            "200": {"description": "predictions, in the order of the input rows",
+                    "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Predictions"}}}},
+            "400": {"description": "the body is not JSON", **err},
+            "413": {"description": "the body is too large", **err},
+            "415": {"description": "the content type is not JSON", **err},
+            "422": {"description": "the input does not fit the model", **err},
+            "500": {"description": "the model failed on the input", **err}},
+    }
+    if token:
+        predict["responses"]["401"] = {"description": "missing or wrong bearer token", **err}
+    doc: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": f"{model.name} (version {model.version})", "version":
+                 str(model.version), "description": "A model served by nbmlops."},
+        "paths": {
+            "/predict": {"post": predict},
+            "/health": {"get": {"summary": "Liveness", "security": [],
+                                "responses": {"200": {"description": "serving"}}}},
+            "/metadata": {"get": {"summary": "The model, its version and signature",
+                                  "responses": {"200": {"description": "metadata"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics",
+                                 "responses": {"200": {"description": "text exposition"}}}},
+        },
+        "components": {"schemas": {
+            "Record": record,
+            "Predictions": {"type": "object", "properties": {
+                "predictions": {"type": "array"}, "probabilities": {"type": "array"},
+                "classes": {"type": ["array", "null"]}, "model": {"type": "string"},
+                "version": {"type": "integer"}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {
+                "error": {"type": "string"}, "column": {"type": ["string", "null"]}}},
+        }},
+    }
+    if token:
+        doc["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        doc["security"] = [{"bearer": []}]
+    return doc
+
+
+def _example(dtype: str) -> Any:
+    kind = _json_type(dtype).get("type")
+    kind = kind[0] if isinstance(kind, list) else kind
+    return {"number": 0.0, "integer": 0, "boolean": False}.get(kind or "", "text")
+
+
+_SWAGGER = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title} - nbmlops</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="swagger-ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({url: "./openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""

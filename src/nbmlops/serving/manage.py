@@ -1,0 +1,204 @@
+"""Deployments in the background: start a server process, list, stop, read its log.
+
+:func:`start` runs ``python -m nbmlops.serving`` as a process of its own (its own session,
+so it outlives the notebook's kernel restarts and ignores Ctrl-C there), with its output
+in ``<deployments>/<name>/server-<id>.log``, and returns once ``/health`` answers. The
+server process records itself in the store; :func:`stop` sends it SIGTERM (it finishes
+the requests in flight and records ``stopped``) and kills it only if it does not stop in
+time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from nbmlops._types import Actor, Deployment
+from nbmlops.errors import DeploymentError
+from nbmlops.serving.server import ServeOptions, bind, deployments_root
+from nbmlops.store import liveness
+
+if TYPE_CHECKING:
+    from nbmlops.tracking.run import Tracker
+
+START_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 20.0
+_children: dict[str, subprocess.Popen[bytes]] = {}  # this process's servers, to reap them
+
+
+def command(options: ServeOptions) -> list[str]:
+    """The command line that serves ``options`` in a process of its own."""
+    cmd = [sys.executable, "-m", "nbmlops.serving", options.target,
+           "--host", options.host, "--port", str(options.port),
+           "--workers", str(options.workers), "--log-sample", str(options.log_sample),
+           "--log-max-rows", str(options.log_max_rows), "--max-body", str(options.max_body),
+           "--poll", str(options.poll_s)]
+    for flag, value in (("--name", options.name), ("--token-env", options.token_env),
+                        ("--log-dir", options.log_dir), ("--id", options.deployment_id),
+                        ("--server-log", options.server_log)):
+        if value is not None:
+            cmd += [flag, value]
+    if options.trusted:
+        cmd.append("--trusted")
+    if not options.log_predictions:
+        cmd.append("--no-log")
+    return cmd
+
+
+def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
+          timeout: float = START_TIMEOUT_S) -> Deployment:
+    """Start a server for a registered model in the background; the live deployment."""
+    from nbmlops.registry.registry import parse_reference
+
+    options.check()
+    ref = parse_reference(options.target)
+    # a clear error now, rather than from a process that exits
+    tracker.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)
+    name = options.name or ref.model
+    running = [d for d in tracker.store.list_deployments(running=True) if d.name == name]
+    if running:
+        raise DeploymentError(
+            f"a deployment named {name!r} is already running at {running[0].url}; stop it "
+            f"first (`%deploy --stop {name}`) or give this one another name (--name)",
+            name=name)
+    if options.port:  # a taken port is a one-line error now, not a server that exits
+        bind(options.host, options.port).close()
+    dep_id = uuid.uuid4().hex
+    folder = deployments_root(tracker.artifacts.root) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / f"server-{dep_id[:8]}.log"
+    options = replace(options, name=name, deployment_id=dep_id, server_log=str(log_path))
+    env = {**os.environ, "NBMLOPS_STORE": store_url,
+           "NBMLOPS_ARTIFACTS": str(tracker.artifacts.root), "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen(command(options), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                cwd=tracker.project_root, env=env)
+    _children[dep_id] = proc
+    return _wait_ready(tracker, proc, dep_id, log_path, timeout)
+
+
+def _wait_ready(tracker: Tracker, proc: subprocess.Popen[bytes], dep_id: str, log_path: Path,
+                timeout: float) -> Deployment:
+    deadline = time.monotonic() + timeout
+    deployment = None
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DeploymentError(f"the server exited before it was ready (status "
+                                  f"{proc.returncode}):\n{tail(log_path, 15)}")
+        if deployment is None:
+            try:
+                deployment = tracker.store.get_deployment(dep_id)
+            except DeploymentError:
+                time.sleep(0.1)
+                continue
+        if _healthy(deployment.url):
+            return tracker.store.get_deployment(dep_id)
+        time.sleep(0.1)
+    _terminate(proc.pid, proc)
+    raise DeploymentError(f"the server did not answer within {timeout:.0f} s and was "
+                          f"stopped; its log:\n{tail(log_path, 15)}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def stop(tracker: Tracker, name: str, *, timeout: float = STOP_TIMEOUT_S) -> Deployment:
+    """Stop a running deployment (SIGTERM, then SIGKILL after ``timeout``)."""
+    deployment = tracker.store.get_deployment(name)
+    if deployment.status != "running":
+        raise DeploymentError(f"deployment {deployment.name!r} is not running (it "
+                              f"{deployment.status} at {_when(deployment)})", name=name)
+    if deployment.host != liveness.hostname() or deployment.pid is None:
+        raise DeploymentError(f"deployment {deployment.name!r} runs on {deployment.host}; stop "
+                              "it there (`nbmlops deploy --stop NAME`)", name=name)
+    if liveness.owner_is_dead(deployment.pid, deployment.process_token):
+        tracker.store.reap_deployments(time.time(), name=deployment.name)
+        return tracker.store.get_deployment(deployment.id)
+    proc = _children.pop(deployment.id, None)
+    os.kill(deployment.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        if proc is None and liveness.owner_is_dead(deployment.pid, deployment.process_token):
+            break
+        time.sleep(0.05)
+    else:
+        _terminate(deployment.pid, proc, hard=True)
+        return tracker.store.end_deployment(
+            deployment.id, "stopped", actor=Actor(user=tracker.user, host=tracker.host),
+            error=f"did not stop within {timeout:.0f} s of SIGTERM and was killed")
+    # the server records its own stop; if it could not, record it here
+    current = tracker.store.get_deployment(deployment.id)
+    if current.status == "running":
+        current = tracker.store.end_deployment(
+            deployment.id, "stopped", actor=Actor(user=tracker.user, host=tracker.host))
+    return current
+
+
+def _terminate(pid: int, proc: subprocess.Popen[bytes] | None, *, hard: bool = False) -> None:
+    sig = signal.SIGKILL if hard else signal.SIGTERM
+    try:
+        if os.getpgid(pid) == pid:  # a server we started leads its own group (its workers)
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    if proc is not None:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _when(deployment: Deployment) -> str:
+    when = deployment.stopped_at or deployment.started_at
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def tail(path: Path | str | None, lines: int = 50) -> str:
+    """The last ``lines`` lines of a server's log."""
+    if path is None:
+        return "(no log: this server was started in the foreground, so its output went to " \
+               "its terminal)"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 256 * 1024))
+            text = f.read().decode(errors="replace")
+    except OSError as exc:
+        return f"(cannot read {path}: {exc.strerror})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def logs(tracker: Tracker, name: str, lines: int = 50) -> str:
+    return tail(tracker.store.get_deployment(name).server_log, lines)
+
+
+def rows(deployments: Sequence[Deployment]) -> list[dict[str, object]]:
+    """Deployments as table rows (newest first)."""
+    return [{"name": d.name, "status": d.status, "url": d.url, "model": d.model,
+             "alias": d.alias, "version": d.version, "workers": d.workers,
+             "started_at": d.started_at, "stopped_at": d.stopped_at, "pid": d.pid,
+             "host": d.host, "id": d.id, "options": json.dumps(dict(d.options))}
+            for d in deployments]

@@ -1,0 +1,279 @@
+"""Running a model server in the foreground: ``nbmlops serve``, ``python -m nbmlops.serving``.
+
+:func:`serve` binds the port itself (so a port in use is a clear error, and port 0 picks
+a free one), records the deployment in the store, runs uvicorn with one or more worker
+processes, keeps the deployment's heartbeat, and records how it ended: ``stopped`` on
+SIGTERM/SIGINT (uvicorn finishes the requests in flight first), ``failed`` with the
+error otherwise. Every worker builds its application with :func:`create_worker_app` from
+the options the main process leaves in the environment (``NBMLOPS_SERVE``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from nbmlops._types import Actor, NewDeployment
+from nbmlops.errors import DeploymentError
+from nbmlops.serving import metrics as metrics_mod
+
+OPTIONS_ENV = "NBMLOPS_SERVE"
+HEARTBEAT_S = 15.0
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """Everything a server process needs (JSON-able: it travels to the workers)."""
+
+    target: str  # a model reference (churn@production) or a bundle folder
+    name: str | None = None  # the deployment's name (default: the model's)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    token_env: str | None = None
+    trusted: bool = False
+    log_predictions: bool = True
+    log_sample: float = 1.0
+    log_max_rows: int = 1_000_000
+    log_dir: str | None = None
+    max_body: int = 10 * 1024 * 1024
+    poll_s: float = 2.0
+    deployment_id: str | None = None
+    server_log: str | None = None
+    # resolved by the main process
+    store_url: str | None = None
+    artifacts_root: str | None = None
+    project_root: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port {self.port} is not a port number (0 picks a free one)")
+        if self.workers < 1:
+            raise ValueError(f"--workers must be at least 1 (got {self.workers})")
+        if not 0.0 <= self.log_sample <= 1.0:
+            raise ValueError(f"--log-sample is a share of requests from 0 to 1 "
+                             f"(got {self.log_sample})")
+        if self.max_body < 1:
+            raise ValueError(f"--max-body must be positive (got {self.max_body})")
+        if self.token_env is not None and not os.environ.get(self.token_env):
+            raise DeploymentError(
+                f"--token-env {self.token_env}: the environment variable {self.token_env} is "
+                "not set (or empty); set it to the token clients must send")
+
+
+def bundle_dir(target: str) -> Path | None:
+    from nbmlops.serving.bundle import MANIFEST
+
+    path = Path(target).expanduser()
+    return path.resolve() if (path / MANIFEST).is_file() else None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or a DeploymentError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == 98 or "in use" in str(exc):
+            raise DeploymentError(f"port {port} on {host} is already in use; choose another "
+                                  "with --port (0 picks a free one)") from None
+        raise DeploymentError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(host: str, port: int) -> str:
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int:
+    """Serve until stopped; return the exit status (0 after a clean stop)."""
+    options.check()
+    bundle = bundle_dir(options.target)
+    tracker = None
+    if bundle is None:
+        options, tracker, version, alias, model_name = _resolve_store(options)
+    else:
+        from nbmlops.serving.bundle import read_manifest
+
+        manifest = read_manifest(bundle)
+        model_name, version, alias = manifest["model"], int(manifest["version"]), None
+        options = replace(options, target=str(bundle),
+                          log_dir=options.log_dir or str(bundle / "predictions"))
+    name = options.name or model_name
+    sock = bind(options.host, options.port)
+    port = sock.getsockname()[1]
+    url = url_of(options.host, port)
+    options = replace(options, name=name, port=port,
+                      deployment_id=options.deployment_id or uuid.uuid4().hex)
+    multiproc = None
+    if options.workers > 1:
+        multiproc = tempfile.mkdtemp(prefix="nbmlops-metrics-")
+        os.environ[metrics_mod.MULTIPROC_ENV] = multiproc
+    os.environ[OPTIONS_ENV] = json.dumps(asdict(options))
+    deployment = None
+    stop_beat = threading.Event()
+    try:
+        if tracker is not None:
+            from nbmlops.store import liveness
+
+            assert options.deployment_id is not None
+            deployment = tracker.store.start_deployment(NewDeployment(
+                id=options.deployment_id, name=name, model=model_name, alias=alias,
+                version=version, url=url, workers=options.workers, pid=os.getpid(),
+                process_token=liveness.process_token(), user=tracker.user, host=tracker.host,
+                started_at=time.time(), token_env=options.token_env, log_dir=options.log_dir,
+                server_log=options.server_log, options={
+                    "log_predictions": options.log_predictions,
+                    "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
+                    "max_body": options.max_body, "poll_s": options.poll_s,
+                    "trusted": options.trusted, "bind": f"{options.host}:{port}"}),
+                actor=Actor(user=tracker.user, host=tracker.host))
+            threading.Thread(target=_beat, args=(tracker, deployment.id, stop_beat),
+                             daemon=True, name="nbmlops-heartbeat").start()
+        print(f"nbmlops: serving {model_name}/{version} as {name!r} at {url} "
+              f"({options.workers} worker{'s' if options.workers > 1 else ''})",
+              file=sys.stderr, flush=True)
+        status, error = _run_uvicorn(options, sock, ready)
+    except BaseException as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        stop_beat.set()
+        sock.close()
+        if deployment is not None and tracker is not None:
+            try:
+                tracker.store.end_deployment(deployment.id, status,
+                                             actor=Actor(user=tracker.user, host=tracker.host),
+                                             error=error)
+            except Exception as exc:
+                print(f"nbmlops: could not record the end of deployment {name!r}: {exc}",
+                      file=sys.stderr, flush=True)
+        if multiproc is not None:
+            shutil.rmtree(multiproc, ignore_errors=True)
+        os.environ.pop(OPTIONS_ENV, None)
+    print(f"nbmlops: deployment {name!r} {status}", file=sys.stderr, flush=True)
+    return 0 if status == "stopped" else 1
+
+
+def _beat(tracker: Any, deployment_id: str, stop: threading.Event) -> None:
+    from nbmlops.serving.sources import heartbeat_loop
+
+    heartbeat_loop(tracker, deployment_id, stop, HEARTBEAT_S)
+
+
+def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
+    from nbmlops.config import resolve_settings
+    from nbmlops.registry.registry import parse_reference
+    from nbmlops.serving.sources import open_tracker
+
+    settings = resolve_settings()
+    ref = parse_reference(options.target)
+    tracker = open_tracker(settings.store_url, settings.artifacts_root, settings.project_root)
+    version = tracker.store.get_model_version(ref.model, version=ref.version,
+                                              alias=ref.alias).version
+    name = options.name or ref.model
+    log_dir = options.log_dir or str(deployments_root(settings.artifacts_root) / name
+                                     / "predictions")
+    return (replace(options, store_url=settings.store_url,
+                    artifacts_root=str(settings.artifacts_root),
+                    project_root=str(settings.project_root), log_dir=log_dir),
+            tracker, version, ref.alias, ref.model)
+
+
+def deployments_root(artifacts_root: Path) -> Path:
+    """Where deployments keep their prediction logs and server logs: beside the artifacts."""
+    return artifacts_root.parent / "deployments"
+
+
+def _run_uvicorn(options: ServeOptions, sock: socket.socket,
+                 ready: threading.Event | None) -> tuple[str, str | None]:
+    import signal
+
+    import uvicorn
+
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn re-raises SIGTERM/SIGINT once it has shut down; with these in place the
+        # signal ends uvicorn.run instead of the process, so the stop is recorded
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: None)
+    config = uvicorn.Config(
+        "nbmlops.serving.server:create_worker_app", factory=True, workers=options.workers,
+        log_level="info", access_log=False, lifespan="on", timeout_graceful_shutdown=30,
+        server_header=False)
+    server = uvicorn.Server(config)
+    if options.workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        if ready is not None:
+            ready.set()
+        Multiprocess(config, sockets=[sock]).run()
+        return "stopped", None
+    if ready is not None:
+        threading.Thread(target=_signal_ready, args=(server, ready), daemon=True).start()
+    server.run(sockets=[sock])
+    if not server.started:
+        return "failed", "the server did not start; see its log"
+    return "stopped", None
+
+
+def _signal_ready(server: Any, ready: threading.Event) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.01)
+    ready.set()
+
+
+def create_worker_app() -> Any:
+    """The application of one worker, from the options in ``NBMLOPS_SERVE``."""
+    from nbmlops.serving.app import AppOptions, create_app
+    from nbmlops.serving.metrics import Metrics
+    from nbmlops.serving.predlog import PredictionLog
+    from nbmlops.serving.sources import Holder, StoreSource
+
+    raw = os.environ.get(OPTIONS_ENV)
+    if not raw:
+        raise DeploymentError(f"{OPTIONS_ENV} is not set: start servers with `nbmlops serve`")
+    options = ServeOptions(**json.loads(raw))
+    metrics = Metrics()
+    source: StoreSource | None = None
+    if options.store_url is not None:
+        from nbmlops.registry.registry import parse_reference
+        from nbmlops.serving.sources import open_tracker
+
+        tracker = open_tracker(options.store_url, Path(options.artifacts_root or "."),
+                               Path(options.project_root or "."))
+        source = StoreSource(tracker, parse_reference(options.target), trusted=options.trusted,
+                             deployment_id=options.deployment_id, poll_s=options.poll_s)
+        served = source.load()
+    else:
+        from nbmlops.serving.bundle import load_bundle
+
+        served = load_bundle(Path(options.target), trusted=options.trusted)
+    log = None
+    if options.log_predictions and options.log_dir:
+        dtypes = dict(served.signature.inputs) if served.signature is not None else {}
+        log = PredictionLog(Path(options.log_dir), sample=options.log_sample,
+                            max_rows=options.log_max_rows, dtypes=dtypes,
+                            on_drop=metrics.log_dropped.inc,
+                            on_error=lambda m: print(f"nbmlops: {m}", file=sys.stderr,
+                                                     flush=True))
+    token = os.environ.get(options.token_env) if options.token_env else None
+    return create_app(Holder(served), source=source, log=log, metrics=metrics,
+                      options=AppOptions(token=token, max_body=options.max_body,
+                                         deployment=options.name))
