@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -113,6 +114,26 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert [d.name for d in scored.inputs] == ["customers.parquet"]
     assert [d.name for d in scored.outputs] == ["scores.parquet"]
 
+    # the %drift section: next month's spend drifted from churn/1's training sample; what the
+    # deployment served is checked against the version it serves, predictions included
+    checks = nbmlops.runs("drift", sort="start")
+    assert list(checks["status"]) == ["finished", "finished"]
+    monthly, served_check = (nbmlops.get_run(r) for r in checks.run_id)
+    assert monthly.tags["model"] == "churn/1"
+    assert monthly.metrics["drift.monthly_spend"] > 0
+    report = json.loads(nbmlops.download_artifact(monthly.id, "drift.json").read_text())
+    assert "monthly_spend" in report["drifted"]
+    assert (served_check.tags["deployment"], served_check.tags["model"]) == ("churn", "churn/1")
+    assert "prediction_drift" in served_check.tags
+
+    # the %export section: a generated notebook exported as a job, run once with C=0.5,
+    # its tracked cell a child of the job run, its model registered by the on-success action
+    (job_id,) = nbmlops.runs(kind="job").run_id
+    job = nbmlops.get_run(job_id)
+    assert (job.status, job.params["C"], job.tags["job"]) == ("finished", 0.5, "nightly-churn")
+    (nightly,) = nbmlops.runs(kind="cell", where=f"parent == '{job_id}'").run_id
+    assert nbmlops.load_model("churn-nightly@candidate").version.run_id == nightly
+
     executed = nbformat.read(work / "out.ipynb", as_version=4)
     assert f"nbmlops run {baseline.id[:8]} churn/baseline finished" in outputs(executed,
                                                                                  "baseline")
@@ -136,6 +157,14 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert "scored 1,500 rows of customers.parquet with churn/1" in outputs(executed, "batch")
     assert "exported churn@production to " in outputs(executed, "export")
     assert "predictions logged, by version: {1: " in outputs(executed, "stop")
+    assert "monthly_spend" in outputs(executed, "drift")
+    assert "reference: churn/1 training sample (1,000 of 1,125 rows)" in outputs(executed,
+                                                                               "drift")
+    assert "current:   deployment churn serving churn/1" in outputs(executed, "drift-served")
+    assert "exported job nightly-churn to " in outputs(executed, "job-export")
+    assert "nbmlops_nightly_churn.py" in outputs(executed, "job-export")
+    assert "job nightly-churn finished in " in outputs(executed, "job-run")
+    assert "gate metrics.accuracy >= 0.6: passed" in outputs(executed, "job-run")
     assert "3 runs" in outputs(executed, "runs")  # 2 tracked cells and the search
     assert f"lineage store : sqlite:///{store_env / 'store' / 'lineage.db'}" in outputs(
         executed, "where")

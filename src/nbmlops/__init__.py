@@ -28,7 +28,10 @@ from nbmlops.errors import (
     ArtifactError,
     ConfigError,
     DeploymentError,
+    DriftDetected,
     GateError,
+    JobFailed,
+    JobSpecError,
     MissingExtraError,
     ModelNotFoundError,
     NbmlopsError,
@@ -49,7 +52,10 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "DeploymentError",
+    "DriftDetected",
     "GateError",
+    "JobFailed",
+    "JobSpecError",
     "MissingExtraError",
     "ModelNotFoundError",
     "NbmlopsError",
@@ -68,10 +74,14 @@ __all__ = [
     "deployment_logs",
     "deployments",
     "download_artifact",
+    "drift",
     "evaluate",
     "export_bundle",
+    "export_job",
     "get_deployment",
     "get_run",
+    "job_history",
+    "jobs",
     "load_model",
     "log_artifact",
     "log_input",
@@ -87,6 +97,7 @@ __all__ = [
     "promote",
     "register",
     "rollback",
+    "run_job",
     "runs",
     "score_batch",
     "serve",
@@ -108,10 +119,14 @@ if TYPE_CHECKING:
         deployment_logs,
         deployments,
         download_artifact,
+        drift,
         evaluate,
         export_bundle,
+        export_job,
         get_deployment,
         get_run,
+        job_history,
+        jobs,
         load_model,
         log_artifact,
         log_input,
@@ -127,6 +142,7 @@ if TYPE_CHECKING:
         promote,
         register,
         rollback,
+        run_job,
         runs,
         score_batch,
         serve,
@@ -165,3 +181,15 @@ def unload_ipython_extension(ipython: Any) -> None:
     from nbmlops._extension import unload
 
     unload(ipython)
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """The jupyter_server extension (the panel's REST API) lives in ``nbmlops.server``."""
+    return [{"module": "nbmlops.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Load the REST API (for a server that loads ``nbmlops`` itself as the module)."""
+    from nbmlops.server import _load_jupyter_server_extension as load
+
+    load(serverapp)

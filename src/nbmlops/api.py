@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from nbmlops.export.jobs import Exported
+    from nbmlops.export.runner import JobResult
+    from nbmlops.monitoring.drift import DriftReport
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
@@ -647,6 +650,134 @@ def export_bundle(reference: str, folder: str | Path, *, trusted: bool = False,
         raise formats.refuse_pickle(version.reference)
     return export(version, model_file(t, version), Path(folder), exported_by=t.user,
                   port=port)
+
+
+# -- monitoring --------------------------------------------------------------------------
+
+def drift(reference: Any = None, current: Any = None, *, deployment: str | None = None,
+          since: str | datetime | timedelta | None = None, until: datetime | None = None,
+          columns: list[str] | None = None, tests: str | dict[str, str] | None = None,
+          threshold: float | dict[str, float] | None = None, share: float = 0.5,
+          prediction: str | None = None, record: bool = True, experiment: str = "drift",
+          name: str | None = None, fail_on_drift: bool = False,
+          trusted: bool = False) -> DriftReport:
+    """Test each column of ``current`` against ``reference`` for drift; the report.
+
+    ``reference``: a DataFrame, a ``.parquet``/``.csv`` file, or a registered model
+    (``"churn@production"``: its training sample). ``current``: a DataFrame or a file; or
+    ``deployment="churn", since="24h"``: what that deployment served (the reference is
+    then, by default, the version it serves, and its predictions are checked too).
+    ``tests``: ``"ks"``, ``"wasserstein"``, ``"psi"``, ``"jensenshannon"`` or ``"chi2"``
+    for every column, or a dict per column (default: chosen by type and size);
+    ``threshold``: one number or a dict per column; ``share``: the share of drifted
+    columns that makes the dataset drifted. Recorded as a run (kind ``drift``) unless
+    ``record=False``; ``fail_on_drift=True`` raises DriftDetected (after recording).
+    """
+    from nbmlops.monitoring.run import run_drift
+
+    return run_drift(lambda: tracker(create=record), reference, current, deployment=deployment,
+                     since=since, until=until, columns=columns, tests=tests,
+                     threshold=threshold, share=share, prediction=prediction, record=record,
+                     experiment=experiment, name=name, fail_on_drift=fail_on_drift,
+                     trusted=trusted)
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+def export_job(notebook: str | Path, *, job: str, params: Mapping[str, Any] | None = None,
+               schedule: str | None = None, targets: Sequence[str] = (),
+               gates: Sequence[str] = (), on_success: Sequence[str] = (),
+               folder: str | Path | None = None, timeout: float | None = None,
+               retries: int = 0, kernel: str | None = None,
+               experiment: str | None = None) -> Exported:
+    """Turn a saved notebook into a job folder (default ``jobs/<job>/``): the notebook
+    cleaned for batch with a ``parameters`` cell (from ``params``, else from the scalars
+    its tracked runs recorded), ``job.yaml``, and each target's files (``"cron"``,
+    ``"systemd"``, ``"github"``, ``"airflow"``). ``gates`` (``"metrics.accuracy>=0.8"``)
+    and ``on_success`` (``"register churn --alias staging"``) apply when it runs."""
+    from nbmlops.export.jobs import export
+
+    settings = current_settings()
+    return export(_tracker_if_exists(), Path(notebook), job=job, params=params,
+                  schedule=schedule, targets=targets, gates=gates, on_success=on_success,
+                  folder=None if folder is None else Path(folder),
+                  project_root=settings.project_root, kernel=kernel, timeout=timeout,
+                  retries=retries, experiment=experiment)
+
+
+def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
+            timeout: float | None = None, retries: int | None = None) -> JobResult:
+    """Run a job folder with papermill in a real kernel: recorded as a run of kind
+    ``job``, the parent of the runs its cells record; gates checked, on-success actions
+    done. A failure is a result with ``status == "failed"`` and a message naming the
+    cell or gate (``nbmlops jobs run`` exits 1 then)."""
+    from nbmlops.export.runner import run_job as run
+
+    settings = current_settings()
+    env = {"NBMLOPS_STORE": settings.store_url,
+           "NBMLOPS_ARTIFACTS": str(settings.artifacts_root)}
+    return run(tracker(settings), Path(folder), overrides=params, timeout=timeout,
+               retries=retries, settings_env=env)
+
+
+def jobs(root: str | Path | None = None) -> pd.DataFrame:
+    """The jobs under ``root`` (default: the project's ``jobs/``), with their last run."""
+    import pandas as pd
+
+    from nbmlops.export.jobs import JOBS_DIR, find_jobs
+
+    folder = Path(root) if root is not None else current_settings().project_root / JOBS_DIR
+    found = find_jobs(folder) if folder.exists() else []
+    last = _last_job_runs()
+    rows = []
+    for info in found:
+        spec = info.spec
+        name = spec.name if spec is not None else info.folder.name
+        run = last.get(name)
+        rows.append({
+            "job": name, "schedule": spec.schedule if spec else None,
+            "targets": ", ".join(spec.targets) if spec else "",
+            "parameters": ", ".join(f"{p.name}={p.default!r}" for p in spec.parameters)
+            if spec else "",
+            "last_status": run["status"] if run else None,
+            "last_start": run["start"] if run else None,
+            "last_run": run["run_id"] if run else None,
+            "folder": str(info.folder), "error": info.error})
+    return pd.DataFrame(rows, columns=["job", "schedule", "targets", "parameters",
+                                       "last_status", "last_start", "last_run", "folder",
+                                       "error"])
+
+
+def _last_job_runs() -> dict[str, dict[str, Any]]:
+    t = _tracker_if_exists()
+    if t is None:
+        return {}
+    frame = runs(kind="job", sort="-start")
+    out: dict[str, dict[str, Any]] = {}
+    if "tags.job" in frame.columns:
+        for row in frame.to_dict(orient="records"):
+            out.setdefault(row["tags.job"], row)
+    return out
+
+
+def job_history(job: str) -> pd.DataFrame:
+    """A job's runs, newest first (``job``: its name or folder)."""
+    from nbmlops.export.spec import SPEC_FILE, load
+
+    name = load(Path(job)).name if (Path(job) / SPEC_FILE).is_file() else job
+    frame = runs(kind="job", sort="-start")
+    if "tags.job" not in frame.columns:
+        return frame.iloc[0:0]
+    return frame[frame["tags.job"] == name].reset_index(drop=True)
+
+
+def _tracker_if_exists() -> Tracker | None:
+    from nbmlops.errors import StoreError
+
+    try:
+        return tracker(create=False)
+    except StoreError:
+        return None
 
 
 # -- reading ---------------------------------------------------------------------------

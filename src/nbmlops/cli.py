@@ -8,6 +8,10 @@
                    | --batch IN --out OUT | --export DIR
     nbmlops predictions NAME [--since 24h] [--format table|json|csv]
     nbmlops serve REFERENCE|BUNDLE [--host H] [--port P] [--workers N] ...
+    nbmlops drift [REFERENCE] [CURRENT] [--deployment NAME --since 24h] [--test T] ...
+    nbmlops export NOTEBOOK --job NAME [--params K=V ...] [--schedule CRON] [--target T ...]
+    nbmlops jobs run FOLDER [-p K=V ...] | --all [DIR];  jobs list|show|history
+    nbmlops ci [NOTEBOOK|FOLDER ...]
     nbmlops db info [--format text|json]
     nbmlops db upgrade
 
@@ -23,6 +27,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from nbmlops.errors import NbmlopsError
@@ -452,6 +457,262 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
     return serve_main(args.rest, prog="nbmlops serve")
 
 
+# -- drift -----------------------------------------------------------------------------------
+
+# `nbmlops drift` and `%drift` take the same arguments
+DRIFT_ARGUMENTS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("reference",), {"nargs": "?", "help": "the reference: a registered model "
+                      "(churn@production: its training sample), a .parquet/.csv file (or, "
+                      "in a notebook, a DataFrame variable); with --deployment, default: "
+                      "the version it serves"}),
+    (("current",), {"nargs": "?", "help": "the current data: a .parquet/.csv file (or a "
+                    "DataFrame variable)"}),
+    (("--deployment",), {"metavar": "NAME", "help": "check what this deployment served "
+                         "(its prediction log) instead of CURRENT"}),
+    (("--since",), {"help": "with --deployment: a window such as 30m, 24h or 7d "
+                    "(default: everything logged)"}),
+    (("--columns",), {"nargs": "+", "metavar": "COLUMN", "help": "only these columns "
+                      "(space or comma separated)"}),
+    (("--test",), {"action": "append", "default": [], "metavar": "TEST|COLUMN=TEST",
+                   "help": "ks, wasserstein, psi, jensenshannon or chi2 for every column, or "
+                   "for one (repeatable); default: chosen by type and size"}),
+    (("--threshold",), {"action": "append", "default": [], "metavar": "X|COLUMN=X",
+                        "help": "the test's threshold for every column, or for one "
+                        "(repeatable); p-value tests drift below it, distances above"}),
+    (("--share",), {"type": float, "default": 0.5, "help": "the share of drifted columns "
+                    "that makes the dataset drifted (default 0.5)"}),
+    (("--fail-on-drift",), {"action": "store_true", "help": "raise an error when the data "
+                            "drifted (the report is recorded first); for notebook jobs"}),
+    (("--no-record",), {"action": "store_true", "help": "do not record the report as a run"}),
+    (("--experiment", "-e"), {"default": "drift", "help": "the run's experiment (default "
+                              "drift)"}),
+    (("--name", "-n"), {"help": "the run's name"}),
+    (("--top",), {"type": int, "default": 6, "help": "plot the N most drifted columns "
+                  "(default 6)"}),
+    (("--trusted",), {"action": "store_true", "help": "allow loading a model stored as a "
+                      "pickle (for prediction drift)"}),
+)
+
+
+def _pairs(values: Sequence[str], flag: str, convert: Any) -> Any:
+    """``--test psi`` -> "psi"; ``--test age=ks`` (repeatable) -> {"age": "ks"}."""
+    every = [v for v in values if "=" not in v]
+    per = dict(v.split("=", 1) for v in values if "=" in v)
+    if len(every) > 1 or (every and per):
+        raise ValueError(f"{flag}: give one value for every column, or COLUMN=VALUE pairs")
+    try:
+        if every:
+            return convert(every[0])
+        return {k.strip(): convert(v.strip()) for k, v in per.items()} or None
+    except ValueError:
+        raise ValueError(f"{flag} {' '.join(values)}: not a valid value") from None
+
+
+def run_drift(args: argparse.Namespace, resolve: Any = None) -> Any:
+    """What ``%drift`` and ``nbmlops drift`` do: the report. ``resolve`` turns a name
+    into the object it stands for (a notebook's DataFrame variables)."""
+    from nbmlops import api
+
+    resolve = resolve or (lambda name: name)
+    columns = None
+    if args.columns:
+        columns = [c.strip() for raw in args.columns for c in raw.split(",") if c.strip()]
+    return api.drift(
+        None if args.reference is None else resolve(args.reference),
+        None if args.current is None else resolve(args.current),
+        deployment=args.deployment, since=args.since, columns=columns,
+        tests=_pairs(args.test, "--test", str), threshold=_pairs(args.threshold,
+                                                                 "--threshold", float),
+        share=args.share, record=not args.no_record, experiment=args.experiment,
+        name=args.name, fail_on_drift=False, trusted=args.trusted)
+
+
+def _drift(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        report = run_drift(args)
+    except (NbmlopsError, ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"nbmlops: error: {exc}", file=sys.stderr)
+        return 2
+    if args.html:
+        Path(args.html).write_text(report.to_html(top=args.top))
+    if args.format == "json":
+        _dump_json(report.to_dict(), out)
+    else:
+        out.write(report.summary() + "\n")
+        out.write(f"reference: {report.reference}\ncurrent:   {report.current}\n")
+        if report.run_id:
+            out.write(f"recorded as run {report.run_id}\n")
+        out.write("\n")
+        table = report.table()
+        _write_frame(table.drop(columns=["kind"]), "table", out, "no columns")
+    drifted = report.dataset_drift or bool(report.prediction_drift)
+    return 1 if drifted else 0
+
+
+
+# -- export and jobs -------------------------------------------------------------------------
+
+# `nbmlops export NOTEBOOK` and `%export` take the same options
+EXPORT_ARGUMENTS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--job",), {"required": True, "metavar": "NAME",
+                  "help": "the job's name (letters, digits, - and _); its folder is "
+                  "jobs/NAME unless --folder"}),
+    (("--params",), {"nargs": "+", "default": [], "metavar": "NAME=VALUE",
+                     "help": "the job's parameters and their defaults (Python literals; "
+                     "default: the notebook's parameters cell, else the scalars its tracked "
+                     "cells recorded as params)"}),
+    (("--schedule",), {"metavar": "CRON", "help": "when to run it: a cron expression, "
+                       "e.g. \"0 3 * * *\""}),
+    (("--target",), {"nargs": "+", "default": [], "choices": ("cron", "systemd", "github",
+                                                             "airflow"),
+                     "help": "write these schedulers' files too"}),
+    (("--gate",), {"action": "append", "default": [], "metavar": "\"METRIC OP VALUE\"",
+                   "help": "a condition on the job's runs' metrics, e.g. "
+                   "\"metrics.accuracy>=0.8\" (repeatable); a failed gate fails the job"}),
+    (("--on-success",), {"action": "append", "default": [], "metavar": "ACTION",
+                         "help": "\"register NAME [--alias A]\" or \"promote NAME[/V] "
+                         "ALIAS\", done when the job and its gates passed (repeatable)"}),
+    (("--folder",), {"metavar": "DIR", "help": "the job folder (default: jobs/NAME)"}),
+    (("--timeout",), {"type": float, "metavar": "SECONDS", "help": "stop a run after this "
+                      "long"}),
+    (("--retries",), {"type": int, "default": 0, "help": "run again after a failure, this "
+                      "many times"}),
+    (("--experiment", "-e"), {"help": "where the job's runs go (default: the job's name)"}),
+)
+
+
+def run_export(args: argparse.Namespace, notebook: str, out: TextIO) -> Any:
+    from nbmlops import api
+    from nbmlops.export.jobs import parse_params
+
+    exported = api.export_job(
+        notebook, job=args.job, params=parse_params(args.params) or None,
+        schedule=args.schedule, targets=args.target, gates=args.gate,
+        on_success=args.on_success, folder=args.folder, timeout=args.timeout,
+        retries=args.retries, experiment=args.experiment)
+    out.write(f"{exported}\n")
+    return exported
+
+
+def _export(args: argparse.Namespace, out: TextIO) -> int:
+    run_export(args, args.notebook, out)
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+    from nbmlops.export.jobs import find_jobs
+    from nbmlops.export.runner import parse_overrides
+
+    if args.all:
+        if args.p:
+            raise ValueError("-p goes with one job, not --all")
+        folders = [info.folder for info in find_jobs(Path(args.folder or "jobs"))]
+        if not folders:
+            raise ValueError(f"no job folders under {args.folder or 'jobs'}")
+    else:
+        if not args.folder:
+            raise ValueError("name the job folder to run (or --all [DIR])")
+        folders = [Path(args.folder)]
+    failed = 0
+    for folder in folders:
+        from nbmlops.export.spec import load
+
+        spec = load(folder)
+        result = api.run_job(folder, params=parse_overrides(spec, args.p),
+                             timeout=args.timeout, retries=args.retries)
+        out.write(f"{result}\n")
+        out.flush()
+        failed += not result.ok
+    if len(folders) > 1:
+        out.write(f"{len(folders) - failed} of {len(folders)} jobs passed\n")
+    return 1 if failed else 0
+
+
+def _jobs_list(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    frame = api.jobs(args.root)
+    if args.format == "table":
+        frame = frame.drop(columns=["last_run", "error"])
+    _write_frame(frame, args.format, out, f"no jobs under {args.root or 'jobs'}")
+    return 0
+
+
+def _jobs_show(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+    from nbmlops.export.spec import load
+
+    spec = load(Path(args.folder))
+    if args.format == "json":
+        _dump_json({"job": spec.to_dict(), "runs": _clean_floats(
+            api.job_history(args.folder).head(10).astype(object).to_dict(orient="records"))},
+            out)
+        return 0
+    out.write(spec.to_yaml())
+    history = api.job_history(args.folder)
+    out.write(f"\n# last runs ({len(history)} in all)\n")
+    _write_frame(_history_columns(history).head(10), "table", out, "never run")
+    return 0
+
+
+def _history_columns(frame: Any) -> Any:
+    keep = [c for c in ("run_id", "status", "start", "duration_s", "tags.failure",
+                        "tags.gate_failed", "tags.runs") if c in frame.columns]
+    keep += [c for c in frame.columns if c.startswith("params.")]
+    return frame[keep]
+
+
+def _jobs_history(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    frame = api.job_history(args.job)
+    _write_frame(_history_columns(frame) if args.format == "table" else frame, args.format,
+                 out, f"job {args.job} has not run yet")
+    return 0
+
+
+def _ci(args: argparse.Namespace, out: TextIO) -> int:
+    """Run job folders and notebooks headless; exit 1 if any fails or misses a gate."""
+    from nbmlops import api
+    from nbmlops.export.jobs import find_jobs
+    from nbmlops.export.spec import SPEC_FILE
+
+    paths = [Path(p) for p in args.paths] or [Path("jobs")]
+    folders: list[Path] = []
+    for path in paths:
+        if path.suffix == ".ipynb":
+            folders.append(_ci_job(path, Path(args.work)))
+        elif (path / SPEC_FILE).is_file() or (path.is_dir() and any(path.glob(f"*/{SPEC_FILE}"))):
+            folders += [info.folder for info in find_jobs(path)]
+        elif path.is_dir():
+            folders += [_ci_job(nb, Path(args.work)) for nb in sorted(path.glob("*.ipynb"))]
+        else:
+            raise ValueError(f"{path}: not a notebook, a job folder or a folder of either")
+    if not folders:
+        raise ValueError("nothing to run: give notebooks, job folders or folders of them")
+    failed = []
+    for folder in folders:
+        result = api.run_job(folder)
+        out.write(f"{result}\n")
+        out.flush()
+        if not result.ok:
+            failed.append(result.job)
+    out.write(f"nbmlops ci: {len(folders) - len(failed)} of {len(folders)} passed"
+              + (f"; failed: {', '.join(failed)}" if failed else "") + "\n")
+    return 1 if failed else 0
+
+
+def _ci_job(notebook: Path, work: Path) -> Path:
+    """A throwaway job for a plain notebook: its own parameters cell, no schedule."""
+    import re
+
+    from nbmlops import api
+
+    name = re.sub(r"[^A-Za-z0-9_-]", "-", notebook.stem).strip("-")[:64] or "notebook"
+    return api.export_job(notebook, job=name, folder=work / name).folder
+
+
 # -- db --------------------------------------------------------------------------------------
 
 def _db_info(args: argparse.Namespace, out: TextIO) -> int:
@@ -605,6 +866,52 @@ def build_parser() -> argparse.ArgumentParser:
                            "bundle folder in the foreground, for production (--help: options)")
     serve.add_argument("rest", nargs=argparse.REMAINDER)
     serve.set_defaults(func=_serve)
+    drift = sub.add_parser(
+        "drift", help="test data (a file, or what a deployment served) for drift against a "
+        "reference; exits 1 on drift, 0 if none, 2 on errors (what %%drift does)")
+    for names, options in DRIFT_ARGUMENTS:
+        if names[0] != "--fail-on-drift":  # the exit status is the alert here
+            drift.add_argument(*names, **options)
+    drift.add_argument("--format", choices=("text", "json"), default="text")
+    drift.add_argument("--html", metavar="FILE", help="also write the report as HTML")
+    drift.set_defaults(func=_drift)
+    export = sub.add_parser("export", help="turn a notebook into a job folder (what "
+                            "%%export does)")
+    export.add_argument("notebook", help="the .ipynb file")
+    for names, options in EXPORT_ARGUMENTS:
+        export.add_argument(*names, **options)
+    export.set_defaults(func=_export)
+    jobs = sub.add_parser("jobs", help="run, list and inspect exported jobs")
+    jobs_sub = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    jrun = jobs_sub.add_parser("run", help="run a job folder with papermill (exit 0 on "
+                               "success, 1 on a failed cell, gate or action)")
+    jrun.add_argument("folder", nargs="?", help="the job folder (with --all: a folder of "
+                      "jobs, default jobs/)")
+    jrun.add_argument("-p", action="append", default=[], metavar="NAME=VALUE",
+                      help="a parameter's value (repeatable)")
+    jrun.add_argument("--all", action="store_true", help="run every job under the folder")
+    jrun.add_argument("--timeout", type=float, help="override the job's timeout (seconds)")
+    jrun.add_argument("--retries", type=int, help="override the job's retries")
+    jrun.set_defaults(func=_jobs_run)
+    jlist = jobs_sub.add_parser("list", help="the project's jobs and their last run")
+    jlist.add_argument("root", nargs="?", help="a folder of jobs (default jobs/)")
+    jlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    jlist.set_defaults(func=_jobs_list)
+    jshow = jobs_sub.add_parser("show", help="a job's spec and its last runs")
+    jshow.add_argument("folder")
+    jshow.add_argument("--format", choices=("text", "json"), default="text")
+    jshow.set_defaults(func=_jobs_show)
+    jhist = jobs_sub.add_parser("history", help="a job's runs, newest first")
+    jhist.add_argument("job", help="its name or folder")
+    jhist.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    jhist.set_defaults(func=_jobs_history)
+    ci = sub.add_parser("ci", help="run notebooks and job folders headless for CI; exit 1 "
+                        "if any fails or misses a gate")
+    ci.add_argument("paths", nargs="*", help="notebooks, job folders, or folders of either "
+                    "(default jobs/)")
+    ci.add_argument("--work", default="build/ci", help="where plain notebooks' throwaway "
+                    "jobs go (default build/ci)")
+    ci.set_defaults(func=_ci)
     db = sub.add_parser("db", help="the lineage store itself")
     db_sub = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     info = db_sub.add_parser("info", help="where the store is, its schema revision and counts")

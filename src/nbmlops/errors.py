@@ -19,6 +19,9 @@ message what to do next::
     ├── SignatureError(NbmlopsError, ValueError)     input does not match a model's signature
     ├── GateError(NbmlopsError, ValueError)          a --require gate failed (registration refused)
     ├── DeploymentError(NbmlopsError, RuntimeError)  a deployment cannot start, stop or be found
+    ├── DriftDetected(NbmlopsError, RuntimeError)    fail_on_drift: the data drifted (.report)
+    ├── JobSpecError(NbmlopsError, ValueError)       job.yaml or an export option is invalid
+    ├── JobFailed(NbmlopsError, RuntimeError)        a job run failed (cell, gate, timeout, action)
     └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
 
 Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
@@ -31,7 +34,10 @@ __all__ = [
     "ArtifactError",
     "ConfigError",
     "DeploymentError",
+    "DriftDetected",
     "GateError",
+    "JobFailed",
+    "JobSpecError",
     "MissingExtraError",
     "ModelNotFoundError",
     "NbmlopsError",
@@ -198,3 +204,30 @@ class MissingExtraError(NbmlopsError, ImportError):
         )
         self.extra = extra
         self.module = module
+
+
+class DriftDetected(NbmlopsError, RuntimeError):
+    """``fail_on_drift``: the data drifted. The report (already recorded) is ``.report``."""
+
+    def __init__(self, message: str, *, report: object = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class JobSpecError(NbmlopsError, ValueError):
+    """``job.yaml`` (or an export option) is not valid; the message names the field."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class JobFailed(NbmlopsError, RuntimeError):
+    """A job run failed: a cell raised, a gate did not pass, it timed out, or an
+    on-success action failed. ``run_id`` is the job's run."""
+
+    def __init__(self, message: str, *, run_id: str | None = None, reason: str = "failed"
+                 ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.reason = reason

@@ -10,12 +10,15 @@ from typing import Any
 
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
-_MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register", "deploy")}
+_MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register", "deploy",
+                                              "drift", "export")}
 
 
 def register(shell: Any) -> None:
     from nbmlops import widgets
     from nbmlops.magics.deploy import DeployMagics
+    from nbmlops.magics.drift import DriftMagics
+    from nbmlops.magics.export import ExportMagics
     from nbmlops.magics.registry import RegisterMagics
     from nbmlops.magics.runs import RunsMagics
     from nbmlops.magics.track import TrackMagics
@@ -27,7 +30,8 @@ def register(shell: Any) -> None:
     setattr(shell, ATTRIBUTE, session)
     shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
                           TuneMagics(shell, session), RegisterMagics(shell),
-                          DeployMagics(shell))
+                          DeployMagics(shell), DriftMagics(shell),
+                          ExportMagics(shell))
     widgets.register(shell)
     session.warm_up()
 
@@ -42,7 +46,8 @@ def unregister(shell: Any) -> None:
     for kind, names in _MAGICS.items():
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
-    for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics", "DeployMagics"):
+    for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics", "DeployMagics",
+                "DriftMagics", "ExportMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)

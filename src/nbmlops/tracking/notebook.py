@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 NOTEBOOK_ENV = "NBMLOPS_NOTEBOOK"
+EXPERIMENT_ENV = "NBMLOPS_EXPERIMENT"
 _NAMESPACE_KEYS = ("__session__", "__vsc_ipynb_file__", "PAPERMILL_INPUT_PATH")
 
 
@@ -71,8 +72,12 @@ def notebook_path(namespace: Mapping[str, Any], env: Mapping[str, str] | None = 
     return papermill_parent_notebook()
 
 
-def experiment_for(path: str | None) -> str:
-    """The default experiment: the notebook's (or script's) name without its suffix."""
+def experiment_for(path: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The default experiment: ``NBMLOPS_EXPERIMENT`` when set (a job sets it for its
+    kernel), else the notebook's (or script's) name without its suffix."""
+    env = os.environ if env is None else env
+    if env.get(EXPERIMENT_ENV):
+        return env[EXPERIMENT_ENV]
     if not path:
         return "default"
     return Path(path.rstrip("/")).stem or "default"

@@ -67,6 +67,9 @@ REPORT_EVERY_S = 60.0
 _current: ContextVar[ActiveRun | None] = ContextVar("nbmlops_active_run", default=None)
 
 
+PARENT_RUN_ENV = "NBMLOPS_PARENT_RUN"  # set by `nbmlops jobs run` for the kernel it starts
+
+
 def active_run() -> ActiveRun | None:
     """The run being tracked in this context, if any."""
     return _current.get()
@@ -279,8 +282,11 @@ class Tracker:
                 code: str | None = None, notebook_path: str | None = None,
                 cell_id: str | None = None, execution_count: int | None = None,
                 start_time: float | None = None) -> NewRun:
-        """A checked :class:`NewRun` of this process (not yet written)."""
+        """A checked :class:`NewRun` of this process (not yet written). In a kernel a job
+        started (``NBMLOPS_PARENT_RUN``), top-level runs are the job run's children."""
         self.prefetch_environment()
+        if parent_run_id is None:
+            parent_run_id = os.environ.get(PARENT_RUN_ENV) or None
         if name is not None:
             check_key("run", name, MAX_NAME)
         if cell_id is not None and len(cell_id) > MAX_NAME:

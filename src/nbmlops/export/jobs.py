@@ -1,0 +1,206 @@
+"""Exporting a notebook to a job folder, and finding the jobs a project has.
+
+``export`` writes ``jobs/<name>/`` (or the folder given)::
+
+    job.yaml            the spec (see :mod:`nbmlops.export.spec`)
+    notebook.ipynb      the notebook cleaned for batch, its sha256 pinned in job.yaml
+    cron/ systemd/ github/ airflow/   the schedulers' files asked for (--target)
+    runs/               executed notebooks, one per job run (made by `jobs run`)
+
+Exporting again replaces the notebook, the spec and the schedulers' files, and keeps
+``runs/``. Every path written stays inside the job folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbmlops.errors import JobSpecError
+from nbmlops.export import notebook as nbmod
+from nbmlops.export.actions import parse_action
+from nbmlops.export.spec import (
+    SPEC_FILE,
+    TARGETS,
+    JobSpec,
+    check_name,
+    check_schedule,
+    load,
+    parse_gate,
+)
+
+if TYPE_CHECKING:
+    from nbmlops.tracking.run import Tracker
+
+JOBS_DIR = "jobs"
+NOTEBOOK = "notebook.ipynb"
+
+
+@dataclass(frozen=True)
+class Exported:
+    folder: Path
+    spec: JobSpec
+    files: tuple[Path, ...]
+    notes: tuple[str, ...]
+    instructions: tuple[str, ...]
+
+    def __str__(self) -> str:
+        params = ", ".join(f"{p.name}={p.default!r}" for p in self.spec.parameters) or "none"
+        lines = [f"exported job {self.spec.name} to {self.folder}",
+                 f"  parameters: {params}"]
+        if self.spec.schedule:
+            lines.append(f"  schedule: {self.spec.schedule}")
+        lines += [f"  gate: {g}" for g in self.spec.gates]
+        lines += [f"  on success: {a}" for a in self.spec.on_success]
+        lines += [f"  {n}" for n in self.notes]
+        lines += [f"  {line}" for i in self.instructions for line in i.splitlines()]
+        lines.append(f"  run it: nbmlops jobs run {self.folder}")
+        return "\n".join(lines)
+
+
+def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
+    """``["C=1.0", "name='a b'"]``: values read as Python literals, else as text."""
+    import ast
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise JobSpecError(f"--params {pair!r}: write parameters as NAME=VALUE, e.g. C=1.0")
+        try:
+            values[name.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            values[name.strip()] = text
+    return values
+
+
+def export(tracker: Tracker | None, notebook: Path, *, job: str,
+           params: Mapping[str, Any] | None = None, schedule: str | None = None,
+           targets: Sequence[str] = (), gates: Sequence[str] = (),
+           on_success: Sequence[str] = (), folder: Path | None = None,
+           project_root: Path, kernel: str | None = None, timeout: float | None = None,
+           retries: int = 0, experiment: str | None = None) -> Exported:
+    """Write the job folder for ``notebook`` (see the module)."""
+    check_name(job)
+    for t in targets:
+        if t not in TARGETS:
+            raise JobSpecError(f"target {t!r} is not one of {', '.join(TARGETS)}")
+    schedule = check_schedule(schedule)
+    if set(targets) & {"cron", "systemd"} and schedule is None:
+        raise JobSpecError("cron and systemd run jobs on a schedule: give --schedule "
+                           "\"MIN HOUR DAY MONTH WEEKDAY\", e.g. \"0 3 * * *\"")
+    parsed_gates = tuple(parse_gate(g) for g in gates)
+    actions = tuple(str(parse_action(a)) for a in on_success)
+    notebook = Path(notebook).resolve()
+    source = nbmod.read(notebook)
+    tracked = _tracked_params(tracker, notebook) if not params else None
+    prepared = nbmod.prepare(source, params=params, tracked=tracked)
+    folder = (folder or project_root / JOBS_DIR / job).resolve()
+    _claim(folder)
+    kernel = kernel or source.metadata.get("kernelspec", {}).get("name") or "python3"
+    spec = JobSpec(name=job, notebook=NOTEBOOK, notebook_sha256=prepared.sha256(),
+                   kernel=kernel, experiment=experiment, parameters=prepared.parameters,
+                   timeout=timeout, retries=retries, schedule=schedule,
+                   targets=tuple(targets), gates=parsed_gates, on_success=actions,
+                   source=_relative(notebook, project_root))
+    written = [_write(folder, NOTEBOOK, prepared.text()), _write(folder, SPEC_FILE,
+                                                                   spec.to_yaml())]
+    for t in TARGETS:  # schedulers' files from an earlier export that are not wanted now
+        if t not in targets and (folder / t).is_dir():
+            shutil.rmtree(folder / t)
+    help_lines = []
+    if targets:
+        from nbmlops.export import targets as target_files
+
+        python = _python(project_root)
+        files = target_files.write(spec, list(targets), job_dir=folder,
+                                   project_root=project_root, python=python)
+        written += files
+        for t in targets:
+            mine = [f for f in files if f.relative_to(folder).parts[0] == t]
+            help_lines.append(target_files.instructions(t, mine))
+    # the spec as it reads back: what `jobs run` will see
+    return Exported(folder, load(folder), tuple(written), prepared.notes, tuple(help_lines))
+
+
+def _claim(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()) and not (folder / SPEC_FILE).is_file():
+        raise JobSpecError(f"{folder} exists and is not a job folder; choose another --job "
+                           "name or folder")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _python(project_root: Path) -> str:
+    """The interpreter schedulers run the job with: the project's virtualenv when the
+    running one lives in it, else the running one."""
+    return sys.executable
+
+
+def _tracked_params(tracker: Tracker | None, notebook: Path) -> dict[str, Any] | None:
+    """Scalars the notebook's tracked cells recorded as params (newest runs first)."""
+    if tracker is None:
+        return None
+    from nbmlops.store.query import parse_filter
+
+    try:
+        table = tracker.store.search_runs(
+            where=parse_filter(f"notebook == {str(notebook)!r}"), kinds=["cell"], limit=50)
+    except Exception:
+        return None
+    pairs: list[tuple[str, Any]] = []
+    for row in table.rows:
+        run = tracker.store.get_run(row[0])
+        pairs += list(run.params.items())
+    return nbmod.scalar_params(pairs) or None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    folder: Path
+    spec: JobSpec | None
+    error: str | None = None
+
+
+def find_jobs(root: Path) -> list[JobInfo]:
+    """Job folders under ``root`` (a jobs folder, or one job folder), by name."""
+    root = Path(root)
+    if (root / SPEC_FILE).is_file():
+        folders = [root]
+    elif root.is_dir():
+        folders = sorted(p.parent for p in root.glob(f"*/{SPEC_FILE}"))
+    else:
+        raise JobSpecError(f"no job folder or jobs folder at {root}")
+    found = []
+    for folder in folders:
+        try:
+            found.append(JobInfo(folder, load(folder)))
+        except JobSpecError as exc:
+            found.append(JobInfo(folder, None, str(exc)))
+    return found
+
+
+def with_overrides(spec: JobSpec, **changes: Any) -> JobSpec:
+    return replace(spec, **changes)
+
+
+__all__ = ["JOBS_DIR", "Exported", "JobInfo", "export", "find_jobs", "parse_params"]

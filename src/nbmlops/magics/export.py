@@ -1,0 +1,68 @@
+"""``%export``: the notebook this kernel runs becomes a job folder (parse, call, display)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from nbmlops.cli import EXPORT_ARGUMENTS, run_export
+from nbmlops.errors import NbmlopsError
+from nbmlops.magics import _parsing
+from nbmlops.tracking.notebook import notebook_path
+
+
+def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``nbmlops export`` takes, in the same order, and ``--notebook``."""
+    for names, options in reversed(EXPORT_ARGUMENTS):
+        fn = argument(*names, **options)(fn)
+    decorated: Callable[..., Any] = argument(
+        "--notebook", metavar="PATH", help="export this notebook instead of the one this "
+        "kernel runs")(fn)
+    return decorated
+
+
+@magics_class
+class ExportMagics(Magics):
+    @magic_arguments()
+    @_arguments
+    @line_magic
+    def export(self, line: str) -> Any:
+        """Turn this notebook (as last saved) into a papermill job and scheduled jobs.
+
+        Examples::
+
+            %export --job train-churn
+            %export --job train-churn --params C=1.0 max_iter=200 --schedule "0 3 * * *"
+            %export --job train-churn --target cron systemd github airflow
+            %export --job train-churn --gate "metrics.accuracy>=0.8" \\
+                --on-success "register churn --alias staging"
+
+        Writes jobs/NAME/: the notebook cleaned for batch (a parameters cell, cells tagged
+        nbmlops:skip dropped, outputs cleared), job.yaml, and each target's files. Run it
+        with `nbmlops jobs run jobs/NAME [-p C=0.5]`: every run is recorded as a job run,
+        the parent of the runs its tracked cells record; gates decide its exit status.
+        Save the notebook first: the file on disk is what is exported.
+        """
+        args = _parsing.parse(self.export, line)
+        path = args.notebook or notebook_path(self.shell.user_ns if self.shell else {})
+        if not path:
+            raise UsageError("%export: this kernel does not know its notebook's path; give "
+                             "it with --notebook PATH")
+        saved = Path(path)
+        if saved.is_file():
+            age = time.time() - saved.stat().st_mtime
+            if age > 120:
+                print(f"note: exporting {saved.name} as saved {age / 60:.0f} min ago; save "
+                      "first to include later changes")
+        try:
+            run_export(args, str(saved), sys.stdout)
+        except (NbmlopsError, ValueError, FileNotFoundError) as exc:
+            raise UsageError(f"%export: {exc}") from None
+        return None

@@ -1,0 +1,1 @@
+"""Monitoring: drift between a reference sample and current data."""

@@ -1,0 +1,248 @@
+"""A drift check as users ask for it: what to compare (frames, files, a registered
+model's training sample, a deployment's prediction log), the check, and its record.
+
+The reference can be a DataFrame, a ``.parquet``/``.csv`` file, or a registered version
+(``churn@production``, ``churn/3``): its training sample, kept at registration. The
+current data can be a DataFrame, a file, or a deployment's prediction log over a window
+(``deployment="churn", since="24h"``); with a deployment and no reference, the reference
+is the version the deployment serves. When the current data holds the model's
+predictions and the reference is a registered version, the version predicts its own
+training sample, so prediction drift is measured too.
+
+Each check is recorded as a run (kind ``drift``): the verdict as tags and metrics (share
+of drifted columns, each column's statistic), the two frames' fingerprints as inputs, the
+model version and deployment as tags, and the report as ``drift.json`` and ``drift.html``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nbmlops._types import RunArtifact
+from nbmlops.errors import DriftDetected
+from nbmlops.monitoring.drift import PREDICTION, DriftReport, check
+from nbmlops.tracking.run import finish
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
+    import pandas as pd
+
+    from nbmlops._types import ModelVersion
+    from nbmlops.tracking.run import Tracker
+
+Data = Any  # a DataFrame, a file path, or a model reference (the reference side only)
+_FILES = (".parquet", ".csv")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: the frame and how to name it."""
+
+    frame: pd.DataFrame
+    label: str
+    version: ModelVersion | None = None
+    deployment: str | None = None
+    serves: str | None = None  # a deployment's window: the version it serves (churn/3)
+
+
+def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current: Data = None, *,
+              deployment: str | None = None,
+              since: str | datetime | timedelta | None = None,
+              until: datetime | None = None, columns: Sequence[str] | None = None,
+              tests: str | Mapping[str, str] | None = None,
+              threshold: float | Mapping[str, float] | None = None, share: float = 0.5,
+              prediction: str | None = None, record: bool = True,
+              experiment: str = "drift", name: str | None = None,
+              fail_on_drift: bool = False, trusted: bool = False) -> DriftReport:
+    """Resolve both sides, check, record; raise DriftDetected after recording if asked.
+    ``tracker_of`` opens the store only when it is needed: frames compared without
+    recording never touch it."""
+    if deployment is not None and current is not None:
+        raise ValueError("give the current data or a deployment's window, not both")
+    if deployment is None and current is None:
+        raise ValueError("name the current data to check (a DataFrame or a file), or a "
+                         "deployment whose predictions to check (deployment=, --deployment)")
+    if deployment is None and since is not None:
+        raise ValueError("since= goes with deployment=: the window of its prediction log")
+    if deployment is not None:
+        cur = deployment_window(tracker_of(), deployment, since=since, until=until)
+        if reference is None:
+            reference = cur.serves
+    else:
+        cur = data_side(current, "current")
+    if reference is None:
+        raise ValueError("name the reference: a DataFrame, a file, or a registered model "
+                         "(churn@production)")
+    ref = data_side(reference, "reference", tracker_of)
+    predicted = prediction or PREDICTION
+    if (ref.version is not None and predicted in cur.frame.columns
+            and predicted not in ref.frame.columns):
+        ref = _with_predictions(tracker_of(), ref, predicted, trusted=trusted)
+    report = check(ref.frame, cur.frame, columns=columns, tests=tests, threshold=threshold,
+                   share=share, prediction=prediction, reference_label=ref.label,
+                   current_label=cur.label,
+                   model=ref.version.reference if ref.version is not None else None,
+                   deployment=cur.deployment)
+    if record:
+        report = _record(tracker_of(), report, ref, cur, experiment=experiment, name=name)
+    if fail_on_drift and (report.dataset_drift or report.prediction_drift):
+        where = f" (run {report.run_id[:8]})" if report.run_id else ""
+        raise DriftDetected(f"drift detected{where}: {report.summary()}", report=report)
+    return report
+
+
+def data_side(data: Data, what: str, tracker_of: Callable[[], Tracker] | None = None
+              ) -> Side:
+    """A DataFrame, a file, or (for the reference) a registered model version."""
+    import pandas as pd
+
+    if isinstance(data, pd.DataFrame):
+        return Side(data, f"DataFrame ({len(data):,} × {data.shape[1]})")
+    if isinstance(data, pd.Series):
+        return Side(data.to_frame(), f"Series {data.name!r} ({len(data):,})")
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        if path.suffix.lower() in _FILES or path.exists():
+            return Side(read_file(path), f"{path.name} ({path})")
+        if tracker_of is not None and what == "reference":
+            return model_side(tracker_of(), str(data))
+        raise FileNotFoundError(f"no file {path}; give a .parquet or .csv file or a DataFrame")
+    raise TypeError(f"the {what} must be a DataFrame, a .parquet/.csv file"
+                    + (" or a registered model (churn@production)" if what == "reference"
+                       else "") + f", not a {type(data).__name__}")
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.exists():
+        raise FileNotFoundError(f"no file {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix == ".parquet" or path.is_dir():
+        return pd.read_parquet(path)
+    raise ValueError(f"{path} is neither .parquet nor .csv")
+
+
+def model_side(tracker: Tracker, reference: str) -> Side:
+    """A registered version's training sample (kept when it was registered with data)."""
+    import json
+
+    from nbmlops.registry.profile import from_parquet_bytes
+    from nbmlops.registry.registry import resolve
+
+    version = resolve(tracker, reference)
+    sample = version.files.get("sample.parquet")
+    if sample is None:
+        raise ValueError(f"{version.reference} has no training sample to compare with (it "
+                         "was registered without its training data); pass the reference "
+                         "data itself")
+    frame = from_parquet_bytes(tracker.artifacts.read_bytes(sample))
+    rows = None
+    profile = version.files.get("profile.json")
+    if profile is not None:
+        rows = json.loads(tracker.artifacts.read_bytes(profile)).get("rows")
+    of = f" of {rows:,}" if isinstance(rows, int) else ""
+    return Side(frame, f"{version.reference} training sample ({len(frame):,}{of} rows)",
+                version=version)
+
+
+def deployment_window(tracker: Tracker, name: str, *,
+                      since: str | datetime | timedelta | None = None,
+                      until: datetime | None = None) -> Side:
+    """What a deployment served in the window, without the log's own columns."""
+    from nbmlops.serving import predlog
+
+    found = tracker.store.get_deployment(name)
+    if not found.log_dir:
+        raise ValueError(f"deployment {found.name!r} does not log predictions (it was started "
+                         "with --no-log)")
+    log = predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
+    window = "all its predictions" if since is None else f"the last {since}" \
+        if isinstance(since, str) else f"since {since}"
+    if log.empty:
+        raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
+                         "widen the window (--since)")
+    frame = log.drop(columns=[c for c in predlog.META if c in log.columns])
+    frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("proba_")])
+    if PREDICTION in frame.columns:  # rows of ?proba=true requests have none
+        frame = frame[frame[PREDICTION].notna()] if frame[PREDICTION].notna().any() else \
+            frame.drop(columns=[PREDICTION])
+    return Side(frame.reset_index(drop=True),
+                f"deployment {found.name} serving {found.model}/{found.version}, {window} "
+                f"({len(frame):,} rows)", deployment=found.name,
+                serves=f"{found.model}/{found.version}")
+
+
+def _with_predictions(tracker: Tracker, ref: Side, column: str, *, trusted: bool) -> Side:
+    """The reference sample with what its version predicts for it."""
+    from nbmlops.registry.registry import load
+
+    assert ref.version is not None
+    loaded = load(tracker, ref.version.reference, trusted=trusted)
+    frame = ref.frame.copy()
+    frame[column] = loaded.predict(ref.frame)
+    return replace(ref, frame=frame, label=ref.label + " with its predictions")
+
+
+def _record(tracker: Tracker, report: DriftReport, ref: Side, cur: Side, *, experiment: str,
+            name: str | None) -> DriftReport:
+    tags: dict[str, Any] = {"dataset_drift": _flag(report.dataset_drift)}
+    if report.model:
+        tags["model"] = report.model
+    if report.deployment:
+        tags["deployment"] = report.deployment
+    if report.prediction is not None:
+        tags["prediction_drift"] = _flag(report.prediction.drifted)
+    run = tracker.start_run(
+        experiment=experiment, name=name or f"drift {report.current.split(' (')[0]}",
+        kind="drift", tags=tags,
+        params={"reference": report.reference, "current": report.current,
+                "share": report.share_threshold, "columns": len(report.columns)})
+    try:
+        run.log_input(ref.frame, name="reference")
+        run.log_input(cur.frame, name="current")
+        metrics = {"drift_share": report.share, "drifted_columns": float(len(report.drifted)),
+                   "columns": float(len(report.columns))}
+        for c in report.columns:
+            key = f"drift.{c.column}"
+            if c.statistic is not None and _valid_key(key):
+                metrics[key] = c.statistic
+        if report.prediction is not None and report.prediction.statistic is not None:
+            metrics["prediction_drift"] = report.prediction.statistic
+        run.log_metrics(metrics)
+        report = replace(report, run_id=run.id, _figures=report._figures)
+        store = tracker.artifacts
+        run.add_artifacts([
+            RunArtifact(name="drift.json", kind="file", artifact=store.put_bytes(
+                report.to_json().encode(), media_type="application/json")),
+            RunArtifact(name="drift.html", kind="file", artifact=store.put_bytes(
+                report.to_html().encode(), media_type="text/html"))])
+    except BaseException as exc:
+        finish(run, exc)
+        raise
+    finish(run)
+    return report
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"  # as --where "tags.dataset_drift == 'true'" reads
+
+
+def _valid_key(key: str) -> bool:
+    from nbmlops.tracking.run import check_key
+
+    try:
+        check_key("metric", key)
+    except ValueError:
+        return False  # a column name no metric can carry: it is in drift.json still
+    return True
+
+
+__all__ = ["Side", "data_side", "deployment_window", "model_side", "read_file", "run_drift"]

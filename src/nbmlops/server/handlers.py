@@ -1,0 +1,373 @@
+"""The REST API under ``/nbmlops/api/``: thin tornado handlers over
+:mod:`nbmlops.server.reads`, and the route table both the server and the OpenAPI document
+are made from.
+
+Every handler is a jupyter_server ``APIHandler``: authenticated (a token or the login
+cookie), and a write made with the cookie must carry the XSRF token (a token-authenticated
+request needs none: a page on another site cannot know the token). Errors are mapped to
+HTTP statuses in one place (:func:`status_for`) and answered as ``{"error": message}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado.ioloop import IOLoop
+
+from nbmlops.errors import (
+    DeploymentError,
+    ModelNotFoundError,
+    NbmlopsError,
+    RunNotFoundError,
+    StoreError,
+)
+from nbmlops.server import payloads as p
+from nbmlops.server import reads
+from nbmlops.server.schema import check
+
+PREFIX = "/nbmlops/api"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MAX_COMPARE = 100
+
+R = TypeVar("R")
+
+# the store is read on one thread of its own: never on the server's event loop (a slow
+# query must not stall every kernel's messages), and never by two requests at once
+_executor: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbmlops-api")
+    return _executor
+
+
+class BadRequest(ValueError):
+    """A query parameter or body is not valid (400)."""
+
+
+def status_for(exc: BaseException) -> tuple[int, str]:
+    """The HTTP status and message for an error: the one place they are mapped."""
+    if isinstance(exc, tornado.web.HTTPError):
+        return exc.status_code, exc.log_message or exc.reason or "request refused"
+    if isinstance(exc, RunNotFoundError | ModelNotFoundError | DeploymentError):
+        return 404, str(exc)
+    if isinstance(exc, StoreError):
+        return 503, f"the nbmlops store cannot be read: {exc}"
+    if isinstance(exc, ValueError | KeyError | NbmlopsError):
+        return 400, str(exc).strip("'\"")
+    return 500, (f"internal error ({type(exc).__name__}); the Jupyter server's log has "
+                 "the details")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query parameter (always a string on the wire; ``kind`` says how it is read)."""
+
+    name: str
+    description: str
+    kind: type = str
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    response: Any  # a payload type (p.Page[...] for a paged list)
+    query: tuple[Param, ...] = ()
+    body: Any = None
+
+
+PAGING = (Param("limit", f"items per page, 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})", int),
+          Param("offset", "items to skip (default 0)", int))
+
+
+class ApiHandler(APIHandler):
+    """What every nbmlops handler shares: error mapping, parameters, paging, replies."""
+
+    auth_resource = "nbmlops"
+    operations: ClassVar[dict[str, Operation]] = {}
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info is not None and exc_info[1] is not None:
+            status_code, message = status_for(exc_info[1])
+            self.set_status(status_code)
+        else:
+            message = self._reason
+        self.finish(json.dumps(p.Error(error=message)))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        status, message = status_for(value) if value is not None else (500, "")
+        if status >= 500:
+            super().log_exception(typ, value, tb)  # with the traceback, in the server log
+        else:
+            self.log.info("nbmlops API %s %s: %s %s", self.request.method, self.request.path,
+                          status, message)
+
+    # -- reading the request ---------------------------------------------------------------
+    def text(self, name: str) -> str | None:
+        value = self.get_query_argument(name, None)
+        return value.strip() or None if value is not None else None
+
+    def number(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise BadRequest(f"{name} must be {bound}, not {value}")
+        return value
+
+    def body(self, tp: Any) -> Any:
+        try:
+            data = json.loads(self.request.body or b"")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadRequest(f"the request body must be JSON: {exc}") from None
+        check(tp, data)
+        return data
+
+    # -- answering ----------------------------------------------------------------------------
+    async def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        return await IOLoop.current().run_in_executor(_pool(), lambda: fn(*args, **kwargs))
+
+    async def reply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.finish(json.dumps(await self.call(fn, *args, **kwargs)))
+
+    async def reply_page(self, fn: Callable[..., list[Any]], *args: Any, **kwargs: Any) -> None:
+        limit = self.number("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
+        offset = self.number("offset", 0, low=0)
+        items = await self.call(fn, *args, **kwargs)
+        self.finish(json.dumps(p.Page(items=items[offset:offset + limit], total=len(items),
+                                      limit=limit, offset=offset)))
+
+
+def _filters(handler: ApiHandler, params: tuple[Param, ...]) -> dict[str, str | None]:
+    return {param.name: handler.text(param.name) for param in params
+            if param not in PAGING}
+
+
+# -- the handlers ------------------------------------------------------------------------------
+
+RUN_FILTERS = (
+    Param("experiment", "only this experiment's runs"),
+    Param("status", "running, finished, failed, interrupted or crashed"),
+    Param("name", "only runs with this name"),
+    Param("where", 'a filter, e.g. metrics.accuracy > 0.8 and params.C <= 1'),
+    Param("sort", "comma-separated fields, - for descending, e.g. -metrics.accuracy"),
+)
+
+
+class RunsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Runs, newest first unless sorted (a search's candidates are reached through it)",
+        p.Page[p.RunSummary], (*RUN_FILTERS, *PAGING))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.runs, **_filters(self, RUN_FILTERS))
+
+
+class RunHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "One run (the id or a unique prefix of 4+ characters) with all it recorded",
+        p.RunDetail)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.reply(reads.run, run_id)
+
+
+class ExperimentsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Experiments", p.Page[p.Experiment], PAGING)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.experiments)
+
+
+class CompareHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Runs side by side: their params and metrics, and which differ", p.Comparison,
+        (Param("ids", "comma-separated run ids (or unique prefixes)", required=True),))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        ids = [i.strip() for i in (self.text("ids") or "").split(",") if i.strip()]
+        if not ids:
+            raise BadRequest("ids is required: comma-separated run ids, e.g. ids=3fa4,9b1c")
+        if len(ids) > MAX_COMPARE:
+            raise BadRequest(f"compare at most {MAX_COMPARE} runs at once, not {len(ids)}")
+        await self.reply(reads.compare, ids)
+
+
+class ModelsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Registered models with their aliases", p.Page[p.ModelSummary], PAGING)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.models)
+
+
+class ModelHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A registered model: its versions (newest first) and aliases", p.ModelDetail)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.reply(reads.model, name)
+
+
+class ModelHistoryHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The model's audit events (register, promote, rollback, deploy, ...), oldest first",
+        p.Page[p.AuditEvent], PAGING)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.reply_page(reads.model_history, name)
+
+
+class PromoteHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"post": Operation(
+        "Point an alias at a version (audited)", p.AliasMove, body=p.PromoteRequest)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        body = self.body(p.PromoteRequest)
+        if body["version"] < 1:
+            raise BadRequest(f"body.version must be a version number from 1, not "
+                             f"{body['version']}")
+        await self.reply(reads.promote, name, body)
+
+
+class RollbackHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"post": Operation(
+        "Point an alias back at the version it pointed at before its last move (audited)",
+        p.AliasMove, body=p.RollbackRequest)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        await self.reply(reads.rollback, name, self.body(p.RollbackRequest))
+
+
+class DeploymentsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Deployments, newest first", p.Page[p.Deployment], PAGING)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.deployments)
+
+
+class JobsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The project's exported jobs with their last run", p.Page[p.Job], PAGING)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.jobs)
+
+
+DRIFT_FILTERS = (Param("model", "only checks of this registered model"),
+                 Param("deployment", "only checks of this deployment's traffic"))
+
+
+class DriftHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Recorded drift checks, newest first, with their verdicts", p.Page[p.DriftRun],
+        (*DRIFT_FILTERS, *PAGING))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply_page(reads.drift, **_filters(self, DRIFT_FILTERS))
+
+
+LINEAGE_PARAMS = (Param("run", "a run id"), Param("model", "NAME/VERSION, NAME@ALIAS or NAME"),
+                  Param("deployment", "a deployment's name or id"))
+
+
+class LineageHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The lineage graph around one run, model version or deployment (give exactly one)",
+        p.Lineage, LINEAGE_PARAMS)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.lineage, **_filters(self, LINEAGE_PARAMS))
+
+
+class OpenApiHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "This API's OpenAPI 3.1 document", dict[str, Any])}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from nbmlops.server.openapi import document
+
+        self.finish(json.dumps(document()))
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # under PREFIX; {name} is a path parameter (one segment)
+    handler: type[ApiHandler]
+
+    def pattern(self, base_url: str) -> str:
+        """The tornado URL pattern, under the server's base URL."""
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        return url_path_join(base_url, PREFIX, regex) + "$"
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/runs", RunsHandler),
+    Route("/runs/{run_id}", RunHandler),
+    Route("/experiments", ExperimentsHandler),
+    Route("/compare", CompareHandler),
+    Route("/models", ModelsHandler),
+    Route("/models/{name}", ModelHandler),
+    Route("/models/{name}/history", ModelHistoryHandler),
+    Route("/models/{name}/promote", PromoteHandler),
+    Route("/models/{name}/rollback", RollbackHandler),
+    Route("/deployments", DeploymentsHandler),
+    Route("/jobs", JobsHandler),
+    Route("/drift", DriftHandler),
+    Route("/lineage", LineageHandler),
+    Route("/openapi.json", OpenApiHandler),
+)
+
+
+def handlers(base_url: str) -> list[tuple[str, type[ApiHandler]]]:
+    """The (pattern, handler) pairs the extension adds to the server."""
+    return [(route.pattern(base_url), route.handler) for route in ROUTES]

@@ -1,0 +1,274 @@
+"""What the REST API under ``/nbmlops/api/`` sends and accepts, as TypedDicts.
+
+These are the one source of the API's shapes: the OpenAPI document
+(:mod:`nbmlops.server.openapi`) is generated from them, and the panel's TypeScript types
+are to be generated from that document. Keep them plain: ``str``, ``int``, ``float``,
+``bool``, ``None``, ``Any``, ``list[...]``, ``dict[str, ...]``, ``Literal[...]``, unions
+and other TypedDicts of this module (the schema generator knows exactly these).
+
+(No ``from __future__ import annotations`` here: ``NotRequired`` must be seen when the
+classes are made, or Python 3.11 counts every key as required.)
+
+Times are ISO 8601 strings in UTC. Every list answer is a page::
+
+    {"items": [...], "total": 123, "limit": 50, "offset": 0}
+"""
+
+from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
+
+T = TypeVar("T")
+
+
+class Page(TypedDict, Generic[T]):
+    """One page of a list: ``total`` counts every item the query matched."""
+
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class Error(TypedDict):
+    """Any 4xx/5xx answer: what went wrong and what to do next (never a traceback)."""
+
+    error: str
+
+
+# -- runs --------------------------------------------------------------------------------
+
+class RunSummary(TypedDict):
+    """A run as listed: its latest metric values, params and tags."""
+
+    run_id: str
+    experiment: str
+    name: str | None
+    status: str
+    start: str
+    duration_s: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+
+class DatasetLink(TypedDict):
+    """A dataset a run read (``input``) or produced (``output``), by fingerprint."""
+
+    name: str
+    direction: Literal["input", "output"]
+    digest: str
+    kind: str
+    shape: list[int]
+    columns: list[list[str]]
+    size_bytes: int | None
+    source: str | None
+
+
+class RunArtifact(TypedDict):
+    name: str
+    kind: str
+    sha256: str
+    size: int
+    media_type: str
+
+
+class RunDetail(TypedDict):
+    """One run with everything recorded about it."""
+
+    run_id: str
+    experiment: str
+    name: str | None
+    kind: str
+    status: str
+    start: str
+    end: str | None
+    duration_s: float | None
+    parent_run_id: str | None
+    notebook_path: str | None
+    cell_id: str | None
+    execution_count: int | None
+    code: str | None
+    code_hash: str | None
+    user: str | None
+    host: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+    error: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    inputs: list[DatasetLink]
+    outputs: list[DatasetLink]
+    artifacts: list[RunArtifact]
+    environment: dict[str, Any] | None
+
+
+class Experiment(TypedDict):
+    id: int
+    name: str
+    created_at: str
+
+
+class Differing(TypedDict):
+    """The param and metric keys whose values are not the same in every run compared."""
+
+    params: list[str]
+    metrics: list[str]
+
+
+class Comparison(TypedDict):
+    """Runs side by side, in the order asked for."""
+
+    runs: list[RunSummary]
+    params: list[str]
+    metrics: list[str]
+    differing: Differing
+
+
+# -- the model registry --------------------------------------------------------------------
+
+class ModelSummary(TypedDict):
+    name: str
+    description: str | None
+    created_at: str
+    created_by: str | None
+    latest_version: int | None
+    versions: int
+    aliases: dict[str, int]
+
+
+class ModelVersion(TypedDict):
+    model: str
+    version: int
+    run_id: str | None
+    flavor: str
+    format: str
+    metrics: dict[str, float]
+    signature: dict[str, Any] | None
+    description: str | None
+    created_at: str
+    created_by: str | None
+    aliases: list[str]
+
+
+class ModelDetail(TypedDict):
+    """A registered model with its versions (newest first) and where its aliases point."""
+
+    model: ModelSummary
+    versions: list[ModelVersion]
+
+
+class AuditEvent(TypedDict):
+    time: str
+    action: str
+    model: str
+    alias: str | None
+    version: int | None
+    from_version: int | None
+    to_version: int | None
+    user: str | None
+    host: str | None
+    reason: str | None
+
+
+class PromoteRequest(TypedDict):
+    """Point ``alias`` at ``version`` of the model in the path."""
+
+    version: int
+    alias: str
+    reason: NotRequired[str | None]
+
+
+class RollbackRequest(TypedDict):
+    """Point ``alias`` back at the version it pointed at before its last move."""
+
+    alias: str
+    reason: NotRequired[str | None]
+
+
+class AliasMove(TypedDict):
+    """Where the alias points now; ``changed`` is false when it already pointed there."""
+
+    model: str
+    alias: str
+    version: int
+    changed: bool
+    event: AuditEvent | None
+
+
+# -- operations ------------------------------------------------------------------------------
+
+class Deployment(TypedDict):
+    id: str
+    name: str
+    status: str
+    url: str
+    model: str
+    alias: str | None
+    version: int
+    workers: int
+    pid: int | None
+    host: str | None
+    started_at: str
+    stopped_at: str | None
+
+
+class Job(TypedDict):
+    """An exported job folder with its last run."""
+
+    job: str
+    schedule: str | None
+    targets: str
+    parameters: str
+    last_status: str | None
+    last_start: str | None
+    last_run: str | None
+    folder: str
+    error: str | None
+
+
+class DriftRun(TypedDict):
+    """A recorded drift check: its verdict and per-column statistics (``drift.<column>``)."""
+
+    run_id: str
+    name: str | None
+    status: str
+    start: str
+    dataset_drift: bool | None
+    prediction_drift: bool | None
+    drift_share: float | None
+    drifted_columns: int | None
+    model: str | None
+    deployment: str | None
+    metrics: dict[str, float]
+    params: dict[str, Any]
+
+
+# -- lineage ---------------------------------------------------------------------------------
+
+NodeType = Literal["dataset", "run", "model_version", "deployment"]
+EdgeRelation = Literal["input", "output", "registered", "deployed"]
+
+
+class LineageNode(TypedDict):
+    """``id`` is ``<type>:<key>``: ``run:<run id>``, ``dataset:<digest>``,
+    ``model_version:<name>/<version>``, ``deployment:<id>``."""
+
+    id: str
+    type: NodeType
+    label: str
+    data: dict[str, Any]
+
+
+class LineageEdge(TypedDict):
+    """data -input-> run -output-> data; run -registered-> model version -deployed->
+    deployment."""
+
+    source: str
+    target: str
+    relation: EdgeRelation
+
+
+class Lineage(TypedDict):
+    root: str
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]

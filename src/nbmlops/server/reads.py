@@ -1,0 +1,362 @@
+"""What each route answers, read through :mod:`nbmlops.api` and shaped as the payloads of
+:mod:`nbmlops.server.payloads`. No tornado here: each function is testable on its own and
+raises nbmlops' own errors (or ``ValueError`` for bad input), which the handlers map to
+HTTP statuses in one place.
+
+Model details and lineage need the registry's typed records (aliases as a mapping,
+versions' source runs), so those read the store the API opened (``api.tracker().store``)
+with its public, read-only methods.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from nbmlops import api
+from nbmlops._types import RUN_STATUSES
+from nbmlops.errors import ModelNotFoundError
+from nbmlops.server import payloads as p
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops import _types as t
+    from nbmlops.store import Store
+
+
+# -- conversions -------------------------------------------------------------------------
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as JSON-ready dicts: NaN/NA become None, times ISO strings."""
+    rows: list[dict[str, Any]] = json.loads(
+        frame.to_json(orient="records", date_format="iso", date_unit="us", default_handler=str))
+    return rows
+
+
+def _split(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
+    """A run row's ``params.*``, ``metrics.*``, ``tags.*`` columns, without the missing ones."""
+    out: dict[str, dict[str, Any]] = {"params": {}, "metrics": {}, "tags": {}}
+    for column, value in row.items():
+        prefix, _, key = column.partition(".")
+        if key and prefix in out and value is not None:
+            out[prefix][key] = value
+    return out["params"], out["metrics"], out["tags"]
+
+
+def run_summary(row: dict[str, Any]) -> p.RunSummary:
+    params, metrics, tags = _split(row)
+    return p.RunSummary(run_id=row["run_id"], experiment=row["experiment"], name=row["name"],
+                        status=row["status"], start=row["start"],
+                        duration_s=row["duration_s"], params=params, metrics=metrics,
+                        tags=tags)
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _dataset(link: t.DatasetLink) -> p.DatasetLink:
+    d = link.dataset
+    return p.DatasetLink(name=link.name, direction=link.direction, digest=d.digest,
+                         kind=d.kind, shape=list(d.shape),
+                         columns=[[name, dtype] for name, dtype in d.schema],
+                         size_bytes=d.size_bytes, source=d.source)
+
+
+def run_detail(run: t.RunRecord) -> p.RunDetail:
+    end = run.end_time
+    return p.RunDetail(
+        run_id=run.id, experiment=run.experiment, name=run.name, kind=run.kind,
+        status=run.status, start=_iso(run.start_time), end=iso(end),
+        duration_s=None if end is None else (end - run.start_time).total_seconds(),
+        parent_run_id=run.parent_run_id, notebook_path=run.notebook_path, cell_id=run.cell_id,
+        execution_count=run.execution_count, code=run.code, code_hash=run.code_hash,
+        user=run.user, host=run.host, git_commit=run.git_commit, git_dirty=run.git_dirty,
+        error=run.error, params=json.loads(json.dumps(dict(run.params), default=str)),
+        metrics={k: v for k, v in run.metrics.items() if _number(v) is not None},
+        tags=dict(run.tags), inputs=[_dataset(d) for d in run.inputs],
+        outputs=[_dataset(d) for d in run.outputs],
+        artifacts=[p.RunArtifact(name=a.name, kind=a.kind, sha256=a.artifact.sha256,
+                                 size=a.artifact.size, media_type=a.artifact.media_type)
+                   for a in run.artifacts],
+        environment=None if run.environment is None else {
+            "digest": run.environment.digest, "python": run.environment.python,
+            "implementation": run.environment.implementation,
+            "platform": run.environment.platform,
+            "packages": dict(run.environment.packages)})
+
+
+def model_summary(m: t.RegisteredModel) -> p.ModelSummary:
+    return p.ModelSummary(name=m.name, description=m.description, created_at=_iso(m.created_at),
+                          created_by=m.created_by, latest_version=m.latest_version,
+                          versions=m.versions, aliases=dict(m.aliases))
+
+
+def model_version(v: t.ModelVersion) -> p.ModelVersion:
+    return p.ModelVersion(model=v.model, version=v.version, run_id=v.run_id, flavor=v.flavor,
+                          format=v.format, metrics=dict(v.metrics),
+                          signature=None if v.signature is None else dict(v.signature),
+                          description=v.description, created_at=_iso(v.created_at),
+                          created_by=v.created_by, aliases=list(v.aliases))
+
+
+def audit_event(e: t.AuditEvent) -> p.AuditEvent:
+    return p.AuditEvent(time=_iso(e.time), action=e.action, model=e.model, alias=e.alias,
+                        version=e.version, from_version=e.from_version,
+                        to_version=e.to_version, user=e.user, host=e.host, reason=e.reason)
+
+
+def deployment(d: t.Deployment) -> p.Deployment:
+    return p.Deployment(id=d.id, name=d.name, status=d.status, url=d.url, model=d.model,
+                        alias=d.alias, version=d.version, workers=d.workers, pid=d.pid,
+                        host=d.host, started_at=_iso(d.started_at),
+                        stopped_at=iso(d.stopped_at))
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+def runs(*, experiment: str | None = None, status: str | None = None, name: str | None = None,
+         where: str | None = None, sort: str | None = None) -> list[p.RunSummary]:
+    """Runs of the kinds listings show (not a search's candidates), newest first."""
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"unknown status {status!r}; statuses are: {', '.join(RUN_STATUSES)}")
+    frame = api.runs(experiment, where=where, sort=sort, kind=api.LISTED_KINDS)
+    if status is not None:
+        frame = frame[frame["status"] == status]
+    if name is not None:
+        frame = frame[frame["name"] == name]
+    return [run_summary(row) for row in records(frame)]
+
+
+def run(run_id: str) -> p.RunDetail:
+    return run_detail(api.get_run(run_id))
+
+
+def experiments() -> list[p.Experiment]:
+    return [p.Experiment(id=e.id, name=e.name,
+                         created_at=datetime.fromtimestamp(e.created_at, tz=UTC).isoformat())
+            for e in _store().list_experiments()]
+
+
+def compare(ids: Sequence[str]) -> p.Comparison:
+    found = api.compare(ids)
+    differing = found.differing()
+    return p.Comparison(
+        runs=[run_summary(row) for row in records(found.frame)],
+        params=[c.split(".", 1)[1] for c in found.params],
+        metrics=[c.split(".", 1)[1] for c in found.metrics],
+        differing=p.Differing(
+            params=[c.split(".", 1)[1] for c in differing if c.startswith("params.")],
+            metrics=[c.split(".", 1)[1] for c in differing if c.startswith("metrics.")]))
+
+
+# -- the model registry ----------------------------------------------------------------------
+
+def _store() -> Store:
+    return api.tracker().store
+
+
+def _model(name: str) -> t.RegisteredModel:
+    for m in _store().list_models():
+        if m.name == name:
+            return m
+    raise ModelNotFoundError(name, reason="no registered model has that name")
+
+
+def models() -> list[p.ModelSummary]:
+    return [model_summary(m) for m in _store().list_models()]
+
+
+def model(name: str) -> p.ModelDetail:
+    found = _model(name)
+    versions = sorted(_store().list_versions(name), key=lambda v: -v.version)
+    return p.ModelDetail(model=model_summary(found), versions=[model_version(v)
+                                                               for v in versions])
+
+
+def model_history(name: str) -> list[p.AuditEvent]:
+    _model(name)
+    return [p.AuditEvent(**row)  # type: ignore[typeddict-item]
+            for row in records(api.model_history(name))]
+
+
+def promote(name: str, body: p.PromoteRequest) -> p.AliasMove:
+    event = api.promote(name, body["version"], body["alias"], reason=body.get("reason"))
+    return p.AliasMove(model=name, alias=body["alias"], version=body["version"],
+                       changed=event is not None,
+                       event=None if event is None else audit_event(event))
+
+
+def rollback(name: str, body: p.RollbackRequest) -> p.AliasMove:
+    event = api.rollback(f"{name}@{body['alias']}", reason=body.get("reason"))
+    version = event.to_version if event.to_version is not None else event.version
+    assert version is not None
+    return p.AliasMove(model=name, alias=body["alias"], version=version, changed=True,
+                       event=audit_event(event))
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+def deployments() -> list[p.Deployment]:
+    return [deployment(d) for d in _store().list_deployments()]
+
+
+def jobs() -> list[p.Job]:
+    return [p.Job(**row) for row in records(api.jobs())]  # type: ignore[typeddict-item]
+
+
+def _flag(value: Any) -> bool | None:
+    return None if value is None else str(value).lower() == "true"
+
+
+def drift(*, model: str | None = None, deployment: str | None = None) -> list[p.DriftRun]:
+    """Recorded drift checks, newest first (only a model's or a deployment's when asked)."""
+    out = []
+    for row in records(api.runs(kind="drift", sort="-start")):
+        params, metrics, tags = _split(row)
+        if model is not None and tags.get("model") != model:
+            continue
+        if deployment is not None and tags.get("deployment") != deployment:
+            continue
+        drifted = metrics.get("drifted_columns")
+        out.append(p.DriftRun(
+            run_id=row["run_id"], name=row["name"], status=row["status"], start=row["start"],
+            dataset_drift=_flag(tags.get("dataset_drift")),
+            prediction_drift=_flag(tags.get("prediction_drift")),
+            drift_share=metrics.get("drift_share"),
+            drifted_columns=None if drifted is None else int(drifted),
+            model=tags.get("model"), deployment=tags.get("deployment"), metrics=metrics,
+            params=params))
+    return out
+
+
+# -- lineage ------------------------------------------------------------------------------------
+
+@dataclass
+class _Graph:
+    store: Store
+    nodes: dict[str, p.LineageNode] = field(default_factory=dict)
+    edges: list[p.LineageEdge] = field(default_factory=list)
+    todo: list[Callable[[], None]] = field(default_factory=list)
+
+    def node(self, node: p.LineageNode, expand: Callable[[], None] | None = None) -> str:
+        if node["id"] not in self.nodes:
+            self.nodes[node["id"]] = node
+            if expand is not None:
+                self.todo.append(expand)
+        return node["id"]
+
+    def edge(self, source: str, target: str, relation: p.EdgeRelation) -> None:
+        edge = p.LineageEdge(source=source, target=target, relation=relation)
+        if edge not in self.edges:
+            self.edges.append(edge)
+
+    # datasets are leaves: following them would pull in every run that read the same data
+    def dataset(self, link: t.DatasetLink) -> str:
+        d = link.dataset
+        return self.node(p.LineageNode(
+            id=f"dataset:{d.digest}", type="dataset", label=d.source or link.name,
+            data={"digest": d.digest, "kind": d.kind, "shape": list(d.shape),
+                  "source": d.source}))
+
+    def run(self, run: t.RunRecord) -> str:
+        return self.node(p.LineageNode(
+            id=f"run:{run.id}", type="run", label=run.name or run.id[:8],
+            data={"run_id": run.id, "experiment": run.experiment, "kind": run.kind,
+                  "status": run.status, "start": _iso(run.start_time)}),
+            lambda: self._expand_run(run))
+
+    def version(self, v: t.ModelVersion) -> str:
+        return self.node(p.LineageNode(
+            id=f"model_version:{v.model}/{v.version}", type="model_version",
+            label=f"{v.model}/{v.version}",
+            data={"model": v.model, "version": v.version, "aliases": list(v.aliases),
+                  "run_id": v.run_id}),
+            lambda: self._expand_version(v))
+
+    def deployment(self, d: t.Deployment) -> str:
+        return self.node(p.LineageNode(
+            id=f"deployment:{d.id}", type="deployment", label=d.name,
+            data={"name": d.name, "status": d.status, "url": d.url, "model": d.model,
+                  "version": d.version, "alias": d.alias}),
+            lambda: self._expand_deployment(d))
+
+    def _expand_run(self, run: t.RunRecord) -> None:
+        me = f"run:{run.id}"
+        for link in run.inputs:
+            self.edge(self.dataset(link), me, "input")
+        for link in run.outputs:
+            self.edge(me, self.dataset(link), "output")
+        for v in self._versions(lambda v: v.run_id == run.id):
+            self.edge(me, self.version(v), "registered")
+
+    def _expand_version(self, v: t.ModelVersion) -> None:
+        me = f"model_version:{v.model}/{v.version}"
+        if v.run_id is not None:
+            self.edge(self.run(self.store.get_run(v.run_id)), me, "registered")
+        for d in self.store.list_deployments():
+            if d.model == v.model and d.version == v.version:
+                self.edge(me, self.deployment(d), "deployed")
+
+    def _expand_deployment(self, d: t.Deployment) -> None:
+        v = self.store.get_model_version(d.model, version=d.version)
+        self.edge(self.version(v), f"deployment:{d.id}", "deployed")
+
+    def _versions(self, keep: Callable[[t.ModelVersion], bool]) -> Iterable[t.ModelVersion]:
+        for m in self.store.list_models():
+            yield from (v for v in self.store.list_versions(m.name) if keep(v))
+
+    def build(self, root: str) -> p.Lineage:
+        while self.todo:
+            self.todo.pop(0)()
+        return p.Lineage(root=root, nodes=list(self.nodes.values()), edges=self.edges)
+
+
+def parse_version_reference(text: str) -> tuple[str, int | None, str | None]:
+    """``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS`` → (name, version, alias)."""
+    name, version, alias = text, None, None
+    if "@" in text:
+        name, alias = text.split("@", 1)
+    elif "/" in text:
+        name, number = text.rsplit("/", 1)
+        if not number.isdigit() or int(number) < 1:
+            raise ValueError(f"model reference {text!r}: a version is a number from 1")
+        version = int(number)
+    if not name or alias == "":
+        raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS")
+    return name, version, alias
+
+
+def lineage(*, run: str | None = None, model: str | None = None,
+            deployment: str | None = None) -> p.Lineage:
+    """The graph around one run, model version or deployment: the datasets each run read
+    and wrote, the versions registered from those runs, and where those are deployed."""
+    given = [(k, v) for k, v in (("run", run), ("model", model), ("deployment", deployment))
+             if v is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of run=RUN_ID, model=NAME/VERSION or "
+                         "deployment=NAME")
+    store = _store()
+    graph = _Graph(store)
+    if run is not None:
+        root = graph.run(store.get_run(run))
+    elif model is not None:
+        name, version, alias = parse_version_reference(model)
+        root = graph.version(store.get_model_version(name, version=version, alias=alias))
+    else:
+        assert deployment is not None
+        root = graph.deployment(store.get_deployment(deployment))
+    return graph.build(root)

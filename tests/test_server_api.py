@@ -1,0 +1,407 @@
+"""The jupyter_server extension's REST API (``/nbmlops/api/…``), through a real server
+(pytest-jupyter's ``jp_fetch``) on a store filled through nbmlops' Python API."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPResponse
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+ROOT = Path(__file__).resolve().parents[1]
+API = ("nbmlops", "api")
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"nbmlops": True}}}
+
+
+@pytest.fixture
+def filled(store_env: Path) -> dict[str, Any]:
+    """Three runs (one failed), model ``churn`` v1 (from a run, with its training data)
+    and v2, ``production`` moved 1 → 2, a drift check, and a deployment record of v1."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+    from nbmlops import api
+    from nbmlops._types import Actor, NewDeployment
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (X["a"] > 0).astype(int)
+    with nbmlops.track("churn", "baseline", params={"C": 1.0}) as base:
+        nbmlops.log_metric("accuracy", 0.8)
+    with nbmlops.track("churn", "tuned", params={"C": 0.1}) as tuned:
+        nbmlops.log_input(X, "train")
+        model = LogisticRegression(C=0.1).fit(X, y)
+        nbmlops.log_metric("accuracy", 0.9)
+        tuned.log_model(model)  # so the registered version links this run
+    v1 = nbmlops.register(model, name="churn", data=X)
+    with pytest.raises(ZeroDivisionError), nbmlops.track("other", "broken"):
+        1 / 0  # noqa: B018
+    v2 = nbmlops.register(LogisticRegression(C=1.0).fit(X, y), name="churn", data=X)
+    nbmlops.promote("churn", 1, "production", reason="first")
+    nbmlops.promote("churn", 2, "production", reason="better")
+    report = nbmlops.drift(X, X.assign(a=X["a"] + 3.0))
+    store = api.tracker().store
+    dep = store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="churn-api", model="churn", alias=None, version=1,
+        url="http://127.0.0.1:1", workers=1, pid=os.getpid(), process_token="t",
+        user="me", host="here", started_at=time.time()), actor=Actor(user="me", host="here"))
+    return {"base": base.id, "tuned": tuned.id, "v1": v1, "v2": v2, "drift": report.run_id,
+            "deployment": dep}
+
+
+async def get(jp_fetch: Any, *path: str, **params: Any) -> Any:
+    response: HTTPResponse = await jp_fetch(*API, *path, params=params)
+    assert response.code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    return json.loads(response.body)
+
+
+async def fail(jp_fetch: Any, *path: str, code: int, method: str = "GET",
+               body: str | None = None, **params: Any) -> str:
+    response: HTTPResponse = await jp_fetch(*API, *path, params=params, method=method,
+                                            body=body, raise_error=False)
+    assert response.code == code, response.body
+    answer = json.loads(response.body)
+    assert set(answer) == {"error"}
+    assert "Traceback" not in answer["error"]
+    return str(answer["error"])
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+async def test_runs_list_filter_sort_and_page(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    page = await get(jp_fetch, "runs")
+    assert page["total"] == 4
+    assert page["limit"] == 50
+    assert page["offset"] == 0
+    names = [r["name"] for r in page["items"]]
+    assert set(names) >= {"baseline", "tuned", "broken"}
+    tuned = next(r for r in page["items"] if r["run_id"] == filled["tuned"])
+    assert tuned["params"] == {"C": 0.1}
+    assert tuned["metrics"] == {"accuracy": 0.9}
+    assert tuned["experiment"] == "churn"
+    assert tuned["status"] == "finished"
+
+    churn = await get(jp_fetch, "runs", experiment="churn", sort="-metrics.accuracy")
+    assert [r["name"] for r in churn["items"]] == ["tuned", "baseline"]
+    best = await get(jp_fetch, "runs", where="metrics.accuracy > 0.85")
+    assert [r["run_id"] for r in best["items"]] == [filled["tuned"]]
+    failed = await get(jp_fetch, "runs", status="failed")
+    assert [r["name"] for r in failed["items"]] == ["broken"]
+    named = await get(jp_fetch, "runs", name="baseline")
+    assert [r["run_id"] for r in named["items"]] == [filled["base"]]
+
+    first = await get(jp_fetch, "runs", limit=2, offset=0, sort="start")
+    rest = await get(jp_fetch, "runs", limit=2, offset=2, sort="start")
+    assert first["total"] == rest["total"] == 4
+    assert len(first["items"]) == len(rest["items"]) == 2
+    ordered = [r["run_id"] for r in (await get(jp_fetch, "runs", sort="start"))["items"]]
+    assert [r["run_id"] for r in first["items"] + rest["items"]] == ordered
+    beyond = await get(jp_fetch, "runs", offset=10)
+    assert beyond["items"] == []
+    assert beyond["total"] == 4
+
+
+async def test_run_experiments_and_compare(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    run = await get(jp_fetch, "runs", filled["tuned"])
+    assert run["run_id"] == filled["tuned"]
+    assert run["kind"] == "script"
+    assert run["params"] == {"C": 0.1}
+    assert run["metrics"] == {"accuracy": 0.9}
+    assert [d["name"] for d in run["inputs"]] == ["train"]
+    assert run["inputs"][0]["shape"] == [200, 2]
+    assert ["a", "float64"] in run["inputs"][0]["columns"]
+    assert (await get(jp_fetch, "runs", filled["tuned"][:8]))["run_id"] == filled["tuned"]
+
+    experiments = await get(jp_fetch, "experiments")
+    assert {e["name"] for e in experiments["items"]} >= {"churn", "other", "drift"}
+
+    compared = await get(jp_fetch, "compare", ids=f"{filled['base']},{filled['tuned']}")
+    assert [r["run_id"] for r in compared["runs"]] == [filled["base"], filled["tuned"]]
+    assert compared["params"] == ["C"]
+    assert compared["metrics"] == ["accuracy"]
+    assert compared["differing"] == {"params": ["C"], "metrics": ["accuracy"]}
+
+
+async def test_models_history_and_alias_moves(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    models = await get(jp_fetch, "models")
+    assert models["total"] == 1
+    churn = models["items"][0]
+    assert churn["name"] == "churn"
+    assert churn["versions"] == 2
+    assert churn["aliases"] == {"production": 2}
+
+    detail = await get(jp_fetch, "models", "churn")
+    assert [v["version"] for v in detail["versions"]] == [2, 1]
+    assert detail["versions"][0]["aliases"] == ["production"]
+    assert detail["versions"][1]["run_id"] == filled["tuned"]
+
+    history = await get(jp_fetch, "models", "churn", "history")
+    actions = [(e["action"], e["alias"], e["to_version"] or e["version"])
+               for e in history["items"]]
+    assert ("promote", "production", 2) in actions
+    assert [e["reason"] for e in history["items"] if e["action"] == "promote"] == [
+        "first", "better"]
+
+    moved = await jp_fetch(*API, "models", "churn", "promote", method="POST",
+                           body=json.dumps({"version": 1, "alias": "staging",
+                                            "reason": "try it"}))
+    answer = json.loads(moved.body)
+    assert answer["changed"] is True
+    assert answer["version"] == 1
+    assert answer["event"]["reason"] == "try it"
+    again = await jp_fetch(*API, "models", "churn", "promote", method="POST",
+                           body=json.dumps({"version": 1, "alias": "staging"}))
+    assert json.loads(again.body)["changed"] is False
+
+    back = await jp_fetch(*API, "models", "churn", "rollback", method="POST",
+                          body=json.dumps({"alias": "production", "reason": "regression"}))
+    answer = json.loads(back.body)
+    assert answer["version"] == 1
+    assert answer["event"]["action"] == "rollback"
+    after = await get(jp_fetch, "models", "churn")
+    assert after["model"]["aliases"] == {"production": 1, "staging": 1}
+    history = await get(jp_fetch, "models", "churn", "history", limit=1, offset=0)
+    assert history["total"] >= 6
+    assert len(history["items"]) == 1
+
+
+async def test_deployments_jobs_and_drift(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    deployments = await get(jp_fetch, "deployments")
+    assert [(d["name"], d["model"], d["version"]) for d in deployments["items"]] == [
+        ("churn-api", "churn", 1)]
+    jobs = await get(jp_fetch, "jobs")
+    assert jobs == {"items": [], "total": 0, "limit": 50, "offset": 0}
+
+    drift = await get(jp_fetch, "drift")
+    assert drift["total"] == 1
+    check = drift["items"][0]
+    assert check["run_id"] == filled["drift"]
+    assert check["dataset_drift"] is True
+    assert check["drifted_columns"] >= 1
+    assert "drift.a" in check["metrics"]
+    assert (await get(jp_fetch, "drift", model="nope"))["total"] == 0
+
+
+async def test_lineage(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    tuned = filled["tuned"]
+    dep_id = filled["deployment"].id
+    expected_edges = {
+        (f"run:{tuned}", "model_version:churn/1", "registered"),
+        ("model_version:churn/1", f"deployment:{dep_id}", "deployed"),
+    }
+    for query in ({"run": tuned}, {"model": "churn/1"}, {"deployment": "churn-api"}):
+        graph = await get(jp_fetch, "lineage", **query)
+        types = {n["type"] for n in graph["nodes"]}
+        assert types == {"dataset", "run", "model_version", "deployment"}, query
+        edges = {(e["source"], e["target"], e["relation"]) for e in graph["edges"]}
+        assert expected_edges <= edges, query
+        data = [e for e in edges if e[2] == "input"]
+        assert data
+        assert all(e[1] == f"run:{tuned}" for e in data)
+        ids = {n["id"] for n in graph["nodes"]}
+        assert all(s in ids and t in ids for s, t, _ in edges)
+    graph = await get(jp_fetch, "lineage", model="churn@production")
+    assert graph["root"] == "model_version:churn/2"
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+async def test_bad_queries_are_400_or_404_with_a_message(jp_fetch: Any,
+                                                         filled: dict[str, Any]) -> None:
+    message = await fail(jp_fetch, "runs", code=400, where="metrics.accuracy >>> 1")
+    assert "metrics.accuracy >>> 1" in message
+    assert "nosuchfield" in await fail(jp_fetch, "runs", code=400, sort="nosuchfield")
+    assert "limit" in await fail(jp_fetch, "runs", code=400, limit=-1)
+    assert "limit" in await fail(jp_fetch, "runs", code=400, limit="abc")
+    assert "limit" in await fail(jp_fetch, "runs", code=400, limit=501)
+    assert "offset" in await fail(jp_fetch, "models", code=400, offset=-5)
+    assert "status" in await fail(jp_fetch, "runs", code=400, status="done")
+    assert "ffffffff" in await fail(jp_fetch, "runs", "ffffffff", code=404)
+    assert "ids" in await fail(jp_fetch, "compare", code=400)
+    await fail(jp_fetch, "compare", code=404, ids=f"{filled['base']},ffffffff")
+    assert "nope" in await fail(jp_fetch, "models", "nope", code=404)
+    await fail(jp_fetch, "models", "nope", "history", code=404)
+    assert "exactly one" in await fail(jp_fetch, "lineage", code=400)
+    await fail(jp_fetch, "lineage", code=400, run=filled["base"], model="churn/1")
+    await fail(jp_fetch, "lineage", code=400, model="churn/zero")
+    await fail(jp_fetch, "lineage", code=404, model="churn/9")
+    await fail(jp_fetch, "lineage", code=404, deployment="nope")
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"version": 9, "alias": "production"}, 404, "9"),
+    ({"alias": "production"}, 400, "version"),
+    ({"version": 1}, 400, "alias"),
+    ({"version": "1", "alias": "production"}, 400, "body.version"),
+    ({"version": True, "alias": "production"}, 400, "body.version"),
+    ({"version": 0, "alias": "production"}, 400, "version"),
+    ({"version": 1, "alias": "production", "extra": 1}, 400, "extra"),
+    ({"version": 1, "alias": "production", "reason": 5}, 400, "reason"),
+    ({"version": 1, "alias": "bad alias!"}, 400, "alias"),
+    ("not json", 400, "JSON"),
+    (["a", "list"], 400, "object"),
+])
+async def test_bad_promotions(jp_fetch: Any, filled: dict[str, Any], body: Any, status: int,
+                              words: str) -> None:
+    text = body if isinstance(body, str) else json.dumps(body)
+    message = await fail(jp_fetch, "models", "churn", "promote", code=status, method="POST",
+                         body=text)
+    assert words in message
+    detail = await get(jp_fetch, "models", "churn")
+    assert detail["model"]["aliases"] == {"production": 2}  # nothing moved
+
+
+async def test_bad_rollbacks(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    await fail(jp_fetch, "models", "churn", "rollback", code=400, method="POST", body="{}")
+    await fail(jp_fetch, "models", "churn", "rollback", code=404, method="POST",
+               body=json.dumps({"alias": "nowhere"}))
+    await fail(jp_fetch, "models", "nope", "rollback", code=404, method="POST",
+               body=json.dumps({"alias": "production"}))
+
+
+# -- routes, authentication, XSRF, the OpenAPI document -------------------------------------------
+
+def registered_patterns(serverapp: Any) -> dict[str, type]:
+    """The URL patterns the extension added to the running server, with their handlers."""
+    found: dict[str, type] = {}
+
+    def walk(rules: Any) -> None:
+        for rule in rules:
+            target = rule.target
+            if hasattr(target, "rules"):
+                walk(target.rules)
+            elif isinstance(target, type):
+                pattern = getattr(rule.matcher, "regex", None)
+                if pattern is not None and "/nbmlops/api/" in pattern.pattern:
+                    found[pattern.pattern] = target
+
+    walk(serverapp.web_app.default_router.rules)
+    walk(serverapp.web_app.wildcard_router.rules)
+    return found
+
+
+def example_path(pattern: str, base_url: str) -> str:
+    """A URL path (under the API) that the pattern matches."""
+    path = re.sub(r"\(\?P<\w+>[^)]*\)", "x", pattern.removesuffix("$"))
+    assert path.startswith(base_url)
+    return path[len(base_url):]
+
+
+async def test_every_route_refuses_a_request_without_the_token(
+        jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
+    patterns = registered_patterns(jp_serverapp)
+    assert len(patterns) == 14
+    for pattern, handler in patterns.items():
+        path = example_path(pattern, jp_base_url)
+        for method in handler.operations:  # type: ignore[attr-defined]
+            body = "{}" if method == "post" else None
+            for auth in ("", "token wrong-token"):
+                response = await jp_fetch(path, method=method.upper(), body=body,
+                                          headers={"Authorization": auth}, raise_error=False)
+                assert response.code in (401, 403), (path, method, auth, response.code)
+                assert b"Traceback" not in response.body
+
+
+async def test_a_cookie_authenticated_write_needs_the_xsrf_token(
+        jp_fetch: Any, jp_serverapp: Any, filled: dict[str, Any]) -> None:
+    token = jp_serverapp.identity_provider.token
+    cookies: list[str] = []
+    # the login page hands out the XSRF cookie; logging in with the token, the login cookie
+    for params in ({}, {"token": token}):
+        page = await jp_fetch("login", params=params, headers={"Authorization": ""},
+                              follow_redirects=False, raise_error=False)
+        cookies += [c.split(";", 1)[0] for c in page.headers.get_list("Set-Cookie")]
+    login_cookie = next(c for c in cookies if c.startswith("username-"))
+    xsrf = next(c.split("=", 1)[1] for c in cookies if c.startswith("_xsrf="))
+    body = json.dumps({"version": 1, "alias": "staging"})
+    as_cookie = {"Authorization": "", "Cookie": login_cookie}
+
+    read = await jp_fetch(*API, "models", headers=dict(as_cookie), raise_error=False)
+    assert read.code == 200  # the cookie authenticates
+    refused = await jp_fetch(*API, "models", "churn", "promote", method="POST", body=body,
+                             headers=dict(as_cookie), raise_error=False)
+    assert refused.code == 403
+    assert "_xsrf" in json.loads(refused.body)["error"]
+    assert "staging" not in (await get(jp_fetch, "models", "churn"))["model"]["aliases"]
+
+    with_xsrf = {**as_cookie, "Cookie": f"{login_cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf}
+    done = await jp_fetch(*API, "models", "churn", "promote", method="POST", body=body,
+                          headers=with_xsrf, raise_error=False)
+    assert done.code == 200, done.body
+    # a token in the Authorization header is proof enough: a page on another site cannot
+    # know it, so no XSRF token is asked for (jupyter_server's rule for every API)
+    by_token = await jp_fetch(*API, "models", "churn", "promote", method="POST",
+                              body=json.dumps({"version": 2, "alias": "staging"}))
+    assert by_token.code == 200
+
+
+async def test_openapi_lists_exactly_the_registered_routes(
+        jp_fetch: Any, jp_serverapp: Any, jp_base_url: str) -> None:
+    from nbmlops.server.openapi import DOCUMENT_PATH, text
+
+    served = await get(jp_fetch, "openapi.json")
+    assert served["openapi"].startswith("3.1")
+    registered = {}
+    for pattern, handler in registered_patterns(jp_serverapp).items():
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removesuffix("$"))
+        registered["/" + path[len(jp_base_url):]] = set(handler.operations)  # type: ignore[attr-defined]
+    assert {path: set(ops) for path, ops in served["paths"].items()} == registered
+    for path, ops in served["paths"].items():
+        for op in ops.values():
+            params = {q["name"] for q in op["parameters"] if q["in"] == "path"}
+            assert params == set(re.findall(r"\{(\w+)\}", path))
+    schemas = served["components"]["schemas"]
+    assert {"RunSummary", "Page_RunSummary", "PromoteRequest", "Lineage"} <= set(schemas)
+    assert schemas["PromoteRequest"]["required"] == ["version", "alias"]
+    on_disk = (ROOT / DOCUMENT_PATH).read_text(encoding="utf-8")
+    assert on_disk == text(), (f"{DOCUMENT_PATH} is stale: "
+                               "python -m nbmlops.server.openapi > " + DOCUMENT_PATH)
+    assert json.loads(on_disk) == served
+
+
+async def test_answers_match_the_openapi_schemas(jp_fetch: Any,
+                                                 filled: dict[str, Any]) -> None:
+    """Each read answers with the payload its OpenAPI entry names (checked by the same
+    TypedDicts the document comes from)."""
+    from nbmlops.server import payloads as p
+    from nbmlops.server.schema import check
+
+    cases: list[tuple[tuple[str, ...], dict[str, str], Any]] = [
+        (("runs",), {}, p.Page[p.RunSummary]),
+        (("runs", filled["tuned"]), {}, p.RunDetail),
+        (("experiments",), {}, p.Page[p.Experiment]),
+        (("compare",), {"ids": f"{filled['base']},{filled['tuned']}"}, p.Comparison),
+        (("models",), {}, p.Page[p.ModelSummary]),
+        (("models", "churn"), {}, p.ModelDetail),
+        (("models", "churn", "history"), {}, p.Page[p.AuditEvent]),
+        (("deployments",), {}, p.Page[p.Deployment]),
+        (("jobs",), {}, p.Page[p.Job]),
+        (("drift",), {}, p.Page[p.DriftRun]),
+        (("lineage",), {"run": filled["tuned"]}, p.Lineage),
+    ]
+    for path, params, payload in cases:
+        check(payload, await get(jp_fetch, *path, **params), "/".join(path))
+
+
+def test_the_extension_is_declared_and_enabled_on_install() -> None:
+    import nbmlops
+
+    assert nbmlops._jupyter_server_extension_points() == [{"module": "nbmlops.server"}]
+    config = json.loads((ROOT / "jupyter-config" / "server-config" / "nbmlops.json")
+                        .read_text(encoding="utf-8"))
+    assert config == {"ServerApp": {"jpserver_extensions": {"nbmlops": True}}}
