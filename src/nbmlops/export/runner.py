@@ -18,6 +18,7 @@ next process that opens the store, like any run whose process died.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -108,14 +109,11 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
     folder = Path(folder).resolve()
     spec = load(folder)
     path = folder / spec.notebook
-    nb = nbmod.read(path)
+    nb = _read_json(path)
     if spec.notebook_sha256 is not None:
         import hashlib
 
-        import nbformat
-
-        found = hashlib.sha256(nbformat.writes(nb).encode()).hexdigest()
-        if found != spec.notebook_sha256:
+        if hashlib.sha256(path.read_bytes()).hexdigest() != spec.notebook_sha256:
             raise JobSpecError(
                 f"{path} changed since the job was exported (its sha256 is not the one in "
                 "job.yaml); export the job again, or set notebook_sha256 to null to run "
@@ -212,10 +210,8 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
              job_id: str, timeout: float | None, settings_env: Mapping[str, str]
              ) -> str | None:
     """Run the notebook with papermill; None on success, else why it failed."""
-    import nbformat
-
     source = output.with_name(f".{output.stem}.input.ipynb")
-    nbformat.write(nbmod.inject(nb, values), source)
+    source.write_text(json.dumps(nbmod.inject(nb, values), ensure_ascii=False))
     cmd = [sys.executable, "-m", "papermill", str(source), str(output), "-k", spec.kernel,
            "--no-progress-bar", "--cwd", str(path.parent)]
     if spec.cell_timeout is not None:
@@ -239,7 +235,7 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
         return None
     if output.is_file():
         try:
-            failed = nbmod.failed_cell(nbformat.read(output, as_version=4))
+            failed = nbmod.failed_cell(_read_json(output))
         except Exception:
             failed = None
         if failed is not None:
@@ -248,6 +244,19 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
             return f"{named} raised {error}"
     tail = "\n".join(log.decode(errors="replace").strip().splitlines()[-8:])
     return f"papermill failed (exit status {proc.returncode}):\n{tail}"
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A notebook's JSON (nbformat stays out of the runner: importing it takes seconds)."""
+    if not path.is_file():
+        raise JobSpecError(f"no notebook at {path}")
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise JobSpecError(f"{path} is not a readable notebook ({exc})") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise JobSpecError(f"{path} is not a notebook (no cells)")
+    return nb
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
