@@ -299,3 +299,9 @@ def test_ci_runs_notebooks_and_jobs_and_fails_on_errors(store_env: Path) -> None
                            timeout=300, env=os.environ, cwd=project)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "nbmlops ci: 1 of 1 passed" in again.stdout
+    # the jobs ci made are job folders like any other
+    every = subprocess.run([NBMLOPS, "jobs", "run", "--all", str(project / "build" / "ci")],
+                           capture_output=True, text=True, timeout=300, env=os.environ,
+                           cwd=project)
+    assert every.returncode == 1  # bad's job folder is still there, and still fails
+    assert every.stdout.rstrip().endswith("1 of 2 jobs passed")

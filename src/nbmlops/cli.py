@@ -624,7 +624,7 @@ def _jobs_run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{result}\n")
         out.flush()
         failed += not result.ok
-    if len(folders) > 1:
+    if args.all:
         out.write(f"{len(folders) - failed} of {len(folders)} jobs passed\n")
     return 1 if failed else 0
 
