@@ -193,3 +193,8 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from nbmlops.server import _load_jupyter_server_extension as load
 
     load(serverapp)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension (the MLOps panel), for ``jupyter labextension``."""
+    return [{"src": "labextension", "dest": "nbmlops"}]

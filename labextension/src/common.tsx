@@ -1,0 +1,201 @@
+/** What the panel's sections share: loading with polling, error messages, formatting. */
+import * as React from 'react';
+
+export interface ILoad<T> {
+  data: T | null;
+  error: string | null;
+  loading: boolean;
+  reload: () => void;
+}
+
+/**
+ * Call `fetch` when `deps` change (and every `pollMs` milliseconds when given), keeping the
+ * last good answer on screen while a refresh is under way. Answers to superseded requests
+ * are dropped, so a slow old page never overwrites a newer one.
+ */
+export function useLoad<T>(
+  fetch: () => Promise<T>,
+  deps: React.DependencyList,
+  pollMs?: number
+): ILoad<T> {
+  const [data, setData] = React.useState<T | null>(null);
+  const [error, setError] = React.useState<string | null>(null);
+  const [loading, setLoading] = React.useState(true);
+  const [tick, setTick] = React.useState(0);
+  const latest = React.useRef(0);
+  const reload = React.useCallback(() => setTick(t => t + 1), []);
+
+  React.useEffect(() => {
+    const call = ++latest.current;
+    setLoading(true);
+    fetch().then(
+      value => {
+        if (call === latest.current) {
+          setData(value);
+          setError(null);
+          setLoading(false);
+        }
+      },
+      (reason: unknown) => {
+        if (call === latest.current) {
+          setError(reason instanceof Error ? reason.message : String(reason));
+          setLoading(false);
+        }
+      }
+    );
+  }, [...deps, tick]);
+
+  React.useEffect(() => {
+    if (!pollMs) {
+      return;
+    }
+    const timer = window.setInterval(() => {
+      if (!document.hidden) {
+        reload();
+      }
+    }, pollMs);
+    return () => window.clearInterval(timer);
+  }, [pollMs, reload]);
+
+  return { data, error, loading, reload };
+}
+
+export function ErrorMessage(props: { error: string | null }): JSX.Element | null {
+  if (!props.error) {
+    return null;
+  }
+  return (
+    <div className="nbmlops-error" role="alert" data-testid="nbmlops-error">
+      {props.error}
+    </div>
+  );
+}
+
+/** What a section shows before its first answer, or when it has nothing. */
+export function Status<T>(props: {
+  load: ILoad<T>;
+  empty?: boolean;
+  emptyText?: string;
+}): JSX.Element | null {
+  const { load } = props;
+  if (load.error) {
+    return <ErrorMessage error={load.error} />;
+  }
+  if (load.data === null) {
+    return <div className="nbmlops-muted">Loading…</div>;
+  }
+  if (props.empty) {
+    return <div className="nbmlops-muted">{props.emptyText ?? 'Nothing recorded yet.'}</div>;
+  }
+  return null;
+}
+
+export function formatValue(value: unknown): string {
+  if (value === null || value === undefined) {
+    return '';
+  }
+  if (typeof value === 'number') {
+    if (Number.isInteger(value)) {
+      return String(value);
+    }
+    return Math.abs(value) >= 1e4 || Math.abs(value) < 1e-3
+      ? value.toPrecision(4)
+      : String(Number(value.toFixed(4)));
+  }
+  if (typeof value === 'object') {
+    return JSON.stringify(value);
+  }
+  return String(value);
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) {
+    return '';
+  }
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined) {
+    return '';
+  }
+  if (seconds < 60) {
+    return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+  }
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60
+    ? `${minutes} min ${Math.round(seconds % 60)} s`
+    : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export interface IColumn<T> {
+  title: string;
+  cell: (row: T) => React.ReactNode;
+}
+
+/** A read-only table with a header; rows carry `testId` when given. */
+export function Table<T>(props: {
+  columns: IColumn<T>[];
+  rows: T[];
+  rowKey: (row: T) => string;
+  testId?: string;
+  onRowClick?: (row: T) => void;
+}): JSX.Element {
+  return (
+    <table className="nbmlops-table">
+      <thead>
+        <tr>
+          {props.columns.map(c => (
+            <th key={c.title}>{c.title}</th>
+          ))}
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.map(row => (
+          <tr
+            key={props.rowKey(row)}
+            data-testid={props.testId}
+            className={props.onRowClick ? 'nbmlops-clickable' : undefined}
+            onClick={props.onRowClick ? () => props.onRowClick?.(row) : undefined}
+          >
+            {props.columns.map(c => (
+              <td key={c.title}>{c.cell(row)}</td>
+            ))}
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+export function Pager(props: {
+  total: number;
+  limit: number;
+  offset: number;
+  onChange: (offset: number) => void;
+}): JSX.Element {
+  const { total, limit, offset } = props;
+  const last = Math.min(offset + limit, total);
+  return (
+    <div className="nbmlops-pager">
+      <button
+        className="jp-Button jp-mod-styled"
+        disabled={offset === 0}
+        onClick={() => props.onChange(Math.max(0, offset - limit))}
+      >
+        ‹ Newer
+      </button>
+      <span data-testid="nbmlops-pager-text">
+        {total === 0 ? '0' : `${offset + 1}–${last}`} of {total}
+      </span>
+      <button
+        className="jp-Button jp-mod-styled"
+        disabled={last >= total}
+        onClick={() => props.onChange(offset + limit)}
+      >
+        Older ›
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,109 @@
+/**
+ * The one typed request helper for the nbmlops REST API (`/nbmlops/api/...`).
+ *
+ * Paths, query parameters, bodies and answers are all typed from `api-types.ts`, which is
+ * generated from `docs/server-api.openapi.json` (itself generated from the server's payload
+ * models): a payload change on the server that the panel does not follow fails `tsc`.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type { components, paths } from './api-types';
+
+export type Schemas = components['schemas'];
+
+type JsonOf<T> = T extends { content: { 'application/json': infer R } } ? R : never;
+type Ok<Op> = Op extends { responses: { 200: infer R } } ? JsonOf<R> : never;
+type QueryOf<Op> = Op extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
+type PathOf<Op> = Op extends { parameters: { path: infer P } } ? P : Record<string, never>;
+type BodyOf<Op> = Op extends { requestBody: infer B } ? JsonOf<B> : never;
+
+type GetPath = { [P in keyof paths]: paths[P] extends { get: object } ? P : never }[keyof paths];
+type PostPath = {
+  [P in keyof paths]: paths[P] extends { post: object } ? P : never;
+}[keyof paths];
+type Get<P extends GetPath> = paths[P] extends { get: infer Op } ? Op : never;
+type Post<P extends PostPath> = paths[P] extends { post: infer Op } ? Op : never;
+
+/** An answer other than 2xx: the server's `{"error": message}`, or what went wrong on the way. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+function url(path: string, pathParams: Record<string, string | number>, query: object): string {
+  const filled = path.replace(/\{(\w+)\}/g, (_, key: string) =>
+    encodeURIComponent(String(pathParams[key]))
+  );
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') {
+      search.set(key, String(value));
+    }
+  }
+  const settings = ServerConnection.makeSettings();
+  const qs = search.toString();
+  return URLExt.join(settings.baseUrl, filled) + (qs ? `?${qs}` : '');
+}
+
+async function send<T>(target: string, init: RequestInit): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(target, init, settings);
+  } catch (error) {
+    throw new ApiError(`the Jupyter server cannot be reached: ${String(error)}`, 0);
+  }
+  const text = await response.text();
+  let data: unknown = undefined;
+  try {
+    data = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: fall through to the status check
+  }
+  if (!response.ok) {
+    const message =
+      data && typeof data === 'object' && 'error' in data
+        ? String((data as Schemas['Error']).error)
+        : `${response.status} ${response.statusText}`.trim() +
+          (response.status === 404 ? ' (is the nbmlops server extension enabled?)' : '');
+    throw new ApiError(message, response.status);
+  }
+  return data as T;
+}
+
+export interface IGetOptions<P extends GetPath> {
+  path?: PathOf<Get<P>>;
+  query?: QueryOf<Get<P>>;
+}
+
+/** GET one of the API's routes. */
+export function apiGet<P extends GetPath>(
+  path: P,
+  options: IGetOptions<P> = {}
+): Promise<Ok<Get<P>>> {
+  const target = url(
+    path,
+    (options.path ?? {}) as Record<string, string | number>,
+    options.query ?? {}
+  );
+  return send(target, { method: 'GET' });
+}
+
+/** POST a JSON body to one of the API's routes. */
+export function apiPost<P extends PostPath>(
+  path: P,
+  pathParams: PathOf<Post<P>>,
+  body: BodyOf<Post<P>>
+): Promise<Ok<Post<P>>> {
+  const target = url(path, pathParams as Record<string, string | number>, {});
+  return send(target, {
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' }
+  });
+}

@@ -1,0 +1,358 @@
+"""The MLOps panel in a real browser: JupyterLab with the prebuilt extension, driven by
+Playwright's Python package in Debian's Chromium (``scripts/browser`` installs it).
+
+One walk through the panel as a user would take it: a notebook's ``%%track`` cell shows up
+in the Runs list without a reload, a second run is compared with it, a registered model's
+version is promoted through the confirmation dialog (the alias really moves in the store),
+and the lineage graph is drawn. Screenshots go to ``build/screenshots/``.
+
+Also here: the panel's TypeScript types (``labextension/src/api-types.ts``) must be what
+``openapi-typescript`` makes of ``docs/server-api.openapi.json`` today.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LABEXTENSION = ROOT / "labextension"
+SHOTS = ROOT / "build" / "screenshots"
+TOKEN = "nbmlops-browser-test"
+PANEL_ID = "nbmlops-panel"
+TIMEOUT_MS = 30_000
+
+SETUP = """\
+%load_ext nbmlops
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(0)
+X = pd.DataFrame(rng.normal(size=(200, 3)), columns=["tenure", "spend", "calls"])
+y = (X.tenure + 0.3 * X.spend > 0).astype(int)
+"""
+
+FIRST = """\
+%%track --experiment browser --name first
+C = 1.0
+model = LogisticRegression(C=C).fit(X, y)
+accuracy = model.score(X, y)
+"""
+
+SECOND = """\
+%%track --experiment browser --name second
+C = 0.01
+model = LogisticRegression(C=C).fit(X, y)
+accuracy = model.score(X, y)
+"""
+
+
+# -- the generated types ----------------------------------------------------------------------
+
+def test_generated_api_types_are_current(tmp_path: Path) -> None:
+    """The committed api-types.ts is what the OpenAPI document generates (else run
+    ``jlpm generate:types`` in labextension/ and commit the result)."""
+    generator = LABEXTENSION / "node_modules" / ".bin" / "openapi-typescript"
+    if not generator.exists():
+        pytest.skip("labextension/node_modules is not installed (pip install -e . or "
+                    "jlpm install in labextension/ installs it)")
+    fresh = tmp_path / "api-types.ts"
+    subprocess.run([str(generator), str(ROOT / "docs" / "server-api.openapi.json"),
+                    "--output", str(fresh)], check=True, capture_output=True, timeout=120)
+    committed = (LABEXTENSION / "src" / "api-types.ts").read_text(encoding="utf-8")
+    assert fresh.read_text(encoding="utf-8") == committed, (
+        "labextension/src/api-types.ts is out of date with docs/server-api.openapi.json: "
+        "run `jlpm generate:types` in labextension/")
+
+
+# -- the browser -------------------------------------------------------------------------------
+
+def _chromium() -> str:
+    """Debian's Chromium (installed by scripts/browser when missing), or skip saying why."""
+    found = subprocess.run([str(ROOT / "scripts" / "browser")], capture_output=True,
+                           text=True, timeout=600)
+    if found.returncode != 0:
+        pytest.skip(f"no Chromium for the browser test: {found.stderr.strip()}")
+    return found.stdout.strip().splitlines()[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
+    executable = _chromium()
+    with sync_api.sync_playwright() as p:
+        try:
+            chromium = p.chromium.launch(
+                executable_path=executable, headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run",
+                      "--disable-quic"])
+        except Exception as exc:  # Playwright's own error types vary by version
+            pytest.skip(f"Chromium ({executable}) does not start: {exc}")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def lab(store_env: Path) -> Iterator[str]:
+    """JupyterLab on a loopback port, rooted in a fresh folder, reading the test's store."""
+    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("JupyterLab is not installed (pip install -e '.[dev]')")
+    root = store_env / "root"
+    root.mkdir()
+    jupyter = store_env / "jupyter"
+    env = {**os.environ,
+           "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
+           "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
+           "JUPYTER_CONFIG_DIR": str(jupyter / "config")}
+    # no "official Jupyter news?" toast over the page
+    (jupyter / "config" / "labconfig").mkdir(parents=True)
+    (jupyter / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    port = _free_port()
+    log = (store_env / "lab.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+         "--LabApp.expose_app_in_browser=True",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                request = urllib.request.Request(f"{url}/api/status",
+                                                 headers={"Authorization": f"token {TOKEN}"})
+                with urllib.request.urlopen(request, timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (
+                        store_env / "lab.log").read_text(errors="replace")[-3000:]) from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+@pytest.fixture
+def registered(store_env: Path) -> dict[str, Any]:
+    """Model ``churn``: v1 registered from a tracked run (with its training data), v2 from
+    a bare estimator; ``production`` points at v1."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+    from nbmlops import api
+
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({"a": rng.normal(size=100), "b": rng.normal(size=100)})
+    y = (X["a"] > 0).astype(int)
+    with nbmlops.track("registry", "trained") as run:
+        nbmlops.log_input(X, "train")
+        model = LogisticRegression().fit(X, y)
+        nbmlops.log_metric("accuracy", float(model.score(X, y)))
+        run.log_model(model)
+    v1 = nbmlops.register(model, name="churn", data=X)
+    v2 = nbmlops.register(LogisticRegression(C=0.5).fit(X, y), name="churn", data=X)
+    nbmlops.promote("churn", 1, "production", reason="first")
+    api.close()  # the server process opens the store itself
+    return {"run": run.id, "v1": v1, "v2": v2}
+
+
+def _aliases() -> dict[str, int]:
+    import nbmlops
+    from nbmlops import api
+
+    api.close()  # read what the server wrote, not a cached connection's view
+    versions = nbmlops.models("churn")
+    return {alias.strip(): int(row.version) for row in versions.itertuples()
+            for alias in str(row.aliases).split(",") if alias.strip()}
+
+
+def _notebook(root: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, FIRST, SECOND)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    path = root / "demo.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _widen_sidebar(page: Any, width: int = 640) -> None:
+    """Drag the left sidebar's edge so the panel's tables fit (and show in screenshots)."""
+    box = page.locator(f"#{PANEL_ID}").bounding_box()
+    x, y = box["x"] + box["width"] + 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + width, y, steps=5)
+    page.mouse.up()
+
+
+def _run_row(page: Any, name: str) -> Any:
+    return page.locator('[data-testid="nbmlops-run-row"]', has_text=name)
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(240)
+def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
+                            store_env: Path) -> None:
+    _notebook(store_env / "root")
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab/tree/demo.ipynb?token={TOKEN}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+
+        # -- the panel opens from the left sidebar, before any notebook run exists
+        started = time.monotonic()
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.wait_for_selector('[data-testid="nbmlops-runs-table"]')  # the registry's run
+        opened_s = time.monotonic() - started
+        _widen_sidebar(page)
+        assert _run_row(page, "trained").count() == 1
+
+        # -- the notebook's first %%track cell: the run appears without a reload
+        page.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session")
+        run_cells = """n => (async () => {
+            const app = window.jupyterapp;
+            for (let i = 0; i < n; i++) {
+                await app.commands.execute('notebook:run-cell-and-select-next');
+            }
+        })()"""
+        page.evaluate(run_cells, 2)
+        _run_row(page, "first").wait_for()
+        _shot(page, "01-runs-live")
+
+        # -- a second run, then both compared
+        page.evaluate(run_cells, 1)
+        _run_row(page, "second").wait_for()
+        for name in ("first", "second"):
+            _run_row(page, name).locator('[data-testid="nbmlops-run-select"]').check()
+        page.click('[data-testid="nbmlops-compare-button"]')
+        table = page.locator('[data-testid="nbmlops-compare-table"]')
+        table.wait_for()
+        assert table.locator('tr[data-key="metrics.accuracy"]').get_attribute(
+            "data-differs") == "true"
+        assert table.locator('tr[data-key="params.model.solver"]').get_attribute(
+            "data-differs") == "false"
+        assert table.locator("thead th").all_inner_texts()[1:] == ["first", "second"]
+        page.locator('[data-testid="nbmlops-compare-chart"] rect').first.wait_for()
+        _shot(page, "02-compare")
+
+        # -- one run's details: its notebook is inside the server root, so it can be opened
+        page.click('[data-testid="nbmlops-tab-runs"]')
+        _run_row(page, "first").locator(".nbmlops-link").click()
+        page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=accuracy')
+        page.click('[data-testid="nbmlops-open-notebook"]')
+        page.wait_for_selector('.jp-mod-current[data-type="document-title"], '
+                               '.lm-TabBar-tab.jp-mod-current >> text=demo.ipynb')
+
+        # -- a filter the server refuses is shown as a message, not a blank panel
+        page.click('[data-testid="nbmlops-tab-runs"]')
+        page.click('[data-testid="nbmlops-tab-runs"]')
+        where = page.locator('[data-testid="nbmlops-where-filter"]')
+        where.fill("metrics.accuracy >>> 1")
+        where.press("Enter")
+        assert page.locator('[data-testid="nbmlops-error"]').inner_text().strip()
+        where.fill("")
+        where.press("Enter")
+        _run_row(page, "first").wait_for()
+
+        # -- promote churn v2 to production through the confirmation dialog
+        page.click('[data-testid="nbmlops-tab-models"]')
+        page.click('[data-testid="nbmlops-model-row"] >> text=churn')
+        version = page.locator('[data-testid="nbmlops-version-row"]',
+                               has=page.locator('[data-version="2"]'))
+        version.wait_for()
+        assert page.locator('[data-testid="nbmlops-version-row"]').count() == 2
+        version.locator('[data-testid="nbmlops-promote-button"]').click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for()
+        assert dialog.locator('[data-testid="nbmlops-promote-alias"]').input_value() == \
+            "production"
+        _shot(page, "03-promote-dialog")
+        dialog.locator(".jp-mod-accept").click()
+        page.wait_for_selector('[data-testid="nbmlops-notice"] >> text=version 2')
+        assert _aliases() == {"production": 2}
+        page.wait_for_selector('[data-testid="nbmlops-history-row"] >> text=promote')
+        _shot(page, "04-models")
+
+        # -- the lineage of version 1: dataset -> run -> model version; a node navigates
+        page.locator('[data-testid="nbmlops-version-row"]',
+                     has=page.locator('[data-version="1"]')).locator("text=Lineage").click()
+        graph = page.locator('[data-testid="nbmlops-lineage"]')
+        graph.locator('[data-testid="nbmlops-lineage-node"]').first.wait_for()
+        ids = graph.locator('[data-testid="nbmlops-lineage-node"]').evaluate_all(
+            "nodes => nodes.map(n => n.getAttribute('data-node-id'))")
+        assert f"run:{registered['run']}" in ids
+        assert "model_version:churn/1" in ids
+        assert any(i.startswith("dataset:") for i in ids)
+        _shot(page, "05-lineage")
+        graph.locator(f'[data-node-id="run:{registered["run"]}"]').click()
+        page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=trained')
+
+        assert not errors, errors
+        print(f"panel open to first table: {opened_s * 1000:.0f} ms")
+    except Exception:
+        _shot(page, "failure")
+        print((store_env / "lab.log").read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        context.close()
+
+
+def test_panel_is_installed() -> None:
+    """``jupyter labextension list`` shows the prebuilt panel, enabled."""
+    if shutil.which("jupyter-labextension", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("JupyterLab is not installed (pip install -e '.[dev]')")
+    listed = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"],
+                            capture_output=True, text=True, timeout=120)
+    out = listed.stdout + listed.stderr
+    line = next((x for x in out.splitlines() if x.strip().startswith("nbmlops ")), "")
+    assert "enabled" in line, out
+    assert "OK" in line, out
+    package = json.loads((ROOT / "src" / "nbmlops" / "labextension" / "package.json")
+                         .read_text(encoding="utf-8"))
+    assert package["name"] == "nbmlops"
