@@ -165,6 +165,11 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert "nbmlops_nightly_churn.py" in outputs(executed, "job-export")
     assert "job nightly-churn finished in " in outputs(executed, "job-run")
     assert "gate metrics.accuracy >= 0.6: passed" in outputs(executed, "job-run")
+    panel = outputs(executed, "panel-api")
+    assert "runs of churn: 3; the best by auc:" in panel
+    assert f"  {baseline.id[:8]} baseline " in panel or f"  {forest.id[:8]} forest " in panel
+    assert "lineage of churn/1: " in panel
+    assert "(dataset, deployment, model_version, run)" in panel  # it was served too
     assert "3 runs" in outputs(executed, "runs")  # 2 tracked cells and the search
     assert f"lineage store : sqlite:///{store_env / 'store' / 'lineage.db'}" in outputs(
         executed, "where")
