@@ -246,3 +246,16 @@ def test_drift_cli_exit_status(store_env: Path, tmp_path: Path) -> None:
     assert broken.returncode == 2
     assert "no file" in broken.stderr
     assert "Traceback" not in broken.stderr
+
+
+def test_datetimes_compare_as_instants_and_dollars_stay_dollars() -> None:
+    when = pd.Series(pd.date_range("2026-01-01", periods=3000, freq="h"))
+    ref = pd.DataFrame({"at": when.dt.as_unit("ns"), "span": (when - when[0]).dt.as_unit("s"),
+                        "utc": when.dt.tz_localize("UTC"),
+                        "price ($)": RNG.normal(size=3000),
+                        "band": RNG.choice(["$0_$50", "$50_$100"], 3000)})
+    cur = ref.assign(at=ref["at"].dt.as_unit("us"), span=ref["span"].dt.as_unit("ms"),
+                     utc=ref["utc"].dt.tz_convert("Europe/Paris"))
+    report = nbmlops.drift(ref, cur, record=False)
+    assert report.drifted == []  # the same instants, in other units and zones
+    assert report.figure()  # `$` in names and values is drawn as text, not math

@@ -140,14 +140,15 @@ def test_parameters_round_trip_exactly(store_env: Path) -> None:
         done = cli("jobs", "run", str(folder), "-p", f"label={value}", "-p", "count=42",
                    "-p", "ratio=1e-3", "-p", "flag=true", "-p", 'items=[1, "two", null]')
         assert done.returncode == 0, done.stdout + done.stderr
-        echoed = json.loads((folder / "echo.json").read_text())
+        # the job runs where the notebook was exported from: relative paths work as there
+        echoed = json.loads((store_env / "project" / "echo.json").read_text())
         assert echoed == {"label": value, "count": 42, "ratio": 0.001, "flag": True,
                           "items": [1, "two", None]}
     # the rest through the Python API, in one kernel each as well
     for value in TRICKY[4:]:
         result = nbmlops.run_job(folder, params={"label": value})
         assert result.ok, result.message
-        assert json.loads((folder / "echo.json").read_text())["label"] == value
+        assert json.loads((store_env / "project" / "echo.json").read_text())["label"] == value
     bad = cli("jobs", "run", str(folder), "-p", "count=many")
     assert bad.returncode == 1
     assert "parameter count: 'many' is not a valid int" in bad.stderr
@@ -305,3 +306,47 @@ def test_ci_runs_notebooks_and_jobs_and_fails_on_errors(store_env: Path) -> None
                            cwd=project)
     assert every.returncode == 1  # bad's job folder is still there, and still fails
     assert every.stdout.rstrip().endswith("1 of 2 jobs passed")
+
+
+def test_review_cases_ci_names_broken_jobs_and_gate_text(store_env: Path) -> None:
+    project = store_env / "project"
+    notebook(project / "a" / "train.ipynb", "raise ValueError('a fails')")
+    notebook(project / "b" / "train.ipynb", "print('b passes')")
+    done = subprocess.run([NBMLOPS, "ci", str(project / "a" / "train.ipynb"),
+                           str(project / "b" / "train.ipynb")], capture_output=True,
+                          text=True, timeout=300, env=os.environ, cwd=project)
+    assert done.returncode == 1, done.stdout  # two train.ipynb: two jobs, not one
+    assert "nbmlops ci: 1 of 2 passed" in done.stdout
+    # a job whose job.yaml is broken is reported; the others still run
+    good = nbmlops.export_job(project / "b" / "train.ipynb", job="good").folder
+    broken = nbmlops.export_job(project / "b" / "train.ipynb", job="broken").folder
+    (broken / "job.yaml").write_text((broken / "job.yaml").read_text().replace(
+        "notebook: notebook.ipynb", "notebook: ../x.ipynb"))
+    every = cli("jobs", "run", "--all", str(good.parent))
+    assert every.returncode == 1
+    assert "job broken could not run: " in every.stdout
+    assert "job good finished" in every.stdout
+    assert every.stdout.rstrip().endswith("1 of 2 jobs passed")
+    exact = nbmlops.export_job(project / "b" / "train.ipynb", job="exact",
+                               gates=["metrics.acc >= 0.123456789", "metrics.rows >= 1234567"])
+    assert [str(g) for g in exact.spec.gates] == ["metrics.acc >= 0.123456789",
+                                                  "metrics.rows >= 1234567"]
+    # an on-success action that cannot be done fails the job, with the reason
+    nomodel = nbmlops.export_job(project / "b" / "train.ipynb", job="nomodel",
+                                 on_success=["register churn"])
+    result = nbmlops.run_job(nomodel.folder)
+    assert (result.status, result.message.split(":")[0]) == ("failed",
+                                                             "on-success action failed")
+    assert nbmlops.get_run(result.run_id).tags["failure"] == "action"
+
+
+def test_only_a_line_alone_moves_into_the_parameters_cell() -> None:
+    from nbmlops.export.notebook import prepare
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("C = 1.0; X = list(range(3))\nk = 2")]
+    prepared = prepare(nb, tracked={"C": 1.0, "k": 2})
+    assert {p.name: p.default for p in prepared.parameters} == {"k": 2}
+    assert prepared.notebook.cells[1].source.startswith("C = 1.0; X = list(range(3))\n# k = 2")
+    with pytest.raises(nbmlops.JobSpecError, match="cannot be written as a parameter"):
+        prepare(nb, params={"x": float("inf")})

@@ -116,6 +116,66 @@ async def test_runs_list_filter_sort_and_page(jp_fetch: Any, filled: dict[str, A
     assert beyond["total"] == 4
 
 
+@pytest.fixture
+def many(store_env: Path) -> list[dict[str, Any]]:
+    """1,200 finished runs (every 7th failed) in two experiments, written in one bulk
+    transaction, one a minute; what each is, oldest first."""
+    from nbmlops import api
+    from nbmlops._types import Metric, NewRun, RunEnd
+
+    first = time.time() - 1200 * 60
+    made, written = [], []
+    for i in range(1200):
+        run: dict[str, Any] = {
+            "run_id": uuid.uuid4().hex, "experiment": f"e{i % 2}", "name": f"run-{i % 10}",
+            "status": "failed" if i % 7 == 0 else "finished", "score": (i * 37) % 1000}
+        start = first + i * 60
+        made.append(run)
+        written.append((
+            NewRun(id=run["run_id"], experiment=run["experiment"], name=run["name"],
+                   kind="cell", start_time=start, params={"i": i}, tags={"even": str(i % 2)}),
+            RunEnd(status=run["status"], end_time=start + 1.5,
+                   metrics=(Metric("score", run["score"] / 1000, 0, start),))))
+    api.tracker().store.record_runs(written)
+    return made
+
+
+async def test_runs_are_paged_by_the_store(jp_fetch: Any, many: list[dict[str, Any]]) -> None:
+    newest = many[::-1]
+    page = await get(jp_fetch, "runs", limit=100, offset=250)
+    assert (page["total"], page["limit"], page["offset"]) == (1200, 100, 250)
+    assert [r["run_id"] for r in page["items"]] == [r["run_id"] for r in newest[250:350]]
+    row = page["items"][0]
+    assert row["params"] == {"i": 1200 - 1 - 250}
+    assert row["tags"] == {"even": str((1200 - 1 - 250) % 2)}
+    assert row["duration_s"] == 1.5
+    assert row["start"].endswith("Z")
+
+    last = await get(jp_fetch, "runs", limit=500, offset=1100)
+    assert [r["run_id"] for r in last["items"]] == [r["run_id"] for r in newest[1100:]]
+    assert last["total"] == 1200
+
+    # status and name filters, a where filter and a sort all paged together
+    wanted = sorted((r for r in many if r["status"] == "finished" and r["name"] == "run-3"
+                     and r["experiment"] == "e1" and r["score"] > 200),
+                    key=lambda r: (-r["score"], r["run_id"]))
+    query = {"experiment": "e1", "status": "finished", "name": "run-3",
+             "where": "metrics.score > 0.2", "sort": "-metrics.score,run_id"}
+    pages = [await get(jp_fetch, "runs", limit=7, offset=offset, **query)
+             for offset in range(0, len(wanted) + 7, 7)]
+    assert {p["total"] for p in pages} == {len(wanted)}
+    assert [r["run_id"] for p in pages for r in p["items"]] == [r["run_id"] for r in wanted]
+    assert pages[-1]["items"] == []
+    failed = await get(jp_fetch, "runs", status="failed", limit=1)
+    assert failed["total"] == sum(r["status"] == "failed" for r in many)
+
+    ids = [r["run_id"] for r in many[::24]]  # 50 runs, in the order asked for
+    compared = await get(jp_fetch, "compare", ids=",".join([ids[0][:10], *ids[1:]]))
+    assert [r["run_id"] for r in compared["runs"]] == ids
+    assert compared["params"] == compared["differing"]["params"] == ["i"]
+    assert compared["metrics"] == ["score"]
+
+
 async def test_run_experiments_and_compare(jp_fetch: Any, filled: dict[str, Any]) -> None:
     run = await get(jp_fetch, "runs", filled["tuned"])
     assert run["run_id"] == filled["tuned"]

@@ -717,7 +717,7 @@ def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
     env = {"NBMLOPS_STORE": settings.store_url,
            "NBMLOPS_ARTIFACTS": str(settings.artifacts_root)}
     return run(tracker(settings), Path(folder), overrides=params, timeout=timeout,
-               retries=retries, settings_env=env)
+               retries=retries, settings_env=env, project_root=settings.project_root)
 
 
 def jobs(root: str | Path | None = None) -> pd.DataFrame:

@@ -618,9 +618,17 @@ def _jobs_run(args: argparse.Namespace, out: TextIO) -> int:
     for folder in folders:
         from nbmlops.export.spec import load
 
-        spec = load(folder)
-        result = api.run_job(folder, params=parse_overrides(spec, args.p),
-                             timeout=args.timeout, retries=args.retries)
+        if not args.all:
+            spec = load(folder)
+            result = api.run_job(folder, params=parse_overrides(spec, args.p),
+                                 timeout=args.timeout, retries=args.retries)
+        else:
+            try:  # one broken job must not keep the others from running
+                result = api.run_job(folder, timeout=args.timeout, retries=args.retries)
+            except NbmlopsError as exc:
+                out.write(f"job {folder.name} could not run: {exc}\n")
+                failed += 1
+                continue
         out.write(f"{result}\n")
         out.flush()
         failed += not result.ok
@@ -634,7 +642,8 @@ def _jobs_list(args: argparse.Namespace, out: TextIO) -> int:
 
     frame = api.jobs(args.root)
     if args.format == "table":
-        frame = frame.drop(columns=["last_run", "error"])
+        frame = frame.drop(columns=["last_run"] + ([] if frame["error"].notna().any()
+                                                   else ["error"]))
     _write_frame(frame, args.format, out, f"no jobs under {args.root or 'jobs'}")
     return 0
 
@@ -693,7 +702,12 @@ def _ci(args: argparse.Namespace, out: TextIO) -> int:
         raise ValueError("nothing to run: give notebooks, job folders or folders of them")
     failed = []
     for folder in folders:
-        result = api.run_job(folder)
+        try:
+            result = api.run_job(folder)
+        except NbmlopsError as exc:  # a broken job.yaml: reported, the others still run
+            out.write(f"job {folder.name} could not run: {exc}\n")
+            failed.append(folder.name)
+            continue
         out.write(f"{result}\n")
         out.flush()
         if not result.ok:
@@ -705,11 +719,15 @@ def _ci(args: argparse.Namespace, out: TextIO) -> int:
 
 def _ci_job(notebook: Path, work: Path) -> Path:
     """A throwaway job for a plain notebook: its own parameters cell, no schedule."""
+    import hashlib
     import re
 
     from nbmlops import api
 
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", notebook.stem).strip("-")[:64] or "notebook"
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", notebook.stem).strip("-")[:48] or "notebook"
+    # two notebooks of one name in different folders must not share a job folder
+    where = hashlib.sha256(str(notebook.resolve().parent).encode()).hexdigest()[:8]
+    name = f"{stem}-{where}"
     return api.export_job(notebook, job=name, folder=work / name).folder
 
 

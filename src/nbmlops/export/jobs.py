@@ -7,14 +7,14 @@
     cron/ systemd/ github/ airflow/   the schedulers' files asked for (--target)
     runs/               executed notebooks, one per job run (made by `jobs run`)
 
-Exporting again replaces the notebook, the spec and the schedulers' files, and keeps
-``runs/``. Every path written stays inside the job folder.
+Exporting again replaces the notebook, the spec and the schedulers' files asked for, and
+keeps ``runs/`` and the files of schedulers not asked for again (they may still be
+installed). Every path written stays inside the job folder.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -110,9 +110,11 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
                    source=_relative(notebook, project_root))
     written = [_write(folder, NOTEBOOK, prepared.text()), _write(folder, SPEC_FILE,
                                                                    spec.to_yaml())]
-    for t in TARGETS:  # schedulers' files from an earlier export that are not wanted now
+    notes = list(prepared.notes)
+    for t in TARGETS:  # an earlier export's scheduler files may still be installed: kept
         if t not in targets and (folder / t).is_dir():
-            shutil.rmtree(folder / t)
+            notes.append(f"kept {t}/ from an earlier export (its logs too); remove it once "
+                         "that scheduler no longer runs the job")
     help_lines = []
     if targets:
         from nbmlops.export import targets as target_files
@@ -125,7 +127,7 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
             mine = [f for f in files if f.relative_to(folder).parts[0] == t]
             help_lines.append(target_files.instructions(t, mine))
     # the spec as it reads back: what `jobs run` will see
-    return Exported(folder, load(folder), tuple(written), prepared.notes, tuple(help_lines))
+    return Exported(folder, load(folder), tuple(written), tuple(notes), tuple(help_lines))
 
 
 def _claim(folder: Path) -> None:

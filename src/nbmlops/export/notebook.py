@@ -106,8 +106,9 @@ def prepare(nb: nbformat.NotebookNode, *, params: Mapping[str, Any] | None = Non
             nb.cells.insert(_first_code(nb.cells), new)
         else:
             notes.append("no parameters: give --params NAME=VALUE to make the job take some")
-    for name in values:
+    for name, value in values.items():
         check_parameter_name(name)
+        literal(value)  # a value no job could be given: refused now, not at every run
     parameters = tuple(Parameter(name, type_of(value), value) for name, value in values.items())
     return Prepared(nb, parameters, tuple(notes))
 
@@ -129,7 +130,7 @@ def assignments(source: str) -> dict[str, Any]:
                                f"line {node.lineno} is not one")
         try:
             values[target.id] = ast.literal_eval(value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError):
             raise JobSpecError(f"parameter {target.id} in the parameters cell must be a "
                                "literal (a number, string, bool, None, list or dict)"
                                ) from None
@@ -146,7 +147,7 @@ def literal(value: Any) -> str:
     try:
         if ast.literal_eval(text) != value:
             raise ValueError
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError):
         raise JobSpecError(f"{value!r} cannot be written as a parameter value (use numbers, "
                            "strings, bools, None, lists and dicts)") from None
     return text
@@ -193,7 +194,12 @@ def _move_tracked(nb: nbformat.NotebookNode, tracked: Mapping[str, Any]) -> dict
         except SyntaxError:
             continue  # magics: not plain Python
         drop: set[int] = set()
+        per_line: dict[int, int] = {}
         for node in tree.body:
+            per_line[node.lineno] = per_line.get(node.lineno, 0) + 1
+        for node in tree.body:
+            if per_line[node.lineno] > 1 or node.col_offset:
+                continue  # `C = 1; X = f()`: moving the line would lose the rest
             if (isinstance(node, ast.Assign) and len(node.targets) == 1
                     and isinstance(node.targets[0], ast.Name)
                     and node.targets[0].id in tracked and node.targets[0].id not in found

@@ -103,7 +103,8 @@ def parse_overrides(spec: JobSpec, pairs: Sequence[str]) -> dict[str, Any]:
 
 def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | None = None,
             timeout: float | None = None, retries: int | None = None,
-            settings_env: Mapping[str, str] | None = None) -> JobResult:
+            settings_env: Mapping[str, str] | None = None,
+            project_root: Path | None = None) -> JobResult:
     """Run the job in ``folder`` (see the module); a failed job is a result with status
     ``failed``, not an exception (the exit status comes from it)."""
     folder = Path(folder).resolve()
@@ -142,7 +143,7 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
                     f"{'' if attempts == 1 else f'-{attempts}'}.ipynb"
                 left = None if timeout is None else timeout - (time.monotonic() - started)
                 error = _execute(spec, nb, values, path, output, job.id, left,
-                                 settings_env or {})
+                                 settings_env or {}, budget=timeout, cwd=_cwd(folder, spec, project_root))
                 if error is None or attempts > retries or error.startswith("timed out"):
                     break
                 job.log_metric("failed_attempts", float(attempts))
@@ -161,7 +162,11 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
                 "gate failed: " + "; ".join(
                     f"{g.gate} (found {'no value' if g.value is None else f'{g.value:g}'})"
                     for g in failed), run_id=job.id, reason="gate")
-        done = carry_out(tracker, actions, job_run=job.id, runs=runs) if actions else []
+        try:
+            done = carry_out(tracker, actions, job_run=job.id, runs=runs) if actions else []
+        except Exception as exc:  # the registry refused (no model, a gate, a bad alias)
+            raise JobFailed(f"on-success action failed: {exc}", run_id=job.id,
+                            reason="action") from exc
     except JobFailed as exc:
         return _failed(job, spec, exc, output, attempts, started, values, tracker)
     except _Stopped:
@@ -206,14 +211,29 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _cwd(folder: Path, spec: JobSpec, project_root: Path | None) -> Path:
+    """Where the notebook runs: the folder of the notebook it was exported from, when
+    that is still there (relative paths in it work as they did interactively), else the
+    job folder."""
+    if spec.source:
+        source = Path(spec.source)
+        if not source.is_absolute():
+            if project_root is None:
+                return folder
+            source = project_root / source
+        if source.parent.is_dir():
+            return source.parent
+    return folder
+
+
 def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, output: Path,
-             job_id: str, timeout: float | None, settings_env: Mapping[str, str]
-             ) -> str | None:
+             job_id: str, timeout: float | None, settings_env: Mapping[str, str], *,
+             budget: float | None, cwd: Path) -> str | None:
     """Run the notebook with papermill; None on success, else why it failed."""
     source = output.with_name(f".{output.stem}.input.ipynb")
     source.write_text(json.dumps(nbmod.inject(nb, values), ensure_ascii=False))
     cmd = [sys.executable, "-m", "papermill", str(source), str(output), "-k", spec.kernel,
-           "--no-progress-bar", "--cwd", str(path.parent)]
+           "--no-progress-bar", "--cwd", str(cwd)]
     if spec.cell_timeout is not None:
         cmd += ["--execution-timeout", str(int(spec.cell_timeout))]
     env = {**os.environ, **settings_env, PARENT_ENV: job_id, "NBMLOPS_NOTEBOOK": str(path),
@@ -224,7 +244,7 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
         log, _ = proc.communicate(timeout=timeout if timeout is None else max(timeout, 0.0))
     except subprocess.TimeoutExpired:
         _kill(proc)
-        return f"timed out after {spec.timeout if spec.timeout else timeout:g} s (the " \
+        return f"timed out after {budget if budget is not None else timeout:g} s (the " \
                "kernel was stopped)"
     except BaseException:
         _kill(proc)
@@ -260,15 +280,51 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Stop papermill and its kernel (their own process group)."""
+    """Stop papermill and its kernel. papermill leads its own process group, but
+    jupyter_client starts the kernel in a session of its own: its processes are found
+    (as papermill's descendants) before papermill goes, and signalled too."""
+    family = _descendants(proc.pid)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
+        for pid in family:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
         try:
             proc.wait(timeout=5)
-            return
         except subprocess.TimeoutExpired:
             continue
+        if not any(_alive(pid) for pid in family):
+            return
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process below ``root`` (from /proc; none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _job_runs(tracker: Tracker, job_id: str) -> list[RunRecord]:

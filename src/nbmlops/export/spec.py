@@ -65,7 +65,7 @@ class Gate:
     value: float
 
     def __str__(self) -> str:
-        return f"metrics.{self.metric} {self.op} {self.value:g}"
+        return f"metrics.{self.metric} {self.op} {_number_text(self.value)}"
 
     def passes(self, found: float) -> bool:
         return {">=": found >= self.value, "<=": found <= self.value,
@@ -128,6 +128,11 @@ class JobSpec:
         body: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True,
                                    default_flow_style=None, width=100)
         return head + body
+
+
+def _number_text(value: float) -> str:
+    """A gate's threshold as written, exactly (``0.123456789``, ``1234567``)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def check_name(name: Any, what: str = "job name") -> str:
@@ -301,6 +306,9 @@ def from_dict(data: Any, *, where: str = SPEC_FILE) -> JobSpec:
             raise JobSpecError(f"{where}: parameters.{pname}.type {kind!r} is not one of "
                                f"{', '.join(PARAM_TYPES)}", path=f"parameters.{pname}.type")
         default = p["default"]
+        if isinstance(default, float) and not math.isfinite(default):
+            raise JobSpecError(f"{where}: parameters.{pname}.default must be a finite number, "
+                               f"not {default!r}", path=f"parameters.{pname}.default")
         if default is not None and kind != "null" and type_of(default) != kind and not (
                 kind == "float" and type_of(default) == "int"):
             raise JobSpecError(f"{where}: parameters.{pname}.default {default!r} is not a "

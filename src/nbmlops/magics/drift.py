@@ -61,7 +61,8 @@ class DriftMagics(Magics):
             report = run_drift(args, resolve)
         except (NbmlopsError, ValueError, TypeError, FileNotFoundError) as exc:
             raise UsageError(f"%drift: {exc}") from None
-        display(report)
+        display({"text/plain": report.text(), "text/html": report.to_html(top=args.top)},
+                raw=True)
         if args.fail_on_drift and (report.dataset_drift or report.prediction_drift):
             where = f" (run {report.run_id[:8]})" if report.run_id else ""
             raise DriftDetected(f"drift detected{where}: {report.summary()}", report=report)

@@ -266,6 +266,10 @@ class DriftReport:
         return f"<DriftReport {self.summary()}>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+    def text(self) -> str:
+        """The verdict and the ten most drifted columns, as plain text."""
         lines = [self.summary(), f"  reference: {self.reference}",
                  f"  current:   {self.current}"]
         for c in sorted(self.columns, key=lambda c: (not c.drifted, -c.severity))[:10]:
@@ -274,7 +278,7 @@ class DriftReport:
                          f"(threshold {_fmt(c.threshold)})" + (f" {c.note}" if c.note else ""))
         if len(self.columns) > 10:
             lines.append(f"  … {len(self.columns) - 10} more (report.table())")
-        p.text("\n".join(lines))
+        return "\n".join(lines)
 
 
 # -- computing ------------------------------------------------------------------------
@@ -417,6 +421,10 @@ def _numbers(series: pd.Series) -> npt.NDArray[np.float64]:
     dtype = series.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
         present = series.dropna()
+        if getattr(dtype, "tz", None) is not None:  # instants: compare in UTC
+            present = present.dt.tz_convert("UTC").dt.tz_localize(None)
+        # one unit for both sides (parquet gives ns, CSV parsing us): nanoseconds
+        present = present.dt.as_unit("ns")
         values = present.to_numpy().view("int64").astype(np.float64) if len(present) else \
             np.empty(0)
         values.sort()

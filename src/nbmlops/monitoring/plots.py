@@ -43,7 +43,7 @@ def drift_figure(columns: Sequence[ColumnDrift]) -> bytes:
             _categorical(ax, column)
         score = column.score
         shown = "" if score is None else f"{column.test} {score:.3g}"
-        ax.set_title(f"{column.column}\n{shown}", fontsize=9,
+        ax.set_title(f"{_plain(column.column)}\n{shown}", fontsize=9,
                      color=_DRIFTED if column.drifted else "black")
         ax.tick_params(labelsize=7)
         for side in ("top", "right"):
@@ -74,9 +74,15 @@ def _categorical(ax: Any, column: ColumnDrift) -> None:
             height=height, color=_REFERENCE, label="reference")
     ax.barh([p + height / 2 for p in positions], column.shape["current"],
             height=height, color=_CURRENT, label="current")
-    ax.set_yticks(list(positions), [n if len(n) <= 18 else n[:17] + "…" for n in names])
+    ax.set_yticks(list(positions),
+                  [_plain(n if len(n) <= 18 else n[:17] + "…") for n in names])
     ax.invert_yaxis()
     ax.set_xlabel("share", fontsize=7)
+
+
+def _plain(text: str) -> str:
+    """Text as it reads: a ``$`` in a name is a dollar, not matplotlib's math mode."""
+    return text.replace("$", r"\$")
 
 
 __all__ = ["drift_figure"]

@@ -149,9 +149,16 @@ class ApiHandler(APIHandler):
     async def reply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.finish(json.dumps(await self.call(fn, *args, **kwargs)))
 
+    def paging(self) -> dict[str, int]:
+        """The page asked for: ``limit`` and ``offset``."""
+        return {"limit": self.number("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT),
+                "offset": self.number("offset", 0, low=0)}
+
     async def reply_page(self, fn: Callable[..., list[Any]], *args: Any, **kwargs: Any) -> None:
-        limit = self.number("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
-        offset = self.number("offset", 0, low=0)
+        """A page of the whole list ``fn`` returns (for lists that stay short; a long one
+        is paged where it is read: see RunsHandler)."""
+        page = self.paging()
+        limit, offset = page["limit"], page["offset"]
         items = await self.call(fn, *args, **kwargs)
         self.finish(json.dumps(p.Page(items=items[offset:offset + limit], total=len(items),
                                       limit=limit, offset=offset)))
@@ -181,7 +188,8 @@ class RunsHandler(ApiHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        await self.reply_page(reads.runs, **_filters(self, RUN_FILTERS))
+        # the store pages: the first page of 100,000 runs reads 50 of them, not all
+        await self.reply(reads.runs, **_filters(self, RUN_FILTERS), **self.paging())
 
 
 class RunHandler(ApiHandler):

@@ -3,9 +3,11 @@
 raises nbmlops' own errors (or ``ValueError`` for bad input), which the handlers map to
 HTTP statuses in one place.
 
-Model details and lineage need the registry's typed records (aliases as a mapping,
-versions' source runs), so those read the store the API opened (``api.tracker().store``)
-with its public, read-only methods.
+Some reads need more than the API's DataFrames give, so they read the store the API opened
+(``api.tracker().store``) with its public, read-only methods: the runs list and compare
+(a page of a store of 100,000 runs is one query with a limit, its rows shaped straight
+from the store's columns: no DataFrame on that path), model details and lineage (the
+registry's typed records: aliases as a mapping, versions' source runs).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
 
 from nbmlops import api
 from nbmlops._types import RUN_STATUSES
 from nbmlops.errors import ModelNotFoundError
 from nbmlops.server import payloads as p
+from nbmlops.store.query import And, Compare, Field, Filter, parse_filter, parse_sort
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,24 +47,6 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
         frame.to_json(orient="records", date_format="iso", date_unit="us", default_handler=str))
     return rows
-
-
-def _split(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
-    """A run row's ``params.*``, ``metrics.*``, ``tags.*`` columns, without the missing ones."""
-    out: dict[str, dict[str, Any]] = {"params": {}, "metrics": {}, "tags": {}}
-    for column, value in row.items():
-        prefix, _, key = column.partition(".")
-        if key and prefix in out and value is not None:
-            out[prefix][key] = value
-    return out["params"], out["metrics"], out["tags"]
-
-
-def run_summary(row: dict[str, Any]) -> p.RunSummary:
-    params, metrics, tags = _split(row)
-    return p.RunSummary(run_id=row["run_id"], experiment=row["experiment"], name=row["name"],
-                        status=row["status"], start=row["start"],
-                        duration_s=row["duration_s"], params=params, metrics=metrics,
-                        tags=tags)
 
 
 def _number(value: float) -> float | None:
@@ -128,17 +113,61 @@ def deployment(d: t.Deployment) -> p.Deployment:
 
 # -- runs ----------------------------------------------------------------------------------
 
+def _column(values: Any) -> list[Any]:
+    """A RunTable column as Python values (a NumPy array converted in one call)."""
+    return values if isinstance(values, list) else values.tolist()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _start(seconds: float) -> str:
+    """A run's start as listed: ISO 8601 in UTC, cut to the microsecond, with a ``Z``; the
+    instant ``nbmlops.runs()`` shows (pandas rounds the fraction to the nanosecond first)."""
+    whole = math.floor(seconds)
+    nanoseconds = whole * 10**9 + int(round(seconds - whole, 9) * 1e9)
+    return (_EPOCH + timedelta(microseconds=nanoseconds // 1000)).strftime(
+        "%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _given(value: Any) -> bool:
+    """Whether a RunTable cell holds a value (numeric columns mark a missing one NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def summaries(table: t.RunTable) -> list[p.RunSummary]:
+    """The table's runs as listed, in its order. A run's missing params, metrics and tags
+    are left out, and so are metrics that are not finite numbers (JSON has none)."""
+    params = [(k, _column(v)) for k, v in sorted(table.params.items())]
+    metrics = [(k, _column(v)) for k, v in sorted(table.metrics.items())]
+    tags = [(k, _column(v)) for k, v in sorted(table.tags.items())]
+    return [p.RunSummary(
+        run_id=run_id, experiment=experiment, name=name, status=status, start=_start(start),
+        duration_s=None if end is None else end - start,
+        params={k: col[i] for k, col in params if _given(col[i])},
+        metrics={k: col[i] for k, col in metrics if math.isfinite(col[i])},
+        tags={k: col[i] for k, col in tags if col[i] is not None})
+        for i, (run_id, experiment, name, _, status, start, end, _) in enumerate(table.rows)]
+
+
+def _equals(attribute: str, value: str | None) -> Filter | None:
+    return None if value is None else Compare(Field("attr", attribute), "==", value)
+
+
 def runs(*, experiment: str | None = None, status: str | None = None, name: str | None = None,
-         where: str | None = None, sort: str | None = None) -> list[p.RunSummary]:
-    """Runs of the kinds listings show (not a search's candidates), newest first."""
+         where: str | None = None, sort: str | None = None, limit: int = 50,
+         offset: int = 0) -> p.Page[p.RunSummary]:
+    """A page of the runs of the kinds listings show (not a search's candidates), newest
+    first unless sorted; ``total`` counts every match. The store filters, sorts and pages."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}; statuses are: {', '.join(RUN_STATUSES)}")
-    frame = api.runs(experiment, where=where, sort=sort, kind=api.LISTED_KINDS)
-    if status is not None:
-        frame = frame[frame["status"] == status]
-    if name is not None:
-        frame = frame[frame["name"] == name]
-    return [run_summary(row) for row in records(frame)]
+    found = [f for f in (parse_filter(where), _equals("status", status), _equals("name", name))
+             if f is not None]
+    table = _store().search_runs(
+        experiment=experiment, where=(And(tuple(found)) if len(found) > 1 else
+                                      next(iter(found), None)),
+        order_by=parse_sort(sort), kinds=api.LISTED_KINDS, limit=limit, offset=offset)
+    return p.Page(items=summaries(table), total=table.total, limit=limit, offset=offset)
 
 
 def run(run_id: str) -> p.RunDetail:
@@ -151,16 +180,36 @@ def experiments() -> list[p.Experiment]:
             for e in _store().list_experiments()]
 
 
+def _differing(items: Sequence[p.RunSummary], part: Literal["params", "metrics"]
+               ) -> tuple[list[str], list[str]]:
+    """The keys of ``part`` any run has, sorted, and those whose values (a missing one
+    counted as a value) are not all the same."""
+    values: list[dict[str, Any]] = [dict(item[part]) for item in items]
+    keys = sorted({k for v in values for k in v})
+    differ = [k for k in keys
+              if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in values}) > 1]
+    return keys, differ
+
+
+def _listed(store: Store, ids: Sequence[str]) -> dict[str, p.RunSummary]:
+    table = store.search_runs(where=Compare(Field("attr", "run_id"), "in", tuple(ids)))
+    return {item["run_id"]: item for item in summaries(table)}
+
+
 def compare(ids: Sequence[str]) -> p.Comparison:
-    found = api.compare(ids)
-    differing = found.differing()
-    return p.Comparison(
-        runs=[run_summary(row) for row in records(found.frame)],
-        params=[c.split(".", 1)[1] for c in found.params],
-        metrics=[c.split(".", 1)[1] for c in found.metrics],
-        differing=p.Differing(
-            params=[c.split(".", 1)[1] for c in differing if c.startswith("params.")],
-            metrics=[c.split(".", 1)[1] for c in differing if c.startswith("metrics.")]))
+    """Runs side by side, in the order asked for (each once). Whole ids are read in one
+    query; only prefixes, and ids not found, are resolved one by one (which says why)."""
+    store = _store()
+    asked = [i.strip().lower() for i in ids]
+    found = _listed(store, asked)
+    wanted = list(dict.fromkeys(i if i in found else store.resolve_run_id(i) for i in asked))
+    if missing := [i for i in wanted if i not in found]:
+        found.update(_listed(store, missing))
+    items = [found[i] for i in wanted]
+    params, params_differ = _differing(items, "params")
+    metrics, metrics_differ = _differing(items, "metrics")
+    return p.Comparison(runs=items, params=params, metrics=metrics,
+                        differing=p.Differing(params=params_differ, metrics=metrics_differ))
 
 
 # -- the model registry ----------------------------------------------------------------------
@@ -225,21 +274,21 @@ def _flag(value: Any) -> bool | None:
 def drift(*, model: str | None = None, deployment: str | None = None) -> list[p.DriftRun]:
     """Recorded drift checks, newest first (only a model's or a deployment's when asked)."""
     out = []
-    for row in records(api.runs(kind="drift", sort="-start")):
-        params, metrics, tags = _split(row)
+    for run in summaries(_store().search_runs(kinds=("drift",))):
+        tags, metrics = run["tags"], run["metrics"]
         if model is not None and tags.get("model") != model:
             continue
         if deployment is not None and tags.get("deployment") != deployment:
             continue
         drifted = metrics.get("drifted_columns")
         out.append(p.DriftRun(
-            run_id=row["run_id"], name=row["name"], status=row["status"], start=row["start"],
+            run_id=run["run_id"], name=run["name"], status=run["status"], start=run["start"],
             dataset_drift=_flag(tags.get("dataset_drift")),
             prediction_drift=_flag(tags.get("prediction_drift")),
             drift_share=metrics.get("drift_share"),
             drifted_columns=None if drifted is None else int(drifted),
             model=tags.get("model"), deployment=tags.get("deployment"), metrics=metrics,
-            params=params))
+            params=run["params"]))
     return out
 
 
