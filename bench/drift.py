@@ -59,23 +59,35 @@ load average is printed at the top and the end; the CPU times stay meaningful).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
-import os
-import platform
-import shutil
 import sys
-import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# run as a script, this file's folder is on sys.path: the small helpers are the ones the
-# tracking benchmark prints with
-from track_overhead import fmt_s, median, quiet, say, version_of
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+from _harness import (
+    BenchContext,
+    alternate,
+    bench_parser,
+    fmt_cell,
+    fmt_s,
+    load_average,
+    median,
+    met_cell,
+    parse_bench_args,
+    print_table,
+    quiet,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    temp_dir_field,
+    version_of,
+)
 
 ROWS, QUICK_ROWS = 1_000_000, 200_000
 WARM_ROWS = 20_000  # the untimed first call of the slow tools
@@ -86,11 +98,6 @@ WASSERSTEIN_THRESHOLD, KS_ALPHA = 0.1, 0.05
 TARGET_SECONDS, TARGET_RATIO = 2.0, 10.0
 SCIPY_MAX_REPS = 3
 NO_EQUIVALENT = "—"
-
-
-def load_average() -> str:
-    return (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg")
-            else "n/a")
 
 
 # -- the data ---------------------------------------------------------------------------------
@@ -295,17 +302,13 @@ def evidently_call(report_cls: Any, preset_cls: Any) -> Callable[[Any, Any], Ver
 
 # -- the benchmark ------------------------------------------------------------------------------
 
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
-        self.args = args
-        self.quick: bool = args.quick
+        super().__init__(args, root)
         self.rows: int = args.rows or (QUICK_ROWS if self.quick else ROWS)
         self.reps: int = args.reps or (3 if self.quick else 5)
         self.scipy_reps = min(self.reps, SCIPY_MAX_REPS)
         self.evidently_reps: int = 0 if args.skip_evidently else args.evidently_reps
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
         t0 = time.perf_counter()
         self.ref, self.cur = make_frames(self.rows)
         self.data_seconds = time.perf_counter() - t0
@@ -367,9 +370,7 @@ def section_timing(b: Bench) -> None:
             f"{minutes:.1f} minute{'s' if minutes >= 1.5 else ''} on 2 cores)")
     rounds = max(call.reps for call in calls.values())
     for r in range(rounds):
-        owed = [call for call in calls.values() if len(call.wall) < call.reps]
-        if r % 2:
-            owed.reverse()
+        owed = alternate([call for call in calls.values() if len(call.wall) < call.reps], r)
         parts = []
         for call in owed:
             wall, cpu, verdict = call.run(b.ref, b.cur)
@@ -494,41 +495,23 @@ class Row:
                 self.ratio_sp if self.ratio_sp is not None else self._ratio(self.nb, self.sp))
 
 
-def cell(value: Cell) -> str:
-    return value if isinstance(value, str) else fmt_s(value)
-
-
 def fmt_ratio(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:,.1f}x"
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "nbmlops", "Evidently", "ratio", "scipy loop", "ratio",
-              "target", "met?")
+def print_summary(rows: list[Row]) -> None:
     lines = []
     for row in rows:
         r_ev, r_sp = row.ratios()
-        lines.append((row.measure, cell(row.nb), cell(row.ev), fmt_ratio(r_ev), cell(row.sp),
-                      fmt_ratio(r_sp), row.target,
-                      "-" if row.target == "-" else ("n/a" if row.met is None
-                                                       else "yes" if row.met else "NO")))
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=False)]
-    right = {1, 2, 3, 4, 5}
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    results = [row.met for row in rows if row.target != "-" and row.met is not None]
-    say()
-    say(f"targets met: {sum(results)} of {len(results)}"
-        + ("" if all(results) else "   (NO = missed)"))
-    say("ratio = how many times faster nbmlops is (Evidently / nbmlops, scipy loop / "
-        f"nbmlops; above 1: nbmlops is faster). {NO_EQUIVALENT} = not run by that tool.")
+        lines.append((row.measure, fmt_cell(row.nb), fmt_cell(row.ev), fmt_ratio(r_ev),
+                      fmt_cell(row.sp), fmt_ratio(r_sp), row.target,
+                      met_cell(row.target, row.met)))
+    print_table(("measure", "nbmlops", "Evidently", "ratio", "scipy loop", "ratio", "target",
+                 "met?"), lines, right={1, 2, 3, 4, 5},
+                targets=((row.target, row.met) for row in rows),
+                notes=["ratio = how many times faster nbmlops is (Evidently / nbmlops, scipy "
+                       "loop / nbmlops; above 1: nbmlops is faster). "
+                       f"{NO_EQUIVALENT} = not run by that tool."])
 
 
 def summary_rows(b: Bench, checks: dict[str, Any]) -> list[Row]:
@@ -573,11 +556,9 @@ def summary_rows(b: Bench, checks: dict[str, Any]) -> list[Row]:
 # -- main -----------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Drift detection: nbmlops.drift side by side with Evidently's default "
-                    "data-drift report and a scipy loop.")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK_ROWS:,} rows instead of {ROWS:,}, 3 reps instead of 5")
+    parser = bench_parser("Drift detection: nbmlops.drift side by side with Evidently's "
+                          "default data-drift report and a scipy loop.",
+                          f"{QUICK_ROWS:,} rows instead of {ROWS:,}, 3 reps instead of 5")
     parser.add_argument("--rows", type=int, metavar="N",
                         help=f"rows of each frame (default {ROWS:,}, {QUICK_ROWS:,} with "
                              f"--quick)")
@@ -589,9 +570,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"{ROWS:,} rows)")
     parser.add_argument("--skip-evidently", action="store_true",
                         help="nbmlops and the scipy loops only")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     if args.rows is not None and args.rows < 2 * WARM_ROWS:
         parser.error(f"--rows takes a number from {2 * WARM_ROWS:,}")
     if args.reps is not None and args.reps < 1:
@@ -602,27 +581,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    say("nbmlops drift detection benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
     if b.evidently is not None:
-        say(f"  Evidently     {version_of('evidently')}"
-            + ("  (pandas 3 lacks infer_dtype_from_object, which it imports: a stand-in "
-               "was put in place)" if b.shimmed else ""))
+        evidently = version_of("evidently") + (
+            "  (pandas 3 lacks infer_dtype_from_object, which it imports: a stand-in was put "
+            "in place)" if b.shimmed else "")
     else:
-        say("  Evidently     skipped (--skip-evidently)")
-    say(f"  SciPy         {version_of('scipy')}  (pandas {version_of('pandas')}, NumPy "
-        f"{version_of('numpy')})")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average "
-        f"{load_average()}")
-    say(f"  data          {b.rows:,} x {len(COLUMNS)} reference and current, "
-        f"{len(SHIFTED)} columns shifted by {SHIFT} sd")
-    say(f"  repetitions   nbmlops {b.reps}, scipy loops {b.scipy_reps}, Evidently "
-        f"{b.evidently_reps or 'skipped'}; medians")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
+        evidently = "skipped (--skip-evidently)"
+    say_header("nbmlops drift detection benchmark", b.quick, [
+        ("Evidently", evidently),
+        ("SciPy", f"{version_of('scipy')}  (pandas {version_of('pandas')}, NumPy "
+                  f"{version_of('numpy')})"),
+    ], [
+        ("data", f"{b.rows:,} x {len(COLUMNS)} reference and current, {len(SHIFTED)} "
+                 f"columns shifted by {SHIFT} sd"),
+        ("repetitions", f"nbmlops {b.reps}, scipy loops {b.scipy_reps}, Evidently "
+                        f"{b.evidently_reps or 'skipped'}; medians"),
+        temp_dir_field(b.root, b.args.keep),
+    ])
     say()
 
 
@@ -632,65 +607,22 @@ SECTIONS: list[tuple[int, Callable[[Bench], Any]]] = [
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-drift-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    saved_tempdir = tempfile.tempdir
-    (root / "tmp").mkdir()
-    tempfile.tempdir = str(root / "tmp")
-    # set before nbmlops or Evidently is imported (every import of theirs is in a function)
-    os.environ.update({
-        "NBMLOPS_STORE": str(root / "nbmlops" / "lineage.db"),
-        "NBMLOPS_ARTIFACTS": str(root / "nbmlops" / "artifacts"),
-        "TMPDIR": str(root / "tmp"),
-        "DO_NOT_TRACK": "1",  # Evidently's telemetry
-        "PYTHONWARNINGS": "ignore",
-    })
-    status = 0
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
-        print_header(b)
-        t_start = time.perf_counter()
-        checks: dict[str, Any] = {}
-        for n, fn in SECTIONS:
-            t0 = time.perf_counter()
-            try:
-                checks = fn(b) or checks
-            except Exception:
-                import traceback
 
-                say(f"    SECTION {n} FAILED:")
-                say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                status = 1
-                if n == 2:  # nothing to check or summarise
-                    break
-            say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-            say()
-        else:
-            say(f"Summary ({'quick' if b.quick else 'full'} run, "
-                f"{fmt_s(time.perf_counter() - t_start)} in all; load average now "
-                f"{load_average()})")
-            print_table(summary_rows(b, checks))
+    def body(b: Bench) -> int:
+        print_header(b)
+        run = run_sections(SECTIONS, b, fatal={2})  # without timings: nothing to check
+        if not run.stopped:
+            say_summary(b.quick, run.started)
+            print_summary(summary_rows(b, run.results.get(3) or {}))
             if b.evidently is not None and b.evidently_reps == 1:
                 say("Evidently's figure is one run (--evidently-reps 1), not a median.")
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        with contextlib.suppress(Exception):
-            from nbmlops import api
+        return run.status
 
-            api.close()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        tempfile.tempdir = saved_tempdir
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    # set before nbmlops or Evidently is imported (every import of theirs is in a function)
+    env = {"DO_NOT_TRACK": "1",  # Evidently's telemetry
+           "PYTHONWARNINGS": "ignore"}
+    return run_in_workspace("nbmlops-bench-drift-", lambda root: Bench(args, root), body,
+                            keep=args.keep, env=env)
 
 
 if __name__ == "__main__":

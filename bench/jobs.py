@@ -50,9 +50,7 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -65,9 +63,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-# run as a script, this file's folder is on sys.path: the small helpers are the ones the
-# tracking benchmark prints with
-from track_overhead import fmt_s, median, say, version_of
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+from _harness import (
+    BenchContext,
+    alternate,
+    bench_parser,
+    field_line,
+    fmt_cell,
+    fmt_s,
+    load_average,
+    median,
+    met_cell,
+    parse_bench_args,
+    print_table,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    temp_dir_field,
+    version_of,
+)
 
 JOB = "bench"
 GATE = "metrics.accuracy>=0.5"
@@ -92,11 +108,6 @@ NOTEBOOK_CELLS: list[tuple[str, str, list[str]]] = [  # (cell type, source, tags
              "accuracy = model.score(X_test, y_test)", []),
     ("code", "print(f\"accuracy {accuracy:.3f}\")", []),
 ]
-
-
-def load_average() -> str:
-    return (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg")
-            else "n/a")
 
 
 def fmt_pct(x: float | None) -> str:
@@ -212,48 +223,22 @@ class Row:
             return None
         return self.nb / self.pm
 
-    @staticmethod
-    def cell(value: float | str | None) -> str:
-        if isinstance(value, str):
-            return value
-        return "-" if value is None else fmt_s(value)
+
+def print_summary(rows: list[Row]) -> None:
+    print_table(("measure", "nbmlops", "papermill", "ratio", "target", "met?"),
+                [(row.measure, fmt_cell(row.nb, none="-"), fmt_cell(row.pm, none="-"),
+                  "-" if row.ratio is None else f"{row.ratio:.3f}x ({row.ratio - 1:+.1%})",
+                  row.target, met_cell(row.target, row.met))
+                 for row in rows], right={1, 2, 3},
+                targets=((row.target, row.met) for row in rows),
+                notes=["ratio = nbmlops / papermill (the overhead in brackets: above 0, "
+                       "nbmlops takes longer); times are medians over the repetitions."])
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "nbmlops", "papermill", "ratio", "target", "met?")
-    lines = [(row.measure, row.cell(row.nb), row.cell(row.pm),
-              "-" if row.ratio is None else f"{row.ratio:.3f}x ({row.ratio - 1:+.1%})",
-              row.target,
-              "-" if row.target == "-" else ("n/a" if row.met is None
-                                               else "yes" if row.met else "NO"))
-             for row in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=False)]
-    right = {1, 2, 3}
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    results = [row.met for row in rows if row.target != "-" and row.met is not None]
-    say()
-    say(f"targets met: {sum(results)} of {len(results)}"
-        + ("" if all(results) else "   (NO = missed)"))
-    say("ratio = nbmlops / papermill (the overhead in brackets: above 0, nbmlops takes "
-        "longer); times are medians over the repetitions.")
-
-
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
-        self.args = args
-        self.quick: bool = args.quick
+        super().__init__(args, root)
         self.reps: int = args.reps or (2 if self.quick else 5)
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
         self.outputs = root / "papermill"
         self.outputs.mkdir()
         self.notebook = self.project / "train.ipynb"
@@ -335,13 +320,13 @@ def setup(b: Bench) -> None:
     if done.returncode != 0:
         raise RuntimeError(f"nbmlops export failed (exit status {done.returncode}):\n"
                            f"{done.stdout}{done.stderr}")
-    say(f"  exported      in {fmt_s(b.export_seconds)} (untimed):")
+    say(field_line("exported", f"in {fmt_s(b.export_seconds)} (untimed):"))
     say(textwrap.indent(done.stdout.strip(), "                  "))
     source = nbformat.read(b.notebook, as_version=4)
     exported = nbformat.read(b.folder / "notebook.ipynb", as_version=4)
     same = [c.source for c in source.cells] == [c.source for c in exported.cells]
-    say(f"  notebooks     the job's notebook and {b.notebook.name} hold "
-        + ("the same cells" if same else "DIFFERENT cells"))
+    say(field_line("notebooks", f"the job's notebook and {b.notebook.name} hold "
+                   + ("the same cells" if same else "DIFFERENT cells")))
     say()
 
 
@@ -361,7 +346,7 @@ def bench_runs(b: Bench) -> None:
     say(f"    warm-up: nbmlops {fmt_s(b.warm['nb'].wall)}, papermill "
         f"{fmt_s(b.warm['pm'].wall)}  (load {load_average()})")
     for rep in range(b.reps):
-        order = ("nb", "pm") if rep % 2 == 0 else ("pm", "nb")
+        order = alternate(("nb", "pm"), rep)
         for side in order:
             b.samples[side].append(b.run(side))
         nb, pm = b.samples["nb"][-1], b.samples["pm"][-1]
@@ -556,98 +541,48 @@ SECTIONS: list[tuple[int, Callable[[Bench], None]]] = [
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="`nbmlops jobs run` side by side with bare papermill on one notebook.")
-    parser.add_argument("--quick", action="store_true",
-                        help="2 repetitions instead of 5")
+    parser = bench_parser("`nbmlops jobs run` side by side with bare papermill on one notebook.",
+                          "2 repetitions instead of 5")
     parser.add_argument("--reps", type=int, metavar="N",
                         help="interleaved repetitions of each (default 5, 2 with --quick)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     if args.reps is not None and args.reps < 1:
         parser.error("--reps takes a positive number")
     return args
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    say("nbmlops jobs benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
-    say(f"  papermill     {version_of('papermill')}  (nbclient {version_of('nbclient')}, "
-        f"jupyter_client {version_of('jupyter_client')}, ipykernel {version_of('ipykernel')})")
-    say(f"  scikit-learn  {version_of('scikit-learn')}  (NumPy {version_of('numpy')})")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average "
-        f"{load_average()}")
-    say(f"  notebook      {b.notebook.name}: %load_ext nbmlops, parameters C=1.0 n=2000, "
-        "make_classification, %%track LogisticRegression")
-    say(f"  nbmlops       nbmlops jobs run jobs/{JOB} -p C=0.5  (gate {GATE})")
-    say("  papermill     papermill train.ipynb out.ipynb -p C 0.5 -k python3 "
-        "--no-progress-bar")
-    say(f"  repetitions   {b.reps} of each, interleaved, after an untimed warm-up of each")
-    say(f"  CPU times     {'wait4 and /proc' if PROC_STAT else 'wait4 only (no /proc)'}")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
+    say_header("nbmlops jobs benchmark", b.quick, [
+        ("papermill", f"{version_of('papermill')}  (nbclient {version_of('nbclient')}, "
+                      f"jupyter_client {version_of('jupyter_client')}, ipykernel "
+                      f"{version_of('ipykernel')})"),
+        ("scikit-learn", f"{version_of('scikit-learn')}  (NumPy {version_of('numpy')})"),
+    ], [
+        ("notebook", f"{b.notebook.name}: %load_ext nbmlops, parameters C=1.0 n=2000, "
+                     "make_classification, %%track LogisticRegression"),
+        ("nbmlops", f"nbmlops jobs run jobs/{JOB} -p C=0.5  (gate {GATE})"),
+        ("papermill", "papermill train.ipynb out.ipynb -p C 0.5 -k python3 --no-progress-bar"),
+        ("repetitions", f"{b.reps} of each, interleaved, after an untimed warm-up of each"),
+        ("CPU times", "wait4 and /proc" if PROC_STAT else "wait4 only (no /proc)"),
+        temp_dir_field(b.root, b.args.keep),
+    ])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-jobs-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    saved_tempdir = tempfile.tempdir
-    (root / "tmp").mkdir()
-    tempfile.tempdir = str(root / "tmp")
-    # set before nbmlops is imported (every nbmlops import here is inside a function); the
-    # commands inherit them
-    os.environ.update({"NBMLOPS_STORE": str(root / "nbmlops" / "lineage.db"),
-                       "NBMLOPS_ARTIFACTS": str(root / "nbmlops" / "artifacts"),
-                       "TMPDIR": str(root / "tmp")})
-    status = 0
-    b: Bench | None = None
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
+
+    def body(b: Bench) -> int:
         print_header(b)
         setup(b)
-        t_start = time.perf_counter()
-        for n, fn in SECTIONS:
-            t0 = time.perf_counter()
-            try:
-                fn(b)
-            except Exception:
-                import traceback
+        run = run_sections(SECTIONS, b, fatal={1})  # no runs: nothing else to look at
+        say_summary(b.quick, run.started, detail=f"{b.reps} repetitions, ")
+        print_summary(b.rows)
+        return run.status
 
-                say(f"    SECTION {n} FAILED:")
-                say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                status = 1
-                if n == 1:  # no runs: nothing else to look at
-                    break
-            say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-            say()
-        say(f"Summary ({'quick' if b.quick else 'full'} run, {b.reps} repetitions, "
-            f"{fmt_s(time.perf_counter() - t_start)} in all; load average now "
-            f"{load_average()})")
-        print_table(b.rows)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        with contextlib.suppress(Exception):
-            from nbmlops import api
-
-            api.close()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        tempfile.tempdir = saved_tempdir
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    # NBMLOPS_STORE and the rest are set before nbmlops is imported (every nbmlops import
+    # here is inside a function); the commands inherit them
+    return run_in_workspace("nbmlops-bench-jobs-", lambda root: Bench(args, root), body,
+                            keep=args.keep)
 
 
 if __name__ == "__main__":

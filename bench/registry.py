@@ -43,60 +43,45 @@ up in them (the load average is printed at the top and the end).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import logging
-import os
-import platform
-import shutil
 import sys
-import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# run as a script, this file's folder is on sys.path: the small helpers are the ones the
-# tracking benchmark prints with
-from track_overhead import fmt_s, median, p90, quiet, say, version_of
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+from _harness import (
+    MLFLOW_QUIET_ENV,
+    BenchContext,
+    bench_parser,
+    fmt_cell,
+    fmt_s,
+    interleaved,
+    load_average,
+    median,
+    mlflow_uri,
+    open_mlflow,
+    p90,
+    parse_bench_args,
+    print_table,
+    quiet,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    temp_dir_field,
+    timed,
+    version_of,
+)
 
 N_SAMPLES, N_FEATURES = 5000, 20
 N_TREES = 50
 N_VERSIONS = 20  # versions of the model when section 5 lists them
 MODEL, ALIAS = "churn", "production"
 NO_EQUIVALENT = "—"
-
-
-def load_average() -> str:
-    return (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg")
-            else "n/a")
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
-
-
-def interleaved(calls: dict[str, Callable[[], Any]], reps: int, *, warmup: int = 1,
-                progress: Callable[[int, list[str], dict[str, list[float]]], None] | None
-                = None) -> dict[str, list[float]]:
-    """Wall times of ``reps`` rounds in which every call runs once, after ``warmup``
-    untimed rounds; the order is reversed every other round. ``progress`` is told each
-    round's number, order and the times so far."""
-    for _ in range(warmup):
-        for fn in calls.values():
-            fn()
-    times: dict[str, list[float]] = {key: [] for key in calls}
-    for rep in range(reps):
-        order = list(calls) if rep % 2 == 0 else list(reversed(calls))
-        for key in order:
-            times[key].append(timed(calls[key])[0])
-        if progress is not None:
-            progress(rep, order, times)
-    return times
 
 
 def stats_line(label: str, xs: list[float], note: str = "", width: int = 54) -> str:
@@ -124,45 +109,27 @@ class Row:
         return float("inf") if self.nb <= 0 else self.ml / self.nb
 
 
-def cell(value: Cell) -> str:
-    return value if isinstance(value, str) else fmt_s(value)
-
-
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "nbmlops", "MLflow", "ratio")
-    lines = [(row.measure, cell(row.nb), cell(row.ml),
-              "-" if row.ratio is None else f"{row.ratio:,.2f}x") for row in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=False)]
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    say()
-    say("ratio = MLflow / nbmlops (above 1: nbmlops is faster; below 1: MLflow is). "
-        f"{NO_EQUIVALENT} = no MLflow equivalent.")
+def print_summary(rows: list[Row]) -> None:
+    print_table(("measure", "nbmlops", "MLflow", "ratio"),
+                [(row.measure, fmt_cell(row.nb), fmt_cell(row.ml),
+                  "-" if row.ratio is None else f"{row.ratio:,.2f}x") for row in rows],
+                right={1, 2, 3},
+                notes=["ratio = MLflow / nbmlops (above 1: nbmlops is faster; below 1: MLflow "
+                       f"is). {NO_EQUIVALENT} = no MLflow equivalent."])
 
 
 # -- the benchmark context ----------------------------------------------------------------
 
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
         import pandas as pd
         from sklearn.datasets import make_classification
         from sklearn.ensemble import RandomForestClassifier
         from sklearn.model_selection import train_test_split
 
-        self.args = args
-        self.quick: bool = args.quick
+        super().__init__(args, root)
         self.reps: int = args.reps or (3 if self.quick else 5)
         self.fast_reps = 10 * self.reps  # for the calls that take milliseconds
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
         self.rows: list[Row] = []
         X, y = make_classification(n_samples=N_SAMPLES, n_features=N_FEATURES,
                                    random_state=0)
@@ -184,7 +151,7 @@ class Bench:
     # -- MLflow ------------------------------------------------------------------------------
     @property
     def mlflow_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+        return mlflow_uri(self.root)
 
     def mlflow(self) -> Any:
         """MLflow on its SQLite backend in the temp dir, with an experiment whose artifacts
@@ -192,12 +159,8 @@ class Bench:
         import mlflow
 
         if not self._mlflow_ready:
-            (self.root / "mlflow").mkdir(exist_ok=True)
-            for name in ("mlflow", "alembic", "sqlalchemy", "urllib3", "git"):
-                logging.getLogger(name).setLevel(logging.ERROR)
+            open_mlflow(self.root)
             with quiet():
-                mlflow.set_tracking_uri(self.mlflow_uri)
-                mlflow.search_experiments()  # creates the tables (migrations take seconds)
                 location = (self.root / "mlflow" / "artifacts").as_uri()
                 experiment = mlflow.create_experiment("bench-registry",
                                                       artifact_location=location)
@@ -469,108 +432,53 @@ SECTIONS: list[tuple[int, Callable[[Bench], None]]] = [
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="The model registry: nbmlops side by side with MLflow's (SQLite).")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions (3 registrations of each, 30 of the rest)")
+    parser = bench_parser("The model registry: nbmlops side by side with MLflow's (SQLite).",
+                          "fewer repetitions (3 registrations of each, 30 of the rest)")
     parser.add_argument("--reps", type=int, metavar="N",
                         help="timed registrations of each kind (default 5, 3 with --quick); "
                              "the calls that take milliseconds are repeated 10 x N times")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     if args.reps is not None and args.reps < 2:
         parser.error("--reps takes a number from 2 (section 4 needs two versions)")
     return args
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    say("nbmlops model registry benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
-    say(f"  MLflow        {version_of('mlflow')}")
-    say(f"  scikit-learn  {version_of('scikit-learn')}  (skops {version_of('skops')})")
-    say(f"  pandas        {version_of('pandas')}  (NumPy {version_of('numpy')}, "
-        f"SQLAlchemy {version_of('sqlalchemy')})")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average "
-        f"{load_average()}")
-    say(f"  model         RandomForestClassifier(n_estimators={N_TREES}, random_state=0), "
-        f"fitted in {fmt_s(b.fit_seconds)} on {len(b.X_train):,} of "
-        f"make_classification({N_SAMPLES}, {N_FEATURES}, random_state=0); "
-        f"{len(b.X_test):,} held out")
-    say(f"  repetitions   {b.reps} registrations of each kind, {b.fast_reps} of the other calls")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
+    say_header("nbmlops model registry benchmark", b.quick, [
+        ("MLflow", version_of("mlflow")),
+        ("scikit-learn", f"{version_of('scikit-learn')}  (skops {version_of('skops')})"),
+        ("pandas", f"{version_of('pandas')}  (NumPy {version_of('numpy')}, "
+                   f"SQLAlchemy {version_of('sqlalchemy')})"),
+    ], [
+        ("model", f"RandomForestClassifier(n_estimators={N_TREES}, random_state=0), "
+                  f"fitted in {fmt_s(b.fit_seconds)} on {len(b.X_train):,} of "
+                  f"make_classification({N_SAMPLES}, {N_FEATURES}, random_state=0); "
+                  f"{len(b.X_test):,} held out"),
+        ("repetitions", f"{b.reps} registrations of each kind, {b.fast_reps} of the other "
+                        "calls"),
+        temp_dir_field(b.root, b.args.keep),
+    ])
     say()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-registry-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    saved_tempdir = tempfile.tempdir
-    (root / "tmp").mkdir()
-    # MLflow's downloads and requirement inference write temporary files: keep them inside
-    tempfile.tempdir = str(root / "tmp")
-    # set before nbmlops or MLflow is imported (every import of theirs is inside a function)
-    os.environ.update({
-        "NBMLOPS_STORE": str(root / "nbmlops" / "lineage.db"),
-        "NBMLOPS_ARTIFACTS": str(root / "nbmlops" / "artifacts"),
-        "TMPDIR": str(root / "tmp"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-        "MLFLOW_LOGGING_LEVEL": "ERROR",
-        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-        # MLflow 3.17 loads no model file, skops included, without it
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-        "PYTHONWARNINGS": "ignore",
-        "TQDM_DISABLE": "1",
-    })
-    status = 0
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
+
+    def body(b: Bench) -> int:
         print_header(b)
-        t_start = time.perf_counter()
-        for n, fn in SECTIONS:
-            t0 = time.perf_counter()
-            try:
-                fn(b)
-            except Exception:  # report it and go on with the other sections
-                import traceback
+        run = run_sections(SECTIONS, b)
+        say_summary(b.quick, run.started)
+        print_summary(b.rows)
+        return run.status
 
-                say(f"    SECTION {n} FAILED:")
-                say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                status = 1
-            say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-            say()
-        say(f"Summary ({'quick' if b.quick else 'full'} run, "
-            f"{fmt_s(time.perf_counter() - t_start)} in all; load average now "
-            f"{load_average()})")
-        print_table(b.rows)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        with contextlib.suppress(Exception):
-            from nbmlops import api
-
-            api.close()
-        if "mlflow" in sys.modules:
-            with contextlib.suppress(Exception), quiet():
-                sys.modules["mlflow"].end_run()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        tempfile.tempdir = saved_tempdir
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    # set before nbmlops or MLflow is imported (every import of theirs is inside a function);
+    # MLflow's downloads and requirement inference write temporary files: kept inside too
+    env = {**MLFLOW_QUIET_ENV,
+           # MLflow 3.17 loads no model file, skops included, without it
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+           "PYTHONWARNINGS": "ignore"}
+    return run_in_workspace("nbmlops-bench-registry-", lambda root: Bench(args, root), body,
+                            keep=args.keep, env=env)
 
 
 if __name__ == "__main__":

@@ -59,15 +59,11 @@ import argparse
 import contextlib
 import http.client
 import json
-import logging
 import os
-import platform
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import threading
 import time
@@ -75,9 +71,29 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# run as a script, this file's folder is on sys.path: the small helpers are the ones the
-# tracking benchmark prints with
-from track_overhead import fmt_s, median, quiet, say, version_of
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+from _harness import (
+    MLFLOW_QUIET_ENV,
+    BenchContext,
+    alternate,
+    bench_parser,
+    fmt_s,
+    load_average,
+    median,
+    met_cell,
+    mlflow_uri,
+    parse_bench_args,
+    print_table,
+    quiet,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    silence_loggers,
+    temp_dir_field,
+    version_of,
+)
 
 N_SAMPLES, N_FEATURES = 5000, 20
 MODEL, ALIAS = "churn", "production"
@@ -85,11 +101,6 @@ BIG = 1000  # rows of the large request
 CONNECTIONS = 4  # section 3
 START_TIMEOUT = 180.0
 HOST = "127.0.0.1"
-
-
-def load_average() -> str:
-    return (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg")
-            else "n/a")
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -259,49 +270,30 @@ class Row:
         return fmt_rate(value) if self.rate else fmt_s(value)
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "nbmlops", "MLflow", "ratio", "target", "met?")
-    lines = [(row.measure, row.cell(row.nb), row.cell(row.ml),
-              "-" if row.ratio is None else f"{row.ratio:,.2f}x", row.target,
-              "-" if row.target == "-" else ("n/a" if row.met is None
-                                               else "yes" if row.met else "NO"))
-             for row in rows]
-    widths = [max(len(x) for x in col) for col in zip(header, *lines, strict=False)]
-    right = {1, 2, 3}
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    results = [row.met for row in rows if row.target != "-" and row.met is not None]
-    say()
-    say(f"targets met: {sum(results)} of {len(results)}"
-        + ("" if all(results) else "   (NO = missed)"))
-    say("ratio = how many times faster nbmlops is (MLflow / nbmlops for times, nbmlops / "
-        "MLflow for requests/s; above 1: nbmlops is faster, below 1: MLflow is).")
+def print_summary(rows: list[Row]) -> None:
+    print_table(("measure", "nbmlops", "MLflow", "ratio", "target", "met?"),
+                [(row.measure, row.cell(row.nb), row.cell(row.ml),
+                  "-" if row.ratio is None else f"{row.ratio:,.2f}x", row.target,
+                  met_cell(row.target, row.met)) for row in rows],
+                right={1, 2, 3}, targets=((row.target, row.met) for row in rows),
+                notes=["ratio = how many times faster nbmlops is (MLflow / nbmlops for times, "
+                       "nbmlops / MLflow for requests/s; above 1: nbmlops is faster, below 1: "
+                       "MLflow is)."])
 
 
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
         import pandas as pd
         from sklearn.datasets import make_classification
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import train_test_split
 
-        self.args = args
-        self.quick: bool = args.quick
+        super().__init__(args, root)
         self.rounds: int = args.rounds or (4 if self.quick else 10)
         self.single: int = args.requests or (100 if self.quick else 200)  # per server, round
         self.concurrent = max(1, round(self.single / 8))  # per connection and round
         self.warm: int = 50 if self.quick else 150  # untimed single-row requests per server
         self.big: int = 5 if self.quick else 10  # 1,000-row requests per server and round
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
         self.rows: list[Row] = []
         self.extra_rows: list[Row] = []  # nbmlops --no-log, at the end of the table
         X, y = make_classification(n_samples=N_SAMPLES, n_features=N_FEATURES,
@@ -337,7 +329,7 @@ class Bench:
 
     @property
     def mlflow_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+        return mlflow_uri(self.root)
 
     @property
     def nb_log_dir(self) -> Path:
@@ -363,8 +355,7 @@ def register_both(b: Bench) -> None:
     version = nbmlops.register(b.model, name=MODEL, data=b.X_train, alias=ALIAS)
     t1 = time.perf_counter()
     (b.root / "mlflow").mkdir()
-    for name in ("mlflow", "alembic", "sqlalchemy", "urllib3", "git"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    silence_loggers()
     with quiet():
         mlflow.set_tracking_uri(b.mlflow_uri)
         location = (b.root / "mlflow" / "artifacts").as_uri()
@@ -499,7 +490,7 @@ def rounds(b: Bench, section: str, batch: Callable[[Server, int], dict[str, floa
     keys = list(b.servers)
     out: dict[str, dict[str, list[float]]] = {key: {} for key in keys}
     for r in range(b.rounds):
-        order = keys if r % 2 == 0 else list(reversed(keys))
+        order = alternate(keys, r)
         for key in order:
             for name, value in batch(b.servers[key], r).items():
                 out[key].setdefault(name, []).append(value)
@@ -653,19 +644,15 @@ SECTIONS: list[tuple[int, Callable[[Bench], None]]] = [
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Model serving: nbmlops' server side by side with MLflow's.")
-    parser.add_argument("--quick", action="store_true",
-                        help="4 rounds of 100 single-row requests instead of 10 of 200")
+    parser = bench_parser("Model serving: nbmlops' server side by side with MLflow's.",
+                          "4 rounds of 100 single-row requests instead of 10 of 200")
     parser.add_argument("--rounds", type=int, metavar="N",
                         help="interleaved rounds per section (default 10, 4 with --quick)")
     parser.add_argument("--requests", type=int, metavar="N",
                         help="single-row requests per server and round (default 200, 100 "
                              "with --quick; an eighth of that per connection in section 3)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds takes a positive number")
     if args.requests is not None and args.requests < CONNECTIONS:
@@ -674,26 +661,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    say("nbmlops model serving benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
-    say(f"  MLflow        {version_of('mlflow')}  (FastAPI {version_of('fastapi')})")
-    say(f"  server stack  uvicorn {version_of('uvicorn')}, Starlette {version_of('starlette')},"
-        f" uvloop {version_of('uvloop')}, httptools {version_of('httptools')}")
-    say(f"  scikit-learn  {version_of('scikit-learn')}  (pandas {version_of('pandas')}, "
-        f"NumPy {version_of('numpy')})")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average "
-        f"{load_average()}")
-    say(f"  model         LogisticRegression(max_iter=1000), fitted in {fmt_s(b.fit_seconds)} "
-        f"on {len(b.X_train):,} of make_classification({N_SAMPLES}, {N_FEATURES}, "
-        f"random_state=0); {len(b.X_test):,} held out")
-    say(f"  repetitions   {b.rounds} rounds: {b.single} single-row requests, "
-        f"{CONNECTIONS} x {b.concurrent} concurrent ones and {b.big} of {BIG:,} rows per "
-        f"server and round")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
+    say_header("nbmlops model serving benchmark", b.quick, [
+        ("MLflow", f"{version_of('mlflow')}  (FastAPI {version_of('fastapi')})"),
+        ("server stack", f"uvicorn {version_of('uvicorn')}, Starlette "
+                         f"{version_of('starlette')}, uvloop {version_of('uvloop')}, "
+                         f"httptools {version_of('httptools')}"),
+        ("scikit-learn", f"{version_of('scikit-learn')}  (pandas {version_of('pandas')}, "
+                         f"NumPy {version_of('numpy')})"),
+    ], [
+        ("model", f"LogisticRegression(max_iter=1000), fitted in {fmt_s(b.fit_seconds)} on "
+                  f"{len(b.X_train):,} of make_classification({N_SAMPLES}, {N_FEATURES}, "
+                  f"random_state=0); {len(b.X_test):,} held out"),
+        ("repetitions", f"{b.rounds} rounds: {b.single} single-row requests, {CONNECTIONS} "
+                        f"x {b.concurrent} concurrent ones and {b.big} of {BIG:,} rows per "
+                        "server and round"),
+        temp_dir_field(b.root, b.args.keep),
+    ])
     say()
 
 
@@ -708,79 +691,30 @@ def servers_stopped(b: Bench) -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-serve-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    saved_tempdir = tempfile.tempdir
-    (root / "tmp").mkdir()
-    tempfile.tempdir = str(root / "tmp")
-    # set before nbmlops or MLflow is imported; the servers inherit them
-    os.environ.update({
-        "NBMLOPS_STORE": str(root / "nbmlops" / "lineage.db"),
-        "NBMLOPS_ARTIFACTS": str(root / "nbmlops" / "artifacts"),
-        "TMPDIR": str(root / "tmp"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-        "MLFLOW_LOGGING_LEVEL": "ERROR",
-        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-        # MLflow 3.17 loads no model file, skops included, without it
-        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
-        "PYTHONWARNINGS": "ignore",
-        "TQDM_DISABLE": "1",
-    })
-    status = 0
-    b: Bench | None = None
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
-        print_header(b)
-        t_start = time.perf_counter()
-        with servers_stopped(b):
-            for n, fn in SECTIONS:
-                t0 = time.perf_counter()
-                try:
-                    fn(b)
-                except Exception:
-                    import traceback
 
-                    say(f"    SECTION {n} FAILED:")
-                    say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                    status = 1
-                    if n == 1:  # no servers: nothing else can run
-                        break
-                say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-                say()
+    def body(b: Bench) -> int:
+        print_header(b)
+        with servers_stopped(b):
+            run = run_sections(SECTIONS, b, fatal={1})  # no servers: nothing else can run
         if "nb" in b.servers and b.servers["nb"].started_in is not None:
             check_log(b)
             say()
-        say(f"Summary ({'quick' if b.quick else 'full'} run, "
-            f"{fmt_s(time.perf_counter() - t_start)} in all; load average now "
-            f"{load_average()})")
-        print_table(b.rows + b.extra_rows)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        if b is not None:
-            for server in b.servers.values():  # after an interrupt, say
-                with contextlib.suppress(Exception):
-                    server.stop(timeout=5)
-        with contextlib.suppress(Exception):
-            from nbmlops import api
+        say_summary(b.quick, run.started)
+        print_summary(b.rows + b.extra_rows)
+        return run.status
 
-            api.close()
-        if "mlflow" in sys.modules:
-            with contextlib.suppress(Exception), quiet():
-                sys.modules["mlflow"].end_run()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        tempfile.tempdir = saved_tempdir
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    def stop_servers(b: Bench | None) -> None:  # after an interrupt, say
+        for server in b.servers.values() if b is not None else ():
+            with contextlib.suppress(Exception):
+                server.stop(timeout=5)
+
+    # set before nbmlops or MLflow is imported; the servers inherit them
+    env = {**MLFLOW_QUIET_ENV,
+           # MLflow 3.17 loads no model file, skops included, without it
+           "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+           "PYTHONWARNINGS": "ignore"}
+    return run_in_workspace("nbmlops-bench-serve-", lambda root: Bench(args, root), body,
+                            keep=args.keep, env=env, on_exit=stop_servers)
 
 
 if __name__ == "__main__":

@@ -30,71 +30,44 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import importlib.util
 import json
-import logging
 import os
-import platform
-import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+from _harness import (
+    MLFLOW_QUIET_ENV,
+    BenchContext,
+    bench_parser,
+    fmt_met,
+    fmt_s,
+    median,
+    mlflow_uri,
+    open_mlflow,
+    p90,
+    parse_bench_args,
+    print_table,
+    quiet,
+    repeat,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    temp_dir_field,
+    version_of,
+)
+
 SECTIONS = (1, 2, 3, 4, 5, 6, 7)
 N_FEATURES = 20
-
-
-# -- small helpers --------------------------------------------------------------------------
-
-def fmt_s(seconds: float | None) -> str:
-    """A duration with a unit that keeps 2-3 significant digits."""
-    if seconds is None:
-        return "n/a"
-    if abs(seconds) < 1e-3:
-        return f"{seconds * 1e6:.1f} µs"
-    if abs(seconds) < 0.01:
-        return f"{seconds * 1e3:.2f} ms"
-    if abs(seconds) < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs)
-
-
-def p90(xs: list[float]) -> float:
-    if len(xs) < 2:
-        return xs[0]
-    return statistics.quantiles(xs, n=10, method="inclusive")[-1]
-
-
-def repeat(fn: Callable[[], Any], reps: int, warmup: int = 0) -> list[float]:
-    """Wall times of ``reps`` calls of ``fn`` (after ``warmup`` untimed calls)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def version_of(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def mlflow_installed() -> bool:
@@ -102,21 +75,6 @@ def mlflow_installed() -> bool:
         return importlib.util.find_spec("mlflow") is not None
     except (ImportError, ValueError):
         return False
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Swallow warnings and anything printed through sys.stdout/stderr (MLflow chatter)."""
-    import io
-
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -155,8 +113,7 @@ class Row:
         return out
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "nbmlops", "MLflow", "ratio", "target", "met?")
+def print_summary(rows: list[Row]) -> None:
     lines = []
     for row in rows:
         checks = row.checks()
@@ -165,37 +122,20 @@ def print_table(rows: list[Row]) -> None:
                                                  else f"{ratio:,.1f}x")
         ml = fmt_s(row.ml) + (f" ({row.ml_note})" if row.ml_note and row.ml is not None
                               else "")
-        met = " & ".join("n/a" if ok is None else ("yes" if ok else "NO") for _, ok in checks)
+        met = " & ".join(fmt_met(ok) for _, ok in checks)
         lines.append((row.measure, fmt_s(row.nb), ml, ratio_text,
                       " & ".join(text for text, _ in checks) or "-", met or "-"))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
-    right = {1, 2, 3}
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    results = [ok for row in rows for _, ok in row.checks() if ok is not None]
-    say()
-    say(f"targets met: {sum(results)} of {len(results)}"
-        + ("" if all(results) else "   (NO = missed)"))
-    say("ratio = MLflow / nbmlops (above 1: nbmlops is cheaper). 'extrap.' marks an MLflow "
-        "figure scaled up from a smaller count.")
+    print_table(("measure", "nbmlops", "MLflow", "ratio", "target", "met?"), lines,
+                right={1, 2, 3}, targets=(check for row in rows for check in row.checks()),
+                notes=["ratio = MLflow / nbmlops (above 1: nbmlops is cheaper). 'extrap.' "
+                       "marks an MLflow figure scaled up from a smaller count."])
 
 
 # -- the benchmark context ----------------------------------------------------------------
 
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
-        self.args = args
-        self.quick: bool = args.quick
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
+        super().__init__(args, root)
         self.rows: list[Row] = []
         self.use_mlflow = not args.skip_mlflow and mlflow_installed()
         self._shell: Any = None
@@ -236,19 +176,14 @@ class Bench:
     # -- MLflow ------------------------------------------------------------------------------
     @property
     def mlflow_uri(self) -> str:
-        return f"sqlite:///{self.root / 'mlflow' / 'mlflow.db'}"
+        return mlflow_uri(self.root)
 
     def mlflow(self) -> Any:
         """MLflow pointed at its SQLite backend in the temp dir (tables created, untimed)."""
         import mlflow
 
         if not self._mlflow_ready:
-            (self.root / "mlflow").mkdir(exist_ok=True)
-            for name in ("mlflow", "alembic", "sqlalchemy", "urllib3", "git"):
-                logging.getLogger(name).setLevel(logging.ERROR)
-            with quiet():
-                mlflow.set_tracking_uri(self.mlflow_uri)
-                mlflow.search_experiments()  # creates the tables (migrations take seconds)
+            open_mlflow(self.root)
             self._mlflow_ready = True
         return mlflow
 
@@ -770,10 +705,8 @@ BENCHES: dict[int, Callable[[Bench], None]] = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description="Measure what tracking costs with nbmlops, side by side with MLflow.")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer repetitions and fewer MLflow runs (about two minutes)")
+    parser = bench_parser("Measure what tracking costs with nbmlops, side by side with MLflow.",
+                          "fewer repetitions and fewer MLflow runs (about two minutes)")
     parser.add_argument("--skip-mlflow", action="store_true",
                         help="measure nbmlops only (MLflow columns show n/a)")
     parser.add_argument("--only", metavar="N[,N...]",
@@ -788,9 +721,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "--quick; figures are scaled to --runs when they differ)")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of tracked cells (section 1's cells)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     try:
         args.sections = (sorted({int(s) for s in args.only.split(",")}) if args.only
                          else list(SECTIONS))
@@ -802,86 +733,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") \
-        else "n/a"
     mlflow_version = version_of("mlflow")
     if b.args.skip_mlflow:
         mlflow_version += " (skipped: --skip-mlflow)"
     elif not b.use_mlflow:
         mlflow_version += " (cannot be imported: MLflow columns show n/a)"
-    say("nbmlops tracking overhead benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
-    say(f"  MLflow        {mlflow_version}")
-    say(f"  pandas        {version_of('pandas')}")
-    say(f"  scikit-learn  {version_of('scikit-learn')}")
-    say(f"  IPython       {version_of('ipython')}")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average {load}")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
-    say(f"  sections      {', '.join(map(str, b.args.sections))}")
+    say_header("nbmlops tracking overhead benchmark", b.quick, [
+        ("MLflow", mlflow_version), ("pandas", version_of("pandas")),
+        ("scikit-learn", version_of("scikit-learn")), ("IPython", version_of("ipython")),
+    ], [
+        temp_dir_field(b.root, b.args.keep),
+        ("sections", ", ".join(map(str, b.args.sections))),
+    ])
     say()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    # set before nbmlops, IPython or MLflow read them
-    os.environ.update({
-        "IPYTHONDIR": str(root / "ipython"),
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
-        "MLFLOW_LOGGING_LEVEL": "ERROR",
-        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-        "PYTHONWARNINGS": "ignore",
-        "TQDM_DISABLE": "1",
-    })
-    status = 0
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
-        print_header(b)
-        t_start = time.perf_counter()
-        for n in args.sections:
-            t0 = time.perf_counter()
-            try:
-                BENCHES[n](b)
-            except Exception:  # report it and go on with the other sections
-                import traceback
 
-                say(f"    SECTION {n} FAILED:")
-                say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                status = 1
-            say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-            say()
+    def body(b: Bench) -> int:
+        print_header(b)
+        run = run_sections(((n, BENCHES[n]) for n in args.sections), b)
         if args.profile:
             profile_track_cell(b)
-        say(f"Summary ({'quick' if b.quick else 'full'} run, "
-            f"{fmt_s(time.perf_counter() - t_start)} in all)")
-        print_table(b.rows)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        with contextlib.suppress(Exception):
-            from nbmlops import api
+        say_summary(b.quick, run.started, load=False)
+        print_summary(b.rows)
+        return run.status
 
-            api.close()
-        if "mlflow" in sys.modules:
-            with contextlib.suppress(Exception), quiet():
-                sys.modules["mlflow"].end_run()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    def env(root: Path) -> dict[str, str]:  # set before nbmlops, IPython or MLflow read them
+        return {"IPYTHONDIR": str(root / "ipython"), **MLFLOW_QUIET_ENV,
+                "PYTHONWARNINGS": "ignore"}
+
+    # Bench points nbmlops at a store of its own in the temp dir
+    return run_in_workspace("nbmlops-bench-", lambda root: Bench(args, root), body,
+                            keep=args.keep, env=env, nbmlops_store=False, tmp=False)
 
 
 if __name__ == "__main__":

@@ -31,22 +31,35 @@ the machine shows up in them (the load average is printed at the top and the end
 from __future__ import annotations
 
 import argparse
-import contextlib
-import importlib.metadata
-import io
-import os
-import platform
-import shutil
-import statistics
 import sys
-import tempfile
-import textwrap
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# run as a script, this file's folder is on sys.path: the harness the benchmarks share
+import _harness
+from _harness import (
+    BenchContext,
+    alternate,
+    bench_parser,
+    load_average,
+    median,
+    met_cell,
+    parse_bench_args,
+    print_table,
+    quiet,
+    run_in_workspace,
+    run_sections,
+    say,
+    say_header,
+    say_summary,
+    temp_dir_field,
+    timed,
+    usable_cpus,
+    version_of,
+)
 
 N_SAMPLES, N_FEATURES, FOLDS = 5000, 20, 5
 TARGET_OVERHEAD = 0.05
@@ -60,49 +73,12 @@ def grid(quick: bool) -> dict[str, list[Any]]:
 # -- small helpers --------------------------------------------------------------------------
 
 def fmt_s(seconds: float | None) -> str:
-    """A duration with a unit that keeps 2-3 significant digits."""
-    if seconds is None:
-        return "n/a"
-    if abs(seconds) < 0.01:
-        return f"{seconds * 1e3:.2f} ms"
-    if abs(seconds) < 1:
-        return f"{seconds * 1e3:.1f} ms"
-    return f"{seconds:.2f} s"
+    """A duration with a unit that keeps 2-3 significant digits (never µs: milliseconds)."""
+    return _harness.fmt_s(seconds, micro=False)
 
 
 def fmt_score(score: float | None) -> str:
     return "n/a" if score is None else f"{score:.4f}"
-
-
-def version_of(dist: str) -> str:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def say(text: str = "") -> None:
-    print(text, flush=True)
-
-
-def load_average() -> str:
-    return (", ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg")
-            else "n/a")
-
-
-@contextlib.contextmanager
-def captured() -> Iterator[io.StringIO]:
-    """Capture what a search prints (nbmlops' progress lines) and its warnings."""
-    out = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
-        warnings.simplefilter("ignore")
-        yield out
-
-
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    t0 = time.perf_counter()
-    result = fn()
-    return time.perf_counter() - t0, result
 
 
 def timed_cpu(fn: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -134,52 +110,32 @@ class Row:
         return self.time / self.base_time
 
 
-def print_table(rows: list[Row]) -> None:
-    header = ("measure", "time", "baseline", "ratio", "best score", "baseline", "target",
-              "met?")
+def print_summary(rows: list[Row]) -> None:
     lines = []
     for row in rows:
         ratio = row.ratio
-        met = "-" if row.target_text is None else ("n/a" if row.target_met is None else
-                                                   "yes" if row.target_met else "NO")
         lines.append((row.measure, fmt_s(row.time) if row.time is not None else "-",
                       fmt_s(row.base_time) if row.base_time is not None else "-",
                       "-" if ratio is None else f"{ratio:.3f}x",
                       fmt_score(row.score) if row.score is not None else "-",
                       fmt_score(row.base_score) if row.base_score is not None else "-",
-                      row.target_text or "-", met))
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, strict=False)]
-    right = {1, 2, 3, 4, 5}
-
-    def render(cells: tuple[str, ...]) -> str:
-        return " | ".join(c.rjust(w) if i in right else c.ljust(w)
-                          for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
-
-    say(render(header).rstrip())
-    say("-+-".join("-" * w for w in widths))
-    for line in lines:
-        say(render(line).rstrip())
-    results = [row.target_met for row in rows if row.target_text and row.target_met is not None]
-    say()
-    say(f"targets met: {sum(results)} of {len(results)}"
-        + ("" if all(results) else "   (NO = missed)"))
-    say("ratio = time / baseline time (below 1: faster than the baseline). Scores are mean "
-        "5-fold accuracy of the best candidate;")
-    say("halving scores its last round, on the resources it reached, so its score is "
-        "comparable only roughly.")
+                      row.target_text or "-", met_cell(row.target_text, row.target_met)))
+    print_table(("measure", "time", "baseline", "ratio", "best score", "baseline", "target",
+                 "met?"), lines, right={1, 2, 3, 4, 5},
+                targets=((row.target_text, row.target_met) for row in rows),
+                notes=["ratio = time / baseline time (below 1: faster than the baseline). "
+                       "Scores are mean 5-fold accuracy of the best candidate;",
+                       "halving scores its last round, on the resources it reached, so its "
+                       "score is comparable only roughly."])
 
 
 # -- the benchmark context ----------------------------------------------------------------
 
-class Bench:
+class Bench(BenchContext):
     def __init__(self, args: argparse.Namespace, root: Path) -> None:
         from sklearn.datasets import make_classification
 
-        self.args = args
-        self.quick: bool = args.quick
-        self.root = root
-        self.project = root / "project"
-        self.project.mkdir()
+        super().__init__(args, root)
         self.rows: list[Row] = []
         self.n_jobs: int = args.n_jobs
         self.reps: int = args.reps
@@ -206,7 +162,7 @@ class Bench:
              **kwargs: Any) -> Any:
         import nbmlops
 
-        with captured():
+        with quiet(stderr=False):  # the search's progress lines and warnings
             return nbmlops.tune(self.forest(), space or self.grid, self.X, self.y, cv=FOLDS,
                                 scoring="accuracy", strategy=strategy, n_jobs=self.n_jobs,
                                 experiment="bench-tune", name=strategy, **kwargs)
@@ -214,7 +170,7 @@ class Bench:
     def sklearn_grid(self, space: dict[str, list[Any]] | None = None) -> Any:
         from sklearn.model_selection import GridSearchCV
 
-        with captured():
+        with quiet(stderr=False):
             return GridSearchCV(self.forest(), space or self.grid, cv=FOLDS,
                                 scoring="accuracy", n_jobs=self.n_jobs).fit(self.X, self.y)
 
@@ -243,7 +199,7 @@ def bench_grid_overhead(b: Bench) -> None:
     sk_cpu: list[float] = []
     last_nb = last_sk = None
     for rep in range(b.reps):
-        order = ("nb", "sk") if rep % 2 == 0 else ("sk", "nb")
+        order = alternate(("nb", "sk"), rep)
         for which in order:
             if which == "nb":
                 seconds, cpu, last_nb = timed_cpu(lambda: b.tune("grid"))
@@ -258,7 +214,7 @@ def bench_grid_overhead(b: Bench) -> None:
             f"(load {load_average()})")
     assert last_nb is not None
     assert last_sk is not None
-    nb, sk = statistics.median(nb_times), statistics.median(sk_times)
+    nb, sk = median(nb_times), median(sk_times)
     overhead = nb / sk - 1
     say(f"    nbmlops.tune   median {fmt_s(nb):>9}  min {fmt_s(min(nb_times)):>9}  "
         f"max {fmt_s(max(nb_times)):>9}")
@@ -266,9 +222,9 @@ def bench_grid_overhead(b: Bench) -> None:
         f"max {fmt_s(max(sk_times)):>9}")
     say(f"    overhead       {overhead:+.1%} of the median (min vs min: "
         f"{min(nb_times) / min(sk_times) - 1:+.1%}); target <= {TARGET_OVERHEAD:.0%}")
-    own = statistics.median(nb_cpu) - statistics.median(sk_cpu)
+    own = median(nb_cpu) - median(sk_cpu)
     say(f"    CPU time of this process (the workers' fits excluded), median: nbmlops "
-        f"{fmt_s(statistics.median(nb_cpu))}, GridSearchCV {fmt_s(statistics.median(sk_cpu))}"
+        f"{fmt_s(median(nb_cpu))}, GridSearchCV {fmt_s(median(sk_cpu))}"
         f": nbmlops' own work {fmt_s(own)} = {own / sk:+.1%} of GridSearchCV's wall time "
         "(what is left of the overhead without other load)")
 
@@ -301,7 +257,7 @@ def bench_grid_overhead(b: Bench) -> None:
                       target_text="identical", target_met=same_params and same_score
                       and same_all))
     b.rows.append(Row("grid: CPU time of the calling process (median)",
-                      statistics.median(nb_cpu), statistics.median(sk_cpu)))
+                      median(nb_cpu), median(sk_cpu)))
 
 
 def _grid_baseline(b: Bench) -> tuple[float, float]:
@@ -312,7 +268,7 @@ def _grid_baseline(b: Bench) -> tuple[float, float]:
         b.grid_params = dict(result.best_params)
         say(f"    grid baseline (one nbmlops.tune run, section 1 was skipped): "
             f"{fmt_s(seconds)}")
-    return statistics.median(b.grid_times), b.grid_score
+    return median(b.grid_times), b.grid_score
 
 
 # -- 2. successive halving vs grid ---------------------------------------------------------
@@ -331,7 +287,7 @@ def bench_halving(b: Bench) -> None:
     search = result.search
     rounds = [int(n) for n in search.n_resources_]
     candidates = [int(n) for n in search.n_candidates_]
-    halving = statistics.median(times)
+    halving = median(times)
     say(f"    halving        median {fmt_s(halving):>9}  ({len(result.candidates)} candidate "
         f"evaluations over {len(rounds)} rounds: {candidates} candidates on {rounds} samples)")
     say(f"    grid           median {fmt_s(grid_t):>9}")
@@ -359,7 +315,7 @@ def bench_optuna(b: Bench) -> None:
     frame = result.candidates
     keys = [c for c in frame.columns if c.startswith("params.") and c != "params.model"]
     distinct = len(frame[keys].astype(str).drop_duplicates())
-    optuna_t = statistics.median(times)
+    optuna_t = median(times)
     say(f"    optuna         median {fmt_s(optuna_t):>9}  ({len(frame)} trials, {distinct} "
         f"distinct of the grid's {b.n_candidates} candidates)")
     say(f"    grid           median {fmt_s(grid_t):>9}")
@@ -373,12 +329,10 @@ def bench_optuna(b: Bench) -> None:
 # -- main ----------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-        os.cpu_count() or 1)
-    parser = argparse.ArgumentParser(
-        description="nbmlops.tune vs scikit-learn's GridSearchCV; halving and Optuna vs grid.")
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller forests (n_estimators 10/20/40 instead of 50/100/200)")
+    usable = usable_cpus()
+    parser = bench_parser("nbmlops.tune vs scikit-learn's GridSearchCV; halving and Optuna "
+                          "vs grid.",
+                          "smaller forests (n_estimators 10/20/40 instead of 50/100/200)")
     parser.add_argument("--skip-optuna", action="store_true", help="leave out section 3")
     parser.add_argument("--reps", type=int, default=3, metavar="N",
                         help="interleaved repetitions of each grid search (default 3)")
@@ -387,86 +341,45 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-jobs", type=int, default=usable, metavar="N",
                         help=f"fits in parallel, the same for every search (default: the "
                              f"CPUs usable here, {usable})")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (its path is printed)")
-    args = parser.parse_args(argv)
+    args = parse_bench_args(parser, argv)
     if args.reps < 1 or args.other_reps < 1:
         parser.error("--reps and --other-reps take a positive number")
     return args
 
 
 def print_header(b: Bench) -> None:
-    cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
     optuna = version_of("optuna") + (" (skipped: --skip-optuna)" if b.args.skip_optuna else "")
-    say("nbmlops tune benchmark" + (" (--quick)" if b.quick else ""))
-    say(f"  Python        {platform.python_version()} ({platform.python_implementation()}) "
-        f"on {platform.platform()}")
-    say(f"  nbmlops       {version_of('nbmlops')}")
-    say(f"  scikit-learn  {version_of('scikit-learn')}  (joblib {version_of('joblib')})")
-    say(f"  Optuna        {optuna}")
-    say(f"  CPUs          {cpus} ({usable} usable by this process); load average "
-        f"{load_average()}")
-    say(f"  data          make_classification({N_SAMPLES}, {N_FEATURES}, random_state=0), "
-        f"{FOLDS}-fold CV, accuracy")
-    say(f"  grid          RandomForestClassifier(random_state=0) x {b.grid}: "
-        f"{b.n_candidates} candidates")
-    say(f"  n_jobs        {b.n_jobs} for every search")
-    say(f"  temp dir      {b.root}" + ("  (kept)" if b.args.keep else "  (deleted at the end)"))
+    say_header("nbmlops tune benchmark", b.quick, [
+        ("scikit-learn", f"{version_of('scikit-learn')}  (joblib {version_of('joblib')})"),
+        ("Optuna", optuna),
+    ], [
+        ("data", f"make_classification({N_SAMPLES}, {N_FEATURES}, random_state=0), "
+                 f"{FOLDS}-fold CV, accuracy"),
+        ("grid", f"RandomForestClassifier(random_state=0) x {b.grid}: "
+                 f"{b.n_candidates} candidates"),
+        ("n_jobs", f"{b.n_jobs} for every search"),
+        temp_dir_field(b.root, b.args.keep),
+    ])
     say()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    root = Path(tempfile.mkdtemp(prefix="nbmlops-bench-tune-"))
-    old_cwd = Path.cwd()
-    saved_env = dict(os.environ)
-    # set before nbmlops is imported (every nbmlops import here is inside a function)
-    os.environ.update({"NBMLOPS_STORE": str(root / "nbmlops" / "lineage.db"),
-                       "NBMLOPS_ARTIFACTS": str(root / "nbmlops" / "artifacts"),
-                       "PYTHONWARNINGS": "ignore"})
     sections: list[tuple[int, Callable[[Bench], None]]] = [
         (1, bench_grid_overhead), (2, bench_halving)]
     if not args.skip_optuna:
         sections.append((3, bench_optuna))
-    status = 0
-    try:
-        b = Bench(args, root)
-        os.chdir(b.project)  # a project folder of its own: nbmlops finds no git repo
+
+    def body(b: Bench) -> int:
         print_header(b)
-        t_start = time.perf_counter()
-        for n, fn in sections:
-            t0 = time.perf_counter()
-            try:
-                fn(b)
-            except Exception:  # report it and go on with the other sections
-                import traceback
+        run = run_sections(sections, b)
+        say_summary(b.quick, run.started)
+        print_summary(b.rows)
+        return run.status
 
-                say(f"    SECTION {n} FAILED:")
-                say(textwrap.indent(traceback.format_exc().rstrip(), "      "))
-                status = 1
-            say(f"    (section {n} took {fmt_s(time.perf_counter() - t0)})")
-            say()
-        say(f"Summary ({'quick' if b.quick else 'full'} run, "
-            f"{fmt_s(time.perf_counter() - t_start)} in all; load average now "
-            f"{load_average()})")
-        print_table(b.rows)
-    except KeyboardInterrupt:
-        say("\ninterrupted")
-        status = 130
-    finally:
-        with contextlib.suppress(Exception):
-            from nbmlops import api
-
-            api.close()
-        os.chdir(old_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
-        if args.keep:
-            say(f"kept {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    return status
+    # set before nbmlops is imported (every nbmlops import here is inside a function)
+    return run_in_workspace("nbmlops-bench-tune-", lambda root: Bench(args, root), body,
+                            keep=args.keep, env={"PYTHONWARNINGS": "ignore"}, tmp=False)
 
 
 if __name__ == "__main__":

@@ -177,3 +177,16 @@ def test_windows() -> None:
     assert predlog.window_start(None) is None
     with pytest.raises(ValueError, match="30m, 24h or 7d"):
         predlog.window_start("yesterday")
+
+
+def test_a_missing_server_library_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from nbmlops.errors import MissingExtraError
+    from nbmlops.serving.server import require_serving
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "uvicorn" else real(name, *a))
+    with pytest.raises(MissingExtraError, match=r'pip install "nbmlops\[serve\]"'):
+        require_serving()

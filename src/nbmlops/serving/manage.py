@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from nbmlops._types import Actor, Deployment
 from nbmlops.errors import DeploymentError
-from nbmlops.serving.server import ServeOptions, bind, deployments_root
+from nbmlops.serving.server import ServeOptions, bind, deployments_root, require_serving
 from nbmlops.store import liveness
 
 if TYPE_CHECKING:
@@ -62,6 +62,7 @@ def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
     from nbmlops.registry.registry import parse_reference
 
     options.check()
+    require_serving()
     ref = parse_reference(options.target)
     # a clear error now, rather than from a process that exits
     tracker.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)

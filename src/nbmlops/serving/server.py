@@ -79,6 +79,18 @@ def bundle_dir(target: str) -> Path | None:
     return path.resolve() if (path / MANIFEST).is_file() else None
 
 
+def require_serving() -> None:
+    """A MissingExtraError naming the extra when the server's libraries are not there
+    (before any process is started, rather than a server that dies on import)."""
+    import importlib.util
+
+    from nbmlops.errors import MissingExtraError
+
+    for module in ("uvicorn", "starlette", "prometheus_client"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtraError("serving a model", extra="serve", module=module)
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or a DeploymentError that says what to do."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -105,6 +117,7 @@ def url_of(host: str, port: int) -> str:
 def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int:
     """Serve until stopped; return the exit status (0 after a clean stop)."""
     options.check()
+    require_serving()
     bundle = bundle_dir(options.target)
     tracker = None
     if bundle is None:

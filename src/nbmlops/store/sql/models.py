@@ -62,6 +62,7 @@ class RunRow(Base):
         Index("ix_runs_status", "status"),
         Index("ix_runs_start", "start_time"),
         Index("ix_runs_parent", "parent_run_id"),
+        Index("ix_runs_kind_start", "kind", "start_time"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
