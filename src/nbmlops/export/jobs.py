@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +119,7 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
     if targets:
         from nbmlops.export import targets as target_files
 
-        python = _python(project_root)
+        python = sys.executable  # schedulers run the job with the interpreter exporting it
         files = target_files.write(spec, list(targets), job_dir=folder,
                                    project_root=project_root, python=python)
         written += files
@@ -150,12 +150,6 @@ def _relative(path: Path, root: Path) -> str:
         return path.relative_to(root.resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def _python(project_root: Path) -> str:
-    """The interpreter schedulers run the job with: the project's virtualenv when the
-    running one lives in it, else the running one."""
-    return sys.executable
 
 
 def _tracked_params(tracker: Tracker | None, notebook: Path) -> dict[str, Any] | None:
@@ -199,10 +193,6 @@ def find_jobs(root: Path) -> list[JobInfo]:
         except JobSpecError as exc:
             found.append(JobInfo(folder, None, str(exc)))
     return found
-
-
-def with_overrides(spec: JobSpec, **changes: Any) -> JobSpec:
-    return replace(spec, **changes)
 
 
 __all__ = ["JOBS_DIR", "Exported", "JobInfo", "export", "find_jobs", "parse_params"]

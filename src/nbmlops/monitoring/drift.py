@@ -366,9 +366,8 @@ def _names(frame: pd.DataFrame, what: str) -> dict[str, Any]:
     return names
 
 
-def kind_of(series: pd.Series) -> Kind | str:
-    """``numeric`` or ``categorical`` (or ``empty-object`` for an object column with no
-    values, which can be either)."""
+def kind_of(series: pd.Series) -> Kind:
+    """``numeric`` (numbers, datetimes, durations; not bools) or ``categorical``."""
     import pandas as pd
 
     types = pd.api.types
