@@ -579,7 +579,13 @@ ALL = {"baseline", "strong", "unnamed", "tuner", "other"}
 # `== None` means "not logged"; `not` negates exactly, so `not X` is everything but X.
 
 
-def test_filters_on_metrics(store: Store) -> None:
+@pytest.mark.parametrize("sparse", [5000, 0], ids=["from-index", "run-by-run"])
+def test_filters_on_metrics(store: Store, monkeypatch: pytest.MonkeyPatch, sparse: int) -> None:
+    """Both ways a metric filter is searched (starting from the metric's index when few
+    runs pass it, else checking each run) find the same runs."""
+    from nbmlops.store.sql import store as sql_store
+
+    monkeypatch.setattr(sql_store, "_SPARSE", sparse)
     ids = populate(store)
     check_filters(store, ids, [
         ("metrics.acc > 0.85", {"strong", "tuner"}),  # +inf is greater than every number
@@ -740,6 +746,63 @@ def test_sorts(store: Store) -> None:
     assert not wrong, wrong  # spec: (got, expected)
     page = store.search_runs(order_by=parse_sort("-metrics.acc"), limit=2, offset=2)
     assert ([r[0] for r in page.rows], page.total) == ([ids["baseline"], ids["other"]], 5)
+
+
+def sortable_runs(store: Store) -> None:
+    """40 runs for paging checks: metric "m" with ties, NaN and gaps; candidates; two
+    experiments; a second metric and a param to filter and sort by."""
+    for i in range(40):
+        kind = "candidate" if i % 7 == 3 else "cell"
+        run_id = start(store, experiment="ab"[i % 2], name=f"r{i:02d}", kind=kind,
+                       start_time=T0 + (i * 37) % 40, params={"p": i % 5})
+        m = (NAN if i % 9 == 4 else float(i % 6)) if i % 4 else None  # ties, NaN, missing
+        metrics = (Metric("other", (i * 0.13) % 1),) + (() if m is None else (Metric("m", m),))
+        finish(store, run_id, metrics=metrics)
+
+
+@pytest.mark.parametrize(("window", "sparse"), [(2000, 5000), (3, 0)],
+                         ids=["defaults", "small-window-run-by-run"])
+def test_pages_sorted_by_a_metric_are_slices_of_the_whole_sort(
+        store: Store, monkeypatch: pytest.MonkeyPatch, window: int, sparse: int) -> None:
+    """A page sorted by a metric is read through the metric's index (and, past a small
+    window, sorted the usual way), its filter searched from the filter's index or run by
+    run: whatever the path, it is the same slice of the order."""
+    from nbmlops.store.sql import store as sql_store
+
+    monkeypatch.setattr(sql_store, "_METRIC_WINDOW", window)
+    monkeypatch.setattr(sql_store, "_SPARSE", sparse)
+    sortable_runs(store)
+    wrong = {}
+    for spec in ("-metrics.m", "metrics.m", "-metrics.m,-name", "metrics.m,params.p,start"):
+        for where in (None, "metrics.other > 0.3", "params.p < 2", "metrics.other > 0.99"):
+            for kw in ({}, {"kinds": ["cell"]}, {"experiment": "a"}):
+                query = {"order_by": parse_sort(spec), "where": parse_filter(where), **kw}
+                whole = [r[0] for r in store.search_runs(**query).rows]
+                for limit in (1, 7, 50):
+                    for offset in range(0, len(whole) + 2, 3):
+                        page = store.search_runs(limit=limit, offset=offset, **query)
+                        got = ([r[0] for r in page.rows], page.total, page.total_exact)
+                        expected = (whole[offset:offset + limit], len(whole), True)
+                        if got != expected:
+                            wrong[(spec, where, str(kw), limit, offset)] = (got, expected)
+    assert not wrong, dict(list(wrong.items())[:5])
+
+
+def test_a_capped_count_says_when_more_runs_match(store: Store) -> None:
+    sortable_runs(store)
+    where = parse_filter("metrics.other >= 0")  # all 40
+    capped = store.search_runs(where=where, limit=5, count_limit=10)
+    assert (len(capped.rows), capped.total, capped.total_exact) == (5, 10, False)
+    enough = store.search_runs(where=where, limit=5, count_limit=41)
+    assert (enough.total, enough.total_exact) == (40, True)
+    sorted_page = store.search_runs(where=where, order_by=parse_sort("-metrics.m"), limit=5,
+                                    offset=30, count_limit=10)
+    assert (len(sorted_page.rows), sorted_page.total, sorted_page.total_exact) == (5, 10, False)
+    last = store.search_runs(where=where, limit=5, offset=38, count_limit=10)
+    assert (len(last.rows), last.total, last.total_exact) == (2, 40, True)  # the end is seen
+    # no filter: the index counts every run, whatever the cap
+    whole = store.search_runs(kinds=["cell", "candidate"], limit=5, count_limit=10)
+    assert (whole.total, whole.total_exact) == (40, True)
 
 
 # -- liveness --------------------------------------------------------------------------

@@ -224,7 +224,9 @@ class RunTable:
     the requested order. ``params``, ``metrics`` and ``tags`` hold one column per key,
     aligned with ``rows``: metrics are float64 arrays (NaN where a run has no value);
     params are float64/int64 arrays when every value is a number, else lists; tags are
-    lists (None where a run has no value). ``total`` counts every match, beyond a limit.
+    lists (None where a run has no value). ``total`` counts every match, beyond a limit;
+    when the search capped its count (``count_limit``) and more matched, ``total`` is that
+    cap and ``total_exact`` is False: at least ``total`` runs match.
     """
 
     rows: list[tuple[str, str, str | None, str, str, float, float | None, str | None]]
@@ -232,6 +234,7 @@ class RunTable:
     metrics: Mapping[str, Any]
     tags: Mapping[str, Any]
     total: int
+    total_exact: bool = True
 
     def _index(self, run_id: str) -> int:
         for i, row in enumerate(self.rows):

@@ -127,7 +127,13 @@ class Store(Protocol):
         parent_run_id: str | None = None,
         limit: int | None = None,
         offset: int = 0,
-    ) -> RunTable: ...
+        count_limit: int | None = None,
+    ) -> RunTable:
+        """Runs matching every condition given, ordered by ``order_by`` then newest first.
+
+        ``total`` counts the matches; with ``count_limit`` counting stops at that many
+        (``total_exact`` False) unless the runs table's indexes answer the count alone.
+        """
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 

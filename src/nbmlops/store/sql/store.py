@@ -122,6 +122,16 @@ audit_t = cast(Table, AuditEventRow.__table__)
 deployments_t = cast(Table, DeploymentRow.__table__)
 
 
+# how many of a metric's best values a sorted page reads through its index before it
+# takes the matches as sparse and sorts them instead (see _page_by_metric)
+_METRIC_WINDOW = 2000
+# a metric filter fewer runs than this pass drives a search from the metric's index (see
+# _sparse_metric_filters); past it, checking runs one by one finds a page sooner
+_SPARSE = 5000
+_LISTED = (runs_t.c.id, exp_t.c.name, runs_t.c.name, runs_t.c.kind, runs_t.c.status,
+           runs_t.c.start_time, runs_t.c.end_time, runs_t.c.parent_run_id, runs_t.c.summary)
+
+
 def _chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -628,49 +638,63 @@ class SqlStore:
         parent_run_id: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        count_limit: int | None = None,
     ) -> RunTable:
-        cols = (runs_t.c.id, exp_t.c.name, runs_t.c.name, runs_t.c.kind, runs_t.c.status,
-                runs_t.c.start_time, runs_t.c.end_time, runs_t.c.parent_run_id)
-        stmt: Select[Any] = select(*cols).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
-        conds: list[ColumnElement[bool]] = []
-        if experiment is not None:
-            conds.append(exp_t.c.name == experiment)
-        if kinds:
-            # "all but candidates" as NOT IN: an IN list would have SQLite take the kind
-            # index and sort every run for a page; this way it walks the start-time index
-            # and stops at the page's end (100 ms -> 1 ms at 20,000 runs)
-            excluded = [k for k in RUN_KINDS if k not in kinds]
-            if len(excluded) < len(set(kinds)):
-                if excluded:
-                    conds.append(runs_t.c.kind.not_in(excluded))
-            else:
-                conds.append(runs_t.c.kind.in_(list(kinds)))
-        if parent_run_id is not None:
-            conds.append(runs_t.c.parent_run_id == parent_run_id)
-        if where is not None:
-            conds.append(_compile(where))
-        if conds:
-            stmt = stmt.where(and_(*conds))
-        if experiment is None and where is None:
-            # only the runs table is asked about: a count the (kind, start_time) index
-            # answers alone, without reading a row
-            count_stmt = select(func.count()).select_from(runs_t)
-            if conds:
-                count_stmt = count_stmt.where(and_(*conds))
-        else:
-            count_stmt = select(func.count()).select_from(stmt.subquery())
-        for i, key in enumerate(order_by):
-            stmt = _order(stmt, key, i)
-        stmt = stmt.order_by(runs_t.c.start_time.desc(), runs_t.c.id)
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        if offset:
-            stmt = stmt.offset(offset)
+        by_metric = (limit is not None and bool(order_by)
+                     and order_by[0].field.namespace == "metrics")
+
+        def statements(conn: Connection) -> tuple[Select[Any], Select[Any], bool]:
+            """The page's query, the count's, and whether the count is capped."""
+            conds: list[ColumnElement[bool]] = []
+            if experiment is not None:
+                conds.append(exp_t.c.name == experiment)
+            if kinds:
+                # "all but candidates" as NOT IN: an IN list would have SQLite take the
+                # kind index and sort every run for a page; this way it walks the
+                # start-time index and stops at the page's end (100 ms -> 1 ms at 20,000)
+                excluded = [k for k in RUN_KINDS if k not in kinds]
+                if len(excluded) < len(set(kinds)):
+                    if excluded:
+                        conds.append(runs_t.c.kind.not_in(excluded))
+                else:
+                    conds.append(runs_t.c.kind.in_(list(kinds)))
+            if parent_run_id is not None:
+                conds.append(runs_t.c.parent_run_id == parent_run_id)
+            if where is not None:
+                conds.append(_compile(where, _sparse_metric_filters(conn, where)))
+
+            def matching(*columns: Any) -> Select[Any]:
+                stmt = select(*columns).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+                return stmt.where(and_(*conds)) if conds else stmt
+
+            if experiment is None and where is None:
+                # only the runs table is asked about: a count the (kind, start_time) index
+                # answers alone, without reading a row
+                count_stmt = select(func.count()).select_from(runs_t)
+                return (matching(*_LISTED),
+                        count_stmt.where(and_(*conds)) if conds else count_stmt, False)
+            counted = matching(runs_t.c.id)
+            if count_limit is not None:
+                counted = counted.limit(count_limit)
+            return (matching(*_LISTED), select(func.count()).select_from(counted.subquery()),
+                    count_limit is not None)
 
         def work(conn: Connection) -> RunTable:
-            fetched = conn.execute(stmt.add_columns(runs_t.c.summary)).all()
-            total = len(fetched) if limit is None and not offset else int(
-                conn.execute(count_stmt).scalar_one())
+            page, count_stmt, capped = statements(conn)
+            fetched = (_page_by_metric(conn, page, order_by, cast(int, limit), offset)
+                       if by_metric else None)
+            if fetched is None:
+                stmt = _ordered(page, order_by)
+                if limit is not None:
+                    stmt = stmt.limit(limit)
+                if offset:
+                    stmt = stmt.offset(offset)
+                fetched = list(conn.execute(stmt).all())
+            if limit is None or (len(fetched) < limit and (fetched or not offset)):
+                total, exact = offset + len(fetched), True  # the page reached the last match
+            else:
+                total = int(conn.execute(count_stmt).scalar_one())
+                exact = not capped or total < cast(int, count_limit)
             rows = [tuple(r[:8]) for r in fetched]
             cols = summary.Columns(len(rows))
             with_summary = [(i, r[8]) for i, r in enumerate(fetched) if r[8] is not None]
@@ -679,8 +703,8 @@ class SqlStore:
                 cols.add_summaries(at, blobs)
             self._fill_from_tables(conn, cols, {r[0]: i for i, r in enumerate(fetched)
                                                 if r[8] is None})
-            return RunTable(rows=rows, params=cols.params(),
-                            metrics=cols.metrics, tags=cols.tags, total=total)
+            return RunTable(rows=rows, params=cols.params(), metrics=cols.metrics,
+                            tags=cols.tags, total=total, total_exact=exact)
 
         return self._read(work)
 
@@ -1143,10 +1167,19 @@ def _is_number(value: Any) -> bool:
     return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
-def _compile_compare(cmp: Compare) -> ColumnElement[bool]:
+def _compile_compare(cmp: Compare, sparse: frozenset[Compare] = frozenset()
+                     ) -> ColumnElement[bool]:
     """One comparison. It holds only where the run has a value for the field (so ``not``
-    negates exactly); ``== None`` means "not logged", and so does None in a list."""
+    negates exactly); ``== None`` means "not logged", and so does None in a list.
+
+    A metric comparison in ``sparse`` (few runs pass it) is written as ``id IN (the runs
+    the metric's index finds)`` so that the database starts from those few runs; any
+    other is an ``EXISTS`` checked on each run it reaches, which stops early when many
+    runs pass. Both mean the same."""
     field, op, value = cmp.field, cmp.op, cmp.value
+    if cmp in sparse:
+        return runs_t.c.id.in_(select(latest_t.c.run_id).where(
+            latest_t.c.key == field.key, _apply(latest_t.c.value, op, value)))
     if isinstance(value, tuple) and None in value:
         missing = _compile_compare(Compare(field, "==" if op == "in" else "!=", None))
         rest = tuple(v for v in value if v is not None)
@@ -1194,16 +1227,43 @@ def _compile_compare(cmp: Compare) -> ColumnElement[bool]:
     return exists().where(*base2, _apply(t2.c.value, op, text))
 
 
-def _compile(node: Filter) -> ColumnElement[bool]:
+def _compile(node: Filter, sparse: frozenset[Compare] = frozenset()) -> ColumnElement[bool]:
     if isinstance(node, Compare):
-        return _compile_compare(node)
+        return _compile_compare(node, sparse)
     if isinstance(node, And):
-        return and_(true(), *(_compile(i) for i in node.items))
+        return and_(true(), *(_compile(i, sparse) for i in node.items))
     if isinstance(node, Or):
         return or_(*(_compile(i) for i in node.items))
     if isinstance(node, Not):
         return not_(_compile(node.item))
     raise TypeError(f"not a filter: {node!r}")
+
+
+def _conjuncts(node: Filter) -> Iterator[Compare]:
+    """The comparisons every match must pass (those under the top-level ``and``s)."""
+    if isinstance(node, Compare):
+        yield node
+    elif isinstance(node, And):
+        for item in node.items:
+            yield from _conjuncts(item)
+
+
+def _sparse_metric_filters(conn: Connection, where: Filter) -> frozenset[Compare]:
+    """The metric comparisons every match must pass that fewer than _SPARSE runs pass,
+    found by counting (at most that far) in the metric's (key, value) index."""
+    sparse = set()
+    for cmp in _conjuncts(where):
+        values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+        if (cmp.field.namespace != "metrics" or cmp.op in ("!=", "not in")
+                or not values or not _is_number(cmp.value)):
+            continue  # None (not logged), NaN-aware negations, or a QueryError to come
+        passing = select(latest_t.c.run_id).where(
+            latest_t.c.key == cmp.field.key, _apply(latest_t.c.value, cmp.op, cmp.value))
+        found = conn.execute(select(func.count()).select_from(
+            passing.limit(_SPARSE).subquery())).scalar_one()
+        if found < _SPARSE:
+            sparse.add(cmp)
+    return frozenset(sparse)
 
 
 def _order(stmt: Select[Any], key: SortKey, i: int) -> Select[Any]:
@@ -1225,3 +1285,46 @@ def _order(stmt: Select[Any], key: SortKey, i: int) -> Select[Any]:
     tg = aliased(TagRow, name=f"sort_t{i}")
     stmt = stmt.outerjoin(tg, and_(tg.run_id == runs_t.c.id, tg.key == field.key))
     return stmt.order_by(by(tg.value))
+
+
+def _ordered(stmt: Select[Any], order_by: Sequence[SortKey], first: int = 0) -> Select[Any]:
+    """``stmt`` sorted by ``order_by``, then newest first (and by id, for a total order)."""
+    for i, key in enumerate(order_by, start=first):
+        stmt = _order(stmt, key, i)
+    return stmt.order_by(runs_t.c.start_time.desc(), runs_t.c.id)
+
+
+def _page_by_metric(conn: Connection, page: Select[Any], order_by: Sequence[SortKey],
+                    limit: int, offset: int) -> list[Any] | None:
+    """A page sorted first by a metric, driven by the (key, value) index: the runs with a
+    value for the metric are read in the index's order and the read stops at the page's
+    end, instead of sorting every matching run (1.4 s -> a few ms at 100,000 runs).
+
+    The walk is bounded: it reads only the ``_METRIC_WINDOW`` best values (and their ties);
+    when the runs there that match the filter do not fill the page, the matches are sparse
+    and ``None`` says to sort them the usual way. When every value fits the window, the
+    runs without one (no value, or NaN) follow, as they sort last either way."""
+    first, rest = order_by[0], order_by[1:]
+    key = aliased(LatestMetricRow, name="sort_key")
+    has_value = and_(key.run_id == runs_t.c.id, key.key == first.field.key,
+                     key.value.is_not(None))
+    best = key.value.desc() if first.descending else key.value.asc()
+    window = max(_METRIC_WINDOW, 4 * (offset + limit))
+    edge = conn.execute(select(key.value).where(key.key == first.field.key,
+                                                key.value.is_not(None))
+                        .order_by(best).limit(1).offset(window - 1)).scalar()
+    valued = page.join(key, has_value)
+    if edge is not None:
+        valued = valued.where(key.value >= edge if first.descending else key.value <= edge)
+    head = _ordered(valued.order_by(best), rest, first=1)
+    rows = list(conn.execute(head.limit(limit).offset(offset)).all())
+    if len(rows) == limit:
+        return rows
+    if edge is not None:
+        return None
+    before = (offset + len(rows) if rows else
+              int(conn.execute(select(func.count()).select_from(valued.subquery()))
+                  .scalar_one()))
+    tail = _ordered(page.where(~exists().where(has_value)), rest, first=1)
+    rows += conn.execute(tail.limit(limit - len(rows)).offset(max(0, offset - before))).all()
+    return rows
