@@ -163,6 +163,24 @@ def lab(store_env: Path) -> Iterator[str]:
         log.close()
 
 
+BULK = 1200  # older runs, so that a filter matches more than the count goes to
+
+
+@pytest.fixture
+def bulk(store_env: Path) -> None:
+    """BULK finished runs from a day ago, written in one transaction."""
+    from nbmlops import api
+    from nbmlops._types import Metric, NewRun, RunEnd
+
+    first = time.time() - 86_400
+    api.tracker().store.record_runs([
+        (NewRun(id=f"{i:032x}", experiment="bulk", name=f"bulk-{i}", kind="cell",
+                start_time=first + i),
+         RunEnd(status="finished", end_time=first + i + 1,
+                metrics=(Metric("bulk", float(i), 0, first + i),)))
+        for i in range(BULK)])
+
+
 @pytest.fixture
 def registered(store_env: Path) -> dict[str, Any]:
     """Model ``churn``: v1 registered from a tracked run (with its training data), v2 from
@@ -202,6 +220,9 @@ def _aliases() -> dict[str, int]:
 def _notebook(root: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in (SETUP, FIRST, SECOND)]
+    # a long notebook: the cell that recorded a run is out of view until the panel goes to it
+    nb.cells += [nbformat.v4.new_markdown_cell(f"## Notes {i}\n\n" + "More text.\n\n" * 8)
+                 for i in range(12)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     path = root / "demo.ipynb"
@@ -224,14 +245,27 @@ def _widen_sidebar(page: Any, width: int = 640) -> None:
     page.mouse.up()
 
 
+# whether the notebook cell at an index shows inside the notebook's visible area
+_IN_VIEW = """i => {
+    const nb = window.jupyterapp.shell.currentWidget.content;
+    const cell = nb.widgets[i].node.getBoundingClientRect();
+    const view = nb.node.getBoundingClientRect();
+    return cell.height > 0 && cell.top < view.bottom && cell.bottom > view.top;
+}"""
+
+
+def _cell_in_view(page: Any, index: int) -> bool:
+    return bool(page.evaluate(f"({_IN_VIEW})({index})"))
+
+
 def _run_row(page: Any, name: str) -> Any:
     return page.locator('[data-testid="nbmlops-run-row"]', has_text=name)
 
 
 @pytest.mark.kernel
 @pytest.mark.timeout(240)
-def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
-                            store_env: Path) -> None:
+def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
+                            registered: dict[str, Any], store_env: Path) -> None:
     _notebook(store_env / "root")
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
@@ -285,9 +319,33 @@ def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
         page.click('[data-testid="nbmlops-tab-runs"]')
         _run_row(page, "first").locator(".nbmlops-link").click()
         page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=accuracy')
-        page.click('[data-testid="nbmlops-open-notebook"]')
-        page.wait_for_selector('.jp-mod-current[data-type="document-title"], '
-                               '.lm-TabBar-tab.jp-mod-current >> text=demo.ipynb')
+        # the notebook is scrolled to its end first: "Open cell" brings the run's cell back
+        page.evaluate("""() => {
+            const nb = window.jupyterapp.shell.currentWidget.content;
+            nb.activeCellIndex = nb.widgets.length - 1;
+            return nb.scrollToCell(nb.widgets[nb.widgets.length - 1]);
+        }""")
+        assert not _cell_in_view(page, 1)
+        button = page.locator('[data-testid="nbmlops-open-notebook"]')
+        assert button.inner_text().strip() == "Open cell"
+        button.click()
+        page.wait_for_function("""() => {
+            const w = window.jupyterapp.shell.currentWidget;
+            return w && w.content && w.content.activeCellIndex === 1;
+        }""")
+        page.wait_for_function(f"({_IN_VIEW})(1)")
+        assert page.evaluate("""() => window.jupyterapp.shell.currentWidget.content
+            .activeCell.model.sharedModel.getSource()""").startswith(
+            "%%track --experiment browser --name first")
+        assert page.locator('[data-testid="nbmlops-cell-missing"]').count() == 0
+        _shot(page, "03-open-cell")
+
+        # the cell deleted since: the notebook still opens, and the panel says why it
+        # could not go to the cell
+        page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.model
+            .sharedModel.deleteCell(1)""")
+        button.click()
+        page.locator('[data-testid="nbmlops-cell-missing"]').wait_for()
 
         # -- a filter the server refuses is shown as a message, not a blank panel
         page.click('[data-testid="nbmlops-tab-runs"]')
@@ -296,9 +354,17 @@ def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
         where.fill("metrics.accuracy >>> 1")
         where.press("Enter")
         assert page.locator('[data-testid="nbmlops-error"]').inner_text().strip()
+        # -- a broad filter over many runs: the count stops at a thousand ("1,000+")
+        where.fill("metrics.bulk >= 0")
+        where.press("Enter")
+        pager = page.locator('[data-testid="nbmlops-pager-text"]')
+        page.wait_for_function(
+            "el => el.textContent.includes('1,000+')", arg=pager.element_handle())
+        assert pager.inner_text().strip() == "1–25 of 1,000+"
         where.fill("")
         where.press("Enter")
         _run_row(page, "first").wait_for()
+        assert pager.inner_text().strip() == f"1–25 of {BULK + 3:,}"  # unfiltered: exact
 
         # -- promote churn v2 to production through the confirmation dialog
         page.click('[data-testid="nbmlops-tab-models"]')
@@ -312,12 +378,12 @@ def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
         dialog.wait_for()
         assert dialog.locator('[data-testid="nbmlops-promote-alias"]').input_value() == \
             "production"
-        _shot(page, "03-promote-dialog")
+        _shot(page, "04-promote-dialog")
         dialog.locator(".jp-mod-accept").click()
         page.wait_for_selector('[data-testid="nbmlops-notice"] >> text=version 2')
         assert _aliases() == {"production": 2}
         page.wait_for_selector('[data-testid="nbmlops-history-row"] >> text=promote')
-        _shot(page, "04-models")
+        _shot(page, "05-models")
 
         # -- the lineage of version 1: dataset -> run -> model version; a node navigates
         page.locator('[data-testid="nbmlops-version-row"]',
@@ -329,7 +395,7 @@ def test_panel_in_a_browser(browser: Any, lab: str, registered: dict[str, Any],
         assert f"run:{registered['run']}" in ids
         assert "model_version:churn/1" in ids
         assert any(i.startswith("dataset:") for i in ids)
-        _shot(page, "05-lineage")
+        _shot(page, "06-lineage")
         graph.locator(f'[data-node-id="run:{registered["run"]}"]').click()
         page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=trained')
 

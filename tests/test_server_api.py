@@ -168,6 +168,14 @@ async def test_runs_are_paged_by_the_store(jp_fetch: Any, many: list[dict[str, A
     assert pages[-1]["items"] == []
     failed = await get(jp_fetch, "runs", status="failed", limit=1)
     assert failed["total"] == sum(r["status"] == "failed" for r in many)
+    assert failed["total_exact"] is True
+
+    # a filter's count stops at the first thousand past the page: "at least 1,000"
+    broad = await get(jp_fetch, "runs", where="metrics.score >= 0", limit=50)
+    assert (broad["total"], broad["total_exact"], len(broad["items"])) == (1000, False, 50)
+    deeper = await get(jp_fetch, "runs", where="metrics.score >= 0", limit=100, offset=950)
+    assert (deeper["total"], deeper["total_exact"]) == (1200, True)
+    assert (page["total_exact"], last["total_exact"]) == (True, True)  # unfiltered: exact
 
     ids = [r["run_id"] for r in many[::24]]  # 50 runs, in the order asked for
     compared = await get(jp_fetch, "compare", ids=",".join([ids[0][:10], *ids[1:]]))
@@ -245,7 +253,7 @@ async def test_deployments_jobs_and_drift(jp_fetch: Any, filled: dict[str, Any])
     assert [(d["name"], d["model"], d["version"]) for d in deployments["items"]] == [
         ("churn-api", "churn", 1)]
     jobs = await get(jp_fetch, "jobs")
-    assert jobs == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert jobs == {"items": [], "total": 0, "total_exact": True, "limit": 50, "offset": 0}
 
     drift = await get(jp_fetch, "drift")
     assert drift["total"] == 1

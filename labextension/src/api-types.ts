@@ -399,52 +399,59 @@ export interface components {
             created_by: string | null;
             aliases: string[];
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_AuditEvent: {
             items: components["schemas"]["AuditEvent"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_Deployment: {
             items: components["schemas"]["Deployment"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_DriftRun: {
             items: components["schemas"]["DriftRun"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_Experiment: {
             items: components["schemas"]["Experiment"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_Job: {
             items: components["schemas"]["Job"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_ModelSummary: {
             items: components["schemas"]["ModelSummary"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };
-        /** @description One page of a list: ``total`` counts every item the query matched. */
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_RunSummary: {
             items: components["schemas"]["RunSummary"][];
             total: number;
+            total_exact: boolean;
             limit: number;
             offset: number;
         };

@@ -171,12 +171,15 @@ export function Table<T>(props: {
 
 export function Pager(props: {
   total: number;
+  /** False when the server stopped counting: at least `total` items match. */
+  exact: boolean;
   limit: number;
   offset: number;
   onChange: (offset: number) => void;
 }): JSX.Element {
   const { total, limit, offset } = props;
   const last = Math.min(offset + limit, total);
+  const count = total.toLocaleString('en-US') + (props.exact ? '' : '+');
   return (
     <div className="nbmlops-pager">
       <button
@@ -187,7 +190,7 @@ export function Pager(props: {
         ‹ Newer
       </button>
       <span data-testid="nbmlops-pager-text">
-        {total === 0 ? '0' : `${offset + 1}–${last}`} of {total}
+        {total === 0 ? '0' : `${offset + 1}–${last}`} of {count}
       </span>
       <button
         className="jp-Button jp-mod-styled"

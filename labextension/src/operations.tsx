@@ -55,7 +55,7 @@ export function DeploymentsSection(props: { nav: INav }): JSX.Element {
               }
             ]}
           />
-          <Pager total={page.total} limit={page.limit} offset={page.offset} onChange={setOffset} />
+          <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
         </>
       )}
     </div>
@@ -98,7 +98,7 @@ export function JobsSection(): JSX.Element {
               { title: 'Error', cell: j => j.error ?? '' }
             ]}
           />
-          <Pager total={page.total} limit={page.limit} offset={page.offset} onChange={setOffset} />
+          <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
         </>
       )}
     </div>
@@ -158,7 +158,7 @@ export function DriftSection(props: { nav: INav }): JSX.Element {
               }
             ]}
           />
-          <Pager total={page.total} limit={page.limit} offset={page.offset} onChange={setOffset} />
+          <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
         </>
       )}
     </div>

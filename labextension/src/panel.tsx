@@ -31,7 +31,49 @@ export interface INav {
   go(section: Section): void;
   /** The notebook's path relative to the server root, or null when it is outside it. */
   notebookInRoot(path: string | null): string | null;
-  openNotebook(relativePath: string): void;
+  /**
+   * Open a notebook; with a cell id, select that cell and scroll it into view. Resolves
+   * false when the notebook no longer has the cell (edited since, or another copy).
+   */
+  openNotebook(relativePath: string, cellId?: string | null): Promise<boolean>;
+}
+
+/** What the panel uses of a notebook widget (NotebookPanel), without depending on it. */
+interface INotebookLike {
+  context: { ready: Promise<void> };
+  content: {
+    widgets: ReadonlyArray<{ model: { id: string } }>;
+    activeCellIndex: number;
+    scrollToCell?(cell: unknown, align?: string): Promise<void>;
+  };
+}
+
+function isNotebook(widget: unknown): widget is INotebookLike {
+  const w = widget as Partial<INotebookLike> | null | undefined;
+  return !!w && !!w.context && !!w.content && Array.isArray(w.content.widgets);
+}
+
+/** Open `path` and make the cell whose id is `cellId` active and visible. */
+export async function openAtCell(
+  app: JupyterFrontEnd,
+  path: string,
+  cellId?: string | null
+): Promise<boolean> {
+  const widget: unknown = await app.commands.execute('docmanager:open', { path });
+  if (!cellId || !isNotebook(widget)) {
+    return true;
+  }
+  await widget.context.ready;
+  const notebook = widget.content;
+  const index = notebook.widgets.findIndex(cell => cell.model.id === cellId);
+  if (index < 0) {
+    return false;
+  }
+  notebook.activeCellIndex = index;
+  if (notebook.scrollToCell) {
+    await notebook.scrollToCell(notebook.widgets[index], 'center');
+  }
+  return true;
 }
 
 export function relativeToRoot(path: string | null, root: string): string | null {
@@ -72,9 +114,7 @@ function App(props: { app: JupyterFrontEnd }): JSX.Element {
       },
       go: setSection,
       notebookInRoot: path => relativeToRoot(path, PageConfig.getOption('serverRoot')),
-      openNotebook: path => {
-        void props.app.commands.execute('docmanager:open', { path });
-      }
+      openNotebook: (path, cellId) => openAtCell(props.app, path, cellId)
     }),
     [props.app]
   );

@@ -238,7 +238,7 @@ export function RunsSection(props: { nav: INav }): JSX.Element {
         </table>
       )}
       {page && (
-        <Pager total={page.total} limit={page.limit} offset={page.offset} onChange={setOffset} />
+        <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
       )}
     </div>
   );
@@ -297,6 +297,11 @@ export function RunDetails(props: {
   );
   const run = load.data;
   const notebook = run ? props.nav.notebookInRoot(run.notebook_path) : null;
+  const [missingCell, setMissingCell] = React.useState(false);
+  React.useEffect(() => setMissingCell(false), [props.runId]);
+  const open = async (path: string, cellId: string | null) => {
+    setMissingCell(!(await props.nav.openNotebook(path, cellId)));
+  };
   return (
     <div className="nbmlops-section" data-testid="nbmlops-run-details">
       <div className="nbmlops-toolbar">
@@ -307,10 +312,14 @@ export function RunDetails(props: {
           <button
             className="jp-Button jp-mod-styled jp-mod-accept"
             data-testid="nbmlops-open-notebook"
-            title={notebook}
-            onClick={() => props.nav.openNotebook(notebook)}
+            title={
+              run?.cell_id
+                ? `${notebook}: the cell that recorded this run`
+                : notebook
+            }
+            onClick={() => void open(notebook, run?.cell_id ?? null)}
           >
-            Open notebook
+            {run?.cell_id ? 'Open cell' : 'Open notebook'}
           </button>
         )}
         <button
@@ -375,6 +384,12 @@ export function RunDetails(props: {
               </tr>
             </tbody>
           </table>
+          {missingCell && (
+            <div className="nbmlops-muted" data-testid="nbmlops-cell-missing">
+              The cell that recorded this run is no longer in the notebook (it was deleted,
+              or the run came from another copy of the notebook).
+            </div>
+          )}
           {run.error && <ErrorMessage error={run.error} />}
           <KeyValues title="Params" values={run.params} />
           <KeyValues title="Metrics" values={run.metrics} />

@@ -161,7 +161,7 @@ class ApiHandler(APIHandler):
         limit, offset = page["limit"], page["offset"]
         items = await self.call(fn, *args, **kwargs)
         self.finish(json.dumps(p.Page(items=items[offset:offset + limit], total=len(items),
-                                      limit=limit, offset=offset)))
+                                      total_exact=True, limit=limit, offset=offset)))
 
 
 def _filters(handler: ApiHandler, params: tuple[Param, ...]) -> dict[str, str | None]:

@@ -11,7 +11,7 @@ classes are made, or Python 3.11 counts every key as required.)
 
 Times are ISO 8601 strings in UTC. Every list answer is a page::
 
-    {"items": [...], "total": 123, "limit": 50, "offset": 0}
+    {"items": [...], "total": 123, "total_exact": true, "limit": 50, "offset": 0}
 """
 
 from typing import Any, Generic, Literal, NotRequired, TypedDict, TypeVar
@@ -20,10 +20,13 @@ T = TypeVar("T")
 
 
 class Page(TypedDict, Generic[T]):
-    """One page of a list: ``total`` counts every item the query matched."""
+    """One page of a list: ``total`` counts the items the query matched. A long list may
+    stop counting a thousand or so past the page (a filtered count costs a read of every
+    match): then ``total_exact`` is false and at least ``total`` items match."""
 
     items: list[T]
     total: int
+    total_exact: bool
     limit: int
     offset: int
 

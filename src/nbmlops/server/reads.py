@@ -119,6 +119,7 @@ def _column(values: Any) -> list[Any]:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+COUNT_STEP = 1000  # a filtered runs listing counts in steps of this many (see runs())
 
 
 def _start(seconds: float) -> str:
@@ -158,7 +159,9 @@ def runs(*, experiment: str | None = None, status: str | None = None, name: str 
          where: str | None = None, sort: str | None = None, limit: int = 50,
          offset: int = 0) -> p.Page[p.RunSummary]:
     """A page of the runs of the kinds listings show (not a search's candidates), newest
-    first unless sorted; ``total`` counts every match. The store filters, sorts and pages."""
+    first unless sorted. The store filters, sorts and pages. A filtered ``total`` counts
+    matches only up to the first multiple of COUNT_STEP past the page's end (an exact count
+    reads every match: 0.9 s for 50,000 of 100,000 runs), then says it is a lower bound."""
     if status is not None and status not in RUN_STATUSES:
         raise ValueError(f"unknown status {status!r}; statuses are: {', '.join(RUN_STATUSES)}")
     found = [f for f in (parse_filter(where), _equals("status", status), _equals("name", name))
@@ -166,8 +169,10 @@ def runs(*, experiment: str | None = None, status: str | None = None, name: str 
     table = _store().search_runs(
         experiment=experiment, where=(And(tuple(found)) if len(found) > 1 else
                                       next(iter(found), None)),
-        order_by=parse_sort(sort), kinds=api.LISTED_KINDS, limit=limit, offset=offset)
-    return p.Page(items=summaries(table), total=table.total, limit=limit, offset=offset)
+        order_by=parse_sort(sort), kinds=api.LISTED_KINDS, limit=limit, offset=offset,
+        count_limit=((offset + limit) // COUNT_STEP + 1) * COUNT_STEP)
+    return p.Page(items=summaries(table), total=table.total, total_exact=table.total_exact,
+                  limit=limit, offset=offset)
 
 
 def run(run_id: str) -> p.RunDetail:
