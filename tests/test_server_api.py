@@ -264,6 +264,27 @@ async def test_deployments_jobs_and_drift(jp_fetch: Any, filled: dict[str, Any])
     assert "drift.a" in check["metrics"]
     assert (await get(jp_fetch, "drift", model="nope"))["total"] == 0
 
+    # checks of a registered model, filtered and paged by the store
+    import numpy as np
+    import pandas as pd
+
+    import nbmlops
+    from nbmlops import api
+
+    current = pd.DataFrame({"a": np.linspace(-1, 1, 200), "b": np.linspace(0, 2, 200)})
+    by_model = [nbmlops.drift("churn@production", current.assign(a=current.a + i)).run_id
+                for i in range(3)]
+    api.close()
+    of_churn = await get(jp_fetch, "drift", model="churn")
+    assert [c["run_id"] for c in of_churn["items"]] == by_model[::-1]  # newest first
+    assert {c["model"] for c in of_churn["items"]} == {"churn/2"}  # the version compared
+    second = await get(jp_fetch, "drift", model="churn", limit=1, offset=1)
+    assert ([c["run_id"] for c in second["items"]], second["total"]) == ([by_model[1]], 3)
+    assert (await get(jp_fetch, "drift", limit=2))["total"] == 4
+    assert (await get(jp_fetch, "drift", model="churn/2"))["total"] == 3  # production: v2
+    assert (await get(jp_fetch, "drift", model="churn/1"))["total"] == 0
+    assert (await get(jp_fetch, "drift", model="churn", deployment="churn-api"))["total"] == 0
+
 
 async def test_lineage(jp_fetch: Any, filled: dict[str, Any]) -> None:
     tuned = filled["tuned"]

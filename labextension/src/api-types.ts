@@ -1217,7 +1217,7 @@ export interface operations {
     getDrift: {
         parameters: {
             query?: {
-                /** @description only checks of this registered model */
+                /** @description only checks against this registered model's versions (churn) or one version (churn/2) */
                 model?: string;
                 /** @description only checks of this deployment's traffic */
                 deployment?: string;

@@ -305,7 +305,8 @@ class JobsHandler(ApiHandler):
         await self.reply_page(reads.jobs)
 
 
-DRIFT_FILTERS = (Param("model", "only checks of this registered model"),
+DRIFT_FILTERS = (Param("model", "only checks against this registered model's versions (churn) "
+                               "or one version (churn/2)"),
                  Param("deployment", "only checks of this deployment's traffic"))
 
 
@@ -317,7 +318,7 @@ class DriftHandler(ApiHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        await self.reply_page(reads.drift, **_filters(self, DRIFT_FILTERS))
+        await self.reply(reads.drift, **_filters(self, DRIFT_FILTERS), **self.paging())
 
 
 LINEAGE_PARAMS = (Param("run", "a run id"), Param("model", "NAME/VERSION, NAME@ALIAS or NAME"),

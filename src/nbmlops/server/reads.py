@@ -276,15 +276,19 @@ def _flag(value: Any) -> bool | None:
     return None if value is None else str(value).lower() == "true"
 
 
-def drift(*, model: str | None = None, deployment: str | None = None) -> list[p.DriftRun]:
-    """Recorded drift checks, newest first (only a model's or a deployment's when asked)."""
+def drift(*, model: str | None = None, deployment: str | None = None, limit: int = 50,
+          offset: int = 0) -> p.Page[p.DriftRun]:
+    """A page of the recorded drift checks, newest first (only a model's or a deployment's
+    when asked); the store filters and pages, as drift checks pile up on a schedule."""
+    store = _store()
+    found = [f for f in (_model_filter(store, model), _equals_tag("deployment", deployment))
+             if f is not None]
+    table = store.search_runs(
+        kinds=("drift",), where=And(tuple(found)) if len(found) > 1 else next(iter(found), None),
+        limit=limit, offset=offset)
     out = []
-    for run in summaries(_store().search_runs(kinds=("drift",))):
+    for run in summaries(table):
         tags, metrics = run["tags"], run["metrics"]
-        if model is not None and tags.get("model") != model:
-            continue
-        if deployment is not None and tags.get("deployment") != deployment:
-            continue
         drifted = metrics.get("drifted_columns")
         out.append(p.DriftRun(
             run_id=run["run_id"], name=run["name"], status=run["status"], start=run["start"],
@@ -294,7 +298,26 @@ def drift(*, model: str | None = None, deployment: str | None = None) -> list[p.
             drifted_columns=None if drifted is None else int(drifted),
             model=tags.get("model"), deployment=tags.get("deployment"), metrics=metrics,
             params=run["params"]))
-    return out
+    return p.Page(items=out, total=table.total, total_exact=table.total_exact, limit=limit,
+                  offset=offset)
+
+
+def _equals_tag(key: str, value: str | None) -> Filter | None:
+    return None if value is None else Compare(Field("tags", key), "==", value)
+
+
+def _model_filter(store: Store, model: str | None) -> Filter | None:
+    """Checks of a model: a check's ``model`` tag names the version it compared against
+    (``churn/2``), so ``churn`` means any of its versions; ``churn/2`` just that one."""
+    if model is None:
+        return None
+    if "/" in model:
+        return _equals_tag("model", model)
+    try:
+        versions = store.list_versions(model)
+    except ModelNotFoundError:
+        return _equals_tag("model", model)  # no such model: no checks, said as an empty page
+    return Compare(Field("tags", "model"), "in", tuple(v.reference for v in versions))
 
 
 # -- lineage ------------------------------------------------------------------------------------
