@@ -30,6 +30,11 @@ Sections (each prints its details; a summary table closes the run):
    JupyterLab opened at ``/lab?reset`` in a fresh browser context, then the MLOps tab
    clicked, timed until the first run row (``[data-testid="nbmlops-run-row"]``) is
    visible; also from opening JupyterLab's URL to that row. Medians of ``--opens``.
+5. The peer a user would otherwise browse runs with: MLflow's tracking server (``mlflow
+   server``, SQLite) holding the same runs (written into MLflow's own schema with SQL
+   inserts, as its API would take an hour), the same reads through its REST API
+   (``runs/search``), checked to answer the same runs; a table of ratios closes the run
+   (``--skip-peer`` leaves it out).
 
 Everything lives in a fresh temporary directory (deleted at the end unless ``--keep``).
 Timings are wall-clock and indicative: the client, the server and the browser share the
@@ -44,6 +49,7 @@ import http.client
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -63,8 +69,11 @@ from _harness import (
     fmt_s,
     median,
     met_cell,
+    mlflow_uri,
+    open_mlflow,
     parse_bench_args,
     print_table,
+    quiet,
     run_in_workspace,
     run_sections,
     say,
@@ -112,6 +121,9 @@ class Bench(BenchContext):
         self.reps: int = args.reps or (10 if self.quick else 20)
         self.opens: int = args.opens or (3 if self.quick else 5)
         self.ids: list[str] = []
+        self.written: list[tuple[Any, Any]] = []  # (NewRun, RunEnd): MLflow gets the same
+        self.api: dict[str, tuple[float, list[str]]] = {}  # measure: (median, run ids)
+        self.peer: list[tuple[str, float, float | None]] = []  # measure, ours, MLflow's
         self.rows: list[Row] = []
         self.lab: subprocess.Popen[bytes] | None = None
         self.port = 0
@@ -156,6 +168,7 @@ def build_store(b: Bench) -> None:
             batch.append((new, RunEnd(status="finished" if i % 50 else "failed",
                                       end_time=start + rng.uniform(5, 60), metrics=metrics)))
             b.ids.append(new.id)
+            b.written.append((new, batch[-1][1]))
             if len(batch) == BATCH or i == b.runs - 1:
                 store.record_runs(batch)
                 batch = []
@@ -304,6 +317,9 @@ def bench_api(b: Bench) -> None:
                 f"{fmt_s(min(times)):>9}  worst {fmt_s(max(times)):>9}  "
                 f"({len(body) / 1024:,.0f} KiB; {shown})")
             b.rows.append(Row(label, median(times), target))
+            answer = json.loads(body)
+            b.api[label] = (median(times), [r["run_id"] for r in
+                                            answer.get("items", answer.get("runs", []))])
     finally:
         conn.close()
 
@@ -435,10 +451,179 @@ def bench_browser(b: Bench) -> None:
                       note="JupyterLab's own load included"))
 
 
+# -- 5. the peer: MLflow's tracking server -----------------------------------------------------
+
+PEER_REPS = 5
+PEER_SLOW_S = 10.0  # an answer slower than this is timed once more, not PEER_REPS times
+PEER_TIMEOUT_S = 300.0  # MLflow's filtered and sorted search of 100,000 runs took > 10 min
+MLFLOW_TABLES = ("runs", "params", "metrics", "latest_metrics", "tags")
+
+
+def fill_mlflow(b: Bench) -> list[str]:
+    """The same runs in MLflow's own schema (made by MLflow's migrations), written with
+    SQL inserts: its API takes milliseconds a run, an hour for 100,000. Returns the
+    experiment ids."""
+    import sqlalchemy as sa
+
+    mlflow = open_mlflow(b.root)
+    with quiet():
+        experiments = [mlflow.create_experiment(f"experiment-{i}") for i in range(EXPERIMENTS)]
+    engine = sa.create_engine(mlflow_uri(b.root))
+    meta = sa.MetaData()
+    meta.reflect(engine, only=MLFLOW_TABLES)
+    t = meta.tables
+    artifacts = (b.root / "mlflow" / "artifacts").as_uri()
+    for at in range(0, len(b.written), BATCH):
+        rows: dict[str, list[dict[str, Any]]] = {name: [] for name in MLFLOW_TABLES}
+        for new, end in b.written[at:at + BATCH]:
+            run = new.id
+            rows["runs"].append({
+                "run_uuid": run, "name": new.name, "source_type": "LOCAL",
+                "source_name": "bench", "entry_point_name": "", "user_id": new.user,
+                "status": "FINISHED" if end.status == "finished" else "FAILED",
+                "start_time": int(new.start_time * 1000),
+                "end_time": int(end.end_time * 1000), "source_version": "",
+                "lifecycle_stage": "active", "artifact_uri": f"{artifacts}/{run}",
+                "experiment_id": int(experiments[int(new.experiment.rsplit("-", 1)[1])])})
+            rows["params"] += [{"run_uuid": run, "key": k, "value": str(v)}
+                               for k, v in new.params.items()]
+            rows["tags"] += [{"run_uuid": run, "key": k, "value": str(v)} for k, v in
+                             {**new.tags, "mlflow.runName": new.name,
+                              "mlflow.user": new.user}.items()]
+            for m in end.metrics:
+                row = {"run_uuid": run, "key": m.key, "value": m.value, "step": m.step,
+                       "timestamp": int(m.timestamp * 1000), "is_nan": False}
+                rows["metrics"].append(row)
+                rows["latest_metrics"].append(row)
+        with engine.begin() as conn:
+            for name in MLFLOW_TABLES:
+                conn.execute(t[name].insert(), rows[name])
+    engine.dispose()
+    return [str(e) for e in experiments]
+
+
+def start_mlflow(b: Bench) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    log = open(b.root / "mlflow-server.log", "wb")  # noqa: SIM115 - the server's lifetime
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mlflow_uri(b.root),
+         "--default-artifact-root", str(b.root / "mlflow" / "artifacts"), "--host", HOST,
+         "--port", str(port), "--workers", "1"],
+        cwd=b.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            conn = http.client.HTTPConnection(HOST, port, timeout=5)
+            conn.request("GET", "/health")
+            if conn.getresponse().status == 200:
+                # one search, untimed: the server's first loads its modules
+                conn = http.client.HTTPConnection(HOST, port, timeout=START_TIMEOUT)
+                conn.request("POST", "/api/2.0/mlflow/runs/search",
+                             body=json.dumps({"max_results": 1, "experiment_ids": ["0"]}),
+                             headers={"Content-Type": "application/json"})
+                conn.getresponse().read()
+                return server, port
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError("the MLflow server did not start; see mlflow-server.log")
+        time.sleep(0.3)
+
+
+def stop_mlflow(server: subprocess.Popen[bytes]) -> None:
+    """Stop ``mlflow server`` and the uvicorn process it starts (its own process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(5)
+
+
+def time_search(port: int, body: str, reps: int) -> tuple[list[float], bytes]:
+    """Timed searches after an untimed one (one timed when that took over PEER_SLOW_S);
+    TimeoutError when an answer takes over PEER_TIMEOUT_S."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=PEER_TIMEOUT_S)
+    try:
+        times: list[float] = []
+        wanted, answer = 1 + reps, b""
+        while len(times) < wanted:
+            t1 = time.perf_counter()
+            conn.request("POST", "/api/2.0/mlflow/runs/search", body=body,
+                         headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            answer = response.read()
+            times.append(time.perf_counter() - t1)
+            if response.status != 200:
+                raise RuntimeError(f"MLflow answered {response.status}: {answer[:300]!r}")
+            if times[0] > PEER_SLOW_S:
+                wanted = 2  # answers of a minute: the untimed one and one timed
+        return times[1:], answer
+    finally:
+        conn.close()
+
+
+def bench_mlflow(b: Bench) -> None:
+    reps = min(b.reps, PEER_REPS)  # its slow answers take seconds each
+    say(f"[5] the peer: the same {b.runs:,} runs in MLflow {version_of('mlflow')}'s tracking "
+        f"server (SQLite), the same reads through its REST API (median of {reps} after one "
+        f"untimed; one, when the untimed took over {PEER_SLOW_S:.0f} s; given up after "
+        f"{PEER_TIMEOUT_S:.0f} s)")
+    if b.args.skip_peer:
+        say("    skipped (--skip-peer)")
+        return
+    t0 = time.perf_counter()
+    experiments = fill_mlflow(b)
+    say(f"    filled MLflow's tables in {fmt_s(time.perf_counter() - t0)} (SQL inserts)")
+    compared = b.api.get(f"compare of {COMPARED} runs", (0.0, []))[1]
+    cases = [
+        ("first page of runs (limit 50)", {}),
+        ("filtered + sorted page (metrics.m0 > 0.5, -metrics.m1)",
+         {"filter": "metrics.m0 > 0.5", "order_by": ["metrics.m1 DESC"]}),
+        ("sorted page (-metrics.m1)", {"order_by": ["metrics.m1 DESC"]}),
+        ("sparse filter, sorted (metrics.m0 > 0.999, -metrics.m1)",
+         {"filter": "metrics.m0 > 0.999", "order_by": ["metrics.m1 DESC"]}),
+        (f"compare of {COMPARED} runs",
+         {"filter": "attributes.run_id IN ({})".format(
+             ", ".join(f"'{run}'" for run in compared))}),
+    ]
+    server, port = start_mlflow(b)
+    try:
+        for label, query in cases:
+            if label not in b.api:
+                continue
+            ours, our_ids = b.api[label]
+            body = json.dumps({"experiment_ids": experiments, "max_results": 50, **query})
+            try:
+                times, answer = time_search(port, body, reps)
+            except TimeoutError:
+                say(f"    {label:<56} no answer in {PEER_TIMEOUT_S:.0f} s  nbmlops "
+                    f"{fmt_s(ours):>9}  (the server is restarted for the next read)")
+                b.peer.append((label, ours, None))
+                stop_mlflow(server)
+                server, port = start_mlflow(b)
+                continue
+            ids = [r["info"]["run_id"] for r in json.loads(answer).get("runs", [])]
+            same = (sorted(ids) == sorted(our_ids) if label.startswith("compare")
+                    else ids == our_ids)
+            say(f"    {label:<56} median {fmt_s(median(times)):>9}  nbmlops "
+                f"{fmt_s(ours):>9}  ({len(times)} timed, {len(ids)} runs, "
+                f"{'the same as' if same else 'NOT the same as'} nbmlops')")
+            if not same:
+                raise RuntimeError(f"MLflow and nbmlops answered different runs for {label}")
+            b.peer.append((label, ours, median(times)))
+    finally:
+        stop_mlflow(server)
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 SECTIONS: list[tuple[int, Callable[[Bench], None]]] = [
-    (1, build_store), (2, start_lab), (3, bench_api), (4, bench_browser)]
+    (1, build_store), (2, start_lab), (3, bench_api), (4, bench_browser),
+    (5, bench_mlflow)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -452,6 +637,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="timed openings of the panel (default 5; 3 with --quick)")
     parser.add_argument("--skip-browser", action="store_true",
                         help="leave out section 4 (the panel in Chromium)")
+    parser.add_argument("--skip-peer", action="store_true",
+                        help="leave out section 5 (the same reads from MLflow's server)")
     args = parse_bench_args(parser, argv)
     for name in ("runs", "reps", "opens"):
         value = getattr(args, name)
@@ -470,6 +657,18 @@ def print_summary(b: Bench) -> None:
                 right={1}, targets=((row.target_text(), row.met) for row in b.rows),
                 notes=[f"over {b.runs:,} runs; API figures are medians of {b.reps} requests, "
                        f"the panel's of {b.opens} openings."])
+    if b.peer:
+        say()
+        print_table(("the same read, over HTTP", "nbmlops", "MLflow server", "MLflow / nbmlops"),
+                    [(label, fmt_s(ours),
+                      f"> {fmt_s(PEER_TIMEOUT_S)}" if theirs is None else fmt_s(theirs),
+                      f"> {PEER_TIMEOUT_S / ours:,.0f}x" if theirs is None
+                      else f"{theirs / ours:,.1f}x")
+                     for label, ours, theirs in b.peer],
+                    right={1, 2, 3},
+                    notes=["MLflow: POST /api/2.0/mlflow/runs/search (max_results 50; the "
+                           "compare as one search of run_id IN (...)); both answered the "
+                           "same runs."])
 
 
 def main(argv: list[str] | None = None) -> int:
