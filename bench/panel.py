@@ -5,8 +5,9 @@ opening".
 
 Run by hand from the repository root (it is not a test)::
 
-    .venv/bin/python bench/panel.py              # 100,000 runs, about 8 minutes on 2 cores
-    .venv/bin/python bench/panel.py --quick      # 20,000 runs, about 2 minutes
+    .venv/bin/python bench/panel.py              # 100,000 runs, about 21 minutes on 2 cores
+    .venv/bin/python bench/panel.py --skip-peer  # without MLflow: about 6 minutes
+    .venv/bin/python bench/panel.py --quick      # 20,000 runs, about 5 minutes
     .venv/bin/python bench/panel.py --runs 50000 --skip-browser
 
 Sections (each prints its details; a summary table closes the run):
@@ -667,8 +668,8 @@ def print_summary(b: Bench) -> None:
                      for label, ours, theirs in b.peer],
                     right={1, 2, 3},
                     notes=["MLflow: POST /api/2.0/mlflow/runs/search (max_results 50; the "
-                           "compare as one search of run_id IN (...)); both answered the "
-                           "same runs."])
+                           "compare as one search of run_id IN (...)); wherever MLflow answered, both "
+                           "answered the same runs."])
 
 
 def main(argv: list[str] | None = None) -> int:
