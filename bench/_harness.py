@@ -16,6 +16,8 @@ import logging
 import os
 import platform
 import shutil
+import signal
+import socket
 import statistics
 import sys
 import tempfile
@@ -167,6 +169,31 @@ def quiet(*, stderr: bool = True) -> Iterator[io.StringIO]:
             (contextlib.redirect_stderr(io.StringIO()) if stderr else contextlib.nullcontext()):
         warnings.simplefilter("ignore")
         yield out
+
+
+# -- processes -----------------------------------------------------------------------------
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def stop_group(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM to a process group (a server and what it started, e.g. ``mlflow server`` and
+    its uvicorn), SIGKILL to whatever of it is left after ``grace`` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 # -- MLflow ---------------------------------------------------------------------------------

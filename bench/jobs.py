@@ -51,7 +51,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -81,6 +80,7 @@ from _harness import (
     say,
     say_header,
     say_summary,
+    stop_group,
     temp_dir_field,
     version_of,
 )
@@ -153,22 +153,6 @@ def own_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / tick  # utime, stime
 
 
-def stop_group(pid: int) -> None:
-    """SIGTERM to the process group (nbmlops' runner then stops papermill and its
-    kernel, in a group of their own, and records the job as failed), SIGKILL 15 s later."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def run_timed(side: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> Sample:
     """Run ``cmd`` in a session of its own, timed from launch to exit; its CPU time from
     ``wait4`` (every descendant it waited for: papermill waits for its kernel) and, on
@@ -177,6 +161,8 @@ def run_timed(side: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> Samp
         launched, t0 = time.time(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGTERM: nbmlops' runner stops papermill and its kernel and records the job
+        # as failed; SIGKILL 15 s later
         timer = threading.Timer(RUN_TIMEOUT, stop_group, (proc.pid,))
         timer.daemon = True
         timer.start()

@@ -50,7 +50,6 @@ import http.client
 import json
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +67,7 @@ from _harness import (
     BenchContext,
     bench_parser,
     fmt_s,
+    free_port,
     median,
     met_cell,
     mlflow_uri,
@@ -80,6 +80,7 @@ from _harness import (
     say,
     say_header,
     say_summary,
+    stop_group,
     temp_dir_field,
     version_of,
 )
@@ -188,12 +189,6 @@ def build_store(b: Bench) -> None:
 
 # -- 2. JupyterLab -------------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
 def start_lab(b: Bench) -> None:
     say("[2] starting JupyterLab with the nbmlops server extension on loopback")
     jupyter = b.root / "jupyter"
@@ -206,7 +201,7 @@ def start_lab(b: Bench) -> None:
            "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
            "JUPYTER_CONFIG_DIR": str(jupyter / "config")}
-    b.port = free_port()
+    b.port = free_port(HOST)
     t0 = time.perf_counter()
     with open(b.log, "wb") as out:
         b.lab = subprocess.Popen(
@@ -504,7 +499,7 @@ def fill_mlflow(b: Bench) -> list[str]:
 
 
 def start_mlflow(b: Bench) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+    port = free_port(HOST)
     log = open(b.root / "mlflow-server.log", "wb")  # noqa: SIM115 - the server's lifetime
     server = subprocess.Popen(
         [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", mlflow_uri(b.root),
@@ -534,13 +529,8 @@ def start_mlflow(b: Bench) -> tuple[subprocess.Popen[bytes], int]:
 
 def stop_mlflow(server: subprocess.Popen[bytes]) -> None:
     """Stop ``mlflow server`` and the uvicorn process it starts (its own process group)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
+    stop_group(server.pid)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         server.wait(5)
 
 

@@ -78,6 +78,7 @@ from _harness import (
     alternate,
     bench_parser,
     fmt_s,
+    free_port,
     load_average,
     median,
     met_cell,
@@ -114,12 +115,6 @@ def fmt_rate(rate: float | None) -> str:
 
 
 # -- the servers ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
 
 def group_cpu_seconds(pgid: int) -> float | None:
     """User + system CPU time of the live processes in a process group (Linux /proc)."""
@@ -393,7 +388,7 @@ def bench_start(b: Bench) -> None:
                           HOST, "--workers", "1"], "/invocations", ml_env),
     ]
     for key, label, command, path, server_env in specs:
-        port = free_port()
+        port = free_port(HOST)
         command = [*command, "--port", str(port)]
         server = Server(key, label, command, path, port, logs / f"{key}.log", server_env,
                         b.project)
