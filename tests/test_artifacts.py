@@ -88,6 +88,15 @@ HOSTILE_NAMES = [
     pytest.param(None, id="none"),
     pytest.param(b"model", id="bytes"),
     pytest.param(Path("model"), id="path"),
+    pytest.param("a#b", id="hash"),
+    pytest.param("a?b", id="question-mark"),
+    pytest.param("a%23b", id="pct-hash"),
+    pytest.param("a\u2215b", id="division-slash"),
+    pytest.param("..\u2215x", id="division-slash-traversal"),
+    pytest.param("a\u2044b", id="fraction-slash"),
+    pytest.param("a\u29f8b", id="big-solidus"),
+    pytest.param("a\u2216b", id="set-minus"),
+    pytest.param("a%E2%88%95b", id="pct-division-slash"),
 ]
 
 GOOD_NAMES = [
@@ -112,6 +121,8 @@ def test_check_name_refuses_hostile_names(name: object) -> None:
     if isinstance(name, str) and len(name) <= MAX_NAME:
         assert info.value.name == name
         assert "not allowed" in str(info.value)
+        assert "relative path like 'model'" in str(info.value)  # says what is allowed
+        assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

@@ -4,6 +4,11 @@ A name comes from users (``log_artifact(..., name=...)``) or from stored metadat
 checked in every form an attacker could hide a traversal in: as given, percent-decoded
 (``%2e%2e%2f``, repeatedly: ``%252e``), Unicode-normalised (NFKC folds fullwidth
 ``．．／`` into ``../``), and any mix of the two (fullwidth ``％２ｅ`` is ``%2e``).
+
+Characters that NFKC leaves alone but that read as a folder separator (division slash
+``∕``, fraction slash ``⁄``, big solidus ``⧸``, set minus ``∖``, …) are refused, so a name
+never looks like a path it is not; so are ``#`` and ``?``, which cut a name short wherever
+it becomes part of a URL.
 """
 
 from __future__ import annotations
@@ -18,6 +23,19 @@ MAX_NAME = 512
 _MAX_FORMS = 16
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# look like '/' or '\\' but survive NFKC; '#' and '?' end a URL path
+_LOOKALIKES = {
+    "\u2215": "a division slash", "\u2044": "a fraction slash", "\u29f8": "a big solidus",
+    "\u2571": "a diagonal line", "\u27cb": "a rising diagonal", "\u2afd": "a double solidus",
+    "\u2afb": "a triple solidus", "\u0337": "a combining solidus",
+    "\u0338": "a combining solidus", "\u1735": "a slash-like punctuation mark",
+    "\u2216": "a set minus", "\u29f5": "a reverse solidus operator",
+    "\u29f9": "a big reverse solidus", "\u2572": "a diagonal line",
+    "\u27cd": "a falling diagonal",
+}
+_URL_SPECIAL = {"#": "'#'", "?": "'?'"}
+ALLOWED = ("a relative path like 'model' or 'plots/roc.png' (folders separated by '/'; "
+           "no '#', '?', '\\', '..' or look-alikes of '/')")
 
 
 def _problem(form: str) -> str | None:
@@ -27,6 +45,11 @@ def _problem(form: str) -> str | None:
         return "it holds control characters"
     if "\\" in form:
         return "it holds a backslash (use / between folders)"
+    for char in form:
+        if char in _URL_SPECIAL:
+            return f"it holds {_URL_SPECIAL[char]}"
+        if char in _LOOKALIKES:
+            return f"it holds {_LOOKALIKES[char]} (U+{ord(char):04X}), which looks like '/'"
     if form.startswith("/") or _DRIVE.match(form):
         return "it is an absolute path"
     parts = form.split("/")
@@ -55,8 +78,8 @@ def check_name(name: object) -> str:
         problem = _problem(form)
         if problem:
             raise ArtifactError(
-                f"artifact name {name!r} is not allowed: {problem}. Use a relative path "
-                "like 'model' or 'plots/roc.png'", name=name)
+                f"artifact name {name!r} is not allowed: {problem}. Use {ALLOWED}",
+                name=name)
     return name
 
 
