@@ -386,3 +386,83 @@ def test_a_forked_child_logs_to_the_inherited_run(store_env: Path) -> None:
     child_run = nbmlops.runs("child-exp")
     assert list(child_run["status"]) == ["finished"]
     assert child_run["metrics.own"].tolist() == [1.0]
+
+
+@pytest.mark.parametrize("name", ["a#b", "a?b", "a\u2215b", "a\u2044b", "a\u29f8b", ""])
+def test_log_artifact_refuses_unsafe_names_and_records_nothing(
+        store_env: Path, tmp_path: Path, name: str) -> None:
+    src = tmp_path / "report.txt"
+    src.write_text("R")
+    with nbmlops.track("e") as run:
+        with pytest.raises(nbmlops.ArtifactError, match="relative path like") as info:
+            nbmlops.log_artifact(src, name=name)
+        assert "\n" not in str(info.value)
+        with pytest.raises(nbmlops.ArtifactError, match="is not allowed"):
+            nbmlops.log_artifact(tmp_path, name=name)  # a folder under that name
+        nbmlops.log_artifact(src, name="ok/report.txt")
+    assert [a.name for a in nbmlops.get_run(run.id).artifacts] == ["ok/report.txt"]
+    artifacts = store_env / "store" / "artifacts"
+    blobs = [p for p in artifacts.rglob("*") if p.is_file()]
+    assert len(blobs) == 1  # the refused names stored no bytes
+
+
+def test_log_artifact_refuses_a_folder_holding_an_unsafe_name_before_storing_any(
+        store_env: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.txt").write_text("A")
+    (folder / "why?.txt").write_text("B")
+    with nbmlops.track("e") as run:
+        with pytest.raises(nbmlops.ArtifactError, match="'out/why\\?.txt' is not allowed"):
+            nbmlops.log_artifact(folder)
+    assert nbmlops.get_run(run.id).artifacts == ()
+    assert not (store_env / "store" / "artifacts").exists() or not [
+        p for p in (store_env / "store" / "artifacts").rglob("*") if p.is_file()]
+
+
+def test_params_are_stored_exactly_and_read_back_the_same(store_env: Path) -> None:
+    long = "x" * 10_000
+    nested = {"optimizer": {"name": "adam", "betas": [0.9, 0.999], "opts": {"amsgrad": True}},
+              "layers": [{"units": 64}, {"units": 32, "drop": None}]}
+    with nbmlops.track("e") as run:
+        nbmlops.log_param("s", long)
+        nbmlops.log_param("cfg", nested)
+        nbmlops.log_params({"grid": tuple(range(100)), "n": np.int64(3), "big": 2**70})
+    expected = {"s": long, "cfg": nested, "grid": list(range(100)), "n": 3, "big": 2**70}
+    assert dict(nbmlops.get_run(run.id).params) == expected
+    frame = nbmlops.runs(experiment="e")
+    for key, value in expected.items():
+        assert frame[f"params.{key}"].iloc[0] == value
+    assert len(frame["params.s"].iloc[0]) == 10_000
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (b"\x00\x01", "it is bytes; store bytes as a file with nbmlops.log_artifact"),
+    (bytearray(b"ab"), "it is bytearray; store bytes as a file with nbmlops.log_artifact"),
+    ({"a": {"b": b"x"}}, "it is bytes"),
+    ({1: "a"}, "a dict with a int key"),
+    ({1, 2}, "it is a set, which is not JSON"),
+    (object(), "it is a object, which is not JSON"),
+    (np.arange(3), "nbmlops.log_input"),
+    ("y" * 100_001, "100,003 characters as JSON; a param holds at most 100,000"),
+])
+def test_params_that_cannot_be_stored_exactly_are_refused(
+        store_env: Path, value: object, message: str) -> None:
+    with nbmlops.track("e") as run:
+        nbmlops.log_param("kept", "yes")
+        with pytest.raises(nbmlops.errors.ParamValueError) as info:
+            nbmlops.log_param("p", value)
+        assert message in str(info.value)
+        assert "\n" not in str(info.value)
+        assert isinstance(info.value, ValueError)
+        assert info.value.key == "p"
+    rec = nbmlops.get_run(run.id)
+    assert rec.status == "finished"
+    assert dict(rec.params) == {"kept": "yes"}  # nothing changed, nothing stored instead
+
+
+def test_track_params_are_checked_before_the_run_starts(store_env: Path) -> None:
+    with pytest.raises(nbmlops.errors.ParamValueError, match="log_artifact"), \
+            nbmlops.track("e", params={"blob": b"abc"}):
+        pass
+    assert nbmlops.runs(experiment="e").empty

@@ -359,3 +359,27 @@ def test_a_store_failing_at_the_end_is_reported_and_retried(shell, capsys) -> No
     assert shell.user_ns["value"] == 2.5  # the cell did run
     api.close()  # the pending end is written on the way out
     assert nbmlops.runs()["metrics.value"].tolist() == [2.5]
+
+
+def test_explicit_params_are_stored_exactly_or_left_out_with_a_warning(shell, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = textwrap.dedent("""\
+        %%track --params prompt,cfg,raw
+        prompt = "word " * 2000
+        cfg = {"opt": {"name": "adam", "betas": [0.9, 0.999]}}
+        raw = b"bytes"
+    """)
+    capsys.readouterr()
+    assert run(shell, code).success
+    shown = "".join(capsys.readouterr())
+    assert "warning: --params raw not recorded: param 'raw' cannot be stored as it is: " \
+           "it is bytes; store bytes as a file with nbmlops.log_artifact" in shown
+    rec = only_run()
+    assert rec.status == "finished"
+    assert rec.params == {"prompt": "word " * 2000,
+                          "cfg": {"opt": {"name": "adam", "betas": [0.9, 0.999]}}}
+    assert shell.user_ns["raw"] == b"bytes"  # the cell itself is untouched
+    capsys.readouterr()
+    assert run(shell, "%runs").success
+    table = capsys.readouterr().out
+    assert "word word" in table and "…" in table  # cut for display only
+    assert max(len(line) for line in table.splitlines()) < 400

@@ -11,6 +11,7 @@ message what to do next::
     ├── RunNotFoundError(NbmlopsError, LookupError)  no run has that id
     ├── NoActiveRunError(NbmlopsError, RuntimeError) log_* called outside a tracked run
     ├── ParamConflictError(NbmlopsError, ValueError) a param re-logged with another value
+    ├── ParamValueError(NbmlopsError, ValueError)    a param value cannot be stored as it is
     ├── QueryError(NbmlopsError, ValueError)         a --where / --sort expression is invalid
     ├── ArtifactError(NbmlopsError, ValueError)      an artifact name or blob is unsafe/corrupt
     ├── TuneError(NbmlopsError, ValueError)          a search is set up wrongly (estimator, space, …)
@@ -43,6 +44,7 @@ __all__ = [
     "NbmlopsError",
     "NoActiveRunError",
     "ParamConflictError",
+    "ParamValueError",
     "QueryError",
     "RunNotFoundError",
     "SchemaVersionError",
@@ -121,6 +123,16 @@ class ParamConflictError(NbmlopsError, ValueError):
         self.key = key
         self.old = old
         self.new = new
+
+
+class ParamValueError(NbmlopsError, ValueError):
+    """A param value cannot be stored exactly (bytes, an object, too long): it is refused,
+    never turned into something else."""
+
+    def __init__(self, key: str, reason: str, hint: str) -> None:
+        super().__init__(f"param {key!r} cannot be stored as it is: {reason}; {hint}")
+        self.key = key
+        self.reason = reason
 
 
 class QueryError(NbmlopsError, ValueError):

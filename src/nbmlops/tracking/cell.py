@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nbmlops._types import DatasetLink
-from nbmlops.errors import StoreError
+from nbmlops.errors import ParamValueError, StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.notebook import experiment_for
@@ -38,7 +38,6 @@ from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import (
     as_metric,
     as_param,
-    coerce_param,
     estimator_params,
     ignorable_name,
     is_capturable,
@@ -46,6 +45,7 @@ from nbmlops.tracking.values import (
     is_estimator,
     is_fitted,
     to_metric_value,
+    to_param,
 )
 
 
@@ -120,9 +120,7 @@ class _Capture:
         params: dict[str, Any] = {}
         links: list[DatasetLink] = []
         if opts.params is not None:
-            for n in opts.params:
-                if n in ns:
-                    params[n] = coerce_param(ns[n])
+            params.update(self._explicit_params([n for n in opts.params if n in ns]))
         auto_params = _auto(opts.params, opts.auto)
         auto_data = _auto(opts.data, opts.auto)
         for n in self.names.reads:
@@ -173,8 +171,8 @@ class _Capture:
         candidates = list(dict.fromkeys(candidates))
 
         if opts.params is not None:
-            late = {n: coerce_param(ns[n]) for n in opts.params
-                    if n in ns and n in self.names.binds}
+            late = self._explicit_params([n for n in opts.params
+                                          if n in ns and n in self.names.binds])
             missing = [n for n in opts.params if n not in ns]
             self._missing("--params", missing)
             self._log(run.log_params, late)
@@ -221,6 +219,21 @@ class _Capture:
         for n in names:
             outputs.extend(self._fingerprint(n, ns[n], "output"))
         run.add_datasets(outputs)
+
+    def _explicit_params(self, names: list[str]) -> dict[str, Any]:
+        """``--params`` names as stored exactly (an estimator as its ``get_params()``);
+        a value that cannot be is left out with a warning, never stored as a repr."""
+        params: dict[str, Any] = {}
+        for n in names:
+            value = self.ns[n]
+            if is_estimator(value):
+                params.update(estimator_params(n, value))
+                continue
+            try:
+                params[n] = to_param(n, value)
+            except ParamValueError as exc:
+                self._warn(f"--params {n} not recorded: {exc}")
+        return params
 
     def _missing(self, flag: str, names: list[str]) -> None:
         if names:

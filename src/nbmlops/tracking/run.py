@@ -51,7 +51,7 @@ from nbmlops.store.base import same_param
 from nbmlops.tracking import environment as envmod
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.summary import RunSummary
-from nbmlops.tracking.values import coerce_param, is_dataset, to_metric_value
+from nbmlops.tracking.values import is_dataset, to_metric_value, to_param
 
 FLUSH_S = 2.0
 FLUSH_AT = 5000  # buffered metrics that wake the background flush early
@@ -299,7 +299,7 @@ class Tracker:
             execution_count=execution_count, code=code,
             code_hash=hashlib.sha256(code.encode()).hexdigest() if code else None,
             git_commit=self.git_commit(),
-            params={check_key("param", k): coerce_param(v) for k, v in (params or {}).items()},
+            params={check_key("param", k): to_param(k, v) for k, v in (params or {}).items()},
             tags={check_key("tag", k): _tag_value(v) for k, v in (tags or {}).items()},
             inputs=inputs,
         )
@@ -389,7 +389,7 @@ class ActiveRun:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log inputs of the run. Re-logging a key with the same value is a no-op."""
-        clean = {check_key("param", k): coerce_param(v) for k, v in params.items()}
+        clean = {check_key("param", k): to_param(k, v) for k, v in params.items()}
         with self._lock:
             for key, value in clean.items():
                 if key in self._params:
@@ -474,17 +474,18 @@ class ActiveRun:
         to the file do not change what the run recorded.
         """
         src = Path(path)
+        given = src.name if name is None else name  # name="" is refused, not replaced
         if src.is_dir():
-            prefix = check_name(name or src.name)
-            items = [(p, f"{prefix}/{rel}") for p, rel in iter_files(src)]
+            prefix = check_name(given)
+            items = [(p, check_name(f"{prefix}/{rel}")) for p, rel in iter_files(src)]
         elif src.is_file():
-            items = [(src, check_name(name or src.name))]
+            items = [(src, check_name(given))]
         else:
             raise FileNotFoundError(f"no file or folder at {src}")
         added = []
         for file, art_name in items:
             ref = self._tracker.artifacts.put_file(file)
-            added.append(RunArtifact(name=check_name(art_name), kind="file", artifact=ref))
+            added.append(RunArtifact(name=art_name, kind="file", artifact=ref))
         with self._lock:
             self._artifacts.extend(added)
         return added

@@ -15,6 +15,7 @@ _ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "
 _COLOURS = {"finished": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700",
             "crashed": "#cf222e", "running": "#0969da"}
 MAX_METRICS_SHOWN = 8
+MAX_CELL_CHARS = 60
 
 
 def format_number(value: float) -> str:
@@ -171,11 +172,14 @@ class RunsView:
 
 
 def _cell(value: Any) -> str:
+    """A value as a table cell: long values are cut for display (``.frame`` and ``runs
+    show`` hold them whole)."""
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):
         return format_number(value)
-    return str(value)
+    text = str(value)
+    return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS - 1] + "…"
 
 
 def _local_tz() -> Any:

@@ -12,8 +12,12 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from nbmlops.errors import ParamValueError
+
 MAX_PARAM_JSON = 1000
 MAX_CONTAINER_ITEMS = 32
+MAX_PARAM_CHARS = 100_000  # a logged param's JSON; longer belongs in an artifact
+MAX_PARAM_DEPTH = 32
 _MAX_PARAM_INT = 10 ** (MAX_PARAM_JSON - 1)  # its JSON, sign included, fits MAX_PARAM_JSON
 _SKIP_TYPES = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type,
                types.MethodType)
@@ -85,7 +89,8 @@ def as_param(value: Any) -> tuple[bool, Any]:
 
 
 def coerce_param(value: Any) -> Any:
-    """Any value as something storable: itself when JSON-able, else a short repr."""
+    """Any value as something to show: itself when a small JSON-able value, else a short
+    repr. For display only: what a run records goes through :func:`to_param`."""
     ok, plain = as_param(value)
     if ok:
         return plain
@@ -94,6 +99,63 @@ def coerce_param(value: Any) -> Any:
     except Exception:  # a broken __repr__, or an int too long to print
         text = f"<{type(value).__qualname__} object>"
     return text if len(text) <= MAX_PARAM_JSON else text[: MAX_PARAM_JSON - 1] + "…"
+
+
+def to_param(key: str, value: Any) -> Any:
+    """``value`` as the JSON it is stored as, unchanged in meaning, or ParamValueError.
+
+    Strings, numbers, booleans, None and lists/tuples/dicts (string keys) of these, at any
+    depth, are kept whole (a tuple is stored as the list JSON makes of it). Anything else
+    is refused with what to do instead: a param is never silently turned into a repr or cut.
+    """
+    plain = _exact(key, value, 0, set())
+    try:
+        size = len(json.dumps(plain, ensure_ascii=False))
+    except ValueError as exc:  # an int with more digits than Python will print
+        raise ParamValueError(key, f"it cannot be written as JSON ({exc})",
+                              "log it as text, or as a file with nbmlops.log_artifact") from None
+    if size > MAX_PARAM_CHARS:
+        raise ParamValueError(
+            key, f"it is {size:,} characters as JSON; a param holds at most "
+                 f"{MAX_PARAM_CHARS:,}", "store it as a file with nbmlops.log_artifact")
+    return plain
+
+
+def _exact(key: str, value: Any, depth: int, seen: set[int]) -> Any:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__index__(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ParamValueError(key, f"it is {type(value).__name__}",
+                              "store bytes as a file with nbmlops.log_artifact")
+    np = _np()
+    if np is not None and isinstance(value, np.bool_ | np.integer | np.floating | np.str_):
+        return value.item()
+    if isinstance(value, list | tuple | dict):
+        if depth >= MAX_PARAM_DEPTH or id(value) in seen:
+            raise ParamValueError(key, f"it nests deeper than {MAX_PARAM_DEPTH} levels (or "
+                                       "holds itself)", "log its parts as separate params")
+        seen = seen | {id(value)}
+        if isinstance(value, dict):
+            bad = next((k for k in value if not isinstance(k, str)), None)
+            if bad is not None:
+                raise ParamValueError(
+                    key, f"it is a dict with a {type(bad).__name__} key ({bad!r:.40}); JSON "
+                         "keys are strings", "convert its keys with str() yourself")
+            return {k: _exact(key, v, depth + 1, seen) for k, v in value.items()}
+        return [_exact(key, v, depth + 1, seen) for v in value]
+    if np is not None and isinstance(value, np.ndarray):
+        hint = "log it with nbmlops.log_input, or value.tolist() if it is a short setting"
+    elif is_estimator(value):
+        hint = "log value.get_params() instead"
+    else:
+        hint = "log a JSON-able form of it (a str, number, list or dict)"
+    raise ParamValueError(key, f"it is a {type(value).__qualname__}, which is not JSON", hint)
 
 
 def as_metric(value: Any) -> float | None:
