@@ -154,10 +154,39 @@ def test_parameters_round_trip_exactly(store_env: Path) -> None:
     assert "parameter count: 'many' is not a valid int" in bad.stderr
     unknown = cli("jobs", "run", str(folder), "-p", "colour=red")
     assert "job 'echo' has no parameter 'colour'" in unknown.stderr
-    for name in ("1x", "class", "a-b"):
+    for name, what in (("1x", "not a Python identifier"), ("class", "a Python keyword"),
+                       ("a-b", "not a Python identifier")):
         refused = cli("export", str(nb), "--job", "other", "--params", f"{name}=3")
         assert refused.returncode == 1
-        assert f"parameter name {name!r} is not a Python identifier" in refused.stderr
+        assert f"parameter name {name!r} is {what}" in refused.stderr
+
+
+@pytest.mark.parametrize("name", ["__import__", "__builtins__", "__name__"])
+def test_a_special_name_is_refused_as_a_parameter(store_env: Path, name: str) -> None:
+    project = store_env / "project"
+    nb = notebook(project / "p.ipynb", ("C = 1", ["parameters"]), "C + 1")
+    refused = cli("export", str(nb), "--job", "special", "--params", f"{name}=1")
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith(f"nbmlops: error: parameter name {name!r} is a Python special "
+                           "name (papermill would assign it over the kernel's own); rename "
+                           "it, e.g. ")
+    suggested = line.rsplit(" ", 1)[1]
+    assert suggested.isidentifier()
+    assert not suggested.startswith("_")
+    assert not (project / "jobs" / "special").exists()  # nothing written
+    # in the notebook's own parameters cell, or a hand-edited job.yaml: refused the same
+    cell = notebook(project / "q.ipynb", (f"{name} = 1", ["parameters"]), "1")
+    assert "is a Python special name" in cli("export", str(cell), "--job", "q").stderr
+    folder = nbmlops.export_job(nb, job="edited").folder
+    spec = yaml.safe_load((folder / "job.yaml").read_text())
+    spec["parameters"] = {name: {"type": "int", "default": 1}}
+    (folder / "job.yaml").write_text(yaml.safe_dump(spec))
+    shown = cli("jobs", "run", str(folder))
+    assert shown.returncode == 1
+    assert len(shown.stderr.strip().splitlines()) == 1
+    assert "is a Python special name" in shown.stderr
+    assert nbmlops.runs(kind="job").empty
 
 
 def test_a_failing_cell_a_timeout_and_retries(store_env: Path) -> None:

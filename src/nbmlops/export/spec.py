@@ -143,15 +143,23 @@ def check_name(name: Any, what: str = "job name") -> str:
 
 
 def check_parameter_name(name: Any) -> str:
+    """A name papermill can assign: an identifier, not a keyword, not a special
+    ``__name__`` (assigning ``__import__`` or ``__builtins__`` would break the kernel)."""
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
-        raise JobSpecError(f"parameter name {name!r} is not a Python identifier (papermill "
+        what = "a Python keyword" if keyword.iskeyword(str(name)) else \
+            "not a Python identifier"
+        raise JobSpecError(f"parameter name {name!r} is {what} (papermill "
                            "assigns parameters as variables); rename it, e.g. "
                            f"{_suggest(str(name))}")
+    if len(name) > 4 and name.startswith("__") and name.endswith("__"):
+        raise JobSpecError(f"parameter name {name!r} is a Python special name (papermill "
+                           "would assign it over the kernel's own); rename it, e.g. "
+                           f"{_suggest(name)}")
     return name
 
 
 def _suggest(name: str) -> str:
-    cleaned = re.sub(r"\W", "_", name) or "param"
+    cleaned = re.sub(r"\W", "_", name).strip("_") or "param"
     if cleaned[0].isdigit() or keyword.iskeyword(cleaned):
         cleaned = "p_" + cleaned
     return cleaned
