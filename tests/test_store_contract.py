@@ -583,9 +583,9 @@ ALL = {"baseline", "strong", "unnamed", "tuner", "other"}
 def test_filters_on_metrics(store: Store, monkeypatch: pytest.MonkeyPatch, sparse: int) -> None:
     """Both ways a metric filter is searched (starting from the metric's index when few
     runs pass it, else checking each run) find the same runs."""
-    from nbmlops.store.sql import store as sql_store
+    from nbmlops.store.sql import search
 
-    monkeypatch.setattr(sql_store, "_SPARSE", sparse)
+    monkeypatch.setattr(search, "_SPARSE", sparse)
     ids = populate(store)
     check_filters(store, ids, [
         ("metrics.acc > 0.85", {"strong", "tuner"}),  # +inf is greater than every number
@@ -767,10 +767,10 @@ def test_pages_sorted_by_a_metric_are_slices_of_the_whole_sort(
     """A page sorted by a metric is read through the metric's index (and, past a small
     window, sorted the usual way), its filter searched from the filter's index or run by
     run: whatever the path, it is the same slice of the order."""
-    from nbmlops.store.sql import store as sql_store
+    from nbmlops.store.sql import search
 
-    monkeypatch.setattr(sql_store, "_METRIC_WINDOW", window)
-    monkeypatch.setattr(sql_store, "_SPARSE", sparse)
+    monkeypatch.setattr(search, "_METRIC_WINDOW", window)
+    monkeypatch.setattr(search, "_SPARSE", sparse)
     sortable_runs(store)
     wrong = {}
     for spec in ("-metrics.m", "metrics.m", "-metrics.m,-name", "metrics.m,params.p,start"):
