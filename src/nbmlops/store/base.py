@@ -53,22 +53,14 @@ def same_param(old: Any, new: Any) -> bool:
 
 
 @runtime_checkable
-class Store(Protocol):
-    """What every lineage-store backend provides (SQLite file, PostgreSQL server, …).
+class RunStore(Protocol):
+    """Experiments and runs: writing them and reading one back.
 
     Every write is one transaction: it lands whole or not at all. Methods raise
     :class:`~nbmlops.errors.StoreError` for database failures,
     :class:`~nbmlops.errors.RunNotFoundError` for unknown runs and
     :class:`~nbmlops.errors.ParamConflictError` when a param would change.
     """
-
-    url: str
-    """The store's URL with any password hidden."""
-
-    revision: str
-    """The schema revision the store is at."""
-
-    def close(self) -> None: ...
 
     # -- experiments -------------------------------------------------------------
     def list_experiments(self) -> list[Experiment]: ...
@@ -90,9 +82,6 @@ class Store(Protocol):
 
     def log_metrics_many(self, items: Sequence[tuple[str, Sequence[Metric]]]) -> None:
         """Metrics of several runs (run id, metrics), in one transaction."""
-
-    def reset_after_fork(self) -> None:
-        """Drop connections inherited from the parent process (call in a forked child)."""
 
     def log_params(self, run_id: str, params: Mapping[str, Any]) -> None: ...
 
@@ -117,6 +106,17 @@ class Store(Protocol):
 
     def get_run(self, run_id: str) -> RunRecord: ...
 
+    def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+
+
+@runtime_checkable
+class RunSearch(Protocol):
+    """Pages of runs matching a filter (:mod:`nbmlops.store.query`), sorted.
+
+    Raises :class:`~nbmlops.errors.QueryError` for a filter that cannot hold (a metric
+    compared with a string, None ordered with ``<``).
+    """
+
     def search_runs(
         self,
         *,
@@ -135,11 +135,15 @@ class Store(Protocol):
         (``total_exact`` False) unless the runs table's indexes answer the count alone.
         """
 
-    def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
-    def info(self) -> StoreInfo: ...
+@runtime_checkable
+class RegistryStore(Protocol):
+    """The model registry: models, versions, aliases and their audited history.
 
-    # -- the model registry ------------------------------------------------------------
+    Raises :class:`~nbmlops.errors.ModelNotFoundError` for unknown models, versions and
+    aliases.
+    """
+
     def create_model_version(self, new: NewModelVersion, *, actor: Actor,
                              alias: str | None = None, reason: str | None = None
                              ) -> ModelVersion:
@@ -165,7 +169,15 @@ class Store(Protocol):
     def audit_events(self, model: str | None = None, *, alias: str | None = None,
                      deployment: str | None = None) -> list[AuditEvent]: ...
 
-    # -- deployments ---------------------------------------------------------------------
+
+@runtime_checkable
+class DeploymentStore(Protocol):
+    """Deployments (model servers), from start to stop or crash, audited.
+
+    Raises :class:`~nbmlops.errors.DeploymentError` for unknown deployments and for a
+    name that a live deployment holds.
+    """
+
     def start_deployment(self, new: NewDeployment, *, actor: Actor) -> Deployment: ...
 
     def switch_deployment(self, deployment_id: str, from_version: int, to_version: int, *,
@@ -181,3 +193,28 @@ class Store(Protocol):
     def list_deployments(self, *, running: bool = False) -> list[Deployment]: ...
 
     def reap_deployments(self, now: float, *, name: str | None = None) -> list[str]: ...
+
+
+@runtime_checkable
+class Store(RunStore, RunSearch, RegistryStore, DeploymentStore, Protocol):
+    """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
+    every part above, and the store as a whole.
+
+    A capability that needs only a part declares that part (``RunStore``,
+    ``RunSearch``, ``RegistryStore``, ``DeploymentStore``); a ``Store`` is each of them.
+    Every write is one transaction: it lands whole or not at all. Database failures
+    raise :class:`~nbmlops.errors.StoreError`.
+    """
+
+    url: str
+    """The store's URL with any password hidden."""
+
+    revision: str
+    """The schema revision the store is at."""
+
+    def close(self) -> None: ...
+
+    def reset_after_fork(self) -> None:
+        """Drop connections inherited from the parent process (call in a forked child)."""
+
+    def info(self) -> StoreInfo: ...
