@@ -160,7 +160,8 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     assert "monthly_spend" in outputs(executed, "drift")
     assert "reference: churn/1 training sample (1,000 of 1,125 rows)" in outputs(executed,
                                                                                "drift")
-    assert "current:   deployment churn serving churn/1" in outputs(executed, "drift-served")
+    assert "current:   deployment churn: rows served by churn/1" in outputs(executed,
+                                                                 "drift-served")
     assert "exported job nightly-churn to " in outputs(executed, "job-export")
     assert "nbmlops_nightly_churn.py" in outputs(executed, "job-export")
     assert "job nightly-churn finished in " in outputs(executed, "job-run")

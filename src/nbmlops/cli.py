@@ -440,8 +440,10 @@ def _deploy(args: argparse.Namespace, out: TextIO) -> int:
 def _predictions(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
+    if args.limit < 0:
+        raise ValueError("--limit must be 0 (all rows) or a positive number")
     frame = api.predictions(args.name, since=args.since)
-    if args.limit is not None:
+    if args.limit:
         frame = frame.tail(args.limit)
     if args.format == "json":
         _dump_json(_clean_floats(frame.assign(_time=frame["_time"].map(
@@ -877,7 +879,8 @@ def build_parser() -> argparse.ArgumentParser:
     preds = sub.add_parser("predictions", help="what a deployment was asked and answered")
     preds.add_argument("name", help="the deployment")
     preds.add_argument("--since", help="a window such as 30m, 24h or 7d (default: all)")
-    preds.add_argument("--limit", type=int, help="only the last N rows")
+    preds.add_argument("--limit", type=int, default=0, metavar="N",
+                       help="only the last N rows (0 = all, the default)")
     preds.add_argument("--format", choices=("table", "json", "csv"), default="table")
     preds.set_defaults(func=_predictions)
     serve = sub.add_parser("serve", add_help=False, help="serve a model reference or a "

@@ -4,8 +4,10 @@ model's training sample, a deployment's prediction log), the check, and its reco
 The reference can be a DataFrame, a ``.parquet``/``.csv`` file, or a registered version
 (``churn@production``, ``churn/3``): its training sample, kept at registration. The
 current data can be a DataFrame, a file, or a deployment's prediction log over a window
-(``deployment="churn", since="24h"``); with a deployment and no reference, the reference
-is the version the deployment serves. When the current data holds the model's
+(``deployment="churn", since="24h"``): the rows one version answered (the version given
+as the reference, ``churn/2``, else the one the deployment serves now; rows other versions
+answered under the same name are left out, and counted in the label); with a deployment and
+no reference, the reference is that version. When the current data holds the model's
 predictions and the reference is a registered version, the version predicts its own
 training sample, so prediction drift is measured too.
 
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from nbmlops._types import ModelVersion
+    from nbmlops._types import Deployment, ModelVersion
     from nbmlops.tracking.run import Tracker
 
 Data = Any  # a DataFrame, a file path, or a model reference (the reference side only)
@@ -69,16 +71,20 @@ def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current
                          "deployment whose predictions to check (deployment=, --deployment)")
     if deployment is None and since is not None:
         raise ValueError("since= goes with deployment=: the window of its prediction log")
+    ref = None if reference is None else data_side(reference, "reference", tracker_of)
     if deployment is not None:
-        cur = deployment_window(tracker_of(), deployment, since=since, until=until)
-        if reference is None:
-            reference = cur.serves
+        # the rows of one version are judged: the version given as the reference (churn/1)
+        # when it is one of the deployment's model, else the one it serves now
+        asked = ref.version if ref is not None else None
+        cur = deployment_window(tracker_of(), deployment, since=since, until=until,
+                                version=asked)
+        if ref is None:
+            ref = data_side(cur.serves, "reference", tracker_of)
     else:
         cur = data_side(current, "current")
-    if reference is None:
+    if ref is None:
         raise ValueError("name the reference: a DataFrame, a file, or a registered model "
                          "(churn@production)")
-    ref = data_side(reference, "reference", tracker_of)
     predicted = prediction or PREDICTION
     if (ref.version is not None and predicted in cur.frame.columns
             and predicted not in ref.frame.columns):
@@ -155,29 +161,65 @@ def model_side(tracker: Tracker, reference: str) -> Side:
 
 def deployment_window(tracker: Tracker, name: str, *,
                       since: str | datetime | timedelta | None = None,
-                      until: datetime | None = None) -> Side:
-    """What a deployment served in the window, without the log's own columns."""
+                      until: datetime | None = None,
+                      version: ModelVersion | None = None) -> Side:
+    """The rows a deployment's log holds for one version of its model, in the window,
+    without the log's own columns: the rows ``version`` served when it is a version of the
+    deployment's model, else the rows of the version the deployment serves now. Rows served
+    by other versions under the same name (an alias that moved, an earlier deployment) are
+    left out, and the label says whose rows were used and how many."""
     from nbmlops.serving import predlog
 
     found = tracker.store.get_deployment(name)
     if not found.log_dir:
         raise ValueError(f"deployment {found.name!r} does not log predictions (it was started "
                          "with --no-log)")
+    judged = version.version if version is not None and version.model == found.model \
+        else found.version
+    served = f"{found.model}/{judged}"
     log = predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
     window = "all its predictions" if since is None else f"the last {since}" \
         if isinstance(since, str) else f"since {since}"
     if log.empty:
         raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
                          "widen the window (--since)")
-    frame = log.drop(columns=[c for c in predlog.META if c in log.columns])
+    mine = (log["_version"] == judged) & _served_by_model(tracker, found, log["_time"])
+    if not mine.any():
+        others = ", ".join(str(v) for v in sorted(set(log["_version"].tolist())))
+        raise ValueError(f"deployment {found.name!r} logged {len(log):,} rows in {window}, "
+                         f"none served by {served} (the versions logged: {others}); name "
+                         f"the version to check as the reference (e.g. {found.model}/"
+                         f"{log['_version'].iloc[-1]}) or widen the window (--since)")
+    left_out = int((~mine).sum())
+    frame = log[mine]
+    frame = frame.drop(columns=[c for c in predlog.META if c in frame.columns])
     frame = frame.drop(columns=[c for c in frame.columns if str(c).startswith("proba_")])
     if PREDICTION in frame.columns:  # rows of ?proba=true requests have none
         frame = frame[frame[PREDICTION].notna()] if frame[PREDICTION].notna().any() else \
             frame.drop(columns=[PREDICTION])
+    others = f"; {left_out:,} served by other versions left out" if left_out else ""
     return Side(frame.reset_index(drop=True),
-                f"deployment {found.name} serving {found.model}/{found.version}, {window} "
-                f"({len(frame):,} rows)", deployment=found.name,
-                serves=f"{found.model}/{found.version}")
+                f"deployment {found.name}: rows served by {served}, {window} "
+                f"({len(frame):,} rows{others})", deployment=found.name, serves=served)
+
+
+def _served_by_model(tracker: Tracker, found: Deployment, times: pd.Series) -> pd.Series:
+    """Which rows were logged while a deployment of ``found``'s model held its name and
+    log (all of them, unless another model was deployed under the same name: the log
+    records the version, not the model)."""
+    import pandas as pd
+
+    same = [d for d in tracker.store.list_deployments()
+            if d.name == found.name and d.log_dir == found.log_dir]
+    if all(d.model == found.model for d in same):
+        return pd.Series(True, index=times.index)
+    mine = pd.Series(False, index=times.index)
+    for d in same:
+        if d.model == found.model:
+            end = pd.Timestamp.now(tz="UTC") if d.stopped_at is None else \
+                pd.Timestamp(d.stopped_at)
+            mine |= (times >= pd.Timestamp(d.started_at)) & (times <= end)
+    return mine
 
 
 def _with_predictions(tracker: Tracker, ref: Side, column: str, *, trusted: bool) -> Side:
