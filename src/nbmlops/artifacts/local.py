@@ -4,14 +4,21 @@ A blob lives at ``<root>/<sha[:2]>/<sha>``. Writes go to a temporary file in the
 are fsync'ed and renamed into place, so a reader never sees half a blob and a crash never
 leaves one; writing bytes that are already there costs only their hash. Every read
 verifies the sha256.
+
+A writer killed mid-write leaves its ``.incoming-*`` file behind. A live writer touches
+its file with every chunk, so one untouched for ``STALE_INCOMING_S`` has no writer any
+more: the first write of each store removes those. A folder that cannot be written is an
+:class:`ArtifactError` saying so, never a bare ``PermissionError``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mimetypes
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +28,9 @@ from nbmlops.artifacts.names import check_name, check_sha256
 from nbmlops.errors import ArtifactError
 
 _BUF = 1 << 20
+INCOMING = ".incoming-"
+STALE_INCOMING_S = 3600.0
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def guess_media_type(name: str) -> str:
@@ -40,6 +50,7 @@ class LocalArtifactStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._swept = False
 
     def __repr__(self) -> str:
         return f"LocalArtifactStore({str(self.root)!r})"
@@ -59,13 +70,46 @@ class LocalArtifactStore:
         return self.path_of(sha256).is_file()
 
     # -- writing --------------------------------------------------------------------
+    def _write_error(self, exc: OSError) -> ArtifactError:
+        where = exc.filename or self.root
+        if exc.errno in _NOT_WRITABLE:
+            return ArtifactError(
+                f"the artifacts folder {self.root} is not writable ({exc.strerror}: {where}); "
+                "make it writable, or set NBMLOPS_ARTIFACTS to a writable folder")
+        return ArtifactError(f"could not write to the artifacts folder {self.root} "
+                             f"({exc.strerror or exc}: {where}); nothing was stored")
+
+    def sweep_incoming(self, *, older_than: float = STALE_INCOMING_S) -> list[Path]:
+        """Remove ``.incoming-*`` files no writer has touched for ``older_than`` seconds
+        (left by a crashed write); returns what was removed."""
+        removed: list[Path] = []
+        cutoff = time.time() - older_than
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:  # no folder yet, or not listable: nothing of ours to clean
+            return removed
+        for entry in entries:
+            if not entry.name.startswith(INCOMING):
+                continue
+            try:
+                if entry.is_file(follow_symlinks=False) and \
+                        entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+            except OSError:  # gone already (another process swept it), or not ours
+                continue
+        return removed
+
     def _commit(self, tmp: Path, digest: str) -> None:
         final = self.path_of(digest)
         if final.is_file():
             tmp.unlink(missing_ok=True)
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, final)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
         try:  # make the rename itself durable
             fd = os.open(final.parent, os.O_RDONLY)
         except OSError:
@@ -76,8 +120,14 @@ class LocalArtifactStore:
             os.close(fd)
 
     def _tempfile(self) -> tuple[int, Path]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".incoming-", dir=self.root)
+        if not self._swept:
+            self._swept = True
+            self.sweep_incoming()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=INCOMING, dir=self.root)
+        except OSError as exc:
+            raise self._write_error(exc) from exc
         return fd, Path(name)
 
     def put_bytes(self, data: bytes, *, media_type: str = "application/octet-stream"
@@ -91,6 +141,9 @@ class LocalArtifactStore:
                     fh.flush()
                     os.fsync(fh.fileno())
                 self._commit(tmp, digest)
+            except OSError as exc:  # a full disk, say
+                tmp.unlink(missing_ok=True)
+                raise self._write_error(exc) from exc
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise

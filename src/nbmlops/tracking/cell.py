@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nbmlops._types import DatasetLink
-from nbmlops.errors import ParamValueError, StoreError
+from nbmlops.errors import ArtifactError, ParamValueError, StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.notebook import experiment_for
@@ -97,12 +97,20 @@ class _Capture:
     def __init__(self, names: CellNames, ns: Mapping[str, Any], opts: CellOptions) -> None:
         self.names, self.ns, self.opts = names, ns, opts
         self.warnings: list[str] = []
+        self.unsaved: dict[str, str] = {}  # model name -> why it could not be saved
         explicit = (*(opts.params or ()), *(opts.metrics or ()), *(opts.models or ()),
                     *(opts.data or ()))
         watch = {*names.binds, *names.mutated, *explicit}
         # the objects themselves, not their ids: a freed object's address is soon reused
         self.before: dict[str, Any] = {n: ns.get(n, _MISSING) for n in watch}
         self.existing = set(ns)  # names bound by magics or exec() show up as new keys
+
+    @property
+    def unsaved_reason(self) -> str | None:
+        """Why the run is incomplete (models bound but not saved), if it is."""
+        if not self.unsaved:
+            return None
+        return "; ".join(f"model {n!r} was not saved ({why})" for n, why in self.unsaved.items())
 
     def _warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -202,8 +210,10 @@ class _Capture:
         for n in models:
             try:
                 run.log_model(ns[n], name=n)
-            except Exception as exc:
-                self._warn(f"model {n!r} was not saved: {exc}")
+            except Exception as exc:  # the run must say so: see track_cell
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                self.unsaved[n] = f"{type(exc).__name__}: {reason}" if reason else \
+                    type(exc).__name__
                 continue
             if is_estimator(ns[n]):
                 self._log(run.log_params, estimator_params(n, ns[n]))
@@ -282,4 +292,12 @@ def track_cell(
         finish(run, exc)
         raise
     run.warnings.extend(capture.warnings)
+    unsaved = capture.unsaved_reason
+    if outcome.error is None and unsaved is not None:
+        # the cell's work stands (its variables are set); the run must not look complete
+        finish(run, failure=f"the cell ran, but {unsaved}")
+        raise ArtifactError(
+            f"the cell ran (its variables are set), but {unsaved}, so run {run.id[:8]} is "
+            "recorded as failed; fix that and run the cell again, or name the models to "
+            "save with --model", name=next(iter(capture.unsaved)))
     return finish(run, outcome.error, traceback_text=outcome.traceback), outcome

@@ -654,15 +654,20 @@ def _last_line(error: str | None) -> str | None:
 
 
 def finish(run: ActiveRun, exc: BaseException | None = None, *,
-           traceback_text: str | None = None) -> RunSummary:
-    """End ``run`` after its block or cell: finished, or as ``exc`` says.
+           traceback_text: str | None = None, failure: str | None = None) -> RunSummary:
+    """End ``run`` after its block or cell: finished, or as ``exc`` says, or failed for
+    ``failure`` (the block ran, but part of what the run records could not be kept).
 
     When the block raised, the caller re-raises ``exc``; if the store also failed, the
     failure is attached to ``exc`` as a note instead of replacing it. When the block
     succeeded, a store failure is raised as a StoreError saying the work did happen.
     """
-    status: RunStatus = "finished" if exc is None else status_for(exc)
-    error = None if status == "finished" else (traceback_text or format_error(exc))  # type: ignore[arg-type]
+    status: RunStatus
+    if exc is not None:
+        status = status_for(exc)
+        error = None if status == "finished" else (traceback_text or format_error(exc))
+    else:
+        status, error = ("finished", None) if failure is None else ("failed", failure)
     try:
         return run.end(status, error=error)
     except NbmlopsError as store_exc:

@@ -6,13 +6,21 @@ commit), a busy timeout, and ``BEGIN IMMEDIATE`` for every transaction that writ
 read-then-write never fails half-way with "database is locked". On top of that every
 transaction is retried a bounded number of times with jittered back-off on lock and
 serialization errors. Driver errors leave this module as :class:`StoreError`.
+
+Engines are made with ``hide_parameters=True``: a failing statement's values (a run's
+whole source code, a user's params) never appear in an error message or in the
+SQLAlchemy error chained under it; the StoreError names the statement's kind and table
+and the driver's reason.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -38,7 +46,8 @@ def make_engine(url: str) -> Engine:
             return _sqlite_engine(url)
         # no pre-ping round trip per transaction: stale connections are recycled, and a
         # connection that dropped anyway is retried once (see _retryable)
-        return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=5)
+        return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=5,
+                             hide_parameters=True)
     except ModuleNotFoundError as exc:
         module = (exc.name or "").split(".")[0]
         if module == "psycopg":
@@ -69,6 +78,7 @@ def _sqlite_engine(url: str) -> Engine:
         url,
         connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         poolclass=StaticPool if memory else None,
+        hide_parameters=True,
     )
 
     @event.listens_for(engine, "connect")
@@ -113,6 +123,74 @@ def _retryable(exc: DBAPIError) -> bool:
     return getattr(orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
+_STATEMENT = re.compile(
+    r"\s*(insert\s+(?:or\s+\w+\s+)?into|update|delete\s+from|create\s+(?:unique\s+)?\w+"
+    r"(?:\s+if\s+not\s+exists)?|drop\s+\w+(?:\s+if\s+exists)?|alter\s+table)\s+[\"`]?(\w+)",
+    re.IGNORECASE)
+_FROM = re.compile(r"\bfrom\s+[\"`]?(\w+)", re.IGNORECASE)
+_READ_ONLY_SIGNS = ("unable to open database file", "readonly database",
+                    "read-only file system", "disk i/o error")
+
+
+def statement_kind(statement: str | None) -> str | None:
+    """``INSERT INTO runs``, ``UPDATE params``, ``SELECT FROM runs``: what a statement
+    did, without its values."""
+    if not statement:
+        return None
+    found = _STATEMENT.match(statement)
+    if found:
+        return f"{' '.join(found.group(1).upper().split())} {found.group(2)}"
+    head = statement.lstrip().split(None, 1)
+    verb = head[0].upper() if head else ""
+    table = _FROM.search(statement)
+    if verb in ("SELECT", "WITH") and table:
+        return f"SELECT FROM {table.group(1)}"
+    return verb or None
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's reason, on one line, without the statement or its parameters."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if orig is not None else str(exc).split("\n[SQL:", 1)[0]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _read_only_folder(url: str, reason: str) -> Path | None:
+    """The SQLite store's folder if a write failed because it (or the file) is read-only."""
+    path = sqlite_path(url)
+    if path is None or not any(sign in reason.lower() for sign in _READ_ONLY_SIGNS):
+        return None
+    folder = path.parent
+    if not folder.is_dir():
+        return None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)) \
+            or _read_only_mount(folder):
+        return folder
+    return None
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
+    reason = _reason(exc)
+    folder = _read_only_folder(url, reason)
+    if folder is not None:
+        return StoreError(
+            f"the lineage store at {redact(url)} cannot be used: its folder {folder} is "
+            f"read-only (sqlite: {reason}); make the folder writable, or set NBMLOPS_STORE "
+            "to a .db file in a writable folder", url=redact(url))
+    kind = statement_kind(getattr(exc, "statement", None))
+    during = f" during {kind}" if kind else ""
+    return StoreError(f"the lineage store at {redact(url)} failed{during}: {reason}; nothing "
+                      "from this operation was written", url=redact(url))
+
+
 def run_in_transaction(
     engine: Engine, fn: Callable[[Connection], T], *, write: bool, url: str
 ) -> T:
@@ -137,12 +215,7 @@ def run_in_transaction(
                 time.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 1.0)
                 continue
-            raise StoreError(
-                f"the lineage store at {redact(url)} failed: {exc.orig}; "
-                "nothing from this operation was written",
-                url=redact(url),
-            ) from exc
+            raise _store_error(exc, url) from exc
         except SQLAlchemyError as exc:
-            raise StoreError(f"the lineage store at {redact(url)} failed: {exc}",
-                             url=redact(url)) from exc
+            raise _store_error(exc, url) from exc
     raise AssertionError("unreachable")  # pragma: no cover
