@@ -494,3 +494,97 @@ def test_the_extension_is_declared_and_enabled_on_install() -> None:
     config = json.loads((ROOT / "jupyter-config" / "server-config" / "nbmlops.json")
                         .read_text(encoding="utf-8"))
     assert config == {"ServerApp": {"jpserver_extensions": {"nbmlops": True}}}
+
+
+# -- input that would exhaust the parser, the database or Python's integers -------------------
+
+@pytest.mark.parametrize(("params", "words"), [
+    ({"where": "not " * 5000 + "metrics.accuracy > 0.5"}, "characters long"),
+    ({"where": "not " * 100 + "metrics.accuracy > 0.5"}, "nested too deeply"),
+    ({"where": "(" * 250 + "metrics.accuracy > 0.5" + ")" * 250}, "nested"),
+    ({"where": "metrics.accuracy in " + "[" * 60 + "1" + "]" * 60}, "nested"),
+    ({"where": " or ".join(["metrics.accuracy > 0.5"] * 150)}, "at most 100"),
+    ({"where": "metrics.accuracy > 100000000000000000000000000000"}, "64-bit"),
+    ({"sort": ",".join(f"-metrics.m{i}" for i in range(150))}, "at most 16 keys"),
+    ({"offset": str(10**30)}, "offset must be from 0 to 9007199254740992"),
+    ({"offset": str(2**53 + 1)}, "offset must be from 0 to 9007199254740992"),
+    ({"limit": str(10**30)}, "limit must be from 1 to 500"),
+    ({"offset": "\u0663"}, "digits 0-9"),  # an Arabic-Indic 3
+    ({"offset": "1" * 10_000}, "offset must be from 0"),
+])
+async def test_oversized_queries_are_400s_that_name_the_problem(
+        jp_fetch: Any, filled: dict[str, Any], params: dict[str, str], words: str) -> None:
+    message = await fail(jp_fetch, "runs", code=400, **params)
+    assert words in message
+    assert len(message) < 600  # the expression is quoted cut short, not echoed whole
+
+
+async def test_every_paged_route_bounds_its_offset(jp_fetch: Any,
+                                                   filled: dict[str, Any]) -> None:
+    for route in ("runs", "experiments", "models", "deployments", "jobs", "drift"):
+        assert "offset" in await fail(jp_fetch, route, code=400, offset=str(10**30))
+        assert "digits 0-9" in await fail(jp_fetch, route, code=400, offset="\u0663")
+    # the largest offset is answered, as an empty page, however the runs are read
+    for sort in ("start", "-metrics.accuracy"):
+        page = await get(jp_fetch, "runs", offset=str(2**53), limit=500, sort=sort)
+        assert page["items"] == []
+    assert (await get(jp_fetch, "runs", where="metrics.accuracy >= 0",
+                      offset=str(2**53)))["items"] == []
+    assert (await get(jp_fetch, "drift", offset=str(2**53)))["items"] == []
+    # sixteen sort keys are fine
+    keys = ",".join(["-metrics.accuracy", *(f"metrics.m{i}" for i in range(15))])
+    everything = await get(jp_fetch, "runs")
+    assert (await get(jp_fetch, "runs", sort=keys))["total"] == everything["total"]
+
+
+async def test_an_oversized_model_reference_or_version_is_a_400(
+        jp_fetch: Any, filled: dict[str, Any]) -> None:
+    message = await fail(jp_fetch, "lineage", code=400, model="churn/99999999999999999999999")
+    assert "a version is a number from 1 to 9223372036854775807" in message
+    await fail(jp_fetch, "lineage", code=400, model="churn/\u0663")
+    for version in (10**22, 2**63):
+        message = await fail(jp_fetch, "models", "churn", "promote", code=400, method="POST",
+                             body=json.dumps({"version": version, "alias": "production"}))
+        assert "body.version must be a version number from 1 to 9223372036854775807" \
+            in message
+    message = await fail(jp_fetch, "models", "churn", "promote", code=400, method="POST",
+                         body='{"version": ' + "9" * 5000 + ', "alias": "production"}')
+    assert "JSON" in message
+    detail = await get(jp_fetch, "models", "churn")
+    assert detail["model"]["aliases"] == {"production": 2}  # nothing moved
+
+
+async def test_a_deeply_nested_body_is_a_400(jp_fetch: Any, filled: dict[str, Any]) -> None:
+    deep = '{"version": 1, "alias": "production", "reason": ' + "[" * 100_000 + "]" * 100_000 \
+        + "}"
+    for route in ("promote", "rollback"):
+        message = await fail(jp_fetch, "models", "churn", route, code=400, method="POST",
+                             body=deep)
+        assert "nested more than 32 levels" in message
+    # brackets inside strings are text, not nesting
+    text = json.dumps({"version": 2, "alias": "production", "reason": "[" * 1000})
+    moved = await jp_fetch(*API, "models", "churn", "promote", method="POST", body=text)
+    assert json.loads(moved.body)["changed"] is False
+
+
+async def test_an_unexpected_error_is_a_500_with_the_traceback_logged(
+        jp_fetch: Any, filled: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from nbmlops import api
+
+    store = api.tracker().store
+
+    def bug(*args: Any, **kwargs: Any) -> Any:
+        return {}["missing"]  # a KeyError from a bug, not a refusal of bad input
+
+    def library_error(*args: Any, **kwargs: Any) -> Any:
+        return int("not a number")  # a library's ValueError: a bug too
+
+    for broken in (bug, library_error):
+        monkeypatch.setattr(type(store), "list_models", broken)
+        caplog.clear()
+        message = await fail(jp_fetch, "models", code=500)
+        assert message.startswith("internal error (")
+        assert "Traceback" in caplog.text  # in the server's log, not in the answer
+    monkeypatch.undo()
+    assert (await get(jp_fetch, "models"))["total"] == 1

@@ -38,6 +38,15 @@ PREFIX = "/nbmlops/api"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 MAX_COMPARE = 100
+MAX_INTEGER = 2**63 - 1  # what the store holds: a 64-bit signed integer
+# the largest integer the panel's JavaScript numbers hold exactly; the store adds to an
+# offset and multiplies it, so it stays well inside a 64-bit integer
+MAX_OFFSET = 2**53
+MAX_BODY_DEPTH = 32  # levels of nested JSON arrays and objects in a request body
+
+_DIGITS = re.compile(r"-?[0-9]+")  # ASCII digits only: int() would also read "٣" as 3
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_NESTING = re.compile(rb"[\[\]{}]")
 
 R = TypeVar("R")
 
@@ -57,16 +66,35 @@ class BadRequest(ValueError):
     """A query parameter or body is not valid (400)."""
 
 
+def _raised_by_nbmlops(exc: BaseException) -> bool:
+    """Whether the error was raised in nbmlops' own code (where a plain ValueError is a
+    refusal of bad input: an invalid alias, an unknown status), not in a library."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = "" if tb is None else str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module == "nbmlops" or module.startswith("nbmlops.")
+
+
 def status_for(exc: BaseException) -> tuple[int, str]:
-    """The HTTP status and message for an error: the one place they are mapped."""
+    """The HTTP status and message for an error: the one place they are mapped.
+
+    400 is bad input only: this module's own checks, nbmlops' errors about what was asked
+    (its ``ValueError`` and ``LookupError`` kinds) and a ``ValueError`` nbmlops raised
+    itself. Anything else (a ``KeyError`` from a bug, a library's ``ValueError``) is a
+    500, logged with its traceback; the answer says only its type."""
     if isinstance(exc, tornado.web.HTTPError):
         return exc.status_code, exc.log_message or exc.reason or "request refused"
     if isinstance(exc, RunNotFoundError | ModelNotFoundError | DeploymentError):
         return 404, str(exc)
     if isinstance(exc, StoreError):
         return 503, f"the nbmlops store cannot be read: {exc}"
-    if isinstance(exc, ValueError | KeyError | NbmlopsError):
-        return 400, str(exc).strip("'\"")
+    if isinstance(exc, BadRequest) or (
+            isinstance(exc, NbmlopsError) and isinstance(exc, ValueError | LookupError)) or (
+            isinstance(exc, ValueError) and _raised_by_nbmlops(exc)):
+        return 400, str(exc)
+    if isinstance(exc, NbmlopsError):  # raised on purpose, and says what to do
+        return 500, str(exc)
     return 500, (f"internal error ({type(exc).__name__}); the Jupyter server's log has "
                  "the details")
 
@@ -121,23 +149,25 @@ class ApiHandler(APIHandler):
         value = self.get_query_argument(name, None)
         return value.strip() or None if value is not None else None
 
-    def number(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+    def number(self, name: str, default: int, *, low: int, high: int = MAX_INTEGER) -> int:
         raw = self.text(name)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise BadRequest(f"{name} must be a whole number, not {raw!r}") from None
-        if value < low or (high is not None and value > high):
-            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise BadRequest(f"{name} must be {bound}, not {value}")
-        return value
+        shown = raw if len(raw) <= 40 else f"{raw[:20]}… ({len(raw):,} characters)"
+        if not _DIGITS.fullmatch(raw):
+            raise BadRequest(f"{name} must be a whole number in the digits 0-9, not {shown!r}")
+        if len(raw) > 20 or not low <= int(raw) <= high:
+            raise BadRequest(f"{name} must be from {low} to {high}, not {shown}")
+        return int(raw)
 
     def body(self, tp: Any) -> Any:
+        raw = self.request.body or b""
+        if _json_depth(raw) > MAX_BODY_DEPTH:
+            raise BadRequest(f"the request body is nested more than {MAX_BODY_DEPTH} levels "
+                             "deep; send the flat JSON object the route takes")
         try:
-            data = json.loads(self.request.body or b"")
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, 5,000 digits
             raise BadRequest(f"the request body must be JSON: {exc}") from None
         check(tp, data)
         return data
@@ -152,7 +182,7 @@ class ApiHandler(APIHandler):
     def paging(self) -> dict[str, int]:
         """The page asked for: ``limit`` and ``offset``."""
         return {"limit": self.number("limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT),
-                "offset": self.number("offset", 0, low=0)}
+                "offset": self.number("offset", 0, low=0, high=MAX_OFFSET)}
 
     async def reply_page(self, fn: Callable[..., list[Any]], *args: Any, **kwargs: Any) -> None:
         """A page of the whole list ``fn`` returns (for lists that stay short; a long one
@@ -162,6 +192,21 @@ class ApiHandler(APIHandler):
         items = await self.call(fn, *args, **kwargs)
         self.finish(json.dumps(p.Page(items=items[offset:offset + limit], total=len(items),
                                       total_exact=True, limit=limit, offset=offset)))
+
+
+def _json_depth(raw: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects (brackets inside strings do not
+    count), read without parsing it: Python's parser would give up at a thousand."""
+    depth = deepest = 0
+    for bracket in _JSON_NESTING.findall(_JSON_STRING.sub(b"", raw)):
+        if bracket in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_BODY_DEPTH:
+                break
+        else:
+            depth -= 1
+    return deepest
 
 
 def _filters(handler: ApiHandler, params: tuple[Param, ...]) -> dict[str, str | None]:
@@ -268,9 +313,9 @@ class PromoteHandler(ApiHandler):
     @authorized
     async def post(self, name: str) -> None:
         body = self.body(p.PromoteRequest)
-        if body["version"] < 1:
-            raise BadRequest(f"body.version must be a version number from 1, not "
-                             f"{body['version']}")
+        if not 1 <= body["version"] <= MAX_INTEGER:
+            raise BadRequest(f"body.version must be a version number from 1 to {MAX_INTEGER}, "
+                             f"not {body['version']}")
         await self.reply(reads.promote, name, body)
 
 

@@ -409,8 +409,11 @@ def parse_version_reference(text: str) -> tuple[str, int | None, str | None]:
         name, alias = text.split("@", 1)
     elif "/" in text:
         name, number = text.rsplit("/", 1)
-        if not number.isdigit() or int(number) < 1:
-            raise ValueError(f"model reference {text!r}: a version is a number from 1")
+        if (not number.isascii() or not number.isdigit() or len(number) > 19
+                or not 1 <= int(number) <= 2**63 - 1):
+            shown = text if len(text) <= 60 else f"{text[:40]}…"
+            raise ValueError(f"model reference {shown!r}: a version is a number from 1 to "
+                             f"{2**63 - 1} in the digits 0-9")
         version = int(number)
     if not name or alias == "":
         raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS")

@@ -14,7 +14,12 @@ a list or tuple, ``and``, ``or``, ``not`` and parentheses. Values are literals.
 A sort is a comma-separated list of fields, each optionally prefixed by ``-`` for
 descending order: ``-metrics.accuracy,start``.
 
-Parsing happens here, without touching the database; the store compiles the result.
+Parsing happens here, without touching the database; the store compiles the result. Every
+front end (the API, the CLI, the magics, the server) parses here, so the bounds that keep
+a query from exhausting the parser or the database are here too: a filter is at most
+:data:`MAX_FILTER_LENGTH` characters, nested at most :data:`MAX_FILTER_DEPTH` levels, holds
+at most :data:`MAX_COMPARISONS` comparisons and :data:`MAX_VALUES` list values; integers
+fit a 64-bit signed integer; a sort has at most :data:`MAX_SORT_KEYS` keys.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ _OPS: dict[type[ast.cmpop], Op] = {
     ast.In: "in", ast.NotIn: "not in",
 }
 _FLIP: dict[Op, Op] = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+MAX_FILTER_LENGTH = 20_000  # characters
+MAX_FILTER_DEPTH = 32  # levels of the parsed expression (and/or/not, brackets, lists, ...)
+MAX_COMPARISONS = 100
+MAX_VALUES = 1_000  # list items, over the whole filter
+MAX_SORT_KEYS = 16
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +124,25 @@ def _literal(node: ast.expr, expression: str) -> Any:
         if not all(isinstance(v, str | int | float | bool) or v is None for v in value):
             raise QueryError("lists may hold only strings, numbers, booleans or None",
                              expression=expression)
+        for v in value:
+            _check_int(v, expression)
         return tuple(value)
     if not (isinstance(value, str | int | float | bool) or value is None):
         raise QueryError(f"{ast.unparse(node)!r} is not a string, number, boolean or None",
                          expression=expression)
+    _check_int(value, expression)
     return value
+
+
+def _check_int(value: Any, expression: str) -> None:
+    """An integer the store can hold (a 64-bit signed integer); a larger one is refused,
+    never silently rounded."""
+    if isinstance(value, int) and not isinstance(value, bool) and not (
+            INT64_MIN <= value <= INT64_MAX):
+        shown = f"{value:.3e}" if abs(value) < 10**300 else "an integer that large"
+        raise QueryError(f"{shown} does not fit a 64-bit integer (at most "
+                         f"{INT64_MAX:,}); write it as a float, like 1e30",
+                         expression=_shown(expression))
 
 
 def _is_field(node: ast.expr) -> bool:
@@ -182,14 +208,56 @@ def _convert(node: ast.expr, expression: str) -> Filter:
         expression=expression)
 
 
+def _shown(expression: str) -> str:
+    """The expression as an error message quotes it: a long one is cut short."""
+    if len(expression) <= 200:
+        return expression
+    return f"{expression[:100]}… ({len(expression):,} characters)"
+
+
+def _too_deep(what: str, expression: str) -> QueryError:
+    return QueryError(f"the {what} is nested too deeply (at most {MAX_FILTER_DEPTH} levels of "
+                      "and/or/not, brackets, lists and fields); write it flatter",
+                      expression=_shown(expression))
+
+
+def _check_size(tree: ast.AST, expression: str, what: str = "filter") -> None:
+    """Refuse a parsed filter nested too deeply, or with too many comparisons or values,
+    before anything walks it recursively (here or in the store's compiler)."""
+    comparisons = values = 0
+    todo: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise _too_deep(what, expression)
+        if isinstance(node, ast.Compare):
+            comparisons += len(node.ops)
+        elif isinstance(node, ast.List | ast.Tuple | ast.Set):
+            values += len(node.elts)
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    if comparisons > MAX_COMPARISONS:
+        raise QueryError(f"the filter has {comparisons:,} comparisons; at most "
+                         f"{MAX_COMPARISONS} are allowed", expression=_shown(expression))
+    if values > MAX_VALUES:
+        raise QueryError(f"the filter's lists hold {values:,} values; at most {MAX_VALUES:,} "
+                         "are allowed", expression=_shown(expression))
+
+
 def parse_filter(expression: str | None) -> Filter | None:
     """Parse a filter expression; ``None`` or blank means no filter."""
     if expression is None or not expression.strip():
         return None
+    if len(expression) > MAX_FILTER_LENGTH:
+        raise QueryError(f"the filter is {len(expression):,} characters long; at most "
+                         f"{MAX_FILTER_LENGTH:,} are allowed", expression=_shown(expression))
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
-        raise QueryError(f"cannot parse the filter ({exc.msg})", expression=expression) from None
+        raise QueryError(f"cannot parse the filter ({exc.msg})",
+                         expression=_shown(expression)) from None
+    except (RecursionError, MemoryError):  # Python's own parser gives up on deep nesting
+        raise _too_deep("filter", expression) from None
+    _check_size(tree, expression)
     return _convert(tree.body, expression)
 
 
@@ -197,7 +265,14 @@ def parse_sort(spec: str | tuple[str, ...] | list[str] | None) -> tuple[SortKey,
     """Parse ``"-metrics.accuracy,start"`` (or a list of such items)."""
     if spec is None:
         return ()
+    if sum(map(len, [spec] if isinstance(spec, str) else spec)) > MAX_FILTER_LENGTH:
+        raise QueryError(f"the sort is longer than {MAX_FILTER_LENGTH:,} characters",
+                         expression=_shown(str(spec)))
     items = spec.split(",") if isinstance(spec, str) else list(spec)
+    items = [item for item in items if item.strip()]
+    if len(items) > MAX_SORT_KEYS:
+        raise QueryError(f"sort by at most {MAX_SORT_KEYS} keys, not {len(items):,}",
+                         expression=_shown(str(spec)))
     keys = []
     for raw in items:
         item = raw.strip()
@@ -206,8 +281,11 @@ def parse_sort(spec: str | tuple[str, ...] | list[str] | None) -> tuple[SortKey,
         descending = item.startswith("-")
         body = item.lstrip("+-").strip()
         try:
-            node = ast.parse(body, mode="eval").body
-        except SyntaxError:
-            raise QueryError(f"cannot parse sort key {item!r}", expression=str(spec)) from None
-        keys.append(SortKey(_field(node, str(spec)), descending))
+            tree = ast.parse(body, mode="eval")
+        except (SyntaxError, RecursionError, MemoryError):
+            raise QueryError(f"cannot parse sort key {_shown(item)!r}",
+                             expression=_shown(str(spec))) from None
+        _check_size(tree, str(spec), "sort key")
+        node = tree.body
+        keys.append(SortKey(_field(node, _shown(str(spec))), descending))
     return tuple(keys)
