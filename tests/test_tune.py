@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import nbmlops
-from nbmlops.tuning.progress import NoProgress, ProgressState
+from nbmlops.tuning.progress import Eta, NoProgress, ProgressState
 
 X, Y = make_classification(240, 6, n_informative=4, random_state=0)
 KF = KFold(5, shuffle=True, random_state=0)
@@ -119,8 +119,40 @@ def test_several_models_compete_in_one_search(store_env: Path) -> None:
     # the refit winner is the family's own estimator, fitted with the best params
     own = models[result.best_model]
     assert type(result.best_estimator) is type(own)
-    for key, value in result.best_params.items():
+    # best_params names the winning family first, then its own hyperparameters
+    family, *own_params = result.best_params.items()
+    assert family == ("model", result.best_model)
+    assert own_params
+    for key, value in own_params:
         assert result.best_estimator.get_params()[key] == value
+    assert result.headline().endswith(f"with {result.best_model}("
+                                      + ", ".join(f"{k}={v!r}" for k, v in own_params) + ")")
+
+
+def test_candidates_frame_keeps_the_params_as_tried(store_env: Path) -> None:
+    models = {"logreg": LogisticRegression(max_iter=500),
+              "tree": DecisionTreeClassifier(random_state=0)}
+    spaces = {"logreg": {"C": [0.5, 2.0], "fit_intercept": [True, False]},
+              "tree": {"max_depth": [2, None], "min_samples_leaf": [1, 3]}}
+    result = nbmlops.tune(models, spaces, X, Y, cv=3, **quiet())
+    frame = result.candidates.set_index("name")
+    assert str(frame["params.min_samples_leaf"].dtype) == "Int64"  # ints, <NA> for logreg
+    assert frame["params.max_depth"].dtype == object
+    trees = frame[frame["params.model"] == "tree"]
+    assert sorted(trees["params.max_depth"], key=repr) == [2, 2, None, None]
+    assert sorted(trees["params.min_samples_leaf"].tolist()) == [1, 1, 3, 3]
+    assert all(v is None or type(v) is int for v in trees["params.max_depth"])
+    assert frame["params.C"].dtype == np.float64  # floats only: NaN where absent
+    assert frame["params.fit_intercept"].dtype == object  # bools, absent for the trees
+    logregs = frame[frame["params.model"] == "logreg"]
+    assert sorted(logregs["params.fit_intercept"]) == [False, False, True, True]
+    assert str(frame["rank"].dtype) == "Int64"
+    # one family: ints stay int64, bools bool
+    single = nbmlops.tune(DecisionTreeClassifier(random_state=0),
+                          {"max_depth": [2, 3], "splitter": ["best", "random"]}, X, Y, cv=3,
+                          **quiet()).candidates
+    assert single["params.max_depth"].dtype == np.int64
+    assert sorted(single["params.max_depth"]) == [2, 2, 3, 3]
 
 
 def test_halving_and_optuna_strategies(store_env: Path) -> None:
@@ -203,6 +235,62 @@ def test_progress_reaches_the_total(store_env: Path) -> None:
     assert seen[-1].best is not None
     assert re.match(r"grid search: 3/3 candidates · \d", seen[-1].line())
     assert closed == ["finished"]
+
+
+def test_eta_waits_for_the_pace_after_start_up() -> None:
+    """A fake clock: the first batch of 2 takes 30 s (workers starting), later ones 5 s."""
+    now = [0.0]
+    eta = Eta(workers=2, clock=lambda: now[0])
+    assert eta.remaining(12) is None  # nothing finished
+    now[0] = 30.0
+    eta.finished(2)
+    assert eta.remaining(12) is None  # one batch: the start-up cost only, no pace yet
+    now[0] = 35.0
+    eta.finished(4)
+    assert eta.remaining(12) == pytest.approx(20.0)  # 4 batches of 5 s (not 35/4*8 = 70 s)
+    now[0] = 37.0  # asked again 2 s later: the time left counts down
+    assert eta.remaining(12) == pytest.approx(18.0)
+    now[0] = 40.0
+    eta.finished(6)
+    assert eta.remaining(12) == pytest.approx(15.0)
+    now[0] = 45.0
+    eta.finished(8)
+    # 3 left of 12: two batches of 2 workers, the last one partial but as long as a full one
+    assert eta.remaining(11) == pytest.approx(10.0)
+    eta.finished(12)
+    assert eta.remaining(12) is None  # done
+    assert eta.remaining(None) is None  # a count not known ahead (successive halving)
+
+
+def test_eta_needs_a_few_candidates_one_at_a_time() -> None:
+    now = [0.0]
+    eta = Eta(workers=1, clock=lambda: now[0])
+    for done, t in ((1, 10.0), (2, 11.0)):
+        now[0] = t
+        eta.finished(done)
+        assert eta.remaining(10) is None
+    now[0] = 12.0
+    eta.finished(3)
+    assert eta.remaining(10) == pytest.approx(7.0)
+    state = ProgressState(description="grid search", done=3, total=10, elapsed_s=12.0,
+                          best=0.9, metric="accuracy", remaining_s=eta.remaining(10))
+    assert "ETA 7" in state.line()
+    early = ProgressState(description="grid search", done=1, total=10, elapsed_s=10.0,
+                          best=0.9, metric="accuracy", remaining_s=None)
+    assert "ETA" not in early.line()
+
+
+def test_a_search_shows_no_eta_from_its_first_batch(store_env: Path) -> None:
+    seen: list[ProgressState] = []
+
+    class Recording(NoProgress):
+        def update(self, state: ProgressState) -> None:
+            seen.append(state)
+
+    nbmlops.tune(LogisticRegression(max_iter=500), {"C": [0.1, 0.3, 1.0, 3.0, 10.0]}, X, Y,
+                 cv=3, n_jobs=1, progress=Recording())
+    assert [s.done for s in seen] == [1, 2, 3, 4, 5]
+    assert [s.eta_s is not None for s in seen] == [False, False, True, True, False]
 
 
 def test_text_progress_lines(store_env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,8 +34,10 @@ def test_tune_magic_records_binds_and_shows(shell, capsys) -> None:  # type: ign
     assert f"nbmlops tune {tuned.run_id[:8]} finished in" in out  # the result, shown
     best = shell.user_ns["best"]
     assert type(best).__name__ in ("LogisticRegression", "DecisionTreeClassifier")
-    assert best.get_params()[next(iter(tuned.best_params))] == \
-        next(iter(tuned.best_params.values()))
+    assert tuned.best_params["model"] == tuned.best_model == type(best).__name__.replace(
+        "LogisticRegression", "logreg").replace("DecisionTreeClassifier", "tree")
+    key, value = list(tuned.best_params.items())[1]
+    assert best.get_params()[key] == value
     parent = nbmlops.get_run(tuned.run_id)
     assert parent.name == "families"
     assert {ln.name for ln in parent.inputs} == {"X_train", "y_train"}

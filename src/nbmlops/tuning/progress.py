@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Literal, Protocol, TextIO
 
 from nbmlops.tracking.summary import format_duration, format_number
 
@@ -32,11 +32,16 @@ class ProgressState:
     metric: str
     failed: int = 0
     unit: str = "candidates"  # what ``done`` and ``total`` count ("rows" for batch scoring)
+    # the time left as the worker estimated it (an :class:`Eta`; None: not known yet), or
+    # "rate": extrapolate the pace since the start (fine-grained work such as rows)
+    remaining_s: float | Literal["rate"] | None = "rate"
 
     @property
     def eta_s(self) -> float | None:
         if not self.total or not self.done or self.done >= self.total:
             return None
+        if self.remaining_s != "rate":
+            return self.remaining_s
         return self.elapsed_s / self.done * (self.total - self.done)
 
     def line(self) -> str:
@@ -50,6 +55,45 @@ class ProgressState:
         if self.failed:
             parts.append(f"{self.failed} failed")
         return " · ".join(parts)
+
+
+class Eta:
+    """The time left of work whose items finish in batches (a search's candidates).
+
+    The first batch to finish carries the start-up cost (worker processes starting,
+    imports, the data sent to them), so a pace measured from the start overstates the time
+    left, several times over for a short search. The pace is measured from the first
+    completion on instead, and nothing is estimated until at least ``min_done`` more items,
+    and one more whole batch of ``workers``, have finished after it. The time left counts
+    whole batches: with ``workers`` items running at once, the last, partial batch takes
+    as long as a full one.
+    """
+
+    def __init__(self, *, workers: int = 1, min_done: int = 2,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.workers = max(1, workers)
+        self.min_done = min_done
+        self._clock = clock
+        self._first: tuple[float, int] | None = None  # (time, done) at the first completion
+        self._last: tuple[float, int] | None = None
+
+    def finished(self, done: int) -> None:
+        """``done`` items have finished in all, now."""
+        now = self._clock()
+        if self._first is None:
+            self._first = (now, done)
+        self._last = (now, done)
+
+    def remaining(self, total: int | None) -> float | None:
+        """Seconds left until ``total`` items have finished; None until it can be told."""
+        if total is None or self._first is None or self._last is None:
+            return None
+        (t0, d0), (t1, d1) = self._first, self._last
+        if d1 >= total or d1 - d0 < max(self.min_done, self.workers) or t1 <= t0:
+            return None
+        per_item = (t1 - t0) / (d1 - d0)  # wall time: the workers' overlap included
+        batches = math.ceil((total - d1) / self.workers)
+        return max(0.0, batches * self.workers * per_item - (self._clock() - t1))
 
 
 class Progress(Protocol):

@@ -24,7 +24,7 @@ from nbmlops.tracking.run import ActiveRun, Tracker, finish, model_artifact
 from nbmlops.tracking.summary import format_duration, format_number
 from nbmlops.tracking.values import coerce_param, is_dataset
 from nbmlops.tuning import backends
-from nbmlops.tuning.progress import Progress, ProgressState
+from nbmlops.tuning.progress import Eta, Progress, ProgressState
 from nbmlops.tuning.search import Candidate, Outcome, run_optuna, run_sklearn, scorer_names
 from nbmlops.tuning.spaces import Family, families
 
@@ -34,7 +34,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TuneResult:
-    """What a search found, and where it is recorded (``run_id``, the parent run)."""
+    """What a search found, and where it is recorded (``run_id``, the parent run).
+
+    ``best_model`` is the winning family's name (a dict key, or the estimator's class
+    name). With a dict of models, ``best_params`` names it too, under ``"model"`` (as
+    the candidates' ``params.model``), before the winner's own hyperparameters.
+    """
 
     run_id: str
     status: str
@@ -55,7 +60,8 @@ class TuneResult:
 
     def headline(self) -> str:
         """One line: the run, how it ended, the best score and the winner."""
-        params = ", ".join(f"{k}={v!r}" for k, v in self.best_params.items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.best_params.items()
+                           if not (k == "model" and v == self.best_model))
         return (f"nbmlops tune {self.run_id[:8]} {self.status} in "
                 f"{format_duration(self.duration_s)}: best {self.metric} "
                 f"{format_number(self.best_score)} with {self.best_model}({params})")
@@ -77,6 +83,7 @@ class _Recorder:
         self.refit_key, self.progress, self.total = refit_key, progress, total
         self.description = f"{strategy} search"
         self.started = time.monotonic()
+        self.eta = Eta()  # its workers: the batch size, once the backend is known
         self.children: dict[int, str] = {}
         self.candidates: list[Candidate] = []
         self.best: float | None = None
@@ -86,7 +93,8 @@ class _Recorder:
         return ProgressState(description=self.description, done=len(self.candidates),
                              total=self.total, elapsed_s=time.monotonic() - self.started,
                              best=self.best, metric=self.names[self.refit_key],
-                             failed=sum(1 for c in self.candidates if c.error))
+                             failed=sum(1 for c in self.candidates if c.error),
+                             remaining_s=self.eta.remaining(self.total))
 
     def __call__(self, batch: list[Candidate]) -> None:
         env = self.tracker.environment()
@@ -117,18 +125,22 @@ class _Recorder:
                 self.best = score
         self.tracker.store.record_runs(rows)
         self.candidates.extend(batch)
+        self.eta.finished(len(self.candidates))
         self.progress.update(self.state())
 
     def frame(self, ranks: Mapping[int, int]) -> pd.DataFrame:
         import pandas as pd
 
-        rows = []
-        for c in self.candidates:
+        rows: list[dict[str, Any]] = []
+        params: dict[str, dict[int, Any]] = {}  # column -> row -> value, built apart: a
+        for c in self.candidates:               # frame of dicts would turn None into NaN
+            row_params = {f"params.{k}": coerce_param(v) for k, v in c.params.items()}
+            row_params.update({f"params.{k}": v for k, v in _extra_params(c).items()})
+            for key, value in row_params.items():
+                params.setdefault(key, {})[len(rows)] = value
             row: dict[str, Any] = {"run_id": self.children[c.index], "name": f"{c.family} #"
                                    f"{c.index + 1}", "status": "failed" if c.error else
                                    "finished", "rank": ranks.get(c.index), "params.model": c.family}
-            row.update({f"params.{k}": coerce_param(v) for k, v in c.params.items()})
-            row.update({f"params.{k}": v for k, v in _extra_params(c).items()})
             for key, (mean, std, _) in c.scores.items():
                 row[f"metrics.{self.names[key]}"] = mean
                 row[f"metrics.{self.names[key]}_std"] = std
@@ -137,8 +149,42 @@ class _Recorder:
             rows.append(row)
         frame = pd.DataFrame(rows)
         if not frame.empty:
+            frame["rank"] = frame["rank"].astype("Int64")  # <NA>: failed, not ranked
+            at = int(frame.columns.get_loc("params.model")) + 1
+            for i, (key, given) in enumerate(params.items()):
+                values = [given.get(r) for r in range(len(rows))]
+                frame.insert(at + i, key,
+                             _param_column(values, [r in given for r in range(len(rows))]))
             frame = frame.sort_values("rank", na_position="last", kind="stable")
         return frame.reset_index(drop=True)
+
+
+def _best_params(fams: tuple[Family, ...], outcome: Outcome) -> dict[str, Any]:
+    """The winner's hyperparameters; with several families, its family first as "model"
+    (unless the family's own space already has a "model" parameter)."""
+    params = dict(outcome.best_params)
+    if len(fams) > 1 and "model" not in params:
+        return {"model": outcome.best_family, **params}
+    return params
+
+
+def _param_column(values: list[Any], present: list[bool]) -> pd.Series:
+    """One ``params.*`` column of the candidates, with the values as the search tried them:
+    ints stay ints (``Int64`` where another family has no such parameter), and a column
+    holding None or values of mixed types is an object column (None where absent)."""
+    import pandas as pd
+
+    given = [v for v, here in zip(values, present, strict=True) if here]
+    kinds = {type(v) for v in given}
+    if kinds == {int}:
+        return pd.Series([v if here else None for v, here in zip(values, present, strict=True)],
+                         dtype="Int64" if not all(present) else "int64")
+    if kinds == {bool} and all(present):
+        return pd.Series(values, dtype="bool")
+    if len(kinds) == 1 and kinds <= {float, str}:
+        return pd.Series(values)  # pandas' own: float64, str (NaN where absent)
+    return pd.Series([v if here else None for v, here in zip(values, present, strict=True)],
+                     dtype="object")
 
 
 def _extra_params(c: Candidate) -> dict[str, Any]:
@@ -230,6 +276,7 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
     recorder = _Recorder(tracker, parent, names, refit_key, progress, total, strategy)
     try:
         with backends.parallel(backend, scheduler, n_jobs) as batch:
+            recorder.eta.workers = 1 if strategy == "optuna" else batch  # optuna: one by one
             if strategy == "optuna":
                 outcome = run_optuna(fams, X, y, cv=cv, scoring=scoring, refit=refit,
                                      n_trials=n_iter, n_jobs=n_jobs, random_state=random_state,
@@ -248,7 +295,7 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
     progress.close(recorder.state(), summary.status)
     return TuneResult(run_id=parent.id, status=summary.status, strategy=strategy,
                       metric=names[refit_key], best_score=outcome.best_score,
-                      best_params=dict(outcome.best_params), best_model=outcome.best_family,
+                      best_params=_best_params(fams, outcome), best_model=outcome.best_family,
                       best_estimator=outcome.best_estimator,
                       candidates=recorder.frame(outcome.ranks), search=outcome.search,
                       duration_s=summary.duration_s)
