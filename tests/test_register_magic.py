@@ -45,8 +45,10 @@ def test_register_a_tracked_model_with_its_card(shell, capsys) -> None:  # type:
     assert result.success, out
     version = nbmlops.load_model("churn@staging").version
     run_id = nbmlops.runs(kind="cell").run_id.iloc[0]
-    assert out.startswith(f"registered churn/1 @staging from run {run_id[:8]} (skops, "
-                          "signature, card, profile)")
+    # the new version is the cell's Out[]: its line, then the card's scores
+    assert out.startswith(f"Out[{result.execution_count}]: \nregistered churn/1 @staging from "
+                          f"run {run_id[:8]} (skops, signature, card, profile)\nmodel card: ")
+    assert result.result == version
     assert "demographic_parity_difference" in out or "demographic" in out
     assert version.run_id == run_id
     assert "demographic_parity_difference" in version.metrics
@@ -136,3 +138,27 @@ def test_models_command(store_env: Path) -> None:
     gated = cli("models", "promote", "churn", "2", "production", "--require", "f1>=2")
     assert gated.returncode == 1
     assert "gate f1>=2 cannot be checked" in gated.stderr
+
+
+def test_models_list_describes_the_version_in_use(store_env: Path) -> None:
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(100, 3, n_informative=2, n_redundant=0, random_state=0)
+    model = LogisticRegression().fit(X, y)
+    for text in ("first try", "more data", "tuned"):
+        nbmlops.register(model, name="churn", description=text)
+    from nbmlops import api
+
+    api.close()
+
+    def described() -> str:
+        listed = cli("models", "list", "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)
+        return str(row["description"])
+
+    assert described() == "tuned"  # no production yet: the latest version's
+    assert cli("models", "promote", "churn", "2", "production").returncode == 0
+    assert described() == "more data"  # the version production points at
+    assert nbmlops.models().description.tolist() == ["more data"]

@@ -484,18 +484,24 @@ def rollback(reference: str, *, reason: str | None = None) -> AuditEvent:
 
 
 def models(name: str | None = None) -> pd.DataFrame:
-    """Registered models (one row each), or with ``name`` that model's versions."""
+    """Registered models (one row each), or with ``name`` that model's versions. A model's
+    description is that of the version ``production`` points at, else of the latest."""
     import pandas as pd
 
     store = tracker().store
     if name is None:
-        return pd.DataFrame([{
-            "name": m.name, "latest_version": m.latest_version, "versions": m.versions,
-            "aliases": ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
-            "description": m.description, "created_at": m.created_at,
-            "created_by": m.created_by} for m in store.list_models()],
-            columns=["name", "latest_version", "versions", "aliases", "description",
-                     "created_at", "created_by"])
+        listed = []
+        for m in store.list_models():
+            current = m.aliases.get("production", m.latest_version)
+            described = (m.description if current is None else
+                         store.get_model_version(m.name, version=current).description)
+            listed.append({
+                "name": m.name, "latest_version": m.latest_version, "versions": m.versions,
+                "aliases": ", ".join(f"{a}={v}" for a, v in m.aliases.items()),
+                "description": described, "created_at": m.created_at,
+                "created_by": m.created_by})
+        return pd.DataFrame(listed, columns=["name", "latest_version", "versions", "aliases",
+                                             "description", "created_at", "created_by"])
     rows = []
     for v in store.list_versions(name):
         row: dict[str, Any] = {

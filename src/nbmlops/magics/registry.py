@@ -7,12 +7,59 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.display import display
 
 from nbmlops import api
+from nbmlops._types import ModelVersion
 from nbmlops.errors import NbmlopsError
-from nbmlops.magics import _parsing
+from nbmlops.magics import _display, _parsing
 from nbmlops.tracking.summary import format_number
+
+
+class RegisteredVersion(ModelVersion):
+    """The :class:`ModelVersion` ``%register`` made (``v = %register ...``; ``v.version``),
+    shown as the line saying what was registered, with its model card when it has one."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, version: ModelVersion) -> RegisteredVersion:
+        return cls(**{name: getattr(version, name) for name in version.__dataclass_fields__})
+
+    def _fields(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def __eq__(self, other: object) -> bool:  # equal to the same version, either class
+        if not isinstance(other, ModelVersion):
+            return NotImplemented
+        return self._fields() == RegisteredVersion._fields(other)  # type: ignore[arg-type]
+
+    __hash__ = ModelVersion.__hash__
+
+    def summary(self) -> str:
+        source = f" from run {self.run_id[:8]}" if self.run_id else ""
+        extras = [name.split(".")[0] for name in ("card.html", "profile.json", "model.onnx")
+                  if name in self.files]
+        return (f"registered {self}{source} ({self.format}"
+                + (", signature" if self.signature else "")
+                + "".join(f", {e}" for e in extras) + ")")
+
+    def _card_html(self) -> str | None:
+        if "card.html" not in self.files:
+            return None
+        return api.tracker().artifacts.read_bytes(self.files["card.html"]).decode()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        text = self.summary()
+        if "card.html" in self.files:
+            text += "\nmodel card: " + ", ".join(f"{k}={format_number(v)}"
+                                                 for k, v in self.metrics.items())
+        p.text(text)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        card = self._card_html()
+        return f"<pre>{html.escape(self.summary())}</pre>" + (card or "")
 
 
 @magics_class
@@ -87,7 +134,9 @@ class RegisterMagics(Magics):
             %register --list churn
             %register --history churn@production
 
-        Every change is an audit event; nothing is overwritten. Load a version with
+        Every change is an audit event; nothing is overwritten. Registering returns the
+        new ModelVersion (`v = %register model --name churn`, then `v.version`), shown as
+        one line (and the model card) whether or not it is assigned. Load a version with
         nbmlops.load_model("churn@production").
         """
         args = _parsing.parse(self.register, line)
@@ -142,14 +191,5 @@ class RegisterMagics(Magics):
             description=args.description, reason=args.reason, data=data, evaluate=evaluation,
             sensitive=args.sensitive, require=args.require, onnx=args.onnx,
             format=args.format, trusted=args.trusted)
-        source = f" from run {version.run_id[:8]}" if version.run_id else ""
-        extras = [name for name in ("card.html", "profile.json", "model.onnx")
-                  if name in version.files]
-        print(f"registered {version}{source} ({version.format}"
-              + (", signature" if version.signature else "")
-              + (", " + ", ".join(e.split(".")[0] for e in extras) if extras else "") + ")")
-        if "card.html" in version.files:
-            html = api.tracker().artifacts.read_bytes(version.files["card.html"]).decode()
-            scores = ", ".join(f"{k}={format_number(v)}" for k, v in version.metrics.items())
-            display({"text/html": html, "text/plain": f"model card: {scores}"}, raw=True)
-        return None
+        # shown once: as the cell's Out[] when IPython shows it, else here (v = %register)
+        return _display.shown(self.shell, "register", RegisteredVersion.of(version))

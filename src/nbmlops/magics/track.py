@@ -62,7 +62,7 @@ class TrackMagics(Magics):
             return Outcome()
         return Outcome(error=error, traceback=_cell_traceback(error, cell.filename))
 
-    @magic_arguments()
+    @magic_arguments("%track")  # the usage line reads %%track: a cell magic
     @argument("-e", "--experiment", help="experiment to record into (default: the "
               "notebook's name)")
     @argument("-n", "--name", help="a name for the run")

@@ -10,7 +10,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
 from nbmlops.errors import NbmlopsError
-from nbmlops.magics import _parsing
+from nbmlops.magics import _display, _parsing
 from nbmlops.magics.session import KernelSession
 
 
@@ -63,6 +63,10 @@ class TuneMagics(Magics):
         candidates as a sortable, filterable comparison. Interrupting keeps every
         finished candidate recorded.
 
+        Returns a TuneResult (best_model, best_params, best_score, best_estimator,
+        candidates): `result = %tune ...` binds it and still shows the comparison
+        (with -q: binds it and shows nothing).
+
         Example::
 
             models = {"logreg": LogisticRegression(max_iter=500),
@@ -90,4 +94,6 @@ class TuneMagics(Magics):
             raise UsageError(f"%tune: {exc}") from None
         if args.output is not None:
             self.shell.user_ns[args.output] = result.best_estimator  # type: ignore[union-attr]
-        return None if args.quiet else result
+        if args.quiet:  # the result only where it is assigned, never shown
+            return result if _display.displayed_by_ipython(self.shell, "tune") is False else None
+        return _display.shown(self.shell, "tune", result)
