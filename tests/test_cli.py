@@ -226,3 +226,59 @@ def test_tune_command_errors(store_env: Path, args: tuple[str, ...], message: st
     out = cli("tune", "--data", str(data), *args)
     assert out.returncode == 1
     assert message in out.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("runs", "list", "--where", "not " * 5000 + "metrics.accuracy > 0.5"),
+     "the filter is 20,022 characters long; at most 20,000 are allowed"),
+    (("runs", "list", "--where", "not " * 100 + "metrics.accuracy > 0.5"),
+     "the filter is nested too deeply"),
+    (("runs", "list", "--where", "metrics.accuracy > 99999999999999999999999"),
+     "does not fit a 64-bit integer"),
+    (("runs", "list", "--sort", ",".join(f"metrics.m{i}" for i in range(150))),
+     "sort by at most 16 keys, not 150"),
+    (("runs", "list", "-n", "99999999999999999999999"),
+     "--limit 99999999999999999999999 is out of range: give a whole number at most "
+     "9223372036854775807"),
+    (("runs", "list", "-n", str(2**53 + 1), "--sort", "-metrics.accuracy"),
+     "--limit must be 0 (all runs) or a positive number up to 9007199254740992"),
+    (("models", "promote", "churn", "99999999999999999999999", "production"),
+     "VERSION 99999999999999999999999 is out of range: give a whole number at most "
+     "9223372036854775807"),
+])
+def test_oversized_input_is_one_line_exit_1(recorded: list[str], args: tuple[str, ...],
+                                            message: str) -> None:
+    out = cli(*args)
+    assert out.returncode == 1, out.stderr
+    assert out.stderr.startswith("nbmlops: error: ")
+    assert message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert len(out.stderr) < 600  # a long expression is quoted cut short
+    assert "Traceback" not in out.stderr
+
+
+def test_an_empty_listing_says_when_hidden_candidates_match(store_env: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from nbmlops import api
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    nbmlops.tune(LogisticRegression(), {"C": [0.1, 1.0], "max_iter": [100, 200]}, X,
+                 (X[:, 0] > 0).astype(int), cv=2, experiment="search")
+    api.close()
+
+    out = cli("runs", "list", "--where", "params.C == 0.1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == ("no runs recorded that match; 2 hidden candidate runs of searches "
+                          "match: add --all (or --kind candidate) to list them\n")
+    one = cli("runs", "list", "--where", "params.C == 0.1 and params.max_iter == 200")
+    assert "; 1 hidden candidate run of searches matches: add --all" in one.stdout
+    # both ways of showing them work, and a filter nothing matches says only that
+    for flag in (("--all",), ("--kind", "candidate")):
+        shown = cli("runs", "list", "--where", "params.C == 0.1", *flag)
+        assert len(shown.stdout.splitlines()) == 3, shown.stdout  # header + 2 candidates
+    assert cli("runs", "list", "--where", "params.C == 5").stdout == \
+        "no runs recorded that match\n"
+    assert cli("runs", "list", "--experiment", "nope").stdout == "no runs recorded that match\n"

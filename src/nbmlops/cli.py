@@ -33,6 +33,8 @@ from typing import Any, TextIO
 from nbmlops.errors import NbmlopsError
 
 _SORT_FLAGS = ("--sort", "-s")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the store holds
+MAX_LIMIT = 2**53  # the store adds to a limit and multiplies it: it stays inside 64 bits
 
 
 def attach_sort_values(argv: list[str], flags: Iterable[str]) -> list[str]:
@@ -86,8 +88,8 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
     api.tracker(create=False)  # reading: a store that isn't there is an error, not created
-    if args.limit < 0:
-        raise ValueError("--limit must be 0 (all runs) or a positive number")
+    if not 0 <= args.limit <= MAX_LIMIT:
+        raise ValueError(f"--limit must be 0 (all runs) or a positive number up to {MAX_LIMIT}")
     frame = api.runs(args.experiment, where=args.where, sort=args.sort,
                      limit=args.limit or None,
                      kind=args.kind or (None if args.all else api.LISTED_KINDS))
@@ -99,8 +101,14 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
         _dump_json(_clean_floats(records.to_dict(orient="records")), out)
         return 0
     if frame.empty:
-        out.write("no runs recorded" + (" that match\n" if args.where or args.experiment
-                                        else " yet\n"))
+        out.write("no runs recorded" + (" that match" if args.where or args.experiment
+                                        else " yet"))
+        hidden = 0 if args.kind or args.all else hidden_candidates(args.experiment, args.where)
+        if hidden:
+            out.write(f"; {hidden} hidden candidate run{'s' if hidden > 1 else ''} of searches "
+                      f"match{'es' if hidden == 1 else ''}: add --all (or --kind candidate) to "
+                      "list them")
+        out.write("\n")
         return 0
     view = frame.copy()
     view["run_id"] = view["run_id"].str[:8]
@@ -110,6 +118,14 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
         else list(view.columns)
     out.write(view[keep].to_string(index=False, na_rep="") + "\n")
     return 0
+
+
+def hidden_candidates(experiment: str | None, where: str | None) -> int:
+    """How many candidate runs of searches (left out of listings unless asked for) match;
+    said when a listing comes out empty (here and in %runs)."""
+    from nbmlops import api
+
+    return int(api.runs(experiment, where=where, kind="candidate", limit=1).attrs["total"])
 
 
 def _run_show(args: argparse.Namespace, out: TextIO) -> int:
@@ -943,6 +959,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Each argument's destination -> how the command line spells it (``--limit``,
+    ``VERSION``), over every subcommand."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names.update(_names(sub))
+        else:
+            longest = max(action.option_strings, key=len, default=None)
+            names.setdefault(action.dest, longest or str(action.metavar or action.dest.upper()))
+    return names
+
+
+def _check_integers(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every whole number on the command line fits the store's 64-bit integers (Python's
+    own have no bound: 10**23 would reach the database and fail there)."""
+    for dest, value in vars(args).items():
+        if isinstance(value, int) and not isinstance(value, bool) and not (
+                INT64_MIN <= value <= INT64_MAX):
+            shown = str(value) if len(str(value)) <= 40 else f"{str(value)[:20]}…"
+            bound = f"at most {INT64_MAX}" if value > 0 else f"at least {INT64_MIN}"
+            raise ValueError(f"{_names(parser).get(dest, dest)} {shown} is out of range: "
+                             f"give a whole number {bound}")
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -950,11 +992,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         from nbmlops.serving.__main__ import main as serve_main
 
         return serve_main(raw[1:], prog="nbmlops serve")
-    args = build_parser().parse_args(attach_sort_values(raw, _SORT_FLAGS))
+    parser = build_parser()
+    args = parser.parse_args(attach_sort_values(raw, _SORT_FLAGS))
     try:
+        _check_integers(parser, args)
         return int(args.func(args, out))
-    except (NbmlopsError, ValueError) as exc:
-        print(f"nbmlops: error: {exc}", file=sys.stderr)
+    except (NbmlopsError, ValueError, OverflowError) as exc:  # bad input: one line, exit 1
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"nbmlops: error: {message or type(exc).__name__}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # `nbmlops runs list | head`
         return 0
