@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import textwrap
@@ -412,9 +413,9 @@ def test_log_artifact_refuses_a_folder_holding_an_unsafe_name_before_storing_any
     folder.mkdir()
     (folder / "a.txt").write_text("A")
     (folder / "why?.txt").write_text("B")
-    with nbmlops.track("e") as run:
-        with pytest.raises(nbmlops.ArtifactError, match="'out/why\\?.txt' is not allowed"):
-            nbmlops.log_artifact(folder)
+    with nbmlops.track("e") as run, pytest.raises(
+            nbmlops.ArtifactError, match=re.escape("'out/why?.txt' is not allowed")):
+        nbmlops.log_artifact(folder)
     assert nbmlops.get_run(run.id).artifacts == ()
     assert not (store_env / "store" / "artifacts").exists() or not [
         p for p in (store_env / "store" / "artifacts").rglob("*") if p.is_file()]

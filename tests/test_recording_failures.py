@@ -4,6 +4,8 @@ that could not be saved, and what a crashed write left behind cleaned up."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import sqlite3
 import subprocess
@@ -185,4 +187,57 @@ def test_a_model_that_could_not_be_saved_fails_the_run_not_the_cells_work(
     capsys.readouterr()
     assert run(shell, f"%runs --show {rec.id[:8]}").success
     detail = capsys.readouterr().out
-    assert "failed" in detail and "model 'model' was not saved" in detail
+    assert "failed" in detail
+    assert "model 'model' was not saved" in detail
+
+
+# -- a killed run's duration -----------------------------------------------------------------
+
+
+def _killed(tmp_path: Path, sleep_s: float) -> str:
+    script = _script(tmp_path / "killed.py", f"""\
+        import os, signal, time, nbmlops
+        with nbmlops.track("killed") as run:
+            print(run.id, flush=True)
+            nbmlops.log_metric("progress", 1.0)
+            time.sleep({sleep_s})
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    out = _run(script)
+    assert out.returncode == -9, out.stderr
+    from nbmlops import api
+
+    api.close()  # the next open is what notices the dead process
+    return out.stdout.strip()
+
+
+def test_a_killed_run_keeps_its_duration_up_to_its_last_heartbeat(
+        store_env: Path, tmp_path: Path) -> None:
+    started = time.time()
+    run_id = _killed(tmp_path, 4.5)
+    rec = nbmlops.get_run(run_id)
+    assert rec.status == "crashed"
+    assert rec.duration_s is not None
+    assert 1.5 <= rec.duration_s <= time.time() - started  # its first flush, at least
+    out = subprocess.run([sys.executable, "-m", "nbmlops", "runs", "show", run_id],
+                         capture_output=True, text=True, check=True).stdout
+    assert "duration     at least " in out
+    assert "(until its last heartbeat)" in out
+    assert "duration     0" not in out
+    assert " 0 ms" not in out
+    assert nbmlops.runs(experiment="killed")["duration_s"].iloc[0] == pytest.approx(
+        rec.duration_s, abs=1e-3)
+
+
+def test_a_run_killed_before_its_first_heartbeat_has_an_unknown_duration(
+        store_env: Path, tmp_path: Path) -> None:
+    run_id = _killed(tmp_path, 0)
+    assert nbmlops.get_run(run_id).status == "crashed"
+    out = subprocess.run([sys.executable, "-m", "nbmlops", "runs", "show", run_id],
+                         capture_output=True, text=True, check=True).stdout
+    assert "duration     unknown (the process died before its first heartbeat)" in out
+    frame = nbmlops.runs(experiment="killed")
+    assert math.isnan(frame["duration_s"].iloc[0])  # unknown, not 0.0
+    listed = subprocess.run([sys.executable, "-m", "nbmlops", "runs", "list", "--format",
+                             "json"], capture_output=True, text=True, check=True).stdout
+    assert json.loads(listed)[0]["duration_s"] is None

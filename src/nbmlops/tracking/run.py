@@ -197,23 +197,33 @@ class Tracker:
         self._wake.set()
 
     def _loop(self) -> None:
-        last_beat = time.time()
+        # A run's heartbeat is its last sign of life: a crashed run ends there. It is
+        # written on the first tick after the run starts, whenever the run's values were
+        # flushed, and at least every HEARTBEAT_S, so a killed run keeps its duration.
+        beats: dict[str, float] = {}  # run id -> when its heartbeat was last written
         while not self._stop.is_set():
             self._wake.wait(FLUSH_S)
             self._wake.clear()
             with self._lock:
                 runs = list(self._runs.values())
+            due = []
             for run in runs:
                 try:
-                    run.background_write()
+                    wrote = run.background_write()
                 except Exception as exc:  # kept in memory; tried again next time
+                    wrote = False
                     self._report("write", f"could not write run {run.id[:8]} to the store "
                                           f"({exc}); will try again")
-            now = time.time()
-            if runs and now - last_beat >= liveness.HEARTBEAT_S:
+                last = beats.get(run.id)
+                if run.status == "running" and (
+                        wrote or last is None or time.time() - last >= liveness.HEARTBEAT_S):
+                    due.append(run.id)
+            beats = {r.id: beats[r.id] for r in runs if r.id in beats}
+            if due:
+                now = time.time()
                 try:
-                    self.store.heartbeat([r.id for r in runs], now)
-                    last_beat = now
+                    self.store.heartbeat(due, now)
+                    beats.update(dict.fromkeys(due, now))
                 except Exception as exc:
                     self._report("heartbeat", f"heartbeat failed ({exc}); will try again")
 
@@ -520,18 +530,19 @@ class ActiveRun:
             self._pending_tags = {**tags, **self._pending_tags}
             self._pending_links = links + self._pending_links
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
         """Write what was logged since the last write, in one transaction (call with
-        ``_write_lock`` held); on failure everything stays pending."""
+        ``_write_lock`` held); on failure everything stays pending. True if it wrote."""
         params, metrics, tags, links = self._take_pending()
         if not (params or metrics or tags or links):
-            return
+            return False
         try:
             self._tracker.store.log_batch(self.id, params=params, metrics=metrics, tags=tags,
                                           datasets=links)
         except BaseException:
             self._give_back(params, metrics, tags, links)
             raise
+        return True
 
     def _written_as_logged(self) -> None:
         if self._tracker.forked:
@@ -551,13 +562,15 @@ class ActiveRun:
         with self._write_lock:
             self._flush()
 
-    def background_write(self) -> None:
-        """The background thread's turn: a pending end, else buffered values."""
+    def background_write(self) -> bool:
+        """The background thread's turn: a pending end, else buffered values. True if
+        values of a running run were written."""
         with self._write_lock:
             if self._pending_end is not None:
                 self._write_end(self._pending_end)
             elif self.status == "running":
-                self._flush()
+                return self._flush()
+        return False
 
     def end(self, status: RunStatus = "finished", *, error: str | None = None) -> RunSummary:
         """Record how the run ended.

@@ -41,7 +41,11 @@ def to_frame(table: RunTable) -> pd.DataFrame:
     end = np.fromiter((np.nan if r[6] is None else r[6] for r in rows), dtype="float64",
                       count=len(rows))
     data["start"] = pd.to_datetime(start, unit="s", utc=True)
-    data["duration_s"] = end - start
+    duration = end - start
+    # a crashed run ends at its last heartbeat: none after its start means "unknown", not 0
+    unknown = np.fromiter((r[4] == "crashed" for r in rows), dtype=bool, count=len(rows))
+    duration[unknown & (duration <= 0)] = np.nan
+    data["duration_s"] = duration
     for prefix, columns in (("params", table.params), ("metrics", table.metrics),
                             ("tags", table.tags)):
         for key in sorted(columns):

@@ -133,8 +133,9 @@ class RunsView:
         view = frame.copy()
         view["run_id"] = view["run_id"].str[:8]
         view["start"] = view["start"].dt.tz_convert(_local_tz()).dt.strftime("%Y-%m-%d %H:%M:%S")
-        view["duration_s"] = view["duration_s"].map(
-            lambda s: "" if s != s else format_duration(float(s)))
+        statuses = view["status"] if "status" in view.columns else [""] * len(view)
+        view["duration_s"] = [_short_duration(status, float(s)) for status, s in
+                              zip(statuses, view["duration_s"], strict=True)]
         view = view.rename(columns={"duration_s": "duration"})
         drop = []
         for col in view.columns:
@@ -171,6 +172,12 @@ class RunsView:
         return f'{table}<div style="color:#57606a;font-size:12px">{html.escape(self._note())}</div>'
 
 
+def _short_duration(status: str, seconds: float) -> str:
+    if status == "crashed":  # ended at its last heartbeat
+        return "?" if seconds != seconds or seconds <= 0 else f"≥ {format_duration(seconds)}"
+    return "" if seconds != seconds else format_duration(seconds)
+
+
 def _cell(value: Any) -> str:
     """A value as a table cell: long values are cut for display (``.frame`` and ``runs
     show`` hold them whole)."""
@@ -199,6 +206,18 @@ def format_size(size: int | None) -> str:
     return f"{size} B"  # pragma: no cover
 
 
+def _duration(status: str, seconds: float | None) -> str:
+    """A run's duration as shown. A crashed run ended at its last heartbeat: it ran at
+    least that long, and how long is unknown if it died before its first one."""
+    if seconds is None or seconds != seconds:
+        return "unknown" if status == "crashed" else ""
+    if status == "crashed":
+        if seconds <= 0:
+            return "unknown (the process died before its first heartbeat)"
+        return f"at least {format_duration(seconds)} (until its last heartbeat)"
+    return format_duration(seconds)
+
+
 class RunDetailView:
     """One run with its lineage, as text (``nbmlops runs show``) and HTML (``%runs --show``)."""
 
@@ -210,7 +229,7 @@ class RunDetailView:
         rows = [
             ("experiment", run.experiment), ("name", run.name or ""), ("kind", run.kind),
             ("status", run.status), ("start", run.start_time.isoformat(timespec="seconds")),
-            ("duration", "" if run.duration_s is None else format_duration(run.duration_s)),
+            ("duration", _duration(run.status, run.duration_s)),
             ("notebook", run.notebook_path or ""), ("cell", run.cell_id or ""),
             ("execution", "" if run.execution_count is None else str(run.execution_count)),
             ("user@host", f"{run.user or '?'}@{run.host or '?'}"),
