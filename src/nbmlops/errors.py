@@ -13,7 +13,7 @@ message what to do next::
     ├── ParamConflictError(NbmlopsError, ValueError) a param re-logged with another value
     ├── ParamValueError(NbmlopsError, ValueError)    a param value cannot be stored as it is
     ├── QueryError(NbmlopsError, ValueError)         a --where / --sort expression is invalid
-    ├── ArtifactError(NbmlopsError, ValueError)      an artifact name or blob is unsafe/corrupt
+    ├── ArtifactError(NbmlopsError, ValueError)      an artifact name/blob is unsafe, corrupt or unstorable
     ├── TuneError(NbmlopsError, ValueError)          a search is set up wrongly (estimator, space, …)
     ├── ModelNotFoundError(NbmlopsError, LookupError) no registered model/version/alias by that name
     ├── UnsafeModelError(NbmlopsError, RuntimeError) a model file is untrusted, tampered or misplaced
@@ -144,7 +144,9 @@ class QueryError(NbmlopsError, ValueError):
 
 
 class ArtifactError(NbmlopsError, ValueError):
-    """An artifact name would escape the artifact root, or a blob failed verification."""
+    """An artifact name is not allowed, a blob failed verification, or an artifact (a
+    model, a file) could not be stored (the artifacts folder is not writable, a model
+    cannot be pickled)."""
 
     def __init__(self, message: str, *, name: str | None = None) -> None:
         super().__init__(message)
