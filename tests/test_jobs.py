@@ -379,3 +379,104 @@ def test_only_a_line_alone_moves_into_the_parameters_cell() -> None:
     assert prepared.notebook.cells[1].source.startswith("C = 1.0; X = list(range(3))\n# k = 2")
     with pytest.raises(nbmlops.JobSpecError, match="cannot be written as a parameter"):
         prepare(nb, params={"x": float("inf")})
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie (dead, waiting for whoever adopted it to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signals: Linux")
+def test_a_killed_runner_takes_papermill_and_its_kernel_with_it(store_env: Path) -> None:
+    project = store_env / "project"
+    started, done = project / "started.json", project / "done.txt"
+    slow = notebook(project / "slow.ipynb", ("pause = 10", ["parameters"]),
+                    "import json, os, time, pathlib\n"
+                    f"pathlib.Path({str(started)!r}).write_text(json.dumps("
+                    "{'kernel': os.getpid(), 'papermill': os.getppid(), 't': time.time()}))\n"
+                    f"time.sleep(pause)\npathlib.Path({str(done)!r}).write_text('finished')")
+    folder = nbmlops.export_job(slow, job="slow").folder
+    runner = subprocess.Popen([NBMLOPS, "jobs", "run", str(folder)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=os.environ)
+    deadline = time.monotonic() + 120
+    while not started.is_file():  # the kernel is up and in the sleeping cell
+        assert runner.poll() is None, runner.communicate()
+        assert time.monotonic() < deadline, "the job's kernel never started"
+        time.sleep(0.05)
+    pids = json.loads(started.read_text())
+    assert _parent(pids["papermill"]) == runner.pid  # the chain: runner -> papermill -> kernel
+    (output,) = [p for p in (folder / "runs").glob("*.ipynb") if not p.name.startswith(".")]
+    runner.kill()
+    runner.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    try:
+        while not (_gone(pids["papermill"]) and _gone(pids["kernel"])):
+            assert time.monotonic() < deadline, f"still running: {pids}"
+            time.sleep(0.05)
+    finally:  # whatever the outcome, leave no orphan behind
+        for pid in (pids["papermill"], pids["kernel"]):
+            if not _gone(pid):
+                os.kill(pid, signal.SIGKILL)
+    written = output.stat().st_mtime_ns, output.stat().st_size
+    # past the moment the cell would have finished, nothing finished it
+    time.sleep(max(0.0, pids["t"] + 10 + 2 - time.time()))
+    assert not done.exists()
+    assert (output.stat().st_mtime_ns, output.stat().st_size) == written
+    job = nbmlops.get_run(nbmlops.runs(kind="job").run_id[0])
+    assert job.status == "crashed"
+
+
+def test_ci_runs_the_projects_notebooks_and_jobs_never_executed_outputs(
+        store_env: Path) -> None:
+    project = store_env / "project"
+    papermill = str(Path(sys.executable).parent / "papermill")
+    first = notebook(project / "nbs" / "first.ipynb", "x = 1 + 1")
+    notebook(project / "nbs" / "deep" / "second.ipynb", "y = 2 * 2")
+    # papermill's own output beside its input, and a job with a run's output in runs/
+    done = subprocess.run([papermill, str(first), str(project / "nbs" / "first-out.ipynb"),
+                           "-k", "python3"], capture_output=True, text=True, timeout=300,
+                          env=os.environ)
+    assert done.returncode == 0, done.stderr
+    job = nbmlops.export_job(first, job="nightly").folder
+    assert nbmlops.run_job(job).ok
+    assert list((job / "runs").glob("*.ipynb"))
+    # what runs leave or tools keep: never run (each would fail if it were)
+    for where in ("build/ci/old", ".nbmlops", "nbs/.ipynb_checkpoints", ".venv/share"):
+        notebook(project / where / "stale.ipynb", "raise SystemExit('not a source')")
+    shown = subprocess.run([NBMLOPS, "ci", "."], capture_output=True, text=True, timeout=600,
+                           env=os.environ, cwd=project)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert shown.stdout.rstrip().endswith("nbmlops ci: 3 of 3 passed")
+    ran = [line.split()[1] for line in shown.stdout.splitlines() if line.startswith("job ")]
+    assert sorted(r.rsplit("-", 1)[0] for r in ran) == ["first", "nightly", "second"]
+    assert f"skipped nbs/first-out.ipynb (papermill's output of {first})" in shown.stdout
+    refused = subprocess.run([NBMLOPS, "ci", "nbs/first-out.ipynb"], capture_output=True,
+                             text=True, timeout=120, env=os.environ, cwd=project)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"nbmlops: error: nbs/first-out.ipynb is an executed notebook (papermill's output "
+        f"of {first}); give the notebook it was run from, or its job folder")
+
+
+def test_export_under_papermill_gives_no_advice_about_saving(store_env: Path) -> None:
+    project = store_env / "project"
+    nb = notebook(project / "batch.ipynb", "%load_ext nbmlops", "%export --job from-batch")
+    hour_ago = time.time() - 3600
+    os.utime(nb, (hour_ago, hour_ago))  # saved long ago: in a front end, worth a note
+    papermill = str(Path(sys.executable).parent / "papermill")
+    out = project / "batch-out.ipynb"
+    done = subprocess.run([papermill, str(nb), str(out), "-k", "python3"], capture_output=True,
+                          text=True, timeout=300, env=os.environ, cwd=project)
+    assert done.returncode == 0, done.stderr
+    shown = "".join(o.get("text", "") for o in nbformat.read(out, as_version=4).cells[1].outputs)
+    assert f"exported job from-batch to {project / 'jobs' / 'from-batch'}" in shown
+    assert "save" not in shown
+    assert (project / "jobs" / "from-batch" / "job.yaml").is_file()

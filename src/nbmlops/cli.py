@@ -700,22 +700,15 @@ def _jobs_history(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _ci(args: argparse.Namespace, out: TextIO) -> int:
-    """Run job folders and notebooks headless; exit 1 if any fails or misses a gate."""
+    """Run the project's notebooks and job folders headless (never executed outputs);
+    exit 1 if any fails or misses a gate."""
     from nbmlops import api
-    from nbmlops.export.jobs import find_jobs
-    from nbmlops.export.spec import SPEC_FILE
+    from nbmlops.export.jobs import ci_plan
 
-    paths = [Path(p) for p in args.paths] or [Path("jobs")]
-    folders: list[Path] = []
-    for path in paths:
-        if path.suffix == ".ipynb":
-            folders.append(_ci_job(path, Path(args.work)))
-        elif (path / SPEC_FILE).is_file() or (path.is_dir() and any(path.glob(f"*/{SPEC_FILE}"))):
-            folders += [info.folder for info in find_jobs(path)]
-        elif path.is_dir():
-            folders += [_ci_job(nb, Path(args.work)) for nb in sorted(path.glob("*.ipynb"))]
-        else:
-            raise ValueError(f"{path}: not a notebook, a job folder or a folder of either")
+    plan = ci_plan([Path(p) for p in args.paths] or [Path("jobs")], work=Path(args.work))
+    for note in plan.skipped:
+        out.write(f"skipped {note}: executed outputs are not run\n")
+    folders = [_ci_job(nb, Path(args.work)) for nb in plan.notebooks] + list(plan.jobs)
     if not folders:
         raise ValueError("nothing to run: give notebooks, job folders or folders of them")
     failed = []
@@ -942,10 +935,11 @@ def build_parser() -> argparse.ArgumentParser:
     jhist.add_argument("job", help="its name or folder")
     jhist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     jhist.set_defaults(func=_jobs_history)
-    ci = sub.add_parser("ci", help="run notebooks and job folders headless for CI; exit 1 "
-                        "if any fails or misses a gate")
-    ci.add_argument("paths", nargs="*", help="notebooks, job folders, or folders of either "
-                    "(default jobs/)")
+    ci = sub.add_parser("ci", help="run the project's notebooks and job folders headless "
+                        "for CI (never executed outputs); exit 1 if any fails or misses a gate")
+    ci.add_argument("paths", nargs="*", help="notebooks, job folders, or folders searched "
+                    "for both, to any depth (not build/, .nbmlops/, checkpoints, hidden "
+                    "folders, or a job's runs/); default jobs/")
     ci.add_argument("--work", default="build/ci", help="where plain notebooks' throwaway "
                     "jobs go (default build/ci)")
     ci.set_defaults(func=_ci)

@@ -195,4 +195,89 @@ def find_jobs(root: Path) -> list[JobInfo]:
     return found
 
 
-__all__ = ["JOBS_DIR", "Exported", "JobInfo", "export", "find_jobs", "parse_params"]
+# folders CI never looks in: what runs produce (build output, the store, checkpoints),
+# and other tools' (hidden folders such as .git and .venv are left out too)
+_NOT_SOURCES = frozenset({"build", ".nbmlops", ".ipynb_checkpoints", "__pycache__",
+                          "node_modules", "site-packages"})
+
+
+@dataclass(frozen=True)
+class CiPlan:
+    """What ``nbmlops ci`` runs: the project's notebooks (each as a throwaway job) and its
+    job folders (each as it is; its notebook is what runs in production), and the
+    executed notebooks it left out."""
+
+    notebooks: tuple[Path, ...]
+    jobs: tuple[Path, ...]
+    skipped: tuple[str, ...]
+
+
+def ci_plan(paths: Sequence[Path], *, work: Path) -> CiPlan:
+    """The notebooks and job folders under ``paths`` (notebooks, job folders, or folders
+    searched to any depth). A folder with a ``job.yaml`` is a job and is not searched
+    further (its ``runs/`` hold executed outputs); ``build/``, ``.nbmlops/``, checkpoints,
+    hidden folders, virtualenvs and ``work`` are not searched; a notebook papermill wrote
+    (its metadata says so) is an executed output, left out with a note. A notebook named
+    on its own that is an executed output is refused."""
+    notebooks: dict[Path, None] = {}
+    jobs: dict[Path, None] = {}
+    skipped: list[str] = []
+    work = Path(work).resolve()
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".ipynb" and not path.is_dir():
+            if not path.is_file():
+                raise JobSpecError(f"no notebook at {path}")
+            made = executed_from(path)
+            if made is not None:
+                raise JobSpecError(f"{path} is an executed notebook ({made}); give the "
+                                   "notebook it was run from, or its job folder")
+            notebooks[path.resolve()] = None
+        elif (path / SPEC_FILE).is_file():
+            jobs[path.resolve()] = None
+        elif path.is_dir():
+            for folder, dirs, files in os.walk(path):
+                here = Path(folder)
+                if SPEC_FILE in files:
+                    jobs[here.resolve()] = None
+                    dirs[:] = []
+                    continue
+                dirs[:] = sorted(d for d in dirs if not _not_source(here / d, work))
+                for name in sorted(files):
+                    if not name.endswith(".ipynb") or name.startswith("."):
+                        continue
+                    made = executed_from(here / name)
+                    if made is not None:
+                        skipped.append(f"{here / name} ({made})")
+                    else:
+                        notebooks[(here / name).resolve()] = None
+        else:
+            raise JobSpecError(f"{path}: not a notebook, a job folder or a folder of either")
+    return CiPlan(tuple(notebooks), tuple(jobs), tuple(skipped))
+
+
+def _not_source(folder: Path, work: Path) -> bool:
+    name = folder.name
+    return (name in _NOT_SOURCES or name.startswith(".") or (folder / "pyvenv.cfg").is_file()
+            or folder.resolve() == work)
+
+
+def executed_from(path: Path) -> str | None:
+    """Why ``path`` is an executed notebook (papermill's output records its input), or
+    None for a notebook of the project's own."""
+    import json
+
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # not readable here: running it will say why
+    meta = nb.get("metadata") if isinstance(nb, dict) else None
+    papermill = meta.get("papermill") if isinstance(meta, dict) else None
+    if not isinstance(papermill, dict):
+        return None
+    source = papermill.get("input_path")
+    return f"papermill's output of {source}" if source else "papermill's output"
+
+
+__all__ = ["JOBS_DIR", "CiPlan", "Exported", "JobInfo", "ci_plan", "executed_from", "export",
+           "find_jobs", "parse_params"]

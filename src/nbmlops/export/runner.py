@@ -11,8 +11,10 @@ error); each gate is checked on the metrics of the job's runs (the newest finish
 that logged the metric); the on-success actions are carried out. ``timeout`` bounds the
 whole run (the kernel is killed past it); ``retries`` runs the notebook again after a
 failure of the notebook itself (not after a failed gate). SIGTERM stops the kernel and
-records the job as failed; a runner killed outright (SIGKILL) is marked ``crashed`` by the
-next process that opens the store, like any run whose process died.
+records the job as failed; a runner killed outright (SIGKILL) takes papermill and its kernel
+with it (on Linux: papermill has a parent-death signal, and the kernel exits when papermill
+is gone), and is marked ``crashed`` by the next process that opens the store, like any run
+whose process died.
 """
 
 from __future__ import annotations
@@ -232,8 +234,8 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
     """Run the notebook with papermill; None on success, else why it failed."""
     source = output.with_name(f".{output.stem}.input.ipynb")
     source.write_text(json.dumps(nbmod.inject(nb, values), ensure_ascii=False))
-    cmd = [sys.executable, "-m", "papermill", str(source), str(output), "-k", spec.kernel,
-           "--no-progress-bar", "--cwd", str(cwd)]
+    cmd = [*_dies_with_me(), sys.executable, "-m", "papermill", str(source), str(output),
+           "-k", spec.kernel, "--no-progress-bar", "--cwd", str(cwd)]
     if spec.cell_timeout is not None:
         cmd += ["--execution-timeout", str(int(spec.cell_timeout))]
     env = {**os.environ, **settings_env, PARENT_ENV: job_id, "NBMLOPS_NOTEBOOK": str(path),
@@ -264,6 +266,29 @@ def _execute(spec: JobSpec, nb: Any, values: Mapping[str, Any], path: Path, outp
             return f"{named} raised {error}"
     tail = "\n".join(log.decode(errors="replace").strip().splitlines()[-8:])
     return f"papermill failed (exit status {proc.returncode}):\n{tail}"
+
+
+# Run before papermill, in its process (then exec'd into papermill, same pid): on Linux,
+# ask the OS to SIGKILL it when the runner that started it dies, whatever kills the
+# runner (SIGKILL included); if the runner is already gone, stop at once.
+_PARENT_DEATH = (
+    "import ctypes, os, signal, sys\n"
+    "parent = int(sys.argv[1])\n"
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)\n"  # PR_SET_PDEATHSIG = 1
+    "if os.getppid() != parent:\n"
+    "    sys.exit('nbmlops: the job runner stopped before papermill started')\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def _dies_with_me() -> list[str]:
+    """The command prefix that makes papermill die with this process. papermill's kernel
+    follows papermill: jupyter_client starts it with ``JPY_PARENT_PID``, and the kernel
+    exits within a second of papermill's death. So a runner killed outright leaves no
+    kernel finishing the job behind its back (where no prctl exists, the prefix is empty
+    and SIGTERM is the way to stop a job)."""
+    if not sys.platform.startswith("linux"):
+        return []
+    return [sys.executable, "-I", "-S", "-c", _PARENT_DEATH, str(os.getpid())]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

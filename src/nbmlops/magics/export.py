@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from nbmlops.cli import EXPORT_ARGUMENTS, run_export
 from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
-from nbmlops.tracking.notebook import notebook_path
+from nbmlops.tracking.notebook import NOTEBOOK_ENV, notebook_path, papermill_parent_notebook
 
 
 def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -26,6 +27,14 @@ def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--notebook", metavar="PATH", help="export this notebook instead of the one this "
         "kernel runs")(fn)
     return decorated
+
+
+def _headless(namespace: Mapping[str, Any]) -> bool:
+    """Run by papermill or a job, with no front end where the notebook could be saved."""
+    if namespace.get("__session__") or namespace.get("__vsc_ipynb_file__"):
+        return False
+    return bool(namespace.get("PAPERMILL_INPUT_PATH") or os.environ.get(NOTEBOOK_ENV)
+                or papermill_parent_notebook())
 
 
 @magics_class
@@ -48,15 +57,22 @@ class ExportMagics(Magics):
         nbmlops:skip dropped, outputs cleared), job.yaml, and each target's files. Run it
         with `nbmlops jobs run jobs/NAME [-p C=0.5]`: every run is recorded as a job run,
         the parent of the runs its tracked cells record; gates decide its exit status.
-        Save the notebook first: the file on disk is what is exported.
+        Save the notebook first: the file on disk is what is exported (run headless, by
+        papermill or a job, the notebook file it runs).
         """
         args = _parsing.parse(self.export, line)
-        path = args.notebook or notebook_path(self.shell.user_ns if self.shell else {})
+        namespace = self.shell.user_ns if self.shell else {}
+        path = args.notebook or notebook_path(namespace)
         if not path:
             raise UsageError("%export: this kernel does not know its notebook's path; give "
                              "it with --notebook PATH")
         saved = Path(path)
-        if saved.is_file():
+        if _headless(namespace):  # papermill or a job: the file it runs is the notebook
+            if not args.notebook and not saved.is_file():
+                raise UsageError(f"%export: run headless, this kernel exports the notebook "
+                                 f"file it was started on, and {path} is not a file here; "
+                                 "give the saved notebook with --notebook PATH")
+        elif saved.is_file():
             age = time.time() - saved.stat().st_mtime
             if age > 120:
                 print(f"note: exporting {saved.name} as saved {age / 60:.0f} min ago; save "
