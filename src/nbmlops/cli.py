@@ -103,12 +103,8 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     if frame.empty:
         out.write("no runs recorded" + (" that match" if args.where or args.experiment
                                         else " yet"))
-        hidden = 0 if args.kind or args.all else hidden_candidates(args.experiment, args.where)
-        if hidden:
-            out.write(f"; {hidden} hidden candidate run{'s' if hidden > 1 else ''} of searches "
-                      f"match{'es' if hidden == 1 else ''}: add --all (or --kind candidate) to "
-                      "list them")
-        out.write("\n")
+        note = None if args.kind or args.all else hidden_candidates(args.experiment, args.where)
+        out.write(f"; {note}\n" if note else "\n")
         return 0
     view = frame.copy()
     view["run_id"] = view["run_id"].str[:8]
@@ -120,12 +116,16 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def hidden_candidates(experiment: str | None, where: str | None) -> int:
-    """How many candidate runs of searches (left out of listings unless asked for) match;
-    said when a listing comes out empty (here and in %runs)."""
+def hidden_candidates(experiment: str | None, where: str | None) -> str | None:
+    """What to say when a listing comes out empty but candidate runs of searches, left
+    out unless asked for, match (%runs says the same)."""
     from nbmlops import api
 
-    return int(api.runs(experiment, where=where, kind="candidate", limit=1).attrs["total"])
+    n = int(api.runs(experiment, where=where, kind="candidate", limit=1).attrs["total"])
+    if not n:
+        return None
+    return (f"{n} hidden candidate run{'s' if n > 1 else ''} of searches "
+            f"match{'es' if n == 1 else ''}: add --all (or --kind candidate) to list them")
 
 
 def _run_show(args: argparse.Namespace, out: TextIO) -> int:

@@ -27,14 +27,36 @@ def tags(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+MAX_LINE = 100_000  # characters: far beyond any command line typed, bounded all the same
+
+
 def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
     """A magic's arguments, split the way a shell would (quotes removed), parsed by its
-    ``@magic_arguments`` parser (whose errors are UsageErrors)."""
+    ``@magic_arguments`` parser (whose errors are UsageErrors). A line longer than
+    MAX_LINE, or with a quote left open, is a one-line UsageError too.
+
+    The magics are marked ``@no_var_expand``: IPython would otherwise expand ``$name`` and
+    evaluate ``{expression}`` in the line before we see it (in time quadratic in the
+    line's length), and an argument such as ``--tag note={draft}`` must reach us as
+    typed."""
     from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 
     from nbmlops.cli import attach_sort_values
 
-    argv = arg_split(line, posix=True)
+    owner = getattr(magic, "__self__", None)
+    cell = magic.__name__ in (getattr(owner, "magics", None) or {}).get("cell", {})
+    name = f"{'%%' if cell else '%'}{magic.__name__}"
+    if len(line) > MAX_LINE:
+        raise UsageError(f"{name}: the line is {len(line):,} characters long; at most "
+                         f"{MAX_LINE:,} are accepted (pass values that long from Python: "
+                         "nbmlops.<function>(...) does what each magic does)")
+    try:
+        argv = arg_split(line, posix=True)
+    except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
+        advice = ("a quote is left open: close it, or escape a quote meant literally "
+                  "(\\\" or \\')" if "quotation" in str(exc) else
+                  "the line ends in a backslash that escapes nothing: remove it")
+        raise UsageError(f"{name}: {advice}") from None
     if sort_flags:
         argv = attach_sort_values(argv, sort_flags)
     return magic.parser.parse_args(argv)

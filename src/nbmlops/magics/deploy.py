@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops.cli import DEPLOY_ARGUMENTS, run_deploy
@@ -26,6 +26,7 @@ def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
 class DeployMagics(Magics):
     @magic_arguments()
     @_arguments
+    @no_var_expand
     @line_magic
     def deploy(self, line: str) -> Any:
         """Serve a registered model over REST, score a file, or export a bundle.

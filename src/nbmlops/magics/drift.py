@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
@@ -26,6 +26,7 @@ def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
 class DriftMagics(Magics):
     @magic_arguments()
     @_arguments
+    @no_var_expand
     @line_magic
     def drift(self, line: str) -> Any:
         """Test current data for drift against a reference, column by column.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops.cli import EXPORT_ARGUMENTS, run_export
@@ -41,6 +41,7 @@ def _headless(namespace: Mapping[str, Any]) -> bool:
 class ExportMagics(Magics):
     @magic_arguments()
     @_arguments
+    @no_var_expand
     @line_magic
     def export(self, line: str) -> Any:
         """Turn this notebook (as last saved) into a papermill job and scheduled jobs.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
@@ -121,6 +121,7 @@ class RegisterMagics(Magics):
     @argument("--list", nargs="?", const="", metavar="NAME",
               help="registered models, or NAME's versions")
     @argument("--history", metavar="NAME[@ALIAS]", help="who moved what, when and why")
+    @no_var_expand
     @line_magic
     def register(self, line: str) -> Any:
         """Register a model version, move aliases, and show the registry.

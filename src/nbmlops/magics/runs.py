@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
@@ -31,6 +31,7 @@ class RunsMagics(Magics):
               help="show one run with its lineage (a unique id prefix is enough)")
     @argument("--compare", nargs="+", metavar="RUN_ID",
               help="show these runs side by side (params, metrics, what differs)")
+    @no_var_expand
     @line_magic
     def runs(self, line: str) -> Any:
         """Show recorded runs as a table, newest first (``_.frame`` is the DataFrame;
@@ -61,6 +62,14 @@ class RunsMagics(Magics):
             frame = api.runs(args.experiment, where=args.where, sort=args.sort,
                              limit=limit, kind=args.kind or (None if args.all else
                                                              api.LISTED_KINDS))
+            hidden = 0
+            if frame.empty and not (args.kind or args.all):  # the candidates of searches?
+                hidden = int(api.runs(args.experiment, where=args.where, kind="candidate",
+                                      limit=1).attrs["total"])
         except (NbmlopsError, ValueError) as exc:
             raise UsageError(f"%runs: {exc}") from None
+        if hidden:
+            print(f"%runs: no runs match; {hidden} hidden candidate run"
+                  f"{'s' if hidden > 1 else ''} of searches match{'es' if hidden == 1 else ''}"
+                  ": add --all (or --kind candidate) to list them")
         return RunsView(frame, shown_of=frame.attrs.get("total"))

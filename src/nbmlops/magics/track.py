@@ -8,7 +8,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
-from IPython.core.magic import Magics, cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
@@ -79,6 +79,7 @@ class TrackMagics(Magics):
     @argument("--no-auto", action="store_true",
               help="capture only what the flags and nbmlops.log_* calls name")
     @argument("-q", "--quiet", action="store_true", help="do not show the run summary")
+    @no_var_expand
     @cell_magic
     def track(self, line: str, cell: str) -> None:
         """Record this cell as a run in the lineage store.

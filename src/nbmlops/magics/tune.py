@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
@@ -54,6 +54,7 @@ class TuneMagics(Magics):
     @argument("-o", "--output", metavar="VAR",
               help="bind the best fitted estimator to this variable")
     @argument("-q", "--quiet", action="store_true", help="no progress and no result display")
+    @no_var_expand
     @line_magic
     def tune(self, line: str) -> Any:
         """Search hyperparameters, recording one run per candidate under a parent run.
