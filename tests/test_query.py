@@ -240,3 +240,42 @@ def test_bad_sorts_raise_query_error(spec: str, message: str) -> None:
 def test_attach_sort_values(argv: list[str], expected: list[str]) -> None:
     assert attach_sort_values(argv, ["--sort", "-s"]) == expected
     assert attach_sort_values(list(argv), iter(["--sort", "-s"])) == expected
+
+
+# -- bounds: every front end parses here, so every front end gets them ----------------------
+
+def test_bounds_are_exact() -> None:
+    from nbmlops.store.query import (
+        MAX_COMPARISONS,
+        MAX_FILTER_LENGTH,
+        MAX_SORT_KEYS,
+        MAX_VALUES,
+    )
+
+    def refused(expression: str) -> str:
+        with pytest.raises(QueryError) as info:
+            parse_filter(expression)
+        return str(info.value)
+
+    at_most = " and ".join(["metrics.a > 1"] * MAX_COMPARISONS)
+    assert isinstance(parse_filter(at_most), And)
+    assert f"at most {MAX_COMPARISONS} are allowed" in refused(at_most + " and metrics.a > 1")
+    values = ", ".join(["1"] * MAX_VALUES)
+    assert parse_filter(f"params.x in ({values})") is not None
+    assert "at most 1,000 are allowed" in refused(f"params.x in ({values}, 1)")
+    assert parse_filter("metrics.a > 1 " + " " * (MAX_FILTER_LENGTH - 14)) is not None
+    assert "at most 20,000 are allowed" in refused("metrics.a > 1" + " " * MAX_FILTER_LENGTH)
+    assert parse_filter("not " * 20 + "metrics.a > 1") is not None
+    # past what Python's own parser can build (it gives up with a RecursionError), too
+    for deep in ("not " * 50 + "metrics.a > 1", "not " * 3000 + "metrics.a > 1",
+                 "params.x in " + "[" * 40 + "1" + "]" * 40):
+        assert "nested" in refused(deep)
+    assert parse_filter(f"params.n == {2**63 - 1} or params.n == {-(2**63)}") is not None
+    for number in (2**63, -(2**63) - 1, 10**400):
+        assert "does not fit a 64-bit integer" in refused(f"params.n == {number}")
+        assert "does not fit a 64-bit integer" in refused(f"params.n in (1, {number})")
+    assert len(parse_sort(",".join(f"metrics.m{i}" for i in range(MAX_SORT_KEYS)))) == 16
+    with pytest.raises(QueryError, match="sort by at most 16 keys, not 17"):
+        parse_sort(",".join(f"metrics.m{i}" for i in range(MAX_SORT_KEYS + 1)))
+    with pytest.raises(QueryError, match="nested"):
+        parse_sort("metrics.a" + ".b" * 100)
