@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -120,9 +121,13 @@ def test_predictions_equal_the_model_and_every_error_is_a_clear_status(served: A
     record = openapi["components"]["schemas"]["Record"]
     assert record["required"] == FEATURES
     assert record["properties"]["spend"] == {"type": ["number", "null"]}
-    _, _, docs = client.request("GET", "/docs")
-    assert "swagger-ui" in docs
+    status, headers, docs = client.request("GET", "/docs")
+    assert (status, headers["content-type"]) == (200, "text/html; charset=utf-8")
     assert "openapi.json" in docs
+    for column in FEATURES:  # the page lists the model's own input
+        assert f"<code>{column}</code>" in docs
+    # self-contained: nothing fetched from elsewhere (works offline, tells no one)
+    assert not re.search(r"(https?:)?//|<script|@import|url\(", docs), docs
 
     _, headers, metrics = client.request("GET", "/metrics")
     assert headers["content-type"].startswith("text/plain")
@@ -134,6 +139,52 @@ def test_predictions_equal_the_model_and_every_error_is_a_clear_status(served: A
     assert f"nbmlops_predicted_rows_total {3 * len(ROWS) + 5 + 1}" not in metrics  # (sanity)
     assert f"nbmlops_predicted_rows_total {float(3 * len(ROWS) + 5)}" in metrics
     assert "nbmlops_model_version 1.0" in metrics
+
+
+def test_a_body_nested_too_deeply_is_a_400_without_a_traceback(served: Any) -> None:
+    client = Client(served.url)
+    before = nbmlops.deployment_logs(served.name, lines=10_000).splitlines()
+    for depth in (2_000, 10_000):  # within max_body (64 KiB here)
+        for body in ("[" * depth + "]" * depth, '{"a":' * depth + "1" + "}" * depth):
+            status, _, answer = client.request("POST", "/predict", raw=body.encode())
+            assert status == 400, answer
+            assert "nests" in answer["error"]
+    assert client.predict(ROWS.to_dict(orient="records"))["version"] == 1  # still serving
+    after = nbmlops.deployment_logs(served.name, lines=10_000).splitlines()
+    new = after[len(before):]
+    assert len(new) <= 1, new  # at most one line, never a traceback
+    assert not any("Traceback" in line for line in after)
+
+
+def test_a_script_registered_model_knows_its_run_and_its_columns(store_env: Path) -> None:
+    with nbmlops.track("churn", "script") as run:
+        model = LogisticRegression(max_iter=1000).fit(X[FEATURES], Y)
+        nbmlops.log_metric("accuracy", model.score(X[FEATURES], Y))
+    version = nbmlops.register(model, name="scripted")  # after the block, without data=
+    assert version.run_id == run.id
+    assert version.signature is not None
+    assert [name for name, _ in version.signature["inputs"]] == FEATURES
+    arrays = LogisticRegression(max_iter=1000).fit(X[FEATURES].to_numpy(), Y)
+    with nbmlops.track("churn", "arrays") as array_run:
+        nbmlops.register(arrays, name="arrays")  # inside the block: the run being tracked
+    assert nbmlops.load_model("arrays").version.run_id == array_run.id
+    for name, missing, columns in (("scripted", "spend", FEATURES),
+                                   ("arrays", "x1", ["x0", "x1", "x2"])):
+        deployment = nbmlops.deploy(name, port=0)
+        try:
+            client = Client(deployment.url)
+            rows = ROWS.set_axis(columns, axis=1)
+            answer = client.predict(rows.to_dict(orient="records"))
+            assert answer["predictions"] == model.predict(ROWS).tolist()
+            status, _, body = client.request(
+                "POST", "/predict", rows.drop(columns=[missing]).to_dict(orient="records"))
+            assert status == 422, body
+            assert (missing in body["error"], body["column"]) == (True, missing)
+            status, _, body = client.request("POST", "/predict", [[1.0, 2.0]])  # 2 of 3
+            assert status == 422, body
+            assert "3" in body["error"]
+        finally:
+            nbmlops.stop_deployment(deployment.name)
 
 
 def test_the_prediction_log_holds_what_was_served(served: Any) -> None:

@@ -120,16 +120,28 @@ def test_bool_labels_and_regressors_and_other_models(train: pd.DataFrame) -> Non
     assert (km.output, km.classes) == (None, None)
 
 
-def test_unknown_dtypes_give_none(pipeline: Any, train: pd.DataFrame,
-                                  labels: np.ndarray) -> None:
-    assert infer(pipeline) is None  # feature names, but no dtypes: no guessing
-    assert infer(pipeline, fingerprint=fingerprint(train["a"])) is None  # a Series
+def test_without_the_data_the_models_own_columns_with_any_dtype(
+        pipeline: Any, train: pd.DataFrame, labels: np.ndarray) -> None:
+    named = Signature(inputs=(("b", "any"), ("a", "any"), ("s", "any")), output="int64",
+                      classes=(0, 1, 2))
+    assert infer(pipeline) == named  # feature names, but no dtypes: no guessing
+    assert infer(pipeline, fingerprint=fingerprint(train["a"])) == named  # a Series
     # recorded data the model was not fitted on (no column s)
-    assert infer(pipeline, fingerprint=fingerprint(train[["a", "b"]])) is None
-    # an array with another number of columns
+    assert infer(pipeline, fingerprint=fingerprint(train[["a", "b"]])) == named
+    # an array with another number of columns: the model's own count
     model = LogisticRegression().fit(np.zeros((60, 2)) + labels[:, None], labels)
-    assert infer(model, fingerprint=fingerprint(np.zeros((5, 3)))) is None
-    assert infer(model, fingerprint=fingerprint(labels)) is None  # 1-D
+    positional = Signature(inputs=(("x0", "any"), ("x1", "any")), output="int64",
+                           classes=(0, 1, 2))
+    assert infer(model, fingerprint=fingerprint(np.zeros((5, 3)))) == positional
+    assert infer(model, fingerprint=fingerprint(labels)) == positional  # 1-D
+    assert infer(object()) is None  # nothing known about its input
+    # "any" takes values as they are, but still names a missing column
+    frame = enforce(named, {"a": [1.5], "b": ["7"], "s": ["red"], "extra": [0]})
+    assert list(frame.columns) == ["b", "a", "s"]
+    assert frame["b"].tolist() == ["7"]
+    with pytest.raises(SignatureError, match=r"lacks column.*'s'") as info:
+        enforce(named, {"a": [1.5], "b": [7]})
+    assert info.value.column == "s"
 
 
 def test_unfitted_model_with_data_has_inputs_but_no_output(train: pd.DataFrame) -> None:

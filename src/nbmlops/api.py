@@ -159,17 +159,10 @@ def _read_source(path: Path) -> str | None:
     return _source_cache[key]
 
 
-def _caller_source() -> tuple[str | None, str | None]:
-    """(path, source) of the code that called track().
-
-    A script: its file and source. A notebook cell (a kernel names cell code after a
-    temporary file that does not exist): the notebook, and the cell's source.
-    """
+def _caller_frame() -> Any:
+    """The frame of the code that called into nbmlops (a script, or a notebook cell)."""
     import contextlib
-    import linecache
     import sys
-
-    from nbmlops.tracking.notebook import notebook_path
 
     # skip nbmlops itself and the machinery between a notebook cell and a magic
     skip = [str(Path(__file__).parent), contextlib.__file__]
@@ -179,12 +172,25 @@ def _caller_source() -> tuple[str | None, str | None]:
             skip.append(str(Path(module.__file__).parent))
     prefixes = tuple(skip)
     frame = inspect.currentframe()
-    try:
-        while frame is not None and frame.f_code.co_filename.startswith(prefixes):
-            frame = frame.f_back
-        filename = frame.f_code.co_filename if frame is not None else None
-    finally:
-        del frame
+    while frame is not None and frame.f_code.co_filename.startswith(prefixes):
+        frame = frame.f_back
+    return frame
+
+
+def _caller_source() -> tuple[str | None, str | None]:
+    """(path, source) of the code that called track().
+
+    A script: its file and source. A notebook cell (a kernel names cell code after a
+    temporary file that does not exist): the notebook, and the cell's source.
+    """
+    import linecache
+    import sys
+
+    from nbmlops.tracking.notebook import notebook_path
+
+    frame = _caller_frame()
+    filename = frame.f_code.co_filename if frame is not None else None
+    del frame
     if not filename:
         return None, None
     path = Path(filename)
@@ -216,20 +222,36 @@ def track(
 
     The run ends ``finished``; or ``failed`` (``interrupted`` on Ctrl-C) with the
     traceback, and the exception propagates. Inside another tracked run it becomes that
-    run's child. The calling script's path and source are recorded as its code.
+    run's child. The calling script's path and source are recorded as its code. A model
+    the block fits is remembered: ``register(model, ...)`` links the version to this run.
     """
     from nbmlops.tracking.notebook import experiment_for
     from nbmlops.tracking.run import active_run, tracked
+    from nbmlops.tracking.values import is_estimator, is_fitted
+
+    def fitted_models(frame: Any) -> dict[int, Any]:  # the caller's fitted estimators
+        found = list(frame.f_locals.values()) if frame is not None else []
+        return {id(v): v for v in found if is_estimator(v) and is_fitted(v)}
 
     path, source = _caller_source()
+    caller = _caller_frame()
     parent = active_run()
-    with tracked(
-        tracker(), experiment=experiment or (parent.experiment if parent else
-                                             experiment_for(path)),
-        name=name, kind=kind, params=params, tags=tags,
-        parent_run_id=parent.id if parent else None, code=source, notebook_path=path,
-    ) as run:
-        yield run
+    t = tracker()
+    try:
+        before = fitted_models(caller)
+        with tracked(
+            t, experiment=experiment or (parent.experiment if parent else
+                                         experiment_for(path)),
+            name=name, kind=kind, params=params, tags=tags,
+            parent_run_id=parent.id if parent else None, code=source, notebook_path=path,
+        ) as run:
+            yield run
+        # the models the block fitted: registering one later links this run
+        for key, model in fitted_models(caller).items():
+            if key not in before and t.source_of(model) is None:
+                t.remember_model(model, run.id, "")
+    finally:
+        del caller
 
 
 def track_cell(
@@ -455,12 +477,15 @@ def register(
                              artifact=artifact, how=how)
 
 
-def load_model(reference: str, *, trusted: bool = False) -> LoadedModel:
+def load_model(reference: str, *, trusted: bool | Sequence[str] = False) -> LoadedModel:
     """Load ``churn@production``, ``churn/3`` or ``churn`` (the latest version).
 
-    The file's sha256 is checked against the one recorded at registration and skops
-    trusts only the types the file held then; a pickle needs ``trusted=True``. The
-    returned model's ``predict`` checks its input against the version's signature.
+    The file's sha256 is checked against the one recorded at registration, and only
+    well-known types (scikit-learn, NumPy, SciPy, the standard library, skops' own list)
+    are loaded: a model holding another type is refused with an UnsafeModelError naming
+    it, unless ``trusted=["mypackage.MyTransformer", ...]`` names it (or ``trusted=True``
+    trusts every type in the file). A pickle needs ``trusted=True``. The returned
+    model's ``predict`` checks its input against the version's signature.
     """
     from nbmlops.registry import registry
 
@@ -542,7 +567,8 @@ def _serve_options(target: str, **kw: Any) -> ServeOptions:
 
 def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
            port: int = 8000, workers: int = 1, token_env: str | None = None,
-           trusted: bool = False, log_predictions: bool = True, log_sample: float = 1.0,
+           trusted: bool | Sequence[str] = False, log_predictions: bool = True,
+           log_sample: float = 1.0,
            log_max_rows: int = 1_000_000, max_body: int = 10 * 1024 * 1024,
            poll: float = 2.0, timeout: float = 90.0) -> Deployment:
     """Serve ``churn@production`` (or ``churn/3``) over HTTP in a background process.
@@ -566,7 +592,8 @@ def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
 
 
 def serve(target: str, *, name: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 1, token_env: str | None = None, trusted: bool = False,
+          workers: int = 1, token_env: str | None = None,
+          trusted: bool | Sequence[str] = False,
           log_predictions: bool = True, log_sample: float = 1.0,
           log_max_rows: int = 1_000_000, log_dir: str | None = None,
           max_body: int = 10 * 1024 * 1024, poll: float = 2.0) -> int:
@@ -626,7 +653,8 @@ def predictions(deployment: str, *, since: str | datetime | timedelta | None = N
 
 def score_batch(reference: str, source: str | Path, dest: str | Path, *,
                 engine: Literal["pandas", "dask"] = "pandas", chunk_size: int = 100_000,
-                proba: bool = False, trusted: bool = False, experiment: str = "batch",
+                proba: bool = False, trusted: bool | Sequence[str] = False,
+                experiment: str = "batch",
                 progress: bool = True) -> BatchResult:
     """Score a .parquet or .csv file with a registered model, chunk by chunk, into
     ``dest``: the input's columns plus ``prediction`` (or ``proba_<class>`` columns).

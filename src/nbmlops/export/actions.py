@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nbmlops.errors import JobSpecError
+from nbmlops.errors import JobSpecError, UnsafeModelError
 
 if TYPE_CHECKING:
     from nbmlops._types import RunRecord
@@ -114,10 +114,19 @@ def carry_out(tracker: Tracker, actions: Sequence[Action], *, job_run: str,
                                    f"model{wanted} (a %%track cell that binds a fitted model "
                                    "stores it)")
             run, artifact = source
-            # the job's own run stored it (as a pickle): trusted, as the job made it
+            # the run stored it as a pickle, which is read restricted to well-known types:
+            # a model holding another type is refused, naming it and how to register it
+            try:
+                model = registry.run_model(tracker, run, artifact, trusted=())
+            except UnsafeModelError as exc:
+                raise UnsafeModelError(
+                    f"on-success {action}: {exc}. To register it anyway, run "
+                    f"nbmlops.register(run={run.id[:8]!r}, artifact={artifact!r}, "
+                    f"name={action.model!r}, trusted=[...]) naming those types",
+                    reference=exc.reference) from None
             version = registry.register(
-                tracker, None, name=action.model, run_id=run.id, artifact=artifact,
-                how=registry.Registration(alias=action.alias, reason=reason, trusted=True))
+                tracker, model, name=action.model, run_id=run.id, artifact=artifact,
+                how=registry.Registration(alias=action.alias, reason=reason))
             done.append(f"registered {version.reference}"
                         + (f" @{action.alias}" if action.alias else "")
                         + f" from run {run.id[:8]}")

@@ -1,15 +1,30 @@
 """Model files: skops' secure format by default, pickle only when the user trusts it.
 
-A skops file is loaded with exactly the types it held when it was registered (recorded
-then; skops itself refuses any other type), after its bytes are checked against the
-sha256 recorded at registration. Unpickling runs arbitrary code, so a pickle is neither
-written nor read unless the caller passes ``trusted=True``.
+Loading never runs code the caller did not agree to. A load trusts, by default, only
+well-known types: skops' own list, and the classes of scikit-learn, NumPy, SciPy and the
+standard library. Any other type a file holds (a class of the user's own, another
+library's) is refused with an :class:`~nbmlops.errors.UnsafeModelError` naming it,
+unless the caller trusts it for this model: ``trusted=["pkg.Class", ...]`` names the
+types to trust as well, ``trusted=True`` trusts the whole file.
+
+A skops file is also checked against the types it held when it was registered (a type
+it did not hold then is refused, whatever the list says; only ``trusted=True``
+overrides). A pickle runs arbitrary code when it is loaded, so it is read only with
+``trusted=True`` (then as it is) or with a list (then restricted to the well-known
+scikit-learn, NumPy and SciPy classes and their unpickling helpers, plus the names
+listed, and checked before a byte of it is unpickled).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+import io
 import pickle
-from typing import Any
+import pickletools
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeAlias
 
 from nbmlops.errors import UnsafeModelError
 
@@ -17,9 +32,122 @@ FORMATS = ("skops", "pickle")
 MEDIA_TYPES = {"skops": "application/vnd.nbmlops.model+skops",
                "pickle": "application/vnd.nbmlops.model+pickle"}
 
+Trust: TypeAlias = bool | Sequence[str]
+"""What a caller trusts: False (well-known types only), True (everything), or the names
+of the other types to trust as well."""
 
-def dump(model: Any, fmt: str, *, trusted: bool = False) -> tuple[bytes, tuple[str, ...]]:
-    """(file bytes, the types to trust when loading it)."""
+_LIBRARIES = ("sklearn", "numpy", "scipy")
+# standard-library modules that do something when imported: never imported to check a name
+_NO_IMPORT = frozenset({"__main__", "antigravity", "this", "idlelib", "turtle", "turtledemo",
+                        "tkinter", "__hello__", "__phello__"})
+# what a pickle of a scikit-learn model calls besides classes (NumPy's and Cython's
+# reconstructors, which build an object from its state and do nothing else)
+_PICKLE_HELPERS = frozenset({
+    "copyreg._reconstructor",
+    "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar",
+    "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
+    "numpy.random._pickle.__generator_ctor", "numpy.random._pickle.__bit_generator_ctor",
+    "numpy.random._pickle.__randomstate_ctor",
+})
+# standard-library classes a pickle may call: plain data, no files, processes or imports
+_PICKLE_STDLIB = frozenset({
+    f"builtins.{n}" for n in ("object", "set", "frozenset", "list", "dict", "tuple", "int",
+                              "float", "complex", "str", "bytes", "bytearray", "bool",
+                              "slice", "range")} | {
+    "collections.OrderedDict", "collections.defaultdict", "collections.Counter",
+    "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta",
+    "datetime.timezone", "decimal.Decimal", "fractions.Fraction"})
+
+
+def check_trust(trusted: object) -> Trust:
+    """``trusted`` as given, or a ValueError saying what it may be."""
+    if isinstance(trusted, bool):
+        return trusted
+    if isinstance(trusted, Iterable) and not isinstance(trusted, str | bytes):
+        names = tuple(trusted)
+        if all(isinstance(n, str) and n.strip() for n in names):
+            return names
+    raise ValueError(f"trusted={trusted!r}: give True (trust every type in the file), False "
+                     "(well-known types only) or a list of type names such as "
+                     "['mypackage.MyTransformer']")
+
+
+def _named(trusted: Trust) -> frozenset[str]:
+    return frozenset() if isinstance(trusted, bool) else frozenset(trusted)
+
+
+@functools.lru_cache(maxsize=2048)
+def _resolve(name: str) -> Any:
+    """The object a dotted name stands for (None if it cannot be found). Only called for
+    names of well-known packages, whose modules are safe to import."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        except Exception:
+            return None
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _well_known_library(name: str) -> bool:
+    return name.split(".")[0] in _LIBRARIES
+
+
+def _stdlib(name: str) -> bool:
+    top = name.split(".")[0]
+    return top in sys.stdlib_module_names and top not in _NO_IMPORT
+
+
+def well_known(name: str) -> bool:
+    """A class of scikit-learn, NumPy, SciPy or the standard library: trusted by default
+    in a skops file (which builds objects from their state, never by calling them)."""
+    if not (_well_known_library(name) or _stdlib(name)):
+        return False
+    return isinstance(_resolve(name), type)
+
+
+def _pickle_well_known(name: str) -> bool:
+    """What a restricted unpickling may call: the helpers above, plain standard-library
+    data types, scikit-learn's classes and Cython unpicklers, NumPy's array, scalar and
+    random-state types, SciPy's sparse matrices."""
+    if name in _PICKLE_HELPERS or name in _PICKLE_STDLIB:
+        return True
+    top = name.split(".")[0]
+    if top == "sklearn" or (top == "numpy" and ".random." in name):
+        obj = _resolve(name)
+        return isinstance(obj, type) or (name.rsplit(".", 1)[-1].startswith("__pyx_unpickle_")
+                                         and callable(obj))
+    if top == "numpy":
+        import numpy as np
+
+        obj = _resolve(name)
+        return (isinstance(obj, type) and issubclass(obj, np.generic | np.dtype)) or (
+            obj is np.ndarray)
+    if name.startswith("scipy.sparse."):
+        return isinstance(_resolve(name), type)
+    return False
+
+
+def _refused(reference: str, names: Iterable[str]) -> UnsafeModelError:
+    listed = sorted(names)
+    return UnsafeModelError(
+        f"{reference} holds types that are not well-known, and loading them could run "
+        f"their code: {', '.join(listed)}; if you trust whoever registered this model, load "
+        f"it with trusted={listed!r} (or trusted=True to trust every type in it)",
+        reference=reference)
+
+
+def dump(model: Any, fmt: str, *, trusted: Trust = False) -> tuple[bytes, tuple[str, ...]]:
+    """(file bytes, the types the file holds beyond skops' own trusted list)."""
     if fmt == "skops":
         import skops.io as sio
 
@@ -31,7 +159,7 @@ def dump(model: Any, fmt: str, *, trusted: bool = False) -> tuple[bytes, tuple[s
                 "pickle with format='pickle', trusted=True if you trust its code") from exc
         return data, tuple(sorted(sio.get_untrusted_types(data=data)))
     if fmt == "pickle":
-        if not trusted:
+        if trusted is not True:
             raise UnsafeModelError("a pickle runs code when it is loaded: register it with "
                                    "trusted=True (--trusted) only if you trust this model, "
                                    "or use the default skops format")
@@ -45,38 +173,132 @@ def refuse_pickle(reference: str) -> UnsafeModelError:
         "with trusted=True only if you trust whoever registered it", reference=reference)
 
 
-def load(data: bytes, fmt: str, trusted_types: tuple[str, ...], *, trusted: bool,
+def load(data: bytes, fmt: str, recorded: tuple[str, ...], *, trusted: Trust,
          reference: str) -> Any:
-    """A model object from verified file bytes (see the module docstring for the rules)."""
+    """A model object from verified file bytes (see the module docstring for the rules);
+    ``recorded`` are the types the file held when it was registered."""
+    trusted = check_trust(trusted)
     if fmt == "pickle":
-        if not trusted:
+        if trusted is True:
+            return pickle.loads(data)  # the caller said it trusts this file
+        if trusted is False:
             raise refuse_pickle(reference)
-        return pickle.loads(data)  # the caller said it trusts this file
+        return load_pickle_restricted(data, extra=_named(trusted), reference=reference)
     if fmt != "skops":
-        raise UnsafeModelError(f"{reference} has an unknown format {fmt!r}; refusing to "
-                               "load it", reference=reference)
+        raise _unknown(reference, fmt)
     import skops.io as sio
     from skops.io.exceptions import UntrustedTypesFoundException
 
-    if not trusted:
+    named = _named(trusted)
+    if trusted is not True:
+        allowed = [t for t in recorded if t in named or well_known(t)]
         # skops audits every type in the file against the list: one pass, no pre-scan
         try:
-            return sio.loads(data, trusted=list(trusted_types))
+            return sio.loads(data, trusted=allowed)
         except UntrustedTypesFoundException:
-            pass  # name the types below
+            audit(data, fmt, recorded, trusted=trusted, reference=reference)  # names them
+            raise UnsafeModelError(f"{reference}: skops refused a type in it; refusing to "
+                                   "load it", reference=reference) from None
         except Exception as exc:
             raise _invalid(reference, exc) from exc
+    try:
+        return sio.loads(data, trusted=sorted(sio.get_untrusted_types(data=data)))
+    except Exception as exc:
+        raise _invalid(reference, exc) from exc
+
+
+def audit(data: bytes, fmt: str, recorded: tuple[str, ...], *, trusted: Trust,
+          reference: str) -> None:
+    """Refuse, as :func:`load` would, a file holding a type the caller does not trust;
+    nothing in it is imported or run (a server checks this before it starts)."""
+    trusted = check_trust(trusted)
+    if trusted is True:
+        return
+    named = _named(trusted)
+    if fmt == "pickle":
+        if trusted is False:
+            raise refuse_pickle(reference)
+        _audit_pickle(data, named, reference)
+        return
+    if fmt != "skops":
+        raise _unknown(reference, fmt)
+    import skops.io as sio
+
     try:
         found = set(sio.get_untrusted_types(data=data))
     except Exception as exc:
         raise _invalid(reference, exc) from exc
-    unexpected = sorted(found - set(trusted_types))
-    if unexpected and not trusted:
+    unexpected = sorted(found - set(recorded))
+    if unexpected:
         raise UnsafeModelError(
             f"{reference} holds types it did not hold when it was registered: "
             f"{', '.join(unexpected)}; refusing to load it (trusted=True overrides)",
             reference=reference)
-    return sio.loads(data, trusted=sorted(found))
+    refused = [t for t in found if t not in named and not well_known(t)]
+    if refused:
+        raise _refused(reference, refused)
+
+
+def _unknown(reference: str, fmt: str) -> UnsafeModelError:
+    return UnsafeModelError(f"{reference} has an unknown format {fmt!r}; refusing to load it",
+                            reference=reference)
+
+
+def pickle_globals(data: bytes) -> set[str]:
+    """Every global (``module.name``) a pickle would look up, read without unpickling it;
+    a lookup whose name is computed rather than written in the file shows as ``?``."""
+    found: set[str] = set()
+    memo: dict[int, str | None] = {}
+    pushed: list[str | None] = []  # the strings on top of the stack, as far as known
+    for op, arg, _ in pickletools.genops(data):
+        name = op.name
+        if name in ("GLOBAL", "INST"):
+            module, _, attr = str(arg).partition(" ")
+            found.add(f"{module}.{attr}")
+            pushed = []
+        elif name == "STACK_GLOBAL":
+            if len(pushed) >= 2 and pushed[-2] is not None and pushed[-1] is not None:
+                found.add(f"{pushed[-2]}.{pushed[-1]}")
+            else:
+                found.add("?")
+            pushed = []
+        elif "UNICODE" in name or name in ("STRING", "BINSTRING", "SHORT_BINSTRING"):
+            pushed.append(str(arg))
+        elif name == "MEMOIZE":
+            memo[len(memo)] = pushed[-1] if pushed else None
+        elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+            memo[int(str(arg))] = pushed[-1] if pushed else None
+        elif name in ("GET", "BINGET", "LONG_BINGET"):
+            pushed.append(memo.get(int(str(arg))))
+        else:
+            pushed = []
+    return found
+
+
+def _audit_pickle(data: bytes, extra: frozenset[str], reference: str) -> None:
+    try:
+        names = pickle_globals(data)
+    except Exception as exc:
+        raise UnsafeModelError(f"{reference} is not a valid pickle ({exc}); refusing to load "
+                               "it", reference=reference) from exc
+    refused = {n for n in names if n not in extra and not _pickle_well_known(n)}
+    if refused:
+        raise _refused(reference, refused)
+
+
+def load_pickle_restricted(data: bytes, *, extra: frozenset[str], reference: str) -> Any:
+    """A pickle of well-known types (plus ``extra``), refused before it is unpickled if it
+    names anything else."""
+    _audit_pickle(data, extra, reference)
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            full = f"{module}.{name}"
+            if full not in extra and not _pickle_well_known(full):  # never reached: checked
+                raise _refused(reference, [full])
+            return super().find_class(module, name)
+
+    return Restricted(io.BytesIO(data)).load()
 
 
 def _invalid(reference: str, exc: Exception) -> UnsafeModelError:

@@ -29,7 +29,7 @@ from nbmlops.artifacts import check_name
 from nbmlops.errors import ArtifactError, ModelNotFoundError, UnsafeModelError
 from nbmlops.registry import formats, gates
 from nbmlops.registry.signature import Signature, enforce, infer
-from nbmlops.tracking.run import MODEL_MEDIA_TYPE, Tracker
+from nbmlops.tracking.run import MODEL_MEDIA_TYPE, Tracker, active_run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,10 +156,13 @@ def model_file(tracker: Tracker, version: ModelVersion) -> bytes:
                                reference=version.reference) from exc
 
 
-def load(tracker: Tracker, reference: str | Reference, *, trusted: bool = False
+def load(tracker: Tracker, reference: str | Reference, *, trusted: formats.Trust = False
          ) -> LoadedModel:
+    """The version ``reference`` names, loaded trusting only well-known types beyond what
+    ``trusted`` names (see :mod:`nbmlops.registry.formats`)."""
+    trusted = formats.check_trust(trusted)
     version = resolve(tracker, reference)
-    if version.format == "pickle" and not trusted:  # refuse before reading a byte of it
+    if version.format == "pickle" and trusted is False:  # refuse before reading a byte
         raise formats.refuse_pickle(version.reference)
     data = model_file(tracker, version)
     model = formats.load(data, version.format, version.trusted_types, trusted=trusted,
@@ -168,23 +171,57 @@ def load(tracker: Tracker, reference: str | Reference, *, trusted: bool = False
     return LoadedModel(version=version, model=model, signature=signature)
 
 
+def check_loadable(tracker: Tracker, reference: str | Reference, *,
+                   trusted: formats.Trust = False) -> ModelVersion:
+    """The version, once its file is verified and holds only types ``trusted`` allows
+    (as :func:`load` would refuse them, but without loading anything)."""
+    version = resolve(tracker, reference)
+    if version.format == "pickle" and formats.check_trust(trusted) is False:
+        raise formats.refuse_pickle(version.reference)
+    formats.audit(model_file(tracker, version), version.format, version.trusted_types,
+                  trusted=trusted, reference=version.reference)
+    return version
+
+
 # -- registering -------------------------------------------------------------------------
 
-def run_model(tracker: Tracker, run: RunRecord, artifact: str, *, trusted: bool) -> Any:
-    """A run's model artifact, as an object (%%track pickles: only with ``trusted``)."""
+def run_model(tracker: Tracker, run: RunRecord, artifact: str, *,
+              trusted: formats.Trust) -> Any:
+    """A run's model artifact, as an object. %%track stores pickles: one is read only with
+    ``trusted=True``, or with a list of type names (then restricted to well-known types
+    and those); a skops artifact trusts well-known types and the names listed."""
+    trusted = formats.check_trust(trusted)
     try:
         art = run.artifact(artifact)
     except KeyError as exc:
         raise ModelNotFoundError(f"run {run.id[:8]}", reason=str(exc.args[0])) from None
-    if art.artifact.media_type == MODEL_MEDIA_TYPE and not trusted:
+    if art.artifact.media_type == MODEL_MEDIA_TYPE and trusted is False:
         raise UnsafeModelError(
             f"run {run.id[:8]}'s {artifact!r} was saved as a pickle by %%track, and loading a "
             "pickle runs code: register it with trusted=True (--trusted) if you trust this "
             "store; the version is then saved in skops' safe format",
             reference=f"run {run.id[:8]}")
     data = tracker.artifacts.read_bytes(art.artifact.sha256)
-    fmt = "pickle" if art.artifact.media_type == MODEL_MEDIA_TYPE else "skops"
-    return formats.load(data, fmt, (), trusted=True, reference=f"run {run.id[:8]}")
+    if art.artifact.media_type == MODEL_MEDIA_TYPE:
+        return formats.load(data, "pickle", (), trusted=trusted, reference=f"run {run.id[:8]}")
+    import skops.io as sio
+
+    try:  # nothing was recorded about this file: the types it holds are what it holds
+        held = tuple(sio.get_untrusted_types(data=data))
+    except Exception:
+        held = ()  # formats.load names the invalid file
+    return formats.load(data, "skops", held, trusted=trusted, reference=f"run {run.id[:8]}")
+
+
+def source_run(tracker: Tracker, model: Any) -> RunRecord | None:
+    """The run ``model`` came from: the run that stored or fitted this very object (a
+    ``%%track`` cell, ``log_model``, a ``with track()`` block), else the run being tracked
+    here now (a script that registers inside its tracked block)."""
+    source = tracker.source_of(model)
+    if source is not None:
+        return tracker.store.get_run(source[0])
+    active = active_run()
+    return tracker.store.get_run(active.id) if active is not None else None
 
 
 def _training_fingerprint(run: RunRecord | None, model: Any) -> Any:
@@ -219,7 +256,7 @@ class Registration:
     require: tuple[str, ...] = ()
     onnx: bool = False
     format: str = "skops"
-    trusted: bool = False
+    trusted: formats.Trust = False
 
 
 def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | None = None,
@@ -239,9 +276,7 @@ def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | No
         if model is None:
             model = run_model(tracker, run, artifact, trusted=how.trusted)
     elif model is not None:
-        source = tracker.source_of(model)
-        if source is not None:
-            run = tracker.store.get_run(source[0])
+        run = source_run(tracker, model)
     if model is None:
         raise ValueError("register() needs a model object, or run= with a model artifact")
     if not callable(getattr(model, "predict", None)):

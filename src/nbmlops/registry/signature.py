@@ -19,6 +19,8 @@ bool                    bools only (not 0/1, not 1.0)
 ``str`` / ``string``    text (str dtypes, or objects that are all ``str``)
 ``object``              text or objects, as they are
 ``category``            anything (cast with ``astype("category")``, values kept)
+``any``                 anything, as it is (the column is known, its dtype is not: a
+                        model registered without its training data)
 datetime                datetimes (unit changed only if no value is truncated; a timezone
                         converted, never added or dropped), and text that
                         ``pandas.to_datetime`` parses without error
@@ -49,7 +51,9 @@ if TYPE_CHECKING:
 
     from nbmlops._types import DatasetFingerprint
 
-__all__ = ["Signature", "enforce", "infer"]
+__all__ = ["ANY", "Signature", "enforce", "infer"]
+
+ANY = "any"  # a column whose dtype is not known: any values pass, as they are
 
 
 @dataclass(frozen=True)
@@ -120,11 +124,13 @@ def infer(model: Any, data: Any = None, *,
     the dtype of a classifier's ``classes_`` (``"str"`` for text labels) or ``"float64"``
     for a regressor; None for anything else.
 
-    The answer is None when the input dtypes cannot be known: no data nor fingerprint
-    (a guessed signature would refuse good input), or a fingerprint that is not of the
-    model's training data (a Series, a file, columns the model was not fitted on). Data
-    given explicitly that lacks one of the model's features, or has a different number
-    of columns than the model read, raises :class:`~nbmlops.errors.SignatureError`.
+    Without the data (no data nor fingerprint, or a fingerprint that is not of the
+    model's training data: a Series, a file, columns the model was not fitted on), the
+    inputs are the columns the model itself knows, ``feature_names_in_`` (else ``x0``,
+    ``x1``, … for ``n_features_in_``), with the dtype ``"any"`` (a guessed dtype would
+    refuse good input); None when the model knows neither. Data given explicitly that
+    lacks one of the model's features, or has a different number of columns than the
+    model read, raises :class:`~nbmlops.errors.SignatureError`.
     """
     names = getattr(model, "feature_names_in_", None)
     names = None if names is None else [str(n) for n in names]
@@ -140,6 +146,10 @@ def infer(model: Any, data: Any = None, *,
             inputs = None
     else:
         inputs = None
+    if inputs is None and names is not None:
+        inputs = tuple((n, ANY) for n in names)
+    elif inputs is None and isinstance(n_features, int) and not isinstance(n_features, bool):
+        inputs = tuple((n, ANY) for n in _positional(n_features, None))
     if inputs is None:
         return None
     output, classes = _output(model)
@@ -319,7 +329,7 @@ def _conform(series: pd.Series, name: str, expected: str) -> pd.Series:
     import numpy as np
     import pandas as pd
 
-    if str(series.dtype) == expected:
+    if str(series.dtype) == expected or expected == ANY:
         return series
     target = _target_dtype(name, expected)
     if isinstance(target, pd.CategoricalDtype):

@@ -22,7 +22,10 @@ def parser(prog: str = "python -m nbmlops.serving") -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--token-env", metavar="VAR", help="require 'Authorization: Bearer "
                    "<token>' with the token in this environment variable")
-    p.add_argument("--trusted", action="store_true", help="allow a version stored as a pickle")
+    p.add_argument("--trusted", action="store_true", help="trust every type in the model "
+                   "file (needed for a version stored as a pickle)")
+    p.add_argument("--trust", action="append", default=[], metavar="TYPE",
+                   help="trust this type (pkg.Class) beyond the well-known ones; repeatable")
     p.add_argument("--no-log", dest="log_predictions", action="store_false",
                    help="do not log predictions")
     p.add_argument("--log-sample", type=float, default=1.0, metavar="SHARE",
@@ -45,7 +48,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nbmlops.se
     args = parser(prog).parse_args(argv)
     options = ServeOptions(
         target=args.target, name=args.name, host=args.host, port=args.port,
-        workers=args.workers, token_env=args.token_env, trusted=args.trusted,
+        workers=args.workers, token_env=args.token_env,
+        trusted=True if args.trusted else (list(args.trust) or False),
         log_predictions=args.log_predictions, log_sample=args.log_sample,
         log_max_rows=args.log_max_rows, log_dir=args.log_dir, max_body=args.max_body,
         poll_s=args.poll, deployment_id=args.deployment_id, server_log=args.server_log)

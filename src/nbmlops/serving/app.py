@@ -9,14 +9,16 @@
 ``GET /metadata``      the model, version, signature, classes, source run
 ``GET /metrics``       Prometheus text: requests, errors, latency histogram, rows, version
 ``GET /openapi.json``  the OpenAPI 3.1 description, with the model's own input columns;
-``GET /docs``          Swagger UI on it
+``GET /docs``          that description as a page: self-contained HTML, no script, nothing
+                       fetched from elsewhere (it works offline and tells no one)
 =====================  =====================================================================
 
 Errors are JSON ``{"error": message}`` (plus ``"column"`` when a column is at fault) and
-never carry a traceback: 400 the body is not JSON, 401 the bearer token is missing or
-wrong, 404/405 no such route or method, 413 the body is larger than ``max_body``, 415 the
-content type is not JSON, 422 the input does not fit the model (the column is named), 500
-the model itself failed on the input.
+never carry a traceback: 400 the body is not JSON (or nests deeper than JSON is read), 401
+the bearer token is missing or wrong, 404/405 no such route or method, 413 the body is
+larger than ``max_body``, 415 the content type is not JSON, 422 the input does not fit the
+model (the column is named; also when the model itself refuses the input's shape,
+columns or values), 500 the model failed otherwise. Each 500 is one line in the log.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from nbmlops.errors import SignatureError
 from nbmlops.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from nbmlops.serving.metrics import Metrics
-from nbmlops.serving.model import PayloadError, ServedModel
+from nbmlops.serving.model import ANY, PayloadError, ServedModel
 from nbmlops.serving.predlog import PredictionLog
 from nbmlops.serving.sources import Holder, StoreSource
 
@@ -146,7 +148,10 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
               ) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             start = time.perf_counter()
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except Exception as exc:  # answered here: Starlette would log its traceback
+                response = _crash(request, exc)
             metrics.observe(endpoint, response.status_code, time.perf_counter() - start)
             return response
         return run
@@ -163,6 +168,9 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
             payload = json.loads(body)
         except ValueError as exc:
             return error(400, f"the body is not valid JSON ({exc})")
+        except RecursionError:
+            return error(400, "the body nests arrays or objects too deeply to read; send "
+                              "records ([{\"column\": value, ...}]) or columns")
         proba = request.query_params.get("proba", "").lower() in ("1", "true", "yes")
         model = holder.current  # this request finishes with this version, whatever happens
         try:
@@ -175,6 +183,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
             return error(422, str(exc), column=exc.column)
         except (PayloadError, TypeError) as exc:
             return error(422, str(exc))
+        except RecursionError:
+            return error(400, "the body nests arrays or objects too deeply to read; send "
+                              "records ([{\"column\": value, ...}]) or columns")
+        except ValueError as exc:  # the model refused the input: its shape, columns, values
+            return error(422, f"{model.reference} cannot score this input: {exc}")
         except Exception as exc:  # the model's own failure: its message, not its traceback
             print(f"nbmlops: {model.reference} failed on a request: {exc!r}", file=sys.stderr,
                   flush=True)
@@ -212,7 +225,8 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         return _json(openapi_document(holder.current, token=options.token is not None))
 
     async def docs(request: Request) -> Response:
-        return HTMLResponse(_SWAGGER.replace("{title}", holder.current.reference))
+        return HTMLResponse(docs_page(openapi_document(holder.current,
+                                                       token=options.token is not None)))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -222,9 +236,7 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         return error(exc.status_code, message)
 
     async def crash(request: Request, exc: Exception) -> Response:
-        print(f"nbmlops: unexpected error serving {request.url.path}: {exc!r}",
-              file=sys.stderr, flush=True)
-        return error(500, "the server failed to answer; see its log")
+        return _crash(request, exc)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -251,6 +263,12 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
     if options.token:
         return _TokenGate(app, options.token, metrics)
     return app
+
+
+def _crash(request: Request, exc: Exception) -> Response:
+    print(f"nbmlops: unexpected error serving {request.url.path}: {exc!r}"[:2000],
+          file=sys.stderr, flush=True)
+    return error(500, "the server failed to answer; see its log")
 
 
 def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:
@@ -336,16 +354,59 @@ def openapi_document(model: ServedModel, *, token: bool) -> dict[str, Any]:
 
 
 def _example(dtype: str) -> Any:
+    if dtype == ANY:  # not known: scikit-learn models mostly read numbers
+        return 0.0
     kind = _json_type(dtype).get("type")
     kind = kind[0] if isinstance(kind, list) else kind
     return {"number": 0.0, "integer": 0, "boolean": False}.get(kind or "", "text")
 
 
-_SWAGGER = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title} - nbmlops</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
-</head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "./openapi.json", dom_id: "#swagger-ui"});</script>
-</body></html>
-"""
+def docs_page(doc: dict[str, Any]) -> str:
+    """The OpenAPI document as a plain page: its endpoints, /predict's input columns and
+    a request to copy. Self-contained: no script, no style sheet or font from elsewhere."""
+    from html import escape
+
+    info = doc["info"]
+    record = doc["components"]["schemas"]["Record"]
+    required = set(record.get("required", ()))
+    rows = "".join(
+        f"<tr><td><code>{escape(name)}</code></td><td>{escape(_shown_type(schema))}</td>"
+        f"<td>{'yes' if name in required else 'no'}</td></tr>"
+        for name, schema in record.get("properties", {}).items())
+    columns = (f"<table><tr><th>column</th><th>type</th><th>required</th></tr>{rows}</table>"
+               if rows else "<p>This version has no signature: send the columns the model "
+                            "was fitted on.</p>")
+    endpoints = "".join(
+        f"<tr><td><code>{escape(method.upper())} {escape(path)}</code></td>"
+        f"<td>{escape(op.get('summary', ''))}</td></tr>"
+        for path, ops in doc["paths"].items() for method, op in ops.items())
+    statuses = "".join(
+        f"<tr><td>{escape(code)}</td><td>{escape(answer['description'])}</td></tr>"
+        for code, answer in doc["paths"]["/predict"]["post"]["responses"].items())
+    example = json.dumps([record.get("example", {})], indent=2)
+    auth = (" -H 'Authorization: Bearer $TOKEN'" if doc.get("security") else "")
+    curl = (f"curl -X POST{auth} -H 'Content-Type: application/json' "
+            f"-d '{json.dumps([record.get('example', {})])}' $URL/predict")
+    return (
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\">"
+        f"<title>{escape(info['title'])} - nbmlops</title>"
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
+        "text-align:left}pre{background:#f4f4f4;padding:.8rem;overflow:auto}</style>"
+        f"</head><body><h1>{escape(info['title'])}</h1>"
+        f"<p>{escape(info.get('description', ''))} The machine-readable description is "
+        "<a href=\"openapi.json\">openapi.json</a>.</p>"
+        f"<h2>Endpoints</h2><table>{endpoints}</table>"
+        f"<h2>POST /predict: input columns</h2>{columns}"
+        f"<p>{escape(doc['paths']['/predict']['post']['description'])} Add "
+        "<code>?proba=true</code> for class probabilities.</p>"
+        f"<h3>Example body</h3><pre>{escape(example)}</pre>"
+        f"<h3>Example request</h3><pre>{escape(curl)}</pre>"
+        f"<h3>Answers</h3><table>{statuses}</table>"
+        "</body></html>\n")
+
+
+def _shown_type(schema: dict[str, Any]) -> str:
+    kind = schema.get("type", "any")
+    shown = " or ".join(kind) if isinstance(kind, list) else str(kind)
+    return f"{shown} ({schema['format']})" if "format" in schema else shown

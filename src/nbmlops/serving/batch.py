@@ -24,7 +24,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -92,7 +92,8 @@ def check_paths(source: Path, dest: Path) -> tuple[str, str]:
 
 def score(tracker: Tracker, reference: str, source: str | os.PathLike[str],
           dest: str | os.PathLike[str], *, engine: Engine = "pandas",
-          chunk_size: int = 100_000, proba: bool = False, trusted: bool = False,
+          chunk_size: int = 100_000, proba: bool = False,
+          trusted: bool | Sequence[str] = False,
           experiment: str = "batch", progress: Progress | None = None) -> BatchResult:
     """Score ``source`` with the version ``reference`` names into ``dest`` (see module)."""
     from nbmlops.registry.registry import load

@@ -25,6 +25,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,20 +99,34 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def load_bundle(folder: Path, *, trusted: bool = False) -> ServedModel:
-    """The bundle's model, its bytes checked against the manifest's sha256."""
+def check_bundle(folder: Path, *, trusted: bool | Sequence[str] = False
+                 ) -> tuple[dict[str, Any], bytes]:
+    """The manifest and the model file's bytes, once they match the manifest's sha256 and
+    hold only types ``trusted`` allows (nothing is loaded)."""
     from nbmlops.registry import formats
-    from nbmlops.registry.signature import Signature
 
     manifest = read_manifest(folder)
     reference = f"{manifest['model']}/{manifest['version']}"
-    if manifest["format"] == "pickle" and not trusted:
+    if manifest["format"] == "pickle" and trusted is False:
         raise formats.refuse_pickle(reference)
     data = (folder / manifest["file"]).read_bytes()
     if hashlib.sha256(data).hexdigest() != manifest["sha256"]:
         raise UnsafeModelError(f"{folder / manifest['file']} does not match the sha256 in its "
                                "manifest (changed since it was exported); refusing to load it",
                                reference=reference)
+    formats.audit(data, manifest["format"], tuple(manifest["trusted_types"]),
+                  trusted=trusted, reference=reference)
+    return manifest, data
+
+
+def load_bundle(folder: Path, *, trusted: bool | Sequence[str] = False) -> ServedModel:
+    """The bundle's model, its bytes checked against the manifest's sha256, loaded
+    trusting well-known types and those ``trusted`` names (see registry.formats)."""
+    from nbmlops.registry import formats
+    from nbmlops.registry.signature import Signature
+
+    manifest, data = check_bundle(folder, trusted=trusted)
+    reference = f"{manifest['model']}/{manifest['version']}"
     model = formats.load(data, manifest["format"], tuple(manifest["trusted_types"]),
                          trusted=trusted, reference=reference)
     signature = (None if manifest.get("signature") is None

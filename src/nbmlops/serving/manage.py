@@ -49,8 +49,11 @@ def command(options: ServeOptions) -> list[str]:
                         ("--server-log", options.server_log)):
         if value is not None:
             cmd += [flag, value]
-    if options.trusted:
+    if options.trusted is True:
         cmd.append("--trusted")
+    elif options.trusted:
+        for name in options.trusted:
+            cmd += ["--trust", name]
     if not options.log_predictions:
         cmd.append("--no-log")
     return cmd
@@ -59,13 +62,14 @@ def command(options: ServeOptions) -> list[str]:
 def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
           timeout: float = START_TIMEOUT_S) -> Deployment:
     """Start a server for a registered model in the background; the live deployment."""
-    from nbmlops.registry.registry import parse_reference
+    from nbmlops.registry.registry import check_loadable, parse_reference
 
     options.check()
     require_serving()
     ref = parse_reference(options.target)
-    # a clear error now, rather than from a process that exits
-    tracker.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)
+    # a clear error now (no such version, a file it may not load), rather than from a
+    # process that exits
+    check_loadable(tracker, ref, trusted=options.trusted)
     name = options.name or ref.model
     running = [d for d in tracker.store.list_deployments(running=True) if d.name == name]
     if running:

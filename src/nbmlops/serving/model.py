@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbmlops.errors import SignatureError
-from nbmlops.registry.signature import Signature, enforce
+from nbmlops.registry.signature import ANY, Signature, enforce
 
 if TYPE_CHECKING:
     import pandas as pd
+
+__all__ = ["ANY", "PayloadError", "ServedModel"]
 
 _WRAPPERS = ("records", "dataframe_records", "instances", "inputs")
 _SPLIT = ("columns", "data")
@@ -76,11 +78,31 @@ class ServedModel:
         if self.signature is not None:
             return enforce(self.signature, data)
         if isinstance(data, pd.DataFrame):
-            return data
-        if isinstance(data, Mapping):
+            frame = data
+        elif isinstance(data, Mapping):
             scalar = all(not isinstance(v, list) for v in data.values())
-            return pd.DataFrame([dict(data)]) if scalar else pd.DataFrame(dict(data))
-        return pd.DataFrame(list(data))
+            frame = pd.DataFrame([dict(data)]) if scalar else pd.DataFrame(dict(data))
+        else:
+            frame = pd.DataFrame(list(data))
+        return self._as_fitted(frame)
+
+    def _as_fitted(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """A version without a signature: the columns the model itself was fitted on, in
+        its order (a SignatureError naming a missing one)."""
+        names = getattr(self.model, "feature_names_in_", None)
+        if names is not None:
+            wanted = [str(n) for n in names]
+            have = {str(c): c for c in frame.columns}
+            lacking = [n for n in wanted if n not in have]
+            if lacking:
+                raise SignatureError(f"input lacks column(s) {', '.join(map(repr, lacking))}; "
+                                     f"the model reads {', '.join(wanted)}", column=lacking[0])
+            return frame[[have[n] for n in wanted]].set_axis(wanted, axis=1)
+        n = getattr(self.model, "n_features_in_", None)
+        if isinstance(n, int) and frame.shape[1] != n:
+            raise SignatureError(f"the model reads {n} columns; the input has "
+                                 f"{frame.shape[1]}")
+        return frame
 
     def predict(self, frame: pd.DataFrame) -> list[Any]:
         if len(frame) == 0:

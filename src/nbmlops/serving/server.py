@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class ServeOptions:
     port: int = 8000
     workers: int = 1
     token_env: str | None = None
-    trusted: bool = False
+    trusted: bool | Sequence[str] = False  # True, or the types to trust beyond well-known ones
     log_predictions: bool = True
     log_sample: float = 1.0
     log_max_rows: int = 1_000_000
@@ -123,9 +124,9 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     if bundle is None:
         options, tracker, version, alias, model_name = _resolve_store(options)
     else:
-        from nbmlops.serving.bundle import read_manifest
+        from nbmlops.serving.bundle import check_bundle
 
-        manifest = read_manifest(bundle)
+        manifest, _ = check_bundle(bundle, trusted=options.trusted)  # refused here, in one line
         model_name, version, alias = manifest["model"], int(manifest["version"]), None
         options = replace(options, target=str(bundle),
                           log_dir=options.log_dir or str(bundle / "predictions"))
@@ -193,14 +194,14 @@ def _beat(tracker: Any, deployment_id: str, stop: threading.Event) -> None:
 
 def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
     from nbmlops.config import resolve_settings
-    from nbmlops.registry.registry import parse_reference
+    from nbmlops.registry.registry import check_loadable, parse_reference
     from nbmlops.serving.sources import open_tracker
 
     settings = resolve_settings()
     ref = parse_reference(options.target)
     tracker = open_tracker(settings.store_url, settings.artifacts_root, settings.project_root)
-    version = tracker.store.get_model_version(ref.model, version=ref.version,
-                                              alias=ref.alias).version
+    # a file the server may not load is refused here, in one line, before anything starts
+    version = check_loadable(tracker, ref, trusted=options.trusted).version
     name = options.name or ref.model
     log_dir = options.log_dir or str(deployments_root(settings.artifacts_root) / name
                                      / "predictions")
@@ -280,7 +281,10 @@ def create_worker_app() -> Any:
         served = load_bundle(Path(options.target), trusted=options.trusted)
     log = None
     if options.log_predictions and options.log_dir:
-        dtypes = dict(served.signature.inputs) if served.signature is not None else {}
+        from nbmlops.serving.model import ANY
+
+        inputs = served.signature.inputs if served.signature is not None else ()
+        dtypes = {name: dtype for name, dtype in inputs if dtype != ANY}
         log = PredictionLog(Path(options.log_dir), sample=options.log_sample,
                             max_rows=options.log_max_rows, dtypes=dtypes,
                             on_drop=metrics.log_dropped.inc,

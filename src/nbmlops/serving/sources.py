@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +54,8 @@ def open_tracker(store_url: str, artifacts_root: Path, project_root: Path) -> Tr
 class StoreSource:
     """A registered version, and (for an alias or a bare name) the versions it moves to."""
 
-    def __init__(self, tracker: Tracker, reference: Reference, *, trusted: bool = False,
+    def __init__(self, tracker: Tracker, reference: Reference, *,
+                 trusted: bool | Sequence[str] = False,
                  deployment_id: str | None = None, poll_s: float = 2.0,
                  on_switch: Callable[[int, int], None] | None = None) -> None:
         self.tracker = tracker
