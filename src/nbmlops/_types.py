@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
 RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift"]
@@ -418,3 +418,142 @@ class Deployment:
 
     def __str__(self) -> str:
         return f"{self.name} ({self.reference}, version {self.version}) {self.status} {self.url}"
+
+
+# -- drift checks and job runs --------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPage(Generic[T]):
+    """One page of records, newest first; ``total`` counts every match beyond the page."""
+
+    items: tuple[T, ...]
+    total: int
+    limit: int | None
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class DriftColumnResult:
+    """One column's test in a drift check.
+
+    ``statistic`` is the test's statistic (for distance tests, the distance compared with
+    the threshold); ``p_value`` is set for tests that have one (``ks``, ``chi2``), which
+    compare it with the threshold instead. ``test``, ``p_value``, ``threshold`` and
+    ``drifted`` are None only in checks carried over from stores older than revision
+    0006, which kept each column's statistic alone (their report, ``drift.json``, has the
+    rest). A NaN statistic or p-value is stored as None.
+    """
+
+    column: str
+    test: str | None
+    statistic: float | None
+    p_value: float | None
+    threshold: float | None
+    drifted: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDriftCheck:
+    """A drift check to record, by the run (kind ``drift``) that made it; the run must
+    exist. ``time`` is when the check was made (epoch seconds)."""
+
+    run_id: str
+    time: float
+    reference: str  # what was compared, in words ("churn/2 training sample (400 rows)")
+    current: str
+    dataset_drift: bool
+    drift_share: float  # share of the checked columns that drifted
+    drifted_columns: int
+    columns_checked: int
+    share_threshold: float | None = None  # the share that makes the dataset drifted
+    model: str | None = None  # the version compared against, "churn/2"
+    deployment: str | None = None  # whose prediction log was the current data
+    prediction_drift: bool | None = None  # None: the model's predictions were not checked
+    columns: tuple[DriftColumnResult, ...] = ()  # in the check's order
+    prediction: DriftColumnResult | None = None  # the prediction column's own test
+
+
+@dataclass(frozen=True, slots=True)
+class DriftCheck:
+    """A recorded drift check (the fields of :class:`NewDriftCheck`, ``time`` as a UTC
+    datetime). ``prediction`` is None for checks carried over from stores older than
+    revision 0006 (their run keeps the statistic as its ``prediction_drift`` metric)."""
+
+    run_id: str
+    time: datetime
+    reference: str
+    current: str
+    model: str | None
+    deployment: str | None
+    dataset_drift: bool
+    prediction_drift: bool | None
+    drift_share: float
+    drifted_columns: int
+    columns_checked: int
+    share_threshold: float | None
+    columns: tuple[DriftColumnResult, ...]
+    prediction: DriftColumnResult | None
+
+    @property
+    def drifted(self) -> list[str]:
+        """The columns known to have drifted, in the check's order."""
+        return [c.column for c in self.columns if c.drifted]
+
+    def column(self, name: str) -> DriftColumnResult:
+        for c in (*self.columns, *([self.prediction] if self.prediction else [])):
+            if c.column == name:
+                return c
+        raise KeyError(f"no column {name!r} in drift check {self.run_id[:8]}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewJobRun:
+    """A job run starting, by its run (kind ``job``, already started); the run must exist."""
+
+    run_id: str
+    job: str  # the job's name (job.yaml)
+    job_dir: str  # the job folder
+    parameters: Mapping[str, Any] = field(default_factory=dict)  # the values it ran with
+
+
+@dataclass(frozen=True, slots=True)
+class JobRunEnd:
+    """What a job run came to. Its status, end time and error are its run's (written by
+    ending the run), so a runner killed outright is reaped as ``crashed`` like any run."""
+
+    child_runs: int  # the runs its notebook recorded (its children)
+    gate_failed: str | None = None  # the first gate that did not pass ("metrics.acc >= 0.8")
+    failure: str | None = None  # why it failed: cell | gate | action | stopped
+    executed: str | None = None  # the executed notebook's path
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    """A job run: the job's record of one execution, and its run's status and times."""
+
+    run_id: str
+    job: str
+    job_dir: str
+    status: RunStatus
+    start_time: datetime
+    end_time: datetime | None
+    parameters: Mapping[str, Any]
+    child_runs: int
+    gate_failed: str | None
+    failure: str | None
+    error: str | None  # the run's error: the message naming the cell or gate
+    executed: str | None  # None for job runs carried over from before revision 0006
+    notebook_path: str | None  # the job's notebook
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "finished"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.end_time is None:
+            return None
+        return (self.end_time - self.start_time).total_seconds()

@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import time
 
-from nbmlops.store.base import DeploymentStore, RegistryStore, RunSearch, RunStore, Store
+from nbmlops.store.base import (
+    DeploymentStore,
+    DriftCheckStore,
+    JobRunStore,
+    RegistryStore,
+    RunSearch,
+    RunStore,
+    Store,
+)
 
-__all__ = ["DeploymentStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
-           "upgrade_store"]
+__all__ = ["DeploymentStore", "DriftCheckStore", "JobRunStore", "RegistryStore", "RunSearch",
+           "RunStore", "Store", "open_store", "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,

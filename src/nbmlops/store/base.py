@@ -13,12 +13,18 @@ from nbmlops._types import (
     DatasetLink,
     Deployment,
     DeploymentStatus,
+    DriftCheck,
     Experiment,
+    JobRun,
+    JobRunEnd,
     Metric,
     ModelVersion,
     NewDeployment,
+    NewDriftCheck,
+    NewJobRun,
     NewModelVersion,
     NewRun,
+    RecordPage,
     RegisteredModel,
     RunArtifact,
     RunEnd,
@@ -196,12 +202,68 @@ class DeploymentStore(Protocol):
 
 
 @runtime_checkable
-class Store(RunStore, RunSearch, RegistryStore, DeploymentStore, Protocol):
+class DriftCheckStore(Protocol):
+    """Drift checks, each recorded by the run (kind ``drift``) that made it.
+
+    A writer starts the run, makes the check, then calls :meth:`record_drift_check` once
+    (the check and its column results land in one transaction) before ending the run.
+    Raises :class:`~nbmlops.errors.RunNotFoundError` for a run that is missing, is not a
+    drift run, or has no check (reads), and :class:`~nbmlops.errors.QueryError` for a
+    filter, page or model reference that cannot hold.
+    """
+
+    def record_drift_check(self, check: NewDriftCheck) -> DriftCheck:
+        """Record the check made by ``check.run_id``; return it as stored."""
+
+    def get_drift_check(self, run_id: str) -> DriftCheck:
+        """The check recorded by run ``run_id`` (its full id)."""
+
+    def list_drift_checks(self, *, model: str | None = None, deployment: str | None = None,
+                          limit: int | None = 50, offset: int = 0) -> RecordPage[DriftCheck]:
+        """A page of checks, newest first, and the count of all that match: ``model``
+        ``churn`` means any of its versions, ``churn/2`` just that one; ``deployment``
+        the checks of what that deployment served."""
+
+
+@runtime_checkable
+class JobRunStore(Protocol):
+    """Job runs, each recorded by the run (kind ``job``) of that execution.
+
+    A runner starts the run, calls :meth:`start_job_run`, and when the job is over ends
+    the run (its status, end time and error) and calls :meth:`end_job_run` with what the
+    job came to. Status and times are always the run's, so a runner killed outright
+    leaves a job run that reads ``crashed`` once its run is reaped. Raises
+    :class:`~nbmlops.errors.RunNotFoundError` for a run that is missing, is not a job run
+    or has no job run, and :class:`~nbmlops.errors.QueryError` for a page that cannot hold.
+    """
+
+    def start_job_run(self, new: NewJobRun) -> JobRun:
+        """Record that run ``new.run_id`` executes job ``new.job``."""
+
+    def end_job_run(self, run_id: str, end: JobRunEnd) -> JobRun:
+        """Record the children it recorded, the gate that failed, why it failed, and the
+        executed notebook."""
+
+    def get_job_run(self, run_id: str) -> JobRun: ...
+
+    def list_job_runs(self, *, job: str | None = None, limit: int | None = 50,
+                      offset: int = 0) -> RecordPage[JobRun]:
+        """A page of job runs (of one job, by name), newest first, and the count of all
+        that match."""
+
+    def last_job_runs(self, jobs: Sequence[str] | None = None) -> Mapping[str, JobRun]:
+        """The newest job run of each job (of ``jobs``, when named), by job name."""
+
+
+@runtime_checkable
+class Store(RunStore, RunSearch, RegistryStore, DeploymentStore, DriftCheckStore, JobRunStore,
+            Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 
     A capability that needs only a part declares that part (``RunStore``,
-    ``RunSearch``, ``RegistryStore``, ``DeploymentStore``); a ``Store`` is each of them.
+    ``RunSearch``, ``RegistryStore``, ``DeploymentStore``, ``DriftCheckStore``,
+    ``JobRunStore``); a ``Store`` is each of them.
     Every write is one transaction: it lands whole or not at all. Database failures
     raise :class:`~nbmlops.errors.StoreError`.
     """

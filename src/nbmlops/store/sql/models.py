@@ -273,4 +273,67 @@ class DeploymentRow(Base):
     options: Mapped[str] = mapped_column(Text)  # JSON
 
 
+class DriftCheckRow(Base):
+    """A drift check, recorded by the run (kind ``drift``) that made it (revision 0006)."""
+
+    __tablename__ = "drift_checks"
+    __table_args__ = (
+        Index("ix_drift_checks_time", "time"),
+        Index("ix_drift_checks_model_name", "model_name", "time"),
+        Index("ix_drift_checks_model", "model", "time"),
+        Index("ix_drift_checks_deployment", "deployment", "time"),
+    )
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    time: Mapped[float] = mapped_column(Double)
+    reference: Mapped[str] = mapped_column(Text)
+    current: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(255))  # churn/2
+    model_name: Mapped[str | None] = mapped_column(String(255))  # churn: filters by model
+    deployment: Mapped[str | None] = mapped_column(String(255))
+    dataset_drift: Mapped[bool] = mapped_column(Boolean)
+    prediction_drift: Mapped[bool | None] = mapped_column(Boolean)
+    drift_share: Mapped[float] = mapped_column(Double)
+    drifted_columns: Mapped[int] = mapped_column(Integer)
+    columns_checked: Mapped[int] = mapped_column(Integer)
+    share_threshold: Mapped[float | None] = mapped_column(Double)
+
+
+class DriftColumnRow(Base):
+    """One column's test in a drift check; ``role`` is ``feature`` or ``prediction``."""
+
+    __tablename__ = "drift_check_columns"
+
+    run_id: Mapped[str] = mapped_column(
+        ForeignKey("drift_checks.run_id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    column: Mapped[str] = mapped_column(Text)
+    test: Mapped[str | None] = mapped_column(String(32))
+    statistic: Mapped[float | None] = mapped_column(Double)
+    p_value: Mapped[float | None] = mapped_column(Double)
+    threshold: Mapped[float | None] = mapped_column(Double)
+    drifted: Mapped[bool | None] = mapped_column(Boolean)
+
+
+class JobRunRow(Base):
+    """A job run, by its run (kind ``job``), whose status and times it reads (rev. 0006)."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        Index("ix_job_runs_job_start", "job", "start_time"),
+        Index("ix_job_runs_start", "start_time"),
+    )
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    job: Mapped[str] = mapped_column(String(255))
+    job_dir: Mapped[str] = mapped_column(Text)
+    start_time: Mapped[float] = mapped_column(Double)  # the run's, kept here for the indexes
+    parameters: Mapped[str] = mapped_column(Text)  # JSON object
+    child_runs: Mapped[int | None] = mapped_column(Integer)  # NULL until it ends
+    gate_failed: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(String(32))
+    executed: Mapped[str | None] = mapped_column(Text)
+
+
 metadata = Base.metadata

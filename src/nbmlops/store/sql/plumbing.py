@@ -1,7 +1,7 @@
 """What every part of :class:`~nbmlops.store.sql.store.SqlStore` shares: the tables as
 Core statements see them, and the base class holding the engine and its transactions.
 
-The parts (runs, search, registry, deployments) are mixins over :class:`SqlBase`; each
+The parts (runs, search, registry, deployments, checks) are mixins over :class:`SqlBase`; each
 works inside the one transaction helper of :mod:`nbmlops.store.sql.engine`.
 """
 
@@ -20,8 +20,11 @@ from nbmlops.store.sql.models import (
     AuditEventRow,
     DatasetRow,
     DeploymentRow,
+    DriftCheckRow,
+    DriftColumnRow,
     EnvironmentRow,
     ExperimentRow,
+    JobRunRow,
     LatestMetricRow,
     MetricRow,
     ModelAliasRow,
@@ -53,6 +56,9 @@ versions_t = cast(Table, ModelVersionRow.__table__)
 aliases_t = cast(Table, ModelAliasRow.__table__)
 audit_t = cast(Table, AuditEventRow.__table__)
 deployments_t = cast(Table, DeploymentRow.__table__)
+drift_checks_t = cast(Table, DriftCheckRow.__table__)
+drift_columns_t = cast(Table, DriftColumnRow.__table__)
+job_runs_t = cast(Table, JobRunRow.__table__)
 
 
 def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:

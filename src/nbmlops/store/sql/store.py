@@ -6,7 +6,8 @@ its transactions) in a module of its own:
 - :mod:`~nbmlops.store.sql.runs`: experiments, run writes and reads;
 - :mod:`~nbmlops.store.sql.search`: the filter compiler and pages of runs;
 - :mod:`~nbmlops.store.sql.registry`: registered models, versions, aliases, audit events;
-- :mod:`~nbmlops.store.sql.deployments`: model servers from start to stop.
+- :mod:`~nbmlops.store.sql.deployments`: model servers from start to stop;
+- :mod:`~nbmlops.store.sql.checks`: drift checks and job runs, by the runs that made them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from nbmlops._types import RUN_STATUSES, StoreInfo
+from nbmlops.store.sql.checks import SqlDriftChecks, SqlJobRuns
 from nbmlops.store.sql.deployments import SqlDeployments
 from nbmlops.store.sql.plumbing import artifacts_t, datasets_t, exp_t, runs_t
 from nbmlops.store.sql.registry import SqlRegistry
@@ -24,7 +26,7 @@ from nbmlops.store.sql.search import SqlSearch
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlRuns, SqlSearch, SqlRegistry, SqlDeployments):
+class SqlStore(SqlRuns, SqlSearch, SqlRegistry, SqlDeployments, SqlDriftChecks, SqlJobRuns):
     """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
 
     def info(self) -> StoreInfo:
