@@ -647,3 +647,42 @@ def test_instructions_name_the_files_and_commands(project: Path,
             ".github/workflows/nbmlops-train-churn.yml" in of("github"))
     assert "airflow/nbmlops_train_churn.py" in of("airflow")
     assert "DAGs folder" in of("airflow")
+
+
+def test_github_installs_what_the_notebook_imports(store_env: Path) -> None:
+    import importlib.metadata as metadata
+
+    import nbformat
+
+    project = store_env / "project"
+    (project / "helpers.py").write_text("def clean(x):\n    return x\n")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "%load_ext nbmlops",
+        "import os, json\nimport numpy as np\nfrom sklearn.linear_model import "
+        "LogisticRegression\nimport helpers",
+        "%%track --name fit\nimport yaml\n!echo shell\nmodel = LogisticRegression()",
+        "try:\n    import not_a_real_module_xyz\nexcept ImportError:\n    pass")]
+    nbformat.write(nb, project / "train.ipynb")
+    nbmlops_cli = str(Path(sys.executable).parent / "nbmlops")
+    done = subprocess.run([nbmlops_cli, "export", "train.ipynb", "--job", "train",
+                           "--target", "github"], capture_output=True, text=True, timeout=120,
+                          cwd=project, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    assert ("no installed package provides not_a_real_module_xyz (imported by the notebook): "
+            "add what provides it to requirements.txt") in done.stdout
+    needs = (project / "jobs" / "train" / "requirements.txt").read_text()
+    pins = [line for line in needs.splitlines() if not line.startswith("#")]
+    assert pins == [f"numpy=={metadata.version('numpy')}",
+                    f"scikit-learn=={metadata.version('scikit-learn')}",
+                    f"PyYAML=={metadata.version('PyYAML')}"]
+    workflow = yaml.safe_load(
+        (project / "jobs" / "train" / "github" / "nbmlops-train.yml").read_text())
+    install = _steps(workflow)[2]["run"]
+    assert "pip install -r jobs/train/requirements.txt" in install.splitlines()
+    # the pins are what this environment has: pip finds them all without an index
+    check = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-index",
+                            "-r", str(project / "jobs" / "train" / "requirements.txt")],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "Would install" not in check.stdout

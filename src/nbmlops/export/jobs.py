@@ -4,6 +4,8 @@
 
     job.yaml            the spec (see :mod:`nbmlops.export.spec`)
     notebook.ipynb      the notebook cleaned for batch, its sha256 pinned in job.yaml
+    requirements.txt    the packages the notebook imports, pinned to the versions installed
+                        where it was exported (what a CI runner installs to run it)
     cron/ systemd/ github/ airflow/   the schedulers' files asked for (--target)
     runs/               executed notebooks, one per job run (made by `jobs run`)
 
@@ -25,6 +27,7 @@ from nbmlops.errors import JobSpecError
 from nbmlops.export import notebook as nbmod
 from nbmlops.export.actions import parse_action
 from nbmlops.export.spec import (
+    REQUIREMENTS,
     SPEC_FILE,
     TARGETS,
     JobSpec,
@@ -108,9 +111,15 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
                    timeout=timeout, retries=retries, schedule=schedule,
                    targets=tuple(targets), gates=parsed_gates, on_success=actions,
                    source=_relative(notebook, project_root))
+    needs, missing = requirements(nbmod.imported_modules(prepared.notebook),
+                                  places=(notebook.parent, project_root))
     written = [_write(folder, NOTEBOOK, prepared.text()), _write(folder, SPEC_FILE,
-                                                                   spec.to_yaml())]
+                                                                   spec.to_yaml()),
+               _write(folder, REQUIREMENTS, needs)]
     notes = list(prepared.notes)
+    if missing:
+        notes.append(f"no installed package provides {', '.join(missing)} (imported by the "
+                     f"notebook): add what provides it to {REQUIREMENTS}")
     for t in TARGETS:  # an earlier export's scheduler files may still be installed: kept
         if t not in targets and (folder / t).is_dir():
             notes.append(f"kept {t}/ from an earlier export (its logs too); remove it once "
@@ -128,6 +137,63 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
             help_lines.append(target_files.instructions(t, mine))
     # the spec as it reads back: what `jobs run` will see
     return Exported(folder, load(folder), tuple(written), tuple(notes), tuple(help_lines))
+
+
+def requirements(modules: Sequence[str], *, places: Sequence[Path]) -> tuple[str, list[str]]:
+    """``requirements.txt`` for a notebook importing ``modules``: the distributions that
+    provide them in this environment, pinned to the versions installed here (what the
+    notebook ran with). Left out: the standard library, nbmlops (installed on its own),
+    modules that are files of the project (``places``: the notebook's folder and the
+    project root) and packages installed from a folder or a VCS (a comment says so: the
+    project installs them, e.g. ``pip install -e .``). Also the modules nothing provides."""
+    import importlib.metadata as metadata
+
+    providers = metadata.packages_distributions()
+    lines = [f"# {_HEADER_REQUIREMENTS}", "# The packages the notebook imports, at the "
+             "versions it was exported with."]
+    missing: list[str] = []
+    seen: set[str] = set()
+    for module in modules:
+        if module in sys.stdlib_module_names or module in ("nbmlops", "__future__"):
+            continue
+        if any((place / f"{module}.py").is_file() or (place / module / "__init__.py").is_file()
+               for place in places):
+            continue  # the project's own module
+        dists = providers.get(module)
+        if not dists:
+            missing.append(module)
+            continue
+        for name in dists:
+            dist = metadata.distribution(name)
+            key = dist.metadata["Name"].lower().replace("_", "-")
+            if key in seen or key == "nbmlops":
+                continue
+            seen.add(key)
+            if _installed_from_folder(dist.read_text("direct_url.json")):
+                lines.append(f"# {dist.metadata['Name']} (module {module}) is installed from "
+                             "a local folder: install it with the project")
+            else:
+                lines.append(f"{dist.metadata['Name']}=={dist.version}")
+    return "\n".join(lines) + "\n", missing
+
+
+def _installed_from_folder(direct_url: str | None) -> bool:
+    """Whether a distribution's ``direct_url.json`` (PEP 610) says it came from a folder
+    or a VCS checkout, not an index (so no ``name==version`` finds it)."""
+    import json
+
+    if not direct_url:
+        return False
+    try:
+        origin = json.loads(direct_url)
+    except ValueError:
+        return False
+    return isinstance(origin, dict) and ("dir_info" in origin or "vcs_info" in origin
+                                         or str(origin.get("url", "")).startswith("file:"))
+
+
+_HEADER_REQUIREMENTS = ("Written by `nbmlops export` from the notebook's imports; edit it "
+                        "freely, export again to refresh it.")
 
 
 def _claim(folder: Path) -> None:
@@ -279,5 +345,5 @@ def executed_from(path: Path) -> str | None:
     return f"papermill's output of {source}" if source else "papermill's output"
 
 
-__all__ = ["JOBS_DIR", "CiPlan", "Exported", "JobInfo", "ci_plan", "executed_from", "export",
-           "find_jobs", "parse_params"]
+__all__ = ["JOBS_DIR", "REQUIREMENTS", "CiPlan", "Exported", "JobInfo", "ci_plan",
+           "executed_from", "export", "find_jobs", "parse_params", "requirements"]

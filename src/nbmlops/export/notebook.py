@@ -217,6 +217,36 @@ def _move_tracked(nb: nbformat.NotebookNode, tracked: Mapping[str, Any]) -> dict
     return found
 
 
+def imported_modules(nb: Mapping[str, Any]) -> list[str]:
+    """The top-level modules the notebook's code cells import (``sklearn`` for ``from
+    sklearn.linear_model import X``), in the order first seen. IPython's syntax is left
+    out: line magics, shell escapes, and a cell magic's first line (its body is read)."""
+    found: dict[str, None] = {}
+    for cell in nb["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+        lines = source.splitlines()
+        if lines and lines[0].lstrip().startswith("%%"):
+            lines = lines[1:]
+        plain = "\n".join("" if line.lstrip().startswith(("%", "!")) else line
+                          for line in lines)
+        try:
+            tree = ast.parse(plain)
+        except SyntaxError:
+            continue  # not Python (a cell magic of another language): nothing it imports
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], None)
+    return list(found)
+
+
 def failed_cell(nb: Mapping[str, Any]) -> tuple[int, str | None, str] | None:
     """The first cell with an error output: (its position among the code cells from 1,
     its id, "Error: text"). Works on the notebook's JSON as well as a NotebookNode."""
@@ -242,5 +272,5 @@ def scalar_params(params: Iterable[tuple[str, Any]]) -> dict[str, Any]:
 
 
 __all__ = ["INJECTED_TAG", "PARAMETERS_TAG", "SKIP_TAG", "Prepared", "assignments",
-           "failed_cell", "inject", "injected_cell", "literal", "prepare", "read",
+           "failed_cell", "imported_modules", "inject", "injected_cell", "literal", "prepare", "read",
            "scalar_params", "tags"]

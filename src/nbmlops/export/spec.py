@@ -36,6 +36,7 @@ from typing import Any, Literal
 from nbmlops.errors import JobSpecError
 
 SPEC_FILE = "job.yaml"
+REQUIREMENTS = "requirements.txt"  # beside it: the packages the job's notebook imports
 TARGETS = ("cron", "systemd", "github", "airflow")
 ParamType = Literal["str", "int", "float", "bool", "list", "dict", "null"]
 PARAM_TYPES: tuple[ParamType, ...] = ("str", "int", "float", "bool", "list", "dict", "null")
@@ -380,6 +381,6 @@ def load(folder: Path) -> JobSpec:
     return from_dict(data, where=str(path))
 
 
-__all__ = ["PARAM_TYPES", "SPEC_FILE", "TARGETS", "Gate", "JobSpec", "JobSpecError",
-           "Parameter", "check_name", "check_parameter_name", "check_schedule", "convert",
+__all__ = ["PARAM_TYPES", "REQUIREMENTS", "SPEC_FILE", "TARGETS", "Gate", "JobSpec",
+           "JobSpecError", "Parameter", "check_name", "check_parameter_name", "check_schedule", "convert",
            "from_dict", "load", "parse_gate", "type_of"]

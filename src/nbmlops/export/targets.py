@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from nbmlops.errors import JobSpecError
-from nbmlops.export.spec import TARGETS, JobSpec, Parameter, check_name
+from nbmlops.export.spec import REQUIREMENTS, TARGETS, JobSpec, Parameter, check_name
 
 # Past the job's own timeout (which the runner enforces, retries included), what a
 # scheduler allows for starting the interpreter and the kernel and recording the run.
@@ -514,6 +514,8 @@ def _github(job: _Job) -> dict[str, str]:
         install.append("pip install -e .")
     if (job.project_root / "requirements.txt").is_file():
         install.append("pip install -r requirements.txt")
+    if (job.job_dir / REQUIREMENTS).is_file():  # what the notebook imports, as exported
+        install.append(f"pip install -r {shlex.quote(rel + '/' + REQUIREMENTS)}")
     install.append('python -c "import nbmlops" 2>/dev/null || pip install nbmlops')
     env = [f"          {_param_env(p)}: ${{{{ inputs.{p.name} }}}}" for p in spec.parameters]
     run = [*_param_args(spec),
