@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from nbmlops._types import DatasetLink
-from nbmlops.errors import ArtifactError, ParamValueError, StoreError
+from nbmlops.errors import ParamValueError, StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.notebook import experiment_for
@@ -294,10 +294,11 @@ def track_cell(
     run.warnings.extend(capture.warnings)
     unsaved = capture.unsaved_reason
     if outcome.error is None and unsaved is not None:
-        # the cell's work stands (its variables are set); the run must not look complete
-        finish(run, failure=f"the cell ran, but {unsaved}")
-        raise ArtifactError(
+        # the cell's work stands and it behaves as without the magic (no exception of
+        # ours); the run must not look complete, and the summary line says why
+        run.warnings.append(
             f"the cell ran (its variables are set), but {unsaved}, so run {run.id[:8]} is "
             "recorded as failed; fix that and run the cell again, or name the models to "
-            "save with --model", name=next(iter(capture.unsaved)))
+            "save with --model")
+        return finish(run, failure=f"the cell ran, but {unsaved}"), outcome
     return finish(run, outcome.error, traceback_text=outcome.traceback), outcome
