@@ -53,6 +53,8 @@ def test_a_deployment_starts_switches_and_stops(store: Store) -> None:
     assert [(e.action, e.from_version, e.to_version) for e in events] == [
         ("deploy", None, 1), ("switch", 1, 2), ("undeploy", None, None)]
     assert events[1].details == {"alias": "production", "deployment": "churn"}
+    # each event names the alias the deployment follows
+    assert [e.alias for e in events] == ["production"] * 3
     # deployment events never count as alias moves: the alias itself has no history
     assert store.audit_events("churn", alias="production") == []
     with pytest.raises(DeploymentError, match=r"no deployment is named 'nope'.*--list"):

@@ -224,6 +224,9 @@ def test_a_token_guards_every_endpoint_but_health(registry: Path,
         ok = {"Authorization": "Bearer s3cret-token"}
         status, _, answer = client.request("POST", "/predict", body, headers=ok)
         assert (status, answer["predictions"]) == (200, V1.predict(ROWS.head(2)).tolist())
+        for scheme in ("bearer", "BEARER"):  # the scheme is case-insensitive
+            headers = {"Authorization": f"{scheme} s3cret-token"}
+            assert client.request("POST", "/predict", body, headers=headers)[0] == 200
         assert client.request("GET", "/health")[0] == 200
         assert nbmlops.get_deployment("guarded").token_env == "CHURN_TOKEN"  # not the token
     finally:

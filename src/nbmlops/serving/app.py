@@ -104,7 +104,7 @@ class _TokenGate:
 
     def __init__(self, app: ASGIApp, token: str, metrics: Metrics) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.encode()
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -112,7 +112,10 @@ class _TokenGate:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-        if hmac.compare_digest(given, self.expected):
+        scheme, _, credentials = given.strip().partition(b" ")
+        # the scheme is case-insensitive (RFC 9110 11.1): "bearer" is as good as "Bearer"
+        if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(),
+                                                               self.expected):
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()

@@ -52,7 +52,7 @@ class SqlDeployments(SqlBase):
                         options=json.dumps(dict(new.options), sort_keys=True)))
             except IntegrityError:  # another process took the name a moment ago
                 raise _already_running(new.name, None) from None
-            audit(conn, actor, "deploy", new.model, version=new.version,
+            audit(conn, actor, "deploy", new.model, alias=new.alias, version=new.version,
                   to_version=new.version, deployment=new.id,
                   details={"deployment": new.name, "url": new.url, "alias": new.alias})
             return self._deployment(conn, new.id)
@@ -73,7 +73,7 @@ class SqlDeployments(SqlBase):
                 deployments_t.c.id == deployment_id, deployments_t.c.version == from_version)
                 .values(version=to_version)).rowcount
             if moved:
-                audit(conn, actor, "switch", row.model, version=to_version,
+                audit(conn, actor, "switch", row.model, alias=row.alias, version=to_version,
                       from_version=from_version, to_version=to_version,
                       deployment=deployment_id,
                       details={"deployment": row.name, "alias": row.alias})
@@ -90,7 +90,8 @@ class SqlDeployments(SqlBase):
                 conn.execute(update(deployments_t).where(deployments_t.c.id == deployment_id)
                              .values(status=status, active_name=None, stopped_at=time.time(),
                                      error=error))
-                audit(conn, actor, "undeploy", current.model, version=current.version,
+                audit(conn, actor, "undeploy", current.model, alias=current.alias,
+                      version=current.version,
                       deployment=deployment_id,
                       details={"deployment": current.name, "status": status})
             return self._deployment(conn, deployment_id)

@@ -251,8 +251,8 @@ class SqlRegistry(SqlBase):
         stmt = select(audit_t).order_by(audit_t.c.id)
         if model is not None:
             stmt = stmt.where(audit_t.c.model == model)
-        if alias is not None:
-            stmt = stmt.where(audit_t.c.alias == alias)
+        if alias is not None:  # an alias's history: its moves, not the deployments following it
+            stmt = stmt.where(audit_t.c.alias == alias, audit_t.c.deployment.is_(None))
         if deployment is not None:
             stmt = stmt.where(audit_t.c.deployment == deployment)
         return self._read(lambda c: [_audit_event(r) for r in c.execute(stmt).mappings()])
