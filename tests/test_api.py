@@ -358,6 +358,10 @@ def test_logging_never_raises_store_errors(failing) -> None:  # type: ignore[no-
 def test_runs_argument_checks(store_env: Path) -> None:
     with pytest.raises(ValueError, match="limit must be a positive number"):
         nbmlops.runs(limit=0)
+    with nbmlops.track("e"):
+        nbmlops.log_metric("x", 1.0)
+    with pytest.raises(ValueError, match=r"limit must be a positive number of runs up to"):
+        nbmlops.runs(limit=2**62, sort="-metrics.x")  # not an overflow deep in the store
     with pytest.raises(ValueError, match="unknown run kind 'cel'"):
         nbmlops.runs(kind="cel")
 

@@ -838,10 +838,12 @@ def runs(
     for k in kinds or ():
         if k not in RUN_KINDS:
             raise ValueError(f"unknown run kind {k!r}; kinds are: {', '.join(RUN_KINDS)}")
+    from nbmlops.store.query import MAX_ROWS
+
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or limit < 1):
-        raise ValueError(f"limit must be a positive number of runs (or None for all), "
-                         f"not {limit!r}")
+                              or not 1 <= limit <= MAX_ROWS):
+        raise ValueError(f"limit must be a positive number of runs up to {MAX_ROWS:,} (or "
+                         f"None for all), not {limit!r}")
     return to_frame(search(tracker().store, experiment=experiment, where=where, sort=sort,
                            kinds=kinds, limit=limit))
 

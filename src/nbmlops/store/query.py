@@ -50,6 +50,7 @@ MAX_FILTER_DEPTH = 32  # levels of the parsed expression (and/or/not, brackets, 
 MAX_COMPARISONS = 100
 MAX_VALUES = 1_000  # list items, over the whole filter
 MAX_SORT_KEYS = 16
+MAX_ROWS = 2**53  # limits and offsets: the store adds to them and multiplies them in 64 bits
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
