@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -28,6 +29,12 @@ def tags(values: Sequence[str]) -> dict[str, str]:
 
 
 MAX_LINE = 100_000  # characters: far beyond any command line typed, bounded all the same
+_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _value(namespace: Mapping[str, Any], match: re.Match[str]) -> str:
+    name = match.group(1)
+    return str(namespace[name]) if name in namespace else match.group(0)
 
 
 def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
@@ -37,8 +44,10 @@ def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
 
     The magics are marked ``@no_var_expand``: IPython would otherwise expand ``$name`` and
     evaluate ``{expression}`` in the line before we see it (in time quadratic in the
-    line's length), and an argument such as ``--tag note={draft}`` must reach us as
-    typed."""
+    line's length). Here only ``{name}`` of a variable the notebook defines is replaced by
+    its value (``--strategy {strategy}``, as papermill parameters are used); anything
+    else, such as ``{1+1}``, ``$name`` or an undefined ``{draft}``, reaches the magic as
+    typed and nothing is evaluated."""
     from IPython.utils.process import arg_split  # type: ignore[attr-defined]
 
     from nbmlops.cli import attach_sort_values
@@ -50,6 +59,8 @@ def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
         raise UsageError(f"{name}: the line is {len(line):,} characters long; at most "
                          f"{MAX_LINE:,} are accepted (pass values that long from Python: "
                          "nbmlops.<function>(...) does what each magic does)")
+    namespace = getattr(getattr(owner, "shell", None), "user_ns", None) or {}
+    line = _NAME.sub(lambda m: _value(namespace, m), line)
     try:
         argv = arg_split(line, posix=True)
     except ValueError as exc:  # shlex: "No closing quotation", "No escaped character"
