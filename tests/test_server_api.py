@@ -580,11 +580,11 @@ async def test_an_unexpected_error_is_a_500_with_the_traceback_logged(
     def library_error(*args: Any, **kwargs: Any) -> Any:
         return int("not a number")  # a library's ValueError: a bug too
 
-    for broken in (bug, library_error):
-        monkeypatch.setattr(type(store), "list_models", broken)
-        caplog.clear()
-        message = await fail(jp_fetch, "models", code=500)
-        assert message.startswith("internal error (")
-        assert "Traceback" in caplog.text  # in the server's log, not in the answer
-    monkeypatch.undo()
+    with monkeypatch.context() as patch:  # undo only this patch, not the store's settings
+        for broken in (bug, library_error):
+            patch.setattr(type(store), "list_models", broken)
+            caplog.clear()
+            message = await fail(jp_fetch, "models", code=500)
+            assert message.startswith("internal error (")
+            assert "Traceback" in caplog.text  # in the server's log, not in the answer
     assert (await get(jp_fetch, "models"))["total"] == 1
