@@ -25,3 +25,16 @@ class FailingStore:
             return attr(*args, **kwargs)
 
         return call
+
+
+def failing_workspace(**failures: int) -> FailingStore:
+    """Make the process's workspace one whose store fails as ``failures`` say; its store."""
+    import dataclasses
+
+    from nbmlops import api, workspace
+
+    ws = api.workspace()
+    failing = dataclasses.replace(ws, store=FailingStore(ws.store, **failures))
+    workspace._open[(ws.settings.store_url, str(ws.settings.artifacts_root))] = failing
+    workspace._replaced.append(ws)  # closed with the rest
+    return failing.store  # type: ignore[return-value]

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 import nbmlops
-from tests.faults import FailingStore
+from nbmlops.tracking import write_pending
+from tests.faults import failing_workspace
 
 EXPECTED_ALL = [
     "ArtifactError",
@@ -290,14 +291,7 @@ def test_param_identity_matches_the_store_at_any_depth(store_env: Path) -> None:
 
 @pytest.fixture
 def failing(store_env: Path):  # type: ignore[no-untyped-def]
-    from nbmlops import api
-
-    def install(**failures: int) -> FailingStore:
-        t = api.tracker()
-        t.store = FailingStore(t.store, **failures)  # type: ignore[assignment]
-        return t.store  # type: ignore[return-value]
-
-    return install
+    return failing_workspace
 
 
 def test_a_failed_end_does_not_hide_the_users_exception(failing) -> None:  # type: ignore[no-untyped-def]
@@ -309,7 +303,7 @@ def test_a_failed_end_does_not_hide_the_users_exception(failing) -> None:  # typ
     assert run.end_pending
     from nbmlops import api
 
-    api.tracker()._wake.set()  # the background thread retries the pending end
+    write_pending(api.workspace())  # the background thread retries the pending end
     deadline = time.monotonic() + 10
     while run.end_pending and time.monotonic() < deadline:
         time.sleep(0.05)

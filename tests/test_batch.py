@@ -67,7 +67,7 @@ def test_parquet_in_chunks_equals_predict_and_is_a_run(registered: Path, tmp_pat
     from nbmlops.serving import batch
 
     probs = tmp_path / "probs.parquet"
-    batch.score(api.tracker(), "churn/1", source, probs, chunk_size=700, proba=True,
+    batch.score(api.workspace(), "churn/1", source, probs, chunk_size=700, proba=True,
                 progress=progress)
     out = pd.read_parquet(probs)
     assert [c for c in out.columns if c.startswith("proba_")] == ["proba_0", "proba_1"]
@@ -88,7 +88,7 @@ def test_csv_to_csv(registered: Path, tmp_path: Path) -> None:
     from nbmlops import api
     from nbmlops.serving import batch
 
-    result = batch.score(api.tracker(), "churn", source, dest, chunk_size=450,
+    result = batch.score(api.workspace(), "churn", source, dest, chunk_size=450,
                          progress=TextProgress(shown, every_s=0))
     out = pd.read_csv(dest)
     assert len(out) == result.rows == 2000

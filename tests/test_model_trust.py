@@ -120,11 +120,11 @@ def test_a_jobs_register_action_trusts_only_well_known_types(store_env: Path) ->
     with nbmlops.track("job", "exploit") as evil_run:
         evil_run.log_model(Exploit(str(marker)))
     assert not marker.exists()
-    tracker = api.tracker()
+    ws = api.workspace()
 
     def action(run_id: str) -> list[str]:
-        return carry_out(tracker, [parse_action("register churn --alias staging")],
-                         job_run="f" * 32, runs=[tracker.store.get_run(run_id)])
+        return carry_out(ws, [parse_action("register churn --alias staging")],
+                         job_run="f" * 32, runs=[ws.store.get_run(run_id)])
 
     for run_id, named in ((noisy_run.id, TYPE), (evil_run.id, "builtins.getattr, pathlib.PosixPath")):
         with pytest.raises(nbmlops.UnsafeModelError, match=named) as info:

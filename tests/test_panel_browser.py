@@ -173,7 +173,7 @@ def bulk(store_env: Path) -> None:
     from nbmlops._types import Metric, NewRun, RunEnd
 
     first = time.time() - 86_400
-    api.tracker().store.record_runs([
+    api.workspace().store.record_runs([
         (NewRun(id=f"{i:032x}", experiment="bulk", name=f"bulk-{i}", kind="cell",
                 start_time=first + i),
          RunEnd(status="finished", end_time=first + i + 1,

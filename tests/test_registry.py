@@ -61,7 +61,7 @@ def test_register_load_and_predict(store_env: Path) -> None:
     np.testing.assert_array_equal(loaded.predict(X_TEST), model.predict(X_TEST))
     np.testing.assert_allclose(loaded.predict_proba(X_TEST), model.predict_proba(X_TEST))
     assert type(loaded.model) is RandomForestClassifier
-    profile = json.loads(api.tracker().artifacts.read_bytes(v1.files["profile.json"]))
+    profile = json.loads(api.workspace().artifacts.read_bytes(v1.files["profile.json"]))
     assert profile["rows"] == 200
     assert set(profile["columns"]) == {"tenure", "spend", "calls", "age"}
 
@@ -126,7 +126,7 @@ def test_gates_refuse_registration_and_promotion(store_env: Path) -> None:
     version = nbmlops.register(model, name="churn", evaluate=(X_TEST, Y_TEST),
                                require=["accuracy>=0.6", "f1>0.5"])
     assert "card.html" in version.files
-    card = api.tracker().artifacts.read_bytes(version.files["card.html"]).decode()
+    card = api.workspace().artifacts.read_bytes(version.files["card.html"]).decode()
     assert "accuracy" in card
     with pytest.raises(nbmlops.GateError, match="promoting churn/1 to @production refused"):
         nbmlops.promote("churn", 1, "production", require=["accuracy>=0.999"])
@@ -182,7 +182,7 @@ class Exploit:
 def test_a_pickle_is_never_loaded_without_trust(store_env: Path, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     evil = pickle.dumps(Exploit(str(marker)))
-    ref = api.tracker().artifacts.put_bytes(evil, media_type="application/x-pickle")
+    ref = api.workspace().artifacts.put_bytes(evil, media_type="application/x-pickle")
     # a version recorded as a pickle, whose file really is this pickle (sha256 matches)
     version = nbmlops.register(fitted(), name="churn", format="pickle", trusted=True)
     source = f"{ref.sha256[:2]}/{ref.sha256}"
@@ -203,13 +203,13 @@ def test_a_pickle_is_never_loaded_without_trust(store_env: Path, tmp_path: Path)
 def test_a_tampered_file_is_refused(store_env: Path, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     v = nbmlops.register(fitted(), name="churn", format="pickle", trusted=True)
-    blob = api.tracker().artifacts.path_of(v.sha256)
+    blob = api.workspace().artifacts.path_of(v.sha256)
     blob.write_bytes(pickle.dumps(Exploit(str(marker))))  # swapped on disk
     with pytest.raises(nbmlops.UnsafeModelError, match="failed verification"):
         nbmlops.load_model("churn", trusted=True)  # even when trusted: the bytes changed
     assert not marker.exists()
     s = nbmlops.register(fitted("rf"), name="forest")
-    path = api.tracker().artifacts.path_of(s.sha256)
+    path = api.workspace().artifacts.path_of(s.sha256)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     path.write_bytes(bytes(data))
@@ -244,7 +244,7 @@ def test_onnx_export_predicts_like_the_model(store_env: Path) -> None:
 
     model = fitted()
     version = nbmlops.register(model, name="churn", data=X_TRAIN, onnx=True)
-    blob = api.tracker().artifacts.read_bytes(version.files["model.onnx"])
+    blob = api.workspace().artifacts.read_bytes(version.files["model.onnx"])
     session = ort.InferenceSession(blob, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     labels = session.run(None, {name: X_TEST.to_numpy(np.float32)})[0]

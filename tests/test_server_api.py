@@ -54,7 +54,7 @@ def filled(store_env: Path) -> dict[str, Any]:
     nbmlops.promote("churn", 1, "production", reason="first")
     nbmlops.promote("churn", 2, "production", reason="better")
     report = nbmlops.drift(X, X.assign(a=X["a"] + 3.0))
-    store = api.tracker().store
+    store = api.workspace().store
     dep = store.start_deployment(NewDeployment(
         id=uuid.uuid4().hex, name="churn-api", model="churn", alias=None, version=1,
         url="http://127.0.0.1:1", workers=1, pid=os.getpid(), process_token="t",
@@ -136,7 +136,7 @@ def many(store_env: Path) -> list[dict[str, Any]]:
                    kind="cell", start_time=start, params={"i": i}, tags={"even": str(i % 2)}),
             RunEnd(status=run["status"], end_time=start + 1.5,
                    metrics=(Metric("score", run["score"] / 1000, 0, start),))))
-    api.tracker().store.record_runs(written)
+    api.workspace().store.record_runs(written)
     return made
 
 
@@ -572,7 +572,7 @@ async def test_an_unexpected_error_is_a_500_with_the_traceback_logged(
         caplog: pytest.LogCaptureFixture) -> None:
     from nbmlops import api
 
-    store = api.tracker().store
+    store = api.workspace().store
 
     def bug(*args: Any, **kwargs: Any) -> Any:
         return {}["missing"]  # a KeyError from a bug, not a refusal of bad input

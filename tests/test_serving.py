@@ -277,7 +277,7 @@ def test_the_alias_moves_under_load_without_a_failed_request(registry: Path) -> 
     for versions in seen:  # each client saw 1, then 2, then 1 again
         changes = [v for i, v in enumerate(versions) if i == 0 or versions[i - 1] != v]
         assert changes == [1, 2, 1]
-    events = nbmlops.api.tracker().store.audit_events(deployment=deployment.id)
+    events = nbmlops.api.workspace().store.audit_events(deployment=deployment.id)
     assert [(e.action, e.from_version, e.to_version) for e in events] == [
         ("deploy", None, 1), ("switch", 1, 2), ("switch", 2, 1), ("undeploy", None, None)]
     assert nbmlops.get_deployment(deployment.name).version == 1

@@ -348,10 +348,9 @@ def test_loading_the_extension_creates_no_store(ipython_shell, tmp_path, monkeyp
 
 def test_a_store_failing_at_the_end_is_reported_and_retried(shell, capsys) -> None:  # type: ignore[no-untyped-def]
     from nbmlops import api
-    from tests.faults import FailingStore
+    from tests.faults import failing_workspace
 
-    t = api.tracker()
-    t.store = FailingStore(t.store, end_run=1)  # type: ignore[assignment]
+    failing_workspace(end_run=1)
     result = run(shell, "%%track -q\nvalue = 2.5")
     shown = "".join(capsys.readouterr())
     assert not result.success

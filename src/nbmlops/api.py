@@ -9,10 +9,7 @@ cell or a ``with nbmlops.track(...)`` block.
 
 from __future__ import annotations
 
-import atexit
 import inspect
-import os
-import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,13 +25,8 @@ from nbmlops._types import (
     RunRecord,
     StoreInfo,
 )
-from nbmlops.config import (
-    ARTIFACTS_ENV,
-    AUTO_UPGRADE_ENV,
-    STORE_ENV,
-    Settings,
-    resolve_settings,
-)
+from nbmlops.config import Settings
+from nbmlops.workspace import Mode, Workspace, current_settings
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -50,7 +42,7 @@ if TYPE_CHECKING:
     from nbmlops.serving.server import ServeOptions
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
     from nbmlops.tracking.compare import Comparison
-    from nbmlops.tracking.run import ActiveRun, Tracker
+    from nbmlops.tracking.run import ActiveRun
     from nbmlops.tracking.summary import RunSummary
     from nbmlops.tuning.progress import Progress
     from nbmlops.tuning.tune import TuneResult
@@ -59,82 +51,62 @@ if TYPE_CHECKING:
 # are many and are reached through their search's run
 LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
 
-_trackers: dict[tuple[str, str], Tracker] = {}
-_trackers_lock = threading.Lock()
-_settings_cache: dict[tuple[str, ...], tuple[Settings, float | None]] = {}
+def workspace(mode: Mode = "write", settings: Settings | None = None, *,
+              create: bool = True) -> Workspace:
+    """The process's workspace for the configured store (opened once per location).
+
+    ``mode="read"`` creates, upgrades and reaps nothing: a missing store is a
+    NoStoreError. ``mode="write"`` creates the store if needed (unless ``create=False``:
+    a NoStoreError then too), upgrades its schema and marks crashed runs.
+    """
+    from nbmlops.workspace import open_workspace
+
+    return open_workspace(settings, mode=mode, create=create)
 
 
-def _mtime(path: Path) -> float | None:
+# How this process's reads open the store. A process that may record (a kernel, a script,
+# the CLI) opens an existing store for writing, so a crashed run is marked and an old schema
+# upgraded as it is read; the Jupyter server only looks (``look_only()``).
+_read_mode: Mode = "write"
+
+
+def look_only() -> None:
+    """From now on this process's reads open the store in read mode: nothing is created,
+    upgraded or marked crashed by looking (what the JupyterLab panel's server does)."""
+    global _read_mode
+    _read_mode = "read"
+
+
+def _existing() -> Workspace:
+    """The workspace to read from. Where nothing was recorded yet it is an empty stand-in
+    (lists are empty, lookups say not found): looking creates no store."""
+    from nbmlops.errors import NoStoreError
+    from nbmlops.workspace import empty_workspace
+
     try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
+        return workspace(_read_mode, create=False)
+    except NoStoreError:
+        return empty_workspace()
 
 
-def current_settings() -> Settings:
-    """The settings for this working directory and environment.
-
-    Resolved once per (directory, NBMLOPS_* variables) and again only when the project's
-    pyproject.toml changes, so a tracked cell does not re-read configuration.
-    """
-    key = (os.getcwd(), *(os.environ.get(v, "") for v in (STORE_ENV, ARTIFACTS_ENV,
-                                                          AUTO_UPGRADE_ENV)))
-    cached = _settings_cache.get(key)
-    if cached is not None and cached[1] == _mtime(cached[0].project_root / "pyproject.toml"):
-        return cached[0]
-    resolved = resolve_settings()
-    _settings_cache[key] = (resolved, _mtime(resolved.project_root / "pyproject.toml"))
-    return resolved
+def _changing() -> Workspace:
+    """For changes to what exists (promote, rollback): the existing store, opened for
+    writing; where there is none, the empty stand-in, whose lookups say not found."""
+    found = _existing()
+    return found if found.empty or found.writable else workspace()
 
 
-def tracker(settings: Settings | None = None, *, create: bool = True) -> Tracker:
-    """The process's connection to the store the settings point at (opened once).
-
-    ``create=False``: a store that does not exist yet is a StoreError, not a new store.
-    """
-    from nbmlops.artifacts import LocalArtifactStore
-    from nbmlops.store import open_store
-    from nbmlops.tracking.run import Tracker
-
-    settings = settings or current_settings()
-    key = (settings.store_url, str(settings.artifacts_root))
-    found = _trackers.get(key)
-    if found is not None:
-        return found
-    with _trackers_lock:
-        found = _trackers.get(key)
-        if found is None:
-            store = open_store(settings.store_url, auto_upgrade=settings.auto_upgrade,
-                               create=create)
-            found = Tracker(store, LocalArtifactStore(settings.artifacts_root),
-                            settings.project_root)
-            _trackers[key] = found
-    return found
+def _reading() -> Workspace | None:
+    """The workspace to read from, or None when nothing was recorded here yet."""
+    found = _existing()
+    return None if found.empty else found
 
 
 def close() -> None:
     """End background work and close every store this process opened."""
-    with _trackers_lock:
-        items = list(_trackers.values())
-        _trackers.clear()
-    for t in items:
-        try:
-            t.close()
-        finally:
-            t.store.close()
+    from nbmlops.workspace import close_workspaces
 
-
-def _after_fork_in_child() -> None:
-    """A forked child gets its own connections and no inherited background thread."""
-    global _trackers_lock
-    _trackers_lock = threading.Lock()
-    for t in list(_trackers.values()):
-        t.after_fork()
-    _trackers.clear()  # new work in the child opens fresh trackers
-
-
-atexit.register(close)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    close_workspaces()
 
 
 # -- tracking --------------------------------------------------------------------------
@@ -226,7 +198,7 @@ def track(
     the block fits is remembered: ``register(model, ...)`` links the version to this run.
     """
     from nbmlops.tracking.notebook import experiment_for
-    from nbmlops.tracking.run import active_run, tracked
+    from nbmlops.tracking.run import active_run, remember_model, source_of, tracked
     from nbmlops.tracking.values import is_estimator, is_fitted
 
     def fitted_models(frame: Any) -> dict[int, Any]:  # the caller's fitted estimators
@@ -236,11 +208,11 @@ def track(
     path, source = _caller_source()
     caller = _caller_frame()
     parent = active_run()
-    t = tracker()
+    ws = workspace()
     try:
         before = fitted_models(caller)
         with tracked(
-            t, experiment=experiment or (parent.experiment if parent else
+            ws, experiment=experiment or (parent.experiment if parent else
                                          experiment_for(path)),
             name=name, kind=kind, params=params, tags=tags,
             parent_run_id=parent.id if parent else None, code=source, notebook_path=path,
@@ -248,8 +220,8 @@ def track(
             yield run
         # the models the block fitted: registering one later links this run
         for key, model in fitted_models(caller).items():
-            if key not in before and t.source_of(model) is None:
-                t.remember_model(model, run.id, "")
+            if key not in before and source_of(ws, model) is None:
+                remember_model(ws, model, run.id, "")
     finally:
         del caller
 
@@ -269,11 +241,11 @@ def track_cell(
     from nbmlops.tracking.cell import track_cell as _track_cell
 
     try:
-        t = tracker()
+        ws = workspace()
     except StoreError as exc:
         raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
-    return _track_cell(t, source, namespace, execute, options)
+    return _track_cell(ws, source, namespace, execute, options)
 
 
 def _active(what: str) -> ActiveRun:
@@ -400,7 +372,7 @@ def tune(
         shown = progress_mod.NoProgress()
     else:
         shown = progress
-    return _tune(tracker(), estimator, space, X, y, progress=shown,
+    return _tune(workspace(), estimator, space, X, y, progress=shown,
                  cv=cv, scoring=scoring, refit=refit, strategy=strategy, n_iter=n_iter,
                  n_jobs=n_jobs, backend=backend, scheduler=scheduler,
                  random_state=random_state, error_score=error_score, experiment=experiment,
@@ -457,12 +429,12 @@ def register(
     """
     from nbmlops.registry import registry
 
-    t = tracker()
+    ws = workspace()
     source = None
     if run is not None:
-        source = t.store.get_run(run)
+        source = ws.store.get_run(run)
         if model is None:
-            model = registry.run_model(t, source, artifact, trusted=trusted)
+            model = registry.run_model(ws, source, artifact, trusted=trusted)
     if evaluate is not None:
         if card is not None:
             raise ValueError("give evaluate=(X_test, y_test) or card=, not both")
@@ -473,8 +445,34 @@ def register(
     how = registry.Registration(description=description, alias=alias, reason=reason,
                                 data=data, card=card, require=tuple(require), onnx=onnx,
                                 format=format, trusted=trusted)
-    return registry.register(t, model, name=name, run_id=source.id if source else None,
+    return registry.register(ws, model, name=name, run_id=source.id if source else None,
                              artifact=artifact, how=how)
+
+
+def training_data(model: Any, candidates: Mapping[str, Any]) -> Any:
+    """Among ``candidates`` (e.g. a notebook's variables), the frame ``model`` was trained
+    on: one its tracked run read or made, still unchanged (checked by fingerprint); else
+    None. ``%register`` uses it when no ``--data`` is given."""
+    from nbmlops.registry import registry
+
+    found = _reading()
+    return None if found is None else registry.training_data(found, model, candidates)
+
+
+def model_card_html(version: ModelVersion) -> str | None:
+    """A registered version's model card as an HTML page, or None when it has none."""
+    from nbmlops.registry import registry
+
+    return registry.card_html(_existing(), version)
+
+
+def warm_up() -> None:
+    """Import the store's machinery and read the environment, opening nothing: what the
+    notebook extension does in the background so the first tracked cell is quick."""
+    import nbmlops.store.sql.store  # noqa: F401  (SQLAlchemy: the slow import)
+    from nbmlops.tracking.environment import capture_environment
+
+    capture_environment()
 
 
 def load_model(reference: str, *, trusted: bool | Sequence[str] = False) -> LoadedModel:
@@ -489,7 +487,7 @@ def load_model(reference: str, *, trusted: bool | Sequence[str] = False) -> Load
     """
     from nbmlops.registry import registry
 
-    return registry.load(tracker(), reference, trusted=trusted)
+    return registry.load(_existing(), reference, trusted=trusted)
 
 
 def promote(name: str, version: int, alias: str, *, reason: str | None = None,
@@ -498,14 +496,14 @@ def promote(name: str, version: int, alias: str, *, reason: str | None = None,
     pointed there). ``require`` gates are checked on the version's metrics."""
     from nbmlops.registry import registry
 
-    return registry.promote(tracker(), name, version, alias, reason=reason, require=require)
+    return registry.promote(_changing(), name, version, alias, reason=reason, require=require)
 
 
 def rollback(reference: str, *, reason: str | None = None) -> AuditEvent:
     """Point ``name@alias`` back at the version it pointed at before its last move."""
     from nbmlops.registry import registry
 
-    return registry.rollback(tracker(), reference, reason=reason)
+    return registry.rollback(_changing(), reference, reason=reason)
 
 
 def models(name: str | None = None) -> pd.DataFrame:
@@ -513,7 +511,7 @@ def models(name: str | None = None) -> pd.DataFrame:
     description is that of the version ``production`` points at, else of the latest."""
     import pandas as pd
 
-    store = tracker().store
+    store = _existing().store
     if name is None:
         listed = []
         for m in store.list_models():
@@ -545,7 +543,7 @@ def model_history(reference: str) -> pd.DataFrame:
     from nbmlops.registry.registry import parse_reference
 
     ref = parse_reference(reference)
-    store = tracker().store
+    store = _existing().store
     store.get_model_version(ref.model, alias=ref.alias)  # a clear error for unknown names
     events = store.audit_events(ref.model, alias=ref.alias)
     return pd.DataFrame([{
@@ -587,7 +585,7 @@ def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
         reference, name=name, host=host, port=port, workers=workers, token_env=token_env,
         trusted=trusted, log_predictions=log_predictions, log_sample=log_sample,
         log_max_rows=log_max_rows, max_body=max_body, poll_s=poll)
-    return manage.start(tracker(settings, create=False), options,
+    return manage.start(workspace(settings=settings, create=False), options,
                         store_url=settings.store_url, timeout=timeout)
 
 
@@ -611,7 +609,7 @@ def stop_deployment(name: str, *, timeout: float = 20.0) -> Deployment:
     """Stop a running deployment: it finishes the requests in flight, then exits."""
     from nbmlops.serving import manage
 
-    return manage.stop(tracker(create=False), name, timeout=timeout)
+    return manage.stop(workspace(create=False), name, timeout=timeout)
 
 
 def deployments(*, running: bool = False) -> pd.DataFrame:
@@ -620,7 +618,7 @@ def deployments(*, running: bool = False) -> pd.DataFrame:
 
     from nbmlops.serving import manage
 
-    rows = manage.rows(tracker(create=False).store.list_deployments(running=running))
+    rows = manage.rows(_existing().store.list_deployments(running=running))
     return pd.DataFrame(rows, columns=["name", "status", "url", "model", "alias", "version",
                                        "workers", "started_at", "stopped_at", "pid", "host",
                                        "id", "options"])
@@ -628,14 +626,14 @@ def deployments(*, running: bool = False) -> pd.DataFrame:
 
 def get_deployment(name: str) -> Deployment:
     """The latest deployment by that name (or id)."""
-    return tracker(create=False).store.get_deployment(name)
+    return _existing().store.get_deployment(name)
 
 
 def deployment_logs(name: str, lines: int = 50) -> str:
     """The last lines of a background deployment's server log."""
     from nbmlops.serving import manage
 
-    return manage.logs(tracker(create=False), name, lines)
+    return manage.logs(_existing(), name, lines)
 
 
 def predictions(deployment: str, *, since: str | datetime | timedelta | None = None,
@@ -663,7 +661,7 @@ def score_batch(reference: str, source: str | Path, dest: str | Path, *,
     from nbmlops.serving import batch
     from nbmlops.tuning.progress import default as default_progress
 
-    return batch.score(tracker(create=False), reference, source, dest, engine=engine,
+    return batch.score(workspace(create=False), reference, source, dest, engine=engine,
                        chunk_size=chunk_size, proba=proba, trusted=trusted,
                        experiment=experiment, progress=default_progress() if progress
                        else None)
@@ -678,11 +676,11 @@ def export_bundle(reference: str, folder: str | Path, *, trusted: bool = False,
     from nbmlops.registry.registry import model_file, resolve
     from nbmlops.serving.bundle import export_bundle as export
 
-    t = tracker(create=False)
-    version = resolve(t, reference)
+    ws = _existing()
+    version = resolve(ws, reference)
     if version.format == "pickle" and not trusted:
         raise formats.refuse_pickle(version.reference)
-    return export(version, model_file(t, version), Path(folder), exported_by=t.user,
+    return export(version, model_file(ws, version), Path(folder), exported_by=ws.actor.user,
                   port=port)
 
 
@@ -709,7 +707,7 @@ def drift(reference: Any = None, current: Any = None, *, deployment: str | None 
     """
     from nbmlops.monitoring.run import run_drift
 
-    return run_drift(lambda: tracker(create=record), reference, current, deployment=deployment,
+    return run_drift(lambda: workspace() if record else _existing(), reference, current, deployment=deployment,
                      since=since, until=until, columns=columns, tests=tests,
                      threshold=threshold, share=share, prediction=prediction, record=record,
                      experiment=experiment, name=name, fail_on_drift=fail_on_drift,
@@ -732,7 +730,7 @@ def export_job(notebook: str | Path, *, job: str, params: Mapping[str, Any] | No
     from nbmlops.export.jobs import export
 
     settings = current_settings()
-    return export(_tracker_if_exists(), Path(notebook), job=job, params=params,
+    return export(_reading(), Path(notebook), job=job, params=params,
                   schedule=schedule, targets=targets, gates=gates, on_success=on_success,
                   folder=None if folder is None else Path(folder),
                   project_root=settings.project_root, kernel=kernel, timeout=timeout,
@@ -750,7 +748,7 @@ def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
     settings = current_settings()
     env = {"NBMLOPS_STORE": settings.store_url,
            "NBMLOPS_ARTIFACTS": str(settings.artifacts_root)}
-    return run(tracker(settings), Path(folder), overrides=params, timeout=timeout,
+    return run(workspace(settings=settings), Path(folder), overrides=params, timeout=timeout,
                retries=retries, settings_env=env, project_root=settings.project_root)
 
 
@@ -783,8 +781,7 @@ def jobs(root: str | Path | None = None) -> pd.DataFrame:
 
 
 def _last_job_runs() -> dict[str, dict[str, Any]]:
-    t = _tracker_if_exists()
-    if t is None:
+    if _reading() is None:
         return {}
     frame = runs(kind="job", sort="-start")
     out: dict[str, dict[str, Any]] = {}
@@ -803,15 +800,6 @@ def job_history(job: str) -> pd.DataFrame:
     if "tags.job" not in frame.columns:
         return frame.iloc[0:0]
     return frame[frame["tags.job"] == name].reset_index(drop=True)
-
-
-def _tracker_if_exists() -> Tracker | None:
-    from nbmlops.errors import StoreError
-
-    try:
-        return tracker(create=False)
-    except StoreError:
-        return None
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -844,7 +832,7 @@ def runs(
                               or not 1 <= limit <= MAX_ROWS):
         raise ValueError(f"limit must be a positive number of runs up to {MAX_ROWS:,} (or "
                          f"None for all), not {limit!r}")
-    return to_frame(search(tracker().store, experiment=experiment, where=where, sort=sort,
+    return to_frame(search(_existing().store, experiment=experiment, where=where, sort=sort,
                            kinds=kinds, limit=limit))
 
 
@@ -855,7 +843,7 @@ def compare(run_ids: Sequence[str], *, metric: str | None = None) -> Comparison:
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.search import to_frame
 
-    store = tracker().store
+    store = _existing().store
     ids = tuple(store.resolve_run_id(r) for r in run_ids)
     if not ids:
         raise ValueError("compare() needs at least one run id")
@@ -871,12 +859,12 @@ def get_run(run_id: str) -> RunRecord:
 
     ``run_id`` may be a unique prefix (at least 4 characters) of the id.
     """
-    return tracker().store.get_run(run_id)
+    return _existing().store.get_run(run_id)
 
 
 def metric_history(run_id: str, key: str) -> list[Metric]:
     """Every value of a metric of a run, in order of step then time."""
-    return tracker().store.metric_history(run_id, key)
+    return _existing().store.metric_history(run_id, key)
 
 
 def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
@@ -886,8 +874,8 @@ def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
     """
     from nbmlops.errors import ArtifactError
 
-    t = tracker()
-    run = t.store.get_run(run_id)
+    ws = _existing()
+    run = ws.store.get_run(run_id)
     exact = [a for a in run.artifacts if a.name == name]
     under = [a for a in run.artifacts if a.name.startswith(name.rstrip("/") + "/")]
     if not exact and not under:
@@ -895,7 +883,7 @@ def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
         raise ArtifactError(f"run {run.id[:8]} has no artifact {name!r} (it has: {known})",
                             name=name)
     for art in exact or under:
-        t.artifacts.export(art.artifact.sha256, Path(dest), art.name)
+        ws.artifacts.export(art.artifact.sha256, Path(dest), art.name)
     return Path(dest) / name
 
 

@@ -87,7 +87,7 @@ def _clean_floats(obj: Any) -> Any:
 def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)  # reading: a store that isn't there is an error, not created
+    api.workspace(create=False)  # reading: a store that isn't there is an error, not created
     if not 0 <= args.limit <= MAX_LIMIT:
         raise ValueError(f"--limit must be 0 (all runs) or a positive number up to {MAX_LIMIT}")
     frame = api.runs(args.experiment, where=args.where, sort=args.sort,
@@ -132,7 +132,7 @@ def _run_show(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
     from nbmlops.tracking.summary import RunDetailView
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     run = api.get_run(args.run_id)
     if args.format == "json":
         _dump_json(_clean_floats(dataclasses.asdict(run)), out)
@@ -144,7 +144,7 @@ def _run_show(args: argparse.Namespace, out: TextIO) -> int:
 def _runs_compare(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     comparison = api.compare(args.run_ids, metric=args.metric)
     if args.format == "csv":
         comparison.frame.to_csv(out, index=False)
@@ -280,7 +280,7 @@ def _write_frame(frame: Any, fmt: str, out: TextIO, empty: str) -> None:
 def _models_list(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     frame = api.models(args.name)
     _write_frame(frame, args.format, out, "no models registered yet" if args.name is None
                  else f"{args.name} has no versions")
@@ -291,7 +291,7 @@ def _models_show(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
     from nbmlops.registry.registry import resolve
 
-    t = api.tracker(create=False)
+    t = api.workspace(create=False)
     version = resolve(t, args.reference)
     if args.format == "json":
         _dump_json(_clean_floats(dataclasses.asdict(version)), out)
@@ -321,7 +321,7 @@ def _models_show(args: argparse.Namespace, out: TextIO) -> int:
 def _models_promote(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     event = api.promote(args.name, args.version, args.alias, reason=args.reason,
                         require=args.require)
     if event is None:
@@ -335,7 +335,7 @@ def _models_promote(args: argparse.Namespace, out: TextIO) -> int:
 def _models_rollback(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     event = api.rollback(args.reference, reason=args.reason)
     out.write(f"{args.reference}: version {event.from_version} -> {event.to_version} "
               "(rolled back)\n")
@@ -345,7 +345,7 @@ def _models_rollback(args: argparse.Namespace, out: TextIO) -> int:
 def _models_history(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    api.tracker(create=False)
+    api.workspace(create=False)
     frame = api.model_history(args.reference)
     if args.format == "table" and not frame.empty:
         frame = frame.assign(time=frame["time"].map(lambda t: t.isoformat(timespec="seconds")))

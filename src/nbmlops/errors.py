@@ -43,6 +43,7 @@ __all__ = [
     "ModelNotFoundError",
     "NbmlopsError",
     "NoActiveRunError",
+    "NoStoreError",
     "ParamConflictError",
     "ParamValueError",
     "QueryError",
@@ -73,6 +74,10 @@ class StoreError(NbmlopsError, RuntimeError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
         self.url = url
+
+
+class NoStoreError(StoreError):
+    """Nothing has been recorded here yet: there is no lineage store at the location."""
 
 
 class SchemaVersionError(StoreError):

@@ -24,7 +24,7 @@ from nbmlops.errors import JobSpecError, UnsafeModelError
 
 if TYPE_CHECKING:
     from nbmlops._types import RunRecord
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _model_name(name: str, text: str) -> str:
         raise JobSpecError(f"on-success action {text!r}: {exc}") from None
 
 
-def carry_out(tracker: Tracker, actions: Sequence[Action], *, job_run: str,
+def carry_out(ws: Workspace, actions: Sequence[Action], *, job_run: str,
               runs: Sequence[RunRecord]) -> list[str]:
     """Do each action in order; what was done, in words. A failure raises (the ones
     before it stay done)."""
@@ -117,7 +117,7 @@ def carry_out(tracker: Tracker, actions: Sequence[Action], *, job_run: str,
             # the run stored it as a pickle, which is read restricted to well-known types:
             # a model holding another type is refused, naming it and how to register it
             try:
-                model = registry.run_model(tracker, run, artifact, trusted=())
+                model = registry.run_model(ws, run, artifact, trusted=())
             except UnsafeModelError as exc:
                 raise UnsafeModelError(
                     f"on-success {action}: {exc}. To register it anyway, run "
@@ -125,7 +125,7 @@ def carry_out(tracker: Tracker, actions: Sequence[Action], *, job_run: str,
                     f"name={action.model!r}, trusted=[...]) naming those types",
                     reference=exc.reference) from None
             version = registry.register(
-                tracker, model, name=action.model, run_id=run.id, artifact=artifact,
+                ws, model, name=action.model, run_id=run.id, artifact=artifact,
                 how=registry.Registration(alias=action.alias, reason=reason))
             done.append(f"registered {version.reference}"
                         + (f" @{action.alias}" if action.alias else "")
@@ -133,9 +133,9 @@ def carry_out(tracker: Tracker, actions: Sequence[Action], *, job_run: str,
         else:
             version_no = action.version
             if version_no is None:
-                version_no = tracker.store.get_model_version(action.model).version
+                version_no = ws.store.get_model_version(action.model).version
             assert action.alias is not None
-            registry.promote(tracker, action.model, version_no, action.alias, reason=reason)
+            registry.promote(ws, action.model, version_no, action.alias, reason=reason)
             done.append(f"promoted {action.model}/{version_no} to @{action.alias}")
     return done
 

@@ -38,7 +38,7 @@ from nbmlops.export.spec import (
 )
 
 if TYPE_CHECKING:
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 JOBS_DIR = "jobs"
 NOTEBOOK = "notebook.ipynb"
@@ -82,7 +82,7 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def export(tracker: Tracker | None, notebook: Path, *, job: str,
+def export(ws: Workspace | None, notebook: Path, *, job: str,
            params: Mapping[str, Any] | None = None, schedule: str | None = None,
            targets: Sequence[str] = (), gates: Sequence[str] = (),
            on_success: Sequence[str] = (), folder: Path | None = None,
@@ -101,7 +101,7 @@ def export(tracker: Tracker | None, notebook: Path, *, job: str,
     actions = tuple(str(parse_action(a)) for a in on_success)
     notebook = Path(notebook).resolve()
     source = nbmod.read(notebook)
-    tracked = _tracked_params(tracker, notebook) if not params else None
+    tracked = _tracked_params(ws, notebook) if not params else None
     prepared = nbmod.prepare(source, params=params, tracked=tracked)
     folder = (folder or project_root / JOBS_DIR / job).resolve()
     _claim(folder)
@@ -218,20 +218,20 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _tracked_params(tracker: Tracker | None, notebook: Path) -> dict[str, Any] | None:
+def _tracked_params(ws: Workspace | None, notebook: Path) -> dict[str, Any] | None:
     """Scalars the notebook's tracked cells recorded as params (newest runs first)."""
-    if tracker is None:
+    if ws is None:
         return None
     from nbmlops.store.query import parse_filter
 
     try:
-        table = tracker.store.search_runs(
+        table = ws.store.search_runs(
             where=parse_filter(f"notebook == {str(notebook)!r}"), kinds=["cell"], limit=50)
     except Exception:
         return None
     pairs: list[tuple[str, Any]] = []
     for row in table.rows:
-        run = tracker.store.get_run(row[0])
+        run = ws.store.get_run(row[0])
         pairs += list(run.params.items())
     return nbmod.scalar_params(pairs) or None
 

@@ -31,16 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbmlops import tracking
 from nbmlops.errors import JobFailed, JobSpecError
 from nbmlops.export import notebook as nbmod
 from nbmlops.export.actions import carry_out, parse_action
 from nbmlops.export.spec import JobSpec, load
-from nbmlops.tracking.run import PARENT_RUN_ENV as PARENT_ENV
-from nbmlops.tracking.run import finish
+from nbmlops.tracking import PARENT_RUN_ENV as PARENT_ENV
+from nbmlops.tracking import finish
 
 if TYPE_CHECKING:
     from nbmlops._types import RunRecord
-    from nbmlops.tracking.run import ActiveRun, Tracker
+    from nbmlops.tracking import ActiveRun
+    from nbmlops.workspace import Workspace
 
 OUTPUTS = "runs"
 
@@ -103,7 +105,7 @@ def parse_overrides(spec: JobSpec, pairs: Sequence[str]) -> dict[str, Any]:
     return values
 
 
-def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | None = None,
+def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None = None,
             timeout: float | None = None, retries: int | None = None,
             settings_env: Mapping[str, str] | None = None,
             project_root: Path | None = None) -> JobResult:
@@ -129,7 +131,7 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
     timeout = spec.timeout if timeout is None else timeout
     retries = spec.retries if retries is None else retries
     started = time.monotonic()
-    job = tracker.start_run(experiment=spec.run_experiment, name=f"job {spec.name}",
+    job = tracking.start_run(ws, experiment=spec.run_experiment, name=f"job {spec.name}",
                             kind="job", params=values,
                             tags={"job": spec.name, "job_dir": str(folder)},
                             notebook_path=str(path))
@@ -152,7 +154,7 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
                 time.sleep(spec.retry_delay)
         if output.is_file():
             job.log_artifact(output, name="executed.ipynb")
-        runs = _job_runs(tracker, job.id)
+        runs = _job_runs(ws, job.id)
         job.set_tags({"runs": len(runs)})
         if error is not None:
             raise JobFailed(error, run_id=job.id, reason="cell")
@@ -165,15 +167,15 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
                     f"{g.gate} (found {'no value' if g.value is None else f'{g.value:g}'})"
                     for g in failed), run_id=job.id, reason="gate")
         try:
-            done = carry_out(tracker, actions, job_run=job.id, runs=runs) if actions else []
+            done = carry_out(ws, actions, job_run=job.id, runs=runs) if actions else []
         except Exception as exc:  # the registry refused (no model, a gate, a bad alias)
             raise JobFailed(f"on-success action failed: {exc}", run_id=job.id,
                             reason="action") from exc
     except JobFailed as exc:
-        return _failed(job, spec, exc, output, attempts, started, values, tracker)
+        return _failed(job, spec, exc, output, attempts, started, values, ws)
     except _Stopped:
         stopped = JobFailed("stopped by SIGTERM", run_id=job.id, reason="stopped")
-        return _failed(job, spec, stopped, output, attempts, started, values, tracker)
+        return _failed(job, spec, stopped, output, attempts, started, values, ws)
     except BaseException as exc:
         finish(job, exc)
         raise
@@ -185,11 +187,11 @@ def run_job(tracker: Tracker, folder: Path, *, overrides: Mapping[str, Any] | No
 
 
 def _failed(job: ActiveRun, spec: JobSpec, exc: JobFailed, output: Path | None,
-            attempts: int, started: float, values: Mapping[str, Any], tracker: Tracker
+            attempts: int, started: float, values: Mapping[str, Any], ws: Workspace
             ) -> JobResult:
     job.set_tags({"failure": exc.reason})
     job.end("failed", error=str(exc))
-    runs = _job_runs(tracker, job.id)
+    runs = _job_runs(ws, job.id)
     return JobResult(job=spec.name, run_id=job.id, status="failed", message=str(exc),
                      output=output if output is not None and output.is_file() else None,
                      attempts=attempts, seconds=time.monotonic() - started,
@@ -352,12 +354,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _job_runs(tracker: Tracker, job_id: str) -> list[RunRecord]:
+def _job_runs(ws: Workspace, job_id: str) -> list[RunRecord]:
     """The runs the job's notebook recorded (its children; a search's candidates are
     grandchildren and not counted), with runs its dead kernel left running reaped."""
-    tracker.store.reap_orphans(time.time())
-    table = tracker.store.search_runs(parent_run_id=job_id)
-    return [tracker.store.get_run(row[0]) for row in table.rows]
+    ws.store.reap_orphans(time.time())
+    table = ws.store.search_runs(parent_run_id=job_id)
+    return [ws.store.get_run(row[0]) for row in table.rows]
 
 
 def _check_gates(spec: JobSpec, runs: Sequence[RunRecord]) -> list[GateResult]:

@@ -44,9 +44,7 @@ class RegisteredVersion(ModelVersion):
                 + "".join(f", {e}" for e in extras) + ")")
 
     def _card_html(self) -> str | None:
-        if "card.html" not in self.files:
-            return None
-        return api.tracker().artifacts.read_bytes(self.files["card.html"]).decode()
+        return api.model_card_html(self)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         text = self.summary()
@@ -69,30 +67,6 @@ class RegisterMagics(Magics):
         if name not in ns:
             raise UsageError(f"%register: {what} {name!r} is not defined in the notebook")
         return ns[name]
-
-    def _training_data(self, model: Any) -> Any:
-        """The frame the model was trained on, when its source run read or made one that is
-        still in the notebook unchanged (checked by fingerprint)."""
-        from nbmlops.tracking.fingerprint import fingerprint
-
-        source = api.tracker().source_of(model)
-        if source is None:
-            return None
-        run = api.get_run(source[0])
-        ns = self.shell.user_ns  # type: ignore[union-attr]
-        names = getattr(model, "feature_names_in_", None)
-        for link in (*run.inputs, *run.outputs):
-            value = ns.get(link.name)
-            if value is None or link.dataset.kind != "dataframe":
-                continue
-            if names is not None and tuple(map(str, names)) != link.dataset.columns:
-                continue
-            try:
-                if fingerprint(value).digest == link.dataset.digest:
-                    return value
-            except TypeError:
-                continue
-        return None
 
     @magic_arguments()
     @argument("model", nargs="?", help="the variable holding the model to register")
@@ -182,7 +156,8 @@ class RegisterMagics(Magics):
             raise UsageError("%register: --sensitive goes with --evaluate X_TEST Y_TEST")
         model = self._value(args.model, "model") if args.model is not None else None
         data = self._value(args.data, "--data") if args.data else (
-            self._training_data(model) if model is not None else None)
+            api.training_data(model, self.shell.user_ns)  # type: ignore[union-attr]
+            if model is not None else None)
         evaluation = None
         if args.evaluate:
             evaluation = (self._value(args.evaluate[0], "X_TEST"),

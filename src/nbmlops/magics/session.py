@@ -73,10 +73,9 @@ class KernelSession:
 
         def work() -> None:
             try:
-                import nbmlops.store.sql.store  # noqa: F401  (SQLAlchemy: the slow import)
-                from nbmlops.tracking.environment import capture_environment
+                from nbmlops import api
 
-                capture_environment()
+                api.warm_up()
             except Exception:  # pragma: no cover - the first tracked cell reports it
                 pass
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nbmlops import tracking
 from nbmlops._types import RunArtifact
 from nbmlops.errors import DriftDetected
 from nbmlops.monitoring.drift import PREDICTION, DriftReport, check
-from nbmlops.tracking.run import finish
+from nbmlops.tracking import finish
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from nbmlops._types import Deployment, ModelVersion
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 Data = Any  # a DataFrame, a file path, or a model reference (the reference side only)
 _FILES = (".parquet", ".csv")
@@ -52,7 +53,7 @@ class Side:
     serves: str | None = None  # a deployment's window: the version it serves (churn/3)
 
 
-def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current: Data = None, *,
+def run_drift(workspace_of: Callable[[], Workspace], reference: Data = None, current: Data = None, *,
               deployment: str | None = None,
               since: str | datetime | timedelta | None = None,
               until: datetime | None = None, columns: Sequence[str] | None = None,
@@ -62,7 +63,7 @@ def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current
               experiment: str = "drift", name: str | None = None,
               fail_on_drift: bool = False, trusted: bool = False) -> DriftReport:
     """Resolve both sides, check, record; raise DriftDetected after recording if asked.
-    ``tracker_of`` opens the store only when it is needed: frames compared without
+    ``workspace_of`` opens the store only when it is needed: frames compared without
     recording never touch it."""
     if deployment is not None and current is not None:
         raise ValueError("give the current data or a deployment's window, not both")
@@ -71,15 +72,15 @@ def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current
                          "deployment whose predictions to check (deployment=, --deployment)")
     if deployment is None and since is not None:
         raise ValueError("since= goes with deployment=: the window of its prediction log")
-    ref = None if reference is None else data_side(reference, "reference", tracker_of)
+    ref = None if reference is None else data_side(reference, "reference", workspace_of)
     if deployment is not None:
         # the rows of one version are judged: the version given as the reference (churn/1)
         # when it is one of the deployment's model, else the one it serves now
         asked = ref.version if ref is not None else None
-        cur = deployment_window(tracker_of(), deployment, since=since, until=until,
+        cur = deployment_window(workspace_of(), deployment, since=since, until=until,
                                 version=asked)
         if ref is None:
-            ref = data_side(cur.serves, "reference", tracker_of)
+            ref = data_side(cur.serves, "reference", workspace_of)
     else:
         cur = data_side(current, "current")
     if ref is None:
@@ -88,21 +89,21 @@ def run_drift(tracker_of: Callable[[], Tracker], reference: Data = None, current
     predicted = prediction or PREDICTION
     if (ref.version is not None and predicted in cur.frame.columns
             and predicted not in ref.frame.columns):
-        ref = _with_predictions(tracker_of(), ref, predicted, trusted=trusted)
+        ref = _with_predictions(workspace_of(), ref, predicted, trusted=trusted)
     report = check(ref.frame, cur.frame, columns=columns, tests=tests, threshold=threshold,
                    share=share, prediction=prediction, reference_label=ref.label,
                    current_label=cur.label,
                    model=ref.version.reference if ref.version is not None else None,
                    deployment=cur.deployment)
     if record:
-        report = _record(tracker_of(), report, ref, cur, experiment=experiment, name=name)
+        report = _record(workspace_of(), report, ref, cur, experiment=experiment, name=name)
     if fail_on_drift and (report.dataset_drift or report.prediction_drift):
         where = f" (run {report.run_id[:8]})" if report.run_id else ""
         raise DriftDetected(f"drift detected{where}: {report.summary()}", report=report)
     return report
 
 
-def data_side(data: Data, what: str, tracker_of: Callable[[], Tracker] | None = None
+def data_side(data: Data, what: str, workspace_of: Callable[[], Workspace] | None = None
               ) -> Side:
     """A DataFrame, a file, or (for the reference) a registered model version."""
     import pandas as pd
@@ -115,8 +116,8 @@ def data_side(data: Data, what: str, tracker_of: Callable[[], Tracker] | None = 
         path = Path(data)
         if path.suffix.lower() in _FILES or path.exists():
             return Side(read_file(path), f"{path.name} ({path})")
-        if tracker_of is not None and what == "reference":
-            return model_side(tracker_of(), str(data))
+        if workspace_of is not None and what == "reference":
+            return model_side(workspace_of(), str(data))
         raise FileNotFoundError(f"no file {path}; give a .parquet or .csv file or a DataFrame")
     raise TypeError(f"the {what} must be a DataFrame, a .parquet/.csv file"
                     + (" or a registered model (churn@production)" if what == "reference"
@@ -136,30 +137,30 @@ def read_file(path: Path) -> pd.DataFrame:
     raise ValueError(f"{path} is neither .parquet nor .csv")
 
 
-def model_side(tracker: Tracker, reference: str) -> Side:
+def model_side(ws: Workspace, reference: str) -> Side:
     """A registered version's training sample (kept when it was registered with data)."""
     import json
 
     from nbmlops.registry.profile import from_parquet_bytes
     from nbmlops.registry.registry import resolve
 
-    version = resolve(tracker, reference)
+    version = resolve(ws, reference)
     sample = version.files.get("sample.parquet")
     if sample is None:
         raise ValueError(f"{version.reference} has no training sample to compare with (it "
                          "was registered without its training data); pass the reference "
                          "data itself")
-    frame = from_parquet_bytes(tracker.artifacts.read_bytes(sample))
+    frame = from_parquet_bytes(ws.artifacts.read_bytes(sample))
     rows = None
     profile = version.files.get("profile.json")
     if profile is not None:
-        rows = json.loads(tracker.artifacts.read_bytes(profile)).get("rows")
+        rows = json.loads(ws.artifacts.read_bytes(profile)).get("rows")
     of = f" of {rows:,}" if isinstance(rows, int) else ""
     return Side(frame, f"{version.reference} training sample ({len(frame):,}{of} rows)",
                 version=version)
 
 
-def deployment_window(tracker: Tracker, name: str, *,
+def deployment_window(ws: Workspace, name: str, *,
                       since: str | datetime | timedelta | None = None,
                       until: datetime | None = None,
                       version: ModelVersion | None = None) -> Side:
@@ -170,7 +171,7 @@ def deployment_window(tracker: Tracker, name: str, *,
     left out, and the label says whose rows were used and how many."""
     from nbmlops.serving import predlog
 
-    found = tracker.store.get_deployment(name)
+    found = ws.store.get_deployment(name)
     if not found.log_dir:
         raise ValueError(f"deployment {found.name!r} does not log predictions (it was started "
                          "with --no-log)")
@@ -183,7 +184,7 @@ def deployment_window(tracker: Tracker, name: str, *,
     if log.empty:
         raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
                          "widen the window (--since)")
-    mine = (log["_version"] == judged) & _served_by_model(tracker, found, log["_time"])
+    mine = (log["_version"] == judged) & _served_by_model(ws, found, log["_time"])
     if not mine.any():
         others = ", ".join(str(v) for v in sorted(set(log["_version"].tolist())))
         raise ValueError(f"deployment {found.name!r} logged {len(log):,} rows in {window}, "
@@ -203,13 +204,13 @@ def deployment_window(tracker: Tracker, name: str, *,
                 f"({len(frame):,} rows{others})", deployment=found.name, serves=served)
 
 
-def _served_by_model(tracker: Tracker, found: Deployment, times: pd.Series) -> pd.Series:
+def _served_by_model(ws: Workspace, found: Deployment, times: pd.Series) -> pd.Series:
     """Which rows were logged while a deployment of ``found``'s model held its name and
     log (all of them, unless another model was deployed under the same name: the log
     records the version, not the model)."""
     import pandas as pd
 
-    same = [d for d in tracker.store.list_deployments()
+    same = [d for d in ws.store.list_deployments()
             if d.name == found.name and d.log_dir == found.log_dir]
     if all(d.model == found.model for d in same):
         return pd.Series(True, index=times.index)
@@ -222,18 +223,18 @@ def _served_by_model(tracker: Tracker, found: Deployment, times: pd.Series) -> p
     return mine
 
 
-def _with_predictions(tracker: Tracker, ref: Side, column: str, *, trusted: bool) -> Side:
+def _with_predictions(ws: Workspace, ref: Side, column: str, *, trusted: bool) -> Side:
     """The reference sample with what its version predicts for it."""
     from nbmlops.registry.registry import load
 
     assert ref.version is not None
-    loaded = load(tracker, ref.version.reference, trusted=trusted)
+    loaded = load(ws, ref.version.reference, trusted=trusted)
     frame = ref.frame.copy()
     frame[column] = loaded.predict(ref.frame)
     return replace(ref, frame=frame, label=ref.label + " with its predictions")
 
 
-def _record(tracker: Tracker, report: DriftReport, ref: Side, cur: Side, *, experiment: str,
+def _record(ws: Workspace, report: DriftReport, ref: Side, cur: Side, *, experiment: str,
             name: str | None) -> DriftReport:
     tags: dict[str, Any] = {"dataset_drift": _flag(report.dataset_drift)}
     if report.model:
@@ -242,7 +243,7 @@ def _record(tracker: Tracker, report: DriftReport, ref: Side, cur: Side, *, expe
         tags["deployment"] = report.deployment
     if report.prediction is not None:
         tags["prediction_drift"] = _flag(report.prediction.drifted)
-    run = tracker.start_run(
+    run = tracking.start_run(ws,
         experiment=experiment, name=name or f"drift {report.current.split(' (')[0]}",
         kind="drift", tags=tags,
         params={"reference": report.reference, "current": report.current,
@@ -260,7 +261,7 @@ def _record(tracker: Tracker, report: DriftReport, ref: Side, cur: Side, *, expe
             metrics["prediction_drift"] = report.prediction.statistic
         run.log_metrics(metrics)
         report = replace(report, run_id=run.id, _figures=report._figures)
-        store = tracker.artifacts
+        store = ws.artifacts
         run.add_artifacts([
             RunArtifact(name="drift.json", kind="file", artifact=store.put_bytes(
                 report.to_json().encode(), media_type="application/json")),
@@ -278,7 +279,7 @@ def _flag(value: bool) -> str:
 
 
 def _valid_key(key: str) -> bool:
-    from nbmlops.tracking.run import check_key
+    from nbmlops.tracking import check_key
 
     try:
         check_key("metric", key)

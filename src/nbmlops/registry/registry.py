@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from nbmlops import tracking
 from nbmlops._types import (
     Actor,
     ArtifactRef,
@@ -29,12 +30,13 @@ from nbmlops.artifacts import check_name
 from nbmlops.errors import ArtifactError, ModelNotFoundError, UnsafeModelError
 from nbmlops.registry import formats, gates
 from nbmlops.registry.signature import Signature, enforce, infer
-from nbmlops.tracking.run import MODEL_MEDIA_TYPE, Tracker, active_run
+from nbmlops.tracking import MODEL_MEDIA_TYPE, active_run
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from nbmlops.registry.card import ModelCard
+    from nbmlops.workspace import Workspace
 
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}$")
 _ALIAS = re.compile(r"^[A-Za-z][\w-]{0,63}$")
@@ -84,8 +86,8 @@ def parse_reference(text: str) -> Reference:
     return Reference(name)
 
 
-def actor(tracker: Tracker) -> Actor:
-    return Actor(user=tracker.user, host=tracker.host)
+def actor(ws: Workspace) -> Actor:
+    return ws.actor
 
 
 # -- loading -----------------------------------------------------------------------------
@@ -125,14 +127,14 @@ class LoadedModel:
         return f"<LoadedModel {self.version}: {type(self.model).__name__}>"
 
 
-def resolve(tracker: Tracker, reference: str | Reference) -> ModelVersion:
+def resolve(ws: Workspace, reference: str | Reference) -> ModelVersion:
     ref = parse_reference(reference) if isinstance(reference, str) else reference
-    return tracker.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)
+    return ws.store.get_model_version(ref.model, version=ref.version, alias=ref.alias)
 
 
-def model_file(tracker: Tracker, version: ModelVersion) -> bytes:
+def model_file(ws: Workspace, version: ModelVersion) -> bytes:
     """The version's file bytes: where the artifact store keeps them, sha256 verified."""
-    store = tracker.artifacts
+    store = ws.artifacts
     try:
         expected = store.path_of(version.sha256)
     except ArtifactError as exc:
@@ -156,36 +158,36 @@ def model_file(tracker: Tracker, version: ModelVersion) -> bytes:
                                reference=version.reference) from exc
 
 
-def load(tracker: Tracker, reference: str | Reference, *, trusted: formats.Trust = False
+def load(ws: Workspace, reference: str | Reference, *, trusted: formats.Trust = False
          ) -> LoadedModel:
     """The version ``reference`` names, loaded trusting only well-known types beyond what
     ``trusted`` names (see :mod:`nbmlops.registry.formats`)."""
     trusted = formats.check_trust(trusted)
-    version = resolve(tracker, reference)
+    version = resolve(ws, reference)
     if version.format == "pickle" and trusted is False:  # refuse before reading a byte
         raise formats.refuse_pickle(version.reference)
-    data = model_file(tracker, version)
+    data = model_file(ws, version)
     model = formats.load(data, version.format, version.trusted_types, trusted=trusted,
                          reference=version.reference)
     signature = None if version.signature is None else Signature.from_json(version.signature)
     return LoadedModel(version=version, model=model, signature=signature)
 
 
-def check_loadable(tracker: Tracker, reference: str | Reference, *,
+def check_loadable(ws: Workspace, reference: str | Reference, *,
                    trusted: formats.Trust = False) -> ModelVersion:
     """The version, once its file is verified and holds only types ``trusted`` allows
     (as :func:`load` would refuse them, but without loading anything)."""
-    version = resolve(tracker, reference)
+    version = resolve(ws, reference)
     if version.format == "pickle" and formats.check_trust(trusted) is False:
         raise formats.refuse_pickle(version.reference)
-    formats.audit(model_file(tracker, version), version.format, version.trusted_types,
+    formats.audit(model_file(ws, version), version.format, version.trusted_types,
                   trusted=trusted, reference=version.reference)
     return version
 
 
 # -- registering -------------------------------------------------------------------------
 
-def run_model(tracker: Tracker, run: RunRecord, artifact: str, *,
+def run_model(ws: Workspace, run: RunRecord, artifact: str, *,
               trusted: formats.Trust) -> Any:
     """A run's model artifact, as an object. %%track stores pickles: one is read only with
     ``trusted=True``, or with a list of type names (then restricted to well-known types
@@ -201,7 +203,7 @@ def run_model(tracker: Tracker, run: RunRecord, artifact: str, *,
             "pickle runs code: register it with trusted=True (--trusted) if you trust this "
             "store; the version is then saved in skops' safe format",
             reference=f"run {run.id[:8]}")
-    data = tracker.artifacts.read_bytes(art.artifact.sha256)
+    data = ws.artifacts.read_bytes(art.artifact.sha256)
     if art.artifact.media_type == MODEL_MEDIA_TYPE:
         return formats.load(data, "pickle", (), trusted=trusted, reference=f"run {run.id[:8]}")
     import skops.io as sio
@@ -213,15 +215,44 @@ def run_model(tracker: Tracker, run: RunRecord, artifact: str, *,
     return formats.load(data, "skops", held, trusted=trusted, reference=f"run {run.id[:8]}")
 
 
-def source_run(tracker: Tracker, model: Any) -> RunRecord | None:
+def source_run(ws: Workspace, model: Any) -> RunRecord | None:
     """The run ``model`` came from: the run that stored or fitted this very object (a
     ``%%track`` cell, ``log_model``, a ``with track()`` block), else the run being tracked
     here now (a script that registers inside its tracked block)."""
-    source = tracker.source_of(model)
+    source = tracking.source_of(ws, model)
     if source is not None:
-        return tracker.store.get_run(source[0])
+        return ws.store.get_run(source[0])
     active = active_run()
-    return tracker.store.get_run(active.id) if active is not None else None
+    return ws.store.get_run(active.id) if active is not None else None
+
+
+def training_data(ws: Workspace, model: Any, candidates: Mapping[str, Any]) -> Any:
+    """Among ``candidates`` (e.g. a notebook's variables), the frame ``model`` was trained
+    on: one its source run read or made, still unchanged (checked by fingerprint)."""
+    source = tracking.source_of(ws, model)
+    if source is None:
+        return None
+    run = ws.store.get_run(source[0])
+    names = getattr(model, "feature_names_in_", None)
+    for link in (*run.inputs, *run.outputs):
+        value = candidates.get(link.name)
+        if value is None or link.dataset.kind != "dataframe":
+            continue
+        if names is not None and tuple(map(str, names)) != link.dataset.columns:
+            continue
+        try:
+            if tracking.fingerprint_of(value).digest == link.dataset.digest:
+                return value
+        except TypeError:
+            continue
+    return None
+
+
+def card_html(ws: Workspace, version: ModelVersion) -> str | None:
+    """The version's model card as HTML, when it has one."""
+    if "card.html" not in version.files:
+        return None
+    return ws.artifacts.read_bytes(version.files["card.html"]).decode()
 
 
 def _training_fingerprint(run: RunRecord | None, model: Any) -> Any:
@@ -259,7 +290,7 @@ class Registration:
     trusted: formats.Trust = False
 
 
-def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | None = None,
+def register(ws: Workspace, model: Any = None, *, name: str, run_id: str | None = None,
              artifact: str = "model", how: Registration = Registration()) -> ModelVersion:
     """Register ``model`` (or run ``run_id``'s ``artifact``) as the next version of ``name``."""
     check_model_name(name)
@@ -272,11 +303,11 @@ def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | No
     # 1. the model and the run it came from
     run = None
     if run_id is not None:
-        run = tracker.store.get_run(run_id)
+        run = ws.store.get_run(run_id)
         if model is None:
-            model = run_model(tracker, run, artifact, trusted=how.trusted)
+            model = run_model(ws, run, artifact, trusted=how.trusted)
     elif model is not None:
-        run = source_run(tracker, model)
+        run = source_run(ws, model)
     if model is None:
         raise ValueError("register() needs a model object, or run= with a model artifact")
     if not callable(getattr(model, "predict", None)):
@@ -289,22 +320,22 @@ def register(tracker: Tracker, model: Any = None, *, name: str, run_id: str | No
     gates.check(parsed_gates, metrics, what=f"registering {name}")
     # 3. the files
     data, trusted_types = formats.dump(model, how.format, trusted=how.trusted)
-    ref = tracker.artifacts.put_bytes(data, media_type=formats.MEDIA_TYPES[how.format])
-    files = _describing_files(tracker, model, how)
+    ref = ws.artifacts.put_bytes(data, media_type=formats.MEDIA_TYPES[how.format])
+    files = _describing_files(ws, model, how)
     signature = infer(model, data=how.data,
                       fingerprint=_training_fingerprint(run, model) if how.data is None
                       else None)
     if how.onnx:
-        files["model.onnx"] = _onnx(tracker, model, signature)
+        files["model.onnx"] = _onnx(ws, model, signature)
     # 4. the record
     new = NewModelVersion(
         model=name, run_id=run.id if run is not None else None, flavor=_flavor(model),
-        format=how.format, artifact=ref, source=_relative_source(tracker, ref),
+        format=how.format, artifact=ref, source=_relative_source(ws, ref),
         trusted_types=trusted_types, signature=None if signature is None
         else signature.to_json(), metrics={k: v for k, v in metrics.items()
                                            if isinstance(v, float) and math.isfinite(v)},
         files=files, description=how.description)
-    return tracker.store.create_model_version(new, actor=actor(tracker), alias=how.alias,
+    return ws.store.create_model_version(new, actor=actor(ws), alias=how.alias,
                                               reason=how.reason)
 
 
@@ -313,14 +344,14 @@ def _flavor(model: Any) -> str:
     return "sklearn" if module == "sklearn" else module
 
 
-def _relative_source(tracker: Tracker, ref: ArtifactRef) -> str:
-    path = tracker.artifacts.path_of(ref.sha256)
-    return path.relative_to(tracker.artifacts.root).as_posix()
+def _relative_source(ws: Workspace, ref: ArtifactRef) -> str:
+    path = ws.artifacts.path_of(ref.sha256)
+    return path.relative_to(ws.artifacts.root).as_posix()
 
 
-def _describing_files(tracker: Tracker, model: Any, how: Registration) -> dict[str, ArtifactRef]:
+def _describing_files(ws: Workspace, model: Any, how: Registration) -> dict[str, ArtifactRef]:
     files: dict[str, ArtifactRef] = {}
-    put = tracker.artifacts.put_bytes
+    put = ws.artifacts.put_bytes
     if how.data is not None:
         from nbmlops.registry.profile import profile, sample, to_parquet_bytes
 
@@ -343,7 +374,7 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: str for c in mixed}) if mixed else frame
 
 
-def _onnx(tracker: Tracker, model: Any, signature: Signature | None) -> ArtifactRef:
+def _onnx(ws: Workspace, model: Any, signature: Signature | None) -> ArtifactRef:
     try:
         from skl2onnx import to_onnx
     except ImportError as exc:
@@ -360,26 +391,26 @@ def _onnx(tracker: Tracker, model: Any, signature: Signature | None) -> Artifact
         proto = to_onnx(model, sample, target_opset=None)
     except Exception as exc:
         raise ValueError(f"skl2onnx cannot convert this {type(model).__name__}: {exc}") from exc
-    return tracker.artifacts.put_bytes(proto.SerializeToString(),
+    return ws.artifacts.put_bytes(proto.SerializeToString(),
                                        media_type="application/onnx")
 
 
 # -- aliases -----------------------------------------------------------------------------
 
-def promote(tracker: Tracker, name: str, version: int, alias: str, *, reason: str | None = None,
+def promote(ws: Workspace, name: str, version: int, alias: str, *, reason: str | None = None,
             require: Iterable[str] = ()) -> AuditEvent | None:
     """Point ``name@alias`` at ``version`` (gates checked on the version's metrics)."""
     check_model_name(name)
     check_alias(alias)
     parsed = [gates.parse(g) for g in require]
-    target = tracker.store.get_model_version(name, version=version)
+    target = ws.store.get_model_version(name, version=version)
     gates.check(parsed, target.metrics, what=f"promoting {target.reference} to @{alias}")
-    return tracker.store.set_alias(name, alias, version, actor=actor(tracker), reason=reason)
+    return ws.store.set_alias(name, alias, version, actor=actor(ws), reason=reason)
 
 
-def rollback(tracker: Tracker, reference: str, *, reason: str | None = None) -> AuditEvent:
+def rollback(ws: Workspace, reference: str, *, reason: str | None = None) -> AuditEvent:
     ref = parse_reference(reference)
     if ref.alias is None:
         raise ValueError(f"rollback needs an alias, like {ref.model}@production")
-    return tracker.store.rollback_alias(ref.model, ref.alias, actor=actor(tracker),
+    return ws.store.rollback_alias(ref.model, ref.alias, actor=actor(ws),
                                         reason=reason)

@@ -220,7 +220,7 @@ def compare(ids: Sequence[str]) -> p.Comparison:
 # -- the model registry ----------------------------------------------------------------------
 
 def _store() -> Store:
-    return api.tracker().store
+    return api.workspace("read").store
 
 
 def _model(name: str) -> t.RegisteredModel:

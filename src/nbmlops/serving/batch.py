@@ -29,14 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from nbmlops import tracking
 from nbmlops.serving.model import ServedModel
-from nbmlops.tracking.run import finish
+from nbmlops.tracking import finish
 from nbmlops.tuning.progress import NoProgress, Progress, ProgressState
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 Engine = Literal["pandas", "dask"]
 ENGINES: tuple[Engine, ...] = ("pandas", "dask")
@@ -90,7 +91,7 @@ def check_paths(source: Path, dest: Path) -> tuple[str, str]:
     return src_fmt, dest_fmt
 
 
-def score(tracker: Tracker, reference: str, source: str | os.PathLike[str],
+def score(ws: Workspace, reference: str, source: str | os.PathLike[str],
           dest: str | os.PathLike[str], *, engine: Engine = "pandas",
           chunk_size: int = 100_000, proba: bool = False,
           trusted: bool | Sequence[str] = False,
@@ -107,13 +108,13 @@ def score(tracker: Tracker, reference: str, source: str | os.PathLike[str],
     src_fmt, dest_fmt = check_paths(source, dest)
     if engine == "dask":
         _require_dask()
-    model = served(load(tracker, reference, trusted=trusted))
+    model = served(load(ws, reference, trusted=trusted))
     if proba and not model.can_predict_proba:
         raise ValueError(f"{model.reference} has no predict_proba ({type(model.model).__name__});"
                          " drop proba")
     scorer = _Scorer(model, proba)
     progress = progress or NoProgress()
-    run = tracker.start_run(
+    run = tracking.start_run(ws,
         experiment=experiment, name=f"batch {model.reference}", kind="deploy",
         params={"model": model.name, "version": model.version, "reference": str(reference),
                 "engine": engine, "chunk_size": chunk_size, "proba": proba},

@@ -30,7 +30,7 @@ from nbmlops.serving.server import ServeOptions, bind, deployments_root, require
 from nbmlops.store import liveness
 
 if TYPE_CHECKING:
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
@@ -59,7 +59,7 @@ def command(options: ServeOptions) -> list[str]:
     return cmd
 
 
-def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
+def start(ws: Workspace, options: ServeOptions, *, store_url: str,
           timeout: float = START_TIMEOUT_S) -> Deployment:
     """Start a server for a registered model in the background; the live deployment."""
     from nbmlops.registry.registry import check_loadable, parse_reference
@@ -69,9 +69,9 @@ def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
     ref = parse_reference(options.target)
     # a clear error now (no such version, a file it may not load), rather than from a
     # process that exits
-    check_loadable(tracker, ref, trusted=options.trusted)
+    check_loadable(ws, ref, trusted=options.trusted)
     name = options.name or ref.model
-    running = [d for d in tracker.store.list_deployments(running=True) if d.name == name]
+    running = [d for d in ws.store.list_deployments(running=True) if d.name == name]
     if running:
         raise DeploymentError(
             f"a deployment named {name!r} is already running at {running[0].url}; stop it "
@@ -80,21 +80,21 @@ def start(tracker: Tracker, options: ServeOptions, *, store_url: str,
     if options.port:  # a taken port is a one-line error now, not a server that exits
         bind(options.host, options.port).close()
     dep_id = uuid.uuid4().hex
-    folder = deployments_root(tracker.artifacts.root) / name
+    folder = deployments_root(ws.artifacts.root) / name
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"server-{dep_id[:8]}.log"
     options = replace(options, name=name, deployment_id=dep_id, server_log=str(log_path))
     env = {**os.environ, "NBMLOPS_STORE": store_url,
-           "NBMLOPS_ARTIFACTS": str(tracker.artifacts.root), "PYTHONUNBUFFERED": "1"}
+           "NBMLOPS_ARTIFACTS": str(ws.artifacts.root), "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(command(options), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                cwd=tracker.project_root, env=env)
+                                cwd=ws.project_root, env=env)
     _children[dep_id] = proc
-    return _wait_ready(tracker, proc, dep_id, log_path, timeout)
+    return _wait_ready(ws, proc, dep_id, log_path, timeout)
 
 
-def _wait_ready(tracker: Tracker, proc: subprocess.Popen[bytes], dep_id: str, log_path: Path,
+def _wait_ready(ws: Workspace, proc: subprocess.Popen[bytes], dep_id: str, log_path: Path,
                 timeout: float) -> Deployment:
     deadline = time.monotonic() + timeout
     deployment = None
@@ -104,12 +104,12 @@ def _wait_ready(tracker: Tracker, proc: subprocess.Popen[bytes], dep_id: str, lo
                                   f"{proc.returncode}):\n{tail(log_path, 15)}")
         if deployment is None:
             try:
-                deployment = tracker.store.get_deployment(dep_id)
+                deployment = ws.store.get_deployment(dep_id)
             except DeploymentError:
                 time.sleep(0.1)
                 continue
         if _healthy(deployment.url):
-            return tracker.store.get_deployment(dep_id)
+            return ws.store.get_deployment(dep_id)
         time.sleep(0.1)
     _terminate(proc.pid, proc)
     raise DeploymentError(f"the server did not answer within {timeout:.0f} s and was "
@@ -124,9 +124,9 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def stop(tracker: Tracker, name: str, *, timeout: float = STOP_TIMEOUT_S) -> Deployment:
+def stop(ws: Workspace, name: str, *, timeout: float = STOP_TIMEOUT_S) -> Deployment:
     """Stop a running deployment (SIGTERM, then SIGKILL after ``timeout``)."""
-    deployment = tracker.store.get_deployment(name)
+    deployment = ws.store.get_deployment(name)
     if deployment.status != "running":
         raise DeploymentError(f"deployment {deployment.name!r} is not running (it "
                               f"{deployment.status} at {_when(deployment)})", name=name)
@@ -134,8 +134,8 @@ def stop(tracker: Tracker, name: str, *, timeout: float = STOP_TIMEOUT_S) -> Dep
         raise DeploymentError(f"deployment {deployment.name!r} runs on {deployment.host}; stop "
                               "it there (`nbmlops deploy --stop NAME`)", name=name)
     if liveness.owner_is_dead(deployment.pid, deployment.process_token):
-        tracker.store.reap_deployments(time.time(), name=deployment.name)
-        return tracker.store.get_deployment(deployment.id)
+        ws.store.reap_deployments(time.time(), name=deployment.name)
+        return ws.store.get_deployment(deployment.id)
     proc = _children.pop(deployment.id, None)
     os.kill(deployment.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -147,14 +147,14 @@ def stop(tracker: Tracker, name: str, *, timeout: float = STOP_TIMEOUT_S) -> Dep
         time.sleep(0.05)
     else:
         _terminate(deployment.pid, proc, hard=True)
-        return tracker.store.end_deployment(
-            deployment.id, "stopped", actor=Actor(user=tracker.user, host=tracker.host),
+        return ws.store.end_deployment(
+            deployment.id, "stopped", actor=Actor(user=ws.actor.user, host=ws.actor.host),
             error=f"did not stop within {timeout:.0f} s of SIGTERM and was killed")
     # the server records its own stop; if it could not, record it here
-    current = tracker.store.get_deployment(deployment.id)
+    current = ws.store.get_deployment(deployment.id)
     if current.status == "running":
-        current = tracker.store.end_deployment(
-            deployment.id, "stopped", actor=Actor(user=tracker.user, host=tracker.host))
+        current = ws.store.end_deployment(
+            deployment.id, "stopped", actor=Actor(user=ws.actor.user, host=ws.actor.host))
     return current
 
 
@@ -196,8 +196,8 @@ def tail(path: Path | str | None, lines: int = 50) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def logs(tracker: Tracker, name: str, lines: int = 50) -> str:
-    return tail(tracker.store.get_deployment(name).server_log, lines)
+def logs(ws: Workspace, name: str, lines: int = 50) -> str:
+    return tail(ws.store.get_deployment(name).server_log, lines)
 
 
 def rows(deployments: Sequence[Deployment]) -> list[dict[str, object]]:

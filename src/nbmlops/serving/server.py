@@ -120,9 +120,9 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     options.check()
     require_serving()
     bundle = bundle_dir(options.target)
-    tracker = None
+    ws = None
     if bundle is None:
-        options, tracker, version, alias, model_name = _resolve_store(options)
+        options, ws, version, alias, model_name = _resolve_store(options)
     else:
         from nbmlops.serving.bundle import check_bundle
 
@@ -144,22 +144,22 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     deployment = None
     stop_beat = threading.Event()
     try:
-        if tracker is not None:
+        if ws is not None:
             from nbmlops.store import liveness
 
             assert options.deployment_id is not None
-            deployment = tracker.store.start_deployment(NewDeployment(
+            deployment = ws.store.start_deployment(NewDeployment(
                 id=options.deployment_id, name=name, model=model_name, alias=alias,
                 version=version, url=url, workers=options.workers, pid=os.getpid(),
-                process_token=liveness.process_token(), user=tracker.user, host=tracker.host,
+                process_token=liveness.process_token(), user=ws.actor.user, host=ws.actor.host,
                 started_at=time.time(), token_env=options.token_env, log_dir=options.log_dir,
                 server_log=options.server_log, options={
                     "log_predictions": options.log_predictions,
                     "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
                     "max_body": options.max_body, "poll_s": options.poll_s,
                     "trusted": options.trusted, "bind": f"{options.host}:{port}"}),
-                actor=Actor(user=tracker.user, host=tracker.host))
-            threading.Thread(target=_beat, args=(tracker, deployment.id, stop_beat),
+                actor=Actor(user=ws.actor.user, host=ws.actor.host))
+            threading.Thread(target=_beat, args=(ws, deployment.id, stop_beat),
                              daemon=True, name="nbmlops-heartbeat").start()
         print(f"nbmlops: serving {model_name}/{version} as {name!r} at {url} "
               f"({options.workers} worker{'s' if options.workers > 1 else ''})",
@@ -171,10 +171,10 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     finally:
         stop_beat.set()
         sock.close()
-        if deployment is not None and tracker is not None:
+        if deployment is not None and ws is not None:
             try:
-                tracker.store.end_deployment(deployment.id, status,
-                                             actor=Actor(user=tracker.user, host=tracker.host),
+                ws.store.end_deployment(deployment.id, status,
+                                             actor=Actor(user=ws.actor.user, host=ws.actor.host),
                                              error=error)
             except Exception as exc:
                 print(f"nbmlops: could not record the end of deployment {name!r}: {exc}",
@@ -186,29 +186,29 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     return 0 if status == "stopped" else 1
 
 
-def _beat(tracker: Any, deployment_id: str, stop: threading.Event) -> None:
+def _beat(ws: Any, deployment_id: str, stop: threading.Event) -> None:
     from nbmlops.serving.sources import heartbeat_loop
 
-    heartbeat_loop(tracker, deployment_id, stop, HEARTBEAT_S)
+    heartbeat_loop(ws, deployment_id, stop, HEARTBEAT_S)
 
 
 def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
     from nbmlops.config import resolve_settings
     from nbmlops.registry.registry import check_loadable, parse_reference
-    from nbmlops.serving.sources import open_tracker
+    from nbmlops.serving.sources import open_existing
 
     settings = resolve_settings()
     ref = parse_reference(options.target)
-    tracker = open_tracker(settings.store_url, settings.artifacts_root, settings.project_root)
+    ws = open_existing(settings.store_url, settings.artifacts_root, settings.project_root)
     # a file the server may not load is refused here, in one line, before anything starts
-    version = check_loadable(tracker, ref, trusted=options.trusted).version
+    version = check_loadable(ws, ref, trusted=options.trusted).version
     name = options.name or ref.model
     log_dir = options.log_dir or str(deployments_root(settings.artifacts_root) / name
                                      / "predictions")
     return (replace(options, store_url=settings.store_url,
                     artifacts_root=str(settings.artifacts_root),
                     project_root=str(settings.project_root), log_dir=log_dir),
-            tracker, version, ref.alias, ref.model)
+            ws, version, ref.alias, ref.model)
 
 
 def deployments_root(artifacts_root: Path) -> Path:
@@ -268,11 +268,11 @@ def create_worker_app() -> Any:
     source: StoreSource | None = None
     if options.store_url is not None:
         from nbmlops.registry.registry import parse_reference
-        from nbmlops.serving.sources import open_tracker
+        from nbmlops.serving.sources import open_existing
 
-        tracker = open_tracker(options.store_url, Path(options.artifacts_root or "."),
-                               Path(options.project_root or "."))
-        source = StoreSource(tracker, parse_reference(options.target), trusted=options.trusted,
+        ws = open_existing(options.store_url, Path(options.artifacts_root or "."),
+                           Path(options.project_root or "."))
+        source = StoreSource(ws, parse_reference(options.target), trusted=options.trusted,
                              deployment_id=options.deployment_id, poll_s=options.poll_s)
         served = source.load()
     else:

@@ -22,7 +22,7 @@ from nbmlops.serving.model import ServedModel
 
 if TYPE_CHECKING:
     from nbmlops.registry.registry import LoadedModel, Reference
-    from nbmlops.tracking.run import Tracker
+    from nbmlops.workspace import Workspace
 
 
 class Holder:
@@ -41,24 +41,23 @@ def served(loaded: LoadedModel) -> ServedModel:
             "created_at": v.created_at.isoformat(), "description": v.description})
 
 
-def open_tracker(store_url: str, artifacts_root: Path, project_root: Path) -> Tracker:
-    """A connection to an existing store (a server never creates one)."""
-    from nbmlops.artifacts import LocalArtifactStore
-    from nbmlops.store import open_store
-    from nbmlops.tracking.run import Tracker
+def open_existing(store_url: str, artifacts_root: Path, project_root: Path) -> Workspace:
+    """The workspace of an existing store (a server never creates one)."""
+    from nbmlops.config import Settings
+    from nbmlops.workspace import open_workspace
 
-    return Tracker(open_store(store_url, create=False), LocalArtifactStore(artifacts_root),
-                   project_root)
+    return open_workspace(Settings(store_url=store_url, artifacts_root=artifacts_root,
+                                   project_root=project_root), mode="write", create=False)
 
 
 class StoreSource:
     """A registered version, and (for an alias or a bare name) the versions it moves to."""
 
-    def __init__(self, tracker: Tracker, reference: Reference, *,
+    def __init__(self, ws: Workspace, reference: Reference, *,
                  trusted: bool | Sequence[str] = False,
                  deployment_id: str | None = None, poll_s: float = 2.0,
                  on_switch: Callable[[int, int], None] | None = None) -> None:
-        self.tracker = tracker
+        self.ws = ws
         self.reference = reference
         self.trusted = trusted
         self.deployment_id = deployment_id
@@ -77,7 +76,7 @@ class StoreSource:
 
         ref = self.reference if version is None else Reference(self.reference.model,
                                                                version=version)
-        return served(load(self.tracker, ref, trusted=self.trusted))
+        return served(load(self.ws, ref, trusted=self.trusted))
 
     def start(self, holder: Holder) -> None:
         """Poll the alias in the background (nothing to do for a fixed version)."""
@@ -107,16 +106,16 @@ class StoreSource:
     def check(self, holder: Holder) -> bool:
         """Switch to where the alias points now, if it moved; True if it switched."""
         ref = self.reference
-        target = self.tracker.store.get_model_version(ref.model, alias=ref.alias).version
+        target = self.ws.store.get_model_version(ref.model, alias=ref.alias).version
         old = holder.current
         if target == old.version:
             return False
         new = self.load(target)
         holder.current = new  # requests that already hold the old model finish with it
         if self.deployment_id is not None:
-            self.tracker.store.switch_deployment(
+            self.ws.store.switch_deployment(
                 self.deployment_id, old.version, new.version,
-                actor=Actor(user=self.tracker.user, host=self.tracker.host))
+                actor=Actor(user=self.ws.actor.user, host=self.ws.actor.host))
         print(f"nbmlops: {ref} moved: now serving version {new.version} (was "
               f"{old.version})", file=sys.stderr, flush=True)
         if self.on_switch is not None:
@@ -124,12 +123,12 @@ class StoreSource:
         return True
 
 
-def heartbeat_loop(tracker: Tracker, deployment_id: str, stop: threading.Event,
+def heartbeat_loop(ws: Workspace, deployment_id: str, stop: threading.Event,
                    every_s: float) -> None:
     """Keep a deployment's heartbeat fresh until ``stop`` is set (a server's main process)."""
     while not stop.wait(every_s):
         try:
-            tracker.store.deployment_heartbeat(deployment_id, time.time())
+            ws.store.deployment_heartbeat(deployment_id, time.time())
         except Exception as exc:  # the next beat tries again
             print(f"nbmlops: heartbeat failed ({exc}); will try again", file=sys.stderr,
                   flush=True)

@@ -32,12 +32,12 @@ def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
     :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
     """
     from nbmlops.config import sqlite_path
-    from nbmlops.errors import StoreError
+    from nbmlops.errors import NoStoreError
     from nbmlops.store.sql.engine import make_engine, redact
     from nbmlops.store.sql.schema import ensure_schema
     from nbmlops.store.sql.store import SqlStore
 
-    missing = StoreError(f"there is no lineage store at {redact(url)} yet: track a run first "
+    missing = NoStoreError(f"there is no lineage store at {redact(url)} yet: track a run first "
                          "(%%track, or with nbmlops.track()), or point NBMLOPS_STORE at an "
                          "existing store", url=redact(url))
     path = sqlite_path(url)

@@ -1,5 +1,98 @@
-"""Tracking: runs from notebook cells and scripts, their capture, and how they are listed."""
+"""Tracking: runs from notebook cells and scripts, their capture, and how they are listed.
 
-from nbmlops.tracking.summary import format_number
+The names below are what other capabilities and the API may use; each is imported on first
+use (PEP 562), so ``import nbmlops.tracking`` stays cheap. A function that records takes the
+:class:`~nbmlops.workspace.Workspace` it records into (``start_run(ws, experiment=...)``);
+the background writer behind it is tracking's own.
+"""
 
-__all__ = ["format_number"]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nbmlops.tracking.compare import Comparison
+    from nbmlops.tracking.fingerprint import fingerprint as fingerprint_of
+    from nbmlops.tracking.fingerprint import fingerprint_file
+    from nbmlops.tracking.run import (
+        MODEL_MEDIA_TYPE,
+        PARENT_RUN_ENV,
+        ActiveRun,
+        activated,
+        active_run,
+        check_key,
+        finish,
+        live_runs,
+        model_artifact,
+        new_run,
+        prefetch_environment,
+        process_environment,
+        remember_model,
+        require_active_run,
+        source_of,
+        start_run,
+        tracked,
+        write_pending,
+    )
+    from nbmlops.tracking.summary import RunSummary, format_number
+    from nbmlops.tracking.values import coerce_param, is_dataset, is_estimator, is_fitted
+
+_WHERE = {
+    "Comparison": "compare",
+    "fingerprint_of": "fingerprint", "fingerprint_file": "fingerprint",
+    "RunSummary": "summary", "format_number": "summary",
+    "coerce_param": "values", "is_dataset": "values", "is_estimator": "values",
+    "is_fitted": "values",
+    **dict.fromkeys((
+        "MODEL_MEDIA_TYPE", "PARENT_RUN_ENV", "ActiveRun", "active_run", "activated",
+        "check_key", "finish", "live_runs", "model_artifact", "new_run",
+        "prefetch_environment", "process_environment", "remember_model", "require_active_run", "source_of",
+        "start_run", "tracked", "write_pending"), "run"),
+}
+
+_ALIAS = {"fingerprint_of": "fingerprint"}  # submodule names stay submodules
+
+__all__ = [
+    "MODEL_MEDIA_TYPE",
+    "PARENT_RUN_ENV",
+    "ActiveRun",
+    "Comparison",
+    "RunSummary",
+    "activated",
+    "active_run",
+    "check_key",
+    "coerce_param",
+    "fingerprint_file",
+    "fingerprint_of",
+    "finish",
+    "format_number",
+    "is_dataset",
+    "is_estimator",
+    "is_fitted",
+    "live_runs",
+    "model_artifact",
+    "new_run",
+    "prefetch_environment",
+    "process_environment",
+    "remember_model",
+    "require_active_run",
+    "source_of",
+    "start_run",
+    "tracked",
+    "write_pending",
+]
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module 'nbmlops.tracking' has no attribute {name!r}")
+    module = importlib.import_module(f"nbmlops.tracking.{where}")
+    value = getattr(module, _ALIAS.get(name, name))
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

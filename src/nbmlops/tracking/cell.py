@@ -26,14 +26,14 @@ import ast
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbmlops._types import DatasetLink
 from nbmlops.errors import ParamValueError, StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.notebook import experiment_for
-from nbmlops.tracking.run import Tracker, activated, finish
+from nbmlops.tracking.run import activated, finish, start_run
 from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import (
     as_metric,
@@ -47,6 +47,9 @@ from nbmlops.tracking.values import (
     to_metric_value,
     to_param,
 )
+
+if TYPE_CHECKING:
+    from nbmlops.workspace import Workspace
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +262,7 @@ class _Capture:
 
 
 def track_cell(
-    tracker: Tracker,
+    ws: Workspace,
     source: CellSource,
     namespace: MutableMapping[str, Any],
     execute: Callable[[], Outcome],
@@ -273,7 +276,7 @@ def track_cell(
     capture = _Capture(analyze(source.tree), namespace, options)
     params, inputs = capture.inputs()
     try:
-        run = tracker.start_run(
+        run = start_run(ws,
             experiment=options.experiment or experiment_for(source.notebook_path),
             name=options.name, kind="cell", params=params, tags=options.tags,
             inputs=tuple(inputs), code=source.code, notebook_path=source.notebook_path,

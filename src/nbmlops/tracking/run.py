@@ -17,7 +17,6 @@ or ``with track(...)`` block), never in a module global.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import os
 import pickle
@@ -32,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbmlops._types import (
     DatasetLink,
@@ -52,6 +51,9 @@ from nbmlops.tracking import environment as envmod
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import is_dataset, to_metric_value, to_param
+
+if TYPE_CHECKING:
+    from nbmlops.workspace import Workspace
 
 FLUSH_S = 2.0
 FLUSH_AT = 5000  # buffered metrics that wake the background flush early
@@ -146,13 +148,21 @@ class _Reporter:
             print(f"nbmlops: {message}", file=sys.stderr)
 
 
-class Tracker:
-    """Everything one process needs to record runs into one store."""
+class Recorder:
+    """Tracking's per-process part of a workspace: live runs, their background writer and
+    heartbeat, the git probe, the environment, and which run stored which model object.
 
-    def __init__(self, store: Store, artifacts: LocalArtifactStore, project_root: Path) -> None:
-        self.store = store
-        self.artifacts = artifacts
-        self.project_root = project_root
+    Private to tracking: other code uses the functions below (``start_run(ws, ...)``)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        if not ws.writable:
+            raise StoreError(f"the workspace at {ws.store.url} was opened for reading; "
+                             "recording runs needs open_workspace(mode='write')",
+                             url=ws.store.url)
+        self.ws = ws
+        self.store: Store = ws.store
+        self.artifacts: LocalArtifactStore = ws.artifacts
+        self.project_root: Path = ws.project_root
         self._runs: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,18 +170,18 @@ class Tracker:
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
         self._env: Future[Any] | None = None
-        self._git = _GitProbe(project_root, self._pool)
+        self._git = _GitProbe(self.project_root, self._pool)
         self._report = _Reporter()
         self._git_dir: tuple[float, Path | None] = (-GIT_DIR_RECHECK_S, None)
         self._models: dict[int, tuple[weakref.ref[Any], str, str]] = {}
         self.forked = False
-        self.user = _user()
-        self.host = liveness.hostname()
+        self.user = ws.actor.user
+        self.host = ws.actor.host
         self.pid = os.getpid()
         self.token = liveness.process_token()
 
     def __repr__(self) -> str:
-        return f"Tracker(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r})"
+        return f"Recorder(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r})"
 
     # -- services -------------------------------------------------------------------
     def prefetch_environment(self) -> None:
@@ -254,8 +264,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
         self._git = _GitProbe(self.project_root, self._pool)
-        self._env = None
-        self.store.reset_after_fork()
+        self._env = None  # the workspace resets the store's connections
 
     # -- runs -----------------------------------------------------------------------
     def start_run(
@@ -344,13 +353,6 @@ class Tracker:
             self._runs.pop(run.id, None)
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
 def _tag_value(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) > MAX_TAG_VALUE:
@@ -361,7 +363,7 @@ def _tag_value(value: Any) -> str:
 class ActiveRun:
     """A run in progress. Use the ``log_*`` methods, or ``nbmlops.log_*`` inside it."""
 
-    def __init__(self, tracker: Tracker, new: NewRun, git_dirty: Future[bool | None] | None
+    def __init__(self, recorder: Recorder, new: NewRun, git_dirty: Future[bool | None] | None
                  ) -> None:
         self.id = new.id
         self.experiment = new.experiment
@@ -372,7 +374,7 @@ class ActiveRun:
         self.end_time: float | None = None
         self.status: RunStatus = "running"
         self.error: str | None = None
-        self._tracker = tracker
+        self._tracker = recorder
         self._git_dirty = git_dirty
         self._params: dict[str, Any] = dict(new.params)
         self._inputs: list[DatasetLink] = list(new.inputs)
@@ -692,15 +694,62 @@ def finish(run: ActiveRun, exc: BaseException | None = None, *,
         raise StoreError(message) from store_exc
 
 
+def recorder(ws: Workspace) -> Recorder:
+    """The workspace's recorder (made on first use; the workspace must be writable)."""
+    return ws.service("tracking", Recorder)
+
+
+def start_run(ws: Workspace, **fields: Any) -> ActiveRun:
+    """Start a run in ``ws`` (written now, status ``running``); see :meth:`Recorder.start_run`."""
+    return recorder(ws).start_run(**fields)
+
+
+def new_run(ws: Workspace, **fields: Any) -> NewRun:
+    """A checked :class:`NewRun` of this process in ``ws``, not yet written."""
+    return recorder(ws).new_run(**fields)
+
+
+def process_environment(ws: Workspace, timeout: float = 30.0) -> Any:
+    """This process's environment record (read once, in the background)."""
+    return recorder(ws).environment(timeout=timeout)
+
+
+def prefetch_environment(ws: Workspace) -> None:
+    recorder(ws).prefetch_environment()
+
+
+def remember_model(ws: Workspace, model: Any, run_id: str, artifact: str) -> None:
+    """Note which run stored ``model`` (so registering the object links that run)."""
+    recorder(ws).remember_model(model, run_id, artifact)
+
+
+def source_of(ws: Workspace, model: Any) -> tuple[str, str] | None:
+    """(run id, artifact name) of the run in this process that stored this very object."""
+    found = ws.service("tracking", Recorder) if ws.writable else None
+    return None if found is None else found.source_of(model)
+
+
+def live_runs(ws: Workspace) -> list[ActiveRun]:
+    """The runs this process is recording in ``ws`` (running, or with their end pending)."""
+    found = recorder(ws)
+    with found._lock:
+        return list(found._runs.values())
+
+
+def write_pending(ws: Workspace) -> None:
+    """Wake the background writer now (it retries pending writes and beats hearts)."""
+    recorder(ws).wake()
+
+
 @contextmanager
-def tracked(tracker: Tracker, *, experiment: str, name: str | None = None,
+def tracked(ws: Workspace, *, experiment: str, name: str | None = None,
             kind: RunKind = "script", params: Mapping[str, Any] | None = None,
             tags: Mapping[str, Any] | None = None, parent_run_id: str | None = None,
             code: str | None = None, notebook_path: str | None = None) -> Iterator[ActiveRun]:
     """A run around a block: finished on success, failed/interrupted (and re-raised) else."""
-    run = tracker.start_run(experiment=experiment, name=name, kind=kind, params=params,
-                            tags=tags, parent_run_id=parent_run_id, code=code,
-                            notebook_path=notebook_path)
+    run = start_run(ws, experiment=experiment, name=name, kind=kind, params=params,
+                    tags=tags, parent_run_id=parent_run_id, code=code,
+                    notebook_path=notebook_path)
     try:
         with activated(run):
             yield run
@@ -713,13 +762,22 @@ def tracked(tracker: Tracker, *, experiment: str, name: str | None = None,
 __all__ = [
     "MODEL_MEDIA_TYPE",
     "ActiveRun",
-    "Tracker",
+    "Recorder",
     "activated",
     "active_run",
     "finish",
     "format_error",
+    "live_runs",
     "model_artifact",
+    "new_run",
+    "prefetch_environment",
+    "process_environment",
+    "recorder",
+    "remember_model",
     "require_active_run",
+    "source_of",
+    "start_run",
     "status_for",
     "tracked",
+    "write_pending",
 ]

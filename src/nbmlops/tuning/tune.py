@@ -16,13 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nbmlops import tracking
 from nbmlops._types import DatasetLink, Metric, NewRun, Origin, RunEnd
 from nbmlops.errors import TuneError
-from nbmlops.tracking.compare import Comparison
-from nbmlops.tracking.fingerprint import fingerprint
-from nbmlops.tracking.run import ActiveRun, Tracker, finish, model_artifact
+from nbmlops.tracking import (
+    ActiveRun,
+    Comparison,
+    coerce_param,
+    finish,
+    is_dataset,
+    model_artifact,
+)
+from nbmlops.tracking import fingerprint_of as fingerprint
 from nbmlops.tracking.summary import format_duration, format_number
-from nbmlops.tracking.values import coerce_param, is_dataset
 from nbmlops.tuning import backends
 from nbmlops.tuning.progress import Eta, Progress, ProgressState
 from nbmlops.tuning.search import Candidate, Outcome, run_optuna, run_sklearn, scorer_names
@@ -30,6 +36,8 @@ from nbmlops.tuning.spaces import Family, families
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from nbmlops.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,9 @@ class TuneResult:
 class _Recorder:
     """Candidates as child runs of the parent, as the search reports them."""
 
-    def __init__(self, tracker: Tracker, parent: ActiveRun, names: Mapping[str, str],
+    def __init__(self, ws: Workspace, parent: ActiveRun, names: Mapping[str, str],
                  refit_key: str, progress: Progress, total: int | None, strategy: str) -> None:
-        self.tracker, self.parent, self.names = tracker, parent, names
+        self.ws, self.parent, self.names = ws, parent, names
         self.refit_key, self.progress, self.total = refit_key, progress, total
         self.description = f"{strategy} search"
         self.started = time.monotonic()
@@ -97,11 +105,11 @@ class _Recorder:
                              remaining_s=self.eta.remaining(self.total))
 
     def __call__(self, batch: list[Candidate]) -> None:
-        env = self.tracker.environment()
+        env = tracking.process_environment(self.ws)
         rows: list[tuple[NewRun, RunEnd]] = []
         for c in batch:
             params = {"model": c.family, **c.params, **_extra_params(c)}
-            new = self.tracker.new_run(
+            new = tracking.new_run(self.ws,
                 experiment=self.parent.experiment, name=f"{c.family} #{c.index + 1}",
                 kind="candidate", parent_run_id=self.parent.id, params=params,
                 start_time=c.started)
@@ -123,7 +131,7 @@ class _Recorder:
             if not math.isnan(score) and rung == self._best_round and (
                     self.best is None or score > self.best):
                 self.best = score
-        self.tracker.store.record_runs(rows)
+        self.ws.store.record_runs(rows)
         self.candidates.extend(batch)
         self.eta.finished(len(self.candidates))
         self.progress.update(self.state())
@@ -249,7 +257,7 @@ def _inputs(X: Any, y: Any, names: tuple[str, str]) -> tuple[DatasetLink, ...]:
     return tuple(links)
 
 
-def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progress: Progress,
+def tune(ws: Workspace, estimator: Any, space: Any, X: Any, y: Any, *, progress: Progress,
          cv: Any = 5, scoring: Any = None, refit: Any = True, strategy: str = "grid",
          n_iter: int = 10, n_jobs: int | None = None, backend: str = "loky",
          scheduler: str | None = None, random_state: Any = None, error_score: Any = math.nan,
@@ -265,7 +273,7 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
     names = {s: (scoring if isinstance(scoring, str) and s == "score" else s) for s in scorers}
     total = (sum(f.n_grid_candidates for f in fams) if strategy == "grid"
              else n_iter if strategy in ("random", "optuna") else None)
-    parent = tracker.start_run(
+    parent = tracking.start_run(ws,
         experiment=experiment, name=name, kind="tune", parent_run_id=parent_run_id,
         params=_describe(fams, strategy=strategy, cv=cv, scoring=scoring,
                          refit=names[refit_key], n_iter=n_iter, n_jobs=n_jobs,
@@ -273,7 +281,7 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
         inputs=_inputs(X, y, data_names), code=origin.code,
         notebook_path=origin.notebook_path, cell_id=origin.cell_id,
         execution_count=origin.execution_count)
-    recorder = _Recorder(tracker, parent, names, refit_key, progress, total, strategy)
+    recorder = _Recorder(ws, parent, names, refit_key, progress, total, strategy)
     try:
         with backends.parallel(backend, scheduler, n_jobs) as batch:
             recorder.eta.workers = 1 if strategy == "optuna" else batch  # optuna: one by one
@@ -286,7 +294,7 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
                                       refit=refit, n_iter=n_iter, n_jobs=n_jobs, batch=batch,
                                       random_state=random_state, error_score=error_score,
                                       observer=recorder)
-        _record_winner(tracker, parent, recorder, outcome, names[refit_key])
+        _record_winner(ws, parent, recorder, outcome, names[refit_key])
     except BaseException as exc:
         summary = finish(parent, exc)
         progress.close(recorder.state(), summary.status)
@@ -301,10 +309,10 @@ def tune(tracker: Tracker, estimator: Any, space: Any, X: Any, y: Any, *, progre
                       duration_s=summary.duration_s)
 
 
-def _record_winner(tracker: Tracker, parent: ActiveRun, recorder: _Recorder, outcome: Outcome,
+def _record_winner(ws: Workspace, parent: ActiveRun, recorder: _Recorder, outcome: Outcome,
                    metric: str) -> None:
     now = time.time()
-    tracker.store.log_metrics_many([
+    ws.store.log_metrics_many([
         (recorder.children[i], [Metric("rank", float(r), 0, now)])
         for i, r in outcome.ranks.items() if i in recorder.children])
     best = next(c for c in recorder.candidates if c.index == outcome.best_index)
@@ -316,6 +324,6 @@ def _record_winner(tracker: Tracker, parent: ActiveRun, recorder: _Recorder, out
                         "failed": float(sum(1 for c in recorder.candidates if c.error))})
     parent.set_tags({"best_run": recorder.children[outcome.best_index]})
     if outcome.best_estimator is not None:
-        art = model_artifact(tracker.artifacts, outcome.best_estimator, "model")
+        art = model_artifact(ws.artifacts, outcome.best_estimator, "model")
         parent.add_artifacts([art])
-        tracker.remember_model(outcome.best_estimator, parent.id, art.name)
+        tracking.remember_model(ws, outcome.best_estimator, parent.id, art.name)

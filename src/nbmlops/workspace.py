@@ -1,0 +1,249 @@
+"""The Workspace: what every capability works in, opened once per process.
+
+A :class:`Workspace` holds the lineage store, the artifact store, the settings they came
+from and the acting identity. It is frozen: a capability function takes the workspace it
+works in and never reaches for a global store.
+
+``open_workspace(settings, mode=...)`` opens one per store location and process:
+
+- ``mode="read"`` looks and changes nothing: a store that is not there is not created
+  (:class:`~nbmlops.errors.NoStoreError`), an older schema is not upgraded (a
+  :class:`~nbmlops.errors.SchemaVersionError` says what to do) and no crashed runs are
+  marked;
+- ``mode="write"`` creates the store if needed, upgrades its schema (when the settings
+  allow) and marks runs left ``running`` by dead processes as ``crashed``.
+
+A workspace opened for writing also serves reads. Capabilities may keep per-process
+services (tracking's background writer) in :meth:`Workspace.service`; they are closed with
+the workspace and renewed in a forked child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+from nbmlops._types import Actor
+from nbmlops.config import (
+    ARTIFACTS_ENV,
+    AUTO_UPGRADE_ENV,
+    STORE_ENV,
+    Settings,
+    resolve_settings,
+)
+
+if TYPE_CHECKING:
+    from nbmlops.artifacts import LocalArtifactStore
+    from nbmlops.store import Store
+
+Mode = Literal["read", "write"]
+MODES: tuple[Mode, ...] = ("read", "write")
+
+
+class Service(Protocol):
+    """A per-process part a capability keeps in a workspace (e.g. a background writer)."""
+
+    def close(self) -> None: ...
+
+    def after_fork(self) -> None: ...
+
+
+S = TypeVar("S", bound=Service)
+
+
+@dataclass(frozen=True, eq=False)
+class Workspace:
+    """The store, the artifact store, the settings and the acting identity, together."""
+
+    settings: Settings
+    store: Store
+    artifacts: LocalArtifactStore
+    actor: Actor
+    mode: Mode
+    # a stand-in for a store that does not exist yet: every read finds nothing
+    empty: bool = False
+    _services: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def project_root(self) -> Path:
+        return self.settings.project_root
+
+    @property
+    def writable(self) -> bool:
+        return self.mode == "write"
+
+    def service(self, name: str, make: Callable[[Workspace], S]) -> S:
+        """The workspace's ``name`` service, made by ``make(self)`` the first time."""
+        found = self._services.get(name)
+        if found is None:
+            with self._lock:
+                found = self._services.get(name)
+                if found is None:
+                    found = self._services[name] = make(self)
+        return found
+
+    def services(self) -> list[Any]:
+        return list(self._services.values())
+
+    def __repr__(self) -> str:
+        return (f"Workspace(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r}, "
+                f"mode={self.mode!r})")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def process_actor() -> Actor:
+    """Who this process acts as: the OS user and this host."""
+    from nbmlops.store import liveness
+
+    return Actor(user=_user(), host=liveness.hostname())
+
+
+# -- settings ------------------------------------------------------------------------------
+
+_settings_cache: dict[tuple[str, ...], tuple[Settings, float | None]] = {}
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def current_settings() -> Settings:
+    """The settings for this working directory and environment.
+
+    Resolved once per (directory, NBMLOPS_* variables) and again only when the project's
+    pyproject.toml changes, so a tracked cell does not re-read configuration.
+    """
+    key = (os.getcwd(), *(os.environ.get(v, "") for v in (STORE_ENV, ARTIFACTS_ENV,
+                                                          AUTO_UPGRADE_ENV)))
+    cached = _settings_cache.get(key)
+    if cached is not None and cached[1] == _mtime(cached[0].project_root / "pyproject.toml"):
+        return cached[0]
+    resolved = resolve_settings()
+    _settings_cache[key] = (resolved, _mtime(resolved.project_root / "pyproject.toml"))
+    return resolved
+
+
+# -- opening -------------------------------------------------------------------------------
+
+_open: dict[tuple[str, str], Workspace] = {}
+_open_lock = threading.Lock()
+_replaced: list[Workspace] = []  # read workspaces a write open took over; closed at exit
+
+
+def open_workspace(settings: Settings | None = None, *, mode: Mode = "write",
+                   create: bool = True) -> Workspace:
+    """The process's workspace for the store the settings point at (opened once).
+
+    ``mode="read"`` never creates, upgrades or reaps: a missing store is a
+    :class:`~nbmlops.errors.NoStoreError`. ``mode="write"`` does all three as needed
+    (``create=False``: a missing store is a NoStoreError there too, e.g. for a server).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'read' or 'write', not {mode!r}")
+    settings = settings or current_settings()
+    key = (settings.store_url, str(settings.artifacts_root))
+    found = _open.get(key)
+    if found is not None and (mode == "read" or found.writable):
+        return found
+    with _open_lock:
+        found = _open.get(key)
+        if found is not None and (mode == "read" or found.writable):
+            return found
+        ws = _make(settings, mode, create)
+        if found is not None:
+            _replaced.append(found)  # someone may still hold it; it stays usable till exit
+        _open[key] = ws
+    return ws
+
+
+def _make(settings: Settings, mode: Mode, create: bool) -> Workspace:
+    from nbmlops.artifacts import LocalArtifactStore
+    from nbmlops.store import open_store
+
+    writing = mode == "write"
+    store = open_store(settings.store_url, create=writing and create,
+                       auto_upgrade=settings.auto_upgrade if writing else False,
+                       reap=writing)
+    return Workspace(settings=settings, store=store,
+                     artifacts=LocalArtifactStore(settings.artifacts_root),
+                     actor=process_actor(), mode=mode)
+
+
+_empty: dict[tuple[str, str], Workspace] = {}
+
+
+def empty_workspace(settings: Settings | None = None) -> Workspace:
+    """A read-only workspace standing in for a store that is not there yet: lists are
+    empty, lookups say not found, and nothing is created where the store would be."""
+    from nbmlops.artifacts import LocalArtifactStore
+    from nbmlops.store import open_store
+
+    settings = settings or current_settings()
+    key = (settings.store_url, str(settings.artifacts_root))
+    found = _empty.get(key)
+    if found is None:
+        with _open_lock:
+            found = _empty.get(key)
+            if found is None:
+                found = _empty[key] = Workspace(
+                    settings=settings, store=open_store("sqlite://", reap=False),
+                    artifacts=LocalArtifactStore(settings.artifacts_root),
+                    actor=process_actor(), mode="read", empty=True)
+    return found
+
+
+def open_workspaces() -> list[Workspace]:
+    """The workspaces this process has open (newest write per location)."""
+    return list(_open.values())
+
+
+def close_workspaces() -> None:
+    """End every workspace's services and close its store (on unload and at exit)."""
+    with _open_lock:
+        items = [*_open.values(), *_replaced, *_empty.values()]
+        _open.clear()
+        _replaced.clear()
+        _empty.clear()
+    for ws in items:
+        try:
+            for part in ws.services():
+                part.close()
+        finally:
+            ws.store.close()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child gets its own connections and no inherited background threads."""
+    global _open_lock
+    _open_lock = threading.Lock()
+    for ws in [*_open.values(), *_replaced]:
+        object.__setattr__(ws, "_lock", threading.Lock())
+        for part in ws.services():
+            part.after_fork()
+        ws.store.reset_after_fork()
+    _open.clear()  # new work in the child opens fresh workspaces
+    _replaced.clear()
+    _empty.clear()
+
+
+atexit.register(close_workspaces)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+__all__ = ["MODES", "Mode", "Service", "Workspace", "close_workspaces", "current_settings",
+           "empty_workspace", "open_workspace", "open_workspaces", "process_actor"]
