@@ -89,7 +89,7 @@ def parse_action(text: object) -> Action:
 
 
 def _model_name(name: str, text: str) -> str:
-    from nbmlops.registry.registry import check_model_name
+    from nbmlops.registry import check_model_name
 
     try:
         return check_model_name(name)

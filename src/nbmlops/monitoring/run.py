@@ -141,8 +141,7 @@ def model_side(ws: Workspace, reference: str) -> Side:
     """A registered version's training sample (kept when it was registered with data)."""
     import json
 
-    from nbmlops.registry.profile import from_parquet_bytes
-    from nbmlops.registry.registry import resolve
+    from nbmlops.registry import from_parquet_bytes, resolve
 
     version = resolve(ws, reference)
     sample = version.files.get("sample.parquet")
@@ -225,7 +224,7 @@ def _served_by_model(ws: Workspace, found: Deployment, times: pd.Series) -> pd.S
 
 def _with_predictions(ws: Workspace, ref: Side, column: str, *, trusted: bool) -> Side:
     """The reference sample with what its version predicts for it."""
-    from nbmlops.registry.registry import load
+    from nbmlops.registry import load
 
     assert ref.version is not None
     loaded = load(ws, ref.version.reference, trusted=trusted)

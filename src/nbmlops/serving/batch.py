@@ -97,7 +97,7 @@ def score(ws: Workspace, reference: str, source: str | os.PathLike[str],
           trusted: bool | Sequence[str] = False,
           experiment: str = "batch", progress: Progress | None = None) -> BatchResult:
     """Score ``source`` with the version ``reference`` names into ``dest`` (see module)."""
-    from nbmlops.registry.registry import load
+    from nbmlops.registry import load
     from nbmlops.serving.sources import served
 
     source, dest = Path(source), Path(dest)
@@ -177,7 +177,7 @@ class _Scorer:
         return out
 
     def _features(self, chunk: pd.DataFrame) -> pd.DataFrame:
-        from nbmlops.registry.signature import enforce
+        from nbmlops.registry import enforce
 
         signature = self.model.signature
         return chunk if signature is None else enforce(signature, chunk)

@@ -122,8 +122,7 @@ def check_bundle(folder: Path, *, trusted: bool | Sequence[str] = False
 def load_bundle(folder: Path, *, trusted: bool | Sequence[str] = False) -> ServedModel:
     """The bundle's model, its bytes checked against the manifest's sha256, loaded
     trusting well-known types and those ``trusted`` names (see registry.formats)."""
-    from nbmlops.registry import formats
-    from nbmlops.registry.signature import Signature
+    from nbmlops.registry import Signature, formats
 
     manifest, data = check_bundle(folder, trusted=trusted)
     reference = f"{manifest['model']}/{manifest['version']}"

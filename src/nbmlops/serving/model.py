@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbmlops.errors import SignatureError
-from nbmlops.registry.signature import ANY, Signature, enforce
+from nbmlops.registry import ANY, Signature, enforce
 
 if TYPE_CHECKING:
     import pandas as pd
