@@ -6,8 +6,9 @@ use (PEP 562), so a served model imports only the parts it needs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nbmlops._lazy import surface
 
 if TYPE_CHECKING:
     from nbmlops.registry.card import ModelCard
@@ -71,14 +72,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'nbmlops.registry' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"nbmlops.registry.{where}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = surface(__name__, _WHERE)

@@ -8,8 +8,9 @@ the background writer behind it is tracking's own.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nbmlops._lazy import surface
 
 if TYPE_CHECKING:
     from nbmlops.tracking.compare import Comparison
@@ -84,15 +85,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    where = _WHERE.get(name)
-    if where is None:
-        raise AttributeError(f"module 'nbmlops.tracking' has no attribute {name!r}")
-    module = importlib.import_module(f"nbmlops.tracking.{where}")
-    value = getattr(module, _ALIAS.get(name, name))
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = surface(__name__, _WHERE, _ALIAS)
