@@ -48,7 +48,7 @@ def project(store_env: Path) -> dict[str, Any]:
     with nbmlops.track("churn", "alone"):
         nbmlops.log_metric("m", 1.0)
     # no server is started for it: a deployment as the model server records itself
-    dep = api.tracker().store.start_deployment(NewDeployment(
+    dep = api.workspace().store.start_deployment(NewDeployment(
         id=uuid.uuid4().hex, name="churn-api", model="churn", alias=None, version=1,
         url="http://127.0.0.1:1", workers=1, pid=os.getpid(), process_token="t", user="me",
         host="here", started_at=time.time()), actor=Actor(user="me", host="here"))
@@ -78,7 +78,8 @@ def test_lineage_from_a_run_a_version_or_a_deployment_is_one_graph(
         ids = {n.id for n in graph.nodes}
         assert all(e.source in ids and e.target in ids for e in graph.edges)
         assert len(set(graph.edges)) == len(graph.edges)  # each edge once
-        assert "run:" + fit in ids and all(not i.endswith("churn/2") for i in ids)
+        assert "run:" + fit in ids
+        assert all(not i.endswith("churn/2") for i in ids)
     assert graphs["run"].root == f"run:{fit}"
     assert graphs["model"].root == "model_version:churn/1"
     assert graphs["deployment"].root == f"deployment:{dep.id}"
@@ -153,12 +154,15 @@ def test_drift_checks_are_the_checks_recorded_with_their_column_results(
         plain.dataset_drift, ["a"], None, None)
     assert (first.drifted_columns, first.columns_checked, first.drift_share) == (1, 2, 0.5)
     assert first.share_threshold == 0.5
-    assert first.reference == plain.reference and first.current == plain.current
+    assert first.reference == plain.reference
+    assert first.current == plain.current
     a = first.column("a")
     assert (a.test, a.drifted) == ("ks", True)
-    assert a.p_value is not None and a.p_value < a.threshold == 0.05
+    assert a.p_value is not None
+    assert a.p_value < a.threshold == 0.05
     assert a.statistic == pytest.approx(plain.columns[0].statistic)
-    assert first.prediction is None and first.prediction_drift is None
+    assert first.prediction is None
+    assert first.prediction_drift is None
     assert first.time == nbmlops.get_run(plain.run_id).start_time
 
     assert [c.run_id for c in nbmlops.drift_checks(model="churn")] == [
@@ -192,8 +196,10 @@ def test_job_runs_are_each_execution_of_a_job(store_env: Path) -> None:
         ok.run_id, "train-churn", str(folder), "finished")
     assert dict(done.parameters) == {"C": 0.5, "max_iter": 200}
     assert (done.child_runs, done.gate_failed, done.failure) == (1, None, None)
-    assert done.executed is not None and Path(done.executed) == ok.output
-    assert done.duration_s is not None and done.duration_s > 0
+    assert done.executed is not None
+    assert Path(done.executed) == ok.output
+    assert done.duration_s is not None
+    assert done.duration_s > 0
 
     import yaml
 
@@ -206,7 +212,8 @@ def test_job_runs_are_each_execution_of_a_job(store_env: Path) -> None:
     assert oldest == done
     assert (newest.run_id, newest.status, newest.ok) == (gated.run_id, "failed", False)
     assert (newest.gate_failed, newest.failure) == ("metrics.accuracy >= 1.01", "gate")
-    assert newest.error is not None and "gate failed" in newest.error
+    assert newest.error is not None
+    assert "gate failed" in newest.error
     assert [r.run_id for r in nbmlops.job_runs(folder, limit=1)] == [gated.run_id]
     page = nbmlops.job_runs(limit=1, offset=1)
     assert ([r.run_id for r in page], page.total) == ([ok.run_id], 2)
@@ -215,22 +222,19 @@ def test_job_runs_are_each_execution_of_a_job(store_env: Path) -> None:
 
 # -- reading looks only --------------------------------------------------------------------------------
 
-def test_the_typed_reads_never_create_a_store(tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_typed_reads_create_nothing_where_nothing_was_recorded(store_env: Path) -> None:
     from nbmlops import api
 
-    store = tmp_path / "nowhere" / "lineage.db"
-    monkeypatch.setenv("NBMLOPS_STORE", str(store))
-    monkeypatch.setenv("NBMLOPS_ARTIFACTS", str(tmp_path / "nowhere" / "artifacts"))
-    monkeypatch.chdir(tmp_path)
-    try:
-        for read in (lambda: nbmlops.lineage(run="abcd"), nbmlops.drift_checks,
-                     nbmlops.job_runs, api.run_page, api.list_models):
-            with pytest.raises(nbmlops.StoreError, match="no lineage store"):
-                read()
-        assert not store.exists()
-    finally:
-        api.close()
+    before = sorted(store_env.rglob("*"))
+    assert (nbmlops.drift_checks().total, len(nbmlops.job_runs())) == (0, 0)
+    assert api.run_page().rows == []
+    assert api.list_models() == []
+    with pytest.raises(nbmlops.RunNotFoundError):
+        nbmlops.lineage(run="abcd1234")
+    with pytest.raises(nbmlops.ModelNotFoundError):
+        nbmlops.lineage(model="churn@production")
+    assert sorted(store_env.rglob("*")) == before
+    assert not (store_env / "store").exists()
 
 
 # -- the pages front ends read -----------------------------------------------------------------------
