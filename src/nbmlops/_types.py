@@ -10,7 +10,7 @@ Times are seconds since the epoch (UTC) as floats inside the store, and timezone
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
@@ -434,6 +434,14 @@ class RecordPage(Generic[T]):
     limit: int | None
     offset: int
 
+    def __iter__(self) -> Iterator[T]:
+        """The page's records (``for check in nbmlops.drift_checks(): ...``)."""
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        """The records on this page (``total`` counts every match)."""
+        return len(self.items)
+
 
 @dataclass(frozen=True, slots=True)
 class DriftColumnResult:
@@ -557,3 +565,63 @@ class JobRun:
         if self.end_time is None:
             return None
         return (self.end_time - self.start_time).total_seconds()
+
+
+# -- lineage ----------------------------------------------------------------------------------
+
+LineageNodeType = Literal["dataset", "run", "model_version", "deployment"]
+LineageRelation = Literal["input", "output", "registered", "deployed"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineageNode:
+    """One node of a lineage graph, with the record it stands for.
+
+    ``id`` is ``<type>:<key>``: ``dataset:<digest>``, ``run:<run id>``,
+    ``model_version:<name>/<version>``, ``deployment:<id>``. ``record`` is a
+    :class:`DatasetFingerprint`, :class:`RunRecord`, :class:`ModelVersion` or
+    :class:`Deployment`, as ``type`` says; ``label`` is how the panel names it (a dataset by
+    its source file, else the name a run gave it; a run by its name, else its short id).
+    """
+
+    id: str
+    type: LineageNodeType
+    label: str
+    record: DatasetFingerprint | RunRecord | ModelVersion | Deployment
+
+
+@dataclass(frozen=True, slots=True)
+class LineageEdge:
+    """``dataset -input-> run -output-> dataset``; ``run -registered-> model_version
+    -deployed-> deployment``. ``source`` and ``target`` are node ids."""
+
+    source: str
+    target: str
+    relation: LineageRelation
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """The lineage graph around one run, model version or deployment (``root``, a node id):
+    what ``nbmlops.lineage()`` returns and the panel draws. Nodes in the order found,
+    starting with the root; each edge once."""
+
+    root: str
+    nodes: tuple[LineageNode, ...]
+    edges: tuple[LineageEdge, ...]
+
+    def node(self, node_id: str) -> LineageNode:
+        """The node with that id; KeyError if the graph has none."""
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(f"no node {node_id!r} in this lineage graph")
+
+    def of_type(self, node_type: LineageNodeType) -> list[LineageNode]:
+        """The nodes of one type (``"dataset"``, ``"run"``, ``"model_version"``,
+        ``"deployment"``), in the graph's order."""
+        return [n for n in self.nodes if n.type == node_type]
+
+    def edges_of(self, node_id: str) -> list[LineageEdge]:
+        """The edges into or out of a node."""
+        return [e for e in self.edges if node_id in (e.source, e.target)]

@@ -18,11 +18,18 @@ from typing import TYPE_CHECKING, Any, Literal
 from nbmlops._types import (
     AuditEvent,
     Deployment,
+    DriftCheck,
+    Experiment,
+    JobRun,
+    Lineage,
     Metric,
     ModelVersion,
     Origin,
+    RecordPage,
+    RegisteredModel,
     RunKind,
     RunRecord,
+    RunTable,
     StoreInfo,
 )
 from nbmlops.config import Settings
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
     from nbmlops.serving.server import ServeOptions
+    from nbmlops.store import Store
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.run import ActiveRun
@@ -791,11 +799,16 @@ def _last_job_runs() -> dict[str, dict[str, Any]]:
     return out
 
 
-def job_history(job: str) -> pd.DataFrame:
-    """A job's runs, newest first (``job``: its name or folder)."""
+def _job_name(job: str | Path) -> str:
+    """A job's name, given its name or its folder."""
     from nbmlops.export.spec import SPEC_FILE, load
 
-    name = load(Path(job)).name if (Path(job) / SPEC_FILE).is_file() else job
+    return load(Path(job)).name if (Path(job) / SPEC_FILE).is_file() else str(job)
+
+
+def job_history(job: str) -> pd.DataFrame:
+    """A job's runs, newest first (``job``: its name or folder)."""
+    name = _job_name(job)
     frame = runs(kind="job", sort="-start")
     if "tags.job" not in frame.columns:
         return frame.iloc[0:0]
@@ -839,18 +852,12 @@ def runs(
 def compare(run_ids: Sequence[str], *, metric: str | None = None) -> Comparison:
     """Runs side by side (params and metrics, what differs); in a notebook with the
     extension loaded it shows as the comparison widget. ``metric`` ranks them."""
-    from nbmlops.store.query import Compare, Field
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.search import to_frame
 
-    store = _existing().store
-    ids = tuple(store.resolve_run_id(r) for r in run_ids)
-    if not ids:
+    if not run_ids:
         raise ValueError("compare() needs at least one run id")
-    table = store.search_runs(where=Compare(Field("attr", "run_id"), "in", ids))
-    frame = to_frame(table)
-    order = {r: i for i, r in enumerate(ids)}
-    frame = frame.sort_values("run_id", key=lambda s: s.map(order)).reset_index(drop=True)
+    frame = to_frame(_runs_by_id(_existing().store, run_ids))
     return Comparison.of(frame, primary=metric, title="runs compared")
 
 
@@ -908,3 +915,172 @@ def upgrade_store() -> tuple[str | None, str]:
     from nbmlops.store import upgrade_store as _upgrade
 
     return _upgrade(current_settings().store_url)
+
+
+# -- typed reads: lineage, drift checks, job runs, and the pages front ends list -------------
+
+COUNT_STEP = 1000  # a filtered run_page() counts in steps of this many (see run_page)
+
+
+def _read_store() -> Store:
+    """The store the typed reads below look at: the existing one, opened as this process
+    reads (see look_only()); where nothing was recorded yet, the empty stand-in, so looking
+    creates nothing (lists are empty, lookups say not found)."""
+    return _existing().store
+
+
+def lineage(*, run: str | None = None, model: str | None = None,
+            deployment: str | None = None) -> Lineage:
+    """The lineage graph around one run, model version or deployment (give exactly one):
+    the datasets each run read and wrote, the versions registered from those runs, and the
+    deployments serving those versions; what the JupyterLab panel draws.
+
+    ``run``: a run id (or a unique prefix); ``model``: ``NAME/VERSION``, ``NAME@ALIAS`` or
+    ``NAME`` (its latest version); ``deployment``: a deployment's name or id. ::
+
+        graph = nbmlops.lineage(model="churn@production")
+        graph.root                                   # 'model_version:churn/2'
+        [n.label for n in graph.of_type("dataset")]  # what its run was trained on
+        for edge in graph.edges:                     # dataset -input-> run -registered->
+            print(edge.source, edge.relation, edge.target)  # version -deployed-> deployment
+        graph.node(graph.root).record                # the ModelVersion itself
+
+    Each node carries its record (a DatasetFingerprint, RunRecord, ModelVersion or
+    Deployment). ValueError unless exactly one is given; RunNotFoundError,
+    ModelNotFoundError or DeploymentError for what does not exist.
+    """
+    from nbmlops.lineage_graph import lineage as build
+
+    return build(_read_store(), run=run, model=model, deployment=deployment)
+
+
+def drift_checks(*, model: str | None = None, deployment: str | None = None,
+                 limit: int | None = None, offset: int = 0) -> RecordPage[DriftCheck]:
+    """The recorded drift checks (``nbmlops.drift()``, ``%drift``), newest first, as
+    :class:`~nbmlops.types.DriftCheck` records: the verdict, what was compared, and each
+    column's test, statistic, p-value, threshold and verdict.
+
+    ``model``: a model name (checks against any of its versions) or a version
+    (``churn/2``); an alias is refused, as it moves. ``deployment``: the checks of that
+    deployment's traffic. ``limit`` (None: every match) and ``offset`` page them; the page
+    iterates over its checks and ``total`` counts every match. ::
+
+        for check in nbmlops.drift_checks(model="churn", limit=10):
+            print(check.time, check.model, check.dataset_drift, check.drifted)
+        latest = nbmlops.drift_checks(deployment="churn-api", limit=1).items[0]
+        latest.column("age").p_value
+    """
+    return _read_store().list_drift_checks(model=model, deployment=deployment, limit=limit,
+                                           offset=offset)
+
+
+def job_runs(job: str | Path | None = None, *, limit: int | None = None,
+             offset: int = 0) -> RecordPage[JobRun]:
+    """The executions of jobs (``nbmlops.run_job()``, ``nbmlops jobs run``), newest first,
+    as :class:`~nbmlops.types.JobRun` records: status and times (the run's, so a runner
+    killed outright reads ``crashed``), parameters, the runs the notebook recorded, the
+    gate that failed and why it failed, the executed notebook.
+
+    ``job``: one job's, by name or folder. ``limit`` (None: every match) and ``offset``
+    page them; the page iterates over its job runs and ``total`` counts every match. ::
+
+        for r in nbmlops.job_runs("train-churn", limit=5):
+            print(r.start_time, r.status, r.parameters, r.gate_failed or "")
+        failed = [r for r in nbmlops.job_runs() if not r.ok]
+    """
+    return _read_store().list_job_runs(job=None if job is None else _job_name(job),
+                                       limit=limit, offset=offset)
+
+
+def run_page(*, experiment: str | None = None, where: str | None = None,
+             status: str | None = None, name: str | None = None, sort: str | None = None,
+             kinds: Sequence[RunKind] | None = LISTED_KINDS, limit: int = 50,
+             offset: int = 0) -> RunTable:
+    """One page of runs as the store lists them (columnar, no DataFrame: the panel's
+    first page of 100,000 runs is one query), newest first unless ``sort`` says otherwise.
+
+    ``where`` and ``sort`` are the filter and sort languages of ``nbmlops.runs()``;
+    ``status`` and ``name`` match exactly; ``kinds`` defaults to those listings show (not
+    a search's candidates). With a filter, ``total`` counts matches only up to the first
+    multiple of COUNT_STEP past the page's end (an exact count reads every match: 0.9 s for
+    50,000 of 100,000 runs); then ``total_exact`` is False and ``total`` is a lower bound.
+    ValueError for an unknown status, QueryError for a filter or sort that cannot hold.
+    """
+    from nbmlops._types import RUN_STATUSES
+    from nbmlops.store.query import And, Compare, Field, parse_filter, parse_sort
+
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"unknown status {status!r}; statuses are: {', '.join(RUN_STATUSES)}")
+    found = [f for f in (parse_filter(where),
+                         None if status is None else Compare(Field("attr", "status"), "==",
+                                                             status),
+                         None if name is None else Compare(Field("attr", "name"), "==", name))
+             if f is not None]
+    return _read_store().search_runs(
+        experiment=experiment, where=And(tuple(found)) if len(found) > 1 else
+        next(iter(found), None), order_by=parse_sort(sort), kinds=kinds, limit=limit,
+        offset=offset, count_limit=((offset + limit) // COUNT_STEP + 1) * COUNT_STEP)
+
+
+def runs_by_id(run_ids: Sequence[str]) -> RunTable:
+    """Runs as the store lists them, in the order asked (each once); an id may be a unique
+    prefix. RunNotFoundError names an id that matches no run (or several)."""
+    return _runs_by_id(_read_store(), run_ids)
+
+
+def _runs_by_id(store: Store, run_ids: Sequence[str]) -> RunTable:
+    """Whole ids are read in one query; only prefixes, and ids not found, are resolved one
+    by one (which says why an id is not found)."""
+    from nbmlops.store.query import Compare, Field
+
+    def table_of(ids: Sequence[str]) -> RunTable:
+        return store.search_runs(where=Compare(Field("attr", "run_id"), "in", tuple(ids)))
+
+    asked = [i.strip().lower() for i in run_ids]
+    if not asked:
+        return RunTable(rows=[], params={}, metrics={}, tags={}, total=0)
+    table = table_of(asked)
+    have = {row[0] for row in table.rows}
+    wanted = list(dict.fromkeys(i if i in have else store.resolve_run_id(i) for i in asked))
+    if any(i not in have for i in wanted):
+        table = table_of(wanted)
+    index = {row[0]: n for n, row in enumerate(table.rows)}
+    order = [index[i] for i in wanted]
+
+    def take(column: Any) -> Any:  # NumPy columns in one call, lists item by item
+        return column.take(order) if hasattr(column, "take") else [column[n] for n in order]
+
+    return RunTable(rows=[table.rows[n] for n in order],
+                    params={k: take(v) for k, v in table.params.items()},
+                    metrics={k: take(v) for k, v in table.metrics.items()},
+                    tags={k: take(v) for k, v in table.tags.items()}, total=len(order))
+
+
+def list_experiments() -> list[Experiment]:
+    """Every experiment, as the store lists them."""
+    return _read_store().list_experiments()
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model (aliases, latest version, how many versions)."""
+    return _read_store().list_models()
+
+
+def get_model(name: str) -> RegisteredModel:
+    """One registered model; ModelNotFoundError when no model has that name."""
+    from nbmlops.errors import ModelNotFoundError
+
+    for m in list_models():
+        if m.name == name:
+            return m
+    raise ModelNotFoundError(name, reason="no registered model has that name")
+
+
+def list_versions(name: str) -> list[ModelVersion]:
+    """A registered model's versions, newest first."""
+    return sorted(_read_store().list_versions(name), key=lambda v: -v.version)
+
+
+def list_deployments(*, running: bool = False) -> list[Deployment]:
+    """Deployments as records, newest first (only the live ones with ``running=True``)."""
+    return _read_store().list_deployments(running=running)

@@ -6,6 +6,10 @@ values injected in a cell after the ``parameters`` cell; the kernel is told the 
 id, so every run its tracked cells record has the job run as its parent. The executed
 notebook is kept in the job folder's ``runs/`` and as an artifact of the job run.
 
+The job's own record of the execution (a job run: the job, its folder and parameters; when
+it is over, the runs it recorded, the gate that failed, why it failed, the executed
+notebook) is kept beside the run, for ``nbmlops.job_runs()``.
+
 Then, in order: a cell that raised fails the job (the message names the cell and the
 error); each gate is checked on the metrics of the job's runs (the newest finished run
 that logged the metric); the on-success actions are carried out. ``timeout`` bounds the
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbmlops import tracking
+from nbmlops._types import JobRunEnd, NewJobRun
 from nbmlops.errors import JobFailed, JobSpecError
 from nbmlops.export import notebook as nbmod
 from nbmlops.export.actions import carry_out, parse_action
@@ -135,10 +140,17 @@ def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None 
                             kind="job", params=values,
                             tags={"job": spec.name, "job_dir": str(folder)},
                             notebook_path=str(path))
+    try:
+        ws.store.start_job_run(NewJobRun(run_id=job.id, job=spec.name,
+                                              job_dir=str(folder), parameters=values))
+    except BaseException as exc:
+        finish(job, exc)
+        raise
     out_dir = folder / OUTPUTS
     out_dir.mkdir(exist_ok=True)
     output: Path | None = None
     attempts = 0
+    gate_failed: str | None = None
     try:
         with _sigterm_raises():
             while True:
@@ -161,7 +173,8 @@ def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None 
         gates = _check_gates(spec, runs)
         failed = [g for g in gates if not g.passed]
         if failed:
-            job.set_tags({"gate_failed": failed[0].gate})
+            gate_failed = failed[0].gate
+            job.set_tags({"gate_failed": gate_failed})
             raise JobFailed(
                 "gate failed: " + "; ".join(
                     f"{g.gate} (found {'no value' if g.value is None else f'{g.value:g}'})"
@@ -172,7 +185,8 @@ def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None 
             raise JobFailed(f"on-success action failed: {exc}", run_id=job.id,
                             reason="action") from exc
     except JobFailed as exc:
-        return _failed(job, spec, exc, output, attempts, started, values, ws)
+        return _failed(job, spec, exc, output, attempts, started, values, ws,
+                       gate_failed=gate_failed)
     except _Stopped:
         stopped = JobFailed("stopped by SIGTERM", run_id=job.id, reason="stopped")
         return _failed(job, spec, stopped, output, attempts, started, values, ws)
@@ -180,6 +194,7 @@ def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None 
         finish(job, exc)
         raise
     finish(job)
+    _end_job_run(ws, job.id, runs, output)
     return JobResult(job=spec.name, run_id=job.id, status="finished", message="",
                      output=output, attempts=attempts, seconds=time.monotonic() - started,
                      runs=tuple(r.id for r in runs), gates=tuple(gates), actions=tuple(done),
@@ -187,15 +202,25 @@ def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None 
 
 
 def _failed(job: ActiveRun, spec: JobSpec, exc: JobFailed, output: Path | None,
-            attempts: int, started: float, values: Mapping[str, Any], ws: Workspace
-            ) -> JobResult:
+            attempts: int, started: float, values: Mapping[str, Any], ws: Workspace, *,
+            gate_failed: str | None = None) -> JobResult:
     job.set_tags({"failure": exc.reason})
     job.end("failed", error=str(exc))
     runs = _job_runs(ws, job.id)
+    _end_job_run(ws, job.id, runs, output, gate_failed=gate_failed, failure=exc.reason)
     return JobResult(job=spec.name, run_id=job.id, status="failed", message=str(exc),
                      output=output if output is not None and output.is_file() else None,
                      attempts=attempts, seconds=time.monotonic() - started,
                      runs=tuple(r.id for r in runs), parameters=values)
+
+
+def _end_job_run(ws: Workspace, run_id: str, runs: Sequence[RunRecord],
+                 output: Path | None, *, gate_failed: str | None = None,
+                 failure: str | None = None) -> None:
+    """What the job came to, on its job run (its status and end are its run's)."""
+    ws.store.end_job_run(run_id, JobRunEnd(
+        child_runs=len(runs), gate_failed=gate_failed, failure=failure,
+        executed=str(output) if output is not None and output.is_file() else None))
 
 
 @contextlib.contextmanager

@@ -13,7 +13,9 @@ training sample, so prediction drift is measured too.
 
 Each check is recorded as a run (kind ``drift``): the verdict as tags and metrics (share
 of drifted columns, each column's statistic), the two frames' fingerprints as inputs, the
-model version and deployment as tags, and the report as ``drift.json`` and ``drift.html``.
+model version and deployment as tags, and the report as ``drift.json`` and ``drift.html``;
+and as the store's drift check of that run (``nbmlops.drift_checks()`` reads them), with
+each column's test, statistic, p-value, threshold and verdict.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbmlops import tracking
-from nbmlops._types import RunArtifact
+from nbmlops._types import DriftColumnResult, NewDriftCheck, RunArtifact
 from nbmlops.errors import DriftDetected
-from nbmlops.monitoring.drift import PREDICTION, DriftReport, check
+from nbmlops.monitoring.drift import PREDICTION, ColumnDrift, DriftReport, check
 from nbmlops.tracking import finish
 
 if TYPE_CHECKING:
@@ -266,11 +268,32 @@ def _record(ws: Workspace, report: DriftReport, ref: Side, cur: Side, *, experim
                 report.to_json().encode(), media_type="application/json")),
             RunArtifact(name="drift.html", kind="file", artifact=store.put_bytes(
                 report.to_html().encode(), media_type="text/html"))])
+        ws.store.record_drift_check(_check_record(run.id, run.start_time, report))
     except BaseException as exc:
         finish(run, exc)
         raise
     finish(run)
     return report
+
+
+def _check_record(run_id: str, time: float, report: DriftReport) -> NewDriftCheck:
+    """The report as the store's drift check of the run that made it."""
+    def column(c: ColumnDrift) -> DriftColumnResult:
+        return DriftColumnResult(
+            column=str(c.column), test=c.test,
+            statistic=None if c.statistic is None else float(c.statistic),
+            p_value=None if c.p_value is None else float(c.p_value),
+            threshold=float(c.threshold), drifted=bool(c.drifted))
+
+    return NewDriftCheck(
+        run_id=run_id, time=time, reference=report.reference, current=report.current,
+        dataset_drift=bool(report.dataset_drift), drift_share=float(report.share),
+        drifted_columns=len(report.drifted), columns_checked=len(report.columns),
+        share_threshold=float(report.share_threshold), model=report.model,
+        deployment=report.deployment,
+        prediction_drift=None if report.prediction is None else bool(report.prediction.drifted),
+        columns=tuple(column(c) for c in report.columns),
+        prediction=None if report.prediction is None else column(report.prediction))
 
 
 def _flag(value: bool) -> str:

@@ -1,0 +1,148 @@
+"""The lineage graph: data → run → model version → deployment, around one of them.
+
+Read from the store's typed records alone (runs with their datasets, the registry's
+versions and their source runs, deployments), so it sits below the capabilities and the
+front ends: ``nbmlops.lineage()`` returns it, and the panel draws what that returns.
+
+From the root outwards, each node found is expanded once: a run brings the datasets it
+read and wrote and the versions registered from it; a version brings its source run and
+the deployments that serve it; a deployment brings the version it serves. Datasets are
+leaves: following them would pull in every run that read the same data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from nbmlops._types import (
+    DatasetLink,
+    Deployment,
+    Lineage,
+    LineageEdge,
+    LineageNode,
+    LineageRelation,
+    ModelVersion,
+    RunRecord,
+)
+from nbmlops.store.base import DeploymentStore, RegistryStore, RunStore
+
+MAX_VERSION = 2**63 - 1
+
+
+class LineageStore(RunStore, RegistryStore, DeploymentStore, Protocol):
+    """What the graph reads: runs, the registry and deployments."""
+
+
+def parse_version_reference(text: str) -> tuple[str, int | None, str | None]:
+    """``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS`` → (name, version, alias); ValueError
+    for anything else (a version that is not a number from 1 to 2**63 - 1 in ASCII
+    digits, an empty name or alias)."""
+    name, version, alias = text, None, None
+    if "@" in text:
+        name, alias = text.split("@", 1)
+    elif "/" in text:
+        name, number = text.rsplit("/", 1)
+        if (not number.isascii() or not number.isdigit() or len(number) > 19
+                or not 1 <= int(number) <= MAX_VERSION):
+            shown = text if len(text) <= 60 else f"{text[:40]}…"
+            raise ValueError(f"model reference {shown!r}: a version is a number from 1 to "
+                             f"{MAX_VERSION} in the digits 0-9")
+        version = int(number)
+    if not name or alias == "":
+        raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS")
+    return name, version, alias
+
+
+@dataclass
+class _Graph:
+    store: LineageStore
+    nodes: dict[str, LineageNode] = field(default_factory=dict)
+    edges: dict[LineageEdge, None] = field(default_factory=dict)  # ordered, each once
+    todo: list[Callable[[], None]] = field(default_factory=list)
+
+    def node(self, node: LineageNode, expand: Callable[[], None] | None = None) -> str:
+        if node.id not in self.nodes:
+            self.nodes[node.id] = node
+            if expand is not None:
+                self.todo.append(expand)
+        return node.id
+
+    def edge(self, source: str, target: str, relation: LineageRelation) -> None:
+        self.edges.setdefault(LineageEdge(source=source, target=target, relation=relation))
+
+    def dataset(self, link: DatasetLink) -> str:
+        d = link.dataset
+        return self.node(LineageNode(id=f"dataset:{d.digest}", type="dataset",
+                                     label=d.source or link.name, record=d))
+
+    def run(self, run: RunRecord) -> str:
+        return self.node(LineageNode(id=f"run:{run.id}", type="run",
+                                     label=run.name or run.id[:8], record=run),
+                         lambda: self._expand_run(run))
+
+    def version(self, v: ModelVersion) -> str:
+        return self.node(LineageNode(id=f"model_version:{v.reference}", type="model_version",
+                                     label=v.reference, record=v),
+                         lambda: self._expand_version(v))
+
+    def deployment(self, d: Deployment) -> str:
+        return self.node(LineageNode(id=f"deployment:{d.id}", type="deployment",
+                                     label=d.name, record=d),
+                         lambda: self._expand_deployment(d))
+
+    def _expand_run(self, run: RunRecord) -> None:
+        me = f"run:{run.id}"
+        for link in run.inputs:
+            self.edge(self.dataset(link), me, "input")
+        for link in run.outputs:
+            self.edge(me, self.dataset(link), "output")
+        for v in self._versions_of_run(run.id):
+            self.edge(me, self.version(v), "registered")
+
+    def _expand_version(self, v: ModelVersion) -> None:
+        me = f"model_version:{v.reference}"
+        if v.run_id is not None:
+            self.edge(self.run(self.store.get_run(v.run_id)), me, "registered")
+        for d in self.store.list_deployments():
+            if d.model == v.model and d.version == v.version:
+                self.edge(me, self.deployment(d), "deployed")
+
+    def _expand_deployment(self, d: Deployment) -> None:
+        v = self.store.get_model_version(d.model, version=d.version)
+        self.edge(self.version(v), f"deployment:{d.id}", "deployed")
+
+    def _versions_of_run(self, run_id: str) -> Iterator[ModelVersion]:
+        for m in self.store.list_models():
+            yield from (v for v in self.store.list_versions(m.name) if v.run_id == run_id)
+
+    def build(self, root: str) -> Lineage:
+        while self.todo:
+            self.todo.pop(0)()
+        return Lineage(root=root, nodes=tuple(self.nodes.values()), edges=tuple(self.edges))
+
+
+def lineage(store: LineageStore, *, run: str | None = None, model: str | None = None,
+            deployment: str | None = None) -> Lineage:
+    """The graph around exactly one of: a run (its id or a unique prefix), a model version
+    (``NAME/VERSION``, ``NAME@ALIAS``, or ``NAME`` for its latest version), a deployment
+    (its name or id). ValueError unless exactly one is given; the store's not-found errors
+    (RunNotFoundError, ModelNotFoundError, DeploymentError) for what does not exist."""
+    given = [v for v in (run, model, deployment) if v is not None]
+    if len(given) != 1:
+        raise ValueError("give exactly one of run=RUN_ID, model=NAME/VERSION or "
+                         "deployment=NAME")
+    graph = _Graph(store)
+    if run is not None:
+        root = graph.run(store.get_run(run))
+    elif model is not None:
+        name, version, alias = parse_version_reference(model)
+        root = graph.version(store.get_model_version(name, version=version, alias=alias))
+    else:
+        assert deployment is not None
+        root = graph.deployment(store.get_deployment(deployment))
+    return graph.build(root)
+
+
+__all__ = ["LineageStore", "lineage", "parse_version_reference"]
