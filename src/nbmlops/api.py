@@ -41,9 +41,11 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from nbmlops.export.jobs import Exported
+    from nbmlops.export.jobs import Exported as Exported  # named for nbmlops.commands
     from nbmlops.export.runner import JobResult
-    from nbmlops.monitoring.drift import DriftReport
+    from nbmlops.export.spec import JobSpec
+    from nbmlops.export.suite import JobsRun
+    from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
@@ -752,6 +754,51 @@ def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
            "NBMLOPS_ARTIFACTS": str(settings.artifacts_root)}
     return run(tracker(settings), Path(folder), overrides=params, timeout=timeout,
                retries=retries, settings_env=env, project_root=settings.project_root)
+
+
+def job_params(folder: str | Path, pairs: Sequence[str]) -> dict[str, Any]:
+    """``["C=0.5", "label=a b"]`` (``nbmlops jobs run -p``) as typed values of the
+    parameters of the job in ``folder``, for :func:`run_job`."""
+    from nbmlops.export.runner import parse_overrides
+    from nbmlops.export.spec import load
+
+    return parse_overrides(load(Path(folder)), pairs)
+
+
+def job_spec(folder: str | Path) -> JobSpec:
+    """The job in ``folder``: its ``job.yaml``, read and checked."""
+    from nbmlops.export.spec import load
+
+    return load(Path(folder))
+
+
+def run_jobs(root: str | Path = "jobs", *, timeout: float | None = None,
+             retries: int | None = None, report: Callable[[str], None] | None = None
+             ) -> JobsRun:
+    """Run every job under ``root`` (a folder of job folders, or one job folder) one
+    after another, as :func:`run_job` does; a job that cannot start is reported and the
+    others still run. ``report`` gets each job's outcome as a line as it ends."""
+    from nbmlops.export.suite import job_folders, run_each
+
+    return run_each(job_folders(Path(root)),
+                    lambda folder: run_job(folder, timeout=timeout, retries=retries),
+                    report=report)
+
+
+def run_ci(paths: Sequence[str | Path] = (), *, work: str | Path = "build/ci",
+           report: Callable[[str], None] | None = None) -> JobsRun:
+    """What ``nbmlops ci`` does: the notebooks and job folders under ``paths`` (default
+    ``jobs/``) run headless, each plain notebook as a throwaway job under ``work``;
+    executed notebooks are left out (``report`` says so, and gets each job's outcome as
+    it ends). The result says which failed."""
+    from nbmlops.export.suite import ci_folders, run_each
+
+    def export(notebook: Path, job: str, folder: Path) -> Path:
+        return export_job(notebook, job=job, folder=folder).folder
+
+    folders, skipped = ci_folders([Path(p) for p in paths] or [Path("jobs")],
+                                  work=Path(work), export=export, report=report)
+    return run_each(folders, run_job, report=report, skipped=skipped)
 
 
 def jobs(root: str | Path | None = None) -> pd.DataFrame:
