@@ -8,6 +8,7 @@ from typing import TextIO
 
 from nbmlops.cli._arguments import MAX_LIMIT
 from nbmlops.cli._output import clean_floats, dump_json
+from nbmlops.commands.runs import hidden_candidates
 
 
 def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -40,18 +41,6 @@ def _runs_list(args: argparse.Namespace, out: TextIO) -> int:
         else list(view.columns)
     out.write(view[keep].to_string(index=False, na_rep="") + "\n")
     return 0
-
-
-def hidden_candidates(experiment: str | None, where: str | None) -> str | None:
-    """What to say when a listing comes out empty but candidate runs of searches, left
-    out unless asked for, match (%runs says the same)."""
-    from nbmlops import api
-
-    n = int(api.runs(experiment, where=where, kind="candidate", limit=1).attrs["total"])
-    if not n:
-        return None
-    return (f"{n} hidden candidate run{'s' if n > 1 else ''} of searches "
-            f"match{'es' if n == 1 else ''}: add --all (or --kind candidate) to list them")
 
 
 def _run_show(args: argparse.Namespace, out: TextIO) -> int:
@@ -109,4 +98,4 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     cmp.set_defaults(func=_runs_compare)
 
 
-__all__ = ["add_parsers", "hidden_candidates"]
+__all__ = ["add_parsers"]
