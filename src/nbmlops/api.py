@@ -772,32 +772,39 @@ def job_spec(folder: str | Path) -> JobSpec:
     return load(Path(folder))
 
 
-def run_jobs(root: str | Path = "jobs", *, timeout: float | None = None,
+def run_jobs(root: str | Path | None = None, *, timeout: float | None = None,
              retries: int | None = None, report: Callable[[str], None] | None = None
              ) -> JobsRun:
-    """Run every job under ``root`` (a folder of job folders, or one job folder) one
-    after another, as :func:`run_job` does; a job that cannot start is reported and the
-    others still run. ``report`` gets each job's outcome as a line as it ends."""
+    """Run every job under ``root`` (a folder of job folders, or one job folder; default:
+    the project's ``jobs/``) one after another, as :func:`run_job` does; a job that
+    cannot start is reported and the others still run. ``report`` gets each job's
+    outcome as a line as it ends."""
+    from nbmlops.export.jobs import JOBS_DIR
     from nbmlops.export.suite import job_folders, run_each
 
-    return run_each(job_folders(Path(root)),
-                    lambda folder: run_job(folder, timeout=timeout, retries=retries),
+    folder = Path(root) if root is not None else current_settings().project_root / JOBS_DIR
+    return run_each(job_folders(folder),
+                    lambda job: run_job(job, timeout=timeout, retries=retries),
                     report=report)
 
 
-def run_ci(paths: Sequence[str | Path] = (), *, work: str | Path = "build/ci",
+def run_ci(paths: Sequence[str | Path] = (), *, work: str | Path | None = None,
            report: Callable[[str], None] | None = None) -> JobsRun:
-    """What ``nbmlops ci`` does: the notebooks and job folders under ``paths`` (default
-    ``jobs/``) run headless, each plain notebook as a throwaway job under ``work``;
-    executed notebooks are left out (``report`` says so, and gets each job's outcome as
-    it ends). The result says which failed."""
+    """What ``nbmlops ci`` does: the notebooks and job folders under ``paths`` (default:
+    the project's ``jobs/``) run headless, each plain notebook as a throwaway job under
+    ``work`` (default: the project's ``build/ci``); executed notebooks are left out
+    (``report`` says so, and gets each job's outcome as it ends). The result says which
+    failed."""
+    from nbmlops.export.jobs import JOBS_DIR
     from nbmlops.export.suite import ci_folders, run_each
 
     def export(notebook: Path, job: str, folder: Path) -> Path:
         return export_job(notebook, job=job, folder=folder).folder
 
-    folders, skipped = ci_folders([Path(p) for p in paths] or [Path("jobs")],
-                                  work=Path(work), export=export, report=report)
+    root = current_settings().project_root
+    folders, skipped = ci_folders([Path(p) for p in paths] or [root / JOBS_DIR],
+                                  work=Path(work) if work is not None else root / "build" / "ci",
+                                  export=export, report=report)
     return run_each(folders, run_job, report=report, skipped=skipped)
 
 

@@ -13,7 +13,7 @@ def _ci(args: argparse.Namespace, out: TextIO) -> int:
     exit 1 if any fails or misses a gate."""
     from nbmlops import api
 
-    done = api.run_ci(args.paths, work=args.work, report=line_writer(out))
+    done = api.run_ci(args.paths or ["jobs"], work=args.work, report=line_writer(out))
     out.write(f"nbmlops ci: {done.passed} of {len(done.outcomes)} passed"
               + (f"; failed: {', '.join(done.failed)}" if done.failed else "") + "\n")
     return 0 if done.ok else 1
