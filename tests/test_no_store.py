@@ -43,7 +43,8 @@ def test_the_cli_says_there_is_no_store_yet(store_env: Path, command: list[str])
     done = subprocess.run([sys.executable, "-m", "nbmlops", *command], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "no lineage store at" in done.stderr and "yet" in done.stderr
+    assert "no lineage store at" in done.stderr
+    assert "yet" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (store_env / "store").exists()
 
@@ -62,7 +63,8 @@ def test_a_read_workspace_never_creates_and_cannot_record(store_env: Path) -> No
 
     api.close()
     ws = open_workspace(mode="read")
-    assert ws.mode == "read" and not ws.writable
+    assert ws.mode == "read"
+    assert not ws.writable
     with pytest.raises(StoreError, match="opened for reading"):
         start_run(ws, experiment="e")
     assert len(nbmlops.runs()) == 1

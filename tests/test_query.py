@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from nbmlops.cli import attach_sort_values
+from nbmlops.commands.arguments import attach_sort_values
 from nbmlops.errors import QueryError
 from nbmlops.store.query import (
     ATTRIBUTES,

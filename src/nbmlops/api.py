@@ -2,8 +2,9 @@
 
 The store and artifact locations come from :mod:`nbmlops.config` (``NBMLOPS_STORE``,
 ``NBMLOPS_ARTIFACTS``, ``[tool.nbmlops]``, else ``.nbmlops/`` at the project root); one
-store connection (a :class:`~nbmlops.tracking.run.Tracker`) is kept per location per
-process. The run being tracked lives in a context variable, set only inside a tracked
+:class:`~nbmlops.workspace.Workspace` (store, artifacts, settings, who acts) is opened per
+location per process: to record in *write* mode, to look in *read* mode where the process
+only looks (the Jupyter server), and never created by a read. The run being tracked lives in a context variable, set only inside a tracked
 cell or a ``with nbmlops.track(...)`` block.
 """
 
@@ -40,9 +41,11 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
-    from nbmlops.export.jobs import Exported
+    from nbmlops.export.jobs import Exported as Exported  # named for nbmlops.commands
     from nbmlops.export.runner import JobResult
-    from nbmlops.monitoring.drift import DriftReport
+    from nbmlops.export.spec import JobSpec
+    from nbmlops.export.suite import JobsRun
+    from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
@@ -760,6 +763,58 @@ def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
                retries=retries, settings_env=env, project_root=settings.project_root)
 
 
+def job_params(folder: str | Path, pairs: Sequence[str]) -> dict[str, Any]:
+    """``["C=0.5", "label=a b"]`` (``nbmlops jobs run -p``) as typed values of the
+    parameters of the job in ``folder``, for :func:`run_job`."""
+    from nbmlops.export.runner import parse_overrides
+    from nbmlops.export.spec import load
+
+    return parse_overrides(load(Path(folder)), pairs)
+
+
+def job_spec(folder: str | Path) -> JobSpec:
+    """The job in ``folder``: its ``job.yaml``, read and checked."""
+    from nbmlops.export.spec import load
+
+    return load(Path(folder))
+
+
+def run_jobs(root: str | Path | None = None, *, timeout: float | None = None,
+             retries: int | None = None, report: Callable[[str], None] | None = None
+             ) -> JobsRun:
+    """Run every job under ``root`` (a folder of job folders, or one job folder; default:
+    the project's ``jobs/``) one after another, as :func:`run_job` does; a job that
+    cannot start is reported and the others still run. ``report`` gets each job's
+    outcome as a line as it ends."""
+    from nbmlops.export.jobs import JOBS_DIR
+    from nbmlops.export.suite import job_folders, run_each
+
+    folder = Path(root) if root is not None else current_settings().project_root / JOBS_DIR
+    return run_each(job_folders(folder),
+                    lambda job: run_job(job, timeout=timeout, retries=retries),
+                    report=report)
+
+
+def run_ci(paths: Sequence[str | Path] = (), *, work: str | Path | None = None,
+           report: Callable[[str], None] | None = None) -> JobsRun:
+    """What ``nbmlops ci`` does: the notebooks and job folders under ``paths`` (default:
+    the project's ``jobs/``) run headless, each plain notebook as a throwaway job under
+    ``work`` (default: the project's ``build/ci``); executed notebooks are left out
+    (``report`` says so, and gets each job's outcome as it ends). The result says which
+    failed."""
+    from nbmlops.export.jobs import JOBS_DIR
+    from nbmlops.export.suite import ci_folders, run_each
+
+    def export(notebook: Path, job: str, folder: Path) -> Path:
+        return export_job(notebook, job=job, folder=folder).folder
+
+    root = current_settings().project_root
+    folders, skipped = ci_folders([Path(p) for p in paths] or [root / JOBS_DIR],
+                                  work=Path(work) if work is not None else root / "build" / "ci",
+                                  export=export, report=report)
+    return run_each(folders, run_job, report=report, skipped=skipped)
+
+
 def jobs(root: str | Path | None = None) -> pd.DataFrame:
     """The jobs under ``root`` (default: the project's ``jobs/``), with their last run."""
     import pandas as pd
@@ -1074,6 +1129,14 @@ def get_model(name: str) -> RegisteredModel:
         if m.name == name:
             return m
     raise ModelNotFoundError(name, reason="no registered model has that name")
+
+
+def model_version(reference: str) -> ModelVersion:
+    """The version ``churn@production``, ``churn/3`` or ``churn`` (the latest) points at."""
+    from nbmlops.registry import parse_reference, resolve
+
+    ref = parse_reference(reference)  # a malformed reference is refused before any look
+    return resolve(_existing(), ref)
 
 
 def list_versions(name: str) -> list[ModelVersion]:

@@ -8,5 +8,7 @@
   Actions, Airflow);
 * :mod:`~nbmlops.export.runner`: ``nbmlops jobs run`` — papermill in a real kernel, the job
   recorded as the parent run of the notebook's runs, gates, on-success actions, timeout
-  and retries.
+  and retries;
+* :mod:`~nbmlops.export.suite`: ``nbmlops jobs run --all`` and ``nbmlops ci`` — several
+  job folders (and notebooks exported as throwaway jobs) run one after another.
 """

@@ -66,22 +66,6 @@ class Exported:
         return "\n".join(lines)
 
 
-def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
-    """``["C=1.0", "name='a b'"]``: values read as Python literals, else as text."""
-    import ast
-
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep or not name.strip():
-            raise JobSpecError(f"--params {pair!r}: write parameters as NAME=VALUE, e.g. C=1.0")
-        try:
-            values[name.strip()] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            values[name.strip()] = text
-    return values
-
-
 def export(ws: Workspace | None, notebook: Path, *, job: str,
            params: Mapping[str, Any] | None = None, schedule: str | None = None,
            targets: Sequence[str] = (), gates: Sequence[str] = (),
@@ -346,4 +330,4 @@ def executed_from(path: Path) -> str | None:
 
 
 __all__ = ["JOBS_DIR", "REQUIREMENTS", "CiPlan", "Exported", "JobInfo", "ci_plan",
-           "executed_from", "export", "find_jobs", "parse_params", "requirements"]
+           "executed_from", "export", "find_jobs", "requirements"]

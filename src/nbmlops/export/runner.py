@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbmlops import tracking
+from nbmlops import keyvalue, tracking
 from nbmlops._types import JobRunEnd, NewJobRun
 from nbmlops.errors import JobFailed, JobSpecError
 from nbmlops.export import notebook as nbmod
@@ -101,13 +101,9 @@ class _Stopped(BaseException):
 
 def parse_overrides(spec: JobSpec, pairs: Sequence[str]) -> dict[str, Any]:
     """``["C=0.5", "label=a b"]`` as typed values of the job's parameters."""
-    values: dict[str, Any] = {}
-    for pair in pairs:
-        name, sep, text = pair.partition("=")
-        if not sep:
-            raise JobSpecError(f"-p {pair!r}: write parameters as NAME=VALUE")
-        values[name.strip()] = spec.parameter(name.strip()).convert(text)
-    return values
+    return keyvalue.parse(pairs, flag="-p", hint="write parameters as NAME=VALUE",
+                          convert=lambda name, text: spec.parameter(name).convert(text),
+                          error=JobSpecError, key_required=False)
 
 
 def run_job(ws: Workspace, folder: Path, *, overrides: Mapping[str, Any] | None = None,

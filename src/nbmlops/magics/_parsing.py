@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument
+
+from nbmlops import keyvalue
+from nbmlops.commands.arguments import Arguments, attach_sort_values
 
 
 def names(values: Iterable[str] | None) -> tuple[str, ...] | None:
@@ -19,13 +23,18 @@ def names(values: Iterable[str] | None) -> tuple[str, ...] | None:
 
 def tags(values: Sequence[str]) -> dict[str, str]:
     """``--tag k=v`` (repeatable) -> {"k": "v"}; anything else is a UsageError."""
-    out: dict[str, str] = {}
-    for raw in values:
-        key, sep, value = raw.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--tag {raw!r}: write tags as KEY=VALUE, e.g. --tag team=growth")
-        out[key.strip()] = value
-    return out
+    return keyvalue.parse(values, flag="--tag", error=UsageError,
+                          hint="write tags as KEY=VALUE, e.g. --tag team=growth")
+
+
+def arguments(table: Arguments) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A magic takes the arguments of ``table`` (a command's ARGUMENTS, shared with its
+    CLI command), in the same order: a decorator under ``@magic_arguments()``."""
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for names, options in reversed(table):
+            fn = argument(*names, **options)(fn)
+        return fn
+    return decorate
 
 
 MAX_LINE = 100_000  # characters: far beyond any command line typed, bounded all the same
@@ -49,8 +58,6 @@ def parse(magic: Any, line: str, *, sort_flags: Iterable[str] = ()) -> Any:
     else, such as ``{1+1}``, ``$name`` or an undefined ``{draft}``, reaches the magic as
     typed and nothing is evaluated."""
     from IPython.utils.process import arg_split  # type: ignore[attr-defined]
-
-    from nbmlops.cli import attach_sort_values
 
     owner = getattr(magic, "__self__", None)
     cell = magic.__name__ in (getattr(owner, "magics", None) or {}).get("cell", {})

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import magic_arguments
 
-from nbmlops.cli import DEPLOY_ARGUMENTS, run_deploy
+from nbmlops.commands import deploy as command
 from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
-
-
-def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The arguments ``nbmlops deploy`` takes, in the same order."""
-    for names, options in reversed(DEPLOY_ARGUMENTS):
-        fn = argument(*names, **options)(fn)
-    return fn
 
 
 @magics_class
 class DeployMagics(Magics):
     @magic_arguments()
-    @_arguments
+    @_parsing.arguments(command.ARGUMENTS)
     @no_var_expand
     @line_magic
     def deploy(self, line: str) -> Any:
@@ -49,10 +40,12 @@ class DeployMagics(Magics):
         """
         args = _parsing.parse(self.deploy, line)
         try:
-            shown = run_deploy(args, sys.stdout)
+            outcome = command.run(args)
         except (NbmlopsError, ValueError, ImportError, FileNotFoundError, FileExistsError
                 ) as exc:
             raise UsageError(f"%deploy: {exc}") from None
-        if shown is not None:  # --list: the table, without the raw options
-            return shown.drop(columns=["options"])
+        if outcome.message is not None:
+            print(outcome.message)
+        if outcome.table is not None:  # --list: the table, without the raw options
+            return outcome.table.drop(columns=["options"])
         return None

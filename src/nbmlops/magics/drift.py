@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
-from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import magic_arguments
 from IPython.display import display
 
-from nbmlops.cli import DRIFT_ARGUMENTS, run_drift
+from nbmlops.commands import drift as command
 from nbmlops.errors import DriftDetected, NbmlopsError
 from nbmlops.magics import _parsing
-
-
-def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The arguments ``nbmlops drift`` takes, in the same order."""
-    for names, options in reversed(DRIFT_ARGUMENTS):
-        fn = argument(*names, **options)(fn)
-    return fn
 
 
 @magics_class
 class DriftMagics(Magics):
     @magic_arguments()
-    @_arguments
+    @_parsing.arguments(command.ARGUMENTS)
     @no_var_expand
     @line_magic
     def drift(self, line: str) -> Any:
@@ -59,7 +51,7 @@ class DriftMagics(Magics):
             return name
 
         try:
-            report = run_drift(args, resolve)
+            report = command.run(args, resolve)
         except (NbmlopsError, ValueError, TypeError, FileNotFoundError) as exc:
             raise UsageError(f"%drift: {exc}") from None
         display({"text/plain": report.text(), "text/html": report.to_html(top=args.top)},

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from nbmlops.cli import EXPORT_ARGUMENTS, run_export
+from nbmlops.commands import export as command
 from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
 from nbmlops.tracking.notebook import NOTEBOOK_ENV, notebook_path, papermill_parent_notebook
-
-
-def _arguments(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The options ``nbmlops export`` takes, in the same order, and ``--notebook``."""
-    for names, options in reversed(EXPORT_ARGUMENTS):
-        fn = argument(*names, **options)(fn)
-    decorated: Callable[..., Any] = argument(
-        "--notebook", metavar="PATH", help="export this notebook instead of the one this "
-        "kernel runs")(fn)
-    return decorated
 
 
 def _headless(namespace: Mapping[str, Any]) -> bool:
@@ -40,7 +29,9 @@ def _headless(namespace: Mapping[str, Any]) -> bool:
 @magics_class
 class ExportMagics(Magics):
     @magic_arguments()
-    @_arguments
+    @argument("--notebook", metavar="PATH", help="export this notebook instead of the one "
+              "this kernel runs")
+    @_parsing.arguments(command.ARGUMENTS)
     @no_var_expand
     @line_magic
     def export(self, line: str) -> Any:
@@ -79,7 +70,8 @@ class ExportMagics(Magics):
                 print(f"note: exporting {saved.name} as saved {age / 60:.0f} min ago; save "
                       "first to include later changes")
         try:
-            run_export(args, str(saved), sys.stdout)
+            exported = command.run(args, str(saved))
         except (NbmlopsError, ValueError, FileNotFoundError) as exc:
             raise UsageError(f"%export: {exc}") from None
+        print(exported)
         return None

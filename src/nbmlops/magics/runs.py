@@ -9,6 +9,7 @@ from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
+from nbmlops.commands.runs import hidden_candidates
 from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
 from nbmlops.tracking.summary import RunDetailView, RunsView
@@ -62,14 +63,11 @@ class RunsMagics(Magics):
             frame = api.runs(args.experiment, where=args.where, sort=args.sort,
                              limit=limit, kind=args.kind or (None if args.all else
                                                              api.LISTED_KINDS))
-            hidden = 0
+            hidden = None
             if frame.empty and not (args.kind or args.all):  # the candidates of searches?
-                hidden = int(api.runs(args.experiment, where=args.where, kind="candidate",
-                                      limit=1).attrs["total"])
+                hidden = hidden_candidates(args.experiment, args.where)
         except (NbmlopsError, ValueError) as exc:
             raise UsageError(f"%runs: {exc}") from None
         if hidden:
-            print(f"%runs: no runs match; {hidden} hidden candidate run"
-                  f"{'s' if hidden > 1 else ''} of searches match{'es' if hidden == 1 else ''}"
-                  ": add --all (or --kind candidate) to list them")
+            print(f"%runs: no runs match; {hidden}")
         return RunsView(frame, shown_of=frame.attrs.get("total"))

@@ -374,7 +374,7 @@ class ActiveRun:
         self.end_time: float | None = None
         self.status: RunStatus = "running"
         self.error: str | None = None
-        self._tracker = recorder
+        self._recorder = recorder
         self._git_dirty = git_dirty
         self._params: dict[str, Any] = dict(new.params)
         self._inputs: list[DatasetLink] = list(new.inputs)
@@ -428,8 +428,8 @@ class ActiveRun:
             self._latest[key] = number
             buffered = len(self._metrics)
         if buffered >= FLUSH_AT:
-            self._tracker.wake()
-        if buffered >= FLUSH_NOW_AT or self._tracker.forked:
+            self._recorder.wake()
+        if buffered >= FLUSH_NOW_AT or self._recorder.forked:
             self._write_now()
 
     def log_metrics(self, metrics: Mapping[str, Any], *, step: int | None = None,
@@ -496,7 +496,7 @@ class ActiveRun:
             raise FileNotFoundError(f"no file or folder at {src}")
         added = []
         for file, art_name in items:
-            ref = self._tracker.artifacts.put_file(file)
+            ref = self._recorder.artifacts.put_file(file)
             added.append(RunArtifact(name=art_name, kind="file", artifact=ref))
         with self._lock:
             self._artifacts.extend(added)
@@ -504,9 +504,9 @@ class ActiveRun:
 
     def log_model(self, model: Any, name: str = "model") -> RunArtifact:
         """Store a model object (pickled) as an artifact of kind ``model``."""
-        art = model_artifact(self._tracker.artifacts, model, name)
+        art = model_artifact(self._recorder.artifacts, model, name)
         self.add_artifacts([art])
-        self._tracker.remember_model(model, self.id, art.name)
+        self._recorder.remember_model(model, self.id, art.name)
         return art
 
     def add_artifacts(self, artifacts: Iterable[RunArtifact]) -> None:
@@ -539,7 +539,7 @@ class ActiveRun:
         if not (params or metrics or tags or links):
             return False
         try:
-            self._tracker.store.log_batch(self.id, params=params, metrics=metrics, tags=tags,
+            self._recorder.store.log_batch(self.id, params=params, metrics=metrics, tags=tags,
                                           datasets=links)
         except BaseException:
             self._give_back(params, metrics, tags, links)
@@ -547,7 +547,7 @@ class ActiveRun:
         return True
 
     def _written_as_logged(self) -> None:
-        if self._tracker.forked:
+        if self._recorder.forked:
             self._write_now()
 
     def _write_now(self) -> None:
@@ -556,7 +556,7 @@ class ActiveRun:
             with self._write_lock:
                 self._flush()
         except NbmlopsError as exc:
-            self._tracker._report("write", f"could not write run {self.id[:8]} ({exc}); "
+            self._recorder._report("write", f"could not write run {self.id[:8]} ({exc}); "
                                            "kept in memory, will try again")
 
     def flush(self) -> None:
@@ -585,7 +585,7 @@ class ActiveRun:
                 return self.summary()
             env = None
             try:
-                env = self._tracker.environment(timeout=30)
+                env = self._recorder.environment(timeout=30)
             except Exception as exc:  # never lose a run over the environment
                 self.warnings.append(f"environment not recorded: {exc}")
             dirty = None
@@ -604,9 +604,9 @@ class ActiveRun:
 
     def _write_end(self, end: RunEnd) -> None:
         """Write a pending end (call with ``_write_lock`` held)."""
-        self._tracker.store.end_run(self.id, end)
+        self._recorder.store.end_run(self.id, end)
         self._pending_end = None
-        self._tracker._forget(self)
+        self._recorder._forget(self)
         if self._git_dirty is not None and end.git_dirty is None:
             self._git_dirty.add_done_callback(self._record_dirty_later)
 
@@ -619,7 +619,7 @@ class ActiveRun:
         try:
             value = fut.result()
             if value is not None:
-                self._tracker.store.set_git_dirty(self.id, value)
+                self._recorder.store.set_git_dirty(self.id, value)
         except Exception:  # the run is recorded; a missing dirty flag is not worth noise
             pass
 
