@@ -27,6 +27,7 @@ from nbmlops.errors import (
     DeploymentError,
     ModelNotFoundError,
     NbmlopsError,
+    NoStoreError,
     RunNotFoundError,
     StoreError,
 )
@@ -138,7 +139,7 @@ class ApiHandler(APIHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         status, message = status_for(value) if value is not None else (500, "")
-        if status >= 500:
+        if status >= 500 and not isinstance(value, NoStoreError):  # nothing recorded yet
             super().log_exception(typ, value, tb)  # with the traceback, in the server log
         else:
             self.log.info("nbmlops API %s %s: %s %s", self.request.method, self.request.path,
