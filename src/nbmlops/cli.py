@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from nbmlops.errors import NbmlopsError
+from nbmlops.export import target_names
 
 _SORT_FLAGS = ("--sort", "-s")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what the store holds
@@ -581,9 +582,9 @@ EXPORT_ARGUMENTS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
                      "cells recorded as params)"}),
     (("--schedule",), {"metavar": "CRON", "help": "when to run it: a cron expression, "
                        "e.g. \"0 3 * * *\""}),
-    (("--target",), {"nargs": "+", "default": [], "choices": ("cron", "systemd", "github",
-                                                             "airflow"),
-                     "help": "write these schedulers' files too"}),
+    (("--target",), {"nargs": "+", "default": [], "choices": target_names(),
+                     "metavar": "TARGET", "help": "write these schedulers' files too "
+                     "(%(choices)s)"}),
     (("--gate",), {"action": "append", "default": [], "metavar": "\"METRIC OP VALUE\"",
                    "help": "a condition on the job's runs' metrics, e.g. "
                    "\"metrics.accuracy>=0.8\" (repeatable); a failed gate fails the job"}),
