@@ -149,7 +149,8 @@ def test_export_writes_an_installed_targets_files(store_env: Path, plugin: Path)
         exported = nbmlops.export_job(nb, job="train", targets=["nomad", "github"])
     hcl = exported.folder / "nomad" / "job.hcl"
     assert hcl in exported.files
-    assert "jobs run" in hcl.read_text() and str(exported.folder) in hcl.read_text()
+    assert "jobs run" in hcl.read_text()
+    assert str(exported.folder) in hcl.read_text()
     assert any(line.startswith("submit it: nomad job run ") for line in exported.instructions)
     assert exported.spec.targets == ("nomad", "github")
     spec = yaml.safe_load((exported.folder / "job.yaml").read_text())
@@ -171,10 +172,12 @@ def test_the_command_line_offers_and_uses_an_installed_target(store_env: Path,
     assert done.returncode == 0, done.stderr
     assert (store_env / "project" / "jobs" / "train" / "nomad" / "job.hcl").is_file()
     assert "submit it: nomad job run" in done.stdout
-    assert "'broken'" in done.stderr and "Traceback" not in done.stderr
+    assert "'broken'" in done.stderr
+    assert "Traceback" not in done.stderr
     unknown = cli("export", str(nb), "--job", "train", "--target", "kubernetes")
     assert unknown.returncode == 2
-    assert "invalid choice: 'kubernetes'" in unknown.stderr and "'nomad'" in unknown.stderr
+    assert "invalid choice: 'kubernetes'" in unknown.stderr
+    assert "'nomad'" in unknown.stderr
 
 
 def test_register_and_load_a_model_in_an_installed_format(store_env: Path,
@@ -195,19 +198,20 @@ def test_register_and_load_a_model_in_an_installed_format(store_env: Path,
     model_formats._FORMATS._items.pop("plainjson")
     with pytest.raises(UnsafeModelError, match="unknown format 'plainjson'") as gone:
         nbmlops.load_model("gate")
-    assert "install the plugin" in str(gone.value) and "\n" not in str(gone.value)
+    assert "install the plugin" in str(gone.value)
+    assert "\n" not in str(gone.value)
 
 
 def test_an_unknown_name_is_one_line_naming_the_known(store_env: Path, plugin: Path) -> None:
     assert "'broken'" in loading_plugins()[0]
-    with pytest.raises(ValueError, match="unknown model format 'onnx'; use one of skops, "
-                       "pickle, plainjson$"):
+    with pytest.raises(ValueError, match=r"unknown model format 'onnx'; use one of skops, "
+                       r"pickle, plainjson$"):
         nbmlops.register(sys.modules[PLUGIN].Threshold(0.5), name="gate", format="onnx")
     nb = notebook(store_env / "project" / "train.ipynb")
-    with pytest.raises(JobSpecError, match="^target 'kubernetes' is not one of cron, "
-                       "systemd, github, airflow, nomad$"):
+    with pytest.raises(JobSpecError, match=r"^target 'kubernetes' is not one of cron, "
+                       r"systemd, github, airflow, nomad$"):
         nbmlops.export_job(nb, job="train", targets=["kubernetes"])
-    with pytest.raises(ValueError, match="^unknown model format 'onnx'"):
+    with pytest.raises(ValueError, match=r"^unknown model format 'onnx'"):
         get_format("onnx")
 
 
@@ -252,7 +256,8 @@ def test_what_does_not_follow_the_protocol_is_refused(fresh_registries: None) ->
 
     with pytest.raises(ValueError, match="file_name must be a plain file name"):
         register_format("sneaky", Sneaky())
-    assert "sneaky" not in format_names() and "half" not in target_names()
+    assert "sneaky" not in format_names()
+    assert "half" not in target_names()
 
 
 def test_a_target_writing_outside_its_folder_is_refused(store_env: Path,
