@@ -18,20 +18,14 @@ following :class:`ExportTarget`), and :func:`target_names` lists them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from nbmlops._lazy import surface
 from nbmlops.plugins import NameView
 
 if TYPE_CHECKING:
     from nbmlops.export.targets import ExportTarget, TargetJob
-
-
-def register_target(name: str, target: ExportTarget) -> ExportTarget:
-    """Add (or replace) the export target ``name`` (``nbmlops export --target NAME``,
-    ``export_job(targets=[NAME])``); returns ``target``."""
-    from nbmlops.export.targets import register
-
-    return register(name, target)
+    from nbmlops.export.targets import register as register_target
 
 
 def target_names() -> Sequence[str]:
@@ -46,12 +40,8 @@ def _target_names() -> tuple[str, ...]:
     return names()
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: the protocol without importing the writers
-    if name in ("ExportTarget", "TargetJob"):
-        from nbmlops.export import targets
-
-        return getattr(targets, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# register_target(name, target): add (or replace) the export target ``name``
+_WHERE = dict.fromkeys(("ExportTarget", "TargetJob", "register_target"), "targets")
+__getattr__, __dir__ = surface(__name__, _WHERE, {"register_target": "register"})
 
 __all__ = ["ExportTarget", "TargetJob", "register_target", "target_names"]
