@@ -23,8 +23,8 @@ import pytest
 import yaml
 
 from nbmlops.errors import JobSpecError
-from nbmlops.export import targets
-from nbmlops.export.spec import TARGETS, JobSpec, Parameter
+from nbmlops.export import target_names, targets
+from nbmlops.export.spec import JobSpec, Parameter
 
 croniter_module = pytest.importorskip("croniter")
 croniter = croniter_module.croniter
@@ -572,7 +572,7 @@ def test_airflow_really_imports_the_dag(project: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["../evil", "a/b", "/abs", "", ".hidden", "x" * 65, "a b"])
 def test_a_job_name_cannot_lead_out_of_the_job_folder(project: Path, name: str) -> None:
-    for target in TARGETS:
+    for target in target_names():
         with pytest.raises(JobSpecError, match="job name"):
             targets.render(make_spec(name=name), target, job_dir=job_dir(project),
                            project_root=project, python="python")

@@ -748,6 +748,13 @@ def export_job(notebook: str | Path, *, job: str, params: Mapping[str, Any] | No
                   retries=retries, experiment=experiment)
 
 
+def export_targets() -> Sequence[str]:
+    """The export targets' names (built-ins first, then plugins'), read when used."""
+    from nbmlops.export import target_names
+
+    return target_names()
+
+
 def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
             timeout: float | None = None, retries: int | None = None) -> JobResult:
     """Run a job folder with papermill in a real kernel: recorded as a run of kind

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from nbmlops import keyvalue
+from nbmlops import api, keyvalue
 from nbmlops.commands.arguments import Arguments
 from nbmlops.errors import JobSpecError
 
@@ -24,9 +24,9 @@ ARGUMENTS: Arguments = (
                      "cells recorded as params)"}),
     (("--schedule",), {"metavar": "CRON", "help": "when to run it: a cron expression, "
                        "e.g. \"0 3 * * *\""}),
-    (("--target",), {"nargs": "+", "default": [], "choices": ("cron", "systemd", "github",
-                                                             "airflow"),
-                     "help": "write these schedulers' files too"}),
+    (("--target",), {"nargs": "+", "default": [], "choices": api.export_targets(),
+                     "metavar": "TARGET", "help": "write these schedulers' files too "
+                     "(%(choices)s)"}),
     (("--gate",), {"action": "append", "default": [], "metavar": "\"METRIC OP VALUE\"",
                    "help": "a condition on the job's runs' metrics, e.g. "
                    "\"metrics.accuracy>=0.8\" (repeatable); a failed gate fails the job"}),
@@ -59,8 +59,6 @@ def _literal(name: str, text: str) -> Any:
 
 def run(args: argparse.Namespace, notebook: str) -> Exported:
     """Export ``notebook`` as ``args`` (parsed from ARGUMENTS) say."""
-    from nbmlops import api
-
     return api.export_job(
         notebook, job=args.job, params=parse_params(args.params) or None,
         schedule=args.schedule, targets=args.target, gates=args.gate,

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 
 from nbmlops.errors import JobSpecError
 from nbmlops.export import notebook as nbmod
+from nbmlops.export import targets as target_files
 from nbmlops.export.actions import parse_action
 from nbmlops.export.spec import (
     REQUIREMENTS,
     SPEC_FILE,
-    TARGETS,
     JobSpec,
     check_name,
     check_schedule,
@@ -74,13 +74,12 @@ def export(ws: Workspace | None, notebook: Path, *, job: str,
            retries: int = 0, experiment: str | None = None) -> Exported:
     """Write the job folder for ``notebook`` (see the module)."""
     check_name(job)
-    for t in targets:
-        if t not in TARGETS:
-            raise JobSpecError(f"target {t!r} is not one of {', '.join(TARGETS)}")
+    scheduled = [t for t in targets if target_files.lookup(t).needs_schedule]
     schedule = check_schedule(schedule)
-    if set(targets) & {"cron", "systemd"} and schedule is None:
-        raise JobSpecError("cron and systemd run jobs on a schedule: give --schedule "
-                           "\"MIN HOUR DAY MONTH WEEKDAY\", e.g. \"0 3 * * *\"")
+    if scheduled and schedule is None:
+        runs = "runs" if len(scheduled) == 1 else "run"
+        raise JobSpecError(f"{' and '.join(scheduled)} {runs} jobs on a schedule: give "
+                           "--schedule \"MIN HOUR DAY MONTH WEEKDAY\", e.g. \"0 3 * * *\"")
     parsed_gates = tuple(parse_gate(g) for g in gates)
     actions = tuple(str(parse_action(a)) for a in on_success)
     notebook = Path(notebook).resolve()
@@ -104,14 +103,13 @@ def export(ws: Workspace | None, notebook: Path, *, job: str,
     if missing:
         notes.append(f"no installed package provides {', '.join(missing)} (imported by the "
                      f"notebook): add what provides it to {REQUIREMENTS}")
-    for t in TARGETS:  # an earlier export's scheduler files may still be installed: kept
+    # an earlier export's scheduler files may still be installed: kept
+    for t in target_files.names():
         if t not in targets and (folder / t).is_dir():
             notes.append(f"kept {t}/ from an earlier export (its logs too); remove it once "
                          "that scheduler no longer runs the job")
     help_lines = []
     if targets:
-        from nbmlops.export import targets as target_files
-
         python = sys.executable  # schedulers run the job with the interpreter exporting it
         files = target_files.write(spec, list(targets), job_dir=folder,
                                    project_root=project_root, python=python)

@@ -34,14 +34,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nbmlops.errors import JobSpecError
+from nbmlops.gates import Gate as _Gate
+from nbmlops.gates import parse as _parse_gate
+from nbmlops.gates import threshold_text
 
 SPEC_FILE = "job.yaml"
 REQUIREMENTS = "requirements.txt"  # beside it: the packages the job's notebook imports
-TARGETS = ("cron", "systemd", "github", "airflow")
 ParamType = Literal["str", "int", "float", "bool", "list", "dict", "null"]
 PARAM_TYPES: tuple[ParamType, ...] = ("str", "int", "float", "bool", "list", "dict", "null")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_GATE = re.compile(r"^\s*(?:metrics\.)?([^\s<>=!]+)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,14 @@ class Parameter:
         return convert(self.name, self.type, text)
 
 
-@dataclass(frozen=True)
-class Gate:
-    """``metrics.accuracy >= 0.8``: the best value of the metric over the job's runs."""
+class Gate(_Gate):
+    """``metrics.accuracy >= 0.8``: the best value of the metric over the job's runs
+    (the gate language of :mod:`nbmlops.gates`, spelled as ``job.yaml`` writes it)."""
 
-    metric: str
-    op: str
-    value: float
+    __slots__ = ()
 
     def __str__(self) -> str:
-        return f"metrics.{self.metric} {self.op} {_number_text(self.value)}"
-
-    def passes(self, found: float) -> bool:
-        return {">=": found >= self.value, "<=": found <= self.value,
-                ">": found > self.value, "<": found < self.value,
-                "==": found == self.value, "!=": found != self.value}[self.op]
+        return f"metrics.{self.metric} {self.op} {threshold_text(self.threshold)}"
 
 
 @dataclass(frozen=True)
@@ -129,11 +123,6 @@ class JobSpec:
         body: str = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True,
                                    default_flow_style=None, width=100)
         return head + body
-
-
-def _number_text(value: float) -> str:
-    """A gate's threshold as written, exactly (``0.123456789``, ``1234567``)."""
-    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
 
 
 def check_name(name: Any, what: str = "job name") -> str:
@@ -230,16 +219,11 @@ def _json(text: str) -> Any:
 def parse_gate(text: Any) -> Gate:
     if isinstance(text, Gate):
         return text
-    match = _GATE.match(str(text)) if isinstance(text, str) else None
-    if not match:
-        raise JobSpecError(f"gate {text!r} must read METRIC OP VALUE, e.g. "
-                           "\"metrics.accuracy >= 0.8\" (OP: >=, >, <=, <, ==, !=)")
-    metric, op, raw = match.groups()
     try:
-        value = float(raw)
-    except ValueError:
-        raise JobSpecError(f"gate {text!r}: {raw!r} is not a number") from None
-    return Gate(metric, op, value)
+        gate = _parse_gate(text)
+    except ValueError as exc:
+        raise JobSpecError(str(exc), path="gates") from None
+    return Gate(gate.metric, gate.op, gate.threshold)
 
 
 def check_schedule(schedule: Any) -> str | None:
@@ -331,10 +315,13 @@ def from_dict(data: Any, *, where: str = SPEC_FILE) -> JobSpec:
     targets = data.get("targets") or []
     if isinstance(targets, str):
         targets = [targets]
+    from nbmlops.export.targets import lookup
+
     for t in targets:
-        if t not in TARGETS:
-            raise JobSpecError(f"{where}: target {t!r} is not one of {', '.join(TARGETS)}",
-                               path="targets")
+        try:
+            lookup(t)
+        except JobSpecError as exc:
+            raise JobSpecError(f"{where}: {exc}", path="targets") from None
     gates = data.get("gates") or []
     actions = data.get("on_success") or []
     for what, items in (("gates", gates), ("on_success", actions)):
@@ -381,6 +368,6 @@ def load(folder: Path) -> JobSpec:
     return from_dict(data, where=str(path))
 
 
-__all__ = ["PARAM_TYPES", "REQUIREMENTS", "SPEC_FILE", "TARGETS", "Gate", "JobSpec",
+__all__ = ["PARAM_TYPES", "REQUIREMENTS", "SPEC_FILE", "Gate", "JobSpec",
            "JobSpecError", "Parameter", "check_name", "check_parameter_name", "check_schedule", "convert",
            "from_dict", "load", "parse_gate", "type_of"]

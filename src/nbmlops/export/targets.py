@@ -11,6 +11,10 @@ is recorded in the project's lineage store and the job's timeout, retries, gates
 on-success actions apply as they do by hand. :func:`render` returns the files' text,
 :func:`write` puts them in place and :func:`instructions` says how to install them.
 
+Targets are plugins (:mod:`nbmlops.plugins`): an object following :class:`ExportTarget`,
+added with :func:`register` (``nbmlops.export.register_target``) or by an installed
+package's entry point in the group ``nbmlops.export_targets``; :func:`names` lists them.
+
 Times: cron and systemd read the schedule in the machine's local time, GitHub Actions in
 UTC, Airflow in its ``default_timezone`` (UTC unless configured).
 """
@@ -26,12 +30,14 @@ import shlex
 import stat
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
 
 from nbmlops.errors import JobSpecError
-from nbmlops.export.spec import REQUIREMENTS, TARGETS, JobSpec, Parameter, check_name
+from nbmlops.export.spec import REQUIREMENTS, JobSpec, Parameter, check_name
+from nbmlops.plugins import Plugins
 
 # Past the job's own timeout (which the runner enforces, retries included), what a
 # scheduler allows for starting the interpreter and the kernel and recording the run.
@@ -40,7 +46,7 @@ _HEADER = "Written by `nbmlops export`: export the job again to change it."
 
 
 @dataclass(frozen=True)
-class _Job:
+class TargetJob:
     """What every target renders from: the spec and absolute, checked paths."""
 
     spec: JobSpec
@@ -79,24 +85,61 @@ class _Job:
         return rel.as_posix()
 
 
-@dataclass(frozen=True)
-class _Target:
-    """A scheduler: the files it needs, and how to install them."""
+@runtime_checkable
+class ExportTarget(Protocol):
+    """A scheduler (or any place a job runs from): the files it needs, and how to install
+    them. ``render`` returns paths relative to the job folder, each under a folder named
+    after the target (``nomad/job.hcl``), mapped to their text; ``instructions`` gets
+    those files as written and says in a line or two how to install them.
+    ``needs_schedule``: the target runs jobs only on a schedule (export refuses a job
+    without one)."""
 
-    render: Callable[[_Job], dict[str, str]]
-    install: Callable[[list[str]], str]
+    @property
+    def needs_schedule(self) -> bool: ...
+
+    def render(self, job: TargetJob) -> dict[str, str]: ...
+
+    def instructions(self, files: list[str]) -> str: ...
+
+
+def _unknown(name: str, known: Sequence[str]) -> JobSpecError:
+    return JobSpecError(f"target {name!r} is not one of {', '.join(known)}", path="targets")
+
+
+_TARGETS: Plugins[ExportTarget] = Plugins("export target", "nbmlops.export_targets",
+                                          ExportTarget, unknown=_unknown)
 
 
 # --- public API ---------------------------------------------------------------------------
+
+def register(name: str, target: ExportTarget) -> ExportTarget:
+    """Add (or replace) the export target ``name``: ``nbmlops export --target NAME``
+    then writes its files. Installed packages can instead declare it as an entry point
+    in the group ``nbmlops.export_targets``."""
+    return _TARGETS.register(name, target)
+
+
+def names() -> tuple[str, ...]:
+    """The export targets' names: the built-ins, then those registered or installed."""
+    return _TARGETS.names()
+
+
+def lookup(name: str) -> ExportTarget:
+    """The target ``name``, or a JobSpecError naming the known targets."""
+    return _TARGETS.lookup(name)
+
 
 def render(spec: JobSpec, target: str, *, job_dir: Path, project_root: Path, python: str
            ) -> dict[str, str]:
     """The files ``target`` needs to run the job: their paths relative to the job folder
     (POSIX, under a folder named after the target) mapped to their text."""
     job = _job(spec, job_dir=job_dir, project_root=project_root, python=python)
-    files = _target(target).render(job)
+    files = lookup(target).render(job)
     for rel in files:
-        _relative_path(rel)
+        parts = _relative_path(rel).parts
+        if len(parts) < 2 or parts[0] != target:
+            raise JobSpecError(f"export target {target!r} wrote {rel!r}: a target's files "
+                               f"go under {target}/ in the job folder", path=rel)
     return files
 
 
@@ -114,18 +157,18 @@ def write(spec: JobSpec, targets: Iterable[str], *, job_dir: Path, project_root:
 def instructions(target: str, files: Iterable[str | os.PathLike[str]]) -> str:
     """One or two lines telling how to install ``target``'s files (as :func:`write`
     returned them) into the scheduler."""
-    return _target(target).install([_shown(f) for f in files])
+    return lookup(target).instructions([_shown(f) for f in files])
 
 
 # --- steps ------------------------------------------------------------------------------
 
-def _job(spec: JobSpec, *, job_dir: Path, project_root: Path, python: str) -> _Job:
+def _job(spec: JobSpec, *, job_dir: Path, project_root: Path, python: str) -> TargetJob:
     check_name(spec.name)
     if not python:
         raise JobSpecError("no interpreter to run the job with (python='')")
     if os.sep in python or (os.altsep and os.altsep in python):
         python = os.path.abspath(python)  # relative to here: meaningless to a scheduler
-    job = _Job(spec, Path(os.path.abspath(job_dir)), Path(os.path.abspath(project_root)),
+    job = TargetJob(spec, Path(os.path.abspath(job_dir)), Path(os.path.abspath(project_root)),
                python)
     for what, text in (("job folder", str(job.job_dir)),
                        ("project root", str(job.project_root)), ("interpreter", python)):
@@ -133,14 +176,6 @@ def _job(spec: JobSpec, *, job_dir: Path, project_root: Path, python: str) -> _J
             raise JobSpecError(f"the {what} {text!r} contains a control character (a "
                                "newline?); schedulers' files cannot name it safely")
     return job
-
-
-def _target(name: str) -> _Target:
-    try:
-        return _TARGETS[name]
-    except KeyError:
-        raise JobSpecError(f"target {name!r} is not one of {', '.join(TARGETS)}",
-                           path="targets") from None
 
 
 def _relative_path(rel: str) -> PurePosixPath:
@@ -205,7 +240,7 @@ def _pick(files: list[str], suffix: str) -> str:
     raise JobSpecError(f"no *{suffix} file among {files}; write the target's files first")
 
 
-def _need_schedule(job: _Job, target: str) -> str:
+def _need_schedule(job: TargetJob, target: str) -> str:
     if job.spec.schedule is None:
         raise JobSpecError(f"{target} runs jobs on a schedule, and job {job.name!r} has none: "
                            "give --schedule \"MIN HOUR DAY MONTH WEEKDAY\", e.g. "
@@ -215,7 +250,7 @@ def _need_schedule(job: _Job, target: str) -> str:
 
 # --- cron -------------------------------------------------------------------------------
 
-def _cron(job: _Job) -> dict[str, str]:
+def _cron(job: TargetJob) -> dict[str, str]:
     schedule = _need_schedule(job, "cron")
     script = job.job_dir / "cron" / "run.sh"
     log_dir = job.job_dir / "cron" / "logs"
@@ -258,7 +293,7 @@ exit "$status"
     return {"cron/run.sh": run_sh, "cron/crontab": crontab}
 
 
-def _search_path(job: _Job, *, shell: bool) -> str:
+def _search_path(job: TargetJob, *, shell: bool) -> str:
     """PATH for a job run by a scheduler (whose own is minimal): the interpreter's folder
     (a virtualenv's tools), then (in a shell script) the PATH given, then the usual system
     folders."""
@@ -277,7 +312,7 @@ def _cron_install(files: list[str]) -> str:
 
 # --- systemd ----------------------------------------------------------------------------
 
-def _unit_name(job: _Job) -> str:
+def _unit_name(job: TargetJob) -> str:
     return f"nbmlops-job-{job.name}"
 
 
@@ -293,7 +328,7 @@ def _systemd_word(text: str, *, variables: bool = True) -> str:
     return '"' + escaped.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _systemd(job: _Job) -> dict[str, str]:
+def _systemd(job: TargetJob) -> dict[str, str]:
     schedule = _need_schedule(job, "systemd")
     unit = _unit_name(job)
     limit = job.time_limit()
@@ -472,7 +507,7 @@ def _text_default(p: Parameter) -> str:
     return p.default if isinstance(p.default, str) else json.dumps(p.default)
 
 
-def _github(job: _Job) -> dict[str, str]:
+def _github(job: TargetJob) -> dict[str, str]:
     from nbmlops.export.runner import OUTPUTS
 
     spec = job.spec
@@ -570,7 +605,7 @@ _AIRFLOW_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": 
                   "list": "array", "dict": "object"}
 
 
-def _airflow_module(job: _Job) -> str:
+def _airflow_module(job: TargetJob) -> str:
     return "nbmlops_" + job.name.replace("-", "_")
 
 
@@ -592,7 +627,7 @@ def _airflow_env(p: Parameter) -> str:
     return f"{{{{ '' if {value} is none else {shown} }}}}"
 
 
-def _airflow(job: _Job) -> dict[str, str]:
+def _airflow(job: TargetJob) -> dict[str, str]:
     spec = job.spec
     # Airflow retries the task itself (each try visible in its UI, each with the job's
     # timeout), so the runner does not retry as well
@@ -669,11 +704,19 @@ def _airflow_install(files: list[str]) -> str:
             "Airflow worker must be able to read the project and run its interpreter")
 
 
-_TARGETS: dict[str, _Target] = {
-    "cron": _Target(_cron, _cron_install),
-    "systemd": _Target(_systemd, _systemd_install),
-    "github": _Target(_github, _github_install),
-    "airflow": _Target(_airflow, _airflow_install),
-}
+@dataclass(frozen=True)
+class _BuiltIn:
+    """A target of nbmlops' own: its two functions."""
 
-__all__ = ["TIMEOUT_MARGIN", "instructions", "on_calendar", "render", "write"]
+    render: Callable[[TargetJob], dict[str, str]]
+    instructions: Callable[[list[str]], str]
+    needs_schedule: bool
+
+
+register("cron", _BuiltIn(_cron, _cron_install, needs_schedule=True))
+register("systemd", _BuiltIn(_systemd, _systemd_install, needs_schedule=True))
+register("github", _BuiltIn(_github, _github_install, needs_schedule=False))
+register("airflow", _BuiltIn(_airflow, _airflow_install, needs_schedule=False))
+
+__all__ = ["TIMEOUT_MARGIN", "ExportTarget", "TargetJob", "instructions", "lookup", "names",
+           "on_calendar", "register", "render", "write"]

@@ -86,7 +86,8 @@ class RegisterMagics(Magics):
     @argument("--require", action="append", default=[], metavar="GATE",
               help='a gate such as "accuracy>=0.8" (repeatable); a failed gate refuses')
     @argument("--onnx", action="store_true", help="also export the model to ONNX")
-    @argument("--format", default="skops", choices=("skops", "pickle"))
+    @argument("--format", default="skops", metavar="FORMAT", help="the model file's format: "
+              "skops (default), pickle (with --trusted), or one a plugin adds")
     @argument("--trusted", action="store_true", help="allow pickles (they run code on load)")
     @argument("--promote", nargs=3, metavar=("NAME", "VERSION", "ALIAS"),
               help="point NAME@ALIAS at VERSION")

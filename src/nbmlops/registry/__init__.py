@@ -2,6 +2,11 @@
 
 The names below are what other capabilities and the API may use; each is imported on first
 use (PEP 562), so a served model imports only the parts it needs.
+
+Model formats are plugins (:mod:`nbmlops.registry.formats`): :func:`register_format` adds
+one at run time, an installed package adds one through an entry point in the group
+``nbmlops.model_formats`` (an object following :class:`ModelFormat`), :func:`format_names`
+lists them and :func:`get_format` finds one by name.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from nbmlops._lazy import surface
 
 if TYPE_CHECKING:
     from nbmlops.registry.card import ModelCard
+    from nbmlops.registry.formats import ModelFormat, format_names, get_format, register_format
     from nbmlops.registry.profile import from_parquet_bytes
     from nbmlops.registry.registry import (
         LoadedModel,
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "ModelCard": "card",
+    **dict.fromkeys(("ModelFormat", "format_names", "get_format", "register_format"),
+                    "formats"),
     "from_parquet_bytes": "profile",
     **dict.fromkeys(("ANY", "Signature", "enforce", "infer"), "signature"),
     **dict.fromkeys((
@@ -49,6 +57,7 @@ __all__ = [
     "ANY",
     "LoadedModel",
     "ModelCard",
+    "ModelFormat",
     "Reference",
     "Registration",
     "Signature",
@@ -57,13 +66,16 @@ __all__ = [
     "check_loadable",
     "check_model_name",
     "enforce",
+    "format_names",
     "from_parquet_bytes",
+    "get_format",
     "infer",
     "load",
     "model_file",
     "parse_reference",
     "promote",
     "register",
+    "register_format",
     "resolve",
     "rollback",
     "run_model",

@@ -13,6 +13,11 @@ overrides). A pickle runs arbitrary code when it is loaded, so it is read only w
 ``trusted=True`` (then as it is) or with a list (then restricted to the well-known
 scikit-learn, NumPy and SciPy classes and their unpickling helpers, plus the names
 listed, and checked before a byte of it is unpickled).
+
+Formats are plugins (:mod:`nbmlops.plugins`): an object following :class:`ModelFormat`,
+added with :func:`register_format` (on the ``nbmlops.registry`` surface) or by an installed
+package's entry point in the group ``nbmlops.model_formats``. A format keeps the promise
+above for its own files: ``load`` and ``audit`` refuse what ``trusted`` does not allow.
 """
 
 from __future__ import annotations
@@ -24,17 +29,87 @@ import pickle
 import pickletools
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from nbmlops.errors import UnsafeModelError
-
-FORMATS = ("skops", "pickle")
-MEDIA_TYPES = {"skops": "application/vnd.nbmlops.model+skops",
-               "pickle": "application/vnd.nbmlops.model+pickle"}
+from nbmlops.plugins import Plugins
 
 Trust: TypeAlias = bool | Sequence[str]
 """What a caller trusts: False (well-known types only), True (everything), or the names
 of the other types to trust as well."""
+
+
+@runtime_checkable
+class ModelFormat(Protocol):
+    """How a model becomes a file and back.
+
+    ``media_type``: the file's media type in the artifact store; ``file_name``: its name
+    in an exported bundle (``model.skops``). ``dump`` returns the file's bytes and the
+    type names it holds beyond what is trusted by default (recorded with the version and
+    given back to ``load``/``audit`` as ``recorded``). ``load`` returns the model, and
+    ``audit`` refuses without loading (an :class:`~nbmlops.errors.UnsafeModelError`
+    naming ``reference``) a file holding what ``trusted`` does not allow."""
+
+    @property
+    def media_type(self) -> str: ...
+
+    @property
+    def file_name(self) -> str: ...
+
+    def dump(self, model: Any, *, trusted: Trust) -> tuple[bytes, tuple[str, ...]]: ...
+
+    def load(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+             reference: str) -> Any: ...
+
+    def audit(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+              reference: str) -> None: ...
+
+
+def _unknown_name(name: str, known: Sequence[str]) -> ValueError:
+    return ValueError(f"unknown model format {name!r}; use one of {', '.join(known)}")
+
+
+def _check_file_name(name: str, fmt: ModelFormat) -> None:
+    file_name = fmt.file_name
+    if not isinstance(file_name, str) or not file_name or file_name in (".", "..") or any(
+            c in file_name for c in "/\\\0"):
+        raise ValueError(f"model format {name!r}: file_name must be a plain file name "
+                         f"(e.g. model.{name}), not {file_name!r}")
+
+
+_FORMATS: Plugins[ModelFormat] = Plugins("model format", "nbmlops.model_formats",
+                                         ModelFormat, unknown=_unknown_name,
+                                         validate=_check_file_name)
+
+
+def register_format(name: str, fmt: ModelFormat) -> ModelFormat:
+    """Add (or replace) the model format ``name`` (``register(..., format=NAME)``);
+    installed packages can instead declare it as an entry point in the group
+    ``nbmlops.model_formats``."""
+    return _FORMATS.register(name, fmt)
+
+
+def format_names() -> tuple[str, ...]:
+    """The model formats' names: the built-ins, then those registered or installed."""
+    return _FORMATS.names()
+
+
+def get_format(name: str) -> ModelFormat:
+    """The format ``name``, or a ValueError naming the known formats."""
+    return _FORMATS.lookup(name)
+
+
+def _for_reading(fmt: str, reference: str) -> ModelFormat:
+    """The format a stored file says it is in; an UnsafeModelError when none is known."""
+    try:
+        return _FORMATS.lookup(fmt)
+    except ValueError:
+        raise UnsafeModelError(
+            f"{reference} has an unknown format {fmt!r} (known: "
+            f"{', '.join(format_names())}); refusing to load it: install the plugin that "
+            "provides it", reference=reference
+        ) from None
 
 _LIBRARIES = ("sklearn", "numpy", "scipy")
 # standard-library modules that do something when imported: never imported to check a name
@@ -147,24 +222,8 @@ def _refused(reference: str, names: Iterable[str]) -> UnsafeModelError:
 
 
 def dump(model: Any, fmt: str, *, trusted: Trust = False) -> tuple[bytes, tuple[str, ...]]:
-    """(file bytes, the types the file holds beyond skops' own trusted list)."""
-    if fmt == "skops":
-        import skops.io as sio
-
-        try:
-            data = sio.dumps(model)
-        except Exception as exc:  # a model skops cannot represent
-            raise UnsafeModelError(
-                f"skops cannot save this {type(model).__name__} ({exc}); register it as a "
-                "pickle with format='pickle', trusted=True if you trust its code") from exc
-        return data, tuple(sorted(sio.get_untrusted_types(data=data)))
-    if fmt == "pickle":
-        if trusted is not True:
-            raise UnsafeModelError("a pickle runs code when it is loaded: register it with "
-                                   "trusted=True (--trusted) only if you trust this model, "
-                                   "or use the default skops format")
-        return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), ()
-    raise ValueError(f"unknown model format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """(file bytes, the types the file holds beyond what the format trusts by default)."""
+    return get_format(fmt).dump(model, trusted=trusted)
 
 
 def refuse_pickle(reference: str) -> UnsafeModelError:
@@ -178,33 +237,8 @@ def load(data: bytes, fmt: str, recorded: tuple[str, ...], *, trusted: Trust,
     """A model object from verified file bytes (see the module docstring for the rules);
     ``recorded`` are the types the file held when it was registered."""
     trusted = check_trust(trusted)
-    if fmt == "pickle":
-        if trusted is True:
-            return pickle.loads(data)  # the caller said it trusts this file
-        if trusted is False:
-            raise refuse_pickle(reference)
-        return load_pickle_restricted(data, extra=_named(trusted), reference=reference)
-    if fmt != "skops":
-        raise _unknown(reference, fmt)
-    import skops.io as sio
-    from skops.io.exceptions import UntrustedTypesFoundException
-
-    named = _named(trusted)
-    if trusted is not True:
-        allowed = [t for t in recorded if t in named or well_known(t)]
-        # skops audits every type in the file against the list: one pass, no pre-scan
-        try:
-            return sio.loads(data, trusted=allowed)
-        except UntrustedTypesFoundException:
-            audit(data, fmt, recorded, trusted=trusted, reference=reference)  # names them
-            raise UnsafeModelError(f"{reference}: skops refused a type in it; refusing to "
-                                   "load it", reference=reference) from None
-        except Exception as exc:
-            raise _invalid(reference, exc) from exc
-    try:
-        return sio.loads(data, trusted=sorted(sio.get_untrusted_types(data=data)))
-    except Exception as exc:
-        raise _invalid(reference, exc) from exc
+    return _for_reading(fmt, reference).load(data, recorded, trusted=trusted,
+                                             reference=reference)
 
 
 def audit(data: bytes, fmt: str, recorded: tuple[str, ...], *, trusted: Trust,
@@ -214,34 +248,100 @@ def audit(data: bytes, fmt: str, recorded: tuple[str, ...], *, trusted: Trust,
     trusted = check_trust(trusted)
     if trusted is True:
         return
-    named = _named(trusted)
-    if fmt == "pickle":
+    _for_reading(fmt, reference).audit(data, recorded, trusted=trusted, reference=reference)
+
+
+# --- skops: the default -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Skops:
+    media_type: str = "application/vnd.nbmlops.model+skops"
+    file_name: str = "model.skops"
+
+    def dump(self, model: Any, *, trusted: Trust) -> tuple[bytes, tuple[str, ...]]:
+        import skops.io as sio
+
+        try:
+            data = sio.dumps(model)
+        except Exception as exc:  # a model skops cannot represent
+            raise UnsafeModelError(
+                f"skops cannot save this {type(model).__name__} ({exc}); register it as a "
+                "pickle with format='pickle', trusted=True if you trust its code") from exc
+        return data, tuple(sorted(sio.get_untrusted_types(data=data)))
+
+    def load(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+             reference: str) -> Any:
+        import skops.io as sio
+        from skops.io.exceptions import UntrustedTypesFoundException
+
+        named = _named(trusted)
+        if trusted is not True:
+            allowed = [t for t in recorded if t in named or well_known(t)]
+            # skops audits every type in the file against the list: one pass, no pre-scan
+            try:
+                return sio.loads(data, trusted=allowed)
+            except UntrustedTypesFoundException:
+                self.audit(data, recorded, trusted=trusted, reference=reference)  # names them
+                raise UnsafeModelError(f"{reference}: skops refused a type in it; refusing "
+                                       "to load it", reference=reference) from None
+            except Exception as exc:
+                raise _invalid(reference, exc) from exc
+        try:
+            return sio.loads(data, trusted=sorted(sio.get_untrusted_types(data=data)))
+        except Exception as exc:
+            raise _invalid(reference, exc) from exc
+
+    def audit(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+              reference: str) -> None:
+        if trusted is True:
+            return
+        import skops.io as sio
+
+        try:
+            found = set(sio.get_untrusted_types(data=data))
+        except Exception as exc:
+            raise _invalid(reference, exc) from exc
+        unexpected = sorted(found - set(recorded))
+        if unexpected:
+            raise UnsafeModelError(
+                f"{reference} holds types it did not hold when it was registered: "
+                f"{', '.join(unexpected)}; refusing to load it (trusted=True overrides)",
+                reference=reference)
+        named = _named(trusted)
+        refused = [t for t in found if t not in named and not well_known(t)]
+        if refused:
+            raise _refused(reference, refused)
+
+
+# --- pickle: only when trusted ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Pickle:
+    media_type: str = "application/vnd.nbmlops.model+pickle"
+    file_name: str = "model.pkl"
+
+    def dump(self, model: Any, *, trusted: Trust) -> tuple[bytes, tuple[str, ...]]:
+        if trusted is not True:
+            raise UnsafeModelError("a pickle runs code when it is loaded: register it with "
+                                   "trusted=True (--trusted) only if you trust this model, "
+                                   "or use the default skops format")
+        return pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL), ()
+
+    def load(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+             reference: str) -> Any:
+        if trusted is True:
+            return pickle.loads(data)  # the caller said it trusts this file
         if trusted is False:
             raise refuse_pickle(reference)
-        _audit_pickle(data, named, reference)
-        return
-    if fmt != "skops":
-        raise _unknown(reference, fmt)
-    import skops.io as sio
+        return load_pickle_restricted(data, extra=_named(trusted), reference=reference)
 
-    try:
-        found = set(sio.get_untrusted_types(data=data))
-    except Exception as exc:
-        raise _invalid(reference, exc) from exc
-    unexpected = sorted(found - set(recorded))
-    if unexpected:
-        raise UnsafeModelError(
-            f"{reference} holds types it did not hold when it was registered: "
-            f"{', '.join(unexpected)}; refusing to load it (trusted=True overrides)",
-            reference=reference)
-    refused = [t for t in found if t not in named and not well_known(t)]
-    if refused:
-        raise _refused(reference, refused)
-
-
-def _unknown(reference: str, fmt: str) -> UnsafeModelError:
-    return UnsafeModelError(f"{reference} has an unknown format {fmt!r}; refusing to load it",
-                            reference=reference)
+    def audit(self, data: bytes, recorded: tuple[str, ...], *, trusted: Trust,
+              reference: str) -> None:
+        if trusted is True:
+            return
+        if trusted is False:
+            raise refuse_pickle(reference)
+        _audit_pickle(data, _named(trusted), reference)
 
 
 def pickle_globals(data: bytes) -> set[str]:
@@ -304,3 +404,7 @@ def load_pickle_restricted(data: bytes, *, extra: frozenset[str], reference: str
 def _invalid(reference: str, exc: Exception) -> UnsafeModelError:
     return UnsafeModelError(f"{reference} is not a valid skops file ({exc}); refusing to "
                             "load it", reference=reference)
+
+
+register_format("skops", _Skops())
+register_format("pickle", _Pickle())

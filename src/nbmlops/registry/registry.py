@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from nbmlops import tracking
+from nbmlops import gates, tracking
 from nbmlops._types import (
     Actor,
     ArtifactRef,
@@ -28,7 +28,7 @@ from nbmlops._types import (
 )
 from nbmlops.artifacts import check_name
 from nbmlops.errors import ArtifactError, ModelNotFoundError, UnsafeModelError
-from nbmlops.registry import formats, gates
+from nbmlops.registry import formats
 from nbmlops.registry.signature import Signature, enforce, infer
 from nbmlops.tracking import MODEL_MEDIA_TYPE, active_run
 
@@ -297,9 +297,7 @@ def register(ws: Workspace, model: Any = None, *, name: str, run_id: str | None 
     if how.alias is not None:
         check_alias(how.alias)
     parsed_gates = [gates.parse(g) for g in how.require]
-    if how.format not in formats.FORMATS:
-        raise ValueError(f"unknown model format {how.format!r}; use one of "
-                         f"{', '.join(formats.FORMATS)}")
+    model_format = formats.get_format(how.format)
     # 1. the model and the run it came from
     run = None
     if run_id is not None:
@@ -319,8 +317,8 @@ def register(ws: Workspace, model: Any = None, *, name: str, run_id: str | None 
                                  else dict(run.metrics) if run is not None else {})
     gates.check(parsed_gates, metrics, what=f"registering {name}")
     # 3. the files
-    data, trusted_types = formats.dump(model, how.format, trusted=how.trusted)
-    ref = ws.artifacts.put_bytes(data, media_type=formats.MEDIA_TYPES[how.format])
+    data, trusted_types = model_format.dump(model, trusted=how.trusted)
+    ref = ws.artifacts.put_bytes(data, media_type=model_format.media_type)
     files = _describing_files(ws, model, how)
     signature = infer(model, data=how.data,
                       fingerprint=_training_fingerprint(run, model) if how.data is None

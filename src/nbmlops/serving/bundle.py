@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nbmlops.errors import UnsafeModelError
+from nbmlops.registry import get_format
 from nbmlops.serving.model import ServedModel
 
 if TYPE_CHECKING:
     from nbmlops._types import ModelVersion
 
 MANIFEST = "nbmlops-model.json"
-MODEL_FILES = {"skops": "model.skops", "pickle": "model.pkl"}
 SERVING_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops",
                         "starlette", "uvicorn", "prometheus-client", "uvloop", "httptools")
 _SKIP = ("__pycache__", "labextension", "*.pyc")
@@ -52,7 +52,7 @@ def export_bundle(version: ModelVersion, model_bytes: bytes, folder: Path, *,
                                   "empty or new folder")
         shutil.rmtree(folder)  # an older bundle: replaced whole
     folder.mkdir(parents=True, exist_ok=True)
-    model_file = MODEL_FILES[version.format]
+    model_file = get_format(version.format).file_name
     (folder / model_file).write_bytes(model_bytes)
     manifest = {
         "model": version.model, "version": version.version, "file": model_file,
@@ -93,9 +93,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise UnsafeModelError(f"{folder} is not a readable nbmlops bundle ({exc})") from None
-    if manifest.get("file") not in MODEL_FILES.values():
-        raise UnsafeModelError(f"{folder / MANIFEST}: 'file' must be one of "
-                               f"{', '.join(MODEL_FILES.values())}; refusing to load it")
+    try:
+        model_file = get_format(str(manifest.get("format"))).file_name
+    except ValueError as exc:
+        raise UnsafeModelError(f"{folder / MANIFEST}: {exc}; refusing to load it") from None
+    if manifest.get("file") != model_file:
+        raise UnsafeModelError(f"{folder / MANIFEST}: 'file' must be {model_file} for the "
+                               f"{manifest.get('format')} format; refusing to load it")
     return manifest
 
 
