@@ -340,3 +340,32 @@ def test_options_are_never_shown(tmp_path: Path) -> None:
                                          "endpoint_url": "http://127.0.0.1:1"})
     assert "team-secret-profile" not in repr(store)
     assert store.location == "s3://bucket/p"
+
+
+def test_the_drivers_own_errors_are_artifact_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A driver raises what it likes (botocore's NoCredentialsError is no OSError): the
+    caller gets one ArtifactError naming the store, and nothing half-done."""
+    import fsspec
+
+    class NoCredentials(Exception):
+        pass
+
+    url = f"memory://nbmlops-{uuid.uuid4().hex}/artifacts"
+    store = FsspecArtifactStore(url, cache_root=tmp_path / "cache")
+    ref = store.put_bytes(DATA)
+    fs = fsspec.filesystem("memory")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise NoCredentials("Unable to locate credentials")
+
+    monkeypatch.setattr(fs, "exists", refuse)
+    with pytest.raises(ArtifactError, match=r"could not reach the artifact store memory://.*"
+                                            "NoCredentials: Unable to locate credentials"):
+        store.put_bytes(b"new")
+    monkeypatch.undo()
+    monkeypatch.setattr(fs, "open", refuse)
+    with pytest.raises(ArtifactError, match="could not read blob"):
+        store.read_bytes(ref.sha256)
+    assert _cached(store) == []

@@ -128,7 +128,7 @@ class FsspecArtifactStore:
         path = self._path(sha256)
         try:
             return bool(fs.exists(path))
-        except OSError as exc:
+        except Exception as exc:  # the driver's own errors too (no credentials, ...)
             raise ArtifactError(f"could not reach the artifact store {self.url} "
                                 f"({type(exc).__name__}: {exc})") from exc
 
@@ -153,7 +153,7 @@ class FsspecArtifactStore:
                 except Exception:  # it was never created, or is gone already
                     pass
                 raise
-        except OSError as exc:
+        except Exception as exc:
             raise self._failed("upload to", exc) from exc
 
     def _spool(self) -> tuple[int, Path]:
@@ -190,7 +190,7 @@ class FsspecArtifactStore:
             if self.scheme in ATOMIC_PUT:
                 try:
                     fs.pipe_file(self._path(digest), data)
-                except OSError as exc:
+                except Exception as exc:
                     raise self._failed("upload to", exc) from exc
             else:
                 import io
@@ -215,11 +215,18 @@ class FsspecArtifactStore:
         except FileNotFoundError:
             raise ArtifactError(f"blob {digest[:12]}… is missing from {self.url}; is "
                                 "NBMLOPS_ARTIFACTS pointing at the right place?") from None
-        except OSError as exc:
+        except Exception as exc:
             raise ArtifactError(f"could not read blob {digest[:12]}… from {self.url} "
                                 f"({type(exc).__name__}: {exc})") from exc
-        with src:
-            got = self.cache.put_stream(src, media_type="application/octet-stream")
+        try:
+            with src:
+                got = self.cache.put_stream(src, media_type="application/octet-stream")
+        except ArtifactError:
+            raise
+        except Exception as exc:  # the connection broke mid-read, or the cache is full
+            raise ArtifactError(f"could not read blob {digest[:12]}… from {self.url} into "
+                                f"the cache {self.cache.root} ({type(exc).__name__}: "
+                                f"{exc})") from exc
         if got.sha256 != digest:
             self._drop(got.sha256)
             raise ArtifactError(
