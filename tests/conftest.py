@@ -2,7 +2,9 @@
 shell with the extension loaded against that store.
 
 PostgreSQL tests use the throwaway server ``./scripts/test`` starts (its URL arrives in
-``NBMLOPS_TEST_PG_URL``); each test gets a database of its own.
+``NBMLOPS_TEST_PG_URL``); each test gets a database of its own. S3 tests use the
+S3-compatible server it starts (``scripts/s3``; its endpoint arrives in
+``NBMLOPS_TEST_S3_URL``); each test gets a bucket of its own.
 """
 
 from __future__ import annotations
@@ -11,11 +13,18 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 PG_URL = os.environ.get("NBMLOPS_TEST_PG_URL")
+S3_ENDPOINT = os.environ.get("NBMLOPS_TEST_S3_URL")
+# what the usual AWS chain finds; the test server accepts any key
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "nbmlops-test-key",
+                  "AWS_SECRET_ACCESS_KEY": "nbmlops-test-secret-do-not-store",
+                  "AWS_DEFAULT_REGION": "us-east-1"}
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,6 +58,41 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def pg_url() -> Iterator[str]:
     """A URL of an empty PostgreSQL database (for PostgreSQL-only tests)."""
     yield from _pg_database()
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A fresh bucket on the test S3 server: ``url`` is a prefix in it, ``options`` what
+    nbmlops needs to reach the server, ``fs`` an s3fs filesystem for checking behind
+    nbmlops' back."""
+
+    endpoint: str
+    bucket: str
+    url: str
+    options: dict[str, Any]
+    fs: Any
+
+    def key(self, relative: str) -> str:
+        return f"{self.url.removeprefix('s3://')}/{relative}"
+
+
+@pytest.fixture
+def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
+    """A bucket of its own on the S3 server ``./scripts/test`` starts, with credentials in
+    the environment (the usual AWS chain)."""
+    if not S3_ENDPOINT:
+        pytest.skip("NBMLOPS_TEST_S3_URL is not set: ./scripts/test starts an S3 server for these")
+    import s3fs
+
+    for name, value in S3_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"t-{uuid.uuid4().hex[:16]}"
+    fs = s3fs.S3FileSystem(endpoint_url=S3_ENDPOINT, skip_instance_cache=True,
+                           use_listings_cache=False)
+    fs.mkdir(bucket)
+    yield S3Bucket(endpoint=S3_ENDPOINT, bucket=bucket, url=f"s3://{bucket}/team/artifacts",
+                   options={"endpoint_url": S3_ENDPOINT}, fs=fs)
+    fs.rm(bucket, recursive=True)
 
 
 @pytest.fixture

@@ -1,17 +1,25 @@
-"""The local artifact store and artifact names: content addressing, verification, and
-names that can never leave the folder they are written to."""
+"""The artifact stores and artifact names: content addressing, verification, and names
+that can never leave the folder they are written to.
+
+Every test of a store runs on each backend: a local folder and an S3 prefix on the test
+S3 server (``scripts/s3``); tests of what only a folder has (symlinks in it) run on the
+local store alone."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from nbmlops.artifacts import ArtifactStore
 from nbmlops.artifacts.local import LocalArtifactStore, guess_media_type, iter_files
 from nbmlops.artifacts.names import MAX_NAME, check_name, check_sha256
+from nbmlops.artifacts.remote import FsspecArtifactStore
 from nbmlops.errors import ArtifactError, NbmlopsError
 
 DATA = b"the same bytes, stored twice"
@@ -46,8 +54,72 @@ def _blobs(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
+@dataclass
+class Backend:
+    """A store and a look behind its back: the blobs it holds, its temporary files, and a
+    way to change a stored blob as an attacker (or a bad disk) would."""
+
+    store: Any
+    name: str
+    s3: Any = None  # tests.conftest.S3Bucket
+
+    def blobs(self) -> list[str]:
+        """The blobs' keys (``ab/ab12…``), sorted."""
+        if self.s3 is None:
+            root = self.store.root
+            return [p.relative_to(root).as_posix() for p in _blobs(root)] \
+                if root.exists() else []
+        prefix = self.s3.key("")
+        return sorted(k[len(prefix):] for k in self.s3.fs.find(prefix)
+                      if not k[len(prefix):].startswith("."))
+
+    def raw(self, key: str) -> bytes:
+        if self.s3 is None:
+            return bytes((self.store.root / key).read_bytes())
+        return bytes(self.s3.fs.cat_file(self.s3.key(key)))
+
+    def incoming(self) -> list[str]:
+        """Temporary files and keys left anywhere the store writes."""
+        local = self.store.root if self.s3 is None else self.store.cache.root
+        found = [p.name for p in _incoming(local)] if local.exists() else []
+        if self.s3 is not None:
+            found += [k for k in self.s3.fs.find(self.s3.key("")) if "/.incoming-" in k]
+        return found
+
+    def spool_dir(self) -> Path:
+        return Path(self.store.root if self.s3 is None else self.store.cache.root)
+
+    def tamper(self, sha256: str, data: bytes) -> None:
+        """Replace the stored blob's bytes (and forget any local copy of it)."""
+        key = self.store.key_of(sha256)
+        if self.s3 is None:
+            (self.store.root / key).write_bytes(data)
+            return
+        self.s3.fs.pipe_file(self.s3.key(key), data)
+        (self.store.cache.root / key).unlink(missing_ok=True)
+
+    def snapshot(self) -> dict[str, bytes | str | None]:
+        if self.s3 is None:
+            return _tree(self.store.root)
+        return {k: self.raw(k) for k in self.blobs()}
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return Backend(LocalArtifactStore(tmp_path / "store"), "local")
+    s3 = request.getfixturevalue("s3")
+    store = FsspecArtifactStore(s3.url, options=s3.options, cache_root=tmp_path / "cache")
+    return Backend(store, "s3", s3)
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> LocalArtifactStore:
+def store(backend: Backend) -> ArtifactStore:
+    return backend.store  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def local_store(tmp_path: Path) -> LocalArtifactStore:
     return LocalArtifactStore(tmp_path / "store")
 
 
@@ -127,27 +199,28 @@ def test_check_name_refuses_hostile_names(name: object) -> None:
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)
 def test_export_refuses_hostile_names_and_writes_nothing(
-    store: LocalArtifactStore, tmp_path: Path, name: object
+    backend: Backend, tmp_path: Path, name: object
 ) -> None:
+    store = backend.store
     ref = store.put_bytes(b"payload")
     parent = tmp_path / "work"
     dest = parent / "deep" / "dest"
     dest.mkdir(parents=True)
     (parent / "keep.txt").write_bytes(b"untouched")
     before = _tree(parent)
-    blobs_before = _tree(store.root)
+    blobs_before = backend.snapshot()
 
     with pytest.raises(ArtifactError):
         store.export(ref.sha256, dest, name)  # type: ignore[arg-type]
 
     assert _tree(parent) == before  # nothing beside, above or inside the destination
-    assert _tree(store.root) == blobs_before
+    assert backend.snapshot() == blobs_before
     assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.parametrize("name", GOOD_NAMES)
 def test_good_names_are_accepted_and_exported_inside(
-    store: LocalArtifactStore, tmp_path: Path, name: str
+    store: ArtifactStore, tmp_path: Path, name: str
 ) -> None:
     assert check_name(name) == name
     ref = store.put_bytes(name.encode())
@@ -160,7 +233,7 @@ def test_good_names_are_accepted_and_exported_inside(
     assert files == [target]
 
 
-def test_name_length_limit_is_exact(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_name_length_limit_is_exact(store: ArtifactStore, tmp_path: Path) -> None:
     longest = "/".join(["a" * 127] * 4)  # 4 * 127 + 3 = 511 characters
     longest += "b"
     assert len(longest) == MAX_NAME
@@ -206,21 +279,25 @@ def test_check_sha256_accepts_lowercase_hex() -> None:
 # -- blobs --------------------------------------------------------------------------------
 
 
-def test_same_bytes_stored_twice_is_one_blob(store: LocalArtifactStore) -> None:
+def test_same_bytes_stored_twice_is_one_blob(backend: Backend) -> None:
+    store = backend.store
     first = store.put_bytes(DATA)
     second = store.put_bytes(DATA)
     assert first == second
     assert first.sha256 == _sha(DATA)
     assert first.size == len(DATA)
     assert first.media_type == "application/octet-stream"
-    path = store.path_of(first.sha256)
-    assert path == store.root / first.sha256[:2] / first.sha256
-    assert _blobs(store.root) == [path]
-    assert path.read_bytes() == DATA
-    assert _incoming(store.root) == []
+    key = store.key_of(first.sha256)
+    assert key == f"{first.sha256[:2]}/{first.sha256}"
+    if isinstance(store, LocalArtifactStore):
+        assert store.path_of(first.sha256) == store.root / first.sha256[:2] / first.sha256
+    assert backend.blobs() == [key]
+    assert backend.raw(key) == DATA
+    assert backend.incoming() == []
 
 
-def test_put_bytes_stream_and_file_agree(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_put_bytes_stream_and_file_agree(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
     data = bytes(range(256)) * 10_000  # 2.5 MiB: more than one read buffer
     src = tmp_path / "data.bin"
     src.write_bytes(data)
@@ -232,28 +309,29 @@ def test_put_bytes_stream_and_file_agree(store: LocalArtifactStore, tmp_path: Pa
     assert by_bytes.sha256 == by_stream.sha256 == by_file.sha256 == _sha(data)
     assert by_bytes.size == by_stream.size == by_file.size == len(data)
     assert by_stream.media_type == "application/x-test"
-    assert len(_blobs(store.root)) == 1
+    assert len(backend.blobs()) == 1
     assert store.read_bytes(by_file.sha256) == data
-    assert _incoming(store.root) == []
+    assert backend.incoming() == []
 
 
-def test_different_bytes_are_different_blobs(store: LocalArtifactStore) -> None:
+def test_different_bytes_are_different_blobs(backend: Backend) -> None:
+    store = backend.store
     a = store.put_bytes(b"a")
     b = store.put_stream(io.BytesIO(b"b"), media_type="text/plain")
     assert a.sha256 != b.sha256
-    assert len(_blobs(store.root)) == 2
+    assert len(backend.blobs()) == 2
     assert store.read_bytes(a.sha256) == b"a"
     assert store.read_bytes(b.sha256) == b"b"
 
 
-def test_empty_blob(store: LocalArtifactStore) -> None:
+def test_empty_blob(store: ArtifactStore) -> None:
     ref = store.put_stream(io.BytesIO(b""), media_type="text/plain")
     assert ref.sha256 == _sha(b"")
     assert ref.size == 0
     assert store.read_bytes(ref.sha256) == b""
 
 
-def test_put_file_guesses_media_type(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_put_file_guesses_media_type(store: ArtifactStore, tmp_path: Path) -> None:
     png = tmp_path / "roc.png"
     png.write_bytes(b"\x89PNG")
     csv = tmp_path / "data.csv"
@@ -268,39 +346,38 @@ def test_put_file_guesses_media_type(store: LocalArtifactStore, tmp_path: Path) 
     assert guess_media_type("model.json") == "application/json"
 
 
-def test_put_file_refuses_a_folder_or_missing_file(
-    store: LocalArtifactStore, tmp_path: Path
-) -> None:
+def test_put_file_refuses_a_folder_or_missing_file(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
     with pytest.raises(ArtifactError, match="is not a file"):
         store.put_file(tmp_path)
     with pytest.raises(ArtifactError, match="is not a file"):
         store.put_file(tmp_path / "missing.bin")
-    assert not (tmp_path / "store").exists() or _blobs(tmp_path / "store") == []
+    assert backend.blobs() == []
 
 
-def test_exists(store: LocalArtifactStore) -> None:
+def test_exists(store: ArtifactStore) -> None:
     assert not store.exists(_sha(DATA))
     store.put_bytes(DATA)
     assert store.exists(_sha(DATA))
 
 
-def test_read_bytes_verifies_content(store: LocalArtifactStore) -> None:
+def test_read_bytes_verifies_content(backend: Backend) -> None:
+    store = backend.store
     ref = store.put_bytes(DATA)
-    path = store.path_of(ref.sha256)
-    raw = bytearray(path.read_bytes())
+    raw = bytearray(backend.raw(store.key_of(ref.sha256)))
     raw[5] ^= 0x01
-    path.write_bytes(bytes(raw))
+    backend.tamper(ref.sha256, bytes(raw))
     with pytest.raises(ArtifactError, match="failed verification"):
         store.read_bytes(ref.sha256)
 
 
-def test_read_bytes_of_missing_blob(store: LocalArtifactStore) -> None:
+def test_read_bytes_of_missing_blob(store: ArtifactStore) -> None:
     store.put_bytes(b"something else")
     with pytest.raises(ArtifactError, match="missing"):
         store.read_bytes(_sha(b"never stored"))
 
 
-def test_read_bytes_refuses_bad_digest(store: LocalArtifactStore) -> None:
+def test_read_bytes_refuses_bad_digest(store: ArtifactStore) -> None:
     with pytest.raises(ArtifactError, match="not a sha256 digest"):
         store.read_bytes("../../etc/passwd")
 
@@ -321,16 +398,18 @@ class _FailingStream(io.RawIOBase):
 
 @pytest.mark.parametrize("exc", [OSError("disk went away"), KeyboardInterrupt()])
 def test_failed_stream_leaves_no_temp_file_and_no_blob(
-    store: LocalArtifactStore, exc: BaseException
+    backend: Backend, exc: BaseException
 ) -> None:
+    store = backend.store
     with pytest.raises(type(exc)):
         store.put_stream(_FailingStream(exc), media_type="text/plain")  # type: ignore[arg-type]
-    assert store.root.is_dir()  # the temp file was really created there...
-    assert _incoming(store.root) == []  # ...and removed
-    assert _blobs(store.root) == []
+    assert backend.spool_dir().is_dir()  # the temp file was really created there...
+    assert backend.incoming() == []  # ...and removed
+    assert backend.blobs() == []
 
 
-def test_no_temp_files_after_success(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_no_temp_files_after_success(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
     store.put_bytes(DATA)
     store.put_bytes(DATA)
     store.put_stream(io.BytesIO(DATA), media_type="text/plain")  # already there
@@ -338,14 +417,14 @@ def test_no_temp_files_after_success(store: LocalArtifactStore, tmp_path: Path) 
     f = tmp_path / "f.txt"
     f.write_bytes(b"file")
     store.put_file(f)
-    assert _incoming(store.root) == []
-    assert len(_blobs(store.root)) == 3
+    assert backend.incoming() == []
+    assert len(backend.blobs()) == 3
 
 
 # -- export -------------------------------------------------------------------------------
 
 
-def test_export_writes_the_blob(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_export_writes_the_blob(store: ArtifactStore, tmp_path: Path) -> None:
     ref = store.put_bytes(DATA)
     dest = tmp_path / "out" / "not-yet-there"
     target = store.export(ref.sha256, dest, "models/model.pkl")
@@ -354,7 +433,7 @@ def test_export_writes_the_blob(store: LocalArtifactStore, tmp_path: Path) -> No
     assert _incoming(dest) == []
 
 
-def test_export_replaces_an_existing_file(store: LocalArtifactStore, tmp_path: Path) -> None:
+def test_export_replaces_an_existing_file(store: ArtifactStore, tmp_path: Path) -> None:
     ref = store.put_bytes(DATA)
     (tmp_path / "dest").mkdir()
     (tmp_path / "dest" / "f.txt").write_bytes(b"old")
@@ -362,11 +441,10 @@ def test_export_replaces_an_existing_file(store: LocalArtifactStore, tmp_path: P
     assert (tmp_path / "dest" / "f.txt").read_bytes() == DATA
 
 
-def test_export_of_corrupt_blob_writes_nothing(
-    store: LocalArtifactStore, tmp_path: Path
-) -> None:
+def test_export_of_corrupt_blob_writes_nothing(backend: Backend, tmp_path: Path) -> None:
+    store = backend.store
     ref = store.put_bytes(DATA)
-    store.path_of(ref.sha256).write_bytes(DATA[:-1] + b"?")
+    backend.tamper(ref.sha256, DATA[:-1] + b"?")
     dest = tmp_path / "dest"
     with pytest.raises(ArtifactError, match="failed verification"):
         store.export(ref.sha256, dest, "f.txt")
@@ -375,7 +453,7 @@ def test_export_of_corrupt_blob_writes_nothing(
 
 
 def test_export_of_missing_blob_writes_nothing(
-    store: LocalArtifactStore, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
     dest = tmp_path / "dest"
     with pytest.raises(ArtifactError, match="missing"):
@@ -385,7 +463,7 @@ def test_export_of_missing_blob_writes_nothing(
 
 
 def test_export_through_symlinked_folder_outside_is_refused(
-    store: LocalArtifactStore, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
     ref = store.put_bytes(DATA)
     dest = tmp_path / "dest"
@@ -402,7 +480,7 @@ def test_export_through_symlinked_folder_outside_is_refused(
 
 
 def test_export_through_dangling_symlinked_folder_is_refused(
-    store: LocalArtifactStore, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
     ref = store.put_bytes(DATA)
     dest = tmp_path / "dest"
@@ -414,7 +492,7 @@ def test_export_through_dangling_symlinked_folder_is_refused(
 
 
 def test_export_through_symlinked_folder_inside_is_allowed(
-    store: LocalArtifactStore, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
     ref = store.put_bytes(DATA)
     dest = tmp_path / "dest"
@@ -425,7 +503,7 @@ def test_export_through_symlinked_folder_inside_is_allowed(
 
 
 def test_export_onto_existing_symlink_is_refused(
-    store: LocalArtifactStore, tmp_path: Path
+    store: ArtifactStore, tmp_path: Path
 ) -> None:
     ref = store.put_bytes(DATA)
     dest = tmp_path / "dest"
@@ -451,60 +529,60 @@ def test_export_onto_existing_symlink_is_refused(
 
 
 def test_path_of_refuses_blob_folder_symlinked_outside(
-    store: LocalArtifactStore, tmp_path: Path
+    local_store: LocalArtifactStore, tmp_path: Path
 ) -> None:
     digest = _sha(DATA)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / digest).write_bytes(DATA)  # a perfectly valid blob, but not ours
-    store.root.mkdir()
-    (store.root / digest[:2]).symlink_to(outside, target_is_directory=True)
+    local_store.root.mkdir()
+    (local_store.root / digest[:2]).symlink_to(outside, target_is_directory=True)
 
     with pytest.raises(ArtifactError, match="outside the artifact root"):
-        store.path_of(digest)
+        local_store.path_of(digest)
     with pytest.raises(ArtifactError, match="outside the artifact root"):
-        store.read_bytes(digest)
+        local_store.read_bytes(digest)
     assert sorted(p.name for p in outside.iterdir()) == [digest]
 
 
 def test_path_of_refuses_blob_file_symlinked_outside(
-    store: LocalArtifactStore, tmp_path: Path
+    local_store: LocalArtifactStore, tmp_path: Path
 ) -> None:
     digest = _sha(DATA)
     outside = tmp_path / "elsewhere.bin"
     outside.write_bytes(DATA)
-    (store.root / digest[:2]).mkdir(parents=True)
-    (store.root / digest[:2] / digest).symlink_to(outside)
+    (local_store.root / digest[:2]).mkdir(parents=True)
+    (local_store.root / digest[:2] / digest).symlink_to(outside)
     with pytest.raises(ArtifactError, match="outside the artifact root"):
-        store.read_bytes(digest)
+        local_store.read_bytes(digest)
 
 
 def test_put_bytes_through_symlinked_blob_folder_writes_nothing_outside(
-    store: LocalArtifactStore, tmp_path: Path
+    local_store: LocalArtifactStore, tmp_path: Path
 ) -> None:
     digest = _sha(DATA)
     outside = tmp_path / "outside"
     outside.mkdir()
-    store.root.mkdir()
-    (store.root / digest[:2]).symlink_to(outside, target_is_directory=True)
+    local_store.root.mkdir()
+    (local_store.root / digest[:2]).symlink_to(outside, target_is_directory=True)
     with pytest.raises(ArtifactError):
-        store.put_bytes(DATA)
+        local_store.put_bytes(DATA)
     with pytest.raises(ArtifactError):
-        store.put_stream(io.BytesIO(DATA), media_type="text/plain")
+        local_store.put_stream(io.BytesIO(DATA), media_type="text/plain")
     assert list(outside.iterdir()) == []
-    assert _incoming(store.root) == []
+    assert _incoming(local_store.root) == []
 
 
 def test_path_of_allows_blob_folder_symlinked_inside(
-    store: LocalArtifactStore, tmp_path: Path
+    local_store: LocalArtifactStore, tmp_path: Path
 ) -> None:
     digest = _sha(DATA)
-    store.root.mkdir()
-    (store.root / "shard").mkdir()
-    (store.root / digest[:2]).symlink_to(store.root / "shard", target_is_directory=True)
-    ref = store.put_bytes(DATA)
-    assert (store.root / "shard" / digest).read_bytes() == DATA
-    assert store.read_bytes(ref.sha256) == DATA
+    local_store.root.mkdir()
+    (local_store.root / "shard").mkdir()
+    (local_store.root / digest[:2]).symlink_to(local_store.root / "shard", target_is_directory=True)
+    ref = local_store.put_bytes(DATA)
+    assert (local_store.root / "shard" / digest).read_bytes() == DATA
+    assert local_store.read_bytes(ref.sha256) == DATA
 
 
 # -- iter_files ---------------------------------------------------------------------------
@@ -587,8 +665,9 @@ def test_iter_files_through_a_symlinked_root(tmp_path: Path) -> None:
     assert names == ["a.txt", "alias.txt", "b.txt", "sub/c.txt", "sub/deeper/d.txt"]
 
 
-def test_export_over_an_existing_folder_is_an_artifact_error(tmp_path: Path) -> None:
-    store = LocalArtifactStore(tmp_path / "blobs")
+def test_export_over_an_existing_folder_is_an_artifact_error(
+    store: ArtifactStore, tmp_path: Path
+) -> None:
     ref = store.put_bytes(b"x")
     (tmp_path / "dest" / "model").mkdir(parents=True)
     with pytest.raises(ArtifactError, match="is a folder"):

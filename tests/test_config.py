@@ -567,3 +567,87 @@ def test_git_dirty_outside_a_repository(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
     assert git_dirty(tmp_path) is None
     assert git_dirty(tmp_path / "does-not-exist") is None
+
+
+# -- artifacts on object storage ------------------------------------------------------------
+
+
+def test_pyproject_artifacts_url_with_options(tmp_path: Path) -> None:
+    root = _project(tmp_path, 'artifacts = "s3://team-bucket/ml/"\n\n'
+                              "[tool.nbmlops.artifacts_options]\n"
+                              'endpoint_url = "http://127.0.0.1:9000"\nprofile = "ml-team"\n')
+    s = _settings(root)
+    assert s.artifacts_url == "s3://team-bucket/ml"
+    assert s.artifacts_location == "s3://team-bucket/ml"
+    assert dict(s.artifacts_options) == {"endpoint_url": "http://127.0.0.1:9000",
+                                         "profile": "ml-team"}
+    # the local folder is then the cache of what was read, where the artifacts would be
+    assert s.artifacts_root == root / ".nbmlops" / "artifact-cache"
+    assert "ml-team" not in repr(s)  # options are not shown
+    assert "9000" not in repr(s)
+
+
+def test_env_artifacts_url_and_options_beat_pyproject(tmp_path: Path) -> None:
+    root = _project(tmp_path, 'artifacts = "s3://a-bucket/x"\n\n'
+                              "[tool.nbmlops.artifacts_options]\nprofile = \"ml\"\n")
+    s = _settings(root, NBMLOPS_ARTIFACTS="s3://other-bucket/y",
+                  NBMLOPS_ARTIFACTS_OPTIONS='{"endpoint_url": "http://127.0.0.1:1"}')
+    assert s.artifacts_url == "s3://other-bucket/y"
+    assert dict(s.artifacts_options) == {"endpoint_url": "http://127.0.0.1:1"}  # replaced
+    local = _settings(root, NBMLOPS_ARTIFACTS="blobs")
+    assert local.artifacts_url is None
+    assert local.artifacts_root == root / "blobs"
+    assert dict(local.artifacts_options) == {}  # options only go with a URL
+
+
+def test_a_file_url_is_a_local_folder(tmp_path: Path) -> None:
+    root = _project(tmp_path, f'artifacts = "file://{tmp_path}/blobs"\n')
+    s = _settings(root)
+    assert s.artifacts_url is None
+    assert s.artifacts_root == tmp_path.resolve() / "blobs"
+
+
+def test_settings_env_carries_url_and_options_to_a_child(tmp_path: Path) -> None:
+    from nbmlops.config import settings_env
+
+    root = _project(tmp_path, 'artifacts = "s3://a-bucket/x"\n\n'
+                              "[tool.nbmlops.artifacts_options]\nprofile = \"ml\"\n")
+    s = _settings(root)
+    env = settings_env(s)
+    assert env["NBMLOPS_ARTIFACTS"] == "s3://a-bucket/x"
+    assert json.loads(env["NBMLOPS_ARTIFACTS_OPTIONS"]) == {"profile": "ml"}
+    child = _settings(root, **env)  # what a child process started there resolves
+    assert (child.store_url, child.artifacts_url, child.artifacts_options,
+            child.artifacts_root) == (s.store_url, s.artifacts_url, s.artifacts_options,
+                                      s.artifacts_root)
+    (tmp_path / "plain").mkdir()
+    assert "NBMLOPS_ARTIFACTS_OPTIONS" not in settings_env(_settings(_project(
+        tmp_path / "plain")))
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "setting", "words"),
+    [
+        ('artifacts = "s3://bucket/a/../b"\n', {}, "[tool.nbmlops] artifacts", "'..'"),
+        ('artifacts = "s3://"\n', {}, "[tool.nbmlops] artifacts", "not an artifact store URL"),
+        ('artifacts = "  "\n', {}, "[tool.nbmlops] artifacts", "is empty"),
+        ("", {"NBMLOPS_ARTIFACTS": "s3://b/./x"}, "NBMLOPS_ARTIFACTS", "'.'"),
+        ("", {"NBMLOPS_ARTIFACTS": "s3://bkt/x", "NBMLOPS_ARTIFACTS_OPTIONS": "{bad"},
+         "NBMLOPS_ARTIFACTS_OPTIONS", "not valid JSON"),
+        ("", {"NBMLOPS_ARTIFACTS": "s3://bkt/x", "NBMLOPS_ARTIFACTS_OPTIONS": "[1]"},
+         "NBMLOPS_ARTIFACTS_OPTIONS", "must be a JSON object"),
+        ('artifacts_options = "x"\n', {}, "tool.nbmlops.artifacts_options", "must be a table"),
+        ('artifacts = "s3://bkt/x"\n\n[tool.nbmlops.artifacts_options]\nsecret = "abc"\n', {},
+         "tool.nbmlops.artifacts_options", "holds credentials (['secret'])"),
+        ('[tool.nbmlops.artifacts_options]\naws_secret_access_key = "abc"\n', {},
+         "tool.nbmlops.artifacts_options", "AWS chain"),
+    ],
+)
+def test_malformed_artifact_settings(tmp_path: Path, toml: str, env: dict[str, str],
+                                     setting: str, words: str) -> None:
+    root = _project(tmp_path, toml)
+    with pytest.raises(ConfigError) as info:
+        resolve_settings(start=root, env=env)
+    assert info.value.setting == setting
+    assert words in str(info.value)
+    assert "abc" not in str(info.value)  # a credential is named, never repeated

@@ -33,7 +33,7 @@ from nbmlops._types import (
     RunTable,
     StoreInfo,
 )
-from nbmlops.config import Settings
+from nbmlops.config import Settings, settings_env
 from nbmlops.workspace import Mode, Workspace, current_settings
 
 if TYPE_CHECKING:
@@ -764,8 +764,7 @@ def run_job(folder: str | Path, *, params: Mapping[str, Any] | None = None,
     from nbmlops.export.runner import run_job as run
 
     settings = current_settings()
-    env = {"NBMLOPS_STORE": settings.store_url,
-           "NBMLOPS_ARTIFACTS": str(settings.artifacts_root)}
+    env = settings_env(settings)
     return run(workspace(settings=settings), Path(folder), overrides=params, timeout=timeout,
                retries=retries, settings_env=env, project_root=settings.project_root)
 

@@ -2,34 +2,51 @@
 
 Precedence, highest first:
 
-1. environment variables ``NBMLOPS_STORE`` (a SQLAlchemy URL or a path to a SQLite file)
-   and ``NBMLOPS_ARTIFACTS`` (a folder);
+1. environment variables ``NBMLOPS_STORE`` (a SQLAlchemy URL or a path to a SQLite file),
+   ``NBMLOPS_ARTIFACTS`` (a folder, or a URL such as ``s3://bucket/prefix``) and
+   ``NBMLOPS_ARTIFACTS_OPTIONS`` (a JSON object);
 2. ``[tool.nbmlops]`` in the project's ``pyproject.toml`` (``store``, ``artifacts``,
-   ``auto_upgrade``), relative paths taken from the folder holding that file;
+   ``auto_upgrade``, and the table ``[tool.nbmlops.artifacts_options]``), relative paths
+   taken from the folder holding that file;
 3. the default: ``.nbmlops/lineage.db`` and ``.nbmlops/artifacts/`` at the project root,
    the nearest folder at or above the working directory that holds ``pyproject.toml`` or
    ``.git`` (else the working directory itself, which in Jupyter is the notebook's folder).
 
 When only the store is given and it is a SQLite file, artifacts default to an
 ``artifacts/`` folder beside it, so a store folder is self-contained.
+
+Artifacts given as a URL (any fsspec filesystem; ``s3://`` needs ``nbmlops[s3]``) live
+there; ``artifacts_root`` is then the local cache of blobs read from it
+(``artifact-cache/`` where the local folder would have been). The artifact options are
+handed to the filesystem's driver as keyword arguments (for S3: ``endpoint_url``,
+``profile``, ``client_kwargs``, …); the environment variable replaces the table whole.
+Credentials come from the driver's usual chain (for S3: ``AWS_*`` variables, ``~/.aws``,
+an instance role); pyproject.toml, a file people commit, refuses them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nbmlops.errors import ConfigError
 
-__all__ = ["Settings", "find_project_root", "resolve_settings", "sqlite_path"]
+__all__ = ["Settings", "find_project_root", "resolve_settings", "settings_env",
+           "split_artifacts_url", "sqlite_path"]
 
 STORE_ENV = "NBMLOPS_STORE"
 ARTIFACTS_ENV = "NBMLOPS_ARTIFACTS"
 AUTO_UPGRADE_ENV = "NBMLOPS_AUTO_UPGRADE"
+ARTIFACTS_OPTIONS_ENV = "NBMLOPS_ARTIFACTS_OPTIONS"
+# never in a committed file: the driver's credential chain provides them
+_CREDENTIAL_KEYS = frozenset({"key", "secret", "token", "password", "aws_access_key_id",
+                              "aws_secret_access_key", "aws_session_token", "session_token",
+                              "access_key", "secret_key", "account_key", "sas_token"})
 DEFAULT_DIR = ".nbmlops"
 _MARKERS = ("pyproject.toml", ".git")
 
@@ -41,6 +58,23 @@ class Settings:
     project_root: Path
     auto_upgrade: bool = True
     source: str = "default"  # "env", "pyproject.toml" or "default": where store_url came from
+    # artifacts on an fsspec filesystem (``s3://bucket/prefix``): artifacts_root is then the
+    # local cache; the options go to the filesystem's driver and are never shown
+    artifacts_url: str | None = None
+    artifacts_options: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
+
+    @property
+    def artifacts_location(self) -> str:
+        """Where the artifacts live: the URL, or the local folder."""
+        return self.artifacts_url or str(self.artifacts_root)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes a child process open the same store and artifacts."""
+    env = {STORE_ENV: settings.store_url, ARTIFACTS_ENV: settings.artifacts_location}
+    if settings.artifacts_url is not None and settings.artifacts_options:
+        env[ARTIFACTS_OPTIONS_ENV] = json.dumps(dict(settings.artifacts_options))
+    return env
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -98,17 +132,27 @@ def _read_tool_table(pyproject: Path) -> Mapping[str, Any]:
     table = tool.get("nbmlops", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.nbmlops] in {pyproject} must be a table", setting="tool.nbmlops")
-    unknown = set(table) - {"store", "artifacts", "auto_upgrade"}
+    unknown = set(table) - {"store", "artifacts", "auto_upgrade", "artifacts_options"}
     if unknown:
         raise ConfigError(
             f"[tool.nbmlops] in {pyproject} has unknown key(s) {sorted(unknown)}; "
-            "known keys are store, artifacts, auto_upgrade",
+            "known keys are store, artifacts, auto_upgrade, artifacts_options",
             setting="tool.nbmlops",
         )
     for key in ("store", "artifacts"):
         if key in table and not isinstance(table[key], str):
             raise ConfigError(f"[tool.nbmlops] {key} in {pyproject} must be a string",
                               setting=f"tool.nbmlops.{key}")
+    options = table.get("artifacts_options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"[tool.nbmlops] artifacts_options in {pyproject} must be a table",
+                          setting="tool.nbmlops.artifacts_options")
+    secret = sorted(k for k in options if k.lower() in _CREDENTIAL_KEYS)
+    if secret:
+        raise ConfigError(
+            f"[tool.nbmlops.artifacts_options] in {pyproject} holds credentials ({secret}); "
+            "they do not belong in a committed file: use the usual AWS chain (AWS_* "
+            "variables, ~/.aws, a profile) instead", setting="tool.nbmlops.artifacts_options")
     if "auto_upgrade" in table and not isinstance(table["auto_upgrade"], bool):
         raise ConfigError(f"[tool.nbmlops] auto_upgrade in {pyproject} must be true or false",
                           setting="tool.nbmlops.auto_upgrade")
@@ -139,14 +183,29 @@ def resolve_settings(start: Path | None = None, env: Mapping[str, str] | None = 
     else:
         store_url, source = f"sqlite:///{root / DEFAULT_DIR / 'lineage.db'}", "default"
 
+    artifacts_url: str | None = None
     if env.get(ARTIFACTS_ENV):
-        artifacts = (cwd / Path(env[ARTIFACTS_ENV]).expanduser()).resolve()
+        artifacts_url = _artifacts_url(env[ARTIFACTS_ENV], ARTIFACTS_ENV)
+        given: Path | None = None if artifacts_url else \
+            (cwd / Path(_local(env[ARTIFACTS_ENV])).expanduser()).resolve()
     elif "artifacts" in table:
-        artifacts = (root / Path(table["artifacts"]).expanduser()).resolve()
+        artifacts_url = _artifacts_url(table["artifacts"], "[tool.nbmlops] artifacts")
+        given = None if artifacts_url else \
+            (root / Path(_local(table["artifacts"])).expanduser()).resolve()
+    else:
+        given = None
+    if given is not None:
+        artifacts = given
     elif (db := sqlite_path(store_url)) is not None and source != "default":
         artifacts = db.parent / "artifacts"
     else:
         artifacts = root / DEFAULT_DIR / "artifacts"
+    if artifacts_url is not None:
+        artifacts = artifacts.with_name("artifact-cache")
+    if env.get(ARTIFACTS_OPTIONS_ENV):
+        artifacts_options = _json_object(env[ARTIFACTS_OPTIONS_ENV], ARTIFACTS_OPTIONS_ENV)
+    else:
+        artifacts_options = dict(table.get("artifacts_options", {}))
 
     if env.get(AUTO_UPGRADE_ENV):
         auto_upgrade = _parse_bool(env[AUTO_UPGRADE_ENV], AUTO_UPGRADE_ENV)
@@ -154,4 +213,53 @@ def resolve_settings(start: Path | None = None, env: Mapping[str, str] | None = 
         auto_upgrade = bool(table.get("auto_upgrade", True))
 
     return Settings(store_url=store_url, artifacts_root=artifacts, project_root=root,
-                    auto_upgrade=auto_upgrade, source=source)
+                    auto_upgrade=auto_upgrade, source=source, artifacts_url=artifacts_url,
+                    artifacts_options=artifacts_options if artifacts_url else {})
+
+
+def _local(value: str) -> str:
+    value = value.strip()
+    return value[len("file://"):] if value.lower().startswith("file://") else value
+
+
+def _artifacts_url(value: str, setting: str) -> str | None:
+    """The URL when artifacts are on an fsspec filesystem, None for a local folder."""
+    value = value.strip()
+    if not value:
+        raise ConfigError(f"{setting} is empty: give a folder or a URL such as "
+                          "'s3://bucket/prefix'", setting=setting)
+    if "://" not in value or value.lower().startswith("file://"):
+        return None
+    try:
+        scheme, rest = split_artifacts_url(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{setting}: {exc}", setting=setting) from None
+    return f"{scheme}://{rest}"
+
+
+def split_artifacts_url(url: str) -> tuple[str, str]:
+    """``("s3", "bucket/prefix")`` for ``s3://bucket/prefix/``; refuses a prefix with
+    ``.``, ``..`` or empty segments (it must name one place, plainly)."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum() \
+            or not rest.strip("/"):
+        raise ConfigError(f"{url!r} is not an artifact store URL (expected e.g. "
+                          "'s3://bucket/prefix')")
+    rest = rest.rstrip("/")
+    if any(part in ("", ".", "..") for part in rest.split("/")):
+        raise ConfigError(f"the artifact store URL {url!r} has an empty, '.' or '..' "
+                          "segment; give the prefix plainly, e.g. 's3://bucket/team/ml'")
+    return scheme.lower(), rest
+
+
+def _json_object(value: str, setting: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{setting} is not valid JSON ({exc.msg} at character {exc.pos}); "
+                          'give an object such as {"endpoint_url": "http://localhost:9000"}',
+                          setting=setting) from None
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{setting} must be a JSON object, not {type(parsed).__name__}",
+                          setting=setting)
+    return parsed

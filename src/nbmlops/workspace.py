@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from nbmlops._types import Actor
 from nbmlops.config import (
     ARTIFACTS_ENV,
+    ARTIFACTS_OPTIONS_ENV,
     AUTO_UPGRADE_ENV,
     STORE_ENV,
     Settings,
@@ -39,7 +40,7 @@ from nbmlops.config import (
 )
 
 if TYPE_CHECKING:
-    from nbmlops.artifacts import LocalArtifactStore
+    from nbmlops.artifacts import ArtifactStore
     from nbmlops.store import Store
 
 Mode = Literal["read", "write"]
@@ -63,7 +64,7 @@ class Workspace:
 
     settings: Settings
     store: Store
-    artifacts: LocalArtifactStore
+    artifacts: ArtifactStore
     actor: Actor
     mode: Mode
     # a stand-in for a store that does not exist yet: every read finds nothing
@@ -93,7 +94,7 @@ class Workspace:
         return list(self._services.values())
 
     def __repr__(self) -> str:
-        return (f"Workspace(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r}, "
+        return (f"Workspace(store={self.store.url!r}, artifacts={self.artifacts.location!r}, "
                 f"mode={self.mode!r})")
 
 
@@ -130,6 +131,7 @@ def current_settings() -> Settings:
     pyproject.toml changes, so a tracked cell does not re-read configuration.
     """
     key = (os.getcwd(), *(os.environ.get(v, "") for v in (STORE_ENV, ARTIFACTS_ENV,
+                                                          ARTIFACTS_OPTIONS_ENV,
                                                           AUTO_UPGRADE_ENV)))
     cached = _settings_cache.get(key)
     if cached is not None and cached[1] == _mtime(cached[0].project_root / "pyproject.toml"):
@@ -157,7 +159,7 @@ def open_workspace(settings: Settings | None = None, *, mode: Mode = "write",
     if mode not in MODES:
         raise ValueError(f"mode must be 'read' or 'write', not {mode!r}")
     settings = settings or current_settings()
-    key = (settings.store_url, str(settings.artifacts_root))
+    key = (settings.store_url, settings.artifacts_location)
     found = _open.get(key)
     if found is not None and (mode == "read" or found.writable):
         return found
@@ -172,8 +174,18 @@ def open_workspace(settings: Settings | None = None, *, mode: Mode = "write",
     return ws
 
 
+def artifact_store(settings: Settings) -> ArtifactStore:
+    """The artifact store the settings point at: a folder, or a URL read through the
+    local cache in ``settings.artifacts_root``."""
+    from nbmlops.artifacts import open_artifact_store
+
+    if settings.artifacts_url is None:
+        return open_artifact_store(settings.artifacts_root)
+    return open_artifact_store(settings.artifacts_url, options=settings.artifacts_options,
+                               cache_root=settings.artifacts_root)
+
+
 def _make(settings: Settings, mode: Mode, create: bool) -> Workspace:
-    from nbmlops.artifacts import LocalArtifactStore
     from nbmlops.store import open_store
 
     writing = mode == "write"
@@ -181,8 +193,7 @@ def _make(settings: Settings, mode: Mode, create: bool) -> Workspace:
                        auto_upgrade=settings.auto_upgrade if writing else False,
                        reap=writing)
     return Workspace(settings=settings, store=store,
-                     artifacts=LocalArtifactStore(settings.artifacts_root),
-                     actor=process_actor(), mode=mode)
+                     artifacts=artifact_store(settings), actor=process_actor(), mode=mode)
 
 
 _empty: dict[tuple[str, str], Workspace] = {}
@@ -191,11 +202,10 @@ _empty: dict[tuple[str, str], Workspace] = {}
 def empty_workspace(settings: Settings | None = None) -> Workspace:
     """A read-only workspace standing in for a store that is not there yet: lists are
     empty, lookups say not found, and nothing is created where the store would be."""
-    from nbmlops.artifacts import LocalArtifactStore
     from nbmlops.store import open_store
 
     settings = settings or current_settings()
-    key = (settings.store_url, str(settings.artifacts_root))
+    key = (settings.store_url, settings.artifacts_location)
     found = _empty.get(key)
     if found is None:
         with _open_lock:
@@ -203,7 +213,7 @@ def empty_workspace(settings: Settings | None = None) -> Workspace:
             if found is None:
                 found = _empty[key] = Workspace(
                     settings=settings, store=open_store("sqlite://", reap=False),
-                    artifacts=LocalArtifactStore(settings.artifacts_root),
+                    artifacts=artifact_store(settings),
                     actor=process_actor(), mode="read", empty=True)
     return found
 
@@ -245,5 +255,5 @@ def _after_fork_in_child() -> None:
 atexit.register(close_workspaces)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-__all__ = ["MODES", "Mode", "Service", "Workspace", "close_workspaces", "current_settings",
+__all__ = ["MODES", "Mode", "Service", "Workspace", "artifact_store", "close_workspaces", "current_settings",
            "empty_workspace", "open_workspace", "open_workspaces", "process_actor"]

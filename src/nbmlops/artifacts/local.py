@@ -24,25 +24,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nbmlops._types import ArtifactRef
-from nbmlops.artifacts.names import check_name, check_sha256
+from nbmlops.artifacts.base import INCOMING, within, write_export
+from nbmlops.artifacts.names import check_sha256
 from nbmlops.errors import ArtifactError
 
 _BUF = 1 << 20
-INCOMING = ".incoming-"
 STALE_INCOMING_S = 3600.0
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 def guess_media_type(name: str) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def _within(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-    except ValueError:
-        return False
-    return True
 
 
 class LocalArtifactStore:
@@ -61,10 +53,17 @@ class LocalArtifactStore:
         digest = check_sha256(sha256)
         path = self.root / digest[:2] / digest
         real_root = self.root.resolve()
-        if not _within(path.resolve(), real_root):
+        if not within(path.resolve(), real_root):
             raise ArtifactError(f"blob {digest[:12]}… resolves outside the artifact root "
                                 f"{real_root} (a symlink?); refusing to use it")
         return path
+
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def key_of(self, sha256: str) -> str:
+        return self.path_of(sha256).relative_to(self.root).as_posix()
 
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
@@ -196,33 +195,7 @@ class LocalArtifactStore:
 
     def export(self, sha256: str, dest_root: Path, name: str) -> Path:
         """Write blob ``sha256`` to ``dest_root/name``; ``name`` may not escape ``dest_root``."""
-        check_name(name)
-        dest_root = Path(dest_root)
-        dest_root.mkdir(parents=True, exist_ok=True)
-        real_root = dest_root.resolve()
-        target = dest_root.joinpath(*name.split("/"))
-        # checked before creating any folder, so not even an empty one appears outside
-        if not _within(target.parent.resolve(), real_root):
-            raise ArtifactError(f"{name!r} would be written outside {real_root} (through a "
-                                "symlinked folder); refusing", name=name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_dir() and not target.is_symlink():
-            raise ArtifactError(f"{target} is a folder; cannot write the artifact {name!r} "
-                                "over it", name=name)
-        if target.is_symlink():
-            raise ArtifactError(f"{target} is a symlink; refusing to write through it",
-                                name=name)
-        fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", dir=target.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                for chunk in self._verified_chunks(sha256):
-                    fh.write(chunk)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return target
+        return write_export(self._verified_chunks(sha256), dest_root, name)
 
 
 def iter_files(folder: Path) -> Iterator[tuple[Path, str]]:
@@ -233,12 +206,12 @@ def iter_files(folder: Path) -> Iterator[tuple[Path, str]]:
         dirnames.sort()  # a stable order, whatever the filesystem lists first
         for d in dirnames:
             p = Path(dirpath) / d
-            if p.is_symlink() and not _within(p.resolve(), real):
+            if p.is_symlink() and not within(p.resolve(), real):
                 raise ArtifactError(f"{p} links outside {folder}; refusing to follow it",
                                     name=str(p))
         for f in sorted(filenames):
             p = Path(dirpath) / f
-            if p.is_symlink() and not _within(p.resolve(), real):
+            if p.is_symlink() and not within(p.resolve(), real):
                 raise ArtifactError(f"{p} links outside {folder}; refusing to follow it",
                                     name=str(p))
             yield p, p.relative_to(folder).as_posix()

@@ -15,7 +15,7 @@ def _db_info(args: argparse.Namespace, out: TextIO) -> int:
     settings, info = api.store_info()
     data = {
         "store": info.url, "configured_by": settings.source,
-        "artifacts": str(settings.artifacts_root), "project_root": str(settings.project_root),
+        "artifacts": settings.artifacts_location, "project_root": str(settings.project_root),
         "schema_revision": info.revision, "head_revision": info.head_revision,
         "experiments": info.experiments, "runs": dict(info.runs_by_status),
         "datasets": info.datasets, "artifact_blobs": info.artifacts,
@@ -28,7 +28,7 @@ def _db_info(args: argparse.Namespace, out: TextIO) -> int:
     by_status = ", ".join(f"{n} {s}" for s, n in info.runs_by_status.items() if n)
     out.write(
         f"store        {info.url}  (from {settings.source})\n"
-        f"artifacts    {settings.artifacts_root}\n"
+        f"artifacts    {settings.artifacts_location}\n"
         f"schema       {info.revision} (this nbmlops: {info.head_revision})\n"
         f"experiments  {info.experiments}\n"
         f"runs         {total}" + (f" ({by_status})" if by_status else "") + "\n"

@@ -136,7 +136,7 @@ def model_file(ws: Workspace, version: ModelVersion) -> bytes:
     """The version's file bytes: where the artifact store keeps them, sha256 verified."""
     store = ws.artifacts
     try:
-        expected = store.path_of(version.sha256)
+        expected = store.key_of(version.sha256)
     except ArtifactError as exc:
         raise UnsafeModelError(f"{version.reference}: its recorded sha256 is not valid "
                                f"({exc}); refusing to load it",
@@ -147,7 +147,7 @@ def model_file(ws: Workspace, version: ModelVersion) -> bytes:
         raise UnsafeModelError(f"{version.reference}: its file location {version.source!r} "
                                "points outside the artifact root; refusing to load it",
                                reference=version.reference) from exc
-    if (store.root / version.source) != expected:
+    if version.source != expected:
         raise UnsafeModelError(f"{version.reference}: its file location {version.source!r} is "
                                "not where its sha256 says the file is; refusing to load it",
                                reference=version.reference)
@@ -343,8 +343,7 @@ def _flavor(model: Any) -> str:
 
 
 def _relative_source(ws: Workspace, ref: ArtifactRef) -> str:
-    path = ws.artifacts.path_of(ref.sha256)
-    return path.relative_to(ws.artifacts.root).as_posix()
+    return ws.artifacts.key_of(ref.sha256)
 
 
 def _describing_files(ws: Workspace, model: Any, how: Registration) -> dict[str, ArtifactRef]:

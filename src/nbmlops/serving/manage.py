@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbmlops._types import Actor, Deployment
+from nbmlops.config import settings_env
 from nbmlops.errors import DeploymentError
 from nbmlops.serving.server import ServeOptions, bind, deployments_root, require_serving
 from nbmlops.store import liveness
@@ -80,12 +81,12 @@ def start(ws: Workspace, options: ServeOptions, *, store_url: str,
     if options.port:  # a taken port is a one-line error now, not a server that exits
         bind(options.host, options.port).close()
     dep_id = uuid.uuid4().hex
-    folder = deployments_root(ws.artifacts.root) / name
+    folder = deployments_root(ws.settings.artifacts_root) / name
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / f"server-{dep_id[:8]}.log"
     options = replace(options, name=name, deployment_id=dep_id, server_log=str(log_path))
-    env = {**os.environ, "NBMLOPS_STORE": store_url,
-           "NBMLOPS_ARTIFACTS": str(ws.artifacts.root), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **settings_env(ws.settings), "NBMLOPS_STORE": store_url,
+           "PYTHONUNBUFFERED": "1"}
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(command(options), stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True,

@@ -54,6 +54,8 @@ class ServeOptions:
     # resolved by the main process
     store_url: str | None = None
     artifacts_root: str | None = None
+    artifacts_url: str | None = None
+    artifacts_options: dict[str, Any] = field(default_factory=dict)
     project_root: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -199,7 +201,7 @@ def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str |
 
     settings = resolve_settings()
     ref = parse_reference(options.target)
-    ws = open_existing(settings.store_url, settings.artifacts_root, settings.project_root)
+    ws = open_existing(settings)
     # a file the server may not load is refused here, in one line, before anything starts
     version = check_loadable(ws, ref, trusted=options.trusted).version
     name = options.name or ref.model
@@ -207,6 +209,8 @@ def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str |
                                      / "predictions")
     return (replace(options, store_url=settings.store_url,
                     artifacts_root=str(settings.artifacts_root),
+                    artifacts_url=settings.artifacts_url,
+                    artifacts_options=dict(settings.artifacts_options),
                     project_root=str(settings.project_root), log_dir=log_dir),
             ws, version, ref.alias, ref.model)
 
@@ -267,11 +271,14 @@ def create_worker_app() -> Any:
     metrics = Metrics()
     source: StoreSource | None = None
     if options.store_url is not None:
+        from nbmlops.config import Settings
         from nbmlops.registry import parse_reference
         from nbmlops.serving.sources import open_existing
 
-        ws = open_existing(options.store_url, Path(options.artifacts_root or "."),
-                           Path(options.project_root or "."))
+        ws = open_existing(Settings(
+            store_url=options.store_url, artifacts_root=Path(options.artifacts_root or "."),
+            project_root=Path(options.project_root or "."), artifacts_url=options.artifacts_url,
+            artifacts_options=options.artifacts_options))
         source = StoreSource(ws, parse_reference(options.target), trusted=options.trusted,
                              deployment_id=options.deployment_id, poll_s=options.poll_s)
         served = source.load()

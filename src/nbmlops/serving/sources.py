@@ -14,13 +14,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nbmlops._types import Actor
 from nbmlops.serving.model import ServedModel
 
 if TYPE_CHECKING:
+    from nbmlops.config import Settings
     from nbmlops.registry import LoadedModel, Reference
     from nbmlops.workspace import Workspace
 
@@ -41,13 +41,11 @@ def served(loaded: LoadedModel) -> ServedModel:
             "created_at": v.created_at.isoformat(), "description": v.description})
 
 
-def open_existing(store_url: str, artifacts_root: Path, project_root: Path) -> Workspace:
+def open_existing(settings: Settings) -> Workspace:
     """The workspace of an existing store (a server never creates one)."""
-    from nbmlops.config import Settings
     from nbmlops.workspace import open_workspace
 
-    return open_workspace(Settings(store_url=store_url, artifacts_root=artifacts_root,
-                                   project_root=project_root), mode="write", create=False)
+    return open_workspace(settings, mode="write", create=False)
 
 
 class StoreSource:

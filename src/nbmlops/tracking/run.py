@@ -43,7 +43,7 @@ from nbmlops._types import (
     RunKind,
     RunStatus,
 )
-from nbmlops.artifacts import LocalArtifactStore, check_name, iter_files
+from nbmlops.artifacts import ArtifactStore, check_name, iter_files
 from nbmlops.errors import NbmlopsError, NoActiveRunError, ParamConflictError, StoreError
 from nbmlops.store import Store, liveness
 from nbmlops.store.base import same_param
@@ -161,7 +161,7 @@ class Recorder:
                              url=ws.store.url)
         self.ws = ws
         self.store: Store = ws.store
-        self.artifacts: LocalArtifactStore = ws.artifacts
+        self.artifacts: ArtifactStore = ws.artifacts
         self.project_root: Path = ws.project_root
         self._runs: dict[str, ActiveRun] = {}
         self._lock = threading.Lock()
@@ -181,7 +181,7 @@ class Recorder:
         self.token = liveness.process_token()
 
     def __repr__(self) -> str:
-        return f"Recorder(store={self.store.url!r}, artifacts={str(self.artifacts.root)!r})"
+        return f"Recorder(store={self.store.url!r}, artifacts={self.artifacts.location!r})"
 
     # -- services -------------------------------------------------------------------
     def prefetch_environment(self) -> None:
@@ -654,7 +654,7 @@ class ActiveRun:
                 error=_last_line(self.error), warnings=tuple(self.warnings))
 
 
-def model_artifact(artifacts: LocalArtifactStore, model: Any, name: str) -> RunArtifact:
+def model_artifact(artifacts: ArtifactStore, model: Any, name: str) -> RunArtifact:
     """A model object pickled into the artifact store, as a ``model`` artifact."""
     data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     ref = artifacts.put_bytes(data, media_type=MODEL_MEDIA_TYPE)
