@@ -551,7 +551,7 @@ def model_history(reference: str) -> pd.DataFrame:
     """The audit events of a model (``churn``) or of one alias (``churn@production``)."""
     import pandas as pd
 
-    from nbmlops.registry.registry import parse_reference
+    from nbmlops.references import parse_reference
 
     ref = parse_reference(reference)
     store = _existing().store

@@ -194,7 +194,8 @@ def _beat(ws: Any, deployment_id: str, stop: threading.Event) -> None:
 
 def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
     from nbmlops.config import resolve_settings
-    from nbmlops.registry import check_loadable, parse_reference
+    from nbmlops.references import parse_reference
+    from nbmlops.registry import check_loadable
     from nbmlops.serving.sources import open_existing
 
     settings = resolve_settings()
@@ -267,7 +268,7 @@ def create_worker_app() -> Any:
     metrics = Metrics()
     source: StoreSource | None = None
     if options.store_url is not None:
-        from nbmlops.registry import parse_reference
+        from nbmlops.references import parse_reference
         from nbmlops.serving.sources import open_existing
 
         ws = open_existing(options.store_url, Path(options.artifacts_root or "."),
