@@ -59,7 +59,7 @@ def _json_arg(flag: str, text: str) -> Any:
 
 def _tune(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
-    from nbmlops.tuning.progress import NoProgress, TextProgress
+    from nbmlops.progress import NoProgress, TextProgress
 
     frame = _load_frame(args.data)
     if args.target not in frame.columns:

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbmlops import tracking
+from nbmlops.progress import NoProgress, Progress, ProgressState
 from nbmlops.serving.model import ServedModel
 from nbmlops.tracking import finish
-from nbmlops.tuning.progress import NoProgress, Progress, ProgressState
 
 if TYPE_CHECKING:
     import pandas as pd
