@@ -1032,6 +1032,10 @@ def drift_checks(*, model: str | None = None, deployment: str | None = None,
         latest = nbmlops.drift_checks(deployment="churn-api", limit=1).items[0]
         latest.column("age").p_value
     """
+    if model is not None:
+        from nbmlops.references import parse_reference
+
+        parse_reference(model)  # the one rule: a bad reference is said the same everywhere
     return _read_store().list_drift_checks(model=model, deployment=deployment, limit=limit,
                                            offset=offset)
 
