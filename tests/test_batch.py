@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 
 import nbmlops
 from nbmlops.errors import SignatureError
+from nbmlops.progress import TextProgress
 from nbmlops.tracking.fingerprint import fingerprint_file
-from nbmlops.tuning.progress import TextProgress
 
 X_all, y_all = make_classification(2500, 4, n_informative=3, n_redundant=0, random_state=1)
 FRAME = pd.DataFrame(X_all, columns=["tenure", "spend", "calls", "age"])

@@ -542,6 +542,10 @@ async def test_an_oversized_model_reference_or_version_is_a_400(
     message = await fail(jp_fetch, "lineage", code=400, model="churn/99999999999999999999999")
     assert "a version is a number from 1 to 9223372036854775807" in message
     await fail(jp_fetch, "lineage", code=400, model="churn/\u0663")
+    # the drift checks' model filter parses references by the same rule
+    message = await fail(jp_fetch, "drift", code=400, model="churn/99999999999999999999999")
+    assert "a version is a number from 1 to 9223372036854775807" in message
+    assert "model name" in await fail(jp_fetch, "drift", code=400, model="bad name")
     for version in (10**22, 2**63):
         message = await fail(jp_fetch, "models", "churn", "promote", code=400, method="POST",
                              body=json.dumps({"version": version, "alias": "production"}))

@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 import nbmlops
-from nbmlops.tuning.progress import Eta, NoProgress, ProgressState
+from nbmlops.progress import Eta, NoProgress, ProgressState
 
 X, Y = make_classification(240, 6, n_informative=4, random_state=0)
 KF = KFold(5, shuffle=True, random_state=0)
@@ -442,3 +442,10 @@ def test_optuna_reuses_the_scores_of_a_repeated_combination(store_env: Path) -> 
         first = kids[kids["name"] == f"LogisticRegression #{int(row['params.optuna.repeat_of'])}"]
         assert row["metrics.score"] == first["metrics.score"].iloc[0]
         assert row["params.C"] == first["params.C"].iloc[0]
+
+
+def test_progress_names_are_still_importable_from_tuning() -> None:
+    from nbmlops import progress
+    from nbmlops.tuning import progress as old_home
+
+    assert all(getattr(old_home, n) is getattr(progress, n) for n in old_home.__all__)

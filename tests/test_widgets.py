@@ -19,10 +19,9 @@ import pandas as pd
 import pytest
 
 import nbmlops
-from nbmlops import widgets
+from nbmlops import progress, widgets
+from nbmlops.progress import ProgressState, TextProgress
 from nbmlops.tracking.compare import Comparison
-from nbmlops.tuning import progress
-from nbmlops.tuning.progress import ProgressState, TextProgress
 from nbmlops.tuning.tune import TuneResult
 from nbmlops.widgets.compare import CompareWidget
 from nbmlops.widgets.progress import WidgetProgress

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from nbmlops.export.spec import JobSpec
     from nbmlops.export.suite import JobsRun
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
+    from nbmlops.progress import Progress
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.run import ActiveRun
     from nbmlops.tracking.summary import RunSummary
-    from nbmlops.tuning.progress import Progress
     from nbmlops.tuning.tune import TuneResult
 
 # what run listings (%runs, `nbmlops runs list`) show unless asked: a search's candidates
@@ -359,13 +359,13 @@ def tune(
     ``interrupted``); a candidate whose fit fails is recorded as failed and the search
     goes on. ``origin`` says which notebook cell (or script) ran the search; by default,
     the caller's. ``progress``: True shows it (a widget in a live notebook, else text lines),
-    False hides it, or pass a :class:`~nbmlops.tuning.progress.Progress`. Returns a
+    False hides it, or pass a :class:`~nbmlops.progress.Progress`. Returns a
     :class:`~nbmlops.tuning.tune.TuneResult`.
     """
+    from nbmlops import progress as progress_mod
     from nbmlops.errors import TuneError
     from nbmlops.tracking.notebook import experiment_for
     from nbmlops.tracking.run import active_run
-    from nbmlops.tuning import progress as progress_mod
     from nbmlops.tuning.tune import tune as _tune
 
     if X is None or y is None:
@@ -551,7 +551,7 @@ def model_history(reference: str) -> pd.DataFrame:
     """The audit events of a model (``churn``) or of one alias (``churn@production``)."""
     import pandas as pd
 
-    from nbmlops.registry.registry import parse_reference
+    from nbmlops.references import parse_reference
 
     ref = parse_reference(reference)
     store = _existing().store
@@ -669,8 +669,8 @@ def score_batch(reference: str, source: str | Path, dest: str | Path, *,
     ``dest``: the input's columns plus ``prediction`` (or ``proba_<class>`` columns).
     ``engine="dask"`` (``pip install "nbmlops[dask]"``) handles files larger than memory.
     Recorded as a run of kind ``deploy`` with the input and output fingerprints."""
+    from nbmlops.progress import default as default_progress
     from nbmlops.serving import batch
-    from nbmlops.tuning.progress import default as default_progress
 
     return batch.score(workspace(create=False), reference, source, dest, engine=engine,
                        chunk_size=chunk_size, proba=proba, trusted=trusted,
@@ -1031,6 +1031,10 @@ def drift_checks(*, model: str | None = None, deployment: str | None = None,
         latest = nbmlops.drift_checks(deployment="churn-api", limit=1).items[0]
         latest.column("age").p_value
     """
+    if model is not None:
+        from nbmlops.references import parse_reference
+
+        parse_reference(model)  # the one rule: a bad reference is said the same everywhere
     return _read_store().list_drift_checks(model=model, deployment=deployment, limit=limit,
                                            offset=offset)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from nbmlops.errors import GateError
+from nbmlops.formatting import format_number
 
 _GATE = re.compile(r"^\s*(?:metrics\.)?([^\s<>=!]+)\s*(>=|<=|==|!=|>|<)\s*(\S+)\s*$")
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -43,13 +44,6 @@ class Gate:
 def threshold_text(value: float) -> str:
     """A threshold as written, exactly (``0.123456789``, ``1234567``)."""
     return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _value_text(value: float) -> str:
-    """A metric's value as shown beside a gate (4 significant digits)."""
-    if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
 
 
 def parse(expression: object) -> Gate:
@@ -81,7 +75,7 @@ def check(gates: Iterable[str | Gate], metrics: Mapping[str, float], *, what: st
             raise GateError(f"gate {gate} cannot be checked: {what} has no metric "
                             f"{gate.metric!r} (it has: {known})", gate=str(gate), value=None)
         if not gate.passes(value):
-            raise GateError(f"gate {gate} failed: {gate.metric} is {_value_text(value)}; "
+            raise GateError(f"gate {gate} failed: {gate.metric} is {format_number(value)}; "
                             f"{what} refused", gate=str(gate), value=value)
 
 

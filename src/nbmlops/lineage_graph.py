@@ -26,33 +26,12 @@ from nbmlops._types import (
     ModelVersion,
     RunRecord,
 )
+from nbmlops.references import parse_reference
 from nbmlops.store.base import DeploymentStore, RegistryStore, RunStore
-
-MAX_VERSION = 2**63 - 1
 
 
 class LineageStore(RunStore, RegistryStore, DeploymentStore, Protocol):
     """What the graph reads: runs, the registry and deployments."""
-
-
-def parse_version_reference(text: str) -> tuple[str, int | None, str | None]:
-    """``NAME``, ``NAME/VERSION`` or ``NAME@ALIAS`` → (name, version, alias); ValueError
-    for anything else (a version that is not a number from 1 to 2**63 - 1 in ASCII
-    digits, an empty name or alias)."""
-    name, version, alias = text, None, None
-    if "@" in text:
-        name, alias = text.split("@", 1)
-    elif "/" in text:
-        name, number = text.rsplit("/", 1)
-        if (not number.isascii() or not number.isdigit() or len(number) > 19
-                or not 1 <= int(number) <= MAX_VERSION):
-            shown = text if len(text) <= 60 else f"{text[:40]}…"
-            raise ValueError(f"model reference {shown!r}: a version is a number from 1 to "
-                             f"{MAX_VERSION} in the digits 0-9")
-        version = int(number)
-    if not name or alias == "":
-        raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS")
-    return name, version, alias
 
 
 @dataclass
@@ -137,12 +116,13 @@ def lineage(store: LineageStore, *, run: str | None = None, model: str | None = 
     if run is not None:
         root = graph.run(store.get_run(run))
     elif model is not None:
-        name, version, alias = parse_version_reference(model)
-        root = graph.version(store.get_model_version(name, version=version, alias=alias))
+        ref = parse_reference(model)
+        root = graph.version(store.get_model_version(ref.model, version=ref.version,
+                                                     alias=ref.alias))
     else:
         assert deployment is not None
         root = graph.deployment(store.get_deployment(deployment))
     return graph.build(root)
 
 
-__all__ = ["LineageStore", "lineage", "parse_version_reference"]
+__all__ = ["LineageStore", "lineage"]

@@ -10,7 +10,7 @@ from nbmlops.cli._output import dump_json
 
 def _db_info(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
-    from nbmlops.tracking.summary import format_size
+    from nbmlops.formatting import format_size
 
     settings, info = api.store_info()
     data = {

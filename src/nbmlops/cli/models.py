@@ -7,6 +7,7 @@ import dataclasses
 from typing import TextIO
 
 from nbmlops.cli._output import clean_floats, dump_json, write_frame
+from nbmlops.formatting import format_number
 
 
 def _models_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -42,7 +43,8 @@ def _models_show(args: argparse.Namespace, out: TextIO) -> int:
         if version.signature.get("output"):
             w(f"  {'output':<12} {version.signature['output']}\n")
     if version.metrics:
-        w("metrics:\n" + "".join(f"  {k} = {v:.4g}\n" for k, v in version.metrics.items()))
+        w("metrics:\n" + "".join(f"  {k} = {format_number(v)}\n"
+                                  for k, v in version.metrics.items()))
     if version.files:
         w("files:\n" + "".join(f"  {k} ({v[:12]}…)\n" for k, v in version.files.items()))
     return 0

@@ -12,20 +12,12 @@ from nbmlops.cli._output import clean_floats, dump_json
 
 
 def _load_frame(path: str) -> Any:
-    import pandas as pd
+    from nbmlops import datafiles
 
-    suffix = path.rsplit(".", 1)[-1].lower()
     try:
-        if suffix in ("parquet", "pq"):
-            return pd.read_parquet(path)
-        if suffix in ("csv", "txt", "gz"):
-            return pd.read_csv(path)
-    except FileNotFoundError:
-        raise ValueError(f"--data {path}: no such file") from None
-    except ImportError as exc:
-        raise ValueError(f"--data {path}: reading it needs {exc.name}; pip install "
-                         f"{exc.name}") from None
-    raise ValueError(f"--data {path}: give a .csv or .parquet file")
+        return datafiles.read(path, "--data file")
+    except (FileNotFoundError, ImportError) as exc:  # said in one line, as bad input
+        raise ValueError(str(exc)) from None
 
 
 def _estimator(spec: str, init: dict[str, Any]) -> Any:
@@ -59,7 +51,7 @@ def _json_arg(flag: str, text: str) -> Any:
 
 def _tune(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
-    from nbmlops.tuning.progress import NoProgress, TextProgress
+    from nbmlops.progress import NoProgress, TextProgress
 
     frame = _load_frame(args.data)
     if args.target not in frame.columns:

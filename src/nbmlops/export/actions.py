@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nbmlops.errors import JobSpecError, UnsafeModelError
+from nbmlops.references import check_model_name, parse_reference
 
 if TYPE_CHECKING:
     from nbmlops._types import RunRecord
@@ -79,18 +80,17 @@ def parse_action(text: object) -> Action:
     if verb == "promote":
         if len(rest) != 2:
             raise JobSpecError(f"on-success action {text!r}: {usage}")
-        name, _, version = rest[0].partition("/")
-        if version and not version.isdigit():
-            raise JobSpecError(f"on-success action {text!r}: version {version!r} is not a "
-                               "number")
-        return Action("promote", _model_name(name, text), rest[1], None,
-                      int(version) if version else None)
+        try:
+            ref = parse_reference(rest[0])
+        except ValueError as exc:
+            raise JobSpecError(f"on-success action {text!r}: {exc}") from None
+        if ref.alias is not None:
+            raise JobSpecError(f"on-success action {text!r}: {usage}")
+        return Action("promote", ref.model, rest[1], None, ref.version)
     raise JobSpecError(f"on-success action {text!r}: unknown action {verb!r}; {usage}")
 
 
 def _model_name(name: str, text: str) -> str:
-    from nbmlops.registry import check_model_name
-
     try:
         return check_model_name(name)
     except ValueError as exc:

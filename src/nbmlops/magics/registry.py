@@ -11,8 +11,8 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from nbmlops import api
 from nbmlops._types import ModelVersion
 from nbmlops.errors import NbmlopsError
+from nbmlops.formatting import format_number
 from nbmlops.magics import _display, _parsing
-from nbmlops.tracking.summary import format_number
 
 
 class RegisteredVersion(ModelVersion):

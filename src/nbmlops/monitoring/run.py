@@ -1,7 +1,8 @@
 """A drift check as users ask for it: what to compare (frames, files, a registered
 model's training sample, a deployment's prediction log), the check, and its record.
 
-The reference can be a DataFrame, a ``.parquet``/``.csv`` file, or a registered version
+The reference can be a DataFrame, a ``.parquet``/``.csv`` file (read by
+:mod:`nbmlops.datafiles`' rule), or a registered version
 (``churn@production``, ``churn/3``): its training sample, kept at registration. The
 current data can be a DataFrame, a file, or a deployment's prediction log over a window
 (``deployment="churn", since="24h"``): the rows one version answered (the version given
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbmlops import tracking
 from nbmlops._types import DriftColumnResult, NewDriftCheck, RunArtifact
+from nbmlops.datafiles import format_of, read
 from nbmlops.errors import DriftDetected
 from nbmlops.monitoring.drift import PREDICTION, ColumnDrift, DriftReport, check
 from nbmlops.tracking import finish
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
     from nbmlops.workspace import Workspace
 
 Data = Any  # a DataFrame, a file path, or a model reference (the reference side only)
-_FILES = (".parquet", ".csv")
 
 
 @dataclass(frozen=True)
@@ -116,27 +117,14 @@ def data_side(data: Data, what: str, workspace_of: Callable[[], Workspace] | Non
         return Side(data.to_frame(), f"Series {data.name!r} ({len(data):,})")
     if isinstance(data, str | os.PathLike):
         path = Path(data)
-        if path.suffix.lower() in _FILES or path.exists():
-            return Side(read_file(path), f"{path.name} ({path})")
+        if format_of(path) is not None or path.exists():
+            return Side(read(path), f"{path.name} ({path})")
         if workspace_of is not None and what == "reference":
             return model_side(workspace_of(), str(data))
         raise FileNotFoundError(f"no file {path}; give a .parquet or .csv file or a DataFrame")
     raise TypeError(f"the {what} must be a DataFrame, a .parquet/.csv file"
                     + (" or a registered model (churn@production)" if what == "reference"
                        else "") + f", not a {type(data).__name__}")
-
-
-def read_file(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    if not path.exists():
-        raise FileNotFoundError(f"no file {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix == ".parquet" or path.is_dir():
-        return pd.read_parquet(path)
-    raise ValueError(f"{path} is neither .parquet nor .csv")
 
 
 def model_side(ws: Workspace, reference: str) -> Side:
@@ -310,4 +298,4 @@ def _valid_key(key: str) -> bool:
     return True
 
 
-__all__ = ["Side", "data_side", "deployment_window", "model_side", "read_file", "run_drift"]
+__all__ = ["Side", "data_side", "deployment_window", "model_side", "run_drift"]

@@ -1,7 +1,8 @@
 """The model registry: versions, aliases with history, safe model files, signatures, cards.
 
 The names below are what other capabilities and the API may use; each is imported on first
-use (PEP 562), so a served model imports only the parts it needs.
+use (PEP 562), so a served model imports only the parts it needs. Model references are
+parsed below the capabilities (:mod:`nbmlops.references`) and named here as well.
 
 Model formats are plugins (:mod:`nbmlops.registry.formats`): :func:`register_format` adds
 one at run time, an installed package adds one through an entry point in the group
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nbmlops._lazy import surface
+from nbmlops.references import Reference, check_alias, check_model_name, parse_reference
 
 if TYPE_CHECKING:
     from nbmlops.registry.card import ModelCard
@@ -21,15 +23,11 @@ if TYPE_CHECKING:
     from nbmlops.registry.profile import from_parquet_bytes
     from nbmlops.registry.registry import (
         LoadedModel,
-        Reference,
         Registration,
         card_html,
-        check_alias,
         check_loadable,
-        check_model_name,
         load,
         model_file,
-        parse_reference,
         promote,
         register,
         resolve,
@@ -47,8 +45,7 @@ _WHERE = {
     "from_parquet_bytes": "profile",
     **dict.fromkeys(("ANY", "Signature", "enforce", "infer"), "signature"),
     **dict.fromkeys((
-        "LoadedModel", "Reference", "Registration", "card_html", "check_alias",
-        "check_loadable", "check_model_name", "load", "model_file", "parse_reference",
+        "LoadedModel", "Registration", "card_html", "check_loadable", "load", "model_file",
         "promote", "register", "resolve", "rollback", "run_model", "source_run",
         "training_data"), "registry"),
 }

@@ -25,7 +25,7 @@ from nbmlops.evaluation import (
     evaluate_model,
     ranked,
 )
-from nbmlops.tracking import format_number
+from nbmlops.formatting import format_number
 
 __all__ = ["Fairness", "ModelCard", "evaluate"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from nbmlops._types import (
 )
 from nbmlops.artifacts import check_name
 from nbmlops.errors import ArtifactError, ModelNotFoundError, UnsafeModelError
+from nbmlops.references import Reference, check_alias, check_model_name, parse_reference
 from nbmlops.registry import formats
 from nbmlops.registry.signature import Signature, enforce, infer
 from nbmlops.tracking import MODEL_MEDIA_TYPE, active_run
@@ -37,53 +37,6 @@ if TYPE_CHECKING:
 
     from nbmlops.registry.card import ModelCard
     from nbmlops.workspace import Workspace
-
-_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,254}$")
-_ALIAS = re.compile(r"^[A-Za-z][\w-]{0,63}$")
-_REF = re.compile(r"^(?P<name>[^@/]+?)(?:@(?P<alias>[^@/]+)|/(?P<version>[^@/]+))?$")
-
-
-def check_model_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"model name {name!r}: use letters, digits, '.', '_' or '-' (not "
-                         "'@' or '/', which name aliases and versions), at most 255")
-    return name
-
-
-def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValueError(f"alias {alias!r}: start with a letter; use letters, digits, '_' or "
-                         "'-', at most 64 (e.g. staging, production)")
-    return alias
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """``churn`` (the latest version), ``churn/3`` or ``churn@production``."""
-
-    model: str
-    version: int | None = None
-    alias: str | None = None
-
-    def __str__(self) -> str:
-        if self.alias:
-            return f"{self.model}@{self.alias}"
-        return f"{self.model}/{self.version}" if self.version else self.model
-
-
-def parse_reference(text: str) -> Reference:
-    match = _REF.match(text.strip()) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"model reference {text!r}: write NAME, NAME/VERSION or NAME@ALIAS "
-                         "(e.g. churn/3 or churn@production)")
-    name = check_model_name(match["name"])
-    if match["version"] is not None:
-        if not match["version"].isdigit() or int(match["version"]) < 1:
-            raise ValueError(f"model reference {text!r}: a version is a number from 1")
-        return Reference(name, version=int(match["version"]))
-    if match["alias"] is not None:
-        return Reference(name, alias=check_alias(match["alias"]))
-    return Reference(name)
 
 
 def actor(ws: Workspace) -> Actor:

@@ -1,7 +1,7 @@
 """Scoring a file with a registered model, chunk by chunk, recorded as a run.
 
 The input is a Parquet file (or a folder of Parquet part files) or a CSV file; the output,
-Parquet or CSV by its extension, holds the input's columns and the prediction
+Parquet or CSV; both told by their names (:mod:`nbmlops.datafiles`). The output holds the input's columns and the prediction
 (``prediction``, or ``proba_<class>`` columns with ``proba=True``), row for row.
 
 * ``engine="pandas"`` reads one chunk at a time (Parquet record batches, CSV chunks), so
@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbmlops import tracking
+from nbmlops.datafiles import Format, input_format, is_compressed, output_format
+from nbmlops.progress import NoProgress, Progress, ProgressState
 from nbmlops.serving.model import ServedModel
 from nbmlops.tracking import finish
-from nbmlops.tuning.progress import NoProgress, Progress, ProgressState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 Engine = Literal["pandas", "dask"]
 ENGINES: tuple[Engine, ...] = ("pandas", "dask")
-_FORMATS = (".parquet", ".csv")
 
 
 @dataclass(frozen=True)
@@ -64,25 +64,12 @@ class BatchResult:
                 f"{rate} · run {self.run_id[:8]}")
 
 
-def _format(path: Path, what: str) -> str:
-    suffix = path.suffix.lower()
-    if suffix not in _FORMATS:
-        raise ValueError(f"{what} {path} is neither .parquet nor .csv; give a file with one "
-                         "of those extensions")
-    return suffix
-
-
-def check_paths(source: Path, dest: Path) -> tuple[str, str]:
-    """The input's and output's formats, or a ValueError/FileNotFoundError saying what to
-    change (before any model is loaded or run started)."""
-    if not source.exists():
-        raise FileNotFoundError(f"no input file {source}; give the path of a .parquet or "
-                                ".csv file")
-    src_fmt = _format(source, "input")
-    if source.is_dir() and src_fmt != ".parquet":
-        raise ValueError(f"input {source} is a folder; only a folder of Parquet part files "
-                         "can be read as one input")
-    dest_fmt = _format(dest, "output")
+def check_paths(source: Path, dest: Path) -> tuple[Format, Format]:
+    """The input's and output's formats (by :mod:`nbmlops.datafiles`' rule), or a
+    ValueError/FileNotFoundError saying what to change (before any model is loaded or run
+    started)."""
+    src_fmt = input_format(source, "input file")
+    dest_fmt = output_format(dest, "output")
     if dest.resolve() == source.resolve():
         raise ValueError(f"the output {dest} is the input; write the scores elsewhere")
     if not dest.parent.is_dir():
@@ -124,7 +111,7 @@ def score(ws: Workspace, reference: str, source: str | os.PathLike[str],
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         run.log_input(source, name=source.name)
-        meter.total = _row_count(source) if src_fmt == ".parquet" else None
+        meter.total = _row_count(source) if src_fmt == "parquet" else None
         meter.update()
         if engine == "pandas":
             _score_pandas(scorer, source, src_fmt, tmp, dest_fmt, chunk_size, meter)
@@ -223,10 +210,10 @@ def _row_count(source: Path) -> int | None:
         return None  # unreadable: reading it proper says why
 
 
-def _chunks(source: Path, fmt: str, chunk_size: int) -> Iterator[pd.DataFrame]:
+def _chunks(source: Path, fmt: Format, chunk_size: int) -> Iterator[pd.DataFrame]:
     import pandas as pd
 
-    if fmt == ".csv":
+    if fmt == "csv":
         with pd.read_csv(source, chunksize=chunk_size) as reader:
             yield from reader
         return
@@ -250,7 +237,7 @@ def _chunks(source: Path, fmt: str, chunk_size: int) -> Iterator[pd.DataFrame]:
         yield pa.Table.from_batches(pending).to_pandas()
 
 
-def _score_pandas(scorer: _Scorer, source: Path, src_fmt: str, tmp: Path, dest_fmt: str,
+def _score_pandas(scorer: _Scorer, source: Path, src_fmt: Format, tmp: Path, dest_fmt: Format,
                   chunk_size: int, meter: _Meter) -> None:
     write, close = _writer(tmp, dest_fmt)
     try:
@@ -261,12 +248,12 @@ def _score_pandas(scorer: _Scorer, source: Path, src_fmt: str, tmp: Path, dest_f
         close()
 
 
-def _writer(tmp: Path, fmt: str) -> tuple[Callable[[pd.DataFrame, int], None], Callable[[], None]]:
+def _writer(tmp: Path, fmt: Format) -> tuple[Callable[[pd.DataFrame, int], None], Callable[[], None]]:
     """Append chunks to ``tmp``: the first sets the columns (and their types), the others
     must match them."""
     state: dict[str, Any] = {}
 
-    if fmt == ".csv":
+    if fmt == "csv":
         def write_csv(frame: pd.DataFrame, index: int) -> None:
             first = "columns" not in state
             if first:
@@ -314,12 +301,13 @@ def _require_dask() -> None:
                           ) from exc
 
 
-def _score_dask(scorer: _Scorer, source: Path, src_fmt: str, tmp: Path, dest_fmt: str,
+def _score_dask(scorer: _Scorer, source: Path, src_fmt: Format, tmp: Path, dest_fmt: Format,
                 chunk_size: int, meter: _Meter) -> None:
     import dask.dataframe as dd
 
-    if src_fmt == ".csv":
-        frame = dd.read_csv(source, blocksize=max(chunk_size * 64, 1 << 20))
+    if src_fmt == "csv":  # a compressed file cannot be split into blocks
+        frame = dd.read_csv(source, blocksize=None if is_compressed(source)
+                            else max(chunk_size * 64, 1 << 20))
     else:
         frame = dd.read_parquet(source, split_row_groups="adaptive")
 
@@ -327,7 +315,7 @@ def _score_dask(scorer: _Scorer, source: Path, src_fmt: str, tmp: Path, dest_fmt
     # no types to predict from)
     meta = scorer(frame.head(1, npartitions=-1)).iloc[:0]
     scored = frame.map_partitions(_Partition(scorer, meter), meta=meta)
-    if dest_fmt == ".csv":
+    if dest_fmt == "csv":
         scored.to_csv(str(tmp), single_file=True, index=False)
     else:
         tmp.mkdir()

@@ -63,7 +63,8 @@ def command(options: ServeOptions) -> list[str]:
 def start(ws: Workspace, options: ServeOptions, *, store_url: str,
           timeout: float = START_TIMEOUT_S) -> Deployment:
     """Start a server for a registered model in the background; the live deployment."""
-    from nbmlops.registry import check_loadable, parse_reference
+    from nbmlops.references import parse_reference
+    from nbmlops.registry import check_loadable
 
     options.check()
     require_serving()

@@ -196,7 +196,8 @@ def _beat(ws: Any, deployment_id: str, stop: threading.Event) -> None:
 
 def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
     from nbmlops.config import resolve_settings
-    from nbmlops.registry import check_loadable, parse_reference
+    from nbmlops.references import parse_reference
+    from nbmlops.registry import check_loadable
     from nbmlops.serving.sources import open_existing
 
     settings = resolve_settings()
@@ -272,7 +273,7 @@ def create_worker_app() -> Any:
     source: StoreSource | None = None
     if options.store_url is not None:
         from nbmlops.config import Settings
-        from nbmlops.registry import parse_reference
+        from nbmlops.references import parse_reference
         from nbmlops.serving.sources import open_existing
 
         ws = open_existing(Settings(

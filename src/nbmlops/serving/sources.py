@@ -21,7 +21,8 @@ from nbmlops.serving.model import ServedModel
 
 if TYPE_CHECKING:
     from nbmlops.config import Settings
-    from nbmlops.registry import LoadedModel, Reference
+    from nbmlops.references import Reference
+    from nbmlops.registry import LoadedModel
     from nbmlops.workspace import Workspace
 
 
@@ -70,7 +71,8 @@ class StoreSource:
         return self.reference.version is None
 
     def load(self, version: int | None = None) -> ServedModel:
-        from nbmlops.registry import Reference, load
+        from nbmlops.references import Reference
+        from nbmlops.registry import load
 
         ref = self.reference if version is None else Reference(self.reference.model,
                                                                version=version)

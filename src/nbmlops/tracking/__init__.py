@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from nbmlops._lazy import surface
+from nbmlops.formatting import format_number
 
 if TYPE_CHECKING:
     from nbmlops.tracking.compare import Comparison
@@ -36,13 +37,13 @@ if TYPE_CHECKING:
         tracked,
         write_pending,
     )
-    from nbmlops.tracking.summary import RunSummary, format_number
+    from nbmlops.tracking.summary import RunSummary
     from nbmlops.tracking.values import coerce_param, is_dataset, is_estimator, is_fitted
 
 _WHERE = {
     "Comparison": "compare",
     "fingerprint_of": "fingerprint", "fingerprint_file": "fingerprint",
-    "RunSummary": "summary", "format_number": "summary",
+    "RunSummary": "summary",
     "coerce_param": "values", "is_dataset": "values", "is_estimator": "values",
     "is_fitted": "values",
     **dict.fromkeys((

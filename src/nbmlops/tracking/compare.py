@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nbmlops.errors import QueryError
-from nbmlops.tracking.summary import format_number
+from nbmlops.formatting import format_number
 
 if TYPE_CHECKING:
     import pandas as pd

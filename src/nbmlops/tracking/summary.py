@@ -4,38 +4,18 @@ HTML for JupyterLab)."""
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbmlops._types import DatasetLink, RunRecord
+from nbmlops.formatting import format_duration, format_number, format_size
 
 _ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "✗", "running": "…"}
 _COLOURS = {"finished": "#1a7f37", "failed": "#cf222e", "interrupted": "#9a6700",
             "crashed": "#cf222e", "running": "#0969da"}
 MAX_METRICS_SHOWN = 8
 MAX_CELL_CHARS = 60
-
-
-def format_number(value: float) -> str:
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,17 +173,6 @@ def _local_tz() -> Any:
     from datetime import datetime
 
     return datetime.now().astimezone().tzinfo
-
-
-def format_size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    amount = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if amount < 1024 or unit == "GB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{size} B"  # pragma: no cover
 
 
 def _duration(status: str, seconds: float | None) -> str:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from nbmlops import tracking
 from nbmlops._types import DatasetLink, Metric, NewRun, Origin, RunEnd
 from nbmlops.errors import TuneError
+from nbmlops.formatting import format_duration, format_number
+from nbmlops.progress import Eta, Progress, ProgressState
 from nbmlops.tracking import (
     ActiveRun,
     Comparison,
@@ -28,9 +30,7 @@ from nbmlops.tracking import (
     model_artifact,
 )
 from nbmlops.tracking import fingerprint_of as fingerprint
-from nbmlops.tracking.summary import format_duration, format_number
 from nbmlops.tuning import backends
-from nbmlops.tuning.progress import Eta, Progress, ProgressState
 from nbmlops.tuning.search import Candidate, Outcome, run_optuna, run_sklearn, scorer_names
 from nbmlops.tuning.spaces import Family, families
 

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from nbmlops.progress import Progress
     from nbmlops.tracking.compare import Comparison
-    from nbmlops.tuning.progress import Progress
     from nbmlops.tuning.tune import TuneResult
 
 WIDGETS_ENV = "NBMLOPS_WIDGETS"  # "0": plain output even in a live notebook
@@ -92,7 +92,7 @@ def register(shell: Any) -> None:
     """Show comparisons, search results and search progress as widgets, where wanted."""
     if not _wants_widgets(shell):
         return
-    from nbmlops.tuning import progress
+    from nbmlops import progress
 
     formatter = shell.display_formatter.ipython_display_formatter
     for name, show in _FORMATTERS.items():
@@ -109,6 +109,6 @@ def unregister(shell: Any) -> None:
             formatter.pop(name, None)
             ours = True
     if ours:
-        from nbmlops.tuning import progress
+        from nbmlops import progress
 
         progress.set_default(None)

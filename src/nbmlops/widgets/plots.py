@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from nbmlops.tracking.summary import format_number
+from nbmlops.formatting import format_number
 
 if TYPE_CHECKING:
     import numpy as np

@@ -9,13 +9,13 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nbmlops.tuning.progress import ProgressState
+from nbmlops.progress import ProgressState
 
 _STYLES = {"finished": "success", "failed": "danger", "interrupted": "warning"}
 
 
 class WidgetProgress:
-    """:class:`~nbmlops.tuning.progress.Progress` as an ``IntProgress`` bar and a label.
+    """:class:`~nbmlops.progress.Progress` as an ``IntProgress`` bar and a label.
 
     The bar counts items done (``state.unit``) of ``total``; when the total is not known
     ahead (successive halving, rows of a CSV file) it is full and blue ("info") until the
