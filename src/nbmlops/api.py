@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -78,14 +79,14 @@ def workspace(mode: Mode = "write", settings: Settings | None = None, *,
 # How this process's reads open the store. A process that may record (a kernel, a script,
 # the CLI) opens an existing store for writing, so a crashed run is marked and an old schema
 # upgraded as it is read; the Jupyter server only looks (``look_only()``).
-_read_mode: Mode = "write"
+_read_mode: ContextVar[Mode] = ContextVar("nbmlops_read_mode", default="write")
 
 
 def look_only() -> None:
-    """From now on this process's reads open the store in read mode: nothing is created,
-    upgraded or marked crashed by looking (what the JupyterLab panel's server does)."""
-    global _read_mode
-    _read_mode = "read"
+    """From now on, in this context (a request being answered, a thread, a task), reads open
+    the store in read mode: nothing is created, upgraded or marked crashed by looking. The
+    JupyterLab panel's server does this for each request it answers."""
+    _read_mode.set("read")
 
 
 def _existing() -> Workspace:
@@ -95,7 +96,7 @@ def _existing() -> Workspace:
     from nbmlops.workspace import empty_workspace
 
     try:
-        return workspace(_read_mode, create=False)
+        return workspace(_read_mode.get(), create=False)
     except NoStoreError:
         return empty_workspace()
 

@@ -17,10 +17,8 @@ from typing import Any
 
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    from nbmlops import api
     from nbmlops.server.handlers import PREFIX, handlers
 
-    api.look_only()  # a panel request never creates, upgrades or reaps anything
     web_app = serverapp.web_app
     web_app.add_handlers(".*$", handlers(web_app.settings["base_url"]))
     serverapp.log.info("nbmlops: REST API at %s", PREFIX)

@@ -23,6 +23,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
+from nbmlops import api
 from nbmlops.errors import (
     DeploymentError,
     ModelNotFoundError,
@@ -127,6 +128,10 @@ class ApiHandler(APIHandler):
 
     auth_resource = "nbmlops"
     operations: ClassVar[dict[str, Operation]] = {}
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        api.look_only()  # a panel request never creates, upgrades or reaps anything
+        await super().prepare()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
