@@ -30,6 +30,7 @@ from nbmlops._types import (
     RegisteredModel,
     RunKind,
     RunRecord,
+    RunSlice,
     RunTable,
     StoreInfo,
 )
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from nbmlops.export.spec import JobSpec
     from nbmlops.export.suite import JobsRun
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
+    from nbmlops.reproduce import Journal, Reproduction
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.serving.batch import BatchResult
@@ -243,11 +245,15 @@ def track_cell(
     execute: Callable[[], Outcome],
     *,
     options: CellOptions,
+    journal: Journal | None = None,
 ) -> tuple[RunSummary, Outcome]:
     """Run a notebook cell as a tracked run (what ``%%track`` calls).
 
-    The cell's own exception is not raised: it is in the returned outcome.
+    With the kernel's ``journal`` (on), the run records its slice and hidden-state flags,
+    shown in its summary. The cell's own exception is not raised: it is in the returned
+    outcome.
     """
+    from nbmlops import reproduce as _reproduce
     from nbmlops.errors import StoreError
     from nbmlops.tracking.cell import track_cell as _track_cell
 
@@ -256,7 +262,57 @@ def track_cell(
     except StoreError as exc:
         raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
-    return _track_cell(ws, source, namespace, execute, options)
+    plan = None
+    if journal is not None and journal.enabled:
+        plan = _reproduce.plan_run(ws, journal, source.tree, cell_id=source.cell_id,
+                                   notebook_path=source.notebook_path)
+    summary, outcome = _track_cell(ws, source, namespace, execute, options)
+    if plan is not None:
+        summary = _reproduce.record_slice(ws, summary, plan, source.tree, namespace)
+    return summary, outcome
+
+
+def start_journal(*, transform: Callable[[str], str],
+                  notebook: Callable[[], str | None]) -> Journal:
+    """A journal of every executed cell for this kernel session (what the extension keeps
+    on its kernel state); it writes into the store once one exists here."""
+    from nbmlops.reproduce import Journal as _Journal
+
+    return _Journal(transform=transform, notebook=notebook,
+                    existing_workspace=_journal_workspace)
+
+
+def _journal_workspace() -> Workspace | None:
+    from nbmlops.errors import NoStoreError
+
+    try:
+        return workspace("write", create=False)
+    except NoStoreError:
+        return None
+
+
+def run_slice(run_id: str) -> RunSlice | None:
+    """What a run stood on: the journaled cells (with their exact code) that last bound
+    each name it read, followed back, in the order they ran, and its hidden-state flags;
+    None when the run was recorded without the journal."""
+    return _existing().store.get_run_slice(run_id)
+
+
+def reproduce(run_id: str, *, rtol: float = 0.0, notebook_only: bool = False,
+              output: str | Path | None = None, timeout: float | None = None
+              ) -> Reproduction:
+    """Rebuild run ``run_id`` from its slice as a linear notebook, run it with papermill in
+    a fresh kernel in the project folder, and compare its metrics (exactly, or within
+    ``rtol``) and data fingerprints with the original's; recorded as a run of kind
+    ``reproduce``. ``notebook_only`` writes the notebook (to ``output``) without running it.
+    """
+    from nbmlops.reproduce import reproduce as _reproduce
+
+    if rtol < 0:
+        raise ValueError(f"rtol {rtol}: give a relative tolerance of 0 or more")
+    ws = _existing() if notebook_only else workspace()
+    return _reproduce(ws, run_id, rtol=rtol, notebook_only=notebook_only,
+                      output=None if output is None else Path(output), timeout=timeout)
 
 
 def _active(what: str) -> ActiveRun:
