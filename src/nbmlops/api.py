@@ -62,7 +62,8 @@ if TYPE_CHECKING:
 
 # what run listings (%runs, `nbmlops runs list`) show unless asked: a search's candidates
 # are many and are reached through their search's run
-LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
+LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift",
+                                     "reproduce")
 
 def workspace(mode: Mode = "write", settings: Settings | None = None, *,
               create: bool = True) -> Workspace:

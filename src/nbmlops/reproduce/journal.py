@@ -7,8 +7,9 @@ binds from its AST (the analysis ``%%track`` uses), notes the data files the cod
 (size and modification time), and writes batches to the store, the code once per distinct
 source. It writes only into a store that exists: until a run is tracked (or anything else
 creates the store) entries wait in memory, so loading the extension creates nothing.
-:meth:`Journal.flush` writes everything queued at once (a tracked run calls it before it
-reads the journal, and closing the journal calls it).
+:meth:`Journal.flush` writes everything queued at once (closing the journal calls it);
+:meth:`Journal.written` does so before a tracked run reads the session back (kept in
+memory as it is written, so a long session is not read again for every run).
 
 Each journal has a session id of its own: a kernel restart starts a new chain.
 """
@@ -98,6 +99,8 @@ class Journal:
         self._waiting: list[JournalEntry] = []  # analysed, not yet in the store
         self._sources: dict[str, str] = {}  # code of sources not yet in the store
         self._stored_sources: set[str] = set()
+        self._stored: list[JournalEntry] = []  # this session's entries in the store, in order
+        self._stored_in: object = None  # the store they are in
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -154,25 +157,42 @@ class Journal:
         if len(self._waiting) > MAX_WAITING:
             del self._waiting[:len(self._waiting) - MAX_WAITING]
 
+    def _write(self, ws: Workspace) -> None:
+        """Write what waits into ``ws`` (the caller holds the write lock)."""
+        entries, sources = list(self._waiting), dict(self._sources)
+        ws.store.record_journal(entries, sources)
+        if self._stored_in is ws.store:
+            self._stored.extend(entries)
+        del self._waiting[:len(entries)]
+        self._stored_sources.update(sources)
+        for digest in sources:
+            self._sources.pop(digest, None)
+
     def _drain(self, ws: Workspace | None) -> None:
         with self._write_lock:
             self._analyse()
             if not self._waiting:
                 return
             ws = ws or self._existing()
-            if ws is None:
-                return
-            entries, sources = list(self._waiting), dict(self._sources)
-            ws.store.record_journal(entries, sources)
-            del self._waiting[:len(entries)]
-            self._stored_sources.update(sources)
-            for digest in sources:
-                self._sources.pop(digest, None)
+            if ws is not None:
+                self._write(ws)
 
     def flush(self, ws: Workspace | None = None) -> None:
         """Write every queued cell now (into ``ws``, else into the store if one exists).
         Raises StoreError when the store refuses (the entries stay queued)."""
         self._drain(ws)
+
+    def written(self, ws: Workspace) -> list[JournalEntry]:
+        """This session's entries, all written into ``ws`` first, in the order they ran
+        (kept in memory as they are written; read back from the store the first time)."""
+        with self._write_lock:
+            self._analyse()
+            if self._waiting:
+                self._write(ws)
+            if self._stored_in is not ws.store:
+                self._stored = ws.store.session_journal(self.session_id)
+                self._stored_in = ws.store
+            return list(self._stored)
 
     def pending(self) -> int:
         """Cells recorded but not yet in the store."""

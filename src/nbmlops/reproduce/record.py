@@ -1,7 +1,7 @@
 """A tracked run's slice: planned before its cell runs, recorded when it has run.
 
-Named steps: :func:`plan_run` writes the journal out and reads the session back (so the
-slice points at stored executions), finds the slice and the flags the journal can tell;
+Named steps: :func:`plan_run` writes the journal out and takes the session as stored (so
+the slice points at stored executions), finds the slice and the flags the journal can tell;
 :func:`record_slice` adds the ``unseeded`` flags (the estimators exist only once the cell
 ran), writes the slice with the run and puts the flags in the run's summary line.
 """
@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 def plan_run(ws: Workspace, journal: Journal, tree: ast.Module, *, cell_id: str | None,
              notebook_path: str | None) -> SlicePlan:
     """What the run about to execute ``tree`` stands on (see the module)."""
-    journal.flush(ws)
-    entries = ws.store.session_journal(journal.session_id)
+    entries = journal.written(ws)
     reads = tracking.cell_names(tree).reads
     chosen, uses = find_slice(entries, reads)
     codes = ws.store.journal_code([entries[i].source_hash for i in chosen])

@@ -150,10 +150,10 @@ def write_notebook(nb: Mapping[str, Any], path: Path) -> Path:
 
 
 def execute(ws: Workspace, source: Path, output: Path, *, cwd: Path, parent: str,
-            notebook_path: str | None, experiment: str, timeout: float | None) -> str | None:
+            experiment: str, timeout: float | None) -> str | None:
     """Run ``source`` with papermill in a fresh kernel; None on success, else why not."""
     env = {**os.environ, **settings_env(ws.settings), tracking.PARENT_RUN_ENV: parent,
-           "NBMLOPS_NOTEBOOK": notebook_path or str(source),
+           "NBMLOPS_NOTEBOOK": str(source),
            "NBMLOPS_EXPERIMENT": experiment, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "papermill", str(source), str(output), "-k", KERNEL,
            "--no-progress-bar", "--cwd", str(cwd)]
@@ -258,7 +258,7 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
     try:
         executed = path.with_name(f"{path.stem}.executed.ipynb")
         error = execute(ws, path, executed, cwd=_workdir(ws, original), parent=rep.id,
-                        notebook_path=original.notebook_path, experiment=original.experiment,
+                        experiment=original.experiment,
                         timeout=timeout)
         again = _reproduced_run(ws, rep.id)
         if error is not None or again is None:
