@@ -7,6 +7,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import nbmlops
 from tests.shell import one_line_error
 
@@ -47,10 +49,12 @@ def test_every_cell_is_journaled_with_its_names_and_code_once(shell) -> None:  #
     assert by_code[-2][1].ok is False
     assert by_code[-1][1].reads == ("float", "a", "b")  # a tracked cell: its body's names
     first, again = [e for c, e in by_code if c == "a = 1"]
-    assert first.source_hash == again.source_hash and first.seq < again.seq
+    assert first.source_hash == again.source_hash
+    assert first.seq < again.seq
     assert [e.execution_count for e in entries] == sorted(e.execution_count for e in entries)
     # the run stands on the last a = 1 and on b
-    assert rec.slice is not None and rec.slice.clean
+    assert rec.slice is not None
+    assert rec.slice.clean
     assert [c.code for c in rec.slice.cells] == ["a = 1", "b = a + 1\nprint(b)", "a = 1"]
 
 
@@ -96,7 +100,8 @@ def test_a_restart_starts_a_new_chain(shell) -> None:  # type: ignore[no-untyped
     assert after != before
     rec = track(shell, "r2 = float(q)")
     # q was bound in the old session: the new chain does not reach back into it
-    assert rec.slice.session_id == after and rec.slice.cells == ()
+    assert rec.slice.session_id == after
+    assert rec.slice.cells == ()
     old = nbmlops.api.workspace().store.session_journal(before)  # written out on unload
     assert [e.binds for e in old][-2:] == [("first",), ("q",)]
 
@@ -108,14 +113,17 @@ def test_a_clean_run_is_marked_clean_in_its_summary_and_runs_show(shell, capsys 
     capsys.readouterr()
     rec = track(shell, "m = LinearRegression()\nmean = float(sum(rows) / len(rows))")
     out = capsys.readouterr().out
-    assert "clean)" in out and "hidden state" not in out
-    assert rec.slice.flags == () and nbmlops.run_slice(rec.id) == rec.slice
-    from nbmlops.cli import main
-
+    assert "clean)" in out
+    assert "hidden state" not in out
+    assert rec.slice.flags == ()
+    assert nbmlops.run_slice(rec.id) == rec.slice
     import io
+
+    from nbmlops.cli import main
     buf = io.StringIO()
     assert main(["runs", "show", rec.id[:8]], out=buf) == 0
-    assert "stands on (2 cells" in buf.getvalue() and ": clean" in buf.getvalue()
+    assert "stands on (2 cells" in buf.getvalue()
+    assert ": clean" in buf.getvalue()
 
 
 def kinds(rec) -> list[str]:  # type: ignore[no-untyped-def]
@@ -164,7 +172,8 @@ def test_code_deleted_from_the_notebook_and_an_edit_saved_are_flagged(shell, tmp
     rec = track(shell, "both = float(base + extra)", name="after")
     assert sorted(kinds(rec)) == ["deleted", "edited"]
     deleted = next(f for f in rec.slice.flags if f.kind == "deleted")
-    assert deleted.name == "extra" and "no longer in the notebook" in deleted.detail
+    assert deleted.name == "extra"
+    assert "no longer in the notebook" in deleted.detail
 
 
 def test_a_cell_below_the_run_that_ran_before_it_is_out_of_order(shell, tmp_path: Path  # type: ignore[no-untyped-def]
@@ -193,7 +202,8 @@ def test_an_unseeded_estimator_is_flagged_and_a_seeded_one_is_not(shell) -> None
     cell(shell, setup, "c1")
     cell(shell, "forest = RandomForestClassifier(n_estimators=5)", "c2")
     rec = track(shell, "forest.fit(X, y)\nacc = float(forest.score(X, y))", name="loose")
-    assert kinds(rec) == ["unseeded"] and rec.slice.flags[0].name == "forest"
+    assert kinds(rec) == ["unseeded"]
+    assert rec.slice.flags[0].name == "forest"
     cell(shell, "forest = RandomForestClassifier(n_estimators=5, random_state=0)", "c2")
     rec = track(shell, "forest.fit(X, y)\nacc = float(forest.score(X, y))", name="seeded")
     assert rec.slice.clean
@@ -210,3 +220,30 @@ def test_a_data_file_changed_since_it_was_read_is_flagged(shell, store_env: Path
     rec = track(shell, "avg2 = sum(prices) / len(prices)", name="after")
     assert kinds(rec) == ["data_changed"]
     assert rec.slice.flags[0].name == "prices.csv"
+
+
+def test_the_journal_store_contract(store) -> None:  # type: ignore[no-untyped-def]
+    """Every backend: entries and sources land once, in order; a slice reads back whole."""
+    from nbmlops._types import HiddenStateFlag, JournalEntry, NewRun
+
+    entries = [JournalEntry("s1", i, float(i), f"h{i % 2}", cell_id=f"c{i}", execution_count=i,
+                            reads=("a",) if i else (), binds=(f"v{i}",),
+                            files={"d.csv": (3, 4)} if i == 2 else {}, ok=i != 1)
+               for i in range(1, 4)]
+    store.record_journal(entries, {"h0": "v = 0", "h1": "v = 1"})
+    store.record_journal(entries[:1], {"h1": "v = 1"})  # again: kept as it was
+    assert store.session_journal("s1") == entries
+    assert store.session_journal("other") == []
+    assert store.journal_code(["h1", "h0", "nope"]) == {"h0": "v = 0", "h1": "v = 1"}
+    run = NewRun(id="ab" * 16, experiment="e", name=None, kind="cell", start_time=1.0)
+    store.start_run(run)
+    flag = HiddenStateFlag(kind="data_changed", name="d.csv", detail="d.csv changed")
+    store.record_run_slice(run.id, "s1", [("s1", 3), ("s1", 1)], [flag])
+    sl = store.get_run_slice(run.id[:8])
+    assert [(c.seq, c.code, c.cell_id) for c in sl.cells] == [(3, "v = 1", "c3"),
+                                                               (1, "v = 1", "c1")]
+    assert sl.flags == (flag,)
+    assert not sl.clean
+    assert store.get_run(run.id).slice == sl
+    with pytest.raises(nbmlops.RunNotFoundError):
+        store.record_run_slice("cd" * 16, "s1", [], [])

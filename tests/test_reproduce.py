@@ -45,7 +45,8 @@ def test_a_clean_linear_notebook_run_by_papermill_reproduces_exactly(store_env: 
     assert done.returncode == 0, done.stderr
     (run_id,) = nbmlops.runs("churn").run_id
     original = nbmlops.get_run(run_id)
-    assert original.slice is not None and original.slice.clean
+    assert original.slice is not None
+    assert original.slice.clean
     assert [c.code for c in original.slice.cells] == [
         "import numpy as np\nfrom sklearn.linear_model import LogisticRegression",
         "rng = np.random.default_rng(0)\nX = rng.normal(size=(200, 3))\n"
@@ -94,7 +95,8 @@ def test_an_out_of_order_run_on_a_changed_file_says_what_differs_and_why(shell, 
     (project / "prices.csv").write_text("price\n1\n2\n4\n")
     result = nbmlops.reproduce(run_id[:8])
     text = str(result)
-    assert result.status == "differs" and not result.ok, text
+    assert result.status == "differs", text
+    assert not result.ok
     assert text.startswith(f"NOT reproduced: run {run_id[:8]}")
     assert "differs: metric total: 15.0 then, 17.0 now" in text
     assert "differs: input prices.csv: content" in text

@@ -47,9 +47,9 @@ if TYPE_CHECKING:
     from nbmlops.export.spec import JobSpec
     from nbmlops.export.suite import JobsRun
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
-    from nbmlops.reproduce import Journal, Reproduction
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
+    from nbmlops.reproduce import Journal, Reproduction
     from nbmlops.serving.batch import BatchResult
     from nbmlops.serving.server import ServeOptions
     from nbmlops.store import Store
@@ -254,8 +254,8 @@ def track_cell(
     shown in its summary. The cell's own exception is not raised: it is in the returned
     outcome.
     """
-    from nbmlops import reproduce as _reproduce
     from nbmlops.errors import StoreError
+    from nbmlops.reproduce import plan_run, record_slice
     from nbmlops.tracking.cell import track_cell as _track_cell
 
     try:
@@ -265,11 +265,11 @@ def track_cell(
                          url=exc.url) from exc
     plan = None
     if journal is not None and journal.enabled:
-        plan = _reproduce.plan_run(ws, journal, source.tree, cell_id=source.cell_id,
+        plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
                                    notebook_path=source.notebook_path)
     summary, outcome = _track_cell(ws, source, namespace, execute, options)
     if plan is not None:
-        summary = _reproduce.record_slice(ws, summary, plan, source.tree, namespace)
+        summary = record_slice(ws, summary, plan, source.tree, namespace)
     return summary, outcome
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from nbmlops.commands.arguments import Arguments
 
 if TYPE_CHECKING:
-    from nbmlops.api import Reproduction
+    from nbmlops.reproduce import Reproduction
 
 ARGUMENTS: Arguments = (
     (("run_id",), {"metavar": "RUN", "help": "the run to reproduce (a unique id prefix is "

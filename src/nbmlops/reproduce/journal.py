@@ -128,7 +128,7 @@ class Journal:
 
     # -- off the cell's path ----------------------------------------------------------
     def _loop(self) -> None:
-        while not self._closed:
+        while True:
             self._wake.wait()
             self._wake.clear()
             if self._closed:

@@ -93,7 +93,7 @@ def load_original(ws: Workspace, run_id: str) -> tuple[RunRecord, RunSlice]:
 
 def _strip_track(code: str) -> str:
     """A slice cell that was a tracked cell runs as plain code (one reproduced run)."""
-    first, sep, rest = code.lstrip().partition("\n")
+    first, _, rest = code.lstrip().partition("\n")
     return rest if first.split()[:1] == [_TRACK] else code
 
 
@@ -191,9 +191,9 @@ def compare(original: RunRecord, again: RunRecord, rtol: float
             diffs.append(f"metric {key}: {value:g} then, not logged now")
         elif not _close(value, new, rtol):
             diffs.append(f"metric {key}: {value!r} then, {new!r} now")
-    for what, old, new in (("input", original.inputs, again.inputs),
-                           ("output", original.outputs, again.outputs)):
-        before, after = _by_name(old), _by_name(new)
+    for what, then, now in (("input", original.inputs, again.inputs),
+                            ("output", original.outputs, again.outputs)):
+        before, after = _by_name(then), _by_name(now)
         for name, digest in before.items():
             if name in after and after[name] != digest:
                 diffs.append(f"{what} {name}: content {digest[:12]} then, "

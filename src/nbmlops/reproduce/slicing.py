@@ -125,7 +125,6 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
         flags.setdefault((kind, name), HiddenStateFlag(kind=kind, name=name,  # type: ignore[arg-type]
                                                        detail=detail))
 
-    in_slice = set(chosen)
     bound_by: dict[int, list[str]] = {}
     for use in uses:
         bound_by.setdefault(use.binder, []).append(use.name)
@@ -163,11 +162,11 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
         entry = entries[i]
         if entry.cell_id is None:
             continue
-        for later in entries[i + 1:]:
-            if later.cell_id == entry.cell_id and later.source_hash != entry.source_hash:
+        for rerun in entries[i + 1:]:
+            if rerun.cell_id == entry.cell_id and rerun.source_hash != entry.source_hash:
                 flag("edited", names_of(i),
                      f"{_label(entry)} bound {names_of(i)}, then was edited and run again "
-                     f"as {_label(later)} (the value read is the old code's)")
+                     f"as {_label(rerun)} (the value read is the old code's)")
                 break
     # against the saved notebook
     if notebook is not None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Engine, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
 from nbmlops._types import HiddenStateFlag, JournalEntry, RunSlice, SliceCell
 from nbmlops.errors import RunNotFoundError
@@ -27,13 +28,13 @@ from nbmlops.store.sql.plumbing import (
 )
 
 
-def _entry(row: Mapping[str, object]) -> JournalEntry:
+def _entry(row: RowMapping) -> JournalEntry:
     files = json.loads(str(row["files"]))
     return JournalEntry(
-        session_id=str(row["session_id"]), seq=int(row["seq"]),  # type: ignore[call-overload]
-        time=float(row["time"]), source_hash=str(row["source_hash"]),  # type: ignore[arg-type]
-        cell_id=row["cell_id"], execution_count=row["execution_count"],  # type: ignore[arg-type]
-        notebook_path=row["notebook_path"],  # type: ignore[arg-type]
+        session_id=str(row["session_id"]), seq=int(row["seq"]),
+        time=float(row["time"]), source_hash=str(row["source_hash"]),
+        cell_id=row["cell_id"], execution_count=row["execution_count"],
+        notebook_path=row["notebook_path"],
         reads=tuple(json.loads(str(row["reads"]))), binds=tuple(json.loads(str(row["binds"]))),
         files={k: (int(v[0]), int(v[1])) for k, v in files.items()}, ok=bool(row["ok"]))
 
@@ -77,13 +78,13 @@ class SqlJournal(SqlBase):
                        sources: Mapping[str, str]) -> None:
         if not entries and not sources:
             return
-        rows = [{"session_id": e.session_id, "seq": e.seq, "time": e.time,
+        rows: list[dict[str, Any]] = [{"session_id": e.session_id, "seq": e.seq, "time": e.time,
                  "source_hash": e.source_hash, "cell_id": e.cell_id,
                  "execution_count": e.execution_count, "notebook_path": e.notebook_path,
                  "reads": json.dumps(list(e.reads)), "binds": json.dumps(list(e.binds)),
                  "files": json.dumps({k: list(v) for k, v in e.files.items()}),
                  "ok": e.ok} for e in entries]
-        codes = [{"source_hash": h, "code": c} for h, c in sources.items()]
+        codes: list[dict[str, Any]] = [{"source_hash": h, "code": c} for h, c in sources.items()]
 
         def work(conn: Connection) -> None:
             for part in chunks(codes):
