@@ -124,6 +124,10 @@ def test_a_clean_run_is_marked_clean_in_its_summary_and_runs_show(shell, capsys 
     assert main(["runs", "show", rec.id[:8]], out=buf) == 0
     assert "stands on (2 cells" in buf.getvalue()
     assert ": clean" in buf.getvalue()
+    assert "  [" in buf.getvalue()
+    assert "rows = [1.0, 2.0, 3.0]" in buf.getvalue()
+    shown = shell.run_line_magic("runs", f"--show {rec.id[:8]}")._repr_html_()
+    assert "stands on" in shown
 
 
 def kinds(rec) -> list[str]:  # type: ignore[no-untyped-def]

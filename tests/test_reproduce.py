@@ -128,3 +128,32 @@ def test_the_magic_says_in_one_line_why_a_run_cannot_be_reproduced(shell, capsys
     assert f"%reproduce: run {run_id[:8]} has no slice" in shown
     shown = one_line_error(shell, capsys, "%reproduce zzzz9999")
     assert "%reproduce:" in shown
+
+
+def test_what_differs_names_package_versions_and_tolerates_rtol(store_env: Path) -> None:
+    """The comparison step on two recorded runs whose environments differ."""
+    import dataclasses
+
+    from nbmlops._types import Environment, HiddenStateFlag, RunSlice
+    from nbmlops.reproduce.replay import compare, explain, package_changes
+
+    with nbmlops.track("e", "then"):
+        nbmlops.log_metric("loss", 0.25)
+    then = nbmlops.get_run(nbmlops.runs().run_id[0])
+    env = Environment(digest="x", python="3.11.7", implementation="CPython", platform="linux",
+                      packages=(("numpy", "2.1.0"), ("scikit-learn", "1.5.0")))
+    then = dataclasses.replace(then, environment=env)
+    now = dataclasses.replace(
+        then, metrics={"loss": 0.25 * (1 + 1e-9)},
+        environment=dataclasses.replace(env, packages=(("numpy", "2.1.0"),
+                                                       ("scikit-learn", "1.6.1"))))
+    diffs, changed, _ = compare(then, now, rtol=0.0)
+    assert diffs == ["metric loss: 0.25 then, 0.25000000025 now"]
+    assert compare(then, now, rtol=1e-6)[0] == []
+    packages = package_changes(then, now)
+    assert packages == ["scikit-learn 1.5.0 -> 1.6.1"]
+    flag = HiddenStateFlag(kind="unseeded", name="m", detail="estimator m has no fixed ...")
+    causes = explain(RunSlice(run_id=then.id, session_id="s", cells=(), flags=(flag,)),
+                     changed, packages)
+    assert causes == ["hidden state in the original run: unseeded: estimator m has no fixed ...",
+                      "package versions differ: scikit-learn 1.5.0 -> 1.6.1"]
