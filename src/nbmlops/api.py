@@ -10,6 +10,7 @@ cell or a ``with nbmlops.track(...)`` block.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -265,11 +266,20 @@ def track_cell(
                          url=exc.url) from exc
     plan = None
     if journal is not None and journal.enabled:
-        plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
-                                   notebook_path=source.notebook_path)
+        try:
+            plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
+                            notebook_path=source.notebook_path)
+        except StoreError as exc:
+            raise StoreError(f"could not write the cell journal, so the cell was NOT run: "
+                             f"{exc}", url=exc.url) from exc
     summary, outcome = _track_cell(ws, source, namespace, execute, options)
     if plan is not None:
-        summary = record_slice(ws, summary, plan, source.tree, namespace)
+        try:
+            summary = record_slice(ws, summary, plan, source.tree, namespace)
+        except StoreError as exc:  # the cell ran and its run is recorded: say what is missing
+            summary = dataclasses.replace(summary, warnings=(
+                *summary.warnings, f"the run's slice was not recorded ({exc}), so it cannot "
+                "be reproduced"))
     return summary, outcome
 
 
