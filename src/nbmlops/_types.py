@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
-RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift"]
+RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift", "reproduce"]
 Direction = Literal["input", "output"]
 DeploymentStatus = Literal["running", "stopped", "failed", "crashed"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "failed", "interrupted", "crashed")
 RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "candidate", "job", "deploy",
-                                  "drift")
+                                  "drift", "reproduce")
 
 JSONScalar = str | int | float | bool | None
 
@@ -201,6 +201,7 @@ class RunRecord:
     outputs: tuple[DatasetLink, ...]
     artifacts: tuple[RunArtifact, ...]
     environment: Environment | None
+    slice: RunSlice | None = None  # what the run stood on, when the journal was on
 
     @property
     def duration_s(self) -> float | None:
@@ -625,3 +626,70 @@ class Lineage:
     def edges_of(self, node_id: str) -> list[LineageEdge]:
         """The edges into or out of a node."""
         return [e for e in self.edges if node_id in (e.source, e.target)]
+
+
+# -- the cell journal (reproducibility) ------------------------------------------------
+
+HiddenStateKind = Literal["edited", "deleted", "out_of_order", "unseeded", "data_changed"]
+HIDDEN_STATE_KINDS: tuple[HiddenStateKind, ...] = ("edited", "deleted", "out_of_order",
+                                                   "unseeded", "data_changed")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One executed cell, as the journal keeps it: ``seq`` orders the cells of one kernel
+    session (a restart starts a new session); the code is kept once per ``source_hash``;
+    ``files`` are the data files the code names, with (size, mtime in ns) when it ran."""
+
+    session_id: str
+    seq: int
+    time: float
+    source_hash: str
+    cell_id: str | None = None
+    execution_count: int | None = None
+    notebook_path: str | None = None
+    reads: tuple[str, ...] = ()
+    binds: tuple[str, ...] = ()
+    files: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    ok: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HiddenStateFlag:
+    """Why a run may not be what its notebook says: ``kind`` (see HIDDEN_STATE_KINDS),
+    the name or file it concerns, and a sentence saying what happened."""
+
+    kind: HiddenStateKind
+    name: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.replace('_', ' ')}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class SliceCell:
+    """A journaled execution a run stood on, with its exact code."""
+
+    session_id: str
+    seq: int
+    source_hash: str
+    code: str
+    cell_id: str | None = None
+    execution_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSlice:
+    """What a tracked run stood on: the executions that last bound each name it read,
+    followed back transitively, in the order they ran (the run's own cell is not among
+    them: its code is the run's), and the hidden-state flags; ``clean`` when none."""
+
+    run_id: str
+    session_id: str
+    cells: tuple[SliceCell, ...]
+    flags: tuple[HiddenStateFlag, ...]
+
+    @property
+    def clean(self) -> bool:
+        return not self.flags

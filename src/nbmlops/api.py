@@ -10,6 +10,7 @@ cell or a ``with nbmlops.track(...)`` block.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from nbmlops._types import (
     RegisteredModel,
     RunKind,
     RunRecord,
+    RunSlice,
     RunTable,
     StoreInfo,
 )
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from nbmlops.progress import Progress
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
+    from nbmlops.reproduce import Journal, Reproduction
     from nbmlops.serving.batch import BatchResult
     from nbmlops.serving.server import ServeOptions
     from nbmlops.store import Store
@@ -61,7 +64,8 @@ if TYPE_CHECKING:
 
 # what run listings (%runs, `nbmlops runs list`) show unless asked: a search's candidates
 # are many and are reached through their search's run
-LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift")
+LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift",
+                                     "reproduce")
 
 def workspace(mode: Mode = "write", settings: Settings | None = None, *,
               create: bool = True) -> Workspace:
@@ -244,12 +248,16 @@ def track_cell(
     execute: Callable[[], Outcome],
     *,
     options: CellOptions,
+    journal: Journal | None = None,
 ) -> tuple[RunSummary, Outcome]:
     """Run a notebook cell as a tracked run (what ``%%track`` calls).
 
-    The cell's own exception is not raised: it is in the returned outcome.
+    With the kernel's ``journal`` (on), the run records its slice and hidden-state flags,
+    shown in its summary. The cell's own exception is not raised: it is in the returned
+    outcome.
     """
     from nbmlops.errors import StoreError
+    from nbmlops.reproduce import plan_run, record_slice
     from nbmlops.tracking.cell import track_cell as _track_cell
 
     try:
@@ -257,7 +265,66 @@ def track_cell(
     except StoreError as exc:
         raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
-    return _track_cell(ws, source, namespace, execute, options)
+    plan = None
+    if journal is not None and journal.enabled:
+        try:
+            plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
+                            notebook_path=source.notebook_path)
+        except StoreError as exc:
+            raise StoreError(f"could not write the cell journal, so the cell was NOT run: "
+                             f"{exc}", url=exc.url) from exc
+    summary, outcome = _track_cell(ws, source, namespace, execute, options)
+    if plan is not None:
+        try:
+            summary = record_slice(ws, summary, plan, source.tree, namespace)
+        except StoreError as exc:  # the cell ran and its run is recorded: say what is missing
+            summary = dataclasses.replace(summary, warnings=(
+                *summary.warnings, f"the run's slice was not recorded ({exc}), so it cannot "
+                "be reproduced"))
+    return summary, outcome
+
+
+def start_journal(*, transform: Callable[[str], str],
+                  notebook: Callable[[], str | None]) -> Journal:
+    """A journal of every executed cell for this kernel session (what the extension keeps
+    on its kernel state); it writes into the store once one exists here."""
+    from nbmlops.reproduce import Journal as _Journal
+
+    return _Journal(transform=transform, notebook=notebook,
+                    existing_workspace=_journal_workspace)
+
+
+def _journal_workspace() -> Workspace | None:
+    from nbmlops.errors import NoStoreError
+
+    try:
+        return workspace("write", create=False)
+    except NoStoreError:
+        return None
+
+
+def run_slice(run_id: str) -> RunSlice | None:
+    """What a run stood on: the journaled cells (with their exact code) that last bound
+    each name it read, followed back, in the order they ran, and its hidden-state flags;
+    None when the run was recorded without the journal."""
+    return _existing().store.get_run_slice(run_id)
+
+
+def reproduce(run_id: str, *, rtol: float = 0.0, notebook_only: bool = False,
+              output: str | Path | None = None, timeout: float | None = None
+              ) -> Reproduction:
+    """Rebuild run ``run_id`` from its slice as a linear notebook, run it with papermill in
+    a fresh kernel in the project folder, and compare its metrics (exactly, or within
+    ``rtol``) and data fingerprints with the original's; recorded as a run of kind
+    ``reproduce``. ``notebook_only`` writes the notebook (to ``output``) without running it.
+    """
+    from nbmlops.reproduce import reproduce as _reproduce
+
+    if rtol < 0:
+        raise ValueError(f"rtol {rtol}: give a relative tolerance of 0 or more")
+    ws = _existing() if notebook_only else workspace()
+    return _reproduce(ws, run_id, rtol=rtol, notebook_only=notebook_only,
+                      output=None if output is None else Path(output), timeout=timeout)
 
 
 def _active(what: str) -> ActiveRun:

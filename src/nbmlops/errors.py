@@ -23,6 +23,7 @@ message what to do next::
     ├── DriftDetected(NbmlopsError, RuntimeError)    fail_on_drift: the data drifted (.report)
     ├── JobSpecError(NbmlopsError, ValueError)       job.yaml or an export option is invalid
     ├── JobFailed(NbmlopsError, RuntimeError)        a job run failed (cell, gate, timeout, action)
+    ├── ReproduceError(NbmlopsError, ValueError)     a run cannot be reproduced (no slice, no code)
     └── MissingExtraError(NbmlopsError, ImportError) an optional dependency is not installed
 
 Only ``magics/`` turns these into IPython ``UsageError`` and only ``server/`` into HTTP
@@ -47,6 +48,7 @@ __all__ = [
     "ParamConflictError",
     "ParamValueError",
     "QueryError",
+    "ReproduceError",
     "RunNotFoundError",
     "SchemaVersionError",
     "SignatureError",
@@ -239,6 +241,15 @@ class JobSpecError(NbmlopsError, ValueError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class ReproduceError(NbmlopsError, ValueError):
+    """A run cannot be reproduced as asked: it has no slice (recorded without the cell
+    journal) or no code. ``run_id`` is the run's full id."""
+
+    def __init__(self, message: str, *, run_id: str | None = None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class JobFailed(NbmlopsError, RuntimeError):

@@ -32,13 +32,13 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nbmlops.cli import ci, db, deploy, drift, jobs, models, runs, tune
+from nbmlops.cli import ci, db, deploy, drift, jobs, models, reproduce, runs, tune
 from nbmlops.cli._arguments import check_integers
 from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, deploy, drift, jobs, ci, db)
+_GROUPS = (runs, tune, models, deploy, drift, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

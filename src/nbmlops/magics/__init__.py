@@ -11,7 +11,7 @@ from typing import Any
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
 _MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register", "deploy",
-                                              "drift", "export")}
+                                              "drift", "export", "nbmlops", "reproduce")}
 
 
 def register(shell: Any) -> None:
@@ -20,6 +20,7 @@ def register(shell: Any) -> None:
     from nbmlops.magics.drift import DriftMagics
     from nbmlops.magics.export import ExportMagics
     from nbmlops.magics.registry import RegisterMagics
+    from nbmlops.magics.reproduce import ReproduceMagics
     from nbmlops.magics.runs import RunsMagics
     from nbmlops.magics.track import TrackMagics
     from nbmlops.magics.tune import TuneMagics
@@ -31,8 +32,9 @@ def register(shell: Any) -> None:
     shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
                           TuneMagics(shell, session), RegisterMagics(shell),
                           DeployMagics(shell), DriftMagics(shell),
-                          ExportMagics(shell))
+                          ExportMagics(shell), ReproduceMagics(shell, session))
     widgets.register(shell)
+    session.start_journal()
     session.warm_up()
 
 
@@ -47,7 +49,7 @@ def unregister(shell: Any) -> None:
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
     for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics", "DeployMagics",
-                "DriftMagics", "ExportMagics"):
+                "DriftMagics", "ExportMagics", "ReproduceMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)

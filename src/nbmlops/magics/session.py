@@ -6,13 +6,16 @@ import ast
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import InputRejected, UsageError
 from IPython.core.interactiveshell import ExecutionResult, InteractiveShell
 
 from nbmlops._types import Origin
 from nbmlops.tracking.notebook import CellLocator, notebook_path
+
+if TYPE_CHECKING:
+    from nbmlops.reproduce import Journal
 
 ATTRIBUTE = "_nbmlops_session"
 # What IPython's standard input transforms act on: escapes and prompts at the start of a
@@ -65,6 +68,27 @@ class KernelSession:
         self.shell = shell
         self.locator = CellLocator()
         self._warmup: threading.Thread | None = None
+        self.journal: Journal | None = None
+
+    def start_journal(self) -> None:
+        """Journal every executed cell from now on (see nbmlops.reproduce.journal)."""
+        from nbmlops import api
+
+        shell = self.shell
+        self.journal = api.start_journal(
+            transform=shell.input_transformer_manager.transform_cell,
+            notebook=lambda: notebook_path(shell.user_ns))
+        shell.events.register("post_run_cell", self._journal_cell)
+
+    def _journal_cell(self, result: ExecutionResult) -> None:
+        """On every cell's path: as little as possible (the journal queues it)."""
+        journal = self.journal
+        if journal is not None and journal.enabled:
+            info = result.info
+            if info is not None and info.raw_cell:
+                journal.record(info.raw_cell, info.cell_id, result.execution_count,
+                               result.error_in_exec is None
+                               and result.error_before_exec is None)
 
     def warm_up(self) -> None:
         """Import the store's machinery and read the environment in the background, so
@@ -88,6 +112,12 @@ class KernelSession:
 
         if self._warmup is not None:
             self._warmup.join(timeout=1)
+        if self.journal is not None:
+            try:
+                self.shell.events.unregister("post_run_cell", self._journal_cell)
+            except ValueError:
+                pass
+            self.journal.close()
         api.close()
 
     def origin(self) -> Origin:

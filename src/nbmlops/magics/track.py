@@ -120,7 +120,7 @@ class TrackMagics(Magics):
         try:
             summary, outcome = api.track_cell(
                 source, self.shell.user_ns, lambda: self._execute(prepared),  # type: ignore[union-attr]
-                options=options)
+                options=options, journal=self.session.journal)
         except (NbmlopsError, ValueError) as exc:  # the cell's own errors are in `outcome`
             raise UsageError(f"%%track: {exc}") from None
         if not args.quiet:

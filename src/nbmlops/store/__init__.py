@@ -12,14 +12,15 @@ from nbmlops.store.base import (
     DeploymentStore,
     DriftCheckStore,
     JobRunStore,
+    JournalStore,
     RegistryStore,
     RunSearch,
     RunStore,
     Store,
 )
 
-__all__ = ["DeploymentStore", "DriftCheckStore", "JobRunStore", "RegistryStore", "RunSearch",
-           "RunStore", "Store", "open_store", "upgrade_store"]
+__all__ = ["DeploymentStore", "DriftCheckStore", "JobRunStore", "JournalStore", "RegistryStore",
+           "RunSearch", "RunStore", "Store", "open_store", "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,

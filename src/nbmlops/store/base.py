@@ -15,8 +15,10 @@ from nbmlops._types import (
     DeploymentStatus,
     DriftCheck,
     Experiment,
+    HiddenStateFlag,
     JobRun,
     JobRunEnd,
+    JournalEntry,
     Metric,
     ModelVersion,
     NewDeployment,
@@ -30,6 +32,7 @@ from nbmlops._types import (
     RunEnd,
     RunKind,
     RunRecord,
+    RunSlice,
     RunTable,
     StoreInfo,
 )
@@ -256,14 +259,43 @@ class JobRunStore(Protocol):
 
 
 @runtime_checkable
+class JournalStore(Protocol):
+    """The cell journal: executed cells by kernel session, their code once per source, and
+    each tracked run's slice (the executions it stood on) with its hidden-state flags.
+
+    Raises :class:`~nbmlops.errors.RunNotFoundError` for a slice of an unknown run.
+    """
+
+    def record_journal(self, entries: Sequence[JournalEntry],
+                       sources: Mapping[str, str]) -> None:
+        """Add journaled executions and the code of new sources (by hash), in one
+        transaction; an entry or source already there is kept as it is."""
+
+    def session_journal(self, session_id: str) -> list[JournalEntry]:
+        """Every journaled execution of a kernel session, in the order they ran."""
+
+    def journal_code(self, source_hashes: Sequence[str]) -> dict[str, str]:
+        """The code of each source hash known to the journal."""
+
+    def record_run_slice(self, run_id: str, session_id: str,
+                         cells: Sequence[tuple[str, int]],
+                         flags: Sequence[HiddenStateFlag]) -> None:
+        """What run ``run_id`` stood on: (session id, seq) of each execution, in order."""
+
+    def get_run_slice(self, run_id: str) -> RunSlice | None:
+        """The run's slice with each cell's code, or None when it was recorded without
+        the journal."""
+
+
+@runtime_checkable
 class Store(RunStore, RunSearch, RegistryStore, DeploymentStore, DriftCheckStore, JobRunStore,
-            Protocol):
+            JournalStore, Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 
     A capability that needs only a part declares that part (``RunStore``,
     ``RunSearch``, ``RegistryStore``, ``DeploymentStore``, ``DriftCheckStore``,
-    ``JobRunStore``); a ``Store`` is each of them.
+    ``JobRunStore``, ``JournalStore``); a ``Store`` is each of them.
     Every write is one transaction: it lands whole or not at all. Database failures
     raise :class:`~nbmlops.errors.StoreError`.
     """

@@ -14,6 +14,8 @@ from nbmlops._lazy import surface
 from nbmlops.formatting import format_number
 
 if TYPE_CHECKING:
+    from nbmlops.tracking.capture import CellNames
+    from nbmlops.tracking.capture import analyze as cell_names
     from nbmlops.tracking.compare import Comparison
     from nbmlops.tracking.fingerprint import fingerprint as fingerprint_of
     from nbmlops.tracking.fingerprint import fingerprint_file
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from nbmlops.tracking.values import coerce_param, is_dataset, is_estimator, is_fitted
 
 _WHERE = {
+    "CellNames": "capture", "cell_names": "capture",
     "Comparison": "compare",
     "fingerprint_of": "fingerprint", "fingerprint_file": "fingerprint",
     "RunSummary": "summary",
@@ -53,16 +56,18 @@ _WHERE = {
         "start_run", "tracked", "write_pending"), "run"),
 }
 
-_ALIAS = {"fingerprint_of": "fingerprint"}  # submodule names stay submodules
+_ALIAS = {"fingerprint_of": "fingerprint", "cell_names": "analyze"}  # submodule names stay submodules
 
 __all__ = [
     "MODEL_MEDIA_TYPE",
     "PARENT_RUN_ENV",
     "ActiveRun",
+    "CellNames",
     "Comparison",
     "RunSummary",
     "activated",
     "active_run",
+    "cell_names",
     "check_key",
     "coerce_param",
     "fingerprint_file",

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbmlops._types import DatasetLink, RunRecord
+from nbmlops._types import DatasetLink, RunRecord, RunSlice
 from nbmlops.formatting import format_duration, format_number, format_size
 
 _ICONS = {"finished": "✓", "failed": "✗", "interrupted": "■", "crashed": "✗", "running": "…"}
@@ -33,6 +33,8 @@ class RunSummary:
     files: tuple[str, ...] = ()
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()  # hidden-state flags (when the journal was on)
+    clean: bool | None = None  # True: journaled and no flag; None: not journaled
 
     def _metric_items(self) -> list[str]:
         items = [f"{k}={format_number(v)}" for k, v in list(self.metrics.items())
@@ -51,6 +53,10 @@ class RunSummary:
             parts.append("model: " + ", ".join(self.models))
         if self.files:
             parts.append(f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}")
+        if self.clean:
+            parts.append("clean")
+        elif self.flags:
+            parts.append(f"{len(self.flags)} hidden-state flag{'s' if len(self.flags) != 1 else ''}")
         return parts
 
     def __str__(self) -> str:
@@ -64,6 +70,8 @@ class RunSummary:
             line += f"\n  error: {self.error}"
         for warning in self.warnings:
             line += f"\n  warning: {warning}"
+        for flag in self.flags:
+            line += f"\n  hidden state: {flag}"
         return line
 
     def __repr__(self) -> str:
@@ -84,6 +92,8 @@ class RunSummary:
             extra += f'<div style="color:{colour}">error: {esc(self.error)}</div>'
         for warning in self.warnings:
             extra += f'<div style="color:#9a6700">warning: {esc(warning)}</div>'
+        for flag in self.flags:
+            extra += f'<div style="color:#9a6700">hidden state: {esc(flag)}</div>'
         return (
             '<div class="nbmlops-run-summary" style="font-family:var(--jp-code-font-family,'
             'monospace);font-size:12px;line-height:1.6">'
@@ -187,6 +197,21 @@ def _duration(status: str, seconds: float | None) -> str:
     return format_duration(seconds)
 
 
+def slice_lines(sl: RunSlice) -> list[str]:
+    """A run's slice and flags as text lines (``nbmlops runs show``)."""
+    lines = [f"stands on ({len(sl.cells)} cell{'s' if len(sl.cells) != 1 else ''} of "
+             f"kernel session {sl.session_id[:8]}): "
+             + ("clean" if sl.clean else f"{len(sl.flags)} hidden-state flag"
+                + ("s" if len(sl.flags) != 1 else ""))]
+    for cell in sl.cells:
+        count = "?" if cell.execution_count is None else str(cell.execution_count)
+        first = next((ln for ln in cell.code.splitlines() if ln.strip()), "")
+        lines.append(f"  [{count}] {first[:70]}" + (f"  ({cell.cell_id})" if cell.cell_id
+                                                    else ""))
+    lines += [f"  hidden state: {flag}" for flag in sl.flags]
+    return lines
+
+
 class RunDetailView:
     """One run with its lineage, as text (``nbmlops runs show``) and HTML (``%runs --show``)."""
 
@@ -236,6 +261,8 @@ class RunDetailView:
             sep = " = " if title in ("params", "metrics", "tags") else ": "
             lines.append(f"{title}:")
             lines += [f"  {key}{sep}{value}" for key, value in rows]
+        if self.run.slice is not None:
+            lines += slice_lines(self.run.slice)
         if self.run.code:
             lines.append("code:")
             lines += [f"  | {line}" for line in self.run.code.rstrip().splitlines()]
@@ -264,6 +291,9 @@ class RunDetailView:
                  table(self.facts())]
         for title, rows in self.sections():
             parts.append(f"<div style='margin-top:.6em'><b>{esc(title)}</b></div>{table(rows)}")
+        if self.run.slice is not None:
+            parts.append("<div style='margin-top:.6em'><b>stands on</b></div>"
+                         f"<pre>{esc(chr(10).join(slice_lines(self.run.slice)))}</pre>")
         if self.run.code:
             parts.append(f"<div style='margin-top:.6em'><b>code</b></div>"
                          f"<pre>{esc(self.run.code)}</pre>")

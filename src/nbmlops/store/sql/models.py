@@ -336,4 +336,68 @@ class JobRunRow(Base):
     executed: Mapped[str | None] = mapped_column(Text)
 
 
+
+class JournalSourceRow(Base):
+    """The code of journaled cells, once per distinct source (revision 0007)."""
+
+    __tablename__ = "journal_sources"
+
+    source_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(Text)
+
+
+class JournalEntryRow(Base):
+    """One executed cell of a kernel session, in the order the session ran them."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (Index("ix_journal_entries_time", "time"),)
+
+    session_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[float] = mapped_column(Double)
+    source_hash: Mapped[str] = mapped_column(ForeignKey("journal_sources.source_hash"))
+    cell_id: Mapped[str | None] = mapped_column(String(255))
+    execution_count: Mapped[int | None] = mapped_column(Integer)
+    notebook_path: Mapped[str | None] = mapped_column(Text)
+    reads: Mapped[str] = mapped_column(Text)  # JSON list
+    binds: Mapped[str] = mapped_column(Text)  # JSON list
+    files: Mapped[str] = mapped_column(Text)  # JSON {path: [size, mtime_ns]}
+    ok: Mapped[bool] = mapped_column(Boolean)
+
+
+class RunSliceRow(Base):
+    """That a run was recorded with the journal on, in which kernel session."""
+
+    __tablename__ = "run_slices"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"),
+                                        primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+
+
+class RunSliceCellRow(Base):
+    """The journaled executions a run stood on, in the order they ran."""
+
+    __tablename__ = "run_slice_cells"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run_slices.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)
+
+
+class RunFlagRow(Base):
+    """A hidden-state flag of a run."""
+
+    __tablename__ = "run_flags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("run_slices.run_id", ondelete="CASCADE"),
+                                        primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
+
+
 metadata = Base.metadata

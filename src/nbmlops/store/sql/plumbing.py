@@ -25,6 +25,8 @@ from nbmlops.store.sql.models import (
     EnvironmentRow,
     ExperimentRow,
     JobRunRow,
+    JournalEntryRow,
+    JournalSourceRow,
     LatestMetricRow,
     MetricRow,
     ModelAliasRow,
@@ -33,7 +35,10 @@ from nbmlops.store.sql.models import (
     RegisteredModelRow,
     RunArtifactRow,
     RunDatasetRow,
+    RunFlagRow,
     RunRow,
+    RunSliceCellRow,
+    RunSliceRow,
     TagRow,
 )
 
@@ -59,6 +64,11 @@ deployments_t = cast(Table, DeploymentRow.__table__)
 drift_checks_t = cast(Table, DriftCheckRow.__table__)
 drift_columns_t = cast(Table, DriftColumnRow.__table__)
 job_runs_t = cast(Table, JobRunRow.__table__)
+journal_sources_t = cast(Table, JournalSourceRow.__table__)
+journal_t = cast(Table, JournalEntryRow.__table__)
+run_slices_t = cast(Table, RunSliceRow.__table__)
+run_slice_cells_t = cast(Table, RunSliceCellRow.__table__)
+run_flags_t = cast(Table, RunFlagRow.__table__)
 
 
 def chunks(items: Sequence[T], size: int = _CHUNK) -> Iterator[Sequence[T]]:

@@ -51,6 +51,7 @@ from nbmlops.errors import ParamConflictError, RunNotFoundError
 from nbmlops.store import liveness
 from nbmlops.store.base import same_param
 from nbmlops.store.sql import summary
+from nbmlops.store.sql.journal import read_slice
 from nbmlops.store.sql.plumbing import (
     SqlBase,
     artifacts_t,
@@ -536,7 +537,7 @@ class SqlRuns(SqlBase):
                 artifacts=tuple(RunArtifact(name=a["name"], kind=a["kind"], artifact=ArtifactRef(
                     sha256=a["sha256"], size=a["size"], media_type=a["media_type"]))
                     for a in arts),
-                environment=env,
+                environment=env, slice=read_slice(conn, full),
             )
 
         return self._read(work)

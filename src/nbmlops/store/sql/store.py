@@ -7,7 +7,8 @@ its transactions) in a module of its own:
 - :mod:`~nbmlops.store.sql.search`: the filter compiler and pages of runs;
 - :mod:`~nbmlops.store.sql.registry`: registered models, versions, aliases, audit events;
 - :mod:`~nbmlops.store.sql.deployments`: model servers from start to stop;
-- :mod:`~nbmlops.store.sql.checks`: drift checks and job runs, by the runs that made them.
+- :mod:`~nbmlops.store.sql.checks`: drift checks and job runs, by the runs that made them;
+- :mod:`~nbmlops.store.sql.journal`: the cell journal and each run's slice.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Connection
 from nbmlops._types import RUN_STATUSES, StoreInfo
 from nbmlops.store.sql.checks import SqlDriftChecks, SqlJobRuns
 from nbmlops.store.sql.deployments import SqlDeployments
+from nbmlops.store.sql.journal import SqlJournal
 from nbmlops.store.sql.plumbing import artifacts_t, datasets_t, exp_t, runs_t
 from nbmlops.store.sql.registry import SqlRegistry
 from nbmlops.store.sql.runs import SqlRuns
@@ -26,7 +28,8 @@ from nbmlops.store.sql.search import SqlSearch
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlRuns, SqlSearch, SqlRegistry, SqlDeployments, SqlDriftChecks, SqlJobRuns):
+class SqlStore(SqlRuns, SqlSearch, SqlRegistry, SqlDeployments, SqlDriftChecks, SqlJobRuns,
+               SqlJournal):
     """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
 
     def info(self) -> StoreInfo:
