@@ -52,6 +52,24 @@ class ArtifactStore(Protocol):
         ...
 
 
+def copy_hashing(src: BinaryIO, fd: int, *, sync: bool = False,
+                 buffer: int = 1 << 20) -> tuple[str, int]:
+    """Copy ``src`` into the open file descriptor ``fd`` (closed afterwards), hashing what
+    passes: its sha256 and size. ``sync`` makes the bytes durable before returning."""
+    import hashlib
+
+    hasher, size = hashlib.sha256(), 0
+    with os.fdopen(fd, "wb") as fh:
+        while chunk := src.read(buffer):
+            hasher.update(chunk)
+            fh.write(chunk)
+            size += len(chunk)
+        if sync:
+            fh.flush()
+            os.fsync(fh.fileno())
+    return hasher.hexdigest(), size
+
+
 def within(path: Path, root: Path) -> bool:
     try:
         path.relative_to(root)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nbmlops._types import ArtifactRef
-from nbmlops.artifacts.base import INCOMING, within, write_export
+from nbmlops.artifacts.base import INCOMING, copy_hashing, within, write_export
 from nbmlops.artifacts.names import check_sha256
 from nbmlops.errors import ArtifactError
 
@@ -150,16 +150,8 @@ class LocalArtifactStore:
 
     def put_stream(self, src: BinaryIO, *, media_type: str) -> ArtifactRef:
         fd, tmp = self._tempfile()
-        hasher, size = hashlib.sha256(), 0
         try:
-            with os.fdopen(fd, "wb") as fh:
-                while chunk := src.read(_BUF):
-                    hasher.update(chunk)
-                    fh.write(chunk)
-                    size += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            digest = hasher.hexdigest()
+            digest, size = copy_hashing(src, fd, sync=True, buffer=_BUF)
             self._commit(tmp, digest)
         except BaseException:
             tmp.unlink(missing_ok=True)

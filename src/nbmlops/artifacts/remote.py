@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbmlops._types import ArtifactRef
+from nbmlops.artifacts.base import copy_hashing
 from nbmlops.artifacts.local import LocalArtifactStore, guess_media_type
 from nbmlops.artifacts.names import check_name, check_sha256
 from nbmlops.config import split_artifacts_url
@@ -168,14 +169,8 @@ class FsspecArtifactStore:
 
     def put_stream(self, src: BinaryIO, *, media_type: str) -> ArtifactRef:
         fd, tmp = self._spool()
-        hasher, size = hashlib.sha256(), 0
         try:
-            with os.fdopen(fd, "wb") as fh:
-                while chunk := src.read(_BUF):
-                    hasher.update(chunk)
-                    fh.write(chunk)
-                    size += len(chunk)
-            digest = hasher.hexdigest()
+            digest, size = copy_hashing(src, fd, buffer=_BUF)
             if not self.exists(digest):
                 self._upload(tmp, digest)
         finally:
