@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 from nbmlops.store.base import (
+    ApprovalStore,
+    AuditStore,
     DeploymentStore,
     DriftCheckStore,
     JobRunStore,
@@ -18,7 +20,7 @@ from nbmlops.store.base import (
     Store,
 )
 
-__all__ = ["DeploymentStore", "DriftCheckStore", "JobRunStore", "RegistryStore", "RunSearch",
+__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore", "RegistryStore", "RunSearch",
            "RunStore", "Store", "open_store", "upgrade_store"]
 
 
