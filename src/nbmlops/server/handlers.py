@@ -24,6 +24,7 @@ from jupyter_server.utils import url_path_join
 from tornado.ioloop import IOLoop
 
 from nbmlops.errors import (
+    ApprovalError,
     DeploymentError,
     ModelNotFoundError,
     NbmlopsError,
@@ -88,6 +89,8 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return exc.status_code, exc.log_message or exc.reason or "request refused"
     if isinstance(exc, RunNotFoundError | ModelNotFoundError | DeploymentError):
         return 404, str(exc)
+    if isinstance(exc, ApprovalError):  # one's own request, a decided or stale one
+        return 409, str(exc)
     if isinstance(exc, StoreError):
         return 503, f"the nbmlops store cannot be read: {exc}"
     if isinstance(exc, BadRequest) or (
