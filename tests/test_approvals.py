@@ -71,7 +71,8 @@ def test_two_approvals_and_a_request_gone_stale(store: Store) -> None:
     store.protect_alias("churn", "production", approvals=2, actor=ADA)
     first = store.set_alias("churn", "production", 2, actor=ADA)
     second = store.set_alias("churn", "production", 3, actor=BOB)
-    assert isinstance(first, ApprovalRequest) and isinstance(second, ApprovalRequest)
+    assert isinstance(first, ApprovalRequest)
+    assert isinstance(second, ApprovalRequest)
     half = store.approve_request(first.id, actor=BOB)
     assert (half.status, half.approvals, half.missing) == ("open", 1, 1)
     with pytest.raises(ApprovalError, match=r"you \(bob\) already voted on request #1"):
@@ -80,7 +81,7 @@ def test_two_approvals_and_a_request_gone_stale(store: Store) -> None:
     assert store.approve_request(first.id, actor=CAROL).status == "approved"
     assert store.get_model_version("churn", alias="production").version == 2
     # the other request was opened when the alias pointed at 1: approving it now is refused
-    with pytest.raises(ApprovalError, match="moved since request #2 was opened .*version 2"):
+    with pytest.raises(ApprovalError, match=r"moved since request #2 was opened .*version 2"):
         store.approve_request(second.id, actor=ADA)
     assert store.get_request(second.id).votes == ()  # the refused vote left nothing
     assert store.get_model_version("churn", alias="production").version == 2
@@ -122,18 +123,19 @@ def test_api_two_people_request_and_approve_gates_checked_again(
     _as("alice", monkeypatch)
     _two_versions()
     nbmlops.protect_alias("churn", "production", approvals=1, require=["accuracy>=0.8"])
-    with pytest.raises(GateError, match="accuracy>=0.95 failed"):  # checked at request
+    with pytest.raises(GateError, match=r"accuracy>=0\.95 failed"):  # checked at request
         nbmlops.promote("churn", 2, "production", require=["accuracy>=0.95"])
     assert nbmlops.approval_requests() == []
     request = nbmlops.promote("churn", 2, "production", reason="better")
-    assert isinstance(request, ApprovalRequest) and request.requested_by == "alice"
+    assert isinstance(request, ApprovalRequest)
+    assert request.requested_by == "alice"
     with pytest.raises(ApprovalError, match=r"you \(alice\) opened request #1"):
         nbmlops.approve("churn", "production")
     # the protection tightens before bob looks: the gate is checked again at approval
     nbmlops.protect_alias("churn", "production", approvals=1, require=["accuracy>=0.95"])
     _as("bob", monkeypatch)
-    with pytest.raises(GateError, match="accuracy>=0.95 failed: accuracy is 0.9; approving "
-                                        "request #1"):
+    with pytest.raises(GateError, match=r"accuracy>=0\.95 failed: accuracy is 0\.9; "
+                                        r"approving request #1"):
         nbmlops.approve("churn", "production")
     assert nbmlops.load_model("churn@production").version.version == 1
     _as("alice", monkeypatch)
@@ -175,7 +177,9 @@ def test_cli_protect_request_approve(store_env: Path, monkeypatch: pytest.Monkey
     assert out.stderr == ("nbmlops: error: you (alice) opened request #1: someone else must "
                           "approve it\n")
     listed = cli_as("bob", "models", "requests")
-    assert listed.returncode == 0 and " open " in listed.stdout and "0/1" in listed.stdout
+    assert listed.returncode == 0
+    assert " open " in listed.stdout
+    assert "0/1" in listed.stdout
     out = cli_as("bob", "models", "approve", "churn", "production", "--request", "1")
     assert (out.returncode, out.stdout) == (
         0, "request #1 approved by bob: churn@production -> version 2\n")
@@ -186,9 +190,11 @@ def test_cli_protect_request_approve(store_env: Path, monkeypatch: pytest.Monkey
     out = cli_as("bob", "models", "reject", "churn", "production", "--reason", "withdrawn")
     assert out.stdout == "request #2 rejected by bob: churn@production stays at version 2\n"
     out = cli_as("bob", "models", "approve", "churn", "production")
-    assert out.returncode == 1 and "no open request for churn@production" in out.stderr
+    assert out.returncode == 1
+    assert "no open request for churn@production" in out.stderr
     out = cli_as("alice", "models", "protect", "churn", "production", "--approvals", "0")
-    assert out.returncode == 1 and "approvals 0: give a whole number from 1" in out.stderr
+    assert out.returncode == 1
+    assert "approvals 0: give a whole number from 1" in out.stderr
     trail = cli_as("alice", "audit", "list", "--model", "churn", "--format", "json")
     import json
 
