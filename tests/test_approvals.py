@@ -252,3 +252,38 @@ def test_register_magic_protect_approve(shell, capsys, monkeypatch) -> None:  # 
                                        "at version 2\n")
     shown = one_line_error(shell, capsys, "%register --protect churn production --approvals x")
     assert "argument --approvals: invalid int value" in shown
+
+
+def test_a_deployment_following_a_protected_alias_switches_only_once_approved(
+        store_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import nbmlops
+    from tests.test_serving import FEATURES, ROWS, V1, V2, X, Client
+
+    _as("alice", monkeypatch)
+    nbmlops.register(V1, name="churn", data=X[FEATURES], alias="production")
+    nbmlops.register(V2, name="churn", data=X[FEATURES])
+    deployment = nbmlops.deploy("churn@production", port=0, poll=0.2)
+    client = Client(deployment.url)
+    body = ROWS.to_dict(orient="records")
+    try:
+        nbmlops.protect_alias("churn", "production")
+        assert isinstance(nbmlops.promote("churn", 2, "production"), ApprovalRequest)
+        seen = set()
+        until = time.monotonic() + 1.5  # several of the server's 0.2 s polls
+        while time.monotonic() < until:
+            seen.add(client.predict(body)["version"])
+        assert seen == {1}  # a request is not a move
+        _as("bob", monkeypatch)
+        nbmlops.approve("churn", "production")
+        deadline = time.monotonic() + 20
+        while client.predict(body)["version"] != 2:
+            assert time.monotonic() < deadline, "the deployment never switched"
+        assert client.predict(body)["predictions"] == V2.predict(ROWS).tolist()
+    finally:
+        nbmlops.stop_deployment(deployment.name)
+    events = nbmlops.api.workspace().store.audit_events(deployment=deployment.id)
+    assert [(e.action, e.from_version, e.to_version) for e in events] == [
+        ("deploy", None, 1), ("switch", 1, 2), ("undeploy", None, None)]
+    assert nbmlops.verify_audit().ok
