@@ -259,7 +259,7 @@ def test_a_deployment_following_a_protected_alias_switches_only_once_approved(
     import time
 
     import nbmlops
-    from tests.test_serving import FEATURES, ROWS, V1, V2, X, Client
+    from tests.test_serving import FEATURES, ROWS, V1, V2, Client, X
 
     _as("alice", monkeypatch)
     nbmlops.register(V1, name="churn", data=X[FEATURES], alias="production")
