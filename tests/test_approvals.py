@@ -287,3 +287,20 @@ def test_a_deployment_following_a_protected_alias_switches_only_once_approved(
     assert [(e.action, e.from_version, e.to_version) for e in events] == [
         ("deploy", None, 1), ("switch", 1, 2), ("undeploy", None, None)]
     assert nbmlops.verify_audit().ok
+
+
+def test_a_jobs_on_success_promote_onto_a_protected_alias_says_it_requested(
+        store_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbmlops
+    from nbmlops.export.actions import carry_out, parse_action
+
+    _as("ci", monkeypatch)
+    _two_versions()
+    nbmlops.protect_alias("churn", "production")
+    done = carry_out(nbmlops.api.workspace(), [parse_action("promote churn/2 production")],
+                     job_run="f" * 32, runs=())
+    assert done == ["requested churn/2 to @production (request #1: @production is protected; "
+                    "it moves once approved)"]
+    assert nbmlops.load_model("churn@production").version.version == 1
+    [request] = nbmlops.approval_requests()
+    assert (request.requested_by, request.reason) == ("ci", "job run ffffffff")
