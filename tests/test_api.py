@@ -19,6 +19,7 @@ from nbmlops.tracking import write_pending
 from tests.faults import failing_workspace
 
 EXPECTED_ALL = [
+    "ApprovalError",
     "ArtifactError",
     "ConfigError",
     "DeploymentError",
@@ -39,6 +40,10 @@ EXPECTED_ALL = [
     "TuneError",
     "UnsafeModelError",
     "active_run",
+    "approval_requests",
+    "approve",
+    "audit_events",
+    "audit_head",
     "compare",
     "deploy",
     "deployment_logs",
@@ -68,7 +73,10 @@ EXPECTED_ALL = [
     "models",
     "predictions",
     "promote",
+    "protect_alias",
+    "protections",
     "register",
+    "reject",
     "reproduce",
     "rollback",
     "run_job",
@@ -81,7 +89,9 @@ EXPECTED_ALL = [
     "store_info",
     "track",
     "tune",
+    "unprotect_alias",
     "upgrade_store",
+    "verify_audit",
 ]
 
 

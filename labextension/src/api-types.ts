@@ -246,13 +246,14 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @description Where the alias points now; ``changed`` is false when it already pointed there. */
+        /** @description Where the alias points now; ``changed`` is false when it already pointed there, or when it is protected: then ``request`` is the approval request opened instead (and ``version`` the one requested). */
         AliasMove: {
             model: string;
             alias: string;
             version: number;
             changed: boolean;
             event: components["schemas"]["AuditEvent"] | null;
+            request: number | null;
         };
         AuditEvent: {
             time: string;

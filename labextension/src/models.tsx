@@ -72,9 +72,11 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
   const done = (move: Schemas['AliasMove']) => {
     setActionError(null);
     setNotice(
-      move.changed
-        ? `${move.model}@${move.alias} now points at version ${move.version}.`
-        : `${move.model}@${move.alias} already pointed at version ${move.version}.`
+      move.request !== null
+        ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once approved (nbmlops models approve).`
+        : move.changed
+          ? `${move.model}@${move.alias} now points at version ${move.version}.`
+          : `${move.model}@${move.alias} already pointed at version ${move.version}.`
     );
     load.reload();
     history.reload();

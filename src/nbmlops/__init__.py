@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from nbmlops.errors import (
+    ApprovalError,
     ArtifactError,
     ConfigError,
     DeploymentError,
@@ -49,6 +50,7 @@ from nbmlops.errors import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ApprovalError",
     "ArtifactError",
     "ConfigError",
     "DeploymentError",
@@ -69,6 +71,10 @@ __all__ = [
     "TuneError",
     "UnsafeModelError",
     "active_run",
+    "approval_requests",
+    "approve",
+    "audit_events",
+    "audit_head",
     "compare",
     "deploy",
     "deployment_logs",
@@ -98,7 +104,10 @@ __all__ = [
     "models",
     "predictions",
     "promote",
+    "protect_alias",
+    "protections",
     "register",
+    "reject",
     "reproduce",
     "rollback",
     "run_job",
@@ -111,7 +120,9 @@ __all__ = [
     "store_info",
     "track",
     "tune",
+    "unprotect_alias",
     "upgrade_store",
+    "verify_audit",
 ]
 
 _API = frozenset(n for n in __all__ if n[0].islower())
@@ -119,6 +130,10 @@ _API = frozenset(n for n in __all__ if n[0].islower())
 if TYPE_CHECKING:
     from nbmlops.api import (
         active_run,
+        approval_requests,
+        approve,
+        audit_events,
+        audit_head,
         compare,
         deploy,
         deployment_logs,
@@ -148,7 +163,10 @@ if TYPE_CHECKING:
         models,
         predictions,
         promote,
+        protect_alias,
+        protections,
         register,
+        reject,
         reproduce,
         rollback,
         run_job,
@@ -161,7 +179,9 @@ if TYPE_CHECKING:
         store_info,
         track,
         tune,
+        unprotect_alias,
         upgrade_store,
+        verify_audit,
     )
 
 

@@ -363,6 +363,80 @@ class AuditEvent:
     reason: str | None
     details: Mapping[str, Any]
     deployment: str | None = None  # the deployment's id, for deploy/switch/undeploy
+    # the audit chain: sha256 of this event's canonical content and the previous hash
+    hash: str | None = None
+    prev_hash: str | None = None
+
+
+ApprovalAction = Literal["promote", "rollback"]
+RequestStatus = Literal["open", "approved", "rejected"]
+
+
+@dataclass(frozen=True, slots=True)
+class AliasProtection:
+    """``model@alias`` moves only through approved requests: how many approvals (each by
+    someone other than the requester), the gates checked again at approval, and the role
+    an approver needs (recorded now; enforced by PostgreSQL's roles in team mode)."""
+
+    model: str
+    alias: str
+    approvals: int
+    require: tuple[str, ...]
+    role: str | None
+    created_at: datetime
+    created_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalVote:
+    user: str | None
+    decision: Literal["approve", "reject"]
+    time: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A move of a protected alias waiting for approval (or decided)."""
+
+    id: int
+    model: str
+    alias: str
+    action: ApprovalAction
+    version: int  # where the alias is to point
+    from_version: int | None  # where it pointed when the request was opened
+    status: RequestStatus
+    approvals_needed: int
+    requested_by: str | None
+    requested_at: datetime
+    reason: str | None
+    votes: tuple[ApprovalVote, ...] = ()
+    closed_at: datetime | None = None
+
+    @property
+    def approvals(self) -> int:
+        return sum(1 for v in self.votes if v.decision == "approve")
+
+    @property
+    def missing(self) -> int:
+        """Approvals still needed before the alias moves."""
+        return max(self.approvals_needed - self.approvals, 0)
+
+    def __str__(self) -> str:
+        was = f"version {self.from_version}" if self.from_version else "nothing"
+        return (f"request #{self.id}: {self.action} {self.model}@{self.alias} {was} -> "
+                f"version {self.version} ({self.status})")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """What re-computing the audit chain found: ``ok``, or the first event at fault."""
+
+    ok: bool
+    events: int
+    head: str | None  # the last event's hash (anchor it elsewhere)
+    first_bad: int | None = None  # the id of the first event changed or after a removal
+    problem: str | None = None  # one line: what was found, and where
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from nbmlops._types import (
+    AliasProtection,
+    ApprovalRequest,
     AuditEvent,
+    AuditVerification,
     Deployment,
     DriftCheck,
     Experiment,
@@ -570,19 +573,116 @@ def load_model(reference: str, *, trusted: bool | Sequence[str] = False) -> Load
 
 
 def promote(name: str, version: int, alias: str, *, reason: str | None = None,
-            require: Sequence[str] = ()) -> AuditEvent | None:
+            require: Sequence[str] = ()) -> AuditEvent | ApprovalRequest | None:
     """Point ``name@alias`` at ``version`` (returns the audit event; None if it already
-    pointed there). ``require`` gates are checked on the version's metrics."""
+    pointed there). ``require`` gates are checked on the version's metrics. A protected
+    alias does not move: the approval request opened instead is returned."""
     from nbmlops.registry import registry
 
     return registry.promote(_changing(), name, version, alias, reason=reason, require=require)
 
 
-def rollback(reference: str, *, reason: str | None = None) -> AuditEvent:
-    """Point ``name@alias`` back at the version it pointed at before its last move."""
+def rollback(reference: str, *, reason: str | None = None) -> AuditEvent | ApprovalRequest:
+    """Point ``name@alias`` back at the version it pointed at before its last move (a
+    protected alias: the approval request opened instead)."""
     from nbmlops.registry import registry
 
     return registry.rollback(_changing(), reference, reason=reason)
+
+
+def protect_alias(name: str, alias: str, *, approvals: int = 1, require: Sequence[str] = (),
+                  role: str | None = None) -> AliasProtection:
+    """Protect ``name@alias``: promoting or rolling it back opens an approval request, and
+    it moves once ``approvals`` people other than the requester approve and the version
+    passes ``require`` (checked again at approval). ``role`` (e.g. ``approver``) is
+    recorded for PostgreSQL's roles to enforce in team mode; SQLite does not enforce it."""
+    from nbmlops.registry import approvals as _approvals
+
+    return _approvals.protect(_changing(), name, alias, approvals=approvals, require=require,
+                              role=role)
+
+
+def unprotect_alias(name: str, alias: str) -> AuditEvent:
+    """Let ``name@alias`` move directly again (audited)."""
+    from nbmlops.registry import approvals as _approvals
+
+    return _approvals.unprotect(_changing(), name, alias)
+
+
+def approve(name: str, alias: str, *, request: int | None = None,
+            reason: str | None = None) -> ApprovalRequest:
+    """Approve the open request to move ``name@alias`` (``request``: which one, when
+    several are open). The gates are checked again; the alias moves when the request has
+    its approvals. A requester cannot approve their own request (ApprovalError)."""
+    from nbmlops.registry import approvals as _approvals
+
+    return _approvals.approve(_changing(), name, alias, request=request, reason=reason)
+
+
+def reject(name: str, alias: str, *, request: int | None = None,
+           reason: str | None = None) -> ApprovalRequest:
+    """Reject the open request to move ``name@alias``: it closes and the alias stays."""
+    from nbmlops.registry import approvals as _approvals
+
+    return _approvals.reject(_changing(), name, alias, request=request, reason=reason)
+
+
+def approval_requests(name: str | None = None, *, alias: str | None = None,
+                      status: str | None = "open") -> list[ApprovalRequest]:
+    """Approval requests (of one model or alias), oldest first; ``status=None``: all."""
+    from nbmlops.registry import approvals as _approvals
+
+    ws = _reading()
+    return [] if ws is None else _approvals.requests(ws, name, alias=alias, status=status)
+
+
+def protections(name: str | None = None) -> list[AliasProtection]:
+    """The protected aliases (of one model)."""
+    from nbmlops.registry import approvals as _approvals
+
+    ws = _reading()
+    return [] if ws is None else _approvals.protections(ws, name)
+
+
+def audit_events(model: str | None = None, *, user: str | None = None,
+                 since: str | datetime | timedelta | None = None,
+                 limit: int | None = None) -> list[AuditEvent]:
+    """The audit trail, oldest first: registrations, alias moves, protections, requests,
+    approvals, rejections, deployments. ``since``: ``"24h"``, ``"7d"``, a timedelta or a
+    datetime; ``limit``: the newest that many."""
+    from nbmlops.serving import predlog
+
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise ValueError(f"limit {limit!r}: give a whole number from 1")
+    start = predlog.window_start(since)
+    ws = _reading()
+    return [] if ws is None else ws.store.audit_events(model, user=user, since=start,
+                                                       limit=limit)
+
+
+def verify_audit(*, anchor: str | None = None) -> AuditVerification:
+    """Re-compute the audit trail's hash chain: ``ok``, or the first event changed or
+    removed (``first_bad``, ``problem``). ``anchor``: a head hash recorded earlier
+    (``audit_head()``), which must still be in the chain (catches events cut off its
+    end)."""
+    if anchor is not None and (not isinstance(anchor, str) or len(anchor) != 64
+                               or any(c not in "0123456789abcdef" for c in anchor)):
+        raise ValueError(f"anchor {anchor!r}: give a head hash as `nbmlops audit head` prints "
+                         "it (64 hex digits)")
+    ws = _reading()
+    if ws is None:
+        return AuditVerification(ok=anchor is None, events=0, head=None, problem=None
+                                 if anchor is None else "there is no audit trail here")
+    return ws.store.verify_audit(anchor=anchor)
+
+
+def audit_head() -> str | None:
+    """The hash of the last audit event (record it elsewhere to anchor the trail), or
+    None before the first event."""
+    ws = _reading()
+    head = None if ws is None else ws.store.audit_head()
+    return None if head is None else head[1]
 
 
 def models(name: str | None = None) -> pd.DataFrame:

@@ -19,6 +19,7 @@ message what to do next::
     ├── UnsafeModelError(NbmlopsError, RuntimeError) a model file is untrusted, tampered or misplaced
     ├── SignatureError(NbmlopsError, ValueError)     input does not match a model's signature
     ├── GateError(NbmlopsError, ValueError)          a --require gate failed (registration refused)
+    ├── ApprovalError(NbmlopsError, RuntimeError)    an approval request cannot be decided so
     ├── DeploymentError(NbmlopsError, RuntimeError)  a deployment cannot start, stop or be found
     ├── DriftDetected(NbmlopsError, RuntimeError)    fail_on_drift: the data drifted (.report)
     ├── JobSpecError(NbmlopsError, ValueError)       job.yaml or an export option is invalid
@@ -33,6 +34,7 @@ status codes.
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalError",
     "ArtifactError",
     "ConfigError",
     "DeploymentError",
@@ -205,6 +207,15 @@ class GateError(NbmlopsError, ValueError):
         super().__init__(message)
         self.gate = gate
         self.value = value
+
+
+class ApprovalError(NbmlopsError, RuntimeError):
+    """A protected alias's request cannot be opened or decided that way (one's own request,
+    a second vote, a request already decided, an alias that moved since)."""
+
+    def __init__(self, message: str, *, request: int | None = None) -> None:
+        super().__init__(message)
+        self.request = request
 
 
 class DeploymentError(NbmlopsError, RuntimeError):

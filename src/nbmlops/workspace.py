@@ -105,11 +105,18 @@ def _user() -> str | None:
         return None
 
 
+USER_ENV = "NBMLOPS_USER"
+
+
 def process_actor() -> Actor:
-    """Who this process acts as: the OS user and this host."""
+    """Who this process acts as: ``NBMLOPS_USER`` when set, else the OS user; and this host.
+
+    On SQLite this names who did what in the audit trail and the approval workflow; it is
+    not a proof of identity (whoever can write the store's file can do anything)."""
     from nbmlops.store import liveness
 
-    return Actor(user=_user(), host=liveness.hostname())
+    named = os.environ.get(USER_ENV, "").strip()
+    return Actor(user=named or _user(), host=liveness.hostname())
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -255,5 +262,6 @@ def _after_fork_in_child() -> None:
 atexit.register(close_workspaces)
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
-__all__ = ["MODES", "Mode", "Service", "Workspace", "artifact_store", "close_workspaces", "current_settings",
-           "empty_workspace", "open_workspace", "open_workspaces", "process_actor"]
+__all__ = ["MODES", "USER_ENV", "Mode", "Service", "Workspace", "artifact_store",
+           "close_workspaces", "current_settings", "empty_workspace", "open_workspace",
+           "open_workspaces", "process_actor"]

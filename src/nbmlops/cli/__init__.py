@@ -4,6 +4,8 @@
                       [--format table|json|csv]
     nbmlops runs show RUN_ID [--format text|json]
     nbmlops models list|show|promote|rollback|history ...
+    nbmlops models protect|unprotect|approve|reject NAME ALIAS ...; models requests
+    nbmlops audit list [--model M] [--user U] [--since 24h] | verify [--anchor H] | head
     nbmlops deploy REFERENCE [--port P] ... | --list | --stop NAME | --logs NAME
                    | --batch IN --out OUT | --export DIR
     nbmlops predictions NAME [--since 24h] [--format table|json|csv]
@@ -15,7 +17,7 @@
     nbmlops db info [--format text|json]
     nbmlops db upgrade
 
-One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``,
+One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``,
 ``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
@@ -32,13 +34,13 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nbmlops.cli import ci, db, deploy, drift, jobs, models, reproduce, runs, tune
+from nbmlops.cli import audit, ci, db, deploy, drift, jobs, models, reproduce, runs, tune
 from nbmlops.cli._arguments import check_integers
 from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, deploy, drift, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, deploy, drift, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""``nbmlops models list|show|promote|rollback|history``: the model registry."""
+"""``nbmlops models list|show|promote|rollback|history`` and
+``protect|unprotect|approve|reject|requests``: the model registry and its protected aliases."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 from typing import TextIO
 
 from nbmlops.cli._output import clean_floats, dump_json, write_frame
+from nbmlops.commands import approvals as said
 from nbmlops.formatting import format_number
 
 
@@ -54,13 +56,9 @@ def _models_promote(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
     api.workspace(create=False)
-    event = api.promote(args.name, args.version, args.alias, reason=args.reason,
-                        require=args.require)
-    if event is None:
-        out.write(f"{args.name}@{args.alias} already points at version {args.version}\n")
-    else:
-        was = f"version {event.from_version}" if event.from_version else "nothing"
-        out.write(f"{args.name}@{args.alias}: {was} -> version {event.to_version}\n")
+    result = api.promote(args.name, args.version, args.alias, reason=args.reason,
+                         require=args.require)
+    out.write(said.promote_line(args.name, args.alias, args.version, result) + "\n")
     return 0
 
 
@@ -68,9 +66,50 @@ def _models_rollback(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
     api.workspace(create=False)
-    event = api.rollback(args.reference, reason=args.reason)
-    out.write(f"{args.reference}: version {event.from_version} -> {event.to_version} "
-              "(rolled back)\n")
+    result = api.rollback(args.reference, reason=args.reason)
+    out.write(said.rollback_line(args.reference, result) + "\n")
+    return 0
+
+
+def _models_protect(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    api.workspace(create=False)
+    found = api.protect_alias(args.name, args.alias, approvals=args.approvals,
+                              require=args.require, role=args.role)
+    out.write(said.protection_line(found) + "\n")
+    return 0
+
+
+def _models_unprotect(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    api.workspace(create=False)
+    api.unprotect_alias(args.name, args.alias)
+    out.write(f"{args.name}@{args.alias} is no longer protected: it moves directly\n")
+    return 0
+
+
+def _models_decide(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    api.workspace(create=False)
+    decide = api.approve if args.action == "approve" else api.reject
+    request = decide(args.name, args.alias, request=args.request, reason=args.reason)
+    out.write(said.decision_line(request) + "\n")
+    return 0
+
+
+def _models_requests(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    found = api.approval_requests(args.name, status=None if args.all else "open")
+    frame = said.requests_table(found)
+    if args.format == "table" and not frame.empty:
+        frame = frame.assign(requested_at=frame["requested_at"].map(
+            lambda t: t.isoformat(timespec="seconds")), reason=frame["reason"].fillna(""))
+    write_frame(frame, args.format, out, "no open requests" if not args.all
+                else "no requests")
     return 0
 
 
@@ -110,6 +149,38 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     mroll.add_argument("reference", metavar="NAME@ALIAS")
     mroll.add_argument("--reason")
     mroll.set_defaults(func=_models_rollback)
+    mprot = models_sub.add_parser("protect", help="NAME@ALIAS moves only through approved "
+                                  "requests")
+    mprot.add_argument("name")
+    mprot.add_argument("alias")
+    mprot.add_argument("--approvals", type=int, default=1, metavar="N",
+                       help="approvals a move needs, each by someone other than the "
+                       "requester (default 1)")
+    mprot.add_argument("--require", action="append", default=[], metavar="GATE",
+                       help='checked on the version at request and again at approval, e.g. '
+                       '"accuracy>=0.8" (repeatable)')
+    mprot.add_argument("--role", choices=("reader", "writer", "approver", "admin"),
+                       help="the role an approver needs (recorded; enforced by PostgreSQL "
+                       "roles in team mode, not on SQLite)")
+    mprot.set_defaults(func=_models_protect)
+    munprot = models_sub.add_parser("unprotect", help="let NAME@ALIAS move directly again")
+    munprot.add_argument("name")
+    munprot.add_argument("alias")
+    munprot.set_defaults(func=_models_unprotect)
+    for action, text in (("approve", "approve the open request to move NAME@ALIAS"),
+                         ("reject", "reject the open request to move NAME@ALIAS")):
+        decide = models_sub.add_parser(action, help=text)
+        decide.add_argument("name")
+        decide.add_argument("alias")
+        decide.add_argument("--request", type=int, metavar="N",
+                            help="which request, when several are open")
+        decide.add_argument("--reason")
+        decide.set_defaults(func=_models_decide)
+    mreq = models_sub.add_parser("requests", help="approval requests (open ones unless --all)")
+    mreq.add_argument("name", nargs="?")
+    mreq.add_argument("--all", action="store_true", help="approved and rejected ones too")
+    mreq.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    mreq.set_defaults(func=_models_requests)
     mhist = models_sub.add_parser("history", help="who moved what, when and why")
     mhist.add_argument("reference", metavar="NAME[@ALIAS]")
     mhist.add_argument("--format", choices=("table", "json", "csv"), default="table")

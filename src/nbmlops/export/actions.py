@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from nbmlops._types import ApprovalRequest
 from nbmlops.errors import JobSpecError, UnsafeModelError
 from nbmlops.references import check_model_name, parse_reference
 
@@ -127,16 +128,24 @@ def carry_out(ws: Workspace, actions: Sequence[Action], *, job_run: str,
             version = registry.register(
                 ws, model, name=action.model, run_id=run.id, artifact=artifact,
                 how=registry.Registration(alias=action.alias, reason=reason))
+            protected = action.alias is not None and action.alias not in version.aliases
             done.append(f"registered {version.reference}"
-                        + (f" @{action.alias}" if action.alias else "")
-                        + f" from run {run.id[:8]}")
+                        + (f" @{action.alias}" if action.alias and not protected else "")
+                        + f" from run {run.id[:8]}"
+                        + (f" (@{action.alias} is protected: a request to move it opened)"
+                           if protected else ""))
         else:
             version_no = action.version
             if version_no is None:
                 version_no = ws.store.get_model_version(action.model).version
             assert action.alias is not None
-            registry.promote(ws, action.model, version_no, action.alias, reason=reason)
-            done.append(f"promoted {action.model}/{version_no} to @{action.alias}")
+            moved = registry.promote(ws, action.model, version_no, action.alias, reason=reason)
+            if isinstance(moved, ApprovalRequest):
+                done.append(f"requested {action.model}/{version_no} to @{action.alias} "
+                            f"(request #{moved.id}: @{action.alias} is protected; it moves "
+                            "once approved)")
+            else:
+                done.append(f"promoted {action.model}/{version_no} to @{action.alias}")
     return done
 
 

@@ -10,6 +10,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from nbmlops import api
 from nbmlops._types import ModelVersion
+from nbmlops.commands import approvals as said
 from nbmlops.errors import NbmlopsError
 from nbmlops.formatting import format_number
 from nbmlops.magics import _display, _parsing
@@ -93,6 +94,25 @@ class RegisterMagics(Magics):
               help="point NAME@ALIAS at VERSION")
     @argument("--rollback", metavar="NAME@ALIAS",
               help="point the alias back at the version it pointed at before")
+    @argument("--protect", nargs=2, metavar=("NAME", "ALIAS"),
+              help="NAME@ALIAS then moves only through approved requests (with "
+              "--approvals, --require, --role)")
+    @argument("--approvals", type=int, default=1, metavar="N",
+              help="with --protect: approvals a move needs, each by someone other than the "
+              "requester (default 1)")
+    @argument("--role", choices=("reader", "writer", "approver", "admin"),
+              help="with --protect: the role an approver needs (recorded; enforced by "
+              "PostgreSQL roles in team mode, not on SQLite)")
+    @argument("--unprotect", nargs=2, metavar=("NAME", "ALIAS"),
+              help="let NAME@ALIAS move directly again")
+    @argument("--approve", nargs=2, metavar=("NAME", "ALIAS"),
+              help="approve the open request to move NAME@ALIAS")
+    @argument("--reject", nargs=2, metavar=("NAME", "ALIAS"),
+              help="reject the open request to move NAME@ALIAS")
+    @argument("--request", type=int, metavar="N",
+              help="with --approve/--reject: which request, when several are open")
+    @argument("--requests", nargs="?", const="", metavar="NAME",
+              help="the open approval requests (of NAME)")
     @argument("--list", nargs="?", const="", metavar="NAME",
               help="registered models, or NAME's versions")
     @argument("--history", metavar="NAME[@ALIAS]", help="who moved what, when and why")
@@ -109,6 +129,9 @@ class RegisterMagics(Magics):
             %register --rollback churn@production --reason "latency regression"
             %register --list churn
             %register --history churn@production
+            %register --protect churn production --approvals 1 --require "accuracy>=0.8"
+            %register --approve churn production
+            %register --requests churn
 
         Every change is an audit event; nothing is overwritten. Registering returns the
         new ModelVersion (`v = %register model --name churn`, then `v.version`), shown as
@@ -116,18 +139,35 @@ class RegisterMagics(Magics):
         nbmlops.load_model("churn@production").
         """
         args = _parsing.parse(self.register, line)
-        modes = [m for m in ("promote", "rollback", "history") if getattr(args, m)]
-        modes += ["list"] if args.list is not None else []
+        modes = [m for m in ("promote", "rollback", "history", "protect", "unprotect",
+                             "approve", "reject") if getattr(args, m)]
+        modes += [m for m in ("list", "requests") if getattr(args, m) is not None]
         if len(modes) > 1:
             raise UsageError(f"%register: use one of --{', --'.join(modes)} at a time")
         try:
             if args.promote:
                 return self._promote(args)
             if args.rollback:
-                event = api.rollback(args.rollback, reason=args.reason)
-                print(f"{args.rollback}: version {event.from_version} -> {event.to_version} "
-                      "(rolled back)")
+                print(said.rollback_line(args.rollback,
+                                         api.rollback(args.rollback, reason=args.reason)))
                 return None
+            if args.protect:
+                print(said.protection_line(api.protect_alias(
+                    *args.protect, approvals=args.approvals, require=args.require,
+                    role=args.role)))
+                return None
+            if args.unprotect:
+                api.unprotect_alias(*args.unprotect)
+                print(f"{'@'.join(args.unprotect)} is no longer protected: it moves directly")
+                return None
+            if args.approve or args.reject:
+                decide = api.approve if args.approve else api.reject
+                request = decide(*(args.approve or args.reject), request=args.request,
+                                 reason=args.reason)
+                print(said.decision_line(request))
+                return None
+            if args.requests is not None:
+                return said.requests_table(api.approval_requests(args.requests or None))
             if args.list is not None:
                 return api.models(args.list or None)
             if args.history:
@@ -140,13 +180,9 @@ class RegisterMagics(Magics):
         name, version, alias = args.promote
         if not version.isdigit():
             raise UsageError(f"%register --promote: VERSION must be a number, not {version!r}")
-        event = api.promote(name, int(version), alias, reason=args.reason,
-                            require=args.require)
-        if event is None:
-            print(f"{name}@{alias} already points at version {version}")
-        else:
-            was = f"version {event.from_version}" if event.from_version else "nothing"
-            print(f"{name}@{alias}: {was} -> version {event.to_version}")
+        result = api.promote(name, int(version), alias, reason=args.reason,
+                             require=args.require)
+        print(said.promote_line(name, alias, int(version), result))
 
     def _register(self, args: Any) -> Any:
         if not args.name:
@@ -168,5 +204,9 @@ class RegisterMagics(Magics):
             description=args.description, reason=args.reason, data=data, evaluate=evaluation,
             sensitive=args.sensitive, require=args.require, onnx=args.onnx,
             format=args.format, trusted=args.trusted)
+        if args.alias and args.alias not in version.aliases:  # a protected alias
+            for request in api.approval_requests(args.name, alias=args.alias):
+                if request.version == version.version:
+                    print(said.opened_line(request))
         # shown once: as the cell's Out[] when IPython shows it, else here (v = %register)
         return _display.shown(self.shell, "register", RegisteredVersion.of(version))

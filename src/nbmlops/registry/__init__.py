@@ -18,6 +18,16 @@ from nbmlops._lazy import surface
 from nbmlops.references import Reference, check_alias, check_model_name, parse_reference
 
 if TYPE_CHECKING:
+    from nbmlops.registry.approvals import (
+        approve,
+        find_request,
+        protect,
+        protection_gates,
+        protections,
+        reject,
+        requests,
+        unprotect,
+    )
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.formats import ModelFormat, format_names, get_format, register_format
     from nbmlops.registry.profile import from_parquet_bytes
@@ -39,6 +49,8 @@ if TYPE_CHECKING:
     from nbmlops.registry.signature import ANY, Signature, enforce, infer
 
 _WHERE = {
+    **dict.fromkeys(("approve", "find_request", "protect", "protection_gates", "protections",
+                     "reject", "requests", "unprotect"), "approvals"),
     "ModelCard": "card",
     **dict.fromkeys(("ModelFormat", "format_names", "get_format", "register_format"),
                     "formats"),
@@ -58,11 +70,13 @@ __all__ = [
     "Reference",
     "Registration",
     "Signature",
+    "approve",
     "card_html",
     "check_alias",
     "check_loadable",
     "check_model_name",
     "enforce",
+    "find_request",
     "format_names",
     "from_parquet_bytes",
     "get_format",
@@ -71,13 +85,19 @@ __all__ = [
     "model_file",
     "parse_reference",
     "promote",
+    "protect",
+    "protection_gates",
+    "protections",
     "register",
     "register_format",
+    "reject",
+    "requests",
     "resolve",
     "rollback",
     "run_model",
     "source_run",
     "training_data",
+    "unprotect",
 ]
 
 

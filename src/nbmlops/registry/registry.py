@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nbmlops import gates, tracking
 from nbmlops._types import (
     Actor,
+    ApprovalRequest,
     ArtifactRef,
     AuditEvent,
     ModelVersion,
@@ -250,6 +251,10 @@ def register(ws: Workspace, model: Any = None, *, name: str, run_id: str | None 
     if how.alias is not None:
         check_alias(how.alias)
     parsed_gates = [gates.parse(g) for g in how.require]
+    if how.alias is not None:  # a protected alias: its gates hold for the request it opens
+        from nbmlops.registry.approvals import protection_gates
+
+        parsed_gates += [gates.parse(g) for g in protection_gates(ws, name, how.alias)]
     model_format = formats.get_format(how.format)
     # 1. the model and the run it came from
     run = None
@@ -348,19 +353,27 @@ def _onnx(ws: Workspace, model: Any, signature: Signature | None) -> ArtifactRef
 # -- aliases -----------------------------------------------------------------------------
 
 def promote(ws: Workspace, name: str, version: int, alias: str, *, reason: str | None = None,
-            require: Iterable[str] = ()) -> AuditEvent | None:
-    """Point ``name@alias`` at ``version`` (gates checked on the version's metrics)."""
+            require: Iterable[str] = ()) -> AuditEvent | ApprovalRequest | None:
+    """Point ``name@alias`` at ``version`` (gates checked on the version's metrics).
+
+    A protected alias does not move: the request opened instead is returned (its
+    protection's gates are checked too, now and again at approval)."""
+    from nbmlops.registry.approvals import protection_gates
+
     check_model_name(name)
     check_alias(alias)
     parsed = [gates.parse(g) for g in require]
     target = ws.store.get_model_version(name, version=version)
+    parsed += [gates.parse(g) for g in protection_gates(ws, name, alias)]
     gates.check(parsed, target.metrics, what=f"promoting {target.reference} to @{alias}")
     return ws.store.set_alias(name, alias, version, actor=actor(ws), reason=reason)
 
 
-def rollback(ws: Workspace, reference: str, *, reason: str | None = None) -> AuditEvent:
+def rollback(ws: Workspace, reference: str, *, reason: str | None = None
+             ) -> AuditEvent | ApprovalRequest:
+    """Point ``name@alias`` back at the version before (a protected alias: the request
+    opened instead)."""
     ref = parse_reference(reference)
     if ref.alias is None:
         raise ValueError(f"rollback needs an alias, like {ref.model}@production")
-    return ws.store.rollback_alias(ref.model, ref.alias, actor=actor(ws),
-                                        reason=reason)
+    return ws.store.rollback_alias(ref.model, ref.alias, actor=actor(ws), reason=reason)

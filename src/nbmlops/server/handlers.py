@@ -25,6 +25,7 @@ from tornado.ioloop import IOLoop
 
 from nbmlops import api
 from nbmlops.errors import (
+    ApprovalError,
     DeploymentError,
     ModelNotFoundError,
     NbmlopsError,
@@ -89,6 +90,8 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return exc.status_code, exc.log_message or exc.reason or "request refused"
     if isinstance(exc, RunNotFoundError | ModelNotFoundError | DeploymentError):
         return 404, str(exc)
+    if isinstance(exc, ApprovalError):  # one's own request, a decided or stale one
+        return 409, str(exc)
     if isinstance(exc, StoreError):
         return 503, f"the nbmlops store cannot be read: {exc}"
     if isinstance(exc, BadRequest) or (

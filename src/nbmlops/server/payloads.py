@@ -189,13 +189,16 @@ class RollbackRequest(TypedDict):
 
 
 class AliasMove(TypedDict):
-    """Where the alias points now; ``changed`` is false when it already pointed there."""
+    """Where the alias points now; ``changed`` is false when it already pointed there, or
+    when it is protected: then ``request`` is the approval request opened instead (and
+    ``version`` the one requested)."""
 
     model: str
     alias: str
     version: int
     changed: bool
     event: AuditEvent | None
+    request: int | None
 
 
 # -- operations ------------------------------------------------------------------------------

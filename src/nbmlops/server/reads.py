@@ -215,18 +215,24 @@ def model_history(name: str) -> list[p.AuditEvent]:
 
 
 def promote(name: str, body: p.PromoteRequest) -> p.AliasMove:
-    event = api.promote(name, body["version"], body["alias"], reason=body.get("reason"))
-    return p.AliasMove(model=name, alias=body["alias"], version=body["version"],
-                       changed=event is not None,
-                       event=None if event is None else audit_event(event))
+    result = api.promote(name, body["version"], body["alias"], reason=body.get("reason"))
+    return _alias_move(name, body["alias"], body["version"], result)
 
 
 def rollback(name: str, body: p.RollbackRequest) -> p.AliasMove:
-    event = api.rollback(f"{name}@{body['alias']}", reason=body.get("reason"))
-    version = event.to_version if event.to_version is not None else event.version
+    result = api.rollback(f"{name}@{body['alias']}", reason=body.get("reason"))
+    version = result.version if isinstance(result, t.ApprovalRequest) else (
+        result.to_version if result.to_version is not None else result.version)
     assert version is not None
-    return p.AliasMove(model=name, alias=body["alias"], version=version, changed=True,
-                       event=audit_event(event))
+    return _alias_move(name, body["alias"], version, result)
+
+
+def _alias_move(name: str, alias: str, version: int,
+                result: t.AuditEvent | t.ApprovalRequest | None) -> p.AliasMove:
+    moved = isinstance(result, t.AuditEvent)
+    return p.AliasMove(model=name, alias=alias, version=version, changed=moved,
+                       event=audit_event(result) if isinstance(result, t.AuditEvent) else None,
+                       request=result.id if isinstance(result, t.ApprovalRequest) else None)
 
 
 # -- operations ----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 
 from nbmlops.store.base import (
+    ApprovalStore,
+    AuditStore,
     DeploymentStore,
     DriftCheckStore,
     JobRunStore,
@@ -19,8 +21,9 @@ from nbmlops.store.base import (
     Store,
 )
 
-__all__ = ["DeploymentStore", "DriftCheckStore", "JobRunStore", "JournalStore", "RegistryStore",
-           "RunSearch", "RunStore", "Store", "open_store", "upgrade_store"]
+__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
+           "JournalStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
+           "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,

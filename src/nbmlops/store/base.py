@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from nbmlops._types import (
     Actor,
+    AliasProtection,
+    ApprovalRequest,
     AuditEvent,
+    AuditVerification,
     DatasetLink,
     Deployment,
     DeploymentStatus,
@@ -160,12 +164,14 @@ class RegistryStore(Protocol):
         point ``alias`` at it, in one transaction."""
 
     def set_alias(self, model: str, alias: str, version: int, *, actor: Actor,
-                  reason: str | None = None) -> AuditEvent | None:
-        """Point ``model@alias`` at ``version`` (None when it already did), audited."""
+                  reason: str | None = None) -> AuditEvent | ApprovalRequest | None:
+        """Point ``model@alias`` at ``version`` (None when it already did), audited; a
+        protected alias does not move: the request opened instead is returned."""
 
     def rollback_alias(self, model: str, alias: str, *, actor: Actor,
-                       reason: str | None = None) -> AuditEvent:
-        """Point ``model@alias`` back at the version it pointed at before, audited."""
+                       reason: str | None = None) -> AuditEvent | ApprovalRequest:
+        """Point ``model@alias`` back at the version it pointed at before, audited (a
+        protected alias: the request opened instead)."""
 
     def get_model_version(self, model: str, *, version: int | None = None,
                           alias: str | None = None) -> ModelVersion:
@@ -176,7 +182,60 @@ class RegistryStore(Protocol):
     def list_versions(self, model: str) -> list[ModelVersion]: ...
 
     def audit_events(self, model: str | None = None, *, alias: str | None = None,
-                     deployment: str | None = None) -> list[AuditEvent]: ...
+                     deployment: str | None = None, user: str | None = None,
+                     since: datetime | None = None, limit: int | None = None
+                     ) -> list[AuditEvent]:
+        """Events oldest first (the newest ``limit`` of them); ``alias`` leaves out the
+        deployments following it."""
+
+
+@runtime_checkable
+class AuditStore(Protocol):
+    """The audit trail as a hash chain (see :mod:`nbmlops.store.audit_chain`): every
+    writer appends under one lock, so the chain never forks."""
+
+    def verify_audit(self, *, anchor: str | None = None) -> AuditVerification:
+        """Re-compute the chain; the first event changed or removed, or ok."""
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last event's id and hash (None before the first event)."""
+
+
+@runtime_checkable
+class ApprovalStore(Protocol):
+    """Protected aliases and approval requests.
+
+    A protected alias moves only when a request has its approvals (``set_alias`` and
+    ``rollback_alias`` open one instead of moving); each step is audited. Raises
+    :class:`~nbmlops.errors.ApprovalError` for a vote that cannot be cast (one's own
+    request, a second vote, a decided or stale request) and
+    :class:`~nbmlops.errors.ModelNotFoundError` for unknown models.
+    """
+
+    def protect_alias(self, model: str, alias: str, *, approvals: int,
+                      require: Sequence[str] = (), role: str | None = None, actor: Actor
+                      ) -> AliasProtection:
+        """Protect (or change the protection of) ``model@alias``."""
+
+    def unprotect_alias(self, model: str, alias: str, *, actor: Actor) -> AuditEvent: ...
+
+    def get_protection(self, model: str, alias: str) -> AliasProtection | None: ...
+
+    def list_protections(self, model: str | None = None) -> list[AliasProtection]: ...
+
+    def get_request(self, request_id: int) -> ApprovalRequest: ...
+
+    def list_requests(self, model: str | None = None, *, alias: str | None = None,
+                      status: str | None = "open") -> list[ApprovalRequest]:
+        """Requests oldest first (``status=None``: whatever their status)."""
+
+    def approve_request(self, request_id: int, *, actor: Actor, reason: str | None = None,
+                        require: Sequence[str] = ()) -> ApprovalRequest:
+        """Approve; the alias moves when the request has its approvals. ``require``: the
+        protection's gates as the caller checked them on the version."""
+
+    def reject_request(self, request_id: int, *, actor: Actor, reason: str | None = None
+                       ) -> ApprovalRequest: ...
 
 
 @runtime_checkable
@@ -288,14 +347,15 @@ class JournalStore(Protocol):
 
 
 @runtime_checkable
-class Store(RunStore, RunSearch, RegistryStore, DeploymentStore, DriftCheckStore, JobRunStore,
-            JournalStore, Protocol):
+class Store(RunStore, RunSearch, RegistryStore, ApprovalStore, AuditStore, DeploymentStore,
+            DriftCheckStore, JobRunStore, JournalStore, Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 
     A capability that needs only a part declares that part (``RunStore``,
-    ``RunSearch``, ``RegistryStore``, ``DeploymentStore``, ``DriftCheckStore``,
-    ``JobRunStore``, ``JournalStore``); a ``Store`` is each of them.
+    ``RunSearch``, ``RegistryStore``, ``ApprovalStore``, ``AuditStore``,
+    ``DeploymentStore``, ``DriftCheckStore``, ``JobRunStore``, ``JournalStore``); a ``Store``
+    is each of them.
     Every write is one transaction: it lands whole or not at all. Database failures
     raise :class:`~nbmlops.errors.StoreError`.
     """

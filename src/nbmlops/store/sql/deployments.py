@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from nbmlops._types import Actor, Deployment, DeploymentStatus, NewDeployment, utc
 from nbmlops.errors import DeploymentError
 from nbmlops.store import liveness
+from nbmlops.store.sql.audit import audit
 from nbmlops.store.sql.plumbing import SqlBase, deployments_t
-from nbmlops.store.sql.registry import audit
 
 
 def _already_running(name: str, url: str | None) -> DeploymentError:

@@ -241,6 +241,58 @@ class AuditEventRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str] = mapped_column(Text)  # JSON
     deployment: Mapped[str | None] = mapped_column(String(32))  # a deployment's id (rev 0004)
+    # the chain (rev 0007): sha256 of the canonical content, which covers prev_hash
+    hash: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AliasProtectionRow(Base):
+    """An alias that moves only through approved requests (rev 0007)."""
+
+    __tablename__ = "alias_protections"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    approvals: Mapped[int] = mapped_column(Integer)
+    gates: Mapped[str] = mapped_column(Text)  # JSON list of gate expressions
+    role: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Double)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class ApprovalRequestRow(Base):
+    """A move of a protected alias, open until approved or rejected (rev 0007)."""
+
+    __tablename__ = "approval_requests"
+    __table_args__ = (Index("ix_approval_requests_alias", "model_id", "alias", "status"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("registered_models.id"))
+    alias: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # promote | rollback
+    version: Mapped[int] = mapped_column(Integer)
+    from_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # open | approved | rejected
+    approvals_needed: Mapped[int] = mapped_column(Integer)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    requested_at: Mapped[float] = mapped_column(Double)
+    reason: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[float | None] = mapped_column(Double)
+
+
+class ApprovalVoteRow(Base):
+    """One person's approval or rejection of a request (rev 0007)."""
+
+    __tablename__ = "approval_votes"
+
+    request_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("approval_requests.id", ondelete="CASCADE"), primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    decision: Mapped[str] = mapped_column(String(16))  # approve | reject
+    time: Mapped[float] = mapped_column(Double)
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class DeploymentRow(Base):

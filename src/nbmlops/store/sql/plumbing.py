@@ -16,6 +16,9 @@ from sqlalchemy.engine import Connection
 
 from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import (
+    AliasProtectionRow,
+    ApprovalRequestRow,
+    ApprovalVoteRow,
     ArtifactRow,
     AuditEventRow,
     DatasetRow,
@@ -60,6 +63,9 @@ models_t = cast(Table, RegisteredModelRow.__table__)
 versions_t = cast(Table, ModelVersionRow.__table__)
 aliases_t = cast(Table, ModelAliasRow.__table__)
 audit_t = cast(Table, AuditEventRow.__table__)
+protections_t = cast(Table, AliasProtectionRow.__table__)
+requests_t = cast(Table, ApprovalRequestRow.__table__)
+votes_t = cast(Table, ApprovalVoteRow.__table__)
 deployments_t = cast(Table, DeploymentRow.__table__)
 drift_checks_t = cast(Table, DriftCheckRow.__table__)
 drift_columns_t = cast(Table, DriftColumnRow.__table__)

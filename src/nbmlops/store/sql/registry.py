@@ -1,8 +1,10 @@
-"""The model registry: registered models, their versions and aliases, the aliases'
-history, and the audit trail the registry and deployments write.
+"""The model registry: registered models, their versions and aliases, and the aliases'
+history.
 
 Rollback is a move of an alias back along its history, which is read from the audit
-events (every promote and rollback is one).
+events (every promote and rollback is one). Every move first asks :meth:`_guard`, inside
+the same transaction, whether the alias may move directly; the approvals part
+(:mod:`~nbmlops.store.sql.approvals`) answers for protected aliases by opening a request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from nbmlops._types import (
     Actor,
+    ApprovalRequest,
     AuditEvent,
     ModelVersion,
     NewModelVersion,
@@ -25,33 +28,8 @@ from nbmlops._types import (
     utc,
 )
 from nbmlops.errors import ModelNotFoundError
+from nbmlops.store.sql.audit import audit
 from nbmlops.store.sql.plumbing import SqlBase, aliases_t, audit_t, models_t, versions_t
-
-
-def audit(conn: Connection, actor: Actor, action: str, model: str, *,
-          alias: str | None = None, version: int | None = None,
-          from_version: int | None = None, to_version: int | None = None,
-          reason: str | None = None, details: Mapping[str, Any] | None = None,
-          deployment: str | None = None) -> AuditEvent:
-    """Append an audit event (inside the transaction that made the change)."""
-    now = time.time()
-    values = dict(time=now, user=actor.user, host=actor.host, action=action, model=model,
-                  alias=alias, version=version, from_version=from_version,
-                  to_version=to_version, reason=reason,
-                  details=json.dumps(dict(details or {}), sort_keys=True),
-                  deployment=deployment)
-    event_id = conn.execute(insert(audit_t).values(**values).returning(audit_t.c.id)
-                            ).scalar_one()
-    return _audit_event({**values, "id": event_id})
-
-
-def _audit_event(row: Any) -> AuditEvent:
-    return AuditEvent(
-        id=int(row["id"]), time=utc(row["time"]), user=row["user"],  # type: ignore[arg-type]
-        host=row["host"], action=row["action"], model=row["model"], alias=row["alias"],
-        version=row["version"], from_version=row["from_version"],
-        to_version=row["to_version"], reason=row["reason"], details=json.loads(row["details"]),
-        deployment=row["deployment"])
 
 
 def _model_version(row: Any, model: str, aliases: tuple[str, ...]) -> ModelVersion:
@@ -90,17 +68,48 @@ class SqlRegistry(SqlBase):
         return None if found is None else int(found)
 
     def _move_alias(self, conn: Connection, model_id: int, model: str, alias: str,
-                    version: int, *, actor: Actor, reason: str | None, action: str
-                    ) -> AuditEvent | None:
-        current = conn.execute(select(aliases_t.c.version).where(
-            aliases_t.c.model_id == model_id, aliases_t.c.alias == alias)).scalar()
+                    version: int, *, actor: Actor, reason: str | None, action: str,
+                    details: Mapping[str, Any] | None = None) -> AuditEvent | None:
+        current = self._alias_version(conn, model_id, alias)
         if current == version and action != "rollback":
             return None  # already there: nothing moved, nothing to audit
         row = {"model_id": model_id, "alias": alias, "version": version,
                "updated_at": time.time(), "updated_by": actor.user}
         conn.execute(self._upsert_alias, [row])
         return audit(conn, actor, action, model, alias=alias, version=version,
-                     from_version=current, to_version=version, reason=reason)
+                     from_version=current, to_version=version, reason=reason,
+                     details=details)
+
+    def _alias_version(self, conn: Connection, model_id: int, alias: str) -> int | None:
+        found = conn.execute(select(aliases_t.c.version).where(
+            aliases_t.c.model_id == model_id, aliases_t.c.alias == alias)).scalar()
+        return None if found is None else int(found)
+
+    def _guard(self, conn: Connection, model_id: int, model: str, alias: str, *,
+               action: str, version: int, current: int | None, actor: Actor,
+               reason: str | None) -> ApprovalRequest | None:
+        """Before a move: None when the alias may move now, else the request opened
+        instead (overridden where aliases can be protected)."""
+        return None
+
+    def _rollback_target(self, conn: Connection, model: str, alias: str) -> tuple[int, int]:
+        """(where the alias points, where a rollback takes it), from its history."""
+        stack: list[int] = []
+        for action, to_version in conn.execute(
+                select(audit_t.c.action, audit_t.c.to_version)
+                .where(audit_t.c.model == model, audit_t.c.alias == alias,
+                       audit_t.c.deployment.is_(None),
+                       audit_t.c.action.in_(("promote", "rollback")))
+                .order_by(audit_t.c.id)):
+            if action == "rollback":
+                stack.pop()
+            else:
+                stack.append(int(to_version))
+        if len(stack) < 2:
+            raise ModelNotFoundError(f"{model}@{alias}", reason=(
+                "has never pointed at another version, so there is nothing to roll "
+                "back to" if stack else "no such alias"))
+        return stack[-1], stack[-2]
 
     def create_model_version(self, new: NewModelVersion, *, actor: Actor,
                              alias: str | None = None, reason: str | None = None
@@ -127,7 +136,10 @@ class SqlRegistry(SqlBase):
             audit(conn, actor, "register", new.model, version=version, reason=reason,
                   details={"run_id": new.run_id, "sha256": new.artifact.sha256,
                            "format": new.format})
-            if alias is not None:
+            if alias is not None and self._guard(
+                    conn, model_id, new.model, alias, action="promote", version=version,
+                    current=self._alias_version(conn, model_id, alias), actor=actor,
+                    reason=reason) is None:
                 self._move_alias(conn, model_id, new.model, alias, version, actor=actor,
                                  reason=reason, action="promote")
             return self._version(conn, model_id, new.model, version)
@@ -135,37 +147,37 @@ class SqlRegistry(SqlBase):
         return self._write(work)
 
     def set_alias(self, model: str, alias: str, version: int, *, actor: Actor,
-                  reason: str | None = None) -> AuditEvent | None:
-        def work(conn: Connection) -> AuditEvent | None:
+                  reason: str | None = None) -> AuditEvent | ApprovalRequest | None:
+        def work(conn: Connection) -> AuditEvent | ApprovalRequest | None:
             model_id = self._require_model(conn, model)
             exists = conn.execute(select(versions_t.c.version).where(
                 versions_t.c.model_id == model_id, versions_t.c.version == version)).scalar()
             if exists is None:
                 raise ModelNotFoundError(f"{model}/{version}", reason="no such version")
+            current = self._alias_version(conn, model_id, alias)
+            if current == version:
+                return None
+            request = self._guard(conn, model_id, model, alias, action="promote",
+                                  version=version, current=current, actor=actor,
+                                  reason=reason)
+            if request is not None:
+                return request
             return self._move_alias(conn, model_id, model, alias, version, actor=actor,
                                     reason=reason, action="promote")
 
         return self._write(work)
 
     def rollback_alias(self, model: str, alias: str, *, actor: Actor,
-                       reason: str | None = None) -> AuditEvent:
-        def work(conn: Connection) -> AuditEvent:
+                       reason: str | None = None) -> AuditEvent | ApprovalRequest:
+        def work(conn: Connection) -> AuditEvent | ApprovalRequest:
             model_id = self._require_model(conn, model)
-            stack: list[int] = []
-            for action, to_version in conn.execute(
-                    select(audit_t.c.action, audit_t.c.to_version)
-                    .where(audit_t.c.model == model, audit_t.c.alias == alias,
-                           audit_t.c.action.in_(("promote", "rollback")))
-                    .order_by(audit_t.c.id)):
-                if action == "rollback":
-                    stack.pop()
-                else:
-                    stack.append(int(to_version))
-            if len(stack) < 2:
-                raise ModelNotFoundError(f"{model}@{alias}", reason=(
-                    "has never pointed at another version, so there is nothing to roll "
-                    "back to" if stack else "no such alias"))
-            event = self._move_alias(conn, model_id, model, alias, stack[-2], actor=actor,
+            current, target = self._rollback_target(conn, model, alias)
+            request = self._guard(conn, model_id, model, alias, action="rollback",
+                                  version=target, current=current, actor=actor,
+                                  reason=reason)
+            if request is not None:
+                return request
+            event = self._move_alias(conn, model_id, model, alias, target, actor=actor,
                                      reason=reason, action="rollback")
             assert event is not None
             return event
@@ -245,14 +257,3 @@ class SqlRegistry(SqlBase):
             return [_model_version(r, model, tuple(aliases[int(r["version"])])) for r in rows]
 
         return self._read(work)
-
-    def audit_events(self, model: str | None = None, *, alias: str | None = None,
-                     deployment: str | None = None) -> list[AuditEvent]:
-        stmt = select(audit_t).order_by(audit_t.c.id)
-        if model is not None:
-            stmt = stmt.where(audit_t.c.model == model)
-        if alias is not None:  # an alias's history: its moves, not the deployments following it
-            stmt = stmt.where(audit_t.c.alias == alias, audit_t.c.deployment.is_(None))
-        if deployment is not None:
-            stmt = stmt.where(audit_t.c.deployment == deployment)
-        return self._read(lambda c: [_audit_event(r) for r in c.execute(stmt).mappings()])

@@ -5,7 +5,9 @@ its transactions) in a module of its own:
 
 - :mod:`~nbmlops.store.sql.runs`: experiments, run writes and reads;
 - :mod:`~nbmlops.store.sql.search`: the filter compiler and pages of runs;
-- :mod:`~nbmlops.store.sql.registry`: registered models, versions, aliases, audit events;
+- :mod:`~nbmlops.store.sql.registry`: registered models, versions, aliases;
+- :mod:`~nbmlops.store.sql.approvals`: protected aliases and their approval requests;
+- :mod:`~nbmlops.store.sql.audit`: the hash-chained audit trail, read and verified;
 - :mod:`~nbmlops.store.sql.deployments`: model servers from start to stop;
 - :mod:`~nbmlops.store.sql.checks`: drift checks and job runs, by the runs that made them;
 - :mod:`~nbmlops.store.sql.journal`: the cell journal and each run's slice.
@@ -17,19 +19,20 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from nbmlops._types import RUN_STATUSES, StoreInfo
+from nbmlops.store.sql.approvals import SqlApprovals
+from nbmlops.store.sql.audit import SqlAudit
 from nbmlops.store.sql.checks import SqlDriftChecks, SqlJobRuns
 from nbmlops.store.sql.deployments import SqlDeployments
 from nbmlops.store.sql.journal import SqlJournal
 from nbmlops.store.sql.plumbing import artifacts_t, datasets_t, exp_t, runs_t
-from nbmlops.store.sql.registry import SqlRegistry
 from nbmlops.store.sql.runs import SqlRuns
 from nbmlops.store.sql.search import SqlSearch
 
 __all__ = ["SqlStore"]
 
 
-class SqlStore(SqlRuns, SqlSearch, SqlRegistry, SqlDeployments, SqlDriftChecks, SqlJobRuns,
-               SqlJournal):
+class SqlStore(SqlRuns, SqlSearch, SqlApprovals, SqlAudit, SqlDeployments, SqlDriftChecks,
+               SqlJobRuns, SqlJournal):
     """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
 
     def info(self) -> StoreInfo:
