@@ -335,7 +335,7 @@ def sorted_check(where: str | None) -> Callable[[dict[str, Any]], str]:
     from nbmlops import api
     from nbmlops.tracking.search import search
 
-    whole = search(api.tracker().store, where=where, sort="-metrics.m1",
+    whole = search(api.workspace("read").store, where=where, sort="-metrics.m1",
                    kinds=api.LISTED_KINDS)
 
     def check(page: dict[str, Any]) -> str:

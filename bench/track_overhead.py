@@ -152,7 +152,7 @@ class Bench(BenchContext):
 
     @contextlib.contextmanager
     def nbmlops_store(self, name: str) -> Iterator[None]:
-        """Point nbmlops at another fresh store for the block (a new tracker opens)."""
+        """Point nbmlops at another fresh store for the block (a new workspace opens)."""
         os.environ.update(self.nbmlops_env(name))
         try:
             yield
@@ -533,7 +533,7 @@ def bench_fresh_process(b: Bench) -> None:
     from nbmlops import api
 
     reps = b.n(5, 3)
-    api.tracker()  # the store exists (as in a kernel re-started on a project)
+    api.workspace()  # the store exists (as in a kernel re-started on a project)
     say(f"[4] fresh processes (median of {reps}, after one warm-up process; timed inside "
         f"the process, interpreter start-up excluded)")
     imp = _med(in_fresh_process(b, SUB_IMPORT.format(module="nbmlops"), reps), "import")
@@ -656,14 +656,16 @@ def bench_environment(b: Bench) -> None:
     computed = capture_environment.cache_info().misses  # by the earlier sections' runs
     say("[7] environment capture (Python, platform, installed packages)")
     uncached = repeat(capture_environment.__wrapped__, reps, warmup=1)
-    tracker = api.tracker()
-    env = tracker.environment()  # what every run's end asks for (read once per process)
-    per_run = median(repeat(tracker.environment, 1000))
+    from nbmlops.tracking import process_environment
+
+    ws = api.workspace()
+    env = process_environment(ws)  # what every run's end asks for (read once per process)
+    per_run = median(repeat(lambda: process_environment(ws), 1000))
     one_off = median(uncached)
     say(f"    uncached capture (once per process)      median {fmt_s(one_off):>9}  "
         f"({len(env.packages)} packages)")
     say(f"    what each later run's end pays for it    median {fmt_s(per_run):>9}  "
-        f"(Tracker.environment(): the finished background read)")
+        f"(process_environment(ws): the finished background read)")
     say(f"    computed {computed} time(s) in this process by all the tracked runs of the "
         f"earlier sections")
     b.rows.append(Row("environment capture, once per process", one_off,
