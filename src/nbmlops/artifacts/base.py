@@ -52,6 +52,21 @@ class ArtifactStore(Protocol):
         ...
 
 
+def guess_media_type(name: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def put_file(store: ArtifactStore, path: Path, media_type: str | None) -> ArtifactRef:
+    """A file stored through ``store.put_stream`` (each store's ``put_file``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path} is not a file", name=str(path))
+    with path.open("rb") as src:
+        return store.put_stream(src, media_type=media_type or guess_media_type(path.name))
+
+
 def copy_hashing(src: BinaryIO, fd: int, *, sync: bool = False,
                  buffer: int = 1 << 20) -> tuple[str, int]:
     """Copy ``src`` into the open file descriptor ``fd`` (closed afterwards), hashing what

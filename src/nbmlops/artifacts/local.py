@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import mimetypes
 import os
 import tempfile
 import time
@@ -24,17 +23,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from nbmlops._types import ArtifactRef
-from nbmlops.artifacts.base import INCOMING, copy_hashing, within, write_export
+from nbmlops.artifacts.base import (
+    INCOMING,
+    copy_hashing,
+    guess_media_type,
+    put_file,
+    within,
+    write_export,
+)
 from nbmlops.artifacts.names import check_sha256
 from nbmlops.errors import ArtifactError
 
 _BUF = 1 << 20
 STALE_INCOMING_S = 3600.0
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
-
-
-def guess_media_type(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 class LocalArtifactStore:
@@ -159,11 +161,7 @@ class LocalArtifactStore:
         return ArtifactRef(sha256=digest, size=size, media_type=media_type)
 
     def put_file(self, path: Path, *, media_type: str | None = None) -> ArtifactRef:
-        path = Path(path)
-        if not path.is_file():
-            raise ArtifactError(f"{path} is not a file", name=str(path))
-        with path.open("rb") as src:
-            return self.put_stream(src, media_type=media_type or guess_media_type(path.name))
+        return put_file(self, path, media_type)
 
     # -- reading --------------------------------------------------------------------
     def _verified_chunks(self, sha256: str) -> Iterator[bytes]:

@@ -41,8 +41,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nbmlops._types import ArtifactRef
-from nbmlops.artifacts.base import copy_hashing
-from nbmlops.artifacts.local import LocalArtifactStore, guess_media_type
+from nbmlops.artifacts.base import copy_hashing, put_file
+from nbmlops.artifacts.local import LocalArtifactStore
 from nbmlops.artifacts.names import check_name, check_sha256
 from nbmlops.config import split_artifacts_url
 from nbmlops.errors import ArtifactError, ConfigError, MissingExtraError
@@ -194,11 +194,7 @@ class FsspecArtifactStore:
         return ArtifactRef(sha256=digest, size=len(data), media_type=media_type)
 
     def put_file(self, path: Path, *, media_type: str | None = None) -> ArtifactRef:
-        path = Path(path)
-        if not path.is_file():
-            raise ArtifactError(f"{path} is not a file", name=str(path))
-        with path.open("rb") as src:
-            return self.put_stream(src, media_type=media_type or guess_media_type(path.name))
+        return put_file(self, path, media_type)
 
     # -- reading --------------------------------------------------------------------
     def _fetch(self, digest: str) -> None:
