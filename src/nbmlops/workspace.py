@@ -225,11 +225,6 @@ def empty_workspace(settings: Settings | None = None) -> Workspace:
     return found
 
 
-def open_workspaces() -> list[Workspace]:
-    """The workspaces this process has open (newest write per location)."""
-    return list(_open.values())
-
-
 def close_workspaces() -> None:
     """End every workspace's services and close its store (on unload and at exit)."""
     with _open_lock:
@@ -264,4 +259,4 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["MODES", "USER_ENV", "Mode", "Service", "Workspace", "artifact_store",
            "close_workspaces", "current_settings", "empty_workspace", "open_workspace",
-           "open_workspaces", "process_actor"]
+           "process_actor"]

@@ -27,10 +27,8 @@ if TYPE_CHECKING:
         active_run,
         check_key,
         finish,
-        live_runs,
         model_artifact,
         new_run,
-        prefetch_environment,
         process_environment,
         remember_model,
         require_active_run,
@@ -51,8 +49,8 @@ _WHERE = {
     "is_fitted": "values",
     **dict.fromkeys((
         "MODEL_MEDIA_TYPE", "PARENT_RUN_ENV", "ActiveRun", "active_run", "activated",
-        "check_key", "finish", "live_runs", "model_artifact", "new_run",
-        "prefetch_environment", "process_environment", "remember_model", "require_active_run", "source_of",
+        "check_key", "finish", "model_artifact", "new_run",
+        "process_environment", "remember_model", "require_active_run", "source_of",
         "start_run", "tracked", "write_pending"), "run"),
 }
 
@@ -77,10 +75,8 @@ __all__ = [
     "is_dataset",
     "is_estimator",
     "is_fitted",
-    "live_runs",
     "model_artifact",
     "new_run",
-    "prefetch_environment",
     "process_environment",
     "remember_model",
     "require_active_run",

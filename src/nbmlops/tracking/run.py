@@ -714,10 +714,6 @@ def process_environment(ws: Workspace, timeout: float = 30.0) -> Any:
     return recorder(ws).environment(timeout=timeout)
 
 
-def prefetch_environment(ws: Workspace) -> None:
-    recorder(ws).prefetch_environment()
-
-
 def remember_model(ws: Workspace, model: Any, run_id: str, artifact: str) -> None:
     """Note which run stored ``model`` (so registering the object links that run)."""
     recorder(ws).remember_model(model, run_id, artifact)
@@ -727,13 +723,6 @@ def source_of(ws: Workspace, model: Any) -> tuple[str, str] | None:
     """(run id, artifact name) of the run in this process that stored this very object."""
     found = ws.service("tracking", Recorder) if ws.writable else None
     return None if found is None else found.source_of(model)
-
-
-def live_runs(ws: Workspace) -> list[ActiveRun]:
-    """The runs this process is recording in ``ws`` (running, or with their end pending)."""
-    found = recorder(ws)
-    with found._lock:
-        return list(found._runs.values())
 
 
 def write_pending(ws: Workspace) -> None:
@@ -767,10 +756,8 @@ __all__ = [
     "active_run",
     "finish",
     "format_error",
-    "live_runs",
     "model_artifact",
     "new_run",
-    "prefetch_environment",
     "process_environment",
     "recorder",
     "remember_model",
