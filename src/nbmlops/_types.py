@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, TypeVar
 
 RunStatus = Literal["running", "finished", "failed", "interrupted", "crashed"]
-RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift", "reproduce"]
+RunKind = Literal["cell", "script", "tune", "candidate", "job", "deploy", "drift", "reproduce",
+                  "monitor"]
 Direction = Literal["input", "output"]
 DeploymentStatus = Literal["running", "stopped", "failed", "crashed"]
 
 RUN_STATUSES: tuple[RunStatus, ...] = ("running", "finished", "failed", "interrupted", "crashed")
 RUN_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "candidate", "job", "deploy",
-                                  "drift", "reproduce")
+                                  "drift", "reproduce", "monitor")
 
 JSONScalar = str | int | float | bool | None
 
@@ -611,6 +612,54 @@ class JobRunEnd:
     gate_failed: str | None = None  # the first gate that did not pass ("metrics.acc >= 0.8")
     failure: str | None = None  # why it failed: cell | gate | action | stopped
     executed: str | None = None  # the executed notebook's path
+
+
+@dataclass(frozen=True, slots=True)
+class NewMonitorCheck:
+    """One check of a monitor, by its run (kind ``monitor``, already started).
+
+    ``status``: ``ok`` (nothing wrong), ``alert`` (a condition holds: ``reasons`` says
+    which) or ``skipped`` (too few rows to judge; the window stays open). ``incident``: the
+    number of the incident a failing check belongs to (a new one when the previous check
+    was fine), None when fine; ``alerted``: this check opened the incident and delivered
+    its alerts. ``details``: the figures (drift, performance, health, deliveries) as JSON.
+    """
+
+    run_id: str
+    monitor: str
+    model: str  # the version judged: churn/2
+    deployment: str | None
+    window_start: float | None  # epoch seconds; None: from the first row logged
+    window_end: float
+    rows: int
+    status: Literal["ok", "alert", "skipped"]
+    reasons: tuple[str, ...] = ()
+    incident: int | None = None
+    alerted: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorCheck:
+    """A recorded monitor check (see :class:`NewMonitorCheck`), times as UTC datetimes."""
+
+    run_id: str
+    monitor: str
+    time: datetime
+    model: str
+    deployment: str | None
+    window_start: datetime | None
+    window_end: datetime
+    rows: int
+    status: Literal["ok", "alert", "skipped"]
+    reasons: tuple[str, ...]
+    incident: int | None
+    alerted: bool
+    details: Mapping[str, Any]
+
+    @property
+    def failing(self) -> bool:
+        return self.status == "alert"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from nbmlops._types import (
     Lineage,
     Metric,
     ModelVersion,
+    MonitorCheck,
     Origin,
     RecordPage,
     RegisteredModel,
@@ -52,6 +53,8 @@ if TYPE_CHECKING:
     from nbmlops.export.spec import JobSpec
     from nbmlops.export.suite import JobsRun
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
+    from nbmlops.monitoring.monitors import CheckResult
+    from nbmlops.monitoring.monitors import CreatedMonitor as CreatedMonitor  # for commands/
     from nbmlops.progress import Progress
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
@@ -68,7 +71,7 @@ if TYPE_CHECKING:
 # what run listings (%runs, `nbmlops runs list`) show unless asked: a search's candidates
 # are many and are reached through their search's run
 LISTED_KINDS: tuple[RunKind, ...] = ("cell", "script", "tune", "job", "deploy", "drift",
-                                     "reproduce")
+                                     "reproduce", "monitor")
 
 def workspace(mode: Mode = "write", settings: Settings | None = None, *,
               create: bool = True) -> Workspace:
@@ -891,6 +894,62 @@ def drift(reference: Any = None, current: Any = None, *, deployment: str | None 
                      threshold=threshold, share=share, prediction=prediction, record=record,
                      experiment=experiment, name=name, fail_on_drift=fail_on_drift,
                      trusted=trusted)
+
+
+def create_monitor(model: str, *, name: str | None = None, deployment: str | None = None,
+                   schedule: str | None = None, targets: Sequence[str] = (),
+                   drift: bool = True, min_rows: int = 100, share: float = 0.5,
+                   max_error_rate: float | None = 0.05, max_p99_ms: float | None = None,
+                   alerts: Sequence[str] = (), on_alert: Sequence[str] = (),
+                   first_window: str = "24h", retries: int = 3, retry_delay: float = 2.0,
+                   folder: str | Path | None = None) -> CreatedMonitor:
+    """Write a monitor folder (default ``monitors/<name>/``, ``name`` defaulting to the
+    model's): ``monitor.yaml`` (hand-editable) and each target's files (``"cron"``,
+    ``"systemd"``, ``"github"``, ``"airflow"``), which run ``nbmlops monitor run`` on the
+    schedule. ``alerts``: ``"webhook=URL"``, ``"command=..."``; ``on_alert``: ``"run
+    jobs/train-churn"``. Returns what was written (``str()`` of it says how to install it)."""
+    from nbmlops.monitoring.monitors import create, from_dict
+
+    settings = current_settings()
+    base = model.split("@")[0].split("/")[0]
+    spec = from_dict({
+        "name": name or base, "model": model, "deployment": deployment,
+        "schedule": schedule, "targets": list(targets), "drift": drift,
+        "min_rows": min_rows, "share": share, "max_error_rate": max_error_rate,
+        "max_p99_ms": max_p99_ms, "alerts": list(alerts), "on_alert": list(on_alert),
+        "first_window": first_window, "retries": retries, "retry_delay": retry_delay})
+    where = Path(folder) if folder is not None else \
+        settings.project_root / "monitors" / spec.name
+    import sys
+
+    return create(spec, where, project_root=settings.project_root, python=sys.executable)
+
+
+def run_monitor(folder: str | Path, *, now: datetime | None = None) -> CheckResult:
+    """One check of the monitor in ``folder`` (``nbmlops monitor run``): drift of the rows
+    served since the previous check by the version judged, the server's health, alerts
+    delivered once per incident, ``on_alert`` jobs run with the window as parameters
+    (those of ``window_start``, ``window_end``, ``model``, ``monitor`` the job declares).
+    ``now``: the end of the window (default: now)."""
+    from nbmlops.monitoring.monitors import run_check
+
+    def run_alert_job(job_folder: Path, window: Mapping[str, Any]) -> tuple[str, str]:
+        spec = job_spec(job_folder)
+        declared = {p.name for p in spec.parameters}
+        params = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                  for k, v in window.items() if k in declared}
+        result = run_job(job_folder, params=params)
+        return result.run_id, f"{result.status}: {result.message}"
+
+    return run_check(workspace(), Path(folder), now=now, run_job=run_alert_job)
+
+
+def monitor_checks(monitor: str | None = None, *, limit: int | None = 50,
+                   offset: int = 0) -> RecordPage[MonitorCheck]:
+    """Monitor checks (``nbmlops monitor history``), newest first: the version judged, the
+    window, rows, status (ok, alert, skipped), reasons, incident, whether it alerted, and
+    the figures (drift, health, deliveries) in ``details``."""
+    return _read_store().list_monitor_checks(monitor=monitor, limit=limit, offset=offset)
 
 
 # -- jobs ----------------------------------------------------------------------------------

@@ -26,8 +26,11 @@ from nbmlops._lazy import surface
 from nbmlops.plugins import NameView
 
 if TYPE_CHECKING:
+    from nbmlops.export.spec import JobSpec, check_schedule
     from nbmlops.export.targets import ExportTarget, TargetJob
+    from nbmlops.export.targets import instructions as target_instructions
     from nbmlops.export.targets import register as register_target
+    from nbmlops.export.targets import write as write_targets
 
 
 def target_names() -> Sequence[str]:
@@ -42,8 +45,15 @@ def _target_names() -> tuple[str, ...]:
     return names()
 
 
-# register_target(name, target): add (or replace) the export target ``name``
-_WHERE = dict.fromkeys(("ExportTarget", "TargetJob", "register_target"), "targets")
-__getattr__, __dir__ = surface(__name__, _WHERE, {"register_target": "register"})
+# register_target(name, target): add (or replace) the export target ``name``;
+# write_targets(spec, targets, job_dir=, project_root=, python=, verb=): the schedulers'
+# files for a folder that ``nbmlops VERB FOLDER`` runs (a monitor's too)
+_WHERE = {**dict.fromkeys(("ExportTarget", "TargetJob", "register_target", "write_targets",
+                           "target_instructions"), "targets"),
+          **dict.fromkeys(("JobSpec", "check_schedule"), "spec")}
+__getattr__, __dir__ = surface(__name__, _WHERE, {"register_target": "register",
+                                                  "write_targets": "write",
+                                                  "target_instructions": "instructions"})
 
-__all__ = ["ExportTarget", "TargetJob", "register_target", "target_names"]
+__all__ = ["ExportTarget", "JobSpec", "TargetJob", "check_schedule", "register_target",
+           "target_instructions", "target_names", "write_targets"]

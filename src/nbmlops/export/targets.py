@@ -53,6 +53,7 @@ class TargetJob:
     job_dir: Path
     project_root: Path
     python: str
+    verb: tuple[str, ...] = ("jobs", "run")  # what runs the folder: a monitor's is monitor run
 
     @property
     def name(self) -> str:
@@ -60,7 +61,7 @@ class TargetJob:
 
     def command(self, *extra: str) -> str:
         """The shell command that runs the job (the interpreter and folder quoted)."""
-        words = [self.python, "-m", "nbmlops", "jobs", "run", str(self.job_dir), *extra]
+        words = [self.python, "-m", "nbmlops", *self.verb, str(self.job_dir), *extra]
         return shlex.join(words)
 
     def time_limit(self) -> int | None:
@@ -129,11 +130,12 @@ def lookup(name: str) -> ExportTarget:
     return _TARGETS.lookup(name)
 
 
-def render(spec: JobSpec, target: str, *, job_dir: Path, project_root: Path, python: str
-           ) -> dict[str, str]:
+def render(spec: JobSpec, target: str, *, job_dir: Path, project_root: Path, python: str,
+           verb: tuple[str, ...] = ("jobs", "run")) -> dict[str, str]:
     """The files ``target`` needs to run the job: their paths relative to the job folder
-    (POSIX, under a folder named after the target) mapped to their text."""
-    job = _job(spec, job_dir=job_dir, project_root=project_root, python=python)
+    (POSIX, under a folder named after the target) mapped to their text. ``verb``: the
+    command that runs the folder (``("monitor", "run")`` for a monitor's)."""
+    job = _job(spec, job_dir=job_dir, project_root=project_root, python=python, verb=verb)
     files = lookup(target).render(job)
     for rel in files:
         parts = _relative_path(rel).parts
@@ -144,13 +146,13 @@ def render(spec: JobSpec, target: str, *, job_dir: Path, project_root: Path, pyt
 
 
 def write(spec: JobSpec, targets: Iterable[str], *, job_dir: Path, project_root: Path,
-          python: str) -> list[Path]:
+          python: str, verb: tuple[str, ...] = ("jobs", "run")) -> list[Path]:
     """Render every target's files and write them into ``job_dir`` (each file replaced
     atomically; shell scripts made executable). Returns the paths written."""
     files: dict[str, str] = {}
     for target in targets:
         files.update(render(spec, target, job_dir=job_dir, project_root=project_root,
-                            python=python))
+                            python=python, verb=verb))
     return _write_files(Path(job_dir), files)
 
 
@@ -162,14 +164,15 @@ def instructions(target: str, files: Iterable[str | os.PathLike[str]]) -> str:
 
 # --- steps ------------------------------------------------------------------------------
 
-def _job(spec: JobSpec, *, job_dir: Path, project_root: Path, python: str) -> TargetJob:
+def _job(spec: JobSpec, *, job_dir: Path, project_root: Path, python: str,
+         verb: tuple[str, ...] = ("jobs", "run")) -> TargetJob:
     check_name(spec.name)
     if not python:
         raise JobSpecError("no interpreter to run the job with (python='')")
     if os.sep in python or (os.altsep and os.altsep in python):
         python = os.path.abspath(python)  # relative to here: meaningless to a scheduler
     job = TargetJob(spec, Path(os.path.abspath(job_dir)), Path(os.path.abspath(project_root)),
-               python)
+                    python, verb)
     for what, text in (("job folder", str(job.job_dir)),
                        ("project root", str(job.project_root)), ("interpreter", python)):
         if any(ord(c) < 32 or c == "\x7f" for c in text):
@@ -333,7 +336,7 @@ def _systemd(job: TargetJob) -> dict[str, str]:
     unit = _unit_name(job)
     limit = job.time_limit()
     exec_start = " ".join([_systemd_word(job.python, variables=False), *(
-        _systemd_word(w) for w in ("-m", "nbmlops", "jobs", "run", str(job.job_dir)))])
+        _systemd_word(w) for w in ("-m", "nbmlops", *job.verb, str(job.job_dir)))])
     service = f"""# nbmlops job {job.name!r}, started by {unit}.timer.
 # {_HEADER}
 # Its output goes to the journal: journalctl --user -u {unit}.service
@@ -554,7 +557,7 @@ def _github(job: TargetJob) -> dict[str, str]:
     install.append('python -c "import nbmlops" 2>/dev/null || pip install nbmlops')
     env = [f"          {_param_env(p)}: ${{{{ inputs.{p.name} }}}}" for p in spec.parameters]
     run = [*_param_args(spec),
-           f'python -m nbmlops jobs run {shlex.quote(rel)} "${{args[@]}}"']
+           f'python -m nbmlops {" ".join(job.verb)} {shlex.quote(rel)} "${{args[@]}}"']
     limit = job.time_limit()
     lines = [
         f"# nbmlops job {job.name!r}: copy this file to .github/workflows/{workflow}.",
@@ -627,13 +630,17 @@ def _airflow_env(p: Parameter) -> str:
     return f"{{{{ '' if {value} is none else {shown} }}}}"
 
 
+def _no_retries(job: TargetJob) -> tuple[str, ...]:
+    return ("--retries", "0") if job.verb == ("jobs", "run") else ()
+
+
 def _airflow(job: TargetJob) -> dict[str, str]:
     spec = job.spec
     # Airflow retries the task itself (each try visible in its UI, each with the job's
     # timeout), so the runner does not retry as well
     command_lines = [f"cd {shlex.quote(str(job.project_root))} || exit 1",
                      *_param_args(spec),
-                     f'exec {job.command("--retries", "0")} "${{args[@]}}"']
+                     f'exec {job.command(*_no_retries(job))} "${{args[@]}}"']
     command = _jinja_literal("\n".join(command_lines))
     params = []
     for p in spec.parameters:

@@ -152,12 +152,13 @@ def model_side(ws: Workspace, reference: str) -> Side:
 def deployment_window(ws: Workspace, name: str, *,
                       since: str | datetime | timedelta | None = None,
                       until: datetime | None = None,
-                      version: ModelVersion | None = None) -> Side:
+                      version: ModelVersion | None = None, empty_ok: bool = False) -> Side:
     """The rows a deployment's log holds for one version of its model, in the window,
     without the log's own columns: the rows ``version`` served when it is a version of the
     deployment's model, else the rows of the version the deployment serves now. Rows served
     by other versions under the same name (an alias that moved, an earlier deployment) are
-    left out, and the label says whose rows were used and how many."""
+    left out, and the label says whose rows were used and how many. ``empty_ok``: a window
+    without such rows is an empty frame, not a ValueError (a monitor counts it)."""
     from nbmlops.serving import predlog
 
     found = ws.store.get_deployment(name)
@@ -170,10 +171,16 @@ def deployment_window(ws: Workspace, name: str, *,
     log = predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
     window = "all its predictions" if since is None else f"the last {since}" \
         if isinstance(since, str) else f"since {since}"
+    if log.empty and empty_ok:
+        return Side(log.iloc[:0], f"deployment {found.name}: no rows in {window}",
+                    deployment=found.name, serves=served)
     if log.empty:
         raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
                          "widen the window (--since)")
     mine = (log["_version"] == judged) & _served_by_model(ws, found, log["_time"])
+    if not mine.any() and empty_ok:
+        return Side(log.iloc[:0], f"deployment {found.name}: no rows served by {served} in "
+                    f"{window}", deployment=found.name, serves=served)
     if not mine.any():
         others = ", ".join(str(v) for v in sorted(set(log["_version"].tolist())))
         raise ValueError(f"deployment {found.name!r} logged {len(log):,} rows in {window}, "
@@ -223,8 +230,25 @@ def _with_predictions(ws: Workspace, ref: Side, column: str, *, trusted: bool) -
     return replace(ref, frame=frame, label=ref.label + " with its predictions")
 
 
+def judge(ws: Workspace, ref: Side, cur: Side, *, tests: str | Mapping[str, str] | None = None,
+          threshold: float | Mapping[str, float] | None = None, share: float = 0.5,
+          experiment: str = "drift", name: str | None = None,
+          parent_run_id: str | None = None, trusted: bool = False) -> DriftReport:
+    """Check a deployment's window (``cur``) against a version's sample (``ref``) and record
+    it (the check of a monitor: ``parent_run_id`` is the monitor's run)."""
+    if ref.version is not None and PREDICTION in cur.frame.columns \
+            and PREDICTION not in ref.frame.columns:
+        ref = _with_predictions(ws, ref, PREDICTION, trusted=trusted)
+    report = check(ref.frame, cur.frame, tests=tests, threshold=threshold, share=share,
+                   reference_label=ref.label, current_label=cur.label,
+                   model=ref.version.reference if ref.version is not None else None,
+                   deployment=cur.deployment)
+    return _record(ws, report, ref, cur, experiment=experiment, name=name,
+                   parent_run_id=parent_run_id)
+
+
 def _record(ws: Workspace, report: DriftReport, ref: Side, cur: Side, *, experiment: str,
-            name: str | None) -> DriftReport:
+            name: str | None, parent_run_id: str | None = None) -> DriftReport:
     tags: dict[str, Any] = {"dataset_drift": _flag(report.dataset_drift)}
     if report.model:
         tags["model"] = report.model
@@ -234,7 +258,7 @@ def _record(ws: Workspace, report: DriftReport, ref: Side, cur: Side, *, experim
         tags["prediction_drift"] = _flag(report.prediction.drifted)
     run = tracking.start_run(ws,
         experiment=experiment, name=name or f"drift {report.current.split(' (')[0]}",
-        kind="drift", tags=tags,
+        kind="drift", tags=tags, parent_run_id=parent_run_id,
         params={"reference": report.reference, "current": report.current,
                 "share": report.share_threshold, "columns": len(report.columns)})
     try:
@@ -298,4 +322,4 @@ def _valid_key(key: str) -> bool:
     return True
 
 
-__all__ = ["Side", "data_side", "deployment_window", "model_side", "run_drift"]
+__all__ = ["Side", "data_side", "deployment_window", "judge", "model_side", "run_drift"]

@@ -15,6 +15,7 @@ from nbmlops.store.base import (
     DriftCheckStore,
     JobRunStore,
     JournalStore,
+    MonitorCheckStore,
     RegistryStore,
     RunSearch,
     RunStore,
@@ -22,7 +23,7 @@ from nbmlops.store.base import (
 )
 
 __all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
-           "JournalStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
+           "JournalStore", "MonitorCheckStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
            "upgrade_store"]
 
 

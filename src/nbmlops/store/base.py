@@ -25,10 +25,12 @@ from nbmlops._types import (
     JournalEntry,
     Metric,
     ModelVersion,
+    MonitorCheck,
     NewDeployment,
     NewDriftCheck,
     NewJobRun,
     NewModelVersion,
+    NewMonitorCheck,
     NewRun,
     RecordPage,
     RegisteredModel,
@@ -318,6 +320,23 @@ class JobRunStore(Protocol):
 
 
 @runtime_checkable
+class MonitorCheckStore(Protocol):
+    """Monitor checks, each recorded by the run (kind ``monitor``) that made it. Raises
+    :class:`~nbmlops.errors.RunNotFoundError` for a run that is missing, not a monitor run
+    or already has its check, :class:`~nbmlops.errors.QueryError` for a bad page."""
+
+    def record_monitor_check(self, check: NewMonitorCheck) -> MonitorCheck: ...
+
+    def list_monitor_checks(self, *, monitor: str | None = None, limit: int | None = 50,
+                            offset: int = 0) -> RecordPage[MonitorCheck]:
+        """A page of checks (of one monitor), newest first, and the count of all."""
+
+    def last_monitor_check(self, monitor: str, *, judged: bool = False
+                           ) -> MonitorCheck | None:
+        """The newest check of ``monitor`` (``judged``: the newest not skipped)."""
+
+
+@runtime_checkable
 class JournalStore(Protocol):
     """The cell journal: executed cells by kernel session, their code once per source, and
     each tracked run's slice (the executions it stood on) with its hidden-state flags.
@@ -348,13 +367,14 @@ class JournalStore(Protocol):
 
 @runtime_checkable
 class Store(RunStore, RunSearch, RegistryStore, ApprovalStore, AuditStore, DeploymentStore,
-            DriftCheckStore, JobRunStore, JournalStore, Protocol):
+            DriftCheckStore, JobRunStore, MonitorCheckStore, JournalStore, Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 
     A capability that needs only a part declares that part (``RunStore``,
     ``RunSearch``, ``RegistryStore``, ``ApprovalStore``, ``AuditStore``,
-    ``DeploymentStore``, ``DriftCheckStore``, ``JobRunStore``, ``JournalStore``); a ``Store``
+    ``DeploymentStore``, ``DriftCheckStore``, ``JobRunStore``, ``MonitorCheckStore``,
+    ``JournalStore``); a ``Store``
     is each of them.
     Every write is one transaction: it lands whole or not at all. Database failures
     raise :class:`~nbmlops.errors.StoreError`.

@@ -388,6 +388,26 @@ class JobRunRow(Base):
     executed: Mapped[str | None] = mapped_column(Text)
 
 
+class MonitorCheckRow(Base):
+    """A monitor's check, by its run (kind ``monitor``) (revision 0012)."""
+
+    __tablename__ = "monitor_checks"
+    __table_args__ = (Index("ix_monitor_checks_monitor_time", "monitor", "time"),)
+
+    run_id: Mapped[str] = mapped_column(ForeignKey(RUN_FK, ondelete="CASCADE"), primary_key=True)
+    monitor: Mapped[str] = mapped_column(String(255))
+    time: Mapped[float] = mapped_column(Double)  # the run's start, kept here for the index
+    model: Mapped[str] = mapped_column(String(255))  # the version judged: churn/2
+    deployment: Mapped[str | None] = mapped_column(String(255))
+    window_start: Mapped[float | None] = mapped_column(Double)
+    window_end: Mapped[float] = mapped_column(Double)
+    rows: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[str] = mapped_column(Text)  # JSON list
+    incident: Mapped[int | None] = mapped_column(Integer)
+    alerted: Mapped[bool] = mapped_column(Boolean)
+    details: Mapped[str] = mapped_column(Text)  # JSON object
+
 
 class JournalSourceRow(Base):
     """The code of journaled cells, once per distinct source (revision 0007)."""

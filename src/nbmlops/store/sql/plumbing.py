@@ -34,6 +34,7 @@ from nbmlops.store.sql.models import (
     MetricRow,
     ModelAliasRow,
     ModelVersionRow,
+    MonitorCheckRow,
     ParamRow,
     RegisteredModelRow,
     RunArtifactRow,
@@ -70,6 +71,7 @@ deployments_t = cast(Table, DeploymentRow.__table__)
 drift_checks_t = cast(Table, DriftCheckRow.__table__)
 drift_columns_t = cast(Table, DriftColumnRow.__table__)
 job_runs_t = cast(Table, JobRunRow.__table__)
+monitor_checks_t = cast(Table, MonitorCheckRow.__table__)
 journal_sources_t = cast(Table, JournalSourceRow.__table__)
 journal_t = cast(Table, JournalEntryRow.__table__)
 run_slices_t = cast(Table, RunSliceRow.__table__)

@@ -1,0 +1,63 @@
+"""``%monitor`` and ``nbmlops monitor create``: write a monitor folder."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from nbmlops.commands.arguments import Arguments
+
+if TYPE_CHECKING:
+    from nbmlops.api import CreatedMonitor
+
+ARGUMENTS: Arguments = (
+    (("model",), {"nargs": "?", "help": "the version to judge: churn@production (where the alias points "
+                  "at each check) or churn/3"}),
+    (("--name",), {"help": "the monitor's name and folder (default: the model's name)"}),
+    (("--deployment",), {"metavar": "NAME", "help": "whose prediction log and /metrics "
+                         "to read (default: the model's name)"}),
+    (("--schedule",), {"metavar": "CRON", "help": "a cron expression, e.g. \"0 * * * *\" "
+                       "(hourly)"}),
+    (("--target",), {"action": "append", "default": [], "metavar": "TARGET",
+                     "dest": "targets", "help": "a scheduler's files to write beside it: "
+                     "cron, systemd, github, airflow (repeatable)"}),
+    (("--drift",), {"action": "store_true", "help": "test the rows served in each window "
+                    "for drift against the version's training sample (the default when "
+                    "nothing else is asked)"}),
+    (("--no-drift",), {"action": "store_true", "help": "check the server's health only"}),
+    (("--min-rows",), {"type": int, "default": 100, "help": "fewer rows served in the "
+                       "window: the check is skipped and the window stays open (default "
+                       "100)"}),
+    (("--share",), {"type": float, "default": 0.5, "help": "the share of drifted columns "
+                    "that makes a window drifted (default 0.5)"}),
+    (("--max-error-rate",), {"type": float, "default": 0.05, "help": "the share of "
+                             "/predict answers that may be server errors (default 0.05)"}),
+    (("--max-p99-ms",), {"type": float, "help": "alert when /predict's p99 latency over "
+                         "the window is above this"}),
+    (("--alert",), {"action": "append", "default": [], "metavar": "webhook=URL|command=CMD",
+                    "help": "where an alert goes, once per incident (repeatable)"}),
+    (("--on-alert",), {"action": "append", "default": [], "metavar": "\"run JOB_FOLDER\"",
+                       "help": "a job to run when an incident opens, with the window as its "
+                       "parameters (repeatable)"}),
+    (("--first-window",), {"default": "24h", "help": "the first check's window (default "
+                           "24h; later checks start where the last one ended)"}),
+    (("--folder",), {"help": "where to write it (default monitors/NAME)"}),
+)
+
+
+def create(args: argparse.Namespace) -> CreatedMonitor:
+    from nbmlops import api
+
+    if not args.model:
+        raise ValueError("name the model version to watch, e.g. churn@production")
+    if args.drift and args.no_drift:
+        raise ValueError("give --drift or --no-drift, not both")
+    return api.create_monitor(
+        args.model, name=args.name, deployment=args.deployment, schedule=args.schedule,
+        targets=args.targets, drift=not args.no_drift, min_rows=args.min_rows,
+        share=args.share, max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms,
+        alerts=args.alert, on_alert=args.on_alert, first_window=args.first_window,
+        folder=args.folder)
+
+
+__all__ = ["ARGUMENTS", "create"]
