@@ -310,3 +310,35 @@ def test_health_from_prometheus_counters() -> None:
     assert health["p99_ms"] == pytest.approx(250.0)
     # a restarted server's counters start again: counted from its start
     assert window_health(before, now)["requests"] == 90
+
+
+def test_an_incident_runs_the_retraining_job_on_its_window(served: dict[str, Any]) -> None:
+    from tests.test_jobs import notebook
+
+    nb = notebook(Path.cwd() / "retrain.ipynb", "%load_ext nbmlops",
+                  ("window_start = '2026-01-01T00:00:00+00:00'\nwindow_end = ''\nmodel = ''",
+                   ["parameters"]),
+                  "%%track --name retrain\nimport nbmlops\nfrom datetime import datetime\n"
+                  "recent = nbmlops.predictions('churn', "
+                  "since=datetime.fromisoformat(window_start))\n"
+                  "rows = float(len(recent))")
+    nbmlops.export_job(nb, job="retrain")
+    created = nbmlops.create_monitor("churn@production", min_rows=50,
+                                     on_alert=["run jobs/retrain"])
+    _send(served["client"], _like(60, 13))
+    first = nbmlops.run_monitor(created.folder, now=_logged(60))
+    assert first.check.status == "ok"
+    assert first.jobs == ()
+    _send(served["client"], _moved(90, 14))
+    alert = nbmlops.run_monitor(created.folder, now=_logged(150))
+    assert alert.check.alerted
+    (outcome,) = alert.jobs
+    assert outcome.startswith("run jobs/retrain: finished")
+    (job_id,) = nbmlops.runs(kind="job").run_id
+    job = nbmlops.get_run(job_id)
+    # the window reached the job as its parameters; the job read just the window's rows
+    assert job.params["window_start"] == alert.check.window_start.isoformat()
+    assert job.params["model"] == "churn/1"
+    (retrain,) = nbmlops.runs(kind="cell").run_id
+    assert nbmlops.get_run(retrain).metrics["rows"] == 90.0
+    assert nbmlops.get_run(alert.check.run_id).tags["on_alert_runs"] == job_id

@@ -429,8 +429,14 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
             payload = _payload(spec, record, text)
             for alert in spec.alerts:
                 deliveries.append(_deliver(alert, payload, spec, opener=opener))
+            triggered: list[str] = []
             for action in spec.on_alert:
-                jobs.append(_run_on_alert(action, spec, record, run_job))
+                job_run, outcome = _run_on_alert(action, spec, record, run_job)
+                jobs.append(outcome)
+                if job_run:
+                    triggered.append(job_run)
+            if triggered:  # the lineage follows the check to the retraining it started
+                run.set_tags({"on_alert_runs": ",".join(triggered)})
             record = replace(record, details={
                 **record.details, "deliveries": [d.to_dict() for d in deliveries],
                 "jobs": jobs})
@@ -502,18 +508,19 @@ def _deliver(alert: Alert, payload: Mapping[str, Any], spec: MonitorSpec, *,
 
 
 def _run_on_alert(action: str, spec: MonitorSpec, check: NewMonitorCheck,
-                  run_job: JobRunner | None) -> str:
+                  run_job: JobRunner | None) -> tuple[str | None, str]:
+    """(the job's run id or None, what it came to in a line)."""
     folder = Path(action[4:].strip())
     if run_job is None:
-        return f"{action}: not run (no job runner given)"
+        return None, f"{action}: not run (no job runner given)"
     window = {"window_start": datetime.fromtimestamp(check.window_start or 0, tz=UTC),
               "window_end": datetime.fromtimestamp(check.window_end, tz=UTC),
               "model": check.model, "monitor": spec.name}
     try:
         run_id, outcome = run_job(folder, window)
     except Exception as exc:  # the check is recorded whatever the job does
-        return f"{action}: {type(exc).__name__}: {exc}".splitlines()[0]
-    return f"{action}: {outcome} (run {run_id[:8]})"
+        return None, f"{action}: {type(exc).__name__}: {exc}".splitlines()[0]
+    return run_id, f"{action}: {outcome} (run {run_id[:8]})"
 
 
 # --- health from the server's metrics ---------------------------------------------------------
