@@ -447,3 +447,22 @@ def test_bad_counts_are_refused(function: object) -> None:
 def test_bad_eps_is_refused() -> None:
     with pytest.raises(ValueError, match="eps must lie in"):
         stats.psi([1, 2], [2, 1], eps=0.0)
+
+
+def test_familywise_significance_divides_the_p_value_thresholds() -> None:
+    from nbmlops.monitoring.drift import check
+
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame(rng.normal(size=(500, 20)), columns=[f"x{i}" for i in range(20)])
+    ref["plan"] = rng.choice(["a", "b"], 500)
+    cur = pd.DataFrame(rng.normal(size=(400, 20)), columns=[f"x{i}" for i in range(20)])
+    cur["plan"] = rng.choice(["a", "b"], 400)
+    cur["x3"] += 1.0
+    report = check(ref, cur, familywise=0.05, threshold={"x7": 0.2})
+    by_name = {c.column: c for c in report.columns}
+    assert by_name["x0"].threshold == pytest.approx(0.05 / 20)  # 20 p-value columns
+    assert by_name["plan"].threshold == pytest.approx(0.05 / 20)  # chi2 too
+    assert by_name["x7"].threshold == 0.2  # given: kept
+    assert report.drifted == ["x3"]
+    with pytest.raises(ValueError, match="familywise must be a significance in"):
+        check(ref, cur, familywise=1.5)

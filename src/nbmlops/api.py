@@ -898,7 +898,8 @@ def drift(reference: Any = None, current: Any = None, *, deployment: str | None 
 
 def create_monitor(model: str, *, name: str | None = None, deployment: str | None = None,
                    schedule: str | None = None, targets: Sequence[str] = (),
-                   drift: bool = True, min_rows: int = 100, share: float = 0.5,
+                   drift: bool = True, min_rows: int = 100, significance: float = 0.05,
+                   share: float | None = None,
                    max_error_rate: float | None = 0.05, max_p99_ms: float | None = None,
                    alerts: Sequence[str] = (), on_alert: Sequence[str] = (),
                    first_window: str = "24h", retries: int = 3, retry_delay: float = 2.0,
@@ -915,7 +916,8 @@ def create_monitor(model: str, *, name: str | None = None, deployment: str | Non
     spec = from_dict({
         "name": name or base, "model": model, "deployment": deployment,
         "schedule": schedule, "targets": list(targets), "drift": drift,
-        "min_rows": min_rows, "share": share, "max_error_rate": max_error_rate,
+        "min_rows": min_rows, "significance": significance, "share": share,
+        "max_error_rate": max_error_rate,
         "max_p99_ms": max_p99_ms, "alerts": list(alerts), "on_alert": list(on_alert),
         "first_window": first_window, "retries": retries, "retry_delay": retry_delay})
     where = Path(folder) if folder is not None else \

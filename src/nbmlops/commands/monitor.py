@@ -28,8 +28,11 @@ ARGUMENTS: Arguments = (
     (("--min-rows",), {"type": int, "default": 100, "help": "fewer rows served in the "
                        "window: the check is skipped and the window stays open (default "
                        "100)"}),
-    (("--share",), {"type": float, "default": 0.5, "help": "the share of drifted columns "
-                    "that makes a window drifted (default 0.5)"}),
+    (("--significance",), {"type": float, "default": 0.05, "help": "how often a window "
+                           "without drift may raise a false alarm, all columns together "
+                           "(default 0.05; each column is tested at it over their number)"}),
+    (("--share",), {"type": float, "help": "alert only when this share of the columns "
+                    "drifted (default: one column is enough)"}),
     (("--max-error-rate",), {"type": float, "default": 0.05, "help": "the share of "
                              "/predict answers that may be server errors (default 0.05)"}),
     (("--max-p99-ms",), {"type": float, "help": "alert when /predict's p99 latency over "
@@ -55,7 +58,8 @@ def create(args: argparse.Namespace) -> CreatedMonitor:
     return api.create_monitor(
         args.model, name=args.name, deployment=args.deployment, schedule=args.schedule,
         targets=args.targets, drift=not args.no_drift, min_rows=args.min_rows,
-        share=args.share, max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms,
+        significance=args.significance, share=args.share,
+        max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms,
         alerts=args.alert, on_alert=args.on_alert, first_window=args.first_window,
         folder=args.folder)
 

@@ -289,8 +289,14 @@ def check(reference: pd.DataFrame, current: pd.DataFrame, *,
           threshold: float | Mapping[str, float] | None = None,
           share: float = DEFAULT_SHARE, prediction: str | None = None,
           reference_label: str = "reference", current_label: str = "current",
-          model: str | None = None, deployment: str | None = None) -> DriftReport:
-    """Test each column of ``current`` against ``reference`` (see the module)."""
+          model: str | None = None, deployment: str | None = None,
+          familywise: float | None = None) -> DriftReport:
+    """Test each column of ``current`` against ``reference`` (see the module).
+
+    ``familywise``: a significance for the columns together (a monitor's, so that a window
+    with no drift raises a false alarm at most that often, however many columns): each
+    column tested with a p-value whose threshold was not given gets ``familywise / m``,
+    ``m`` the number of such columns (Bonferroni); the prediction keeps ``familywise``."""
     import pandas as pd
 
     started = time.perf_counter()
@@ -330,6 +336,20 @@ def check(reference: pd.DataFrame, current: pd.DataFrame, *,
     every = [*wanted, *([prediction] if prediction is not None else [])]
     plan = {name: _plan(name, reference[ref_names[name]], current[cur_names[name]], tests,
                         threshold) for name in every}
+    if familywise is not None:
+        if not 0.0 < familywise < 1.0:
+            raise ValueError(f"familywise must be a significance in (0, 1) (got {familywise})")
+
+        def given(name: str) -> bool:
+            return threshold is not None and (not isinstance(threshold, Mapping)
+                                              or name in threshold)
+
+        corrected = [n for n in wanted if plan[n][2] in P_VALUE_TESTS and not given(n)]
+        for name in corrected:
+            plan[name] = (*plan[name][:3], familywise / len(corrected))
+        if prediction is not None and plan[prediction][2] in P_VALUE_TESTS \
+                and not given(prediction):
+            plan[prediction] = (*plan[prediction][:3], familywise)
     mismatched = [f"{name!r} is {plan[name][0]} in the reference and {plan[name][1]} in "
                   "the current data" for name in every if plan[name][0] != plan[name][1]]
     if mismatched:

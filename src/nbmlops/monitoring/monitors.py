@@ -8,7 +8,8 @@
     schedule: "0 * * * *"              # cron expression (null: run by hand)
     targets: [cron]                    # the schedulers' files written beside it (as %export)
     drift: true                        # test the rows served in the window against the version's sample
-    share: 0.5                         # share of drifted columns that makes the window drifted
+    significance: 0.05                 # false alarms on windows without drift, at most this often
+    share: null                        # null: one drifted column alerts; 0.3: 30% of them must
     min_rows: 500                      # fewer rows: the check is skipped and the window stays open
     first_window: 24h                  # the first check's window (later: since the last judged one)
     max_error_rate: 0.05               # share of /predict answers that were server errors (5xx)
@@ -64,7 +65,8 @@ ALERT_EXIT = 2  # `monitor run`'s exit status when a check opens an incident
 SETTLE_S = 10.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _ALERT_KINDS = ("webhook", "command")
-_FIELDS = ("name", "model", "deployment", "schedule", "targets", "drift", "share", "tests",
+_FIELDS = ("name", "model", "deployment", "schedule", "targets", "drift", "significance",
+           "share", "tests",
            "threshold", "min_rows", "first_window", "max_error_rate", "max_p99_ms", "alerts",
            "on_alert", "retries", "retry_delay", "timeout")
 
@@ -88,7 +90,8 @@ class MonitorSpec:
     schedule: str | None = None
     targets: tuple[str, ...] = ()
     drift: bool = True
-    share: float = 0.5
+    significance: float = 0.05
+    share: float | None = None
     tests: str | None = None
     threshold: float | None = None
     min_rows: int = 100
@@ -108,7 +111,7 @@ class MonitorSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "model": self.model, "deployment": self.deployment,
                 "schedule": self.schedule, "targets": list(self.targets), "drift": self.drift,
-                "share": self.share, "tests": self.tests, "threshold": self.threshold,
+                "significance": self.significance, "share": self.share, "tests": self.tests, "threshold": self.threshold,
                 "min_rows": self.min_rows, "first_window": self.first_window,
                 "max_error_rate": self.max_error_rate, "max_p99_ms": self.max_p99_ms,
                 "alerts": [str(a) for a in self.alerts], "on_alert": list(self.on_alert),
@@ -226,7 +229,9 @@ def from_dict(data: Any) -> MonitorSpec:
     return MonitorSpec(
         name=name, model=model, deployment=deployment, schedule=schedule,
         targets=tuple(targets), drift=drift,
-        share=_number("share", data.get("share", 0.5), allow_none=False, maximum=1.0),
+        significance=_number("significance", data.get("significance", 0.05),
+                             allow_none=False, minimum=1e-6, maximum=0.5),
+        share=_number("share", data.get("share"), minimum=1e-6, maximum=1.0),
         tests=tests, threshold=_number("threshold", data.get("threshold")),
         min_rows=_number("min_rows", data.get("min_rows", 100), allow_none=False,
                          integer=True, minimum=1),
@@ -387,6 +392,7 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
 
             report = judge(ws, model_side(ws, version.reference), window,
                            tests=spec.tests, threshold=spec.threshold, share=spec.share,
+                           familywise=spec.significance,
                            name=f"drift {deployment.name} (monitor {spec.name})",
                            parent_run_id=run.id)
             drift_run = report.run_id

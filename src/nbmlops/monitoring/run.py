@@ -231,18 +231,23 @@ def _with_predictions(ws: Workspace, ref: Side, column: str, *, trusted: bool) -
 
 
 def judge(ws: Workspace, ref: Side, cur: Side, *, tests: str | Mapping[str, str] | None = None,
-          threshold: float | Mapping[str, float] | None = None, share: float = 0.5,
-          experiment: str = "drift", name: str | None = None,
-          parent_run_id: str | None = None, trusted: bool = False) -> DriftReport:
+          threshold: float | Mapping[str, float] | None = None, share: float | None = 0.5,
+          familywise: float | None = None, experiment: str = "drift",
+          name: str | None = None, parent_run_id: str | None = None,
+          trusted: bool = False) -> DriftReport:
     """Check a deployment's window (``cur``) against a version's sample (``ref``) and record
-    it (the check of a monitor: ``parent_run_id`` is the monitor's run)."""
+    it (the check of a monitor: ``parent_run_id`` is the monitor's run). ``share=None``:
+    one drifted column makes the window drifted; ``familywise``: see :func:`check`."""
     if ref.version is not None and PREDICTION in cur.frame.columns \
             and PREDICTION not in ref.frame.columns:
         ref = _with_predictions(ws, ref, PREDICTION, trusted=trusted)
+    if share is None:  # any column: 1 of the features the two sides share
+        features = [c for c in ref.frame.columns if c in cur.frame.columns and c != PREDICTION]
+        share = 1.0 / max(len(features), 1)
     report = check(ref.frame, cur.frame, tests=tests, threshold=threshold, share=share,
                    reference_label=ref.label, current_label=cur.label,
                    model=ref.version.reference if ref.version is not None else None,
-                   deployment=cur.deployment)
+                   deployment=cur.deployment, familywise=familywise)
     return _record(ws, report, ref, cur, experiment=experiment, name=name,
                    parent_run_id=parent_run_id)
 
