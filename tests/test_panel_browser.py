@@ -346,7 +346,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
             .sharedModel.deleteCell(1)""")
         _run_row(page, "first").locator(".nbmlops-link").click()  # its tab, brought forward
         button.click()
-        page.locator('[data-testid="nbmlops-cell-missing"]').wait_for()
+        page.locator('[data-testid="nbmlops-cell-missing"]').wait_for(state="attached")  # in the run tab, now behind the notebook
 
         # -- a filter the server refuses is shown as a message, not a blank panel
         page.click('[data-testid="nbmlops-tab-runs"]')

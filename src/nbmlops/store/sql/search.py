@@ -56,7 +56,9 @@ class SqlSearch(SqlBase):
     def metric_keys(self, experiment: str | None = None, *, newest: int = 1000
                     ) -> tuple[int, list[tuple[str, int]]]:
         def work(conn: Connection) -> tuple[int, list[tuple[str, int]]]:
-            chosen = select(runs_t.c.id).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+            # the runs listings show: a search's candidates are nested, not columns' voters
+            chosen = (select(runs_t.c.id).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+                      .where(runs_t.c.kind != "candidate"))
             if experiment is not None:
                 chosen = chosen.where(exp_t.c.name == experiment)
             recent = chosen.order_by(runs_t.c.start_time.desc()).limit(newest).subquery()
