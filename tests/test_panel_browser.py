@@ -247,7 +247,7 @@ def _widen_sidebar(page: Any, width: int = 640) -> None:
 
 # whether the notebook cell at an index shows inside the notebook's visible area
 _IN_VIEW = """i => {
-    const nb = window.jupyterapp.shell.currentWidget.content;
+    const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.content && w.content.widgets).content;
     const cell = nb.widgets[i].node.getBoundingClientRect();
     const view = nb.node.getBoundingClientRect();
     return cell.height > 0 && cell.top < view.bottom && cell.bottom > view.top;
@@ -321,7 +321,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=accuracy')
         # the notebook is scrolled to its end first: "Open cell" brings the run's cell back
         page.evaluate("""() => {
-            const nb = window.jupyterapp.shell.currentWidget.content;
+            const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.content && w.content.widgets).content;
             nb.activeCellIndex = nb.widgets.length - 1;
             return nb.scrollToCell(nb.widgets[nb.widgets.length - 1]);
         }""")
@@ -344,8 +344,9 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         # could not go to the cell
         page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.model
             .sharedModel.deleteCell(1)""")
+        _run_row(page, "first").locator(".nbmlops-link").click()  # its tab, brought forward
         button.click()
-        page.locator('[data-testid="nbmlops-cell-missing"]').wait_for()
+        page.locator('[data-testid="nbmlops-cell-missing"]').wait_for(state="attached")  # in the run tab, now behind the notebook
 
         # -- a filter the server refuses is shown as a message, not a blank panel
         page.click('[data-testid="nbmlops-tab-runs"]')
@@ -395,6 +396,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         assert f"run:{registered['run']}" in ids
         assert "model_version:churn/1" in ids
         assert any(i.startswith("dataset:") for i in ids)
+        _readable(page, "lineage, light")
         _shot(page, "06-lineage")
         graph.locator(f'[data-node-id="run:{registered["run"]}"]').click()
         page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=trained')
@@ -422,3 +424,222 @@ def test_panel_is_installed() -> None:
     package = json.loads((ROOT / "src" / "nbmlops" / "labextension" / "package.json")
                          .read_text(encoding="utf-8"))
     assert package["name"] == "nbmlops"
+
+
+# -- the workspace at 250 px, in the light and the dark theme -----------------------------------
+
+# each badge's (and lineage node's) text colour over its background, composited over the
+# theme's layout colour, and the WCAG contrast ratio of the two
+_CONTRASTS = """() => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 1;
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    const base = getComputedStyle(document.body).getPropertyValue('--jp-layout-color1');
+    const paint = layers => {
+        ctx.clearRect(0, 0, 1, 1);
+        for (const c of layers) { ctx.fillStyle = '#000'; ctx.fillStyle = c; ctx.fillRect(0, 0, 1, 1); }
+        return Array.from(ctx.getImageData(0, 0, 1, 1).data.slice(0, 3));
+    };
+    const lum = rgb => {
+        const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const ratio = (fg, bg) => {
+        const a = lum(paint([base, bg, fg])), b = lum(paint([base, bg]));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    };
+    const out = [];
+    for (const el of document.querySelectorAll('.nbmlops-status, .nbmlops-badge')) {
+        if (!el.getClientRects().length) continue;
+        const s = getComputedStyle(el);
+        out.push([el.textContent, ratio(s.color, s.backgroundColor)]);
+    }
+    for (const g of document.querySelectorAll('.nbmlops-node')) {
+        const rect = g.querySelector('rect'), text = g.querySelector('.nbmlops-node-label');
+        if (!rect || !text || !g.getClientRects().length) continue;
+        out.push([text.textContent, ratio(getComputedStyle(text).fill, getComputedStyle(rect).fill)]);
+    }
+    return out;
+}"""
+
+
+def _set_theme(page: Any, theme: str) -> None:
+    page.evaluate("t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})",
+                  theme)
+    page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme)
+    page.wait_for_timeout(300)  # the theme's stylesheet applied
+
+
+def _readable(page: Any, where: str) -> int:
+    found = page.evaluate(f"({_CONTRASTS})()")
+    low = [(text, round(r, 2)) for text, r in found if r < 4.5]
+    assert not low, f"{where}: text/background contrast below 4.5:1: {low}"
+    return len(found)
+
+
+@pytest.fixture
+def workspace_runs(store_env: Path) -> dict[str, Any]:
+    """A training run with a 200-step loss history and artifacts (a model card, a plot, a
+    JSON file), a failed run, and a tune search with its candidates."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+    from nbmlops import api
+
+    files = store_env / "files"
+    files.mkdir()
+    (files / "card.html").write_text("<h1>Model card: trainer</h1><p>Intended use</p>")
+    (files / "scores.json").write_text('{"roc_auc": 0.91}')
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1, 2], [3, 1, 2])
+    fig.savefig(files / "curve.png")
+    plt.close(fig)
+    with nbmlops.track("workspace", "trainer with a deliberately long generated name") as run:
+        for step in range(200):
+            nbmlops.log_metric("loss", 1.0 / (step + 1), step=step)
+        nbmlops.log_metric("roc_auc", 0.91)
+        for name in ("card.html", "scores.json", "curve.png"):
+            run.log_artifact(files / name)
+    with pytest.raises(ZeroDivisionError), nbmlops.track("workspace", "broken"):
+        1 / 0  # noqa: B018
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    y = (X["a"] > 0).astype(int)
+    nbmlops.tune(LogisticRegression(), {"C": [0.01, 0.1, 1.0]}, X, y, cv=2,
+                 experiment="workspace", name="search", progress=False)
+    api.close()
+    return {"run": run.id}
+
+
+def _api_requests(page: Any, seen: list[str]) -> None:
+    page.on("request", lambda r: seen.append(r.url) if "/nbmlops/api/runs?" in r.url else None)
+
+
+@pytest.mark.timeout(240)
+def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Path,
+                                           workspace_runs: dict[str, Any]) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    requests: list[str] = []
+    _api_requests(page, requests)
+    try:
+        page.goto(f"{lab}/lab?token={TOKEN}")
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.wait_for_selector('[data-testid="nbmlops-runs-table"]')
+        _widen_sidebar(page, 250)
+        panel = page.locator(f"#{PANEL_ID}")
+        assert abs(panel.bounding_box()["width"] - 250) <= 8
+
+        for theme, tag in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
+            _set_theme(page, theme)
+            _run_row(page, "broken").wait_for()
+            # nothing clipped at 250 px: no sideways scrolling, every row's status shows
+            clipped = panel.evaluate("""p => [...p.querySelectorAll(
+                '.nbmlops-filters > *, .nbmlops-toolbar > *, .nbmlops-runs tr')]
+                .filter(e => e.getBoundingClientRect().right > p.getBoundingClientRect().right + 1)
+                .map(e => e.textContent)""")
+            assert clipped == []
+            for row in page.locator('[data-testid="nbmlops-run-row"]').all():
+                status = row.locator('[data-testid="nbmlops-status"]')
+                assert status.is_visible()
+                box, pbox = status.bounding_box(), panel.bounding_box()
+                assert box["x"] + box["width"] <= pbox["x"] + pbox["width"]
+            # the long generated name is cut short; the whole one is in its tooltip
+            name = _run_row(page, "trainer").locator(".nbmlops-run-name")
+            assert "…" in name.inner_text()
+            assert "trainer with a deliberately long generated name" in name.get_attribute(
+                "title")
+            assert _readable(page, f"sidebar, {tag}") >= 3
+            _shot(page, f"10-sidebar-250-{tag}")
+
+        # -- the Runs table opens as a main-area tab, the experiment's metrics as columns
+        page.click('[data-testid="nbmlops-open-runs-tab"]')
+        tab = page.locator('.nbmlops-tab-content[data-kind="runs"]')
+        tab.locator('[data-testid="nbmlops-runs-table"]').wait_for()
+        heads = tab.locator('[data-testid="nbmlops-sort-metric"]').evaluate_all(
+            "hs => hs.map(h => h.dataset.key)")
+        assert "loss" in heads
+        assert "roc_auc" in heads
+        # the search's candidates are nested under it
+        search = tab.locator('[data-testid="nbmlops-run-row"]', has_text="search")
+        search.locator('[data-testid="nbmlops-expand"]').click()
+        tab.locator('[data-testid="nbmlops-child-row"]').nth(2).wait_for()
+        assert tab.locator('[data-testid="nbmlops-child-row"]').count() == 3
+        # a column chooser, remembered per experiment
+        tab.locator('[data-testid="nbmlops-column-chooser"] summary').click()
+        tab.locator('[data-testid="nbmlops-column-option"][data-key="roc_auc"]').uncheck()
+        assert "roc_auc" not in tab.locator('[data-testid="nbmlops-sort-metric"]').evaluate_all(
+            "hs => hs.map(h => h.dataset.key)")
+        assert "roc_auc" not in page.evaluate(
+            "() => window.localStorage.getItem('nbmlops:runs-columns:')")
+        tab.locator('[data-testid="nbmlops-column-chooser"] summary').click()
+        _readable(page, "runs tab, dark")
+        _shot(page, "11-runs-tab-dark")
+        # a filter the server refuses: one readable message and no stale rows under it
+        where = tab.locator('[data-testid="nbmlops-where-filter"]')
+        where.fill("metrics.loss >>> 1")
+        where.press("Enter")
+        error = tab.locator('[data-testid="nbmlops-error"]')
+        error.wait_for()
+        assert "&#" not in error.inner_text()
+        assert tab.locator('[data-testid="nbmlops-run-row"]').count() == 0
+        where.fill("")
+        where.press("Enter")
+        tab.locator('[data-testid="nbmlops-run-row"]').first.wait_for()
+
+        # -- a run's tab: the loss chart, and the artifacts previewed
+        tab.locator('[data-testid="nbmlops-run-row"]', has_text="trainer").locator(
+            ".nbmlops-link").click()
+        run = page.locator('.nbmlops-tab-content[data-kind="run"]')
+        run.locator('[data-testid="nbmlops-metric-chart"][data-metric="loss"] canvas').wait_for()
+        assert "200 points" in run.locator(
+            '[data-testid="nbmlops-metric-chart"][data-metric="loss"]').inner_text()
+        run.locator('[data-testid="nbmlops-artifact-row"][data-name="card.html"] a').click()
+        frame = run.locator('[data-testid="nbmlops-artifact-frame"]')
+        frame.wait_for()
+        assert frame.get_attribute("sandbox") == "allow-scripts"
+        assert "Model card: trainer" in page.frame_locator(
+            '[data-testid="nbmlops-artifact-frame"]').locator("h1").inner_text()
+        run.locator('[data-testid="nbmlops-artifact-row"][data-name="curve.png"] a').click()
+        image = run.locator('[data-testid="nbmlops-artifact-image"]')
+        image.wait_for()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 100",
+                               arg=image.element_handle())
+        run.locator('[data-testid="nbmlops-artifact-row"][data-name="scores.json"] a').click()
+        assert '"roc_auc": 0.91' in run.locator(
+            '[data-testid="nbmlops-artifact-text"]').inner_text()
+        _readable(page, "run tab, dark")
+        _shot(page, "12-run-tab-dark")
+        _set_theme(page, "JupyterLab Light")
+        _shot(page, "13-run-tab-light")
+
+        # -- polling only while a view shows: the sidebar collapsed and the Runs tab behind
+        # the run's, nothing asks for the runs list
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')  # collapse
+        page.wait_for_function(f"() => !document.getElementById('{PANEL_ID}')"
+                               ".getClientRects().length")
+        page.wait_for_timeout(500)
+        before = len(requests)
+        page.wait_for_timeout(7000)
+        assert len(requests) == before, requests[before:]
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')  # expanded again: asks at once
+        deadline = time.monotonic() + 4
+        while len(requests) == before and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        assert len(requests) > before
+        assert not errors, errors
+    except Exception:
+        _shot(page, "failure-workspace")
+        print((store_env / "lab.log").read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        context.close()

@@ -394,7 +394,7 @@ def example_path(pattern: str, base_url: str) -> str:
 async def test_every_route_refuses_a_request_without_the_token(
         jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
     patterns = registered_patterns(jp_serverapp)
-    assert len(patterns) == 14
+    assert len(patterns) == 17
     for pattern, handler in patterns.items():
         path = example_path(pattern, jp_base_url)
         for method in handler.operations:  # type: ignore[attr-defined]
@@ -592,3 +592,99 @@ async def test_an_unexpected_error_is_a_500_with_the_traceback_logged(
             assert message.startswith("internal error (")
             assert "Traceback" in caplog.text  # in the server's log, not in the answer
     assert (await get(jp_fetch, "models"))["total"] == 1
+
+
+# -- the run tab's routes: metric history, artifacts, an experiment's metric names ----------
+
+@pytest.fixture
+def stepped(store_env: Path) -> dict[str, Any]:
+    """A run with a 300-step loss history, a NaN, and artifacts (HTML, PNG, JSON); a tune
+    search with its candidates."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+
+    folder = store_env / "files"
+    folder.mkdir()
+    (folder / "card.html").write_text("<h1>Model card</h1><script>parent.x=1</script>")
+    (folder / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    (folder / "scores.json").write_text('{"auc": 0.9}')
+    with nbmlops.track("steps", "trainer") as run:
+        for step in range(300):
+            nbmlops.log_metric("loss", 1.0 / (step + 1), step=step)
+        nbmlops.log_metric("nanny", float("nan"))
+        for name in ("card.html", "plot.png", "scores.json"):
+            run.log_artifact(folder / name)
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    y = (X["a"] > 0).astype(int)
+    search = nbmlops.tune(LogisticRegression(), {"C": [0.1, 1.0]}, X, y, cv=2,
+                          experiment="steps", progress=False)
+    return {"run": run.id, "search": search}
+
+
+async def test_metric_history_is_paged_by_step(jp_fetch: Any, stepped: dict[str, Any]) -> None:
+    run = stepped["run"]
+    whole = await get(jp_fetch, "runs", run, "metric-history", key="loss")
+    assert whole["total"] == 300
+    assert [p["step"] for p in whole["items"][:3]] == [0, 1, 2]
+    assert whole["items"][0]["value"] == 1.0
+    page = await get(jp_fetch, "runs", run[:8], "metric-history", key="loss", limit=100,
+                     offset=250)
+    assert [p["step"] for p in page["items"]] == list(range(250, 300))
+    nan = await get(jp_fetch, "runs", run, "metric-history", key="nanny")
+    assert [p["value"] for p in nan["items"]] == [None]
+    assert "key" in await fail(jp_fetch, "runs", run, "metric-history", code=400)
+    assert "nope" in await fail(jp_fetch, "runs", run, "metric-history", code=400, key="nope")
+    assert "limit" in await fail(jp_fetch, "runs", run, "metric-history", code=400,
+                                 key="loss", limit=100_001)
+    assert "offset" in await fail(jp_fetch, "runs", run, "metric-history", code=400,
+                                  key="loss", offset=-1)
+    await fail(jp_fetch, "runs", "ffffffff", "metric-history", code=404, key="loss")
+
+
+async def test_artifacts_are_served_inert(jp_fetch: Any, stepped: dict[str, Any]) -> None:
+    run = stepped["run"]
+    html = await jp_fetch(*API, "runs", run, "artifact", params={"name": "card.html"})
+    # markup comes as plain text under a sandboxing policy: it never runs as this origin
+    assert html.headers["Content-Type"].startswith("text/plain")
+    assert "sandbox" in html.headers["Content-Security-Policy"]
+    assert html.headers["X-Nbmlops-Media-Type"] == "text/html"
+    assert b"<h1>Model card</h1>" in html.body
+    png = await jp_fetch(*API, "runs", run, "artifact", params={"name": "plot.png"})
+    assert png.headers["Content-Type"] == "image/png"
+    assert png.body.startswith(b"\x89PNG")
+    saved = await jp_fetch(*API, "runs", run, "artifact",
+                           params={"name": "scores.json", "download": "1"})
+    assert saved.headers["Content-Disposition"] == 'attachment; filename="scores.json"'
+    assert json.loads(saved.body) == {"auc": 0.9}
+    assert "name" in await fail(jp_fetch, "runs", run, "artifact", code=400)
+    message = await fail(jp_fetch, "runs", run, "artifact", code=400, name="nope.txt")
+    assert "nope.txt" in message
+    assert "card.html" in message  # says what there is
+    assert "download" in await fail(jp_fetch, "runs", run, "artifact", code=400,
+                                    name="card.html", download="yes")
+    await fail(jp_fetch, "runs", "ffffffff", "artifact", code=404, name="card.html")
+    for auth in ("", "token wrong-token"):
+        refused = await jp_fetch(*API, "runs", run, "artifact", params={"name": "card.html"},
+                                 headers={"Authorization": auth}, raise_error=False)
+        assert refused.code in (401, 403)
+
+
+async def test_metric_keys_and_a_searchs_candidates(jp_fetch: Any,
+                                                    stepped: dict[str, Any]) -> None:
+    keys = await get(jp_fetch, "metric-keys", experiment="steps")
+    names = [k["key"] for k in keys["keys"]]
+    assert {"loss", "nanny"} <= set(names)
+    assert keys["looked_at"] >= 2
+    assert (await get(jp_fetch, "metric-keys", experiment="nope"))["keys"] == []
+    listed = await get(jp_fetch, "runs", experiment="steps")
+    search = next(r for r in listed["items"] if r["kind"] == "tune")
+    assert all(r["kind"] != "candidate" for r in listed["items"])  # nested, not listed
+    children = await get(jp_fetch, "runs", parent=search["run_id"][:8])
+    assert children["total"] == 2
+    assert {r["kind"] for r in children["items"]} == {"candidate"}
+    assert {r["parent_run_id"] for r in children["items"]} == {search["run_id"]}
+    await fail(jp_fetch, "runs", code=404, parent="ffffffff")

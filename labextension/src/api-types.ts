@@ -38,6 +38,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/metric-history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page of one metric's values of a run, in order of step then time */
+        get: operations["getMetricHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/runs/{run_id}/artifact": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The bytes of one of a run's artifacts (HTML and other markup as text/plain; download=1 for a file to save) */
+        get: operations["getArtifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/metric-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The metric names of an experiment's newest 1,000 runs, the most common first */
+        get: operations["getMetricKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/experiments": {
         parameters: {
             query?: never;
@@ -367,6 +418,23 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A metric name and how many of the runs looked at have it. */
+        MetricKey: {
+            key: string;
+            runs: number;
+        };
+        /** @description The metric names an experiment's runs have, the most common first (read from its newest ``looked_at`` runs). */
+        MetricKeys: {
+            experiment: string | null;
+            looked_at: number;
+            keys: components["schemas"]["MetricKey"][];
+        };
+        /** @description One value of a metric's history (``value`` is null for NaN or an infinity). */
+        MetricPoint: {
+            step: number;
+            value: number | null;
+            timestamp: number;
+        };
         /** @description A registered model with its versions (newest first) and where its aliases point. */
         ModelDetail: {
             model: components["schemas"]["ModelSummary"];
@@ -435,6 +503,14 @@ export interface components {
         /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_Job: {
             items: components["schemas"]["Job"][];
+            total: number;
+            total_exact: boolean;
+            limit: number;
+            offset: number;
+        };
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
+        Page_MetricPoint: {
+            items: components["schemas"]["MetricPoint"][];
             total: number;
             total_exact: boolean;
             limit: number;
@@ -516,6 +592,8 @@ export interface components {
             run_id: string;
             experiment: string;
             name: string | null;
+            kind: string;
+            parent_run_id: string | null;
             status: string;
             start: string;
             duration_s: number | null;
@@ -551,6 +629,8 @@ export interface operations {
                 where?: string;
                 /** @description comma-separated fields, - for descending, e.g. -metrics.accuracy */
                 sort?: string;
+                /** @description only this run's children (a search's candidates), of every kind */
+                parent?: string;
                 /** @description items per page, 1-500 (default 50) */
                 limit?: number;
                 /** @description items to skip (default 0) */
@@ -627,6 +707,193 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetricHistory: {
+        parameters: {
+            query: {
+                /** @description the metric's name */
+                key: string;
+                /** @description values per page, 1-100000 (default 100000) */
+                limit?: number;
+                /** @description values to skip (default 0) */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MetricPoint"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getArtifact: {
+        parameters: {
+            query: {
+                /** @description the artifact's name, e.g. model/card.html */
+                name: string;
+                /** @description 1 to answer as an attachment (a file to save) */
+                download?: string;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetricKeys: {
+        parameters: {
+            query?: {
+                /** @description the experiment (every run's when not given) */
+                experiment?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricKeys"];
                 };
             };
             /** @description the input is not valid (the message names it) */

@@ -1,6 +1,12 @@
 /** What the panel's sections share: loading with polling, error messages, formatting. */
 import * as React from 'react';
 
+/**
+ * Whether the view a component is in is on screen (the sidebar not collapsed, the tab not
+ * behind another): polling stops while it is not.
+ */
+export const VisibleContext = React.createContext<() => boolean>(() => !document.hidden);
+
 export interface ILoad<T> {
   data: T | null;
   error: string | null;
@@ -11,7 +17,8 @@ export interface ILoad<T> {
 /**
  * Call `fetch` when `deps` change (and every `pollMs` milliseconds when given), keeping the
  * last good answer on screen while a refresh is under way. Answers to superseded requests
- * are dropped, so a slow old page never overwrites a newer one.
+ * are dropped, so a slow old page never overwrites a newer one. Polling asks only while
+ * the view is visible (VisibleContext), and asks at once when it shows again.
  */
 export function useLoad<T>(
   fetch: () => Promise<T>,
@@ -24,6 +31,7 @@ export function useLoad<T>(
   const [tick, setTick] = React.useState(0);
   const latest = React.useRef(0);
   const reload = React.useCallback(() => setTick(t => t + 1), []);
+  const visible = React.useContext(VisibleContext);
 
   React.useEffect(() => {
     const call = ++latest.current;
@@ -49,13 +57,27 @@ export function useLoad<T>(
     if (!pollMs) {
       return;
     }
+    let missed = false;
     const timer = window.setInterval(() => {
-      if (!document.hidden) {
+      if (visible()) {
         reload();
+        missed = false;
+      } else {
+        missed = true;
       }
     }, pollMs);
-    return () => window.clearInterval(timer);
-  }, [pollMs, reload]);
+    // shown again after a hidden spell: ask now rather than at the next tick
+    const check = window.setInterval(() => {
+      if (missed && visible()) {
+        missed = false;
+        reload();
+      }
+    }, 250);
+    return () => {
+      window.clearInterval(timer);
+      window.clearInterval(check);
+    };
+  }, [pollMs, reload, visible]);
 
   return { data, error, loading, reload };
 }
@@ -114,6 +136,44 @@ export function formatTime(iso: string | null | undefined): string {
   }
   const date = new Date(iso);
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+}
+
+/** A time as people read it: "14:02" today, "yesterday 14:02", "2 Dec 14:02", "2 Dec 2025". */
+export function formatWhen(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) {
+    return '';
+  }
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) {
+    return iso;
+  }
+  const seconds = (now.getTime() - date.getTime()) / 1000;
+  const hm = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  if (seconds >= 0 && seconds < 60) {
+    return 'just now';
+  }
+  if (seconds >= 0 && seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min ago`;
+  }
+  const day = (d: Date) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((day(now) - day(date)) / 86_400_000);
+  if (days === 0) {
+    return hm;
+  }
+  if (days === 1) {
+    return `yesterday ${hm}`;
+  }
+  const dm = date.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  return date.getFullYear() === now.getFullYear() ? `${dm} ${hm}` : `${dm} ${date.getFullYear()}`;
+}
+
+/** A long name cut to `max` characters in the middle ("drift deploy…predictions"). */
+export function shortName(name: string, max = 28): string {
+  if (name.length <= max) {
+    return name;
+  }
+  const head = Math.ceil((max - 1) * 0.6);
+  return name.slice(0, head).trimEnd() + '…' + name.slice(name.length - (max - 1 - head)).trimStart();
 }
 
 export function formatDuration(seconds: number | null | undefined): string {

@@ -4,7 +4,8 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 
-import { MlopsPanel } from './panel';
+import { INav, MlopsPanel, createNav, registerTabs } from './panel';
+import { ITabs, setUpTabs } from './shell';
 
 /** The "MLOps" panel in the left sidebar. */
 const plugin: JupyterFrontEndPlugin<void> = {
@@ -13,7 +14,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   optional: [ILayoutRestorer],
   activate: (app: JupyterFrontEnd, restorer: ILayoutRestorer | null) => {
-    const panel = new MlopsPanel(app);
+    registerTabs();
+    let nav: INav | null = null;
+    const tabs: ITabs = setUpTabs(app, restorer, () => nav as INav);
+    nav = createNav(app, tabs.open);
+    const panel = new MlopsPanel(nav);
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(panel, panel.id);

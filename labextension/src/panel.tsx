@@ -2,17 +2,19 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { LabIcon, ReactWidget } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { VisibleContext } from './common';
 import { CompareSection } from './compare';
 import { LineageSection, LineageTarget } from './lineage';
 import { ModelsSection } from './models';
 import { DeploymentsSection, DriftSection, JobsSection } from './operations';
 import { RunDetails, RunsSection } from './runs';
+import { TabArgs, registerTab } from './shell';
 
 export const SECTIONS = [
   ['runs', 'Runs'],
-  ['compare', 'Compare'],
   ['models', 'Models'],
   ['deployments', 'Deployments'],
   ['jobs', 'Jobs'],
@@ -24,6 +26,8 @@ export type Section = (typeof SECTIONS)[number][0];
 
 /** How one section sends the user to another. */
 export interface INav {
+  /** Open a view as a main-area tab (see shell.tsx: registerTab). */
+  open(kind: string, args: TabArgs): void;
   showRun(runId: string): void;
   compare(runIds: string[]): void;
   showModel(name: string): void;
@@ -87,49 +91,53 @@ export function relativeToRoot(path: string | null, root: string): string | null
   return path.startsWith(base + '/') ? path.slice(base.length + 1) : null;
 }
 
-function App(props: { app: JupyterFrontEnd }): JSX.Element {
+/** What the sidebar is asked to show from elsewhere (a tab's link to a model, a section). */
+type SidebarRequest = { section: Section; model?: string | null };
+const sidebarListeners = new Set<(request: SidebarRequest) => void>();
+
+/** The one navigator every view shares: tabs for what needs room, the sidebar for the rest. */
+export function createNav(
+  app: JupyterFrontEnd,
+  openTab: (kind: string, args: TabArgs) => unknown
+): INav {
+  const sidebar = (request: SidebarRequest) => {
+    app.shell.activateById(PANEL_ID);
+    sidebarListeners.forEach(listener => listener(request));
+  };
+  return {
+    open: (kind, args) => void openTab(kind, args),
+    showRun: id => void openTab('run', { run: id }),
+    compare: ids => void openTab('compare', { ids: ids.join(',') }),
+    showModel: name => sidebar({ section: 'models', model: name }),
+    lineage: target => void openTab('lineage', { kind: target.kind, value: target.value }),
+    go: section =>
+      section === 'runs' ? void openTab('runs', {}) : sidebar({ section }),
+    notebookInRoot: path => relativeToRoot(path, PageConfig.getOption('serverRoot')),
+    openNotebook: (path, cellId) => openAtCell(app, path, cellId)
+  };
+}
+
+function App(props: { nav: INav }): JSX.Element {
   const [section, setSection] = React.useState<Section>('runs');
-  const [runId, setRunId] = React.useState<string | null>(null);
-  const [compareIds, setCompareIds] = React.useState<string[]>([]);
   const [model, setModel] = React.useState<string | null>(null);
   const [lineage, setLineage] = React.useState<LineageTarget | null>(null);
+  const { nav } = props;
 
-  const nav: INav = React.useMemo(
-    () => ({
-      showRun: id => {
-        setRunId(id);
-        setSection('runs');
-      },
-      compare: ids => {
-        setCompareIds(ids);
-        setSection('compare');
-      },
-      showModel: name => {
-        setModel(name);
-        setSection('models');
-      },
-      lineage: target => {
-        setLineage(target);
-        setSection('lineage');
-      },
-      go: setSection,
-      notebookInRoot: path => relativeToRoot(path, PageConfig.getOption('serverRoot')),
-      openNotebook: (path, cellId) => openAtCell(props.app, path, cellId)
-    }),
-    [props.app]
-  );
+  React.useEffect(() => {
+    const listener = (request: SidebarRequest) => {
+      setSection(request.section);
+      if (request.model !== undefined) {
+        setModel(request.model);
+      }
+    };
+    sidebarListeners.add(listener);
+    return () => void sidebarListeners.delete(listener);
+  }, []);
 
   let body: JSX.Element;
   switch (section) {
     case 'runs':
-      body = runId ? (
-        <RunDetails runId={runId} nav={nav} onBack={() => setRunId(null)} />
-      ) : (
-        <RunsSection nav={nav} />
-      );
-      break;
-    case 'compare':
-      body = <CompareSection runIds={compareIds} nav={nav} />;
+      body = <RunsSection nav={nav} compact />;
       break;
     case 'models':
       body = <ModelsSection model={model} onSelect={setModel} nav={nav} />;
@@ -158,12 +166,7 @@ function App(props: { app: JupyterFrontEnd }): JSX.Element {
             aria-selected={section === key}
             className={'nbmlops-tab' + (section === key ? ' nbmlops-mod-active' : '')}
             data-testid={`nbmlops-tab-${key}`}
-            onClick={() => {
-              if (key === 'runs' && section === 'runs') {
-                setRunId(null);
-              }
-              setSection(key);
-            }}
+            onClick={() => setSection(key)}
           >
             {title}
           </button>
@@ -176,6 +179,44 @@ function App(props: { app: JupyterFrontEnd }): JSX.Element {
   );
 }
 
+/** The views that open as main-area tabs (compare and lineage are panelb's sections). */
+export function registerTabs(): void {
+  registerTab('runs', {
+    title: args => ({
+      label: args.experiment ? `Runs: ${String(args.experiment)}` : 'Runs',
+      caption: 'nbmlops runs'
+    }),
+    render: (args, nav) => (
+      <RunsSection nav={nav} experiment={args.experiment ? String(args.experiment) : ''} />
+    )
+  });
+  registerTab('run', {
+    title: args => ({ label: `Run ${String(args.run).slice(0, 8)}`, caption: `run ${String(args.run)}` }),
+    render: (args, nav) => <RunDetails runId={String(args.run)} nav={nav} />
+  });
+  registerTab('compare', {
+    title: args => ({
+      label: `Compare ${String(args.ids).split(',').length} runs`,
+      caption: String(args.ids)
+    }),
+    render: (args, nav) => (
+      <CompareSection runIds={String(args.ids).split(',').filter(Boolean)} nav={nav} />
+    )
+  });
+  registerTab('lineage', {
+    title: args => ({ label: `Lineage ${String(args.value).slice(0, 12)}`, caption: String(args.value) }),
+    render: (args, nav) => <LineageTab args={args} nav={nav} />
+  });
+}
+
+function LineageTab(props: { args: TabArgs; nav: INav }): JSX.Element {
+  const [target, setTarget] = React.useState<LineageTarget | null>({
+    kind: props.args.kind as LineageTarget['kind'],
+    value: String(props.args.value)
+  });
+  return <LineageSection target={target} onTarget={setTarget} nav={props.nav} />;
+}
+
 const mlopsIcon = new LabIcon({
   name: 'nbmlops:mlops',
   svgstr:
@@ -185,16 +226,28 @@ const mlopsIcon = new LabIcon({
     '<rect x="7" y="5" width="10" height="2"/></g></svg>'
 });
 
+export const PANEL_ID = 'nbmlops-panel';
+
+/** The sidebar: a compact navigator; it polls only while it is expanded. */
 export class MlopsPanel extends ReactWidget {
-  constructor(private readonly app: JupyterFrontEnd) {
+  constructor(private readonly nav: INav) {
     super();
-    this.id = 'nbmlops-panel';
+    this.id = PANEL_ID;
     this.title.caption = 'MLOps';
     this.title.icon = mlopsIcon;
     this.addClass('nbmlops-panel');
   }
 
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update();
+  }
+
   protected render(): JSX.Element {
-    return <App app={this.app} />;
+    return (
+      <VisibleContext.Provider value={() => this.isVisible && !document.hidden}>
+        <App nav={this.nav} />
+      </VisibleContext.Provider>
+    );
   }
 }

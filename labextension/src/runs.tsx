@@ -1,6 +1,12 @@
-/** Runs: filters, a sortable paged table refreshed every few seconds, and one run's details. */
+/**
+ * Runs: filters, a sortable paged table refreshed every few seconds with the experiment's
+ * own metrics as columns (a chooser remembers them per experiment), a search's candidates
+ * nested under it; and one run's tab: metric charts, params, data, children, artifacts.
+ */
 import * as React from 'react';
 
+import { ArtifactBrowser } from './artifacts';
+import { MetricCharts } from './charts';
 import {
   ErrorMessage,
   Pager,
@@ -8,6 +14,8 @@ import {
   formatDuration,
   formatTime,
   formatValue,
+  formatWhen,
+  shortName,
   useLoad
 } from './common';
 import type { INav } from './panel';
@@ -16,7 +24,11 @@ import { Schemas, apiGet } from './request';
 export const POLL_MS = 3000;
 const PAGE = 25;
 const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'crashed'];
-const MAX_METRIC_COLUMNS = 5;
+/** Metric columns shown before the user chooses: in a tab, and in the sidebar. */
+const DEFAULT_COLUMNS = { wide: 6, compact: 1 };
+const COLUMNS_KEY = 'nbmlops:runs-columns:';
+
+type Run = Schemas['RunSummary'];
 
 interface IFilters {
   experiment: string;
@@ -77,8 +89,208 @@ function Field(props: {
   );
 }
 
-export function RunsSection(props: { nav: INav }): JSX.Element {
-  const [filters, setFilters] = React.useState<IFilters>(NO_FILTERS);
+
+/** The metric columns chosen for an experiment ('' = all runs), remembered in the browser. */
+function useColumns(experiment: string, available: string[] | null, count: number) {
+  const storageKey = COLUMNS_KEY + experiment;
+  const [chosen, setChosen] = React.useState<string[] | null>(null);
+  React.useEffect(() => {
+    try {
+      const saved = window.localStorage.getItem(storageKey);
+      setChosen(saved ? (JSON.parse(saved) as string[]) : null);
+    } catch {
+      setChosen(null);
+    }
+  }, [storageKey]);
+  const columns = chosen ?? (available ?? []).slice(0, count);
+  const choose = (next: string[] | null) => {
+    setChosen(next);
+    if (next === null) {
+      window.localStorage.removeItem(storageKey);
+    } else {
+      window.localStorage.setItem(storageKey, JSON.stringify(next));
+    }
+  };
+  return { columns, chosen: chosen !== null, choose };
+}
+
+function ColumnChooser(props: {
+  available: Schemas['MetricKey'][];
+  columns: string[];
+  chosen: boolean;
+  onChoose: (columns: string[] | null) => void;
+}): JSX.Element {
+  const toggle = (key: string) =>
+    props.onChoose(
+      props.columns.includes(key)
+        ? props.columns.filter(k => k !== key)
+        : props.available.map(k => k.key).filter(k => k === key || props.columns.includes(k))
+    );
+  return (
+    <details className="nbmlops-chooser" data-testid="nbmlops-column-chooser">
+      <summary className="jp-Button jp-mod-styled">Columns ({props.columns.length})</summary>
+      <div className="nbmlops-chooser-list">
+        {props.available.length === 0 && <div className="nbmlops-muted">No metrics yet.</div>}
+        {props.available.map(k => (
+          <label key={k.key} title={`${k.runs} runs have ${k.key}`}>
+            <input
+              type="checkbox"
+              data-testid="nbmlops-column-option"
+              data-key={k.key}
+              checked={props.columns.includes(k.key)}
+              onChange={() => toggle(k.key)}
+            />
+            {k.key} <span className="nbmlops-muted">{k.runs}</span>
+          </label>
+        ))}
+        {props.chosen && (
+          <button className="jp-Button jp-mod-styled" onClick={() => props.onChoose(null)}>
+            Reset to the experiment's metrics
+          </button>
+        )}
+      </div>
+    </details>
+  );
+}
+
+/** One run's row (and, for a search, its candidates under it when expanded). */
+function RunRow(props: {
+  run: Run;
+  columns: string[];
+  compact: boolean;
+  depth: number;
+  sort: string;
+  nav: INav;
+  selected: string[];
+  onToggle: (id: string) => void;
+}): JSX.Element {
+  const { run, columns } = props;
+  const [open, setOpen] = React.useState(false);
+  const nested = run.kind === 'tune';
+  const full = run.name ?? run.run_id;
+  const isSelected = props.selected.includes(run.run_id);
+  return (
+    <>
+      <tr
+        data-testid={props.depth ? 'nbmlops-child-row' : 'nbmlops-run-row'}
+        data-run-id={run.run_id}
+        className={isSelected ? 'nbmlops-mod-selected' : ''}
+      >
+        <td className="nbmlops-select">
+          <input
+            type="checkbox"
+            data-testid="nbmlops-run-select"
+            aria-label={`Select run ${full}`}
+            checked={isSelected}
+            onChange={() => props.onToggle(run.run_id)}
+          />
+        </td>
+        <td className="nbmlops-name-cell" style={{ paddingLeft: 4 + props.depth * 14 }}>
+          {nested ? (
+            <button
+              className="nbmlops-expander"
+              data-testid="nbmlops-expand"
+              aria-expanded={open}
+              title={open ? 'Hide the candidates' : 'Show the candidates of this search'}
+              onClick={() => setOpen(!open)}
+            >
+              {open ? '▾' : '▸'}
+            </button>
+          ) : null}
+          <a
+            className="nbmlops-link nbmlops-run-name"
+            title={`${full}\n${run.experiment} / ${run.run_id}`}
+            onClick={() => props.nav.showRun(run.run_id)}
+          >
+            {shortName(run.name ?? run.run_id.slice(0, 8), props.compact ? 22 : 36)}
+          </a>
+          {props.compact && (
+            <div className="nbmlops-muted" title={formatTime(run.start)}>
+              {formatWhen(run.start)}
+            </div>
+          )}
+        </td>
+        <td>
+          <span
+            className={`nbmlops-status nbmlops-status-${run.status}`}
+            data-testid="nbmlops-status"
+            title={run.status}
+          >
+            {props.compact ? run.status.slice(0, 4) : run.status}
+          </span>
+        </td>
+        {!props.compact && (
+          <>
+            <td className="nbmlops-nowrap" title={formatTime(run.start)} data-testid="nbmlops-started">
+              {formatWhen(run.start)}
+            </td>
+            <td className="nbmlops-nowrap">{formatDuration(run.duration_s)}</td>
+          </>
+        )}
+        {columns.map(m => (
+          <td key={m} className="nbmlops-number" data-metric={m}>
+            {formatValue(run.metrics[m])}
+          </td>
+        ))}
+      </tr>
+      {open && <Children {...props} parent={run.run_id} depth={props.depth + 1} />}
+    </>
+  );
+}
+
+/** A search's candidates (a run's children), sorted as the table is, or by its first column. */
+function Children(props: {
+  parent: string;
+  columns: string[];
+  compact: boolean;
+  depth: number;
+  sort: string;
+  nav: INav;
+  selected: string[];
+  onToggle: (id: string) => void;
+}): JSX.Element {
+  const sort = props.sort || (props.columns[0] ? `-metrics.${props.columns[0]}` : '');
+  const load = useLoad(
+    () => apiGet('/nbmlops/api/runs', { query: { parent: props.parent, sort, limit: 100 } }),
+    [props.parent, sort]
+  );
+  const span = props.columns.length + (props.compact ? 3 : 5);
+  if (load.error || load.data === null || load.data.items.length === 0) {
+    return (
+      <tr>
+        <td colSpan={span} className="nbmlops-muted" style={{ paddingLeft: props.depth * 14 }}>
+          {load.error ?? (load.data === null ? 'Loading…' : 'No candidates recorded.')}
+        </td>
+      </tr>
+    );
+  }
+  return (
+    <>
+      {load.data.items.map(run => (
+        <RunRow key={run.run_id} {...props} run={run} />
+      ))}
+      {load.data.total > load.data.items.length && (
+        <tr>
+          <td colSpan={span} className="nbmlops-muted">
+            {load.data.items.length} of {load.data.total} candidates shown
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+export function RunsSection(props: {
+  nav: INav;
+  /** The sidebar's navigator: name, status and one metric; the table opens as a tab. */
+  compact?: boolean;
+  experiment?: string;
+}): JSX.Element {
+  const compact = !!props.compact;
+  const [filters, setFilters] = React.useState<IFilters>({
+    ...NO_FILTERS,
+    experiment: props.experiment ?? ''
+  });
   const [sort, setSort] = React.useState<string>('');
   const [offset, setOffset] = React.useState(0);
   const [selected, setSelected] = React.useState<string[]>([]);
@@ -96,14 +308,22 @@ export function RunsSection(props: { nav: INav }): JSX.Element {
     [filters, sort, offset],
     POLL_MS
   );
-  const page = load.data;
-  const metrics = React.useMemo(() => {
-    const keys = new Set<string>();
-    for (const run of page?.items ?? []) {
-      Object.keys(run.metrics).forEach(k => keys.add(k));
-    }
-    return [...keys].sort().slice(0, MAX_METRIC_COLUMNS);
-  }, [page]);
+  const keys = useLoad(
+    () =>
+      apiGet('/nbmlops/api/metric-keys', { query: { experiment: filters.experiment } }),
+    [filters.experiment],
+    POLL_MS * 10
+  );
+  const available = keys.data?.keys ?? [];
+  const { columns, chosen, choose } = useColumns(
+    filters.experiment,
+    keys.data ? available.map(k => k.key) : null,
+    compact ? DEFAULT_COLUMNS.compact : DEFAULT_COLUMNS.wide
+  );
+  // a sort by a metric shows that metric, chosen or not
+  const sorted = sort.replace(/^-/, '').startsWith('metrics.') ? sort.replace(/^-?metrics\./, '') : null;
+  const shownColumns = sorted && !columns.includes(sorted) ? [sorted, ...columns] : columns;
+  const page = load.error ? null : load.data;
 
   const sortBy = (metric: string) => {
     const field = `metrics.${metric}`;
@@ -116,7 +336,7 @@ export function RunsSection(props: { nav: INav }): JSX.Element {
     setSelected(s => (s.includes(id) ? s.filter(x => x !== id) : [...s, id]));
 
   return (
-    <div className="nbmlops-section">
+    <div className={'nbmlops-section' + (compact ? ' nbmlops-compact' : '')}>
       <div className="nbmlops-filters">
         <Experiments value={filters.experiment} onChange={v => update({ experiment: v })} />
         <select
@@ -161,6 +381,18 @@ export function RunsSection(props: { nav: INav }): JSX.Element {
             Clear
           </button>
         )}
+        {compact ? (
+          <button
+            className="jp-Button jp-mod-styled"
+            data-testid="nbmlops-open-runs-tab"
+            title="Open the runs table as a tab, with every column"
+            onClick={() => props.nav.open('runs', { experiment: filters.experiment })}
+          >
+            Table ↗
+          </button>
+        ) : (
+          <ColumnChooser available={available} columns={columns} chosen={chosen} onChoose={choose} />
+        )}
         <span className="nbmlops-muted">{load.loading ? 'refreshing…' : 'live'}</span>
       </div>
       <ErrorMessage error={load.error} />
@@ -171,74 +403,60 @@ export function RunsSection(props: { nav: INav }): JSX.Element {
       ) : page.items.length === 0 ? (
         <div className="nbmlops-muted">No runs match.</div>
       ) : (
-        <table className="nbmlops-table" data-testid="nbmlops-runs-table">
-          <thead>
-            <tr>
-              <th />
-              <th>Run</th>
-              <th>Status</th>
-              <th>Started</th>
-              <th>Duration</th>
-              {metrics.map(m => (
-                <th
-                  key={m}
-                  className="nbmlops-clickable"
-                  title={`Sort by ${m}`}
-                  data-testid="nbmlops-sort-metric"
-                  onClick={() => sortBy(m)}
-                >
-                  {m}
-                  {arrow(m)}
-                </th>
-              ))}
-            </tr>
-          </thead>
-          <tbody>
-            {page.items.map(run => (
-              <tr
-                key={run.run_id}
-                data-testid="nbmlops-run-row"
-                data-run-id={run.run_id}
-                className={selected.includes(run.run_id) ? 'nbmlops-mod-selected' : ''}
-              >
-                <td>
-                  <input
-                    type="checkbox"
-                    data-testid="nbmlops-run-select"
-                    aria-label={`Select run ${run.name ?? run.run_id}`}
-                    checked={selected.includes(run.run_id)}
-                    onChange={() => toggle(run.run_id)}
-                  />
-                </td>
-                <td>
-                  <a
-                    className="nbmlops-link"
-                    title={`${run.experiment} / ${run.run_id}`}
-                    onClick={() => props.nav.showRun(run.run_id)}
+        <div className="nbmlops-scroll">
+          <table className="nbmlops-table nbmlops-runs" data-testid="nbmlops-runs-table">
+            <thead>
+              <tr>
+                <th className="nbmlops-select" />
+                <th>Run</th>
+                <th>Status</th>
+                {!compact && (
+                  <>
+                    <th>Started</th>
+                    <th>Duration</th>
+                  </>
+                )}
+                {shownColumns.map(m => (
+                  <th
+                    key={m}
+                    className="nbmlops-clickable nbmlops-number"
+                    title={`Sort by ${m}`}
+                    data-testid="nbmlops-sort-metric"
+                    data-key={m}
+                    onClick={() => sortBy(m)}
                   >
-                    {run.name ?? run.run_id.slice(0, 8)}
-                  </a>
-                  <div className="nbmlops-muted">{run.experiment}</div>
-                </td>
-                <td>
-                  <span className={`nbmlops-status nbmlops-status-${run.status}`}>
-                    {run.status}
-                  </span>
-                </td>
-                <td>{formatTime(run.start)}</td>
-                <td>{formatDuration(run.duration_s)}</td>
-                {metrics.map(m => (
-                  <td key={m} className="nbmlops-number">
-                    {formatValue(run.metrics[m])}
-                  </td>
+                    {m}
+                    {arrow(m)}
+                  </th>
                 ))}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {page.items.map(run => (
+                <RunRow
+                  key={run.run_id}
+                  run={run}
+                  columns={shownColumns}
+                  compact={compact}
+                  depth={0}
+                  sort={sort}
+                  nav={props.nav}
+                  selected={selected}
+                  onToggle={toggle}
+                />
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
       {page && (
-        <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
+        <Pager
+          total={page.total}
+          exact={page.total_exact}
+          limit={page.limit}
+          offset={page.offset}
+          onChange={setOffset}
+        />
       )}
     </div>
   );
@@ -285,11 +503,7 @@ function Datasets(props: { title: string; links: Schemas['DatasetLink'][] }): JS
   );
 }
 
-export function RunDetails(props: {
-  runId: string;
-  nav: INav;
-  onBack: () => void;
-}): JSX.Element {
+export function RunDetails(props: { runId: string; nav: INav }): JSX.Element {
   const load = useLoad(
     () => apiGet('/nbmlops/api/runs/{run_id}', { path: { run_id: props.runId } }),
     [props.runId],
@@ -303,20 +517,13 @@ export function RunDetails(props: {
     setMissingCell(!(await props.nav.openNotebook(path, cellId)));
   };
   return (
-    <div className="nbmlops-section" data-testid="nbmlops-run-details">
+    <div className="nbmlops-section nbmlops-run" data-testid="nbmlops-run-details">
       <div className="nbmlops-toolbar">
-        <button className="jp-Button jp-mod-styled" onClick={props.onBack}>
-          ‹ Runs
-        </button>
         {notebook && (
           <button
             className="jp-Button jp-mod-styled jp-mod-accept"
             data-testid="nbmlops-open-notebook"
-            title={
-              run?.cell_id
-                ? `${notebook}: the cell that recorded this run`
-                : notebook
-            }
+            title={run?.cell_id ? `${notebook}: the cell that recorded this run` : notebook}
             onClick={() => void open(notebook, run?.cell_id ?? null)}
           >
             {run?.cell_id ? 'Open cell' : 'Open notebook'}
@@ -335,9 +542,11 @@ export function RunDetails(props: {
       ) : (
         <>
           <ErrorMessage error={load.error} />
-          <h3>
-            {run.name ?? run.run_id.slice(0, 8)}{' '}
-            <span className={`nbmlops-status nbmlops-status-${run.status}`}>{run.status}</span>
+          <h3 title={run.name ?? run.run_id}>
+            {shortName(run.name ?? run.run_id.slice(0, 8), 60)}{' '}
+            <span className={`nbmlops-status nbmlops-status-${run.status}`} data-testid="nbmlops-status">
+              {run.status}
+            </span>
           </h3>
           <table className="nbmlops-table nbmlops-kv">
             <tbody>
@@ -347,12 +556,14 @@ export function RunDetails(props: {
               </tr>
               <tr>
                 <th>Experiment</th>
-                <td>{run.experiment}</td>
+                <td>
+                  {run.experiment} <span className="nbmlops-muted">({run.kind})</span>
+                </td>
               </tr>
               <tr>
                 <th>Started</th>
-                <td>
-                  {formatTime(run.start)} ({formatDuration(run.duration_s)})
+                <td title={formatTime(run.start)}>
+                  {formatWhen(run.start)} ({formatDuration(run.duration_s)})
                 </td>
               </tr>
               <tr>
@@ -368,6 +579,7 @@ export function RunDetails(props: {
                   <td>
                     <a
                       className="nbmlops-link"
+                      data-testid="nbmlops-parent-link"
                       onClick={() => props.nav.showRun(run.parent_run_id as string)}
                     >
                       {run.parent_run_id.slice(0, 8)}
@@ -391,23 +603,15 @@ export function RunDetails(props: {
             </div>
           )}
           {run.error && <ErrorMessage error={run.error} />}
-          <KeyValues title="Params" values={run.params} />
-          <KeyValues title="Metrics" values={run.metrics} />
-          <KeyValues title="Tags" values={run.tags} />
+          <MetricCharts runId={run.run_id} metrics={run.metrics} />
+          <div className="nbmlops-columns">
+            <KeyValues title="Params" values={run.params} />
+            <KeyValues title="Tags" values={run.tags} />
+          </div>
           <Datasets title="Inputs" links={run.inputs} />
           <Datasets title="Outputs" links={run.outputs} />
-          {run.artifacts.length > 0 && (
-            <div>
-              <h4>Artifacts</h4>
-              <ul className="nbmlops-list">
-                {run.artifacts.map(a => (
-                  <li key={a.name}>
-                    {a.name} <span className="nbmlops-muted">{a.media_type}</span>
-                  </li>
-                ))}
-              </ul>
-            </div>
-          )}
+          <RunChildren runId={run.run_id} nav={props.nav} />
+          <ArtifactBrowser run={run} nav={props.nav} />
           {run.code && (
             <div>
               <h4>Code</h4>
@@ -416,6 +620,54 @@ export function RunDetails(props: {
           )}
         </>
       )}
+    </div>
+  );
+}
+
+/** The runs this run started (a search's candidates), best first by the search's metric. */
+function RunChildren(props: { runId: string; nav: INav }): JSX.Element | null {
+  const keys = useLoad(
+    () => apiGet('/nbmlops/api/runs', { query: { parent: props.runId, limit: 1 } }),
+    [props.runId]
+  );
+  const first = keys.data?.items[0];
+  if (!first) {
+    return null;
+  }
+  const columns = Object.keys(first.metrics).sort().slice(0, 4);
+  return (
+    <div data-testid="nbmlops-run-children">
+      <h4>Child runs ({keys.data?.total})</h4>
+      <div className="nbmlops-scroll">
+        <table className="nbmlops-table nbmlops-runs">
+          <thead>
+            <tr>
+              <th className="nbmlops-select" />
+              <th>Run</th>
+              <th>Status</th>
+              <th>Started</th>
+              <th>Duration</th>
+              {columns.map(c => (
+                <th key={c} className="nbmlops-number">
+                  {c}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            <Children
+              parent={props.runId}
+              columns={columns}
+              compact={false}
+              depth={0}
+              sort=""
+              nav={props.nav}
+              selected={[]}
+              onToggle={() => undefined}
+            />
+          </tbody>
+        </table>
+      </div>
     </div>
   );
 }

@@ -1164,6 +1164,28 @@ def metric_history(run_id: str, key: str) -> list[Metric]:
     return _existing().store.metric_history(run_id, key)
 
 
+def metric_keys(experiment: str | None = None, *, newest: int = 1000
+                ) -> tuple[int, list[tuple[str, int]]]:
+    """The metric names of an experiment's newest ``newest`` runs (of every experiment's
+    without one) and how many of those runs have each, the most common first: how many
+    runs were looked at, and the (name, runs) pairs."""
+    return _read_store().metric_keys(experiment, newest=newest)
+
+
+def read_artifact(run_id: str, name: str) -> tuple[bytes, str]:
+    """A run's artifact as bytes (verified against its sha256) and its media type."""
+    from nbmlops.errors import ArtifactError
+
+    ws = _existing()
+    run = ws.store.get_run(run_id)
+    found = next((a for a in run.artifacts if a.name == name), None)
+    if found is None:
+        known = ", ".join(a.name for a in run.artifacts) or "none"
+        raise ArtifactError(f"run {run.id[:8]} has no artifact {name!r} (it has: {known})",
+                            name=name)
+    return ws.artifacts.read_bytes(found.artifact.sha256), found.artifact.media_type
+
+
 def download_artifact(run_id: str, name: str, dest: str | Path = ".") -> Path:
     """Write a run's artifact (or every artifact under a folder name) into ``dest``.
 
@@ -1288,8 +1310,8 @@ def job_runs(job: str | Path | None = None, *, limit: int | None = None,
 
 def run_page(*, experiment: str | None = None, where: str | None = None,
              status: str | None = None, name: str | None = None, sort: str | None = None,
-             kinds: Sequence[RunKind] | None = LISTED_KINDS, limit: int = 50,
-             offset: int = 0) -> RunTable:
+             kinds: Sequence[RunKind] | None = LISTED_KINDS, parent: str | None = None,
+             limit: int = 50, offset: int = 0) -> RunTable:
     """One page of runs as the store lists them (columnar, no DataFrame: the panel's
     first page of 100,000 runs is one query), newest first unless ``sort`` says otherwise.
 
@@ -1310,9 +1332,12 @@ def run_page(*, experiment: str | None = None, where: str | None = None,
                                                              status),
                          None if name is None else Compare(Field("attr", "name"), "==", name))
              if f is not None]
-    return _read_store().search_runs(
+    store = _read_store()
+    parent_id = None if parent is None else store.resolve_run_id(parent)
+    return store.search_runs(
         experiment=experiment, where=And(tuple(found)) if len(found) > 1 else
-        next(iter(found), None), order_by=parse_sort(sort), kinds=kinds, limit=limit,
+        next(iter(found), None), order_by=parse_sort(sort),
+        kinds=None if parent_id is not None else kinds, parent_run_id=parent_id, limit=limit,
         offset=offset, count_limit=((offset + limit) // COUNT_STEP + 1) * COUNT_STEP)
 
 

@@ -231,6 +231,7 @@ RUN_FILTERS = (
     Param("name", "only runs with this name"),
     Param("where", 'a filter, e.g. metrics.accuracy > 0.8 and params.C <= 1'),
     Param("sort", "comma-separated fields, - for descending, e.g. -metrics.accuracy"),
+    Param("parent", "only this run's children (a search's candidates), of every kind"),
 )
 
 
@@ -255,6 +256,72 @@ class RunHandler(ApiHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         await self.reply(reads.run, run_id)
+
+
+MAX_POINTS = 100_000  # metric values per page: a chart of a long training run in one read
+
+
+class MetricHistoryHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A page of one metric's values of a run, in order of step then time",
+        p.Page[p.MetricPoint],
+        (Param("key", "the metric's name", required=True),
+         Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
+         Param("offset", "values to skip (default 0)", int)))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        key = self.text("key")
+        if key is None:
+            raise BadRequest("key is required: the metric's name, e.g. key=loss")
+        await self.reply(reads.metric_history, run_id, key,
+                         limit=self.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
+                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
+
+
+# an artifact is served as what it is, except markup and scripts: those come as plain
+# text (the panel shows HTML in a sandboxed frame), so no artifact runs as this server's page
+_INERT = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
+          "application/javascript", "text/xml", "application/xml")
+
+
+class ArtifactHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The bytes of one of a run's artifacts (HTML and other markup as text/plain; "
+        "download=1 for a file to save)", bytes,
+        (Param("name", "the artifact's name, e.g. model/card.html", required=True),
+         Param("download", "1 to answer as an attachment (a file to save)")))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        name = self.text("name")
+        if name is None:
+            raise BadRequest("name is required: the artifact's name, e.g. name=drift.html")
+        download = self.text("download")
+        if download not in (None, "0", "1"):
+            raise BadRequest(f"download must be 0 or 1, not {download!r}")
+        data, media_type = await self.call(reads.artifact, run_id, name)
+        inert = media_type.split(";")[0].strip().lower() in _INERT
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox; default-src 'none'")
+        self.set_header("X-Nbmlops-Media-Type", media_type)
+        if download == "1":
+            filename = name.rsplit("/", 1)[-1].replace('"', "")
+            self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.finish(data, set_content_type="text/plain; charset=utf-8" if inert else media_type)
+
+
+class MetricKeysHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The metric names of an experiment's newest 1,000 runs, the most common first",
+        p.MetricKeys, (Param("experiment", "the experiment (every run's when not given)"),))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.metric_keys, self.text("experiment"))
 
 
 class ExperimentsHandler(ApiHandler):
@@ -416,6 +483,9 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("/runs", RunsHandler),
     Route("/runs/{run_id}", RunHandler),
+    Route("/runs/{run_id}/metric-history", MetricHistoryHandler),
+    Route("/runs/{run_id}/artifact", ArtifactHandler),
+    Route("/metric-keys", MetricKeysHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
     Route("/models", ModelsHandler),

@@ -43,8 +43,9 @@ def _operation(op: Operation, path_params: list[str], name: str,
                           "schema": {"type": "string"}} for n in path_params),
                        *(_parameter(q) for q in op.query)],
         "responses": {
-            "200": {"description": "OK", "content": {"application/json": {
-                "schema": json_schema(op.response, components)}}},
+            "200": {"description": "OK", "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}} if op.response is bytes
+                else {"application/json": {"schema": json_schema(op.response, components)}}},
             **{code: {"description": text, "content": {"application/json": {
                 "schema": error}}} for code, text in _ERRORS.items()},
         },

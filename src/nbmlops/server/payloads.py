@@ -45,12 +45,38 @@ class RunSummary(TypedDict):
     run_id: str
     experiment: str
     name: str | None
+    kind: str
+    parent_run_id: str | None
     status: str
     start: str
     duration_s: float | None
     params: dict[str, Any]
     metrics: dict[str, float]
     tags: dict[str, str]
+
+
+class MetricKey(TypedDict):
+    """A metric name and how many of the runs looked at have it."""
+
+    key: str
+    runs: int
+
+
+class MetricKeys(TypedDict):
+    """The metric names an experiment's runs have, the most common first (read from its
+    newest ``looked_at`` runs)."""
+
+    experiment: str | None
+    looked_at: int
+    keys: list[MetricKey]
+
+
+class MetricPoint(TypedDict):
+    """One value of a metric's history (``value`` is null for NaN or an infinity)."""
+
+    step: int
+    value: float | None
+    timestamp: float
 
 
 class DatasetLink(TypedDict):

@@ -141,28 +141,59 @@ def summaries(table: t.RunTable) -> list[p.RunSummary]:
     metrics = [(k, _column(v)) for k, v in sorted(table.metrics.items())]
     tags = [(k, _column(v)) for k, v in sorted(table.tags.items())]
     return [p.RunSummary(
-        run_id=run_id, experiment=experiment, name=name, status=status, start=_start(start),
+        run_id=run_id, experiment=experiment, name=name, kind=kind, parent_run_id=parent,
+        status=status, start=_start(start),
         duration_s=None if end is None else end - start,
         params={k: col[i] for k, col in params if _given(col[i])},
         metrics={k: col[i] for k, col in metrics if math.isfinite(col[i])},
         tags={k: col[i] for k, col in tags if col[i] is not None})
-        for i, (run_id, experiment, name, _, status, start, end, _) in enumerate(table.rows)]
+        for i, (run_id, experiment, name, kind, status, start, end, parent)
+        in enumerate(table.rows)]
 
 
 def runs(*, experiment: str | None = None, status: str | None = None, name: str | None = None,
-         where: str | None = None, sort: str | None = None, limit: int = 50,
-         offset: int = 0) -> p.Page[p.RunSummary]:
+         where: str | None = None, sort: str | None = None, parent: str | None = None,
+         limit: int = 50, offset: int = 0) -> p.Page[p.RunSummary]:
     """A page of the runs listings show, newest first unless sorted (see
-    :func:`nbmlops.api.run_page`: a filtered ``total`` may be a lower bound)."""
+    :func:`nbmlops.api.run_page`: a filtered ``total`` may be a lower bound); with
+    ``parent``, that run's children (a search's candidates) of every kind."""
     _looking()
     table = api.run_page(experiment=experiment, status=status, name=name, where=where,
-                         sort=sort, limit=limit, offset=offset)
+                         sort=sort, parent=parent, limit=limit, offset=offset)
     return p.Page(items=summaries(table), total=table.total, total_exact=table.total_exact,
                   limit=limit, offset=offset)
 
 
 def run(run_id: str) -> p.RunDetail:
     return run_detail(api.get_run(run_id))
+
+
+def metric_keys(experiment: str | None = None) -> p.MetricKeys:
+    """The metric names of an experiment's runs (of every run without one), most common
+    first: what the runs table shows as its columns by default."""
+    _looking()
+    looked_at, counts = api.metric_keys(experiment)
+    return p.MetricKeys(experiment=experiment, looked_at=looked_at,
+                        keys=[p.MetricKey(key=k, runs=n) for k, n in counts])
+
+
+def metric_history(run_id: str, key: str, *, limit: int, offset: int
+                   ) -> p.Page[p.MetricPoint]:
+    """A page of one metric's values, in order of step then time."""
+    _looking()
+    points = api.metric_history(run_id, key)
+    if not points and key not in api.get_run(run_id).metrics:
+        raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
+    items = [p.MetricPoint(step=m.step, value=m.value if math.isfinite(m.value) else None,
+                           timestamp=m.timestamp) for m in points[offset:offset + limit]]
+    return p.Page(items=items, total=len(points), total_exact=True, limit=limit,
+                  offset=offset)
+
+
+def artifact(run_id: str, name: str) -> tuple[bytes, str]:
+    """One artifact's bytes (verified against its sha256) and media type."""
+    _looking()
+    return api.read_artifact(run_id, name)
 
 
 def experiments() -> list[p.Experiment]:

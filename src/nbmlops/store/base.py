@@ -123,6 +123,12 @@ class RunStore(Protocol):
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
+    def metric_keys(self, experiment: str | None = None, *, newest: int = 1000
+                    ) -> tuple[int, list[tuple[str, int]]]:
+        """The metric names of the newest ``newest`` runs (of one experiment), with how
+        many of them have each, the most common first; and how many runs were read."""
+        ...
+
 
 @runtime_checkable
 class RunSearch(Protocol):

@@ -53,6 +53,25 @@ _LISTED = (runs_t.c.id, exp_t.c.name, runs_t.c.name, runs_t.c.kind, runs_t.c.sta
 class SqlSearch(SqlBase):
     """Pages of runs matching a filter, sorted."""
 
+    def metric_keys(self, experiment: str | None = None, *, newest: int = 1000
+                    ) -> tuple[int, list[tuple[str, int]]]:
+        def work(conn: Connection) -> tuple[int, list[tuple[str, int]]]:
+            # the runs listings show: a search's candidates are nested, not columns' voters
+            chosen = (select(runs_t.c.id).join(exp_t, exp_t.c.id == runs_t.c.experiment_id)
+                      .where(runs_t.c.kind != "candidate"))
+            if experiment is not None:
+                chosen = chosen.where(exp_t.c.name == experiment)
+            recent = chosen.order_by(runs_t.c.start_time.desc()).limit(newest).subquery()
+            looked_at = conn.execute(select(func.count()).select_from(recent)).scalar_one()
+            counted = func.count(latest_t.c.run_id)
+            rows = conn.execute(
+                select(latest_t.c.key, counted)
+                .where(latest_t.c.run_id.in_(select(recent.c.id)))
+                .group_by(latest_t.c.key).order_by(counted.desc(), latest_t.c.key)).all()
+            return int(looked_at), [(str(k), int(n)) for k, n in rows]
+
+        return self._read(work)
+
     def search_runs(
         self,
         *,
