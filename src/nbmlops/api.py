@@ -103,9 +103,14 @@ def _existing() -> Workspace:
     from nbmlops.workspace import empty_workspace
 
     try:
-        return workspace(_read_mode.get(), create=False)
+        found = workspace(_read_mode.get(), create=False)
     except NoStoreError:
         return empty_workspace()
+    if found.services():  # this process recorded here: what it deferred is read too
+        from nbmlops.tracking import write_deferred
+
+        write_deferred(found)
+    return found
 
 
 def _changing() -> Workspace:
@@ -261,6 +266,7 @@ def track_cell(
     """
     from nbmlops.errors import StoreError
     from nbmlops.reproduce import plan_run, record_slice
+    from nbmlops.tracking import cell_names
     from nbmlops.tracking.cell import track_cell as _track_cell
 
     try:
@@ -269,17 +275,14 @@ def track_cell(
         raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
     plan = None
+    names = cell_names(source.tree)
     if journal is not None and journal.enabled:
+        plan = plan_run(ws, journal, names, cell_id=source.cell_id,
+                        notebook_path=source.notebook_path)
+    summary, outcome = _track_cell(ws, source, namespace, execute, options, names)
+    if plan is not None and journal is not None:
         try:
-            plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
-                            notebook_path=source.notebook_path)
-        except StoreError as exc:
-            raise StoreError(f"could not write the cell journal, so the cell was NOT run: "
-                             f"{exc}", url=exc.url) from exc
-    summary, outcome = _track_cell(ws, source, namespace, execute, options)
-    if plan is not None:
-        try:
-            summary = record_slice(ws, summary, plan, source.tree, namespace)
+            summary = record_slice(ws, journal, summary, plan, namespace)
         except StoreError as exc:  # the cell ran and its run is recorded: say what is missing
             summary = dataclasses.replace(summary, warnings=(
                 *summary.warnings, f"the run's slice was not recorded ({exc}), so it cannot "
@@ -326,6 +329,10 @@ def reproduce(run_id: str, *, rtol: float = 0.0, notebook_only: bool = False,
     if rtol < 0:
         raise ValueError(f"rtol {rtol}: give a relative tolerance of 0 or more")
     ws = _existing() if notebook_only else workspace()
+    if not notebook_only:
+        from nbmlops.tracking import write_deferred
+
+        write_deferred(ws)  # a run this process just tracked has its slice written
     return _reproduce(ws, run_id, rtol=rtol, notebook_only=notebook_only,
                       output=None if output is None else Path(output), timeout=timeout)
 

@@ -267,13 +267,15 @@ def track_cell(
     namespace: MutableMapping[str, Any],
     execute: Callable[[], Outcome],
     options: CellOptions,
+    names: CellNames | None = None,
 ) -> tuple[RunSummary, Outcome]:
     """Run a cell through ``execute`` as a tracked run; return its summary and outcome.
 
     The cell's own exception is *not* raised here: it is in the outcome, so the front
-    end can let it surface exactly as an untracked cell's would.
+    end can let it surface exactly as an untracked cell's would. ``names``: the cell's
+    names, when the caller has read them from ``source.tree`` already.
     """
-    capture = _Capture(analyze(source.tree), namespace, options)
+    capture = _Capture(names or analyze(source.tree), namespace, options)
     params, inputs = capture.inputs()
     try:
         run = start_run(ws,
