@@ -261,11 +261,12 @@ def track_cell(
     """Run a notebook cell as a tracked run (what ``%%track`` calls).
 
     With the kernel's ``journal`` (on), the run records its slice and hidden-state flags,
-    shown in its summary. The cell's own exception is not raised: it is in the returned
-    outcome.
+    shown in its summary. With ``options.snapshot`` (or the settings'
+    ``snapshot_max_bytes``), it keeps a copy of the data files and frames it reads. The
+    cell's own exception is not raised: it is in the returned outcome.
     """
     from nbmlops.errors import StoreError
-    from nbmlops.reproduce import plan_run, record_slice
+    from nbmlops.reproduce import plan_run, record_slice, take_snapshot
     from nbmlops.tracking import cell_names
     from nbmlops.tracking.cell import track_cell as _track_cell
 
@@ -279,7 +280,14 @@ def track_cell(
     if journal is not None and journal.enabled:
         plan = plan_run(ws, journal, names, cell_id=source.cell_id,
                         notebook_path=source.notebook_path)
+    kept: list[str] = []
+    if options.snapshot or ws.settings.snapshot_max_bytes:
+        attach, kept = take_snapshot(ws, source.tree, names.reads, namespace, plan,
+                                     data=options.data or (), asked=options.snapshot)
+        options = dataclasses.replace(options, attach=(*options.attach, *attach))
     summary, outcome = _track_cell(ws, source, namespace, execute, options, names)
+    if kept:  # what the snapshot could not keep
+        summary = dataclasses.replace(summary, warnings=(*summary.warnings, *kept))
     if plan is not None and journal is not None:
         try:
             summary = record_slice(ws, journal, summary, plan, namespace)

@@ -75,6 +75,11 @@ def files_now(paths: Iterable[str]) -> dict[str, tuple[int, int]]:
     return found
 
 
+def files_named(tree: ast.AST) -> dict[str, tuple[int, int]]:
+    """Data files the code names as string literals that exist now: (size, mtime ns)."""
+    return files_now(_path_literals(tree))
+
+
 def _analysis(code: str, transform: Callable[[str], str]
               ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
     """(names read, names bound or changed in place, literals that may name files)."""
