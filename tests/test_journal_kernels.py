@@ -169,6 +169,6 @@ def test_a_bad_snapshot_setting_says_what_to_write(tmp_path: Path) -> None:
     from nbmlops.errors import ConfigError
 
     (tmp_path / "pyproject.toml").write_text("[tool.nbmlops]\nsnapshot_max_bytes = '1MB'\n")
-    with pytest.raises(ConfigError, match="snapshot_max_bytes .* must be a whole number of "
-                                          "bytes, 0 or more"):
+    with pytest.raises(ConfigError, match=r"snapshot_max_bytes .* must be a whole number of "
+                                          r"bytes, 0 or more"):
         resolve_settings(tmp_path, env={})
