@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from nbmlops import tracking
-from nbmlops._types import JournalEntry
+from nbmlops._types import JournalEntry, SliceWrite
 from nbmlops.errors import StoreError
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ class Journal:
         # per store (by URL): how many of the entries it holds, and which sources
         self._written: dict[str, int] = {}
         self._stored_sources: dict[str, set[str]] = {}
+        self._slices: dict[str, list[SliceWrite]] = {}  # per store: runs' slices to write
         self._analyse_lock = threading.Lock()  # the queue -> the entries (short)
         self._write_lock = threading.Lock()  # one store write at a time (may wait on I/O)
         self._wake = threading.Event()
@@ -180,7 +181,7 @@ class Journal:
                 return
             with contextlib.suppress(Exception):  # kept in memory; the next turn retries
                 self._analyse()
-                if self._oldest_unwritten is not None:
+                if self._oldest_unwritten is not None or any(self._slices.values()):
                     self._drain(None)
 
     def _path(self) -> str | None:
@@ -215,7 +216,8 @@ class Journal:
         return len(self._entries) - min(self._written.values(), default=0)
 
     def _write(self, ws: Workspace) -> None:
-        """Write into ``ws`` what it does not hold yet (the caller holds the write lock)."""
+        """Write into ``ws`` what it does not hold yet, with the slices waiting for it, in
+        one transaction (the caller holds the write lock)."""
         url = ws.store.url
         with self._analyse_lock:
             done = self._written.get(url, 0)
@@ -223,13 +225,22 @@ class Journal:
             known = self._stored_sources.setdefault(url, set())
             sources = {e.source_hash: self._codes[e.source_hash] for e in entries
                        if e.source_hash not in known}
-        if entries:
-            ws.store.record_journal(entries, sources)
+            slices = list(self._slices.get(url, ()))
+        if entries or slices:
+            ws.store.record_journal(entries, sources, slices)
         with self._analyse_lock:
             self._written[url] = done + len(entries)
             known.update(sources)
+            if slices:
+                del self._slices[url][:len(slices)]
             if len(self._entries) == self._written[url]:
                 self._oldest_unwritten = None
+
+    def add_slice(self, ws: Workspace, sl: SliceWrite) -> None:
+        """Write run ``sl.run_id``'s slice into ``ws`` with the next batch (after the
+        entries it points at, in the same transaction)."""
+        with self._analyse_lock:
+            self._slices.setdefault(ws.store.url, []).append(sl)
 
     def _drain(self, ws: Workspace | None) -> None:
         self._analyse()

@@ -3,9 +3,10 @@
 Named steps: :func:`plan_run` takes the session from the journal's memory (no store read
 or write on the cell's path), finds the slice and the flags the journal can tell;
 :func:`record_slice` adds the ``unseeded`` flags (the estimators exist only once the cell
-ran), puts the flags in the run's summary line and hands the write to tracking's background
-writer: first the journal's entries (so the slice points at stored executions), then the
-slice, in one deferred step that is retried on failure and done at the latest at exit.
+ran), puts the flags in the run's summary line and hands the slice to the journal, whose
+next batch writes it in one transaction with the entries it points at (so the slice points
+at stored executions); tracking's background writer flushes the journal too, retrying on
+failure, at the latest at exit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from nbmlops import tracking
+from nbmlops._types import SliceWrite
 from nbmlops.reproduce.journal import Journal
 from nbmlops.reproduce.slicing import (
     SlicePlan,
@@ -49,12 +51,11 @@ def record_slice(ws: Workspace, journal: Journal, summary: RunSummary, plan: Sli
     them."""
     bound = [n for e in plan.entries for n in e.binds]
     flags = [*plan.flags, *unseeded([*bound, *plan.names], namespace)]
-    cells = [(e.session_id, e.seq) for e in plan.entries]
-    run_id = summary.run_id
-
-    def write() -> None:
-        journal.flush(ws)
-        ws.store.record_run_slice(run_id, plan.session_id, cells, flags)
-
-    tracking.defer_write(ws, f"the slice of run {run_id[:8]}", write)
+    journal.add_slice(ws, SliceWrite(
+        run_id=summary.run_id, session_id=plan.session_id,
+        cells=tuple((e.session_id, e.seq) for e in plan.entries), flags=tuple(flags)))
+    # the journal's next batch writes it; the tracking writer makes sure, at the latest at
+    # exit (and a read in this process has it written first)
+    tracking.defer_write(ws, f"the slice of run {summary.run_id[:8]}",
+                         lambda: journal.flush(ws))
     return dataclasses.replace(summary, flags=tuple(str(f) for f in flags), clean=not flags)
