@@ -141,6 +141,8 @@ class Journal:
         self._analyse_lock = threading.Lock()  # the queue -> the entries (short)
         self._write_lock = threading.Lock()  # one store write at a time (may wait on I/O)
         self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = False
         self._closed = False
         self._thread: threading.Thread | None = None
         self._notebook_path: str | None = None
@@ -157,7 +159,8 @@ class Journal:
         self._queue.append((self._seq, time.time(), code, cell_id, execution_count, ok))
         if self._thread is None:
             self._start()
-        self._wake.set()
+        elif self._idle:  # only a sleeping writer is woken (see _loop)
+            self._wake.set()
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="nbmlops-journal",
@@ -168,14 +171,19 @@ class Journal:
     # -- off the cell's path ----------------------------------------------------------
     def _loop(self) -> None:
         """Work when the kernel is quiet (no cell recorded for QUIET_S), or at least every
-        WRITE_S: a thread that wants the GIL while cells run back to back slows them by
-        more than its own work (each store call of theirs hands it over)."""
+        WRITE_S while cells run back to back. Cells do not wake it one by one: a thread
+        that wants the GIL while cells run slows them by more than its own work."""
         while True:
-            self._wake.wait(WRITE_S)
+            self._idle = True
+            if not self._queue:
+                self._wake.wait()  # until a cell is recorded, or the journal closes
+            self._idle = False
+            self._wake.clear()
             deadline = time.monotonic() + WRITE_S
             while not self._closed and time.monotonic() < deadline:
-                self._wake.clear()
-                if not self._wake.wait(QUIET_S):
+                seen = self._seq
+                self._stop.wait(QUIET_S)
+                if self._seq == seen:
                     break
             if self._closed:
                 return
@@ -282,6 +290,7 @@ class Journal:
         if self._closed:
             return
         self._closed = True
+        self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
