@@ -97,7 +97,7 @@ def main() -> int:
     from nbmlops.reproduce import analyze_code
     from nbmlops.reproduce.journal import source_hash
 
-    transform = shell.input_transformer_manager.transform_cell
+    transform = session.journal._transform  # as the journal analyses (plain Python as is)
     t0 = time.perf_counter()
     for i in range(n):
         code = CELLS[i % len(CELLS)] + f"\nrow_{i} = {i}"  # distinct sources
