@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from nbmlops.workspace import Workspace
 
 TRACK_MAGIC = "%%track"
-QUIET_S = 0.05  # the background writer works once no cell ran for this long ...
+QUIET_S = 0.25  # the background writer works once no cell ran for this long ...
 WRITE_S = 1.0  # ... or at least this often while cells run back to back
 _MAX_PATH = 1024
 
