@@ -270,20 +270,9 @@ class Journal:
         with self._analyse_lock:
             return Session(list(self._entries), self._codes, self._binders)
 
-    def written(self, ws: Workspace) -> list[JournalEntry]:
-        """This session's entries, all written into ``ws`` first, in the order they ran."""
-        self.flush(ws)
-        return self.session().entries
-
     def pending(self) -> int:
         """Cells recorded but not yet in the store."""
         return len(self._queue) + self._unwritten_count()
-
-    def entries(self) -> list[JournalEntry]:
-        """This session's cells not yet in the store, analysed (for a store-less look)."""
-        entries = self.session().entries
-        with self._analyse_lock:
-            return entries[min(self._written.values(), default=0):]
 
     def close(self) -> None:
         """Stop the writer and write what is left, where a store exists."""
