@@ -6,6 +6,7 @@ Run by hand from the repository root (it is not a test)::
     .venv/bin/python bench/track_overhead.py --quick        # fewer repetitions and runs
     .venv/bin/python bench/track_overhead.py --skip-mlflow  # nbmlops only
     .venv/bin/python bench/track_overhead.py --only 1,5     # some sections only
+    .venv/bin/python bench/track_overhead.py --only 1 --journal-off  # without the journal
 
 Sections (each prints its details; a summary table closes the run):
 
@@ -170,6 +171,8 @@ class Bench(BenchContext):
             shell = InteractiveShell.instance(config=config)
             shell.colors = "nocolor"
             run_ok(shell, "%load_ext nbmlops")
+            if self.args.journal_off:
+                run_ok(shell, "%nbmlops journal off")
             self._shell = shell
         return self._shell
 
@@ -256,7 +259,8 @@ def bench_track_cell(b: Bench) -> None:
     shell = b.shell()
     run_ok(shell, CELL_SETUP)
     say(f"[1] %%track overhead through a real IPython shell ({reps} interleaved runs of each "
-        f"after {warm} warm-up; overhead = tracked median - untracked median)")
+        f"after {warm} warm-up; overhead = tracked median - untracked median; cell journal "
+        f"{'off' if b.args.journal_off else 'on'})")
     results: dict[str, float] = {}
     for key, code in (("plain", CELL_PLAIN), ("data", CELL_DATA)):
         tracked = "%%track -q\n" + code
@@ -721,6 +725,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mlflow-runs", type=int, metavar="N",
                         help="MLflow runs to query in section 3 (default 2000, 300 with "
                              "--quick; figures are scaled to --runs when they differ)")
+    parser.add_argument("--journal-off", action="store_true",
+                        help="section 1 with the cell journal off (%%%%nbmlops journal off); "
+                             "by default it is on, as for a user")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of tracked cells (section 1's cells)")
     args = parse_bench_args(parser, argv)

@@ -251,3 +251,17 @@ def test_the_journal_store_contract(store) -> None:  # type: ignore[no-untyped-d
     assert store.get_run(run.id).slice == sl
     with pytest.raises(nbmlops.RunNotFoundError):
         store.record_run_slice("cd" * 16, "s1", [], [])
+    # slices written with a journal batch: a run not in the store is left out, a retried
+    # batch lands once
+    from nbmlops._types import SliceWrite
+
+    other = NewRun(id="ef" * 16, experiment="e", name=None, kind="cell", start_time=2.0)
+    store.start_run(other)
+    later = JournalEntry("s1", 4, 4.0, "h0", binds=("w",))
+    batch = [SliceWrite(other.id, "s1", (("s1", 4), ("s1", 2)), ()),
+             SliceWrite("12" * 16, "s1", (("s1", 4),), ())]
+    store.record_journal([later], {}, batch)
+    store.record_journal([later], {}, batch)
+    assert [c.seq for c in store.get_run_slice(other.id).cells] == [4, 2]
+    assert store.get_run_slice(other.id).clean
+    assert store.get_run_slice(run.id) == sl

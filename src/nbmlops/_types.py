@@ -791,6 +791,17 @@ class HiddenStateFlag:
 
 
 @dataclass(frozen=True, slots=True)
+class SliceWrite:
+    """A run's slice as it is written: the (session id, seq) of each execution it stood on,
+    in order, and its hidden-state flags."""
+
+    run_id: str
+    session_id: str
+    cells: tuple[tuple[str, int], ...]
+    flags: tuple[HiddenStateFlag, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SliceCell:
     """A journaled execution a run stood on, with its exact code."""
 

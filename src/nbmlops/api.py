@@ -106,9 +106,14 @@ def _existing() -> Workspace:
     from nbmlops.workspace import empty_workspace
 
     try:
-        return workspace(_read_mode.get(), create=False)
+        found = workspace(_read_mode.get(), create=False)
     except NoStoreError:
         return empty_workspace()
+    if found.services():  # this process recorded here: what it deferred is read too
+        from nbmlops.tracking import write_deferred
+
+        write_deferred(found)
+    return found
 
 
 def _changing() -> Workspace:
@@ -259,11 +264,13 @@ def track_cell(
     """Run a notebook cell as a tracked run (what ``%%track`` calls).
 
     With the kernel's ``journal`` (on), the run records its slice and hidden-state flags,
-    shown in its summary. The cell's own exception is not raised: it is in the returned
-    outcome.
+    shown in its summary. With ``options.snapshot`` (or the settings'
+    ``snapshot_max_bytes``), it keeps a copy of the data files and frames it reads. The
+    cell's own exception is not raised: it is in the returned outcome.
     """
     from nbmlops.errors import StoreError
-    from nbmlops.reproduce import plan_run, record_slice
+    from nbmlops.reproduce import plan_run, record_slice, take_snapshot
+    from nbmlops.tracking import cell_names
     from nbmlops.tracking.cell import track_cell as _track_cell
 
     try:
@@ -272,17 +279,21 @@ def track_cell(
         raise StoreError(f"could not open the store, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
     plan = None
+    names = cell_names(source.tree)
     if journal is not None and journal.enabled:
+        plan = plan_run(ws, journal, names, cell_id=source.cell_id,
+                        notebook_path=source.notebook_path)
+    kept: list[str] = []
+    if options.snapshot or ws.settings.snapshot_max_bytes:
+        attach, kept = take_snapshot(ws, source.tree, names.reads, namespace, plan,
+                                     data=options.data or (), asked=options.snapshot)
+        options = dataclasses.replace(options, attach=(*options.attach, *attach))
+    summary, outcome = _track_cell(ws, source, namespace, execute, options, names)
+    if kept:  # what the snapshot could not keep
+        summary = dataclasses.replace(summary, warnings=(*summary.warnings, *kept))
+    if plan is not None and journal is not None:
         try:
-            plan = plan_run(ws, journal, source.tree, cell_id=source.cell_id,
-                            notebook_path=source.notebook_path)
-        except StoreError as exc:
-            raise StoreError(f"could not write the cell journal, so the cell was NOT run: "
-                             f"{exc}", url=exc.url) from exc
-    summary, outcome = _track_cell(ws, source, namespace, execute, options)
-    if plan is not None:
-        try:
-            summary = record_slice(ws, summary, plan, source.tree, namespace)
+            summary = record_slice(ws, journal, summary, plan, namespace)
         except StoreError as exc:  # the cell ran and its run is recorded: say what is missing
             summary = dataclasses.replace(summary, warnings=(
                 *summary.warnings, f"the run's slice was not recorded ({exc}), so it cannot "
@@ -329,6 +340,10 @@ def reproduce(run_id: str, *, rtol: float = 0.0, notebook_only: bool = False,
     if rtol < 0:
         raise ValueError(f"rtol {rtol}: give a relative tolerance of 0 or more")
     ws = _existing() if notebook_only else workspace()
+    if not notebook_only:
+        from nbmlops.tracking import write_deferred
+
+        write_deferred(ws)  # a run this process just tracked has its slice written
     return _reproduce(ws, run_id, rtol=rtol, notebook_only=notebook_only,
                       output=None if output is None else Path(output), timeout=timeout)
 

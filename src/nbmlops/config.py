@@ -62,6 +62,9 @@ class Settings:
     # local cache; the options go to the filesystem's driver and are never shown
     artifacts_url: str | None = None
     artifacts_options: Mapping[str, Any] = field(default_factory=dict, repr=False, hash=False)
+    # every tracked run keeps a copy of the data files and frames it read up to this size
+    # (bytes; 0: only runs tracked with --snapshot)
+    snapshot_max_bytes: int = 0
 
     @property
     def artifacts_location(self) -> str:
@@ -132,13 +135,20 @@ def _read_tool_table(pyproject: Path) -> Mapping[str, Any]:
     table = tool.get("nbmlops", {})
     if not isinstance(table, dict):
         raise ConfigError(f"[tool.nbmlops] in {pyproject} must be a table", setting="tool.nbmlops")
-    unknown = set(table) - {"store", "artifacts", "auto_upgrade", "artifacts_options"}
+    unknown = set(table) - {"store", "artifacts", "auto_upgrade", "artifacts_options",
+                            "snapshot_max_bytes"}
     if unknown:
         raise ConfigError(
             f"[tool.nbmlops] in {pyproject} has unknown key(s) {sorted(unknown)}; "
-            "known keys are store, artifacts, auto_upgrade, artifacts_options",
+            "known keys are store, artifacts, auto_upgrade, artifacts_options, "
+            "snapshot_max_bytes",
             setting="tool.nbmlops",
         )
+    limit = table.get("snapshot_max_bytes", 0)
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ConfigError(f"[tool.nbmlops] snapshot_max_bytes in {pyproject} must be a whole "
+                          "number of bytes, 0 or more (0: snapshot only with %%track "
+                          "--snapshot)", setting="tool.nbmlops.snapshot_max_bytes")
     for key in ("store", "artifacts"):
         if key in table and not isinstance(table[key], str):
             raise ConfigError(f"[tool.nbmlops] {key} in {pyproject} must be a string",
@@ -214,7 +224,8 @@ def resolve_settings(start: Path | None = None, env: Mapping[str, str] | None = 
 
     return Settings(store_url=store_url, artifacts_root=artifacts, project_root=root,
                     auto_upgrade=auto_upgrade, source=source, artifacts_url=artifacts_url,
-                    artifacts_options=artifacts_options if artifacts_url else {})
+                    artifacts_options=artifacts_options if artifacts_url else {},
+                    snapshot_max_bytes=int(table.get("snapshot_max_bytes", 0)))
 
 
 def _local(value: str) -> str:

@@ -75,9 +75,14 @@ class KernelSession:
         from nbmlops import api
 
         shell = self.shell
+
+        def transform(code: str) -> str:  # plain Python is left as it is (the common case)
+            if _plain_python(shell, code):
+                return code
+            return str(shell.input_transformer_manager.transform_cell(code))
+
         self.journal = api.start_journal(
-            transform=shell.input_transformer_manager.transform_cell,
-            notebook=lambda: notebook_path(shell.user_ns))
+            transform=transform, notebook=lambda: notebook_path(shell.user_ns))
         shell.events.register("post_run_cell", self._journal_cell)
 
     def _journal_cell(self, result: ExecutionResult) -> None:

@@ -78,6 +78,9 @@ class TrackMagics(Magics):
               help="set a tag (repeatable)")
     @argument("--no-auto", action="store_true",
               help="capture only what the flags and nbmlops.log_* calls name")
+    @argument("--snapshot", action="store_true",
+              help="keep a copy of the data files and frames the cell reads, so "
+                   "reproducing the run reads the same data after a file changed")
     @argument("-q", "--quiet", action="store_true", help="do not show the run summary")
     @no_var_expand
     @cell_magic
@@ -113,6 +116,7 @@ class TrackMagics(Magics):
             name=args.name, params=_parsing.names(args.params),
             metrics=_parsing.names(args.metrics), models=_parsing.names(args.models),
             data=_parsing.names(args.data), tags=tags, auto=not args.no_auto,
+            snapshot=args.snapshot,
         )
         source = CellSource(code=cell, tree=prepared.tree,
                             notebook_path=prepared.notebook_path, cell_id=prepared.cell_id,

@@ -5,6 +5,7 @@ reproducing a recorded run in a fresh kernel.
   the cell's path by a background writer;
 * :mod:`~nbmlops.reproduce.slicing`: a run's slice and hidden-state flags, from the journal;
 * :mod:`~nbmlops.reproduce.record`: planned before a tracked cell runs, recorded after;
+* :mod:`~nbmlops.reproduce.snapshot`: a copy of the data a run read, put back to reproduce it;
 * :mod:`~nbmlops.reproduce.replay`: the slice as a linear notebook, run by papermill,
   compared with the original.
 
@@ -28,16 +29,18 @@ if TYPE_CHECKING:
     from nbmlops.reproduce.record import plan_run, record_slice
     from nbmlops.reproduce.replay import Reproduction, reproduce
     from nbmlops.reproduce.slicing import SlicePlan, find_slice
+    from nbmlops.reproduce.snapshot import take_snapshot
 
 _WHERE = {
     "Journal": "journal", "analyze_code": "journal",
     "plan_run": "record", "record_slice": "record",
     "Reproduction": "replay", "reproduce": "replay",
     "SlicePlan": "slicing", "find_slice": "slicing",
+    "take_snapshot": "snapshot",
 }
 
 __all__ = ["Journal", "Reproduction", "SlicePlan", "analyze_code", "find_slice", "plan_run",
-           "record_slice", "reproduce"]
+           "record_slice", "reproduce", "take_snapshot"]
 
 __getattr__, __dir__ = surface(__name__, _WHERE)
 

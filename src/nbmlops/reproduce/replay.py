@@ -4,7 +4,8 @@ compared with the original.
 Named steps, in order: :func:`load_original` (the run and its slice), :func:`build_notebook`
 (the slice's exact code, then the run's params in a papermill ``parameters`` cell, then the
 run's own cell under ``%%track``), :func:`write_notebook` (``--notebook-only`` stops here),
-:func:`execute` (papermill, in the project folder, the kernel told the reproduction's run
+:func:`execute` (papermill, in the run's folder, or a copy of it with the run's data
+snapshot put back (:mod:`~nbmlops.reproduce.snapshot`), the kernel told the reproduction's run
 id so the run it records is its child), :func:`compare` (every metric, exactly or within
 ``rtol``; input and output data fingerprints; package versions) and :func:`explain` (the
 likely causes: the original's hidden-state flags, changed data files, package versions).
@@ -27,6 +28,7 @@ from nbmlops import tracking
 from nbmlops._types import DatasetLink, RunRecord, RunSlice
 from nbmlops.config import settings_env
 from nbmlops.errors import ReproduceError
+from nbmlops.reproduce.snapshot import restore
 
 if TYPE_CHECKING:
     from nbmlops.workspace import Workspace
@@ -257,7 +259,8 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
                              tags={"reproduces": original.id}, notebook_path=str(path))
     try:
         executed = path.with_name(f"{path.stem}.executed.ipynb")
-        error = execute(ws, path, executed, cwd=_workdir(ws, original), parent=rep.id,
+        cwd, _ = restore(ws, original, _workdir(ws, original), path.with_name(f"{path.stem}.data"))
+        error = execute(ws, path, executed, cwd=cwd, parent=rep.id,
                         experiment=original.experiment,
                         timeout=timeout)
         again = _reproduced_run(ws, rep.id)

@@ -22,6 +22,7 @@ Flags, each a way the notebook as it reads may not give the run again:
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,6 +57,7 @@ class SlicePlan:
     entries: tuple[JournalEntry, ...]  # the slice, in run order
     reads: tuple[str, ...]  # what the run's cell reads
     flags: tuple[HiddenStateFlag, ...]
+    names: tuple[str, ...] = ()  # every name the run's cell reads, binds or changes
 
 
 def _label(entry: JournalEntry) -> str:
@@ -64,14 +66,18 @@ def _label(entry: JournalEntry) -> str:
     return f"cell {where}" + (f" ({entry.cell_id})" if entry.cell_id else "")
 
 
-def find_slice(entries: Sequence[JournalEntry], reads: Iterable[str]
+def find_slice(entries: Sequence[JournalEntry], reads: Iterable[str],
+               binders: Mapping[str, Sequence[int]] | None = None
                ) -> tuple[list[int], list[Use]]:
     """Indices (into ``entries``, which are in run order) of the slice, in run order, and
-    every read that led there."""
-    binders: dict[str, list[int]] = {}
-    for i, entry in enumerate(entries):
-        for name in entry.binds:
-            binders.setdefault(name, []).append(i)
+    every read that led there. ``binders`` (name -> ascending indices of the entries that
+    bind it, possibly past ``entries``' end) saves indexing the whole session again."""
+    if binders is None:
+        index: dict[str, list[int]] = {}
+        for i, entry in enumerate(entries):
+            for name in entry.binds:
+                index.setdefault(name, []).append(i)
+        binders = index
     chosen: set[int] = set()
     uses: list[Use] = []
     todo: list[tuple[int | None, str, int]] = [(None, n, len(entries)) for n in reads]
@@ -95,9 +101,20 @@ def find_slice(entries: Sequence[JournalEntry], reads: Iterable[str]
 
 
 def read_notebook_cells(path: str | None) -> list[tuple[str | None, str]] | None:
-    """(cell id, source) of each code cell of the saved notebook, or None."""
+    """(cell id, source) of each code cell of the saved notebook, or None (read again only
+    when the file changed: a notebook with its outputs can be megabytes)."""
     if not path or "://" in path:
         return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return _notebook_cells(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _notebook_cells(path: str, mtime_ns: int, size: int
+                    ) -> list[tuple[str | None, str]] | None:
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -40,6 +40,7 @@ from nbmlops._types import (
     RunRecord,
     RunSlice,
     RunTable,
+    SliceWrite,
     StoreInfo,
 )
 from nbmlops.store.query import Filter, SortKey
@@ -350,9 +351,10 @@ class JournalStore(Protocol):
     Raises :class:`~nbmlops.errors.RunNotFoundError` for a slice of an unknown run.
     """
 
-    def record_journal(self, entries: Sequence[JournalEntry],
-                       sources: Mapping[str, str]) -> None:
-        """Add journaled executions and the code of new sources (by hash), in one
+    def record_journal(self, entries: Sequence[JournalEntry], sources: Mapping[str, str],
+                       slices: Sequence[SliceWrite] = ()) -> None:
+        """Add journaled executions, the code of new sources (by hash) and run slices (see
+        ``record_run_slice``; a slice of a run not in the store is left out), in one
         transaction; an entry or source already there is kept as it is."""
 
     def session_journal(self, session_id: str) -> list[JournalEntry]:

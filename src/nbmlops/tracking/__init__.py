@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         activated,
         active_run,
         check_key,
+        defer_write,
         finish,
         model_artifact,
         new_run,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
         source_of,
         start_run,
         tracked,
+        write_deferred,
         write_pending,
     )
     from nbmlops.tracking.summary import RunSummary
@@ -49,9 +51,9 @@ _WHERE = {
     "is_fitted": "values",
     **dict.fromkeys((
         "MODEL_MEDIA_TYPE", "PARENT_RUN_ENV", "ActiveRun", "active_run", "activated",
-        "check_key", "finish", "model_artifact", "new_run",
+        "check_key", "defer_write", "finish", "model_artifact", "new_run",
         "process_environment", "remember_model", "require_active_run", "source_of",
-        "start_run", "tracked", "write_pending"), "run"),
+        "start_run", "tracked", "write_deferred", "write_pending"), "run"),
 }
 
 _ALIAS = {"fingerprint_of": "fingerprint", "cell_names": "analyze"}  # submodule names stay submodules
@@ -68,6 +70,7 @@ __all__ = [
     "cell_names",
     "check_key",
     "coerce_param",
+    "defer_write",
     "fingerprint_file",
     "fingerprint_of",
     "finish",
@@ -83,6 +86,7 @@ __all__ = [
     "source_of",
     "start_run",
     "tracked",
+    "write_deferred",
     "write_pending",
 ]
 

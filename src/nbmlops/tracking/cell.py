@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbmlops._types import DatasetLink
+from nbmlops._types import DatasetLink, RunArtifact
 from nbmlops.errors import ParamValueError, StoreError
 from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
@@ -67,6 +67,8 @@ class CellOptions:
     data: tuple[str, ...] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     auto: bool = True
+    snapshot: bool = False  # keep a copy of the data the cell reads (see reproduce.snapshot)
+    attach: tuple[RunArtifact, ...] = ()  # artifacts already stored, recorded with the run
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,13 +269,15 @@ def track_cell(
     namespace: MutableMapping[str, Any],
     execute: Callable[[], Outcome],
     options: CellOptions,
+    names: CellNames | None = None,
 ) -> tuple[RunSummary, Outcome]:
     """Run a cell through ``execute`` as a tracked run; return its summary and outcome.
 
     The cell's own exception is *not* raised here: it is in the outcome, so the front
-    end can let it surface exactly as an untracked cell's would.
+    end can let it surface exactly as an untracked cell's would. ``names``: the cell's
+    names, when the caller has read them from ``source.tree`` already.
     """
-    capture = _Capture(analyze(source.tree), namespace, options)
+    capture = _Capture(names or analyze(source.tree), namespace, options)
     params, inputs = capture.inputs()
     try:
         run = start_run(ws,
@@ -285,6 +289,7 @@ def track_cell(
     except StoreError as exc:
         raise StoreError(f"could not start a run, so the cell was NOT run: {exc}",
                          url=exc.url) from exc
+    run.add_artifacts(options.attach)
     try:
         with activated(run):
             outcome = execute()

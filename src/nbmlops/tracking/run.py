@@ -26,7 +26,8 @@ import time
 import traceback
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -174,6 +175,10 @@ class Recorder:
         self._report = _Reporter()
         self._git_dir: tuple[float, Path | None] = (-GIT_DIR_RECHECK_S, None)
         self._models: dict[int, tuple[weakref.ref[Any], str, str]] = {}
+        # writes handed over by the cell's path (a run's slice), in order, retried
+        self._deferred: deque[tuple[str, Callable[[], None]]] = deque()
+        self._deferred_lock = threading.Lock()
+        self._deferred_write = threading.Lock()
         self.forked = False
         self.user = ws.actor.user
         self.host = ws.actor.host
@@ -206,6 +211,35 @@ class Recorder:
     def wake(self) -> None:
         self._wake.set()
 
+    def defer(self, what: str, write: Callable[[], None]) -> None:
+        """Have the background writer call ``write`` on its next turn (in the order given;
+        retried on failure; at the latest when the recorder closes, at exit). ``what`` names
+        it in the message shown if it keeps failing. A forked child writes it now."""
+        with self._deferred_lock:
+            self._deferred.append((what, write))
+        if self.forked:
+            self.write_deferred()
+            return
+        self._ensure_thread()  # its next tick (FLUSH_S): cells in a row share one turn
+
+    def write_deferred(self) -> bool:
+        """Do the deferred writes, oldest first; stop at the first failure (kept for the
+        next turn). True when none is left."""
+        with self._deferred_write:  # one writer at a time; the queue's lock stays short
+            while True:
+                with self._deferred_lock:
+                    if not self._deferred:
+                        return True
+                    what, write = self._deferred[0]
+                try:
+                    write()
+                except Exception as exc:
+                    self._report("deferred", f"could not write {what} to the store ({exc}); "
+                                             "will try again")
+                    return False
+                with self._deferred_lock:
+                    self._deferred.popleft()
+
     def _loop(self) -> None:
         # A run's heartbeat is its last sign of life: a crashed run ends there. It is
         # written on the first tick after the run starts, whenever the run's values were
@@ -214,6 +248,7 @@ class Recorder:
         while not self._stop.is_set():
             self._wake.wait(FLUSH_S)
             self._wake.clear()
+            self.write_deferred()
             with self._lock:
                 runs = list(self._runs.values())
             due = []
@@ -255,6 +290,11 @@ class Recorder:
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        if not self.write_deferred():  # one last try, after the thread's own
+            with self._deferred_lock:
+                lost = [what for what, _ in self._deferred]
+            print(f"nbmlops: {', '.join(lost)} could not be written before exit",
+                  file=sys.stderr)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def after_fork(self) -> None:
@@ -262,6 +302,8 @@ class Recorder:
         self.forked = True
         self._thread = None
         self._lock = threading.Lock()
+        self._deferred = deque()  # the parent writes its own
+        self._deferred_lock, self._deferred_write = threading.Lock(), threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="nbmlops")
         self._git = _GitProbe(self.project_root, self._pool)
         self._env = None  # the workspace resets the store's connections
@@ -730,6 +772,20 @@ def write_pending(ws: Workspace) -> None:
     recorder(ws).wake()
 
 
+def defer_write(ws: Workspace, what: str, write: Callable[[], None]) -> None:
+    """Have ``ws``'s background writer call ``write`` off the caller's path, after what
+    was deferred before it; at the latest when the workspace closes (at exit)."""
+    recorder(ws).defer(what, write)
+
+
+def write_deferred(ws: Workspace) -> None:
+    """Do the writes this process deferred into ``ws`` now (so what it reads next holds
+    them); nothing when it deferred none."""
+    for part in ws.services():
+        if isinstance(part, Recorder):
+            part.write_deferred()
+
+
 @contextmanager
 def tracked(ws: Workspace, *, experiment: str, name: str | None = None,
             kind: RunKind = "script", params: Mapping[str, Any] | None = None,
@@ -754,6 +810,7 @@ __all__ = [
     "Recorder",
     "activated",
     "active_run",
+    "defer_write",
     "finish",
     "format_error",
     "model_artifact",
@@ -766,5 +823,6 @@ __all__ = [
     "start_run",
     "status_for",
     "tracked",
+    "write_deferred",
     "write_pending",
 ]

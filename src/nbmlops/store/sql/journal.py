@@ -1,8 +1,9 @@
 """The cell journal and run slices (revision 0007).
 
-Journal entries are written in batches by the kernel's background writer; an entry or a
-source already stored is left as it is (a batch retried after a lock error lands once).
-A run's slice is written once, after the run ends; reading a run reads its slice with it.
+Journal entries are written in batches by the kernel's background writer, with the slices
+of the runs tracked since (in the same transaction, after the entries they point at); an
+entry, a source or a slice already stored is left as it is (a batch retried after a lock
+error lands once). Reading a run reads its slice with it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.engine import Connection, RowMapping
 
-from nbmlops._types import HiddenStateFlag, JournalEntry, RunSlice, SliceCell
+from nbmlops._types import HiddenStateFlag, JournalEntry, RunSlice, SliceCell, SliceWrite
 from nbmlops.errors import RunNotFoundError
 from nbmlops.store.sql.plumbing import (
     SqlBase,
@@ -64,6 +65,18 @@ def read_slice(conn: Connection, run_id: str) -> RunSlice | None:
         flags=tuple(HiddenStateFlag(kind=k, name=nm, detail=d) for k, nm, d in flags))
 
 
+def _insert_slice(conn: Connection, sl: SliceWrite) -> None:
+    conn.execute(run_slices_t.insert().values(run_id=sl.run_id, session_id=sl.session_id))
+    if sl.cells:
+        conn.execute(run_slice_cells_t.insert(), [
+            {"run_id": sl.run_id, "position": i, "session_id": s, "seq": q}
+            for i, (s, q) in enumerate(sl.cells)])
+    if sl.flags:
+        conn.execute(run_flags_t.insert(), [
+            {"run_id": sl.run_id, "position": i, "kind": f.kind, "name": f.name,
+             "detail": f.detail} for i, f in enumerate(sl.flags)])
+
+
 class SqlJournal(SqlBase):
     """Journaled cells and run slices."""
 
@@ -74,9 +87,9 @@ class SqlJournal(SqlBase):
         self._insert_entries = self._ins(journal_t).on_conflict_do_nothing(
             index_elements=["session_id", "seq"])
 
-    def record_journal(self, entries: Sequence[JournalEntry],
-                       sources: Mapping[str, str]) -> None:
-        if not entries and not sources:
+    def record_journal(self, entries: Sequence[JournalEntry], sources: Mapping[str, str],
+                       slices: Sequence[SliceWrite] = ()) -> None:
+        if not entries and not sources and not slices:
             return
         rows: list[dict[str, Any]] = [{"session_id": e.session_id, "seq": e.seq, "time": e.time,
                  "source_hash": e.source_hash, "cell_id": e.cell_id,
@@ -91,6 +104,18 @@ class SqlJournal(SqlBase):
                 conn.execute(self._insert_sources, list(part))
             for part in chunks(rows):
                 conn.execute(self._insert_entries, list(part))
+            wanted = list(dict.fromkeys(sl.run_id for sl in slices))
+            known: set[str] = set()
+            for ids in chunks(wanted):
+                known.update(conn.execute(select(runs_t.c.id)
+                                          .where(runs_t.c.id.in_(ids))).scalars())
+            done = set(conn.execute(select(run_slices_t.c.run_id)
+                                    .where(run_slices_t.c.run_id.in_(list(known)))).scalars()) \
+                if known else set()
+            for sl in slices:
+                if sl.run_id in known and sl.run_id not in done:  # a retried batch: once
+                    _insert_slice(conn, sl)
+                    done.add(sl.run_id)
 
         self._write(work)
 
@@ -121,15 +146,7 @@ class SqlJournal(SqlBase):
         def work(conn: Connection) -> None:
             if conn.execute(select(runs_t.c.id).where(runs_t.c.id == run_id)).scalar() is None:
                 raise RunNotFoundError(run_id)
-            conn.execute(run_slices_t.insert().values(run_id=run_id, session_id=session_id))
-            if cells:
-                conn.execute(run_slice_cells_t.insert(), [
-                    {"run_id": run_id, "position": i, "session_id": s, "seq": q}
-                    for i, (s, q) in enumerate(cells)])
-            if flags:
-                conn.execute(run_flags_t.insert(), [
-                    {"run_id": run_id, "position": i, "kind": f.kind, "name": f.name,
-                     "detail": f.detail} for i, f in enumerate(flags)])
+            _insert_slice(conn, SliceWrite(run_id, session_id, tuple(cells), tuple(flags)))
 
         self._write(work)
 

@@ -1,0 +1,174 @@
+"""The cell journal in real kernels (a Jupyter kernel restarted, a papermill run) and data
+snapshots (``%%track --snapshot``, ``snapshot_max_bytes``) reproduced by papermill."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+import nbmlops
+from nbmlops import api
+
+PAPERMILL = str(Path(sys.executable).parent / "papermill")
+
+
+def execute(kc: BlockingKernelClient, code: str, cell_id: str) -> dict:  # type: ignore[type-arg]
+    """An execute_request as JupyterLab sends it (the cell id in the metadata)."""
+    msg = kc.session.msg("execute_request", {
+        "code": code, "silent": False, "store_history": True, "user_expressions": {},
+        "allow_stdin": False, "stop_on_error": True}, metadata={"cellId": cell_id})
+    kc.shell_channel.send(msg)
+    while True:
+        reply = kc.get_shell_msg(timeout=120)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            assert reply["content"]["status"] == "ok", reply["content"]
+            return reply["content"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def kernel(store_env: Path) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    km = KernelManager(kernel_name="python3")
+    env = {**os.environ, "JPY_SESSION_NAME": str(store_env / "project" / "lab.ipynb")}
+    km.start_kernel(env=env, cwd=str(store_env / "project"))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=120)
+    yield km, kc
+    kc.stop_channels()
+    if km.is_alive():
+        km.shutdown_kernel(now=True)
+
+
+def run_named(name: str):  # type: ignore[no-untyped-def]
+    api.close()  # read the store as another process left it
+    frame = nbmlops.runs("e")
+    return nbmlops.get_run(frame[frame.name == name].run_id.iloc[0])
+
+
+@pytest.mark.kernel
+def test_the_journal_survives_a_kernel_restart_which_starts_a_new_chain(kernel) -> None:  # type: ignore[no-untyped-def]
+    km, kc = kernel
+    execute(kc, "%load_ext nbmlops", "load")
+    execute(kc, "a = 1", "c1")
+    execute(kc, "%%track -e e -n first -q\nx = float(a)", "run1")
+    km.restart_kernel(now=False)  # JupyterLab's "Restart Kernel": the kernel exits cleanly
+    kc.wait_for_ready(timeout=120)
+    execute(kc, "%load_ext nbmlops", "load")
+    execute(kc, "b = 2", "c2")
+    execute(kc, "%%track -e e -n second -q\ny = float(b)", "run2")
+    km.shutdown_kernel(now=False)
+
+    first, second = run_named("first"), run_named("second")
+    # everything the first kernel journaled and its run's slice were written as it exited
+    assert [c.code for c in first.slice.cells] == ["a = 1"]
+    assert [c.code for c in second.slice.cells] == ["b = 2"]
+    assert first.slice.session_id != second.slice.session_id
+    store = api.workspace().store
+    old = store.session_journal(first.slice.session_id)
+    assert [e.cell_id for e in old] == ["load", "c1", "run1"]
+    new = store.session_journal(second.slice.session_id)
+    assert [e.cell_id for e in new] == ["load", "c2", "run2"]
+    assert new[0].seq == 1  # a chain of its own
+
+
+def notebook(path: Path, *cells: str) -> Path:
+    path.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "id": f"cell{i}", "source": src, "metadata": {}, "outputs": [],
+         "execution_count": None} for i, src in enumerate(cells)],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    return path
+
+
+@pytest.mark.kernel
+def test_the_journal_under_papermill_gives_the_run_its_slice(store_env: Path) -> None:
+    project = store_env / "project"
+    nb = notebook(project / "batch.ipynb", "%load_ext nbmlops", "rate = 0.5",
+                  "unused = 'not read by the run'", "scaled = [rate * i for i in range(4)]",
+                  "%%track -e e -n batch\ntotal = float(sum(scaled))")
+    done = subprocess.run([PAPERMILL, str(nb), str(project / "out.ipynb"), "-k", "python3",
+                           "--cwd", str(project)], capture_output=True, text=True, timeout=300,
+                          env=os.environ)
+    assert done.returncode == 0, done.stderr
+    rec = run_named("batch")
+    assert rec.metrics == {"total": 3.0}
+    assert [c.code for c in rec.slice.cells] == [
+        "rate = 0.5", "scaled = [rate * i for i in range(4)]"]  # written as papermill ended
+    assert rec.slice.clean
+
+
+def cell(shell, code: str, cell_id: str):  # type: ignore[no-untyped-def]
+    result = shell.run_cell(code, store_history=True, cell_id=cell_id)
+    assert result.success, result
+    return result
+
+
+SETUP = ("import pandas as pd", "prices = pd.read_csv('prices.csv')")
+BODY = "total = float(prices.price.sum())"
+
+
+def test_a_changed_file_is_reported_and_with_a_snapshot_the_run_still_reproduces(  # type: ignore[no-untyped-def]
+        shell, store_env: Path, capsys) -> None:
+    project = store_env / "project"
+    (project / "prices.csv").write_text("price\n1\n2\n3\n")
+    for i, code in enumerate(SETUP):
+        cell(shell, code, f"c{i}")
+    cell(shell, f"%%track -e e -n plain --data prices.csv\n{BODY}", "run1")
+    cell(shell, f"%%track -e e -n kept --snapshot --data prices.csv\n{BODY}", "run2")
+    plain, kept = run_named("plain"), run_named("kept")
+    assert not [a for a in plain.artifacts if a.kind == "snapshot"]
+    assert {a.name for a in kept.artifacts if a.kind == "snapshot"} == {
+        "snapshot/files/prices.csv", "snapshot/frames/prices"}
+
+    (project / "prices.csv").write_text("price\n1\n2\n4\n")  # the data changed since
+    result = nbmlops.reproduce(plain.id)
+    assert result.status == "differs", str(result)
+    assert "likely cause: data prices.csv changed since the run" in str(result)
+
+    result = nbmlops.reproduce(kept.id)
+    assert result.status == "reproduced", str(result)
+    again = nbmlops.get_run(result.reproduced_run_id)
+    assert again.metrics == {"total": 6.0}
+    assert (project / "prices.csv").read_text() == "price\n1\n2\n4\n"  # left as it is now
+
+
+def test_snapshots_are_stored_once_across_runs_and_the_setting_takes_them(  # type: ignore[no-untyped-def]
+        shell, store_env: Path) -> None:
+    project = store_env / "project"
+    (project / "pyproject.toml").write_text("[tool.nbmlops]\nsnapshot_max_bytes = 1000\n")
+    (project / "prices.csv").write_text("price\n1\n2\n3\n")
+    (project / "big.csv").write_text("price\n" + "7\n" * 2000)  # above the limit
+    for i, code in enumerate(SETUP):
+        cell(shell, code, f"c{i}")
+    cell(shell, "big = pd.read_csv('big.csv')", "c2")
+    cell(shell, f"%%track -e e -n one --snapshot\n{BODY}", "run1")
+    cell(shell, f"%%track -e e -n two\n{BODY}\nsize = float(len(big))", "run2")
+    one, two = run_named("one"), run_named("two")
+    files_one = {a.name: a.artifact.sha256 for a in one.artifacts if a.kind == "snapshot"}
+    files_two = {a.name: a.artifact.sha256 for a in two.artifacts if a.kind == "snapshot"}
+    # the setting keeps what is at most 1,000 bytes (not big.csv, not the frame big)
+    assert set(files_two) == {"snapshot/files/prices.csv", "snapshot/frames/prices"}
+    assert files_one["snapshot/files/prices.csv"] == files_two["snapshot/files/prices.csv"]
+    sha = files_one["snapshot/files/prices.csv"]
+    blobs = [p for p in (store_env / "store" / "artifacts").rglob("*") if sha in p.name]
+    assert len(blobs) == 1  # stored once
+    assert blobs[0].read_bytes() == b"price\n1\n2\n3\n"
+
+
+def test_a_bad_snapshot_setting_says_what_to_write(tmp_path: Path) -> None:
+    from nbmlops.config import resolve_settings
+    from nbmlops.errors import ConfigError
+
+    (tmp_path / "pyproject.toml").write_text("[tool.nbmlops]\nsnapshot_max_bytes = '1MB'\n")
+    with pytest.raises(ConfigError, match=r"snapshot_max_bytes .* must be a whole number of "
+                                          r"bytes, 0 or more"):
+        resolve_settings(tmp_path, env={})
