@@ -204,7 +204,8 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
         sources = {cid: src for cid, src in notebook if cid}
         run_pos = positions.get(run_cell_id) if run_cell_id else None
         for use in uses:
-            reader = None if use.reader is None else entries[use.reader]
+            reader: JournalEntry | None = None if use.reader is None \
+                else entries[use.reader]
             where = run_pos if reader is None else positions.get(reader.cell_id or "")
             binder = entries[use.binder]
             if where is None or binder.cell_id not in positions:
