@@ -204,9 +204,8 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
         sources = {cid: src for cid, src in notebook if cid}
         run_pos = positions.get(run_cell_id) if run_cell_id else None
         for use in uses:
-            reader: JournalEntry | None = None if use.reader is None \
-                else entries[use.reader]
-            where = run_pos if reader is None else positions.get(reader.cell_id or "")
+            by = None if use.reader is None else entries[use.reader]
+            where = run_pos if by is None else positions.get(by.cell_id or "")
             binder = entries[use.binder]
             if where is None or binder.cell_id not in positions:
                 continue
@@ -214,7 +213,7 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
             if implied is None or implied == binder.cell_id \
                     or _same_code(sources[implied], codes.get(binder.source_hash, "")):
                 continue
-            who = "the run" if reader is None else _label(reader)
+            who = "the run" if by is None else _label(by)
             flag("out_of_order", use.name,
                  f"{who} read {use.name} as {_label(binder)} bound it, but in the "
                  f"notebook's order cell {implied}, which ran before that, binds it")
