@@ -216,7 +216,8 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
             who = "the run" if by is None else _label(by)
             flag("out_of_order", use.name,
                  f"{who} read {use.name} as {_label(binder)} bound it, but in the "
-                 f"notebook's order cell {implied}, which ran before that, binds it")
+                 f"notebook's order cell {implied}, above it, binds {use.name} with other "
+                 "code")
         for i in chosen:
             entry = entries[i]
             code = codes.get(entry.source_hash, "")
