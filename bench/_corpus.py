@@ -9,12 +9,14 @@ benign noise at random.
 The truth of each run is decided by an oracle, not by the variant's label: the saved
 notebook's cells above the run, executed top to bottom in a fresh namespace on the data
 files as they are now, then the run's code; the run has hidden state when that gives
-another result than the run recorded (or raises), or when an estimator it fits has no fixed
+another result than the run recorded, or other values of the names the run read (or
+raises), or when an estimator it fits has no fixed
 ``random_state`` (by design of the variant: its result may come out equal by chance).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import traceback
@@ -39,6 +41,7 @@ class Session:
     unseeded: bool = False
     noise: list[str] = field(default_factory=list)
     metric: str = "result"
+    live: dict[str, Any] = field(default_factory=dict)  # what the run read, as it was
 
     @property
     def run_code(self) -> str:
@@ -189,7 +192,26 @@ def oracle(session: Session, recorded: float | None) -> tuple[bool, str]:
     again = ns.get(session.metric)
     if again != recorded:
         return True, f"the notebook as saved gives {again}, the run recorded {recorded}"
+    for name, value in session.live.items():  # what the run read, not only its metric
+        if name not in ns or not _equal(ns[name], value):
+            return True, f"the notebook as saved gives another {name} (same {session.metric})"
     return False, "the notebook as saved gives the same"
+
+
+def _equal(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return bool(a == b)
+
+
+def _run_reads(code: str) -> list[str]:
+    import ast
+
+    body = code.split("\n", 1)[1]
+    return sorted({n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)
+                   and isinstance(n.ctx, ast.Load)} - {"float", "sum", "model"})
 
 
 def play(shell: Any, session: Session) -> None:
@@ -201,6 +223,9 @@ def play(shell: Any, session: Session) -> None:
             if not result.success and a == "run":
                 raise RuntimeError(f"session {session.index}: the run failed: "
                                    f"{result.error_in_exec!r}")
+            if a == "run":
+                session.live = {n: copy.deepcopy(shell.user_ns[n]) for n in _run_reads(b)
+                                if n in shell.user_ns}
         elif kind == "write":
             (session.folder / a).write_text(b)
         elif kind == "save":

@@ -23,7 +23,7 @@ Sections:
    clean runs (papermill, a fresh kernel each).
 
 ``--only corpus`` runs section 4 alone; ``--sessions N`` and ``--reproduce N`` size it
-(``--quick``: 40 sessions, 5 clean runs reproduced; else 200 and every clean run).
+(``--quick``: 40 sessions, 3 clean runs reproduced; else 200 and every clean run).
 
 The store lives in a fresh temporary directory, also the working directory; timings are
 wall-clock and indicative (the load average is printed at the top).
@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("journal", "corpus"), help="one part only")
     parser.add_argument("--sessions", type=int, help="corpus sessions (200; --quick 40)")
     parser.add_argument("--reproduce", type=int,
-                        help="clean runs to reproduce (all; --quick 5)")
+                        help="clean runs to reproduce (all; --quick 3)")
     parser.add_argument("--seed", type=int, default=18)
     args = parser.parse_args()
     n = 400 if args.quick else 2000
@@ -212,7 +212,7 @@ def corpus(shell, root: Path, args: argparse.Namespace) -> int:  # type: ignore[
                           for v, c in sorted(by_variant.items())))
     clean = [(s, run) for s, run, hidden, _w, flags in rows if not hidden and not flags]
     limit = len(clean) if args.reproduce is None and not args.quick else (
-        args.reproduce if args.reproduce is not None else 5)
+        args.reproduce if args.reproduce is not None else 3)
     picked = random.Random(args.seed).sample(clean, min(limit, len(clean)))
     confirmed = 0
     t0 = time.perf_counter()

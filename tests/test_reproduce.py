@@ -262,3 +262,20 @@ def test_a_package_version_that_differs_is_named_as_the_likely_cause(
     assert "differs: metric scaled: 20.0 then, 30.0 now" in text
     assert "likely cause: package versions differ: toyscale 1.0.0 -> 1.1.0" in text
     assert "hidden state" not in text  # the run was clean: the version is the cause
+
+
+def test_an_estimator_made_before_the_run_and_fitted_in_it_reproduces(shell) -> None:  # type: ignore[no-untyped-def]
+    """Found by the corpus bench: the estimator's recorded params (``model`` = its class
+    name) must not overwrite the estimator in the parameters cell."""
+    cells = ["import numpy as np\nfrom sklearn.linear_model import LinearRegression",
+             "X = np.arange(30.0).reshape(-1, 1)\ny = X[:, 0] * 2.0 + 1.0",
+             "model = LinearRegression()"]
+    for i, code in enumerate(cells):
+        assert shell.run_cell(code, store_history=True, cell_id=f"c{i}").success
+    body = "%%track --experiment fit --name r\nmodel.fit(X, y)\nscore = float(model.score(X, y))"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("fit").run_id
+    assert nbmlops.get_run(run_id).params["model"] == "LinearRegression"
+    result = nbmlops.reproduce(run_id)
+    assert result.status == "reproduced", str(result)
+    assert "1 model predictions equal" in str(result)

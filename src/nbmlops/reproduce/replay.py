@@ -112,8 +112,11 @@ def _cell(kind: str, source: str, index: int, tags: Sequence[str] = ()) -> dict[
 
 def _parameters(params: Mapping[str, Any]) -> str:
     lines = ["# the run's params (papermill injects overrides after this cell)"]
+    # an estimator's params are recorded as name -> its class name, name.x -> x: the
+    # estimator itself comes from the slice, and must not become that string
+    estimators = {key.split(".", 1)[0] for key in params if "." in key}
     for key, value in params.items():
-        if key.isidentifier() and not key.startswith("_"):
+        if key.isidentifier() and not key.startswith("_") and key not in estimators:
             lines.append(f"{key} = {value!r}")
     return "\n".join(lines)
 

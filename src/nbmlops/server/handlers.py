@@ -257,6 +257,17 @@ class RunHandler(ApiHandler):
         await self.reply(reads.run, run_id)
 
 
+class RunSliceHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A run's slice: the journaled cells it stood on, in the order they ran, with their "
+        "code, and its hidden-state flags", p.RunSlice)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.reply(reads.run_slice, run_id)
+
+
 class ExperimentsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "Experiments", p.Page[p.Experiment], PAGING)}
@@ -416,6 +427,7 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("/runs", RunsHandler),
     Route("/runs/{run_id}", RunHandler),
+    Route("/runs/{run_id}/slice", RunSliceHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
     Route("/models", ModelsHandler),
