@@ -12,6 +12,7 @@ import {
 } from './common';
 import type { INav } from './panel';
 import { Schemas, apiGet } from './request';
+import { RunSlice } from './slice';
 
 export const POLL_MS = 3000;
 const PAGE = 25;
@@ -414,6 +415,7 @@ export function RunDetails(props: {
               <pre className="nbmlops-code">{run.code}</pre>
             </div>
           )}
+          {run.kind === 'cell' && <RunSlice runId={run.run_id} />}
         </>
       )}
     </div>
