@@ -25,14 +25,14 @@ MAX_ROWS = 100
 MAX_BYTES = 1_000_000
 SAMPLE_ARTIFACT = "predictions-sample.json"
 SAMPLE_ENV = "NBMLOPS_REPRODUCE_SAMPLE"
-_KINDS = "biufUS"  # numpy dtype kinds kept exactly: bool, int, uint, float, str, bytes
+_KINDS = "biufU"  # numpy dtype kinds kept exactly: bool, int, uint, float, str
 
 
 def _array(value: Any) -> dict[str, Any] | None:
     import numpy as np
 
     arr = np.asarray(value)
-    if arr.dtype.kind not in _KINDS or arr.dtype.kind == "S":
+    if arr.dtype.kind not in _KINDS:
         if arr.dtype.kind == "O" and all(isinstance(v, str) for v in arr.ravel()):
             arr = arr.astype(str)
         else:
