@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,47 @@ def test_the_journal_store_contract(store) -> None:  # type: ignore[no-untyped-d
     assert [c.seq for c in store.get_run_slice(other.id).cells] == [4, 2]
     assert store.get_run_slice(other.id).clean
     assert store.get_run_slice(run.id) == sl
+
+
+def _save(nb: Path, *cells: tuple[str, str]) -> None:
+    nb.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "id": cid, "source": src, "metadata": {}, "outputs": [],
+         "execution_count": None} for cid, src in cells],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def test_the_saved_notebooks_order_decides_what_is_out_of_order(shell, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                ) -> None:
+    """Found by the corpus bench: independent cells run in another order than the
+    notebook's, or a name bound anew below the cell that read it, give the same results
+    top to bottom (no flag); a cell above it that ran later does not (flagged)."""
+    nb = tmp_path / "project" / "order.ipynb"
+    shell.user_ns["__vsc_ipynb_file__"] = str(nb)
+    cells = [("load", "rows = [1.0, 2.0]"), ("a", "a = 3"), ("a2", "a = 4"),
+             ("b", "b = a * len(rows)"), ("a3", "a = 5"),
+             ("run", "%%track -e e -n r\nout = float(b + a)")]
+    _save(nb, *(c for c in cells if c[0] != "a2"))
+    for cid in ("a", "load", "b", "a3"):  # a before load (independent); a3 below b
+        cell(shell, dict(cells)[cid], cid)
+    assert track(shell, "out = float(b + a)", name="swapped").slice.clean
+    _save(nb, *cells)
+    cell(shell, "a = 4", "a2")  # a2 added above b, and run after it
+    rec = track(shell, "out2 = float(b)", name="above")
+    assert kinds(rec) == ["out_of_order"]
+    assert "in the notebook's order cell a2, above it, binds a" in rec.slice.flags[0].detail
+
+
+def test_a_file_changed_right_after_the_cell_read_it_is_flagged(shell, store_env: Path  # type: ignore[no-untyped-def]
+                                                                ) -> None:
+    data = store_env / "project" / "prices.csv"
+    data.write_text("price\n1\n2\n")
+    track(shell, "first = 1.0", name="store")  # the store exists from here on
+    # the journal's writer looks at the cell only after the file changed (as when the
+    # file is changed soon after the cell, while the writer is busy): held back here
+    with journal(shell)._write_lock:
+        cell(shell, "prices = [float(v) for v in open('prices.csv').read().split()[1:]]",
+             "c1")
+        time.sleep(0.05)
+        data.write_text("price\n1\n2\n30\n")
+    rec = track(shell, "avg = sum(prices) / len(prices)", name="after")
+    assert kinds(rec) == ["data_changed"]

@@ -67,7 +67,14 @@ def test_a_clean_linear_notebook_run_by_papermill_reproduces_exactly(store_env: 
 
     result = nbmlops.reproduce(run_id)
     assert result.status == "reproduced", str(result)
-    assert str(result).startswith(f"reproduced: run {run_id[:8]} (1 metrics, 2 inputs equal)")
+    assert str(result).startswith(
+        f"reproduced: run {run_id[:8]} (1 metrics, 2 inputs, 1 model predictions equal)")
+    assert "package versions differ" not in str(result)
+    # the model's predictions on the first 100 rows of X, kept with the run
+    sample = json.loads(nbmlops.download_artifact(run_id, "predictions-sample.json",
+                                                  store_env / "dl").read_text())
+    assert (sample["input"], sample["rows"], sample["sample"]["shape"]) == ("X", 100, [100, 3])
+    assert len(sample["predictions"]["model"]["data"]) == 100
     rep = nbmlops.get_run(result.reproduction_run_id)
     assert (rep.kind, rep.status, rep.tags["reproduces"], rep.tags["reproduced"]) == (
         "reproduce", "finished", run_id, "true")
@@ -157,3 +164,118 @@ def test_what_differs_names_package_versions_and_tolerates_rtol(store_env: Path)
                      changed, packages)
     assert causes == ["hidden state in the original run: unseeded: estimator m has no fixed ...",
                       "package versions differ: scikit-learn 1.5.0 -> 1.6.1"]
+
+
+def test_a_deleted_cells_code_is_in_the_reproduced_notebook_and_runs(shell, store_env: Path  # type: ignore[no-untyped-def]
+                                                                    ) -> None:
+    project = store_env / "project"
+    nb = project / "analysis.ipynb"
+    shell.user_ns["__vsc_ipynb_file__"] = str(nb)
+    cells = [("c1", "base = 4"), ("c2", "extra = 1.5"), ("c3", "rate = 0.25")]
+    for cid, code in cells:
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    nb.write_text(json.dumps({"cells": [  # c2 deleted, and the notebook saved
+        {"cell_type": "code", "id": cid, "source": code, "metadata": {}, "outputs": [],
+         "execution_count": None} for cid, code in cells if cid != "c2"],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    body = "%%track --experiment del --name r\nboth = float(base + extra + rate)"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("del").run_id
+    original = nbmlops.get_run(run_id)
+    assert [f.kind for f in original.slice.flags] == ["deleted"]
+
+    result = nbmlops.reproduce(run_id, notebook_only=True)
+    sources = [c["source"] for c in json.loads(result.notebook.read_text())["cells"]]
+    assert any(src.endswith("extra = 1.5") for src in sources)
+    assert "extra = 1.5" not in nb.read_text()
+    result = nbmlops.reproduce(run_id)
+    assert result.status == "reproduced", str(result)
+    assert nbmlops.get_run(result.reproduced_run_id).metrics["both"] == 5.75
+
+
+def test_an_unseeded_models_predictions_on_the_recorded_sample_differ(shell  # type: ignore[no-untyped-def]
+                                                                      ) -> None:
+    setup = textwrap.dedent("""\
+        import numpy as np
+        from sklearn.ensemble import RandomForestRegressor
+        rng = np.random.default_rng(1)
+        X = rng.normal(size=(150, 4))
+        y = X[:, 0] + rng.normal(scale=0.5, size=150)""")
+    assert shell.run_cell(setup, store_history=True, cell_id="c1").success
+    body = textwrap.dedent("""\
+        %%track --experiment forest --name loose
+        forest = RandomForestRegressor(n_estimators=3, max_depth=3).fit(X, y)
+        rows = float(len(X))""")
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("forest").run_id
+    assert [f.kind for f in nbmlops.get_run(run_id).slice.flags] == ["unseeded"]
+
+    result = nbmlops.reproduce(run_id)
+    text = str(result)
+    assert result.status == "differs", text
+    assert "metric rows" not in text  # the metric is the same: only the predictions differ
+    assert "differs: predictions of forest on the 100 recorded rows of X: " in text
+    assert "likely cause: hidden state in the original run: unseeded: estimator forest" in text
+    # the reproduced model predicted on the original's rows, not on rows of its own
+    again = nbmlops.get_run(result.reproduced_run_id)
+    assert {a.name for a in again.artifacts} >= {"forest", "predictions-sample.json"}
+    assert result.compared["model predictions"] == 1
+
+
+def _toy_package(root: Path, version: str, factor: float) -> None:
+    """A real installed distribution (dist-info folder) named toyscale, on PYTHONPATH."""
+    for old in root.glob("toyscale-*.dist-info"):
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    (root / "toyscale").mkdir(parents=True, exist_ok=True)
+    (root / "toyscale" / "__init__.py").write_text(f"FACTOR = {factor!r}\n")
+    info = root / f"toyscale-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: toyscale\nVersion: {version}\n")
+
+
+def test_a_package_version_that_differs_is_named_as_the_likely_cause(
+        store_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = store_env / "project"
+    site = store_env / "site"
+    _toy_package(site, "1.0.0", 2.0)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    nb = notebook(project / "scaled.ipynb", "%load_ext nbmlops", "import toyscale",
+                  "base = 10.0",
+                  "%%track --experiment toy --name scaled\nscaled = float(base * toyscale.FACTOR)")
+    papermill = str(Path(sys.executable).parent / "papermill")
+    done = subprocess.run([papermill, str(nb), str(project / "out.ipynb"), "-k", "python3",
+                           "--cwd", str(project)], capture_output=True, text=True,
+                          timeout=300, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    (run_id,) = nbmlops.runs("toy").run_id
+    original = nbmlops.get_run(run_id)
+    assert original.environment.package_versions()["toyscale"] == "1.0.0"
+    assert original.metrics["scaled"] == 20.0
+
+    _toy_package(site, "1.1.0", 3.0)  # upgraded since the run
+    result = nbmlops.reproduce(run_id)
+    text = str(result)
+    assert result.status == "differs", text
+    assert "differs: metric scaled: 20.0 then, 30.0 now" in text
+    assert "likely cause: package versions differ: toyscale 1.0.0 -> 1.1.0" in text
+    assert "hidden state" not in text  # the run was clean: the version is the cause
+
+
+def test_an_estimator_made_before_the_run_and_fitted_in_it_reproduces(shell) -> None:  # type: ignore[no-untyped-def]
+    """Found by the corpus bench: the estimator's recorded params (``model`` = its class
+    name) must not overwrite the estimator in the parameters cell."""
+    cells = ["import numpy as np\nfrom sklearn.linear_model import LinearRegression",
+             "X = np.arange(30.0).reshape(-1, 1)\ny = X[:, 0] * 2.0 + 1.0",
+             "model = LinearRegression()"]
+    for i, code in enumerate(cells):
+        assert shell.run_cell(code, store_history=True, cell_id=f"c{i}").success
+    body = "%%track --experiment fit --name r\nmodel.fit(X, y)\nscore = float(model.score(X, y))"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("fit").run_id
+    assert nbmlops.get_run(run_id).params["model"] == "LinearRegression"
+    result = nbmlops.reproduce(run_id)
+    assert result.status == "reproduced", str(result)
+    assert "1 model predictions equal" in str(result)

@@ -394,7 +394,7 @@ def example_path(pattern: str, base_url: str) -> str:
 async def test_every_route_refuses_a_request_without_the_token(
         jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
     patterns = registered_patterns(jp_serverapp)
-    assert len(patterns) == 17
+    assert len(patterns) == 18
     for pattern, handler in patterns.items():
         path = example_path(pattern, jp_base_url)
         for method in handler.operations:  # type: ignore[attr-defined]
@@ -485,6 +485,39 @@ async def test_answers_match_the_openapi_schemas(jp_fetch: Any,
     ]
     for path, params, payload in cases:
         check(payload, await get(jp_fetch, *path, **params), "/".join(path))
+
+
+async def test_a_runs_slice_with_its_cells_in_the_order_they_ran_and_its_flags(
+        jp_fetch: Any, shell: Any, filled: dict[str, Any]) -> None:
+    import nbmlops
+    from nbmlops.server import payloads as p
+    from nbmlops.server.schema import check
+
+    for cid, code in (("c1", "scale = 2"), ("c2", "doubled = [r * scale for r in [1, 2]]"),
+                      ("c3", "scale = 10"), ("c4", "print('not read')")):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    body = "%%track -e sliced -n r -q\nresult = float(sum(doubled) * scale)"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("sliced").run_id
+
+    answer = await get(jp_fetch, "runs", run_id[:8], "slice")
+    check(p.RunSlice, answer, "runs/{id}/slice")
+    assert (answer["run_id"], answer["recorded"], answer["clean"]) == (run_id, True, False)
+    assert [(c["order"], c["cell_id"], c["code"]) for c in answer["cells"]] == [
+        (1, "c1", "scale = 2"), (2, "c2", "doubled = [r * scale for r in [1, 2]]"),
+        (3, "c3", "scale = 10")]
+    counts = [c["execution_count"] for c in answer["cells"]]
+    assert None not in counts
+    assert counts == sorted(counts)
+    assert [(f["kind"], f["name"]) for f in answer["flags"]] == [("out_of_order", "scale")]
+    assert "bound scale anew" in answer["flags"][0]["detail"]
+    assert answer["reproduce"] == f"nbmlops reproduce {run_id[:8]}"
+
+    # a run tracked without the journal: nothing recorded, said so
+    plain = await get(jp_fetch, "runs", filled["tuned"], "slice")
+    assert (plain["recorded"], plain["clean"], plain["cells"], plain["reproduce"]) == (
+        False, None, [], None)
+    assert "ffffffff" in await fail(jp_fetch, "runs", "ffffffff", "slice", code=404)
 
 
 def test_the_extension_is_declared_and_enabled_on_install() -> None:

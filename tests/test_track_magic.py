@@ -59,7 +59,7 @@ def test_issue_example_records_everything(shell, capsys) -> None:  # type: ignor
     assert inputs["X_train"].shape == (120, 3)
     assert inputs["X_train"].columns == ("tenure", "spend", "calls")
     assert inputs["X_train"].content_hash.startswith("xxh3_128:")
-    assert [a.name for a in rec.artifacts] == ["model"]
+    assert [a.name for a in rec.artifacts] == ["model", "predictions-sample.json"]
     assert rec.artifacts[0].kind == "model"
     assert rec.environment is not None
     assert rec.environment.python.startswith("3.")
@@ -176,7 +176,7 @@ def test_explicit_flags_override_heuristics(shell, tmp_path) -> None:  # type: i
     rec = only_run()
     assert set(rec.params) == {"C", "clf", *[k for k in rec.params if k.startswith("clf.")]}
     assert rec.metrics == {"n_errors": float(shell.user_ns["n_errors"])}
-    assert [a.name for a in rec.artifacts] == ["clf"]
+    assert [a.name for a in rec.artifacts] == ["clf", "predictions-sample.json"]
     assert {link.name for link in rec.inputs} == {"X_train", str(data)}
     assert rec.tags == {"a": "1", "b": "x=y"}
 
@@ -199,7 +199,7 @@ def test_in_place_fit_and_frame_changes_are_outputs(shell) -> None:  # type: ign
     assert run(shell, "%%track -q\nclf.fit(X_train, y_train)\nframe['ratio'] = frame.spend / 2")\
         .success
     rec = only_run()
-    assert [a.name for a in rec.artifacts] == ["clf"]
+    assert [a.name for a in rec.artifacts] == ["clf", "predictions-sample.json"]
     assert [link.name for link in rec.outputs] == ["frame"]
     assert rec.outputs[0].dataset.columns == ("tenure", "spend", "calls", "ratio")
 

@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/slice": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's slice: the journaled cells it stood on, in the order they ran, with their code, and its hidden-state flags */
+        get: operations["getRunSlice"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/experiments": {
         parameters: {
             query?: never;
@@ -384,6 +401,12 @@ export interface components {
             name: string;
             created_at: string;
         };
+        /** @description Why a run may not be what its notebook says (``kind``: edited, deleted, out_of_order, data_changed, unseeded). */
+        HiddenStateFlag: {
+            kind: string;
+            name: string;
+            detail: string;
+        };
         /** @description An exported job folder with its last run. */
         Job: {
             job: string;
@@ -587,6 +610,16 @@ export interface components {
                 [key: string]: unknown;
             } | null;
         };
+        /** @description What a tracked run stood on, and its hidden-state flags. ``recorded`` is false for a run tracked without the cell journal (then nothing else is known, and it cannot be reproduced); ``clean`` is null then. ``reproduce`` is the command that reproduces it. */
+        RunSlice: {
+            run_id: string;
+            recorded: boolean;
+            session_id: string | null;
+            clean: boolean | null;
+            cells: components["schemas"]["SliceCell"][];
+            flags: components["schemas"]["HiddenStateFlag"][];
+            reproduce: string | null;
+        };
         /** @description A run as listed: its latest metric values, params and tags. */
         RunSummary: {
             run_id: string;
@@ -606,6 +639,14 @@ export interface components {
             tags: {
                 [key: string]: string;
             };
+        };
+        /** @description A journaled execution a run stood on: ``order`` is its place in the order the slice's cells really ran (1 first); ``execution_count`` the kernel's ``[n]``. */
+        SliceCell: {
+            order: number;
+            seq: number;
+            execution_count: number | null;
+            cell_id: string | null;
+            code: string;
         };
     };
     responses: never;
@@ -894,6 +935,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricKeys"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getRunSlice: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunSlice"];
                 };
             };
             /** @description the input is not valid (the message names it) */

@@ -20,6 +20,7 @@ import {
 } from './common';
 import type { INav } from './panel';
 import { Schemas, apiGet } from './request';
+import { RunSlice } from './slice';
 
 export const POLL_MS = 3000;
 const PAGE = 25;
@@ -618,6 +619,7 @@ export function RunDetails(props: { runId: string; nav: INav }): JSX.Element {
               <pre className="nbmlops-code">{run.code}</pre>
             </div>
           )}
+          {run.kind === 'cell' && <RunSlice runId={run.run_id} />}
         </>
       )}
     </div>

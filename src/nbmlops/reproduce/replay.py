@@ -52,6 +52,7 @@ class Reproduction:
     causes: tuple[str, ...] = ()
     compared: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
+    packages: tuple[str, ...] = ()  # package versions that differ from the original's
 
     @property
     def ok(self) -> bool:
@@ -65,7 +66,10 @@ class Reproduction:
             if self.reproduction_run_id else ""
         if self.status == "reproduced":
             what = ", ".join(f"{n} {k}" for k, n in self.compared.items() if n)
-            return f"reproduced: run {rid}{' (' + what + ' equal)' if what else ''}{rec}"
+            head = f"reproduced: run {rid}{' (' + what + ' equal)' if what else ''}{rec}"
+            if self.packages:
+                head += "\n  though package versions differ: " + ", ".join(self.packages)
+            return head
         head = (f"NOT reproduced: run {rid}{rec}" if self.status == "differs" else
                 f"reproduction of run {rid} failed{rec}: {self.error}")
         lines = [head]
@@ -110,8 +114,11 @@ def _cell(kind: str, source: str, index: int, tags: Sequence[str] = ()) -> dict[
 
 def _parameters(params: Mapping[str, Any]) -> str:
     lines = ["# the run's params (papermill injects overrides after this cell)"]
+    # an estimator's params are recorded as name -> its class name, name.x -> x: the
+    # estimator itself comes from the slice, and must not become that string
+    estimators = {key.split(".", 1)[0] for key in params if "." in key}
     for key, value in params.items():
-        if key.isidentifier() and not key.startswith("_"):
+        if key.isidentifier() and not key.startswith("_") and key not in estimators:
             lines.append(f"{key} = {value!r}")
     return "\n".join(lines)
 
@@ -152,11 +159,16 @@ def write_notebook(nb: Mapping[str, Any], path: Path) -> Path:
 
 
 def execute(ws: Workspace, source: Path, output: Path, *, cwd: Path, parent: str,
-            experiment: str, timeout: float | None) -> str | None:
-    """Run ``source`` with papermill in a fresh kernel; None on success, else why not."""
+            experiment: str, timeout: float | None, sample: Path | None = None
+            ) -> str | None:
+    """Run ``source`` with papermill in a fresh kernel; None on success, else why not.
+    ``sample``: the original's prediction sample, for the reproduced run's models."""
     env = {**os.environ, **settings_env(ws.settings), tracking.PARENT_RUN_ENV: parent,
            "NBMLOPS_NOTEBOOK": str(source),
            "NBMLOPS_EXPERIMENT": experiment, "PYTHONUNBUFFERED": "1"}
+    env.pop(tracking.SAMPLE_ENV, None)
+    if sample is not None:
+        env[tracking.SAMPLE_ENV] = str(sample)
     cmd = [sys.executable, "-m", "papermill", str(source), str(output), "-k", KERNEL,
            "--no-progress-bar", "--cwd", str(cwd)]
     try:
@@ -182,9 +194,21 @@ def _by_name(links: Sequence[DatasetLink]) -> dict[str, str]:
     return {ln.name: ln.dataset.content_hash for ln in links}
 
 
-def compare(original: RunRecord, again: RunRecord, rtol: float
+def prediction_sample(ws: Workspace, run: RunRecord) -> dict[str, Any] | None:
+    """The run's prediction sample (``tracking.SAMPLE_ARTIFACT``), if it recorded one."""
+    art = next((a for a in run.artifacts if a.name == tracking.SAMPLE_ARTIFACT), None)
+    if art is None:
+        return None
+    doc: dict[str, Any] = json.loads(ws.artifacts.read_bytes(art.artifact.sha256))
+    return doc
+
+
+def compare(original: RunRecord, again: RunRecord, rtol: float,
+            samples: tuple[Mapping[str, Any] | None, Mapping[str, Any] | None] = (None, None)
             ) -> tuple[list[str], list[str], dict[str, int]]:
-    """(differences, data that changed, counts compared) of two runs."""
+    """(differences, data that changed, counts compared) of two runs; ``samples``: their
+    prediction samples (the original's models' predictions are compared with those of
+    the reproduced run's models on the same rows)."""
     diffs: list[str] = []
     changed: list[str] = []
     for key, value in original.metrics.items():
@@ -201,9 +225,14 @@ def compare(original: RunRecord, again: RunRecord, rtol: float
                 diffs.append(f"{what} {name}: content {digest[:12]} then, "
                              f"{after[name][:12]} now")
                 changed.append(name)
+    models = 0
+    if samples[0] is not None:
+        wrong, models = tracking.compare_predictions(samples[0], samples[1], rtol)
+        diffs += wrong
     counts = {"metrics": len(original.metrics),
               "inputs": len(_by_name(original.inputs)),
-              "outputs": len(_by_name(original.outputs))}
+              "outputs": len(_by_name(original.outputs)),
+              "model predictions": models}
     return diffs, changed, counts
 
 
@@ -260,9 +289,14 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
     try:
         executed = path.with_name(f"{path.stem}.executed.ipynb")
         cwd, _ = restore(ws, original, _workdir(ws, original), path.with_name(f"{path.stem}.data"))
+        then_sample = prediction_sample(ws, original)
+        sample = None
+        if then_sample is not None:
+            sample = path.with_name(f"{path.stem}.sample.json")
+            sample.write_text(json.dumps(then_sample), encoding="utf-8")
         error = execute(ws, path, executed, cwd=cwd, parent=rep.id,
                         experiment=original.experiment,
-                        timeout=timeout)
+                        timeout=timeout, sample=sample)
         again = _reproduced_run(ws, rep.id)
         if error is not None or again is None:
             why = error or "the notebook recorded no run"
@@ -272,8 +306,10 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
                                 reproduction_run_id=rep.id,
                                 reproduced_run_id=None if again is None else again.id,
                                 causes=tuple(explain(sl, [], [])), error=why)
-        diffs, changed, counts = compare(original, again, rtol)
-        causes = explain(sl, changed, package_changes(original, again)) if diffs else []
+        diffs, changed, counts = compare(original, again, rtol,
+                                         (then_sample, prediction_sample(ws, again)))
+        packages = package_changes(original, again)
+        causes = explain(sl, changed, packages) if diffs else []
         if again.metrics:
             rep.log_metrics(dict(again.metrics))
         rep.set_tags({"reproduced": "false" if diffs else "true",
@@ -284,4 +320,5 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
         raise
     return Reproduction(run_id=original.id, status="differs" if diffs else "reproduced",
                         notebook=path, reproduction_run_id=rep.id, reproduced_run_id=again.id,
-                        differences=tuple(diffs), causes=tuple(causes), compared=counts)
+                        differences=tuple(diffs), causes=tuple(causes), compared=counts,
+                        packages=tuple(packages))

@@ -12,15 +12,18 @@ Flags, each a way the notebook as it reads may not give the run again:
 * ``deleted``: the code that bound a name is no longer in the saved notebook;
 * ``out_of_order``: a value in the slice was computed from a name that a later cell
   bound anew with other code; a cell that updates what it reads (``x = x + 1``) ran more
-  than once in the slice; a cell below the run's cell ran before it; cells of the slice
-  ran in another order than the notebook's;
+  than once in the slice; a cell below the run's cell ran before it; a cell read a name
+  from another execution than the saved notebook, run top to bottom, would give it (the
+  notebook's order decides when the notebook is known; else any later rebinding counts);
 * ``unseeded``: an estimator bound in the slice (or by the run) has no fixed
   ``random_state``;
-* ``data_changed``: a data file a cell of the slice named changed since that cell ran.
+* ``data_changed``: a data file a cell of the slice named changed since that cell ran
+  (or was modified after the cell ran, before the journal looked at it).
 """
 
 from __future__ import annotations
 
+import ast
 import bisect
 import functools
 import json
@@ -35,6 +38,7 @@ from nbmlops._types import HiddenStateFlag, JournalEntry
 
 ESTIMATOR_SEED = "random_state"
 # solvers that use no random numbers: an estimator using one needs no seed
+_CLOCK_SLACK_NS = 10_000_000  # a file's mtime and the clock may differ by a tick
 _DETERMINISTIC_SOLVERS = frozenset({"lbfgs", "newton-cg", "newton-cholesky", "cholesky",
                                     "svd", "lsqr", "sparse_cg"})
 
@@ -132,6 +136,31 @@ def _same_code(a: str, b: str) -> bool:
     return a.strip() == b.strip()
 
 
+def _saved_binds(source: str) -> frozenset[str]:
+    """Names a saved cell's source binds (its magic and shell lines left out)."""
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        if lines[0].split()[0] != "%%track":
+            return frozenset()
+        lines = lines[1:]
+    body = "\n".join(ln for ln in lines if not ln.lstrip().startswith(("%", "!")))
+    try:
+        names = tracking.cell_names(ast.parse(body))
+    except (SyntaxError, ValueError, RecursionError):
+        return frozenset()
+    return frozenset((*names.binds, *names.mutated))
+
+
+def _implied_binder(notebook: Sequence[tuple[str | None, str]], position: int, name: str
+                    ) -> str | None:
+    """The id of the last cell above ``position`` in the saved notebook that binds
+    ``name``: where a reader there gets it when the notebook runs top to bottom."""
+    for cid, source in reversed(notebook[:position]):
+        if cid and name in _saved_binds(source):
+            return cid
+    return None
+
+
 def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: Sequence[Use],
                   *, codes: Mapping[str, str], notebook: Sequence[tuple[str | None, str]] | None,
                   run_cell_id: str | None) -> list[HiddenStateFlag]:
@@ -149,8 +178,9 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
     def names_of(i: int) -> str:
         return ", ".join(dict.fromkeys(bound_by.get(i, ()))) or "its names"
 
-    # a value computed from a name a later cell of the slice bound anew
-    for use in uses:
+    # a value computed from a name a later cell of the slice bound anew (when the saved
+    # notebook is not known: with it, what its reading order implies decides, below)
+    for use in uses if notebook is None else ():
         if use.reader is None:
             continue
         for later in chosen:
@@ -190,7 +220,21 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
         positions = {cid: k for k, (cid, _) in enumerate(notebook) if cid}
         sources = {cid: src for cid, src in notebook if cid}
         run_pos = positions.get(run_cell_id) if run_cell_id else None
-        last_pos = -1
+        for use in uses:
+            by = None if use.reader is None else entries[use.reader]
+            where = run_pos if by is None else positions.get(by.cell_id or "")
+            binder = entries[use.binder]
+            if where is None or binder.cell_id not in positions:
+                continue
+            implied = _implied_binder(notebook, where, use.name)
+            if implied is None or implied == binder.cell_id \
+                    or _same_code(sources[implied], codes.get(binder.source_hash, "")):
+                continue
+            who = "the run" if by is None else _label(by)
+            flag("out_of_order", use.name,
+                 f"{who} read {use.name} as {_label(binder)} bound it, but in the "
+                 f"notebook's order cell {implied}, above it, binds {use.name} with other "
+                 "code")
         for i in chosen:
             entry = entries[i]
             code = codes.get(entry.source_hash, "")
@@ -204,11 +248,6 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
                     flag("out_of_order", names_of(i),
                          f"{_label(entry)}, below the run's cell, ran before it and bound "
                          f"{names_of(i)}")
-                elif pos < last_pos:
-                    flag("out_of_order", names_of(i),
-                         f"{_label(entry)} ran after a cell below it (it bound "
-                         f"{names_of(i)})")
-                last_pos = max(last_pos, pos)
             elif entry.cell_id is not None or not any(_same_code(src, code)
                                                       for _, src in notebook):
                 flag("deleted", names_of(i),
@@ -223,7 +262,10 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
             except OSError:
                 flag("data_changed", path, f"{path}, read by {_label(entry)}, is gone")
                 continue
-            if (st.st_size, st.st_mtime_ns) != (size, mtime):
+            # the journal stats a file off the cell's path, after the cell ran: a file
+            # modified after the cell ran was read in an older version
+            if (st.st_size, st.st_mtime_ns) != (size, mtime) \
+                    or mtime > entry.time * 1e9 + _CLOCK_SLACK_NS:
                 flag("data_changed", path,
                      f"{path} changed after {_label(entry)} read it")
     return list(flags.values())

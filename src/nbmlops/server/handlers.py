@@ -324,6 +324,17 @@ class MetricKeysHandler(ApiHandler):
         await self.reply(reads.metric_keys, self.text("experiment"))
 
 
+class RunSliceHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A run's slice: the journaled cells it stood on, in the order they ran, with their "
+        "code, and its hidden-state flags", p.RunSlice)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.reply(reads.run_slice, run_id)
+
+
 class ExperimentsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "Experiments", p.Page[p.Experiment], PAGING)}
@@ -486,6 +497,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs/{run_id}/metric-history", MetricHistoryHandler),
     Route("/runs/{run_id}/artifact", ArtifactHandler),
     Route("/metric-keys", MetricKeysHandler),
+    Route("/runs/{run_id}/slice", RunSliceHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
     Route("/models", ModelsHandler),

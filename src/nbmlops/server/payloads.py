@@ -131,6 +131,40 @@ class RunDetail(TypedDict):
     environment: dict[str, Any] | None
 
 
+class SliceCell(TypedDict):
+    """A journaled execution a run stood on: ``order`` is its place in the order the
+    slice's cells really ran (1 first); ``execution_count`` the kernel's ``[n]``."""
+
+    order: int
+    seq: int
+    execution_count: int | None
+    cell_id: str | None
+    code: str
+
+
+class HiddenStateFlag(TypedDict):
+    """Why a run may not be what its notebook says (``kind``: edited, deleted,
+    out_of_order, data_changed, unseeded)."""
+
+    kind: str
+    name: str
+    detail: str
+
+
+class RunSlice(TypedDict):
+    """What a tracked run stood on, and its hidden-state flags. ``recorded`` is false for a
+    run tracked without the cell journal (then nothing else is known, and it cannot be
+    reproduced); ``clean`` is null then. ``reproduce`` is the command that reproduces it."""
+
+    run_id: str
+    recorded: bool
+    session_id: str | None
+    clean: bool | None
+    cells: list[SliceCell]
+    flags: list[HiddenStateFlag]
+    reproduce: str | None
+
+
 class Experiment(TypedDict):
     id: int
     name: str

@@ -196,6 +196,23 @@ def artifact(run_id: str, name: str) -> tuple[bytes, str]:
     return api.read_artifact(run_id, name)
 
 
+def run_slice(run_id: str) -> p.RunSlice:
+    """The run's slice (its cells in the order they ran, with their code) and flags."""
+    run = api.get_run(run_id)
+    sl = run.slice
+    if sl is None:
+        return p.RunSlice(run_id=run.id, recorded=False, session_id=None, clean=None,
+                          cells=[], flags=[], reproduce=None)
+    return p.RunSlice(
+        run_id=run.id, recorded=True, session_id=sl.session_id, clean=sl.clean,
+        cells=[p.SliceCell(order=k, seq=c.seq, execution_count=c.execution_count,
+                           cell_id=c.cell_id, code=c.code)
+               for k, c in enumerate(sl.cells, start=1)],
+        flags=[p.HiddenStateFlag(kind=f.kind, name=f.name, detail=f.detail)
+               for f in sl.flags],
+        reproduce=f"nbmlops reproduce {run.id[:8]}")
+
+
 def experiments() -> list[p.Experiment]:
     _looking()
     return [p.Experiment(id=e.id, name=e.name,

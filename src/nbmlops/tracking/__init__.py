@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         write_deferred,
         write_pending,
     )
+    from nbmlops.tracking.sample import SAMPLE_ARTIFACT, SAMPLE_ENV, compare_predictions
     from nbmlops.tracking.summary import RunSummary
     from nbmlops.tracking.values import coerce_param, is_dataset, is_estimator, is_fitted
 
@@ -47,6 +48,7 @@ _WHERE = {
     "Comparison": "compare",
     "fingerprint_of": "fingerprint", "fingerprint_file": "fingerprint",
     "RunSummary": "summary",
+    "SAMPLE_ARTIFACT": "sample", "SAMPLE_ENV": "sample", "compare_predictions": "sample",
     "coerce_param": "values", "is_dataset": "values", "is_estimator": "values",
     "is_fitted": "values",
     **dict.fromkeys((
@@ -61,6 +63,8 @@ _ALIAS = {"fingerprint_of": "fingerprint", "cell_names": "analyze"}  # submodule
 __all__ = [
     "MODEL_MEDIA_TYPE",
     "PARENT_RUN_ENV",
+    "SAMPLE_ARTIFACT",
+    "SAMPLE_ENV",
     "ActiveRun",
     "CellNames",
     "Comparison",
@@ -70,6 +74,7 @@ __all__ = [
     "cell_names",
     "check_key",
     "coerce_param",
+    "compare_predictions",
     "defer_write",
     "fingerprint_file",
     "fingerprint_of",

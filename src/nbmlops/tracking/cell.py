@@ -23,6 +23,7 @@ Outputs are captured only when the cell succeeds.
 from __future__ import annotations
 
 import ast
+import tempfile
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from nbmlops.tracking.capture import CellNames, analyze
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
 from nbmlops.tracking.notebook import experiment_for
 from nbmlops.tracking.run import activated, finish, start_run
+from nbmlops.tracking.sample import SAMPLE_ARTIFACT, prediction_sample
 from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import (
     as_metric,
@@ -222,6 +224,7 @@ class _Capture:
                 continue
             if is_estimator(ns[n]):
                 self._log(run.log_params, estimator_params(n, ns[n]))
+        self._prediction_sample(run, [n for n in models if n not in self.unsaved])
 
         outputs: list[DatasetLink] = []
         if opts.data is not None:
@@ -234,6 +237,23 @@ class _Capture:
         for n in names:
             outputs.extend(self._fingerprint(n, ns[n], "output"))
         run.add_datasets(outputs)
+
+    def _prediction_sample(self, run: Any, models: list[str]) -> None:
+        """The saved models' predictions on a few rows of what the cell read (sample.py)."""
+        if not models:
+            return
+        inputs = [(n, self.ns[n]) for n in self.names.reads
+                  if n in self.ns and not ignorable_name(n) and is_dataset(self.ns[n])]
+        try:
+            data = prediction_sample({n: self.ns[n] for n in models}, inputs)
+            if data is None:
+                return
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / SAMPLE_ARTIFACT
+                path.write_bytes(data)
+                run.log_artifact(path, name=SAMPLE_ARTIFACT)
+        except Exception as exc:  # evidence for a reproduction, never the run's failure
+            self._warn(f"could not record the prediction sample: {exc}")
 
     def _explicit_params(self, names: list[str]) -> dict[str, Any]:
         """``--params`` names as stored exactly (an estimator as its ``get_params()``);

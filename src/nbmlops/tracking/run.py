@@ -50,6 +50,7 @@ from nbmlops.store import Store, liveness
 from nbmlops.store.base import same_param
 from nbmlops.tracking import environment as envmod
 from nbmlops.tracking.fingerprint import fingerprint, fingerprint_file
+from nbmlops.tracking.sample import SAMPLE_ARTIFACT
 from nbmlops.tracking.summary import RunSummary
 from nbmlops.tracking.values import is_dataset, to_metric_value, to_param
 
@@ -692,7 +693,8 @@ class ActiveRun:
                 inputs=tuple(ln.name for ln in self._inputs),
                 outputs=tuple(ln.name for ln in self._outputs),
                 models=tuple(a.name for a in self._artifacts if a.kind == "model"),
-                files=tuple(a.name for a in self._artifacts if a.kind != "model"),
+                files=tuple(a.name for a in self._artifacts  # not the evidence (sample.py)
+                            if a.kind != "model" and a.name != SAMPLE_ARTIFACT),
                 error=_last_line(self.error), warnings=tuple(self.warnings))
 
 
