@@ -840,10 +840,12 @@ def predictions(deployment: str, *, since: str | datetime | timedelta | None = N
     ``since``: ``"24h"``, ``"30m"``, a timedelta or a datetime."""
     from nbmlops.serving import predlog
 
-    found = get_deployment(deployment)
+    ws = _existing()
+    found = ws.store.get_deployment(deployment)
     if not found.log_dir:
         raise ValueError(f"deployment {found.name!r} does not log predictions")
-    return predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
+    return predlog.read(found.log_dir, since=predlog.window_start(since), until=until,
+                        options=ws.settings.artifacts_options)
 
 
 def score_batch(reference: str, source: str | Path, dest: str | Path, *,

@@ -64,6 +64,29 @@ def split_url(url: str) -> tuple[str, str]:
         raise ArtifactError(str(exc)) from None
 
 
+def open_filesystem(url: str, options: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+    """The fsspec filesystem for ``url`` and the path ``url`` names in it; a missing
+    driver is a one-line error naming the extra to install."""
+    scheme = url.split("://", 1)[0].lower()
+    extra, module = _EXTRAS.get(scheme, ("s3", "fsspec"))
+    try:
+        import fsspec.core
+    except ImportError as exc:
+        raise MissingExtraError(f"artifacts on {scheme}://", extra=extra,
+                                module="fsspec") from exc
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **dict(options or {}))
+    except ImportError as exc:
+        if scheme in _EXTRAS:
+            raise MissingExtraError(f"artifacts on {scheme}://", extra=extra,
+                                    module=module) from exc
+        raise ArtifactError(f"artifacts on {scheme}:// need fsspec's driver for it: "
+                            f"{exc}") from exc
+    except ValueError as exc:  # an unknown protocol
+        raise ArtifactError(f"cannot open the artifact store {url}: {exc}") from exc
+    return fs, str(root)
+
+
 class FsspecArtifactStore:
     """Blobs addressed by sha256 under one fsspec URL, read through a local cache."""
 
@@ -91,22 +114,7 @@ class FsspecArtifactStore:
     def _filesystem(self) -> tuple[Any, str]:
         """The fsspec filesystem and the prefix's path in it (made once per process)."""
         if self._fs is None or self._pid != os.getpid():
-            extra, module = _EXTRAS.get(self.scheme, ("s3", "fsspec"))
-            try:
-                import fsspec.core
-            except ImportError as exc:
-                raise MissingExtraError(f"artifacts on {self.scheme}://", extra=extra,
-                                        module="fsspec") from exc
-            try:
-                fs, root = fsspec.core.url_to_fs(self.url, **self._options)
-            except ImportError as exc:
-                if self.scheme in _EXTRAS:
-                    raise MissingExtraError(f"artifacts on {self.scheme}://", extra=extra,
-                                            module=module) from exc
-                raise ArtifactError(f"artifacts on {self.scheme}:// need fsspec's driver for "
-                                    f"it: {exc}") from exc
-            except ValueError as exc:  # an unknown protocol
-                raise ArtifactError(f"cannot open the artifact store {self.url}: {exc}") from exc
+            fs, root = open_filesystem(self.url, self._options)
             self._fs, self._root, self._pid = fs, root.rstrip("/"), os.getpid()
         return self._fs, self._root
 
@@ -305,4 +313,5 @@ class FsspecArtifactStore:
             total -= size
 
 
-__all__ = ["ATOMIC_PUT", "DEFAULT_CACHE_BYTES", "FsspecArtifactStore", "split_url"]
+__all__ = ["ATOMIC_PUT", "DEFAULT_CACHE_BYTES", "FsspecArtifactStore", "open_filesystem",
+           "split_url"]

@@ -168,7 +168,8 @@ def deployment_window(ws: Workspace, name: str, *,
     judged = version.version if version is not None and version.model == found.model \
         else found.version
     served = f"{found.model}/{judged}"
-    log = predlog.read(found.log_dir, since=predlog.window_start(since), until=until)
+    log = predlog.read(found.log_dir, since=predlog.window_start(since), until=until,
+                       options=ws.settings.artifacts_options)
     window = "all its predictions" if since is None else f"the last {since}" \
         if isinstance(since, str) else f"since {since}"
     if log.empty and empty_ok:

@@ -9,6 +9,9 @@
     nbmlops/               this package's own source (so nothing unpublished is needed)
     start.sh               python -m nbmlops.serving "$here" "$@"
     Dockerfile             the same, in a python:<version>-slim image
+    kubernetes/            manifests for that image: a Deployment (readiness and liveness
+                           probes on /health, the bearer token from a Secret), a Service and
+                           a HorizontalPodAutoscaler (``kubectl apply -f kubernetes/``)
     README.md              how to run it, what it answers
 
 and ``python -m nbmlops.serving DIR`` (what ``start.sh`` runs) serves it: the file is
@@ -22,6 +25,7 @@ import importlib.metadata as md
 import json
 import os
 import platform
+import re
 import shutil
 import sys
 import time
@@ -40,6 +44,7 @@ MANIFEST = "nbmlops-model.json"
 SERVING_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops",
                         "starlette", "uvicorn", "prometheus-client", "uvloop", "httptools")
 _SKIP = ("__pycache__", "labextension", "*.pyc")
+TOKEN_VAR = "NBMLOPS_TOKEN"  # where the Deployment puts the Secret's token
 
 
 def export_bundle(version: ModelVersion, model_bytes: bytes, folder: Path, *,
@@ -84,8 +89,112 @@ def export_bundle(version: ModelVersion, model_bytes: bytes, folder: Path, *,
         f"EXPOSE {port}\n"
         'CMD ["python", "-m", "nbmlops.serving", "/srv/model", "--host", "0.0.0.0", '
         f'"--port", "{port}"]\n')
+    kube = folder / "kubernetes"
+    kube.mkdir()
+    for file_name, manifest_doc in kubernetes_manifests(version, port=port).items():
+        (kube / file_name).write_text(to_yaml(manifest_doc))
     (folder / "README.md").write_text(_readme(version, port))
     return folder
+
+
+def kube_name(model: str) -> str:
+    """``model`` as a Kubernetes object name (DNS-1123: lower case, digits, '-', at most
+    63 characters, starting and ending with a letter or digit)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", model.lower()).strip("-")[:63].rstrip("-")
+    return name or "model"
+
+
+def kubernetes_manifests(version: ModelVersion, *, port: int = 8000, replicas: int = 2,
+                         max_replicas: int = 10, cpu_target: int = 70) -> dict[str, Any]:
+    """The Deployment, Service and HorizontalPodAutoscaler that run the bundle's image
+    (``<name>:<version>``, built from its Dockerfile), by file name. The token comes from
+    the Secret ``<name>-token`` (key ``token``); /health answers the probes without it."""
+    name = kube_name(version.model)
+    labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/version": str(version.version),
+              "app.kubernetes.io/managed-by": "nbmlops"}
+    selector = {"app.kubernetes.io/name": name}
+    probe = {"httpGet": {"path": "/health", "port": "http"}, "timeoutSeconds": 2}
+    container = {
+        "name": "model", "image": f"{name}:{version.version}", "imagePullPolicy": "IfNotPresent",
+        "command": ["python", "-m", "nbmlops.serving", "/srv/model"],
+        "args": ["--host", "0.0.0.0", "--port", str(port), "--token-env", TOKEN_VAR],
+        "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
+        "env": [{"name": TOKEN_VAR, "valueFrom": {"secretKeyRef": {
+            "name": f"{name}-token", "key": "token"}}}],
+        "readinessProbe": {**probe, "initialDelaySeconds": 2, "periodSeconds": 5,
+                           "failureThreshold": 3},
+        "livenessProbe": {**probe, "initialDelaySeconds": 20, "periodSeconds": 10,
+                          "failureThreshold": 3},
+        # the autoscaler measures CPU against the request
+        "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                      "limits": {"memory": "1Gi"}},
+        "securityContext": {"allowPrivilegeEscalation": False},
+    }
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels,
+                     "annotations": {"nbmlops/model": f"{version.model}/{version.version}",
+                                     "nbmlops/sha256": version.sha256}},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": selector},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [container],
+                                       "terminationGracePeriodSeconds": 40}}},
+    }
+    service = {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": labels},
+        "spec": {"type": "ClusterIP", "selector": selector,
+                 "ports": [{"name": "http", "port": 80, "targetPort": "http",
+                            "protocol": "TCP"}]},
+    }
+    autoscaler = {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                    "name": name},
+                 "minReplicas": replicas, "maxReplicas": max(max_replicas, replicas),
+                 "metrics": [{"type": "Resource", "resource": {
+                     "name": "cpu", "target": {"type": "Utilization",
+                                               "averageUtilization": cpu_target}}}]},
+    }
+    return {"deployment.yaml": deployment, "service.yaml": service, "hpa.yaml": autoscaler}
+
+
+def to_yaml(value: Any, indent: int = 0) -> str:
+    """``value`` (dicts, lists, strings, numbers, booleans) as block YAML; every string is
+    double-quoted (JSON's escapes are YAML's), so none is read as another type."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        if not value:
+            return f"{pad}{{}}\n"
+        out = []
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                out.append(f"{pad}{key}:\n{to_yaml(item, indent + 2)}")
+            else:
+                out.append(f"{pad}{key}: {_scalar(item)}\n")
+        return "".join(out)
+    if isinstance(value, list):
+        if not value:
+            return f"{pad}[]\n"
+        out = []
+        for item in value:
+            text = to_yaml(item, indent + 2)
+            out.append(f"{pad}- {text[indent + 2:]}" if isinstance(item, (dict, list)) and item
+                       else f"{pad}- {_scalar(item)}\n")
+        return "".join(out)
+    return f"{pad}{_scalar(value)}\n"
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return json.dumps(str(value))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
@@ -177,7 +286,18 @@ def _readme(version: ModelVersion, port: int) -> str:
         f"docker run -p {port}:{port} {version.model}:{version.version}\n```\n\n"
         f"`POST /predict` takes JSON records or columns{': ' + columns if columns else ''}. "
         "`GET /health`, `GET /metadata`, `GET /metrics` (Prometheus), `GET /docs`.\n"
-        "Predictions are logged as Parquet under `predictions/` (`--no-log` to turn off).\n")
+        "Predictions are logged as Parquet under `predictions/` (`--no-log` to turn off; "
+        "`--log-dir s3://bucket/prefix` logs them to object storage).\n\n"
+        "## On Kubernetes\n\n"
+        "```sh\n"
+        f"docker build -t {kube_name(version.model)}:{version.version} .   # and push it where "
+        "your cluster pulls from\n"
+        f"kubectl create secret generic {kube_name(version.model)}-token "
+        "--from-literal=token=\"$(openssl rand -hex 32)\"\n"
+        "kubectl apply -f kubernetes/\n```\n\n"
+        "`kubernetes/` holds a Deployment (readiness and liveness probes on `/health`, the "
+        f"bearer token from the Secret as `{TOKEN_VAR}`), a Service (port 80) and a "
+        "HorizontalPodAutoscaler (CPU).\n")
 
 
 def is_bundle(path: str | os.PathLike[str]) -> bool:

@@ -183,23 +183,19 @@ def _when(deployment: Deployment) -> str:
 
 
 def tail(path: Path | str | None, lines: int = 50) -> str:
-    """The last ``lines`` lines of a server's log."""
-    if path is None:
-        return "(no log: this server was started in the foreground, so its output went to " \
-               "its terminal)"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 256 * 1024))
-            text = f.read().decode(errors="replace")
-    except OSError as exc:
-        return f"(cannot read {path}: {exc.strerror})"
-    return "\n".join(text.splitlines()[-lines:])
+    """The last ``lines`` lines of a server's log (a local file)."""
+    from nbmlops.serving.serverlog import tail as _tail
+
+    return _tail(path, lines)
 
 
 def logs(ws: Workspace, name: str, lines: int = 50) -> str:
-    return tail(ws.store.get_deployment(name).server_log, lines)
+    """The last lines of a deployment's server log, wherever it is kept (a local file, or
+    segments on the artifacts' object storage)."""
+    from nbmlops.serving.serverlog import tail as _tail
+
+    return _tail(ws.store.get_deployment(name).server_log, lines,
+                 options=ws.settings.artifacts_options)
 
 
 def rows(deployments: Sequence[Deployment]) -> list[dict[str, object]]:

@@ -2,9 +2,13 @@
 
 Each worker keeps the rows of the requests it serves (all of them, or a random
 ``sample`` share of the requests) in memory as column lists, and a background thread
-writes them every ``flush_s`` seconds (or sooner past ``flush_rows``) to a new part file
-``part-<unix ms>-<pid>-<n>.parquet`` in the deployment's folder, written under a
-temporary name and renamed, so a reader never sees half a file. The folder is bounded:
+writes them every ``flush_s`` seconds (or sooner past ``flush_rows``), and when the server
+stops, to a new part file ``part-<unix ms>-<writer>-<n>-<rows>.parquet`` in the
+deployment's folder. The folder is a local path (the part is written under a temporary
+name and renamed) or, when the artifacts live on object storage, a URL such as
+``s3://bucket/prefix/deployments/churn/predictions`` (the part is uploaded in one PUT,
+which S3 makes visible whole): either way a reader never sees half a part, and a drift
+check on another machine reads what a server elsewhere logged. The folder is bounded:
 past ``max_rows`` rows in all, the oldest parts are deleted. If writing fails (a full
 disk), at most ``max_buffered`` rows wait in memory; the rest are counted as dropped, and
 serving goes on.
@@ -17,8 +21,11 @@ shared by the rows of one request). :func:`read` gathers them into one DataFrame
 
 from __future__ import annotations
 
+import fnmatch
+import io
 import os
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,10 +43,132 @@ _Entry = tuple["pd.DataFrame", Mapping[str, Sequence[Any]], float, int, str]
 META = ("_time", "_version", "_request")
 
 
-class PredictionLog:
-    """One worker's writer into a deployment's prediction log folder."""
+class LocalFolder:
+    """Parts in a folder on this machine: written under a temporary name, then renamed."""
 
-    def __init__(self, folder: Path, *, sample: float = 1.0, max_rows: int = 1_000_000,
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+    def prepare(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def publish(self, name: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        tmp = self.folder / f".{name}.tmp"
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, self.folder / name)
+
+    def names(self) -> list[str]:
+        return sorted(p.name for p in self.folder.glob(PART_GLOB))
+
+    def rows(self, name: str) -> int:
+        import pyarrow.parquet as pq
+
+        return int(pq.read_metadata(self.folder / name).num_rows)
+
+    def delete(self, name: str) -> None:
+        (self.folder / name).unlink(missing_ok=True)
+
+    def read(self, names: Sequence[str]) -> list[Any]:
+        import pyarrow.parquet as pq
+
+        tables = []
+        for name in names:
+            try:
+                tables.append(pq.read_table(self.folder / name))
+            except FileNotFoundError:  # the bound deleted it meanwhile
+                continue
+        return tables
+
+
+class RemoteFolder:
+    """Parts under an fsspec URL (``s3://…``): each uploaded whole, in one request, so a
+    reader lists only complete parts. ``options`` reach the driver (``endpoint_url``,
+    ``profile``) and are never shown."""
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        from nbmlops.artifacts import open_filesystem
+
+        self.url = url.rstrip("/")
+        fs, root = open_filesystem(self.url, options)
+        self.fs, self.root = fs, root.rstrip("/")
+
+    def __str__(self) -> str:
+        return self.url
+
+    def prepare(self) -> None:  # object stores have no folders to make
+        return None
+
+    def publish(self, name: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd")
+        self.fs.pipe_file(f"{self.root}/{name}", buffer.getvalue())
+
+    def names(self) -> list[str]:
+        try:
+            self.fs.invalidate_cache(self.root)
+            found = self.fs.ls(self.root, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in (str(f).rsplit("/", 1)[-1] for f in found)
+                      if fnmatch.fnmatch(n, PART_GLOB))
+
+    def rows(self, name: str) -> int:
+        import pyarrow.parquet as pq
+
+        with self.fs.open(f"{self.root}/{name}", "rb") as fh:
+            return int(pq.read_metadata(fh).num_rows)
+
+    def delete(self, name: str) -> None:
+        try:
+            self.fs.rm_file(f"{self.root}/{name}")
+        except FileNotFoundError:
+            pass
+
+    def read(self, names: Sequence[str]) -> list[Any]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not names:
+            return []
+        paths = [f"{self.root}/{name}" for name in names]
+        # fetched concurrently; a part the bound deleted meanwhile is left out
+        found = self.fs.cat(paths, on_error="omit")
+        return [pq.read_table(pa.BufferReader(found[p])) for p in paths if p in found]
+
+
+Folder = LocalFolder | RemoteFolder
+
+
+def open_folder(location: Path | str, options: Mapping[str, Any] | None = None) -> Folder:
+    """The prediction log folder at ``location``: a local path, or a URL on an fsspec
+    filesystem read and written with ``options``."""
+    from nbmlops.artifacts import is_url
+
+    if isinstance(location, str) and is_url(location):
+        return RemoteFolder(location, options)
+    return LocalFolder(location)
+
+
+def rows_in_name(name: str) -> int | None:
+    """The row count a part's name carries (``part-<ms>-<writer>-<n>-<rows>.parquet``)."""
+    fields = name.removesuffix(".parquet").split("-")
+    if len(fields) == 5 and fields[4].isdigit():
+        return int(fields[4])
+    return None
+
+
+class PredictionLog:
+    """One worker's writer into a deployment's prediction log folder (a local path, or a
+    URL on object storage, opened with ``options``)."""
+
+    def __init__(self, folder: Path | str, *, options: Mapping[str, Any] | None = None, sample: float = 1.0, max_rows: int = 1_000_000,
                  flush_s: float = 2.0, flush_rows: int = 20_000, max_buffered: int = 200_000,
                  dtypes: Mapping[str, str] | None = None,
                  on_drop: Callable[[int], None] | None = None,
@@ -48,7 +177,7 @@ class PredictionLog:
             raise ValueError(f"the prediction log sample must be between 0 and 1 (got {sample})")
         if max_rows < 1:
             raise ValueError(f"the prediction log needs room for at least 1 row (got {max_rows})")
-        self.folder = folder
+        self.folder = open_folder(folder, options)
         self.sample = sample
         self.max_rows = max_rows
         self.flush_s = flush_s
@@ -64,6 +193,7 @@ class PredictionLog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._seq = 0
+        self._writer = f"{os.getpid()}.{secrets.token_hex(3)}"  # unique across machines
         self._part_rows: dict[str, int] = {}
         self.written = 0
         self.dropped = 0
@@ -98,7 +228,7 @@ class PredictionLog:
 
     # -- the writer thread ----------------------------------------------------------------
     def start(self) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.prepare()
         self._thread = threading.Thread(target=self._loop, name="nbmlops-predlog", daemon=True)
         self._thread.start()
 
@@ -135,28 +265,24 @@ class PredictionLog:
                 self._on_error(f"could not write the prediction log to {self.folder}: {exc}")
 
     def _write(self, columns: dict[str, list[Any]], rows: int) -> None:
-        import pyarrow.parquet as pq
-
         table = _table(columns, self.dtypes)
         self._seq += 1
-        name = f"part-{int(time.time() * 1000):013d}-{os.getpid()}-{self._seq:06d}.parquet"
-        tmp = self.folder / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, self.folder / name)
+        name = (f"part-{int(time.time() * 1000):013d}-{self._writer}-{self._seq:06d}-"
+                f"{rows}.parquet")
+        self.folder.publish(name, table)
         self._part_rows[name] = rows
         self.written += rows
         self._bound()
 
     def _bound(self) -> None:
         """Delete the oldest parts while the folder holds more than ``max_rows`` rows."""
-        import pyarrow.parquet as pq
-
-        parts = sorted(p.name for p in self.folder.glob(PART_GLOB))
         counts = []
-        for name in parts:
+        for name in self.folder.names():
             if name not in self._part_rows:
+                known = rows_in_name(name)
                 try:
-                    self._part_rows[name] = pq.read_metadata(self.folder / name).num_rows
+                    self._part_rows[name] = known if known is not None else \
+                        self.folder.rows(name)
                 except (OSError, ValueError):  # another worker just deleted or is renaming it
                     continue
             counts.append((name, self._part_rows[name]))
@@ -164,7 +290,7 @@ class PredictionLog:
         for name, n in counts:
             if total <= self.max_rows:
                 break
-            (self.folder / name).unlink(missing_ok=True)
+            self.folder.delete(name)
             self._part_rows.pop(name, None)
             total -= n
 
@@ -238,25 +364,24 @@ def window_start(since: str | float | datetime | timedelta | None,
 
 
 def read(folder: Path | str, *, since: datetime | None = None,
-         until: datetime | None = None) -> pd.DataFrame:
-    """Every row logged in ``folder`` (within ``[since, until)``), oldest first."""
+         until: datetime | None = None, options: Mapping[str, Any] | None = None
+         ) -> pd.DataFrame:
+    """Every row logged in ``folder`` (a local path, or a URL read with ``options``) within
+    ``[since, until)``, oldest first."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    folder = Path(folder)
-    tables = []
-    for part in sorted(folder.glob(PART_GLOB)):
+    where = open_folder(folder, options)
+    wanted = []
+    for name in where.names():
         try:
-            ms = int(part.name.split("-")[1])
+            ms = int(name.split("-")[1])
         except (IndexError, ValueError):
             continue
         if since is not None and ms < since.timestamp() * 1000 - 60_000:
             continue  # written well before the window: none of its rows can be in it
-        try:
-            tables.append(pq.read_table(part))
-        except FileNotFoundError:  # the bound deleted it meanwhile
-            continue
+        wanted.append(name)
+    tables = where.read(wanted)
     if not tables:
         return pd.DataFrame({"_time": pd.Series([], dtype="datetime64[us, UTC]"),
                              "_version": pd.Series([], dtype="int64"),

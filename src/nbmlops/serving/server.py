@@ -145,6 +145,8 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     os.environ[OPTIONS_ENV] = json.dumps(asdict(options))
     deployment = None
     stop_beat = threading.Event()
+    shipper, server_log = _ship_server_log(options)
+    status = "failed"
     try:
         if ws is not None:
             from nbmlops.store import liveness
@@ -155,7 +157,7 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                 version=version, url=url, workers=options.workers, pid=os.getpid(),
                 process_token=liveness.process_token(), user=ws.actor.user, host=ws.actor.host,
                 started_at=time.time(), token_env=options.token_env, log_dir=options.log_dir,
-                server_log=options.server_log, options={
+                server_log=server_log, options={
                     "log_predictions": options.log_predictions,
                     "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
                     "max_body": options.max_body, "poll_s": options.poll_s,
@@ -184,8 +186,29 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
         if multiproc is not None:
             shutil.rmtree(multiproc, ignore_errors=True)
         os.environ.pop(OPTIONS_ENV, None)
-    print(f"nbmlops: deployment {name!r} {status}", file=sys.stderr, flush=True)
+        print(f"nbmlops: deployment {name!r} {status}", file=sys.stderr, flush=True)
+        if shipper is not None:  # the server's last words too
+            shipper.close()
     return 0 if status == "stopped" else 1
+
+
+def _ship_server_log(options: ServeOptions) -> tuple[Any, str | None]:
+    """Where the deployment record says the server's output is, and the shipper that
+    copies it there: the local file itself, or (artifacts on object storage) segments
+    beside the deployment's prediction log, uploaded as the server runs."""
+    from nbmlops.artifacts import is_url
+
+    if options.server_log is None or not options.artifacts_url or is_url(options.server_log):
+        return None, options.server_log
+    from nbmlops.serving.serverlog import Shipper
+
+    assert options.name is not None
+    assert options.deployment_id is not None
+    url = f"{remote_deployments(options.artifacts_url)}/{options.name}/" \
+          f"server-{options.deployment_id[:8]}"
+    shipper = Shipper(options.server_log, url, options=options.artifacts_options)
+    shipper.start()
+    return shipper, url
 
 
 def _beat(ws: Any, deployment_id: str, stop: threading.Event) -> None:
@@ -206,8 +229,10 @@ def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str |
     # a file the server may not load is refused here, in one line, before anything starts
     version = check_loadable(ws, ref, trusted=options.trusted).version
     name = options.name or ref.model
-    log_dir = options.log_dir or str(deployments_root(settings.artifacts_root) / name
-                                     / "predictions")
+    log_dir = options.log_dir or (
+        f"{remote_deployments(settings.artifacts_url)}/{name}/predictions"
+        if settings.artifacts_url else
+        str(deployments_root(settings.artifacts_root) / name / "predictions"))
     return (replace(options, store_url=settings.store_url,
                     artifacts_root=str(settings.artifacts_root),
                     artifacts_url=settings.artifacts_url,
@@ -217,8 +242,16 @@ def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str |
 
 
 def deployments_root(artifacts_root: Path) -> Path:
-    """Where deployments keep their prediction logs and server logs: beside the artifacts."""
+    """Where deployments keep their prediction logs and server logs: beside the artifacts
+    (for artifacts on object storage, where the server's local output is spooled)."""
     return artifacts_root.parent / "deployments"
+
+
+def remote_deployments(artifacts_url: str) -> str:
+    """Where deployments keep their prediction logs and server logs when the artifacts
+    live on object storage: under the same prefix (``<url>/deployments``), so a drift check
+    anywhere that reaches the artifacts reads what a server logged."""
+    return f"{artifacts_url.rstrip('/')}/deployments"
 
 
 def _run_uvicorn(options: ServeOptions, sock: socket.socket,
@@ -293,7 +326,8 @@ def create_worker_app() -> Any:
 
         inputs = served.signature.inputs if served.signature is not None else ()
         dtypes = {name: dtype for name, dtype in inputs if dtype != ANY}
-        log = PredictionLog(Path(options.log_dir), sample=options.log_sample,
+        log = PredictionLog(options.log_dir, options=options.artifacts_options,
+                            sample=options.log_sample,
                             max_rows=options.log_max_rows, dtypes=dtypes,
                             on_drop=metrics.log_dropped.inc,
                             on_error=lambda m: print(f"nbmlops: {m}", file=sys.stderr,
