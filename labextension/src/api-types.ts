@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/compare/curves": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One metric's history (step, value, time) in each of the runs, to overlay */
+        get: operations["getCurves"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/models": {
         parameters: {
             query?: never;
@@ -366,6 +383,18 @@ export interface components {
             data: {
                 [key: string]: unknown;
             };
+        };
+        /** @description One run's values of a metric, in order of step then time (null: not finite). */
+        MetricCurve: {
+            run_id: string;
+            steps: number[];
+            values: (number | null)[];
+            times: number[];
+        };
+        /** @description A metric's history in each of the runs asked for, in that order. */
+        MetricCurves: {
+            metric: string;
+            curves: components["schemas"]["MetricCurve"][];
         };
         /** @description A registered model with its versions (newest first) and where its aliases point. */
         ModelDetail: {
@@ -747,6 +776,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Comparison"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCurves: {
+        parameters: {
+            query: {
+                /** @description comma-separated run ids (or unique prefixes), at most 50 */
+                ids: string;
+                /** @description the metric's key, e.g. loss */
+                metric: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricCurves"];
                 };
             };
             /** @description the input is not valid (the message names it) */

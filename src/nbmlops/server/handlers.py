@@ -40,7 +40,8 @@ from nbmlops.server.schema import check
 PREFIX = "/nbmlops/api"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_COMPARE = 100
+MAX_COMPARE = 1000
+MAX_CURVES = 50  # runs whose metric history is drawn at once
 MAX_INTEGER = 2**63 - 1  # what the store holds: a 64-bit signed integer
 # the largest integer the panel's JavaScript numbers hold exactly; the store adds to an
 # offset and multiplies it, so it stays well inside a 64-bit integer
@@ -283,6 +284,36 @@ class CompareHandler(ApiHandler):
         await self.reply(reads.compare, ids)
 
 
+def _run_ids(handler: ApiHandler, most: int) -> list[str]:
+    ids = [i.strip() for i in (handler.text("ids") or "").split(",") if i.strip()]
+    if not ids:
+        raise BadRequest("ids is required: comma-separated run ids, e.g. ids=3fa4,9b1c")
+    if len(ids) > most:
+        raise BadRequest(f"at most {most} runs at once, not {len(ids)}")
+    return ids
+
+
+class CurvesHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "One metric's history (step, value, time) in each of the runs, to overlay",
+        p.MetricCurves,
+        (Param("ids", f"comma-separated run ids (or unique prefixes), at most {MAX_CURVES}",
+               required=True),
+         Param("metric", "the metric's key, e.g. loss", required=True)))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        ids = _run_ids(self, MAX_CURVES)
+        metric = self.text("metric")
+        if not metric:
+            raise BadRequest("metric is required: the metric's key, e.g. metric=loss")
+        if len(metric) > 250:
+            raise BadRequest(f"metric is {len(metric):,} characters; a metric key is at "
+                             "most 250")
+        await self.reply(reads.metric_curves, ids, metric)
+
+
 class ModelsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "Registered models with their aliases", p.Page[p.ModelSummary], PAGING)}
@@ -418,6 +449,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs/{run_id}", RunHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
+    Route("/compare/curves", CurvesHandler),
     Route("/models", ModelsHandler),
     Route("/models/{name}", ModelHandler),
     Route("/models/{name}/history", ModelHistoryHandler),

@@ -127,6 +127,22 @@ class Comparison(TypedDict):
     differing: Differing
 
 
+class MetricCurve(TypedDict):
+    """One run's values of a metric, in order of step then time (null: not finite)."""
+
+    run_id: str
+    steps: list[int]
+    values: list[float | None]
+    times: list[float]
+
+
+class MetricCurves(TypedDict):
+    """A metric's history in each of the runs asked for, in that order."""
+
+    metric: str
+    curves: list[MetricCurve]
+
+
 # -- the model registry --------------------------------------------------------------------
 
 class ModelSummary(TypedDict):
