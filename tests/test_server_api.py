@@ -256,6 +256,41 @@ async def test_compare_counts_a_missing_value_as_missing_and_overlays_curves(
                                     ids=f"{a.id},ffffffff", metric="loss")
 
 
+async def test_model_card_and_the_change_marker(jp_fetch: Any, store_env: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+
+    assert (await get(jp_fetch, "changes"))["marker"] is None  # nothing happened yet
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    y = (X["a"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    nbmlops.register(model, name="churn", data=X, evaluate=(X, y))
+    nbmlops.register(model, name="churn")
+    first = (await get(jp_fetch, "changes"))["marker"]
+    assert first
+    assert (await get(jp_fetch, "changes"))["marker"] == first  # stable while nothing moves
+    nbmlops.promote("churn", 2, "production")
+    moved = (await get(jp_fetch, "changes"))["marker"]
+    assert moved not in (None, first)
+
+    card = await get(jp_fetch, "models", "churn", "versions", "1", "card")
+    assert (card["model"], card["version"]) == ("churn", 1)
+    assert card["html"].startswith('<div class="nbmlops-model-card"')
+    assert "accuracy" in card["html"]
+    assert (await get(jp_fetch, "models", "churn", "versions", "2", "card"))["html"] is None
+
+    assert "version must be a version number" in await fail(
+        jp_fetch, "models", "churn", "versions", "two", "card", code=400)
+    assert "version must be" in await fail(jp_fetch, "models", "churn", "versions",
+                                           "9" * 40, "card", code=400)
+    await fail(jp_fetch, "models", "churn", "versions", "7", "card", code=404)
+    await fail(jp_fetch, "models", "nope", "versions", "1", "card", code=404)
+
+
 async def test_models_history_and_alias_moves(jp_fetch: Any, filled: dict[str, Any]) -> None:
     models = await get(jp_fetch, "models")
     assert models["total"] == 1
@@ -445,7 +480,7 @@ def example_path(pattern: str, base_url: str) -> str:
 async def test_every_route_refuses_a_request_without_the_token(
         jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
     patterns = registered_patterns(jp_serverapp)
-    assert len(patterns) == 15
+    assert len(patterns) == 17
     for pattern, handler in patterns.items():
         path = example_path(pattern, jp_base_url)
         for method in handler.operations:  # type: ignore[attr-defined]
@@ -531,6 +566,8 @@ async def test_answers_match_the_openapi_schemas(jp_fetch: Any,
         (("models",), {}, p.Page[p.ModelSummary]),
         (("models", "churn"), {}, p.ModelDetail),
         (("models", "churn", "history"), {}, p.Page[p.AuditEvent]),
+        (("models", "churn", "versions", "1", "card"), {}, p.ModelCard),
+        (("changes",), {}, p.Changes),
         (("deployments",), {}, p.Page[p.Deployment]),
         (("jobs",), {}, p.Page[p.Job]),
         (("drift",), {}, p.Page[p.DriftRun]),

@@ -177,3 +177,113 @@ CONTRAST = """el => {
     const [a, b] = [lum(seen), lum(back)].sort((x, y) => y - x);
     return (a + 0.05) / (b + 0.05);
 }"""
+
+
+@pytest.fixture
+def models(store_env: Path) -> dict[str, Any]:
+    """Model ``churn``: v1 with a card and signature, v2 without; ``production`` set once
+    (to 1), ``staging`` moved 1 → 2; a live deployment ``churn-api`` follows @production."""
+    import os
+    import uuid
+
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+    from nbmlops import api
+    from nbmlops._types import Actor, NewDeployment
+
+    rng = np.random.default_rng(2)
+    X = pd.DataFrame({"tenure": rng.normal(size=150), "spend": rng.normal(size=150)})
+    y = (X["tenure"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    nbmlops.register(model, name="churn", data=X, evaluate=(X, y))
+    nbmlops.register(LogisticRegression(C=0.5).fit(X, y), name="churn")
+    nbmlops.promote("churn", 1, "production")
+    nbmlops.promote("churn", 1, "staging")
+    nbmlops.promote("churn", 2, "staging")
+    api.workspace().store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="churn-api", model="churn", alias="production", version=1,
+        url="http://127.0.0.1:1", workers=1, pid=os.getpid(), process_token="t",
+        user="me", host="here", started_at=time.time()), actor=Actor(user="me", host="here"))
+    api.close()
+    return {}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F811
+                     theme: str) -> None:
+    import nbmlops
+    from nbmlops import api
+
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        _theme(page, theme)
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.wait_for_selector('[data-testid="nbmlops-runs-table"], .nbmlops-muted')
+        _widen_sidebar(page, 900)
+        page.click('[data-testid="nbmlops-tab-models"]')
+        page.click('[data-testid="nbmlops-model-row"] >> text=churn')
+        production = page.locator('[data-testid="nbmlops-alias"][data-alias="production"]')
+        staging = page.locator('[data-testid="nbmlops-alias"][data-alias="staging"]')
+        page.locator('[data-testid="nbmlops-history-row"]').first.wait_for()
+        # roll back only where the alias moved before
+        staging.locator('[data-testid="nbmlops-rollback-button"]').wait_for()
+        assert staging.locator('[data-testid="nbmlops-rollback-button"]').inner_text() == \
+            "Roll back to 1"
+        assert production.locator('[data-testid="nbmlops-rollback-button"]').count() == 0
+        assert "never moved" in production.inner_text()
+        assert "served by churn-api" in production.inner_text()
+
+        # a version: its signature and its card in a sandboxed frame
+        page.locator('[data-testid="nbmlops-version-open"]', has_text="1").click()
+        view = page.locator('[data-testid="nbmlops-version-view"][data-version="1"]')
+        view.wait_for()
+        signature = view.locator('[data-testid="nbmlops-signature-row"]').all_inner_texts()
+        assert any("tenure" in r for r in signature)
+        assert any(r.startswith("out") for r in signature)
+        frame = view.locator('[data-testid="nbmlops-model-card"]')
+        assert frame.get_attribute("sandbox") == ""
+        card = page.frame_locator('[data-testid="nbmlops-model-card"]')
+        card.locator("text=model card").first.wait_for()
+        _shot(page, f"views-model-{theme}")
+
+        # the promote dialog names the deployment that follows the alias
+        page.locator('[data-testid="nbmlops-version-row"]', has=page.locator(
+            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]').click()
+        dialog = page.locator(".jp-Dialog")
+        dialog.wait_for()
+        said = dialog.locator('[data-testid="nbmlops-promote-followers"]').inner_text()
+        assert said.startswith("Live deployment following @production: churn-api")
+        dialog.locator('[data-testid="nbmlops-promote-alias"]').fill("canary")
+        assert dialog.locator('[data-testid="nbmlops-promote-followers"]').inner_text() == \
+            "No live deployment follows @canary."
+        _shot(page, f"views-promote-dialog-{theme}")
+        dialog.locator(".jp-mod-reject").click()
+        dialog.wait_for(state="detached")
+
+        # a promote from a shell: the view follows without a reload
+        nbmlops.promote("churn", 2, "production", reason="from a shell")
+        api.close()
+        page.wait_for_function(
+            "el => el.textContent.includes('version 2')", arg=production.element_handle(),
+            timeout=10_000)
+        production.locator('[data-testid="nbmlops-rollback-button"]').wait_for()
+        assert production.locator('[data-testid="nbmlops-rollback-button"]').inner_text() == \
+            "Roll back to 1"
+        badge = production.locator(".nbmlops-badge").evaluate(CONTRAST)
+        assert badge >= 4.5, badge
+        assert not errors, errors
+    except Exception:
+        _shot(page, f"views-failure-models-{theme}")
+        raise
+    finally:
+        context.close()

@@ -334,6 +334,30 @@ class ModelHandler(ApiHandler):
         await self.reply(reads.model, name)
 
 
+class ModelCardHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A version's model card (HTML, to show in a sandboxed frame)", p.ModelCard)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        if not version.isascii() or not version.isdigit() or len(version) > 18:
+            shown = version if len(version) <= 20 else version[:20] + "…"
+            raise BadRequest(f"version must be a version number such as 3, not {shown!r}")
+        await self.reply(reads.model_card, name, int(version))
+
+
+class ChangesHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A marker that changes when the registry or the deployments change (cheap: poll "
+        "it and reload what it covers when it changes)", p.Changes)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.changes)
+
+
 class ModelHistoryHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "The model's audit events (register, promote, rollback, deploy, ...), oldest first",
@@ -453,6 +477,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/models", ModelsHandler),
     Route("/models/{name}", ModelHandler),
     Route("/models/{name}/history", ModelHistoryHandler),
+    Route("/models/{name}/versions/{version}/card", ModelCardHandler),
+    Route("/changes", ChangesHandler),
     Route("/models/{name}/promote", PromoteHandler),
     Route("/models/{name}/rollback", RollbackHandler),
     Route("/deployments", DeploymentsHandler),

@@ -176,6 +176,22 @@ class ModelDetail(TypedDict):
     versions: list[ModelVersion]
 
 
+class ModelCard(TypedDict):
+    """A version's model card as a self-contained HTML page (null: the version has none);
+    shown in a sandboxed frame."""
+
+    model: str
+    version: int
+    html: str | None
+
+
+class Changes(TypedDict):
+    """A marker that changes whenever the registry or the deployments change (the hash of
+    the newest audit event; null before the first): poll it, reload on a change."""
+
+    marker: str | None
+
+
 class AuditEvent(TypedDict):
     time: str
     action: str

@@ -224,6 +224,18 @@ def model(name: str) -> p.ModelDetail:
                          versions=[model_version(v) for v in api.list_versions(name)])
 
 
+def model_card(name: str, version: int) -> p.ModelCard:
+    _looking()
+    found = api.model_version(f"{name}/{version}")
+    return p.ModelCard(model=found.model, version=found.version,
+                       html=api.model_card_html(found))
+
+
+def changes() -> p.Changes:
+    """Null before there is a store (polling it is no error)."""
+    return p.Changes(marker=api.audit_head())
+
+
 def model_history(name: str) -> list[p.AuditEvent]:
     _looking()
     api.get_model(name)
