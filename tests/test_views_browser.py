@@ -257,8 +257,10 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
         _shot(page, f"views-model-{theme}")
 
         # the promote dialog names the deployment that follows the alias
-        page.locator('[data-testid="nbmlops-version-row"]', has=page.locator(
-            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]').click()
+        button = page.locator('[data-testid="nbmlops-version-row"]', has=page.locator(
+            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]')
+        button.scroll_into_view_if_needed()
+        button.click()
         dialog = page.locator(".jp-Dialog")
         dialog.wait_for()
         said = dialog.locator('[data-testid="nbmlops-promote-followers"]').inner_text()
