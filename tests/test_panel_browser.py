@@ -125,6 +125,12 @@ def lab(store_env: Path) -> Iterator[str]:
            "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
            "JUPYTER_CONFIG_DIR": str(jupyter / "config")}
+    built = ROOT / "src" / "nbmlops" / "labextension"
+    if (built / "package.json").exists():  # this checkout's build, not an installed copy
+        (jupyter / "data" / "labextensions").mkdir(parents=True)
+        (jupyter / "data" / "labextensions" / "nbmlops").symlink_to(built)
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(jupyter / "data"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
     # no "official Jupyter news?" toast over the page
     (jupyter / "config" / "labconfig").mkdir(parents=True)
     (jupyter / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
@@ -309,10 +315,13 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         table.wait_for()
         assert table.locator('tr[data-key="metrics.accuracy"]').get_attribute(
             "data-differs") == "true"
+        # differences only, by default: the solver both runs share is not listed
+        assert table.locator('tr[data-key="params.model.solver"]').count() == 0
+        page.locator('[data-testid="nbmlops-differences-only"]').uncheck()
         assert table.locator('tr[data-key="params.model.solver"]').get_attribute(
             "data-differs") == "false"
         assert table.locator("thead th").all_inner_texts()[1:] == ["first", "second"]
-        page.locator('[data-testid="nbmlops-compare-chart"] rect').first.wait_for()
+        page.locator('[data-testid="nbmlops-compare-chart"] circle').first.wait_for()
         _shot(page, "02-compare")
 
         # -- one run's details: its notebook is inside the server root, so it can be opened

@@ -70,10 +70,10 @@ def test_promote_rollback_list_history(shell, capsys) -> None:  # type: ignore[n
                    "churn@production: version 1 -> version 2",
                    "churn@production already points at version 2",
                    "churn@production: version 2 -> 1 (rolled back)"]
-    listed = run(shell, "%register --list").result
+    listed = run(shell, "%register --list").result.frame
     assert listed.to_dict(orient="records")[0]["aliases"] == "production=1"
-    assert list(run(shell, "%register --list churn").result["version"]) == [1, 2]
-    history = run(shell, "%register --history churn@production").result
+    assert list(run(shell, "%register --list churn").result.frame["version"]) == [1, 2]
+    history = run(shell, "%register --history churn@production").result.frame
     assert list(history["action"]) == ["promote", "promote", "rollback"]
 
 

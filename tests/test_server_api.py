@@ -182,6 +182,12 @@ async def test_runs_are_paged_by_the_store(jp_fetch: Any, many: list[dict[str, A
     assert [r["run_id"] for r in compared["runs"]] == ids
     assert compared["params"] == compared["differing"]["params"] == ["i"]
     assert compared["metrics"] == ["score"]
+    thousand = [r["run_id"] for r in many[:1000]]
+    compared = await get(jp_fetch, "compare", ids=",".join(thousand))
+    assert [r["run_id"] for r in compared["runs"]] == thousand
+    message = await fail(jp_fetch, "compare", code=400,
+                         ids=",".join(r["run_id"] for r in many[:1001]))
+    assert "at most 1000 runs at once, not 1001" in message
 
 
 async def test_run_experiments_and_compare(jp_fetch: Any, filled: dict[str, Any]) -> None:
@@ -203,6 +209,86 @@ async def test_run_experiments_and_compare(jp_fetch: Any, filled: dict[str, Any]
     assert compared["params"] == ["C"]
     assert compared["metrics"] == ["accuracy"]
     assert compared["differing"] == {"params": ["C"], "metrics": ["accuracy"]}
+
+
+async def test_compare_counts_a_missing_value_as_missing_and_overlays_curves(
+        jp_fetch: Any, store_env: Path) -> None:
+    import nbmlops
+
+    with nbmlops.track("cmp", "a", params={"C": 1.0, "seed": 7}) as a:
+        for step in range(5):
+            nbmlops.log_metric("loss", 1.0 / (step + 1), step=step)
+        nbmlops.log_metric("auc", 0.9)
+    with nbmlops.track("cmp", "b", params={"C": 1.0}) as b:
+        for step in range(3):
+            nbmlops.log_metric("loss", 2.0 / (step + 1), step=step)
+        nbmlops.log_metric("auc", 0.9)
+        nbmlops.log_metric("f1", 0.5)
+    with nbmlops.track("cmp", "c", params={"C": 0.5}) as c:
+        nbmlops.log_metric("auc", 0.8)
+    two = await get(jp_fetch, "compare", ids=f"{a.id},{b.id}")
+    assert two["params"] == ["C", "seed"]
+    assert two["metrics"] == ["auc", "f1", "loss"]
+    # seed and f1 are set in one run only: missing in the other, not different
+    assert two["differing"] == {"params": [], "metrics": ["loss"]}
+    three = await get(jp_fetch, "compare", ids=f"{a.id},{b.id},{c.id}")
+    assert three["differing"] == {"params": ["C"], "metrics": ["auc", "loss"]}
+
+    curves = await get(jp_fetch, "compare", "curves", ids=f"{b.id[:8]},{a.id},{c.id}",
+                       metric="loss")
+    assert curves["metric"] == "loss"
+    assert [cv["run_id"] for cv in curves["curves"]] == [b.id, a.id, c.id]
+    assert curves["curves"][1]["steps"] == [0, 1, 2, 3, 4]
+    assert curves["curves"][1]["values"] == [1.0, 0.5, 1 / 3, 0.25, 0.2]
+    assert curves["curves"][0]["values"] == [2.0, 1.0, 2 / 3]
+    assert curves["curves"][2] == {"run_id": c.id, "steps": [], "values": [], "times": []}
+    assert all(t > 0 for t in curves["curves"][1]["times"])
+
+    assert "ids is required" in await fail(jp_fetch, "compare", "curves", code=400,
+                                           metric="loss")
+    assert "metric is required" in await fail(jp_fetch, "compare", "curves", code=400,
+                                              ids=a.id)
+    assert "at most 50 runs" in await fail(jp_fetch, "compare", "curves", code=400,
+                                           ids=",".join([a.id] * 51), metric="loss")
+    assert "at most 250" in await fail(jp_fetch, "compare", "curves", code=400, ids=a.id,
+                                       metric="m" * 251)
+    assert "ffffffff" in await fail(jp_fetch, "compare", "curves", code=404,
+                                    ids=f"{a.id},ffffffff", metric="loss")
+
+
+async def test_model_card_and_the_change_marker(jp_fetch: Any, store_env: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+
+    assert (await get(jp_fetch, "changes"))["marker"] is None  # nothing happened yet
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    y = (X["a"] > 0).astype(int)
+    model = LogisticRegression().fit(X, y)
+    nbmlops.register(model, name="churn", data=X, evaluate=(X, y))
+    nbmlops.register(model, name="churn")
+    first = (await get(jp_fetch, "changes"))["marker"]
+    assert first
+    assert (await get(jp_fetch, "changes"))["marker"] == first  # stable while nothing moves
+    nbmlops.promote("churn", 2, "production")
+    moved = (await get(jp_fetch, "changes"))["marker"]
+    assert moved not in (None, first)
+
+    card = await get(jp_fetch, "models", "churn", "versions", "1", "card")
+    assert (card["model"], card["version"]) == ("churn", 1)
+    assert card["html"].startswith('<div class="nbmlops-model-card"')
+    assert "accuracy" in card["html"]
+    assert (await get(jp_fetch, "models", "churn", "versions", "2", "card"))["html"] is None
+
+    assert "version must be a version number" in await fail(
+        jp_fetch, "models", "churn", "versions", "two", "card", code=400)
+    assert "version must be" in await fail(jp_fetch, "models", "churn", "versions",
+                                           "9" * 40, "card", code=400)
+    await fail(jp_fetch, "models", "churn", "versions", "7", "card", code=404)
+    await fail(jp_fetch, "models", "nope", "versions", "1", "card", code=404)
 
 
 async def test_models_history_and_alias_moves(jp_fetch: Any, filled: dict[str, Any]) -> None:
@@ -394,7 +480,7 @@ def example_path(pattern: str, base_url: str) -> str:
 async def test_every_route_refuses_a_request_without_the_token(
         jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
     patterns = registered_patterns(jp_serverapp)
-    assert len(patterns) == 18
+    assert len(patterns) == 19
     for pattern, handler in patterns.items():
         path = example_path(pattern, jp_base_url)
         for method in handler.operations:  # type: ignore[attr-defined]
@@ -475,9 +561,13 @@ async def test_answers_match_the_openapi_schemas(jp_fetch: Any,
         (("runs", filled["tuned"]), {}, p.RunDetail),
         (("experiments",), {}, p.Page[p.Experiment]),
         (("compare",), {"ids": f"{filled['base']},{filled['tuned']}"}, p.Comparison),
+        (("compare", "curves"), {"ids": f"{filled['base']},{filled['tuned']}",
+                                 "metric": "accuracy"}, p.MetricCurves),
         (("models",), {}, p.Page[p.ModelSummary]),
         (("models", "churn"), {}, p.ModelDetail),
         (("models", "churn", "history"), {}, p.Page[p.AuditEvent]),
+        (("models", "churn", "versions", "1", "card"), {}, p.ModelCard),
+        (("changes",), {}, p.Changes),
         (("deployments",), {}, p.Page[p.Deployment]),
         (("jobs",), {}, p.Page[p.Job]),
         (("drift",), {}, p.Page[p.DriftRun]),

@@ -256,13 +256,13 @@ def test_progress_bar_reaches_the_total(ipython_shell: Any,
         bar.update(state(done, 4))
         assert bar.bar.value == done
         assert bar.bar.max == 4
-        assert bar.label.value == state(done, 4).line()
+        assert bar.text == state(done, 4).line()
     bar.close(state(4, 4), "finished")
     assert bar.bar.value == bar.bar.max == 4
     assert bar.bar.bar_style == "success"
-    assert bar.label.value == state(4, 4).line()
-    assert "4/4 candidates" in bar.label.value
-    assert "best accuracy 0.9" in bar.label.value
+    assert bar.text == state(4, 4).line()
+    assert "4/4 candidates" in bar.text
+    assert "best accuracy 0.9" in bar.text
     out = capsys.readouterr().out
     assert out.count("grid search: 1/4 candidates") == 1  # displayed once, on the first update
     assert "grid search: 4/4 candidates" in out  # ... its text updated on close
@@ -282,7 +282,7 @@ def test_progress_bar_without_a_known_total() -> None:
     bar.update(state(3, None))
     assert bar.bar.bar_style == "info"  # indeterminate: a full blue bar
     assert bar.bar.value == bar.bar.max
-    assert bar.label.value.startswith("grid search: 3 candidates")
+    assert bar.text.startswith("grid search: 3 candidates")
     bar.close(state(7, None), "finished")
     assert bar.bar.value == bar.bar.max == 7
     assert bar.bar.bar_style == "success"
@@ -297,8 +297,8 @@ def test_progress_bar_when_a_search_stops(status: str, style: str) -> None:
     assert bar.bar.bar_style == style
     assert bar.bar.value == 3  # stays where the search stopped
     assert bar.bar.max == 5
-    assert bar.label.value == f"{state(3, 5, failed=1).line()} · {status}"
-    assert "1 failed" in bar.label.value
+    assert bar.text == f"{state(3, 5, failed=1).line()} · {status}"
+    assert "1 failed" in bar.text
 
 
 # -- registration -----------------------------------------------------------------------

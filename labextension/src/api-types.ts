@@ -140,6 +140,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/compare/curves": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One metric's history (step, value, time) in each of the runs, to overlay */
+        get: operations["getCurves"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/models": {
         parameters: {
             query?: never;
@@ -183,6 +200,40 @@ export interface paths {
         };
         /** The model's audit events (register, promote, rollback, deploy, ...), oldest first */
         get: operations["getModelHistory"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/models/{name}/versions/{version}/card": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A version's model card (HTML, to show in a sandboxed frame) */
+        get: operations["getModelCard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A marker that changes when the registry or the deployments change (cheap: poll it and reload what it covers when it changes) */
+        get: operations["getChanges"];
         put?: never;
         post?: never;
         delete?: never;
@@ -335,6 +386,10 @@ export interface components {
             host: string | null;
             reason: string | null;
         };
+        /** @description A marker that changes whenever the registry or the deployments change (the hash of the newest audit event; null before the first): poll it, reload on a change. */
+        Changes: {
+            marker: string | null;
+        };
         /** @description Runs side by side, in the order asked for. */
         Comparison: {
             runs: components["schemas"]["RunSummary"][];
@@ -441,6 +496,18 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description One run's values of a metric, in order of step then time (null: not finite). */
+        MetricCurve: {
+            run_id: string;
+            steps: number[];
+            values: (number | null)[];
+            times: number[];
+        };
+        /** @description A metric's history in each of the runs asked for, in that order. */
+        MetricCurves: {
+            metric: string;
+            curves: components["schemas"]["MetricCurve"][];
+        };
         /** @description A metric name and how many of the runs looked at have it. */
         MetricKey: {
             key: string;
@@ -457,6 +524,12 @@ export interface components {
             step: number;
             value: number | null;
             timestamp: number;
+        };
+        /** @description A version's model card as a self-contained HTML page (null: the version has none); shown in a sandboxed frame. */
+        ModelCard: {
+            model: string;
+            version: number;
+            html: string | null;
         };
         /** @description A registered model with its versions (newest first) and where its aliases point. */
         ModelDetail: {
@@ -1153,6 +1226,67 @@ export interface operations {
             };
         };
     };
+    getCurves: {
+        parameters: {
+            query: {
+                /** @description comma-separated run ids (or unique prefixes), at most 50 */
+                ids: string;
+                /** @description the metric's key, e.g. loss */
+                metric: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricCurves"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getModels: {
         parameters: {
             query?: {
@@ -1295,6 +1429,121 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_AuditEvent"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getModelCard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                version: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelCard"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getChanges: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Changes"];
                 };
             };
             /** @description the input is not valid (the message names it) */

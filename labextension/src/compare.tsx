@@ -1,66 +1,291 @@
-/** Compare: the chosen runs' params and metrics side by side, and one metric as bars. */
+/**
+ * Compare: the chosen runs' metrics then params side by side ("differences only" by
+ * default; a value a run lacks is shown as missing, not as a difference), a metric as a
+ * dot plot on an honest axis, the metric's history overlaid, and a param against a metric.
+ * `CompareView` takes its run ids as props, so a sidebar section or a main-area tab hosts it.
+ */
 import * as React from 'react';
+import type uPlot from 'uplot';
 
+import { UPlotChart, seriesColor, themedAxis, themeColor, valueAxis } from './compare-charts';
 import { ErrorMessage, Status, formatValue, useLoad } from './common';
 import type { INav } from './panel';
 import { Schemas, apiGet } from './request';
 
-const BAR_HEIGHT = 18;
-const LABEL_WIDTH = 90;
-const CHART_WIDTH = 260;
+type Run = Schemas['RunSummary'];
+type Kind = 'params' | 'metrics';
 
-function runLabel(run: Schemas['RunSummary']): string {
+/** Runs whose history is overlaid at once (the server's bound too). */
+export const MAX_CURVES = 50;
+/** Runs drawn in the dot plot: the best this many by the chosen metric. */
+const MAX_DOTS = 40;
+
+function runLabel(run: Run): string {
   return run.name ?? run.run_id.slice(0, 8);
 }
 
-export function BarChart(props: {
-  runs: Schemas['RunSummary'][];
-  metric: string;
-}): JSX.Element {
-  const values = props.runs.map(r => r.metrics[props.metric]);
-  const finite = values.filter((v): v is number => typeof v === 'number' && isFinite(v));
-  const max = Math.max(0, ...finite);
-  const min = Math.min(0, ...finite);
-  const span = max - min || 1;
-  const barArea = CHART_WIDTH - LABEL_WIDTH - 50;
-  const zero = LABEL_WIDTH + ((0 - min) / span) * barArea;
-  const height = props.runs.length * (BAR_HEIGHT + 4) + 4;
+function shortLabel(run: Run, n = 16): string {
+  const label = runLabel(run);
+  return label.length <= n ? label : label.slice(0, n - 1) + '…';
+}
+
+function has(run: Run, kind: Kind, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(run[kind], key);
+}
+
+function numeric(run: Run, key: string): number | null {
+  const v = run.metrics[key];
+  return typeof v === 'number' && isFinite(v) ? v : null;
+}
+
+/** One metric across the runs as dots on an axis spanning the values (not from zero). */
+export function DotPlot(props: { runs: Run[]; metric: string }): JSX.Element {
+  const scored = props.runs
+    .map(run => ({ run, value: numeric(run, props.metric) }))
+    .filter((d): d is { run: Run; value: number } => d.value !== null)
+    .sort((a, b) => b.value - a.value);
+  const shown = scored.slice(0, MAX_DOTS);
+  const missing = props.runs.length - scored.length;
+  if (shown.length === 0) {
+    return <div className="nbmlops-muted">No run has a value for {props.metric}.</div>;
+  }
+  const axis = valueAxis(shown.map(d => d.value));
+  const width = 560;
+  const left = 130;
+  const right = 60;
+  const row = 18;
+  const top = 8;
+  const height = top + shown.length * row + 26;
+  const x = (v: number) => left + ((v - axis.lo) / (axis.hi - axis.lo)) * (width - left - right);
   return (
-    <svg
-      className="nbmlops-chart"
-      data-testid="nbmlops-compare-chart"
-      width={CHART_WIDTH}
-      height={height}
-      viewBox={`0 0 ${CHART_WIDTH} ${height}`}
-      role="img"
-      aria-label={`${props.metric} by run`}
-    >
-      {props.runs.map((run, i) => {
-        const value = values[i];
-        const y = 4 + i * (BAR_HEIGHT + 4);
-        const has = typeof value === 'number' && isFinite(value);
-        const x1 = has ? LABEL_WIDTH + ((Math.min(0, value) - min) / span) * barArea : zero;
-        const w = has ? (Math.abs(value) / span) * barArea : 0;
-        return (
-          <g key={run.run_id}>
-            <text x={LABEL_WIDTH - 4} y={y + BAR_HEIGHT - 5} textAnchor="end">
-              {runLabel(run).slice(0, 12)}
-            </text>
-            <rect className="nbmlops-bar" x={x1} y={y} width={Math.max(w, 1)} height={BAR_HEIGHT}>
-              <title>{`${runLabel(run)}: ${formatValue(value)}`}</title>
-            </rect>
-            <text x={x1 + w + 3} y={y + BAR_HEIGHT - 5}>
-              {has ? formatValue(value) : '—'}
+    <figure className="nbmlops-figure">
+      <svg
+        className="nbmlops-chart"
+        data-testid="nbmlops-compare-chart"
+        viewBox={`0 0 ${width} ${height}`}
+        width="100%"
+        style={{ maxWidth: width }}
+        role="img"
+        aria-label={`${props.metric} by run, axis from ${axis.lo} to ${axis.hi}`}
+      >
+        {axis.ticks.map(t => (
+          <g key={t} className="nbmlops-tick">
+            <line className="nbmlops-grid" x1={x(t)} x2={x(t)} y1={top - 4} y2={height - 22} />
+            <text x={x(t)} y={height - 8} textAnchor="middle">
+              {formatValue(t)}
             </text>
           </g>
-        );
-      })}
-      <line className="nbmlops-axis" x1={zero} x2={zero} y1={0} y2={height} />
-    </svg>
+        ))}
+        {shown.map((d, i) => {
+          const y = top + i * row + row / 2;
+          return (
+            <g key={d.run.run_id} className="nbmlops-dot-row">
+              <text x={left - 8} y={y + 4} textAnchor="end">
+                <title>{runLabel(d.run)}</title>
+                {shortLabel(d.run, 18)}
+              </text>
+              <line className="nbmlops-grid" x1={left} x2={x(d.value)} y1={y} y2={y} />
+              <circle className="nbmlops-dot" cx={x(d.value)} cy={y} r={4.5}>
+                <title>{`${runLabel(d.run)}: ${formatValue(d.value)}`}</title>
+              </circle>
+              <text x={x(d.value) + 8} y={y + 4}>
+                {formatValue(d.value)}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+      <figcaption className="nbmlops-muted">
+        {props.metric}: the axis spans {formatValue(axis.lo)} to {formatValue(axis.hi)}, not
+        from zero
+        {scored.length > MAX_DOTS ? `; the best ${MAX_DOTS} of ${scored.length} runs` : ''}
+        {missing > 0 ? `; ${missing} without a value not shown` : ''}
+      </figcaption>
+    </figure>
   );
 }
 
-export function CompareSection(props: { runIds: string[]; nav: INav }): JSX.Element {
+/** The metric's history (value by step) in each run, overlaid. */
+export function MetricCurves(props: { runs: Run[]; metric: string }): JSX.Element {
+  const runs = props.runs.slice(0, MAX_CURVES);
+  const ids = runs.map(r => r.run_id).join(',');
+  const load = useLoad(
+    () =>
+      apiGet('/nbmlops/api/compare/curves', { query: { ids, metric: props.metric } }),
+    [ids, props.metric]
+  );
+  const curves = load.data;
+  if (!curves) {
+    return <Status load={load} />;
+  }
+  const drawn = curves.curves.filter(c => c.steps.length > 0);
+  if (drawn.length === 0) {
+    return <div className="nbmlops-muted">No run logged {props.metric}.</div>;
+  }
+  if (drawn.every(c => c.steps.length === 1)) {
+    return (
+      <div className="nbmlops-muted" data-testid="nbmlops-compare-curves-none">
+        {props.metric}: one value per run, no history to draw (the dot plot above shows
+        them).
+      </div>
+    );
+  }
+  const xs = Array.from(new Set(drawn.flatMap(c => c.steps))).sort((a, b) => a - b);
+  const at = new Map(xs.map((s, i) => [s, i]));
+  const data: uPlot.AlignedData = [
+    xs,
+    ...drawn.map(c => {
+      const ys: (number | null)[] = new Array(xs.length).fill(null);
+      c.steps.forEach((s, i) => {
+        ys[at.get(s) as number] = c.values[i];
+      });
+      return ys;
+    })
+  ];
+  const names = new Map(runs.map(r => [r.run_id, runLabel(r)]));
+  return (
+    <figure className="nbmlops-figure">
+      <UPlotChart
+        testId="nbmlops-compare-curves"
+        label={`${props.metric} by step in ${drawn.length} runs`}
+        deps={[curves]}
+        make={width => ({
+          data,
+          options: {
+            width,
+            height: 240,
+            scales: { x: { time: false } },
+            legend: { show: drawn.length <= 12 },
+            axes: [themedAxis({ label: 'step' }), themedAxis({ label: props.metric, size: 60 })],
+            series: [
+              { label: 'step' },
+              ...drawn.map((c, i) => ({
+                label: names.get(c.run_id) ?? c.run_id.slice(0, 8),
+                stroke: seriesColor(i),
+                width: 1.5,
+                spanGaps: true,
+                points: { show: xs.length <= 30 }
+              }))
+            ]
+          }
+        })}
+      />
+      <figcaption className="nbmlops-muted">
+        {props.metric} by step, {drawn.length} run{drawn.length === 1 ? '' : 's'}
+        {props.runs.length > MAX_CURVES ? ` (the first ${MAX_CURVES} of ${props.runs.length})` : ''}
+      </figcaption>
+    </figure>
+  );
+}
+
+/** A param (numbers, or categories in order) against a metric, one point per run. */
+export function ParamScatter(props: { runs: Run[]; param: string; metric: string }): JSX.Element {
+  const points = props.runs
+    .filter(r => has(r, 'params', props.param) && numeric(r, props.metric) !== null)
+    .map(r => ({ run: r, x: r.params[props.param] as unknown, y: numeric(r, props.metric) as number }));
+  if (points.length === 0) {
+    return (
+      <div className="nbmlops-muted">
+        No run has both {props.param} and {props.metric}.
+      </div>
+    );
+  }
+  const allNumbers = points.every(p => typeof p.x === 'number');
+  const categories = allNumbers
+    ? []
+    : Array.from(new Set(points.map(p => formatValue(p.x)))).sort();
+  const position = (v: unknown) =>
+    allNumbers ? (v as number) : categories.indexOf(formatValue(v));
+  const sorted = points
+    .map(p => ({ ...p, px: position(p.x) }))
+    .sort((a, b) => a.px - b.px);
+  const positive = allNumbers && sorted.every(p => p.px > 0);
+  const wide = positive && sorted[sorted.length - 1].px / sorted[0].px >= 100;
+  const data: uPlot.AlignedData = [sorted.map(p => p.px), sorted.map(p => p.y)];
+  const brand = themeColor('--jp-brand-color1', '#1976d2');
+  return (
+    <figure className="nbmlops-figure">
+      <UPlotChart
+        testId="nbmlops-compare-scatter"
+        label={`${props.metric} against ${props.param}, ${sorted.length} runs`}
+        deps={[props.runs, props.param, props.metric]}
+        make={width => ({
+          data,
+          options: {
+            width,
+            height: 240,
+            scales: {
+              x: {
+                time: false,
+                distr: wide ? 3 : 1,
+                range: allNumbers
+                  ? undefined
+                  : (): uPlot.Range.MinMax => [-0.5, categories.length - 0.5]
+              }
+            },
+            legend: { show: false },
+            cursor: { drag: { x: true, y: true } },
+            axes: [
+              themedAxis({
+                label: props.param + (wide ? ' (log)' : ''),
+                ...(allNumbers
+                  ? {}
+                  : {
+                      splits: () => categories.map((_, i) => i),
+                      values: (_u: uPlot, splits: number[]) =>
+                        splits.map(i => categories[i] ?? '')
+                    })
+              }),
+              themedAxis({ label: props.metric, size: 60 })
+            ],
+            series: [
+              { label: props.param },
+              {
+                label: props.metric,
+                stroke: brand,
+                paths: () => null,
+                points: { show: true, size: 7, stroke: brand, fill: brand }
+              }
+            ]
+          }
+        })}
+      />
+      <figcaption className="nbmlops-muted">
+        {props.metric} against {props.param}: {sorted.length} run{sorted.length === 1 ? '' : 's'}
+        {props.runs.length > sorted.length
+          ? `; ${props.runs.length - sorted.length} without both not shown`
+          : ''}
+      </figcaption>
+    </figure>
+  );
+}
+
+function Picker(props: {
+  label: string;
+  value: string;
+  options: string[];
+  testId: string;
+  onChange: (v: string) => void;
+}): JSX.Element {
+  return (
+    <label className="nbmlops-picker">
+      {props.label}{' '}
+      <select
+        value={props.value}
+        data-testid={props.testId}
+        onChange={e => props.onChange(e.target.value)}
+      >
+        {props.options.map(o => (
+          <option key={o} value={o}>
+            {o}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element {
   const ids = props.runIds.join(',');
   const load = useLoad(
     () =>
@@ -70,10 +295,15 @@ export function CompareSection(props: { runIds: string[]; nav: INav }): JSX.Elem
     [ids]
   );
   const [metric, setMetric] = React.useState<string>('');
+  const [param, setParam] = React.useState<string>('');
+  const [onlyDiffering, setOnlyDiffering] = React.useState(true);
   const comparison = load.data;
   React.useEffect(() => {
     if (comparison && !comparison.metrics.includes(metric)) {
       setMetric(comparison.differing.metrics[0] ?? comparison.metrics[0] ?? '');
+    }
+    if (comparison && !comparison.params.includes(param)) {
+      setParam(comparison.differing.params[0] ?? comparison.params[0] ?? '');
     }
   }, [comparison]);
 
@@ -87,24 +317,42 @@ export function CompareSection(props: { runIds: string[]; nav: INav }): JSX.Elem
   if (comparison === null) {
     return <Status load={load} />;
   }
-  const differs = (kind: 'params' | 'metrics', key: string) =>
-    comparison.differing[kind].includes(key);
-  const rows: [kind: 'params' | 'metrics', key: string][] = [
-    ...comparison.params.map(k => ['params', k] as ['params', string]),
-    ...comparison.metrics.map(k => ['metrics', k] as ['metrics', string])
+  const differs = (kind: Kind, key: string) => comparison.differing[kind].includes(key);
+  const all: [Kind, string][] = [
+    ...comparison.metrics.map(k => ['metrics', k] as [Kind, string]),
+    ...comparison.params.map(k => ['params', k] as [Kind, string])
   ];
+  const rows = onlyDiffering ? all.filter(([kind, key]) => differs(kind, key)) : all;
+  const same = all.length - all.filter(([kind, key]) => differs(kind, key)).length;
   return (
-    <div className="nbmlops-section">
+    <div className="nbmlops-section nbmlops-compare" data-testid="nbmlops-compare">
       <ErrorMessage error={load.error} />
-      <div className="nbmlops-scroll">
+      <div className="nbmlops-toolbar">
+        <label>
+          <input
+            type="checkbox"
+            checked={onlyDiffering}
+            data-testid="nbmlops-differences-only"
+            onChange={e => setOnlyDiffering(e.target.checked)}
+          />{' '}
+          Differences only
+        </label>
+        <span className="nbmlops-muted" data-testid="nbmlops-compare-note">
+          {comparison.runs.length} runs ·{' '}
+          {onlyDiffering
+            ? `${rows.length} that differ${same ? `, ${same} the same in every run hidden` : ''}`
+            : `${rows.length} values`}
+        </span>
+      </div>
+      <div className="nbmlops-scroll nbmlops-compare-scroll">
         <table className="nbmlops-table" data-testid="nbmlops-compare-table">
           <thead>
             <tr>
-              <th />
+              <th className="nbmlops-sticky" />
               {comparison.runs.map(run => (
-                <th key={run.run_id}>
+                <th key={run.run_id} title={`${runLabel(run)} (${run.run_id})`}>
                   <a className="nbmlops-link" onClick={() => props.nav.showRun(run.run_id)}>
-                    {runLabel(run)}
+                    {shortLabel(run)}
                   </a>
                 </th>
               ))}
@@ -118,39 +366,67 @@ export function CompareSection(props: { runIds: string[]; nav: INav }): JSX.Elem
                 className={differs(kind, key) ? 'nbmlops-differs' : ''}
                 data-differs={differs(kind, key) ? 'true' : 'false'}
               >
-                <th title={`${kind}.${key}`}>
+                <th className="nbmlops-sticky" title={`${kind}.${key}`}>
                   <span className="nbmlops-muted">{kind === 'params' ? 'param' : 'metric'}</span>{' '}
                   {key}
                 </th>
-                {comparison.runs.map(run => (
-                  <td key={run.run_id} className="nbmlops-number">
-                    {formatValue(run[kind][key])}
-                  </td>
-                ))}
+                {comparison.runs.map(run =>
+                  has(run, kind, key) ? (
+                    <td key={run.run_id} className="nbmlops-number">
+                      {formatValue(run[kind][key])}
+                    </td>
+                  ) : (
+                    <td
+                      key={run.run_id}
+                      className="nbmlops-missing"
+                      data-missing="true"
+                      title="not recorded in this run"
+                    >
+                      —
+                    </td>
+                  )
+                )}
               </tr>
             ))}
           </tbody>
         </table>
+        {rows.length === 0 && (
+          <div className="nbmlops-muted">
+            Every param and metric is the same in these runs (untick Differences only to see
+            them).
+          </div>
+        )}
       </div>
       {comparison.metrics.length > 0 && (
-        <div>
-          <label>
-            Chart{' '}
-            <select
+        <div className="nbmlops-charts">
+          <div className="nbmlops-toolbar">
+            <Picker
+              label="Metric"
               value={metric}
-              data-testid="nbmlops-chart-metric"
-              onChange={e => setMetric(e.target.value)}
-            >
-              {comparison.metrics.map(m => (
-                <option key={m} value={m}>
-                  {m}
-                </option>
-              ))}
-            </select>
-          </label>
-          <BarChart runs={comparison.runs} metric={metric} />
+              options={comparison.metrics}
+              testId="nbmlops-chart-metric"
+              onChange={setMetric}
+            />
+            {comparison.params.length > 0 && (
+              <Picker
+                label="against param"
+                value={param}
+                options={comparison.params}
+                testId="nbmlops-chart-param"
+                onChange={setParam}
+              />
+            )}
+          </div>
+          {metric && <DotPlot runs={comparison.runs} metric={metric} />}
+          {metric && <MetricCurves runs={comparison.runs} metric={metric} />}
+          {metric && param && (
+            <ParamScatter runs={comparison.runs} param={param} metric={metric} />
+          )}
         </div>
       )}
     </div>
   );
 }
+
+/** The sidebar's Compare section (the same view). */
+export const CompareSection = CompareView;

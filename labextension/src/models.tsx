@@ -5,6 +5,7 @@ import * as React from 'react';
 
 import { ErrorMessage, Status, Table, formatTime, formatValue, useLoad } from './common';
 import type { INav } from './panel';
+import { useChangeMarker } from './views-common';
 import { Schemas, apiGet, apiPost } from './request';
 
 const DEFAULT_ALIAS = 'production';
@@ -14,13 +15,25 @@ class PromoteBody extends Widget implements Dialog.IBodyWidget<{ alias: string; 
   private readonly alias: HTMLInputElement;
   private readonly reason: HTMLInputElement;
 
-  constructor(message: string, alias: string) {
+  constructor(message: string, alias: string, followers: Map<string, string[]> = new Map()) {
     super();
     this.addClass('nbmlops-dialog');
     const text = document.createElement('p');
     text.textContent = message;
+    const follow = document.createElement('p');
+    follow.dataset.testid = 'nbmlops-promote-followers';
+    follow.className = 'nbmlops-warning-text';
+    const say = (a: string) => {
+      const names = followers.get(a) ?? [];
+      follow.textContent = names.length
+        ? `Live deployment${names.length === 1 ? '' : 's'} following @${a}: ${names.join(', ')}; ` +
+          `${names.length === 1 ? 'it switches' : 'they switch'} to the new version at once.`
+        : `No live deployment follows @${a}.`;
+    };
+    say(alias);
     this.alias = document.createElement('input');
     this.alias.value = alias;
+    this.alias.addEventListener('input', () => say(this.alias.value.trim()));
     this.alias.setAttribute('aria-label', 'Alias');
     this.alias.dataset.testid = 'nbmlops-promote-alias';
     this.reason = document.createElement('input');
@@ -28,7 +41,7 @@ class PromoteBody extends Widget implements Dialog.IBodyWidget<{ alias: string; 
     this.reason.setAttribute('aria-label', 'Reason');
     const label = document.createElement('label');
     label.append('Alias ', this.alias);
-    this.node.append(text, label, this.reason);
+    this.node.append(text, label, follow, this.reason);
   }
 
   getValue(): { alias: string; reason: string } {
@@ -40,11 +53,12 @@ async function ask(
   title: string,
   message: string,
   alias: string,
-  accept: string
+  accept: string,
+  followers?: Map<string, string[]>
 ): Promise<{ alias: string; reason: string } | null> {
   const result = await showDialog({
     title,
-    body: new PromoteBody(message, alias),
+    body: new PromoteBody(message, alias, followers),
     buttons: [Dialog.cancelButton(), Dialog.okButton({ label: accept })]
   });
   if (!result.button.accept || !result.value || !result.value.alias) {
@@ -66,8 +80,21 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
       }),
     [props.name]
   );
+  const deployments = useLoad(
+    () => apiGet('/nbmlops/api/deployments', { query: { limit: 500 } }),
+    [props.name]
+  );
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [notice, setNotice] = React.useState<string | null>(null);
+  const [shown, setShown] = React.useState<number | null>(null);
+  const node = React.useRef<HTMLDivElement>(null);
+  useChangeMarker(node, () => {
+    load.reload();
+    history.reload();
+    deployments.reload();
+  });
+  const followers = followersOf(props.name, deployments.data?.items ?? []);
+  const movable = aliasesThatMoved(history.data?.items ?? []);
 
   const done = (move: Schemas['AliasMove']) => {
     setActionError(null);
@@ -92,7 +119,8 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
       `Promote ${version.model} version ${version.version}?`,
       `Point an alias of ${version.model} at version ${version.version} (audited).`,
       aliases.includes(DEFAULT_ALIAS) || aliases.length === 0 ? DEFAULT_ALIAS : aliases[0],
-      'Promote'
+      'Promote',
+      followers
     );
     if (answer) {
       apiPost(
@@ -105,10 +133,11 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
   const rollback = async (alias: string, version: number) => {
     const answer = await ask(
       `Roll back ${props.name}@${alias}?`,
-      `${props.name}@${alias} points at version ${version}; point it back at the version it ` +
-        'pointed at before its last move (audited).',
+      `${props.name}@${alias} points at version ${version}; point it back at version ` +
+        `${movable.get(alias)}, where it pointed before its last move (audited).`,
       alias,
-      'Roll back'
+      'Roll back',
+      followers
     );
     if (answer) {
       apiPost(
@@ -121,7 +150,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
 
   const detail = load.data;
   return (
-    <div className="nbmlops-section" data-testid="nbmlops-model-details">
+    <div className="nbmlops-section" data-testid="nbmlops-model-details" ref={node}>
       <div className="nbmlops-toolbar">
         <button className="jp-Button jp-mod-styled" onClick={props.onBack}>
           ‹ Models
@@ -148,16 +177,34 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
               {Object.entries(detail.model.aliases).map(([alias, version]) => (
                 <li key={alias} data-testid="nbmlops-alias" data-alias={alias}>
                   <span className="nbmlops-badge">@{alias}</span> → version {version}{' '}
-                  <button
-                    className="jp-Button jp-mod-styled nbmlops-small"
-                    data-testid="nbmlops-rollback-button"
-                    onClick={() => void rollback(alias, version)}
-                  >
-                    Roll back
-                  </button>
+                  {(followers.get(alias) ?? []).length > 0 && (
+                    <span className="nbmlops-muted" data-testid="nbmlops-alias-followers">
+                      (served by {(followers.get(alias) ?? []).join(', ')}){' '}
+                    </span>
+                  )}
+                  {movable.has(alias) ? (
+                    <button
+                      className="jp-Button jp-mod-styled nbmlops-small"
+                      data-testid="nbmlops-rollback-button"
+                      title={`point @${alias} back at version ${movable.get(alias)}`}
+                      onClick={() => void rollback(alias, version)}
+                    >
+                      Roll back to {movable.get(alias)}
+                    </button>
+                  ) : (
+                    <span className="nbmlops-muted" data-testid="nbmlops-no-rollback">
+                      (never moved: nothing to roll back to)
+                    </span>
+                  )}
                 </li>
               ))}
             </ul>
+          )}
+          {shown !== null && detail.versions.some(v => v.version === shown) && (
+            <VersionView
+              version={detail.versions.find(v => v.version === shown) as Schemas['ModelVersion']}
+              onClose={() => setShown(null)}
+            />
           )}
           <h4>Versions</h4>
           <Table
@@ -165,7 +212,18 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
             rowKey={v => String(v.version)}
             testId="nbmlops-version-row"
             columns={[
-              { title: 'Version', cell: v => v.version },
+              {
+                title: 'Version',
+                cell: v => (
+                  <a
+                    className="nbmlops-link"
+                    data-testid="nbmlops-version-open"
+                    onClick={() => setShown(shown === v.version ? null : v.version)}
+                  >
+                    {v.version}
+                  </a>
+                )
+              },
               {
                 title: 'Aliases',
                 cell: v =>
@@ -252,18 +310,161 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
   );
 }
 
+/** Where each alias of `model` is followed by a live deployment: alias → names. */
+export function followersOf(
+  model: string,
+  deployments: Schemas['Deployment'][]
+): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const d of deployments) {
+    if (d.model === model && d.alias && d.status === 'running') {
+      const names = out.get(d.alias) ?? [];
+      if (!names.includes(d.name)) {
+        names.push(d.name);
+      }
+      out.set(d.alias, names);
+    }
+  }
+  return out;
+}
+
+/**
+ * The aliases a rollback applies to, with the version it would go back to: those whose
+ * last move (promote or rollback) came from another version. An alias only ever set once
+ * has nowhere to go back to.
+ */
+export function aliasesThatMoved(events: Schemas['AuditEvent'][]): Map<string, number> {
+  const last = new Map<string, Schemas['AuditEvent']>();
+  for (const e of events) {
+    if (e.alias && (e.action === 'promote' || e.action === 'rollback') && e.to_version !== null) {
+      last.set(e.alias, e);
+    }
+  }
+  const out = new Map<string, number>();
+  for (const [alias, e] of last) {
+    if (e.from_version !== null && e.from_version !== e.to_version) {
+      out.set(alias, e.from_version);
+    }
+  }
+  return out;
+}
+
+/** A version: its signature, metrics, and model card in a sandboxed frame. */
+export function VersionView(props: {
+  version: Schemas['ModelVersion'];
+  onClose?: () => void;
+}): JSX.Element {
+  const v = props.version;
+  const card = useLoad(
+    () =>
+      apiGet('/nbmlops/api/models/{name}/versions/{version}/card', {
+        path: { name: v.model, version: String(v.version) }
+      }),
+    [v.model, v.version]
+  );
+  // the signature as the registry stores it: inputs [[name, dtype]], output, classes
+  const signature = (v.signature ?? null) as {
+    inputs?: [string, string][];
+    output?: string | null;
+    classes?: unknown[] | null;
+  } | null;
+  const rows: [string, string, string][] = [
+    ...(signature?.inputs ?? []).map(([n, d]) => ['in', n, d] as [string, string, string]),
+    ...(signature?.output
+      ? [['out', 'prediction', signature.output] as [string, string, string]]
+      : []),
+    ...(signature?.classes
+      ? [['classes', signature.classes.map(c => String(c)).join(', '), ''] as [string, string, string]]
+      : [])
+  ];
+  const fields = rows.map(([what, name, type]) => (
+    <tr key={`${what}-${name}`} data-testid="nbmlops-signature-row">
+      <td className="nbmlops-muted">{what}</td>
+      <td>{name}</td>
+      <td>{type}</td>
+    </tr>
+  ));
+  return (
+    <div className="nbmlops-version" data-testid="nbmlops-version-view" data-version={v.version}>
+      <div className="nbmlops-toolbar">
+        <h4>
+          {v.model} version {v.version}
+        </h4>
+        {props.onClose && (
+          <button className="jp-Button jp-mod-styled nbmlops-small" onClick={props.onClose}>
+            Close
+          </button>
+        )}
+      </div>
+      <div className="nbmlops-muted">
+        {v.flavor} · {v.format}
+        {v.description ? ` · ${v.description}` : ''}
+      </div>
+      <h5>Signature</h5>
+      {rows.length > 0 ? (
+        <table className="nbmlops-table nbmlops-narrow" data-testid="nbmlops-signature">
+          <thead>
+            <tr>
+              <th />
+              <th>name</th>
+              <th>type</th>
+            </tr>
+          </thead>
+          <tbody>
+            {fields}
+          </tbody>
+        </table>
+      ) : (
+        <div className="nbmlops-muted">No signature recorded.</div>
+      )}
+      <h5>Model card</h5>
+      {card.data === null ? (
+        <Status load={card} />
+      ) : card.data.html ? (
+        <iframe
+          className="nbmlops-card-frame"
+          data-testid="nbmlops-model-card"
+          title={`model card of ${v.model}/${v.version}`}
+          sandbox=""
+          srcDoc={cardPage(card.data.html)}
+        />
+      ) : (
+        <div className="nbmlops-muted" data-testid="nbmlops-no-card">
+          No model card (register with evaluation data to make one).
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The card fragment as a page in the theme's colours (the frame runs no script). */
+function cardPage(fragment: string): string {
+  const bg = getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim();
+  const fg = getComputedStyle(document.body).getPropertyValue('--jp-ui-font-color1').trim();
+  return (
+    '<!doctype html><html><head><meta charset="utf-8"><style>' +
+    `body{margin:8px;font-family:sans-serif;background:${bg || '#fff'};color:${fg || '#000'}}` +
+    'img{max-width:100%;background:#fff}table{border-collapse:collapse}' +
+    'td,th{padding:2px 6px}</style></head><body>' +
+    fragment +
+    '</body></html>'
+  );
+}
+
 export function ModelsSection(props: {
   model: string | null;
   onSelect: (name: string | null) => void;
   nav: INav;
 }): JSX.Element {
   const load = useLoad(() => apiGet('/nbmlops/api/models', { query: { limit: 500 } }), []);
+  const node = React.useRef<HTMLDivElement>(null);
+  useChangeMarker(node, load.reload);
   if (props.model) {
     return <ModelDetails name={props.model} nav={props.nav} onBack={() => props.onSelect(null)} />;
   }
   const page = load.data;
   return (
-    <div className="nbmlops-section">
+    <div className="nbmlops-section" ref={node}>
       <Status load={load} empty={page?.items.length === 0} emptyText="No registered models." />
       {page && page.items.length > 0 && (
         <Table

@@ -13,7 +13,7 @@ from nbmlops._types import ModelVersion
 from nbmlops.commands import approvals as said
 from nbmlops.errors import NbmlopsError
 from nbmlops.formatting import format_number
-from nbmlops.magics import _display, _parsing
+from nbmlops.magics import _display, _parsing, _tables
 
 
 class RegisteredVersion(ModelVersion):
@@ -169,9 +169,11 @@ class RegisterMagics(Magics):
             if args.requests is not None:
                 return said.requests_table(api.approval_requests(args.requests or None))
             if args.list is not None:
-                return api.models(args.list or None)
+                if args.list:
+                    return _tables.versions_table(api.models(args.list))
+                return _tables.models_table(api.models())
             if args.history:
-                return api.model_history(args.history)
+                return _tables.history_table(api.model_history(args.history))
             return self._register(args)
         except (NbmlopsError, ValueError) as exc:
             raise UsageError(f"%register: {exc}") from None

@@ -70,4 +70,4 @@ class RunsMagics(Magics):
             raise UsageError(f"%runs: {exc}") from None
         if hidden:
             print(f"%runs: no runs match; {hidden}")
-        return RunsView(frame, shown_of=frame.attrs.get("total"))
+        return RunsView(frame, shown_of=frame.attrs.get("total"), sort=args.sort)

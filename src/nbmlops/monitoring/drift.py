@@ -62,6 +62,7 @@ TESTS: dict[str, tuple[Kind, ...]] = {
 THRESHOLDS: dict[str, float] = {"ks": 0.05, "chi2": 0.05, "wasserstein": 0.1, "psi": 0.2,
                                 "jensenshannon": 0.1}
 P_VALUE_TESTS = frozenset({"ks", "chi2"})
+_STATISTIC_NAMES = {"ks": "D", "chi2": "χ²"}  # how each test's statistic is written
 SMALL = 1000  # reference values up to which the tests with p-values are chosen
 DEFAULT_SHARE = 0.5
 PREDICTION = "prediction"
@@ -98,6 +99,18 @@ class ColumnDrift:
     def score(self) -> float | None:
         """What is compared with the threshold: the p-value, or the distance."""
         return self.p_value if self.test in P_VALUE_TESTS else self.statistic
+
+    @property
+    def result(self) -> str:
+        """The test's result with each number named: ``ks D=0.093, p=0.795`` for the tests
+        with a p-value, ``psi=0.31`` for the distances."""
+        if self.test in P_VALUE_TESTS:
+            named = [f"{_STATISTIC_NAMES.get(self.test, 'statistic')}={_fmt(self.statistic)}"
+                     if self.statistic is not None else "",
+                     f"p={_fmt(self.p_value)}" if self.p_value is not None else ""]
+            shown = ", ".join(n for n in named if n)
+            return f"{self.test} {shown}" if shown else self.test
+        return f"{self.test}={_fmt(self.statistic)}" if self.statistic is not None else self.test
 
     @property
     def missing_change(self) -> float | None:
@@ -171,7 +184,7 @@ class DriftReport:
             text += f": {shown}"
         if self.prediction is not None:
             text += f" · prediction {'drifted' if self.prediction.drifted else 'stable'} " \
-                    f"({self.prediction.test} {_fmt(self.prediction.score)})"
+                    f"({self.prediction.result})"
         return text
 
     def table(self) -> pd.DataFrame:
@@ -226,13 +239,27 @@ class DriftReport:
             ranked.append(self.prediction)
         return ranked
 
+    @property
+    def verdict(self) -> str:
+        """``drift`` when the dataset or the prediction drifted, ``some`` when columns did
+        but fewer than the share, ``none`` when nothing did."""
+        if self.dataset_drift or self.prediction_drift:
+            return "drift"
+        return "some" if self.drifted else "none"
+
+    @property
+    def colour(self) -> str:
+        """The headline's colour, from the verdict: red, amber, green."""
+        return {"drift": "#cf222e", "some": "#9a6700", "none": "#1a7f37"}[self.verdict]
+
     def to_html(self, *, top: int = 6, figure: bool = True) -> str:
         """A self-contained HTML fragment: the verdict, the table with drifted columns
         highlighted, and the figure (small: one PNG, whatever the number of columns)."""
         esc = html.escape
-        colour = "#cf222e" if self.dataset_drift else "#1a7f37"
+        colour = self.colour
         parts = ['<div class="nbmlops-drift" style="font-size:13px;line-height:1.45">',
-                 f'<div style="font-weight:600;color:{colour}">{esc(self.summary())}</div>',
+                 f'<div class="nbmlops-drift-verdict" data-verdict="{self.verdict}" '
+                 f'style="font-weight:600;color:{colour}">{esc(self.summary())}</div>',
                  f'<div style="color:#57606a">reference: {esc(self.reference)} · current: '
                  f'{esc(self.current)} · {self.seconds:.2f} s'
                  + (f" · run {esc(self.run_id[:8])}" if self.run_id else "") + "</div>",
@@ -274,8 +301,9 @@ class DriftReport:
                  f"  current:   {self.current}"]
         for c in sorted(self.columns, key=lambda c: (not c.drifted, -c.severity))[:10]:
             mark = "✗" if c.drifted else "✓"
-            lines.append(f"  {mark} {c.column}: {c.test} {_fmt(c.score)} "
-                         f"(threshold {_fmt(c.threshold)})" + (f" {c.note}" if c.note else ""))
+            bound = "p <" if c.test in P_VALUE_TESTS else ">"
+            lines.append(f"  {mark} {c.column}: {c.result} (drifted when {bound} "
+                         f"{_fmt(c.threshold)})" + (f" {c.note}" if c.note else ""))
         if len(self.columns) > 10:
             lines.append(f"  … {len(self.columns) - 10} more (report.table())")
         return "\n".join(lines)

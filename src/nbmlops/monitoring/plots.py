@@ -41,9 +41,7 @@ def drift_figure(columns: Sequence[ColumnDrift]) -> bytes:
             _numeric(ax, column)
         else:
             _categorical(ax, column)
-        score = column.score
-        shown = "" if score is None else f"{column.test} {score:.3g}"
-        ax.set_title(f"{_plain(column.column)}\n{shown}", fontsize=9,
+        ax.set_title(f"{_plain(column.column)}\n{_plain(column.result)}", fontsize=9,
                      color=_DRIFTED if column.drifted else "black")
         ax.tick_params(labelsize=7)
         for side in ("top", "right"):

@@ -40,7 +40,8 @@ from nbmlops.server.schema import check
 PREFIX = "/nbmlops/api"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_COMPARE = 100
+MAX_COMPARE = 1000
+MAX_CURVES = 50  # runs whose metric history is drawn at once
 MAX_INTEGER = 2**63 - 1  # what the store holds: a 64-bit signed integer
 # the largest integer the panel's JavaScript numbers hold exactly; the store adds to an
 # offset and multiplies it, so it stays well inside a 64-bit integer
@@ -361,6 +362,36 @@ class CompareHandler(ApiHandler):
         await self.reply(reads.compare, ids)
 
 
+def _run_ids(handler: ApiHandler, most: int) -> list[str]:
+    ids = [i.strip() for i in (handler.text("ids") or "").split(",") if i.strip()]
+    if not ids:
+        raise BadRequest("ids is required: comma-separated run ids, e.g. ids=3fa4,9b1c")
+    if len(ids) > most:
+        raise BadRequest(f"at most {most} runs at once, not {len(ids)}")
+    return ids
+
+
+class CurvesHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "One metric's history (step, value, time) in each of the runs, to overlay",
+        p.MetricCurves,
+        (Param("ids", f"comma-separated run ids (or unique prefixes), at most {MAX_CURVES}",
+               required=True),
+         Param("metric", "the metric's key, e.g. loss", required=True)))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        ids = _run_ids(self, MAX_CURVES)
+        metric = self.text("metric")
+        if not metric:
+            raise BadRequest("metric is required: the metric's key, e.g. metric=loss")
+        if len(metric) > 250:
+            raise BadRequest(f"metric is {len(metric):,} characters; a metric key is at "
+                             "most 250")
+        await self.reply(reads.metric_curves, ids, metric)
+
+
 class ModelsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "Registered models with their aliases", p.Page[p.ModelSummary], PAGING)}
@@ -379,6 +410,30 @@ class ModelHandler(ApiHandler):
     @authorized
     async def get(self, name: str) -> None:
         await self.reply(reads.model, name)
+
+
+class ModelCardHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A version's model card (HTML, to show in a sandboxed frame)", p.ModelCard)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str, version: str) -> None:
+        if not version.isascii() or not version.isdigit() or len(version) > 18:
+            shown = version if len(version) <= 20 else version[:20] + "…"
+            raise BadRequest(f"version must be a version number such as 3, not {shown!r}")
+        await self.reply(reads.model_card, name, int(version))
+
+
+class ChangesHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A marker that changes when the registry or the deployments change (cheap: poll "
+        "it and reload what it covers when it changes)", p.Changes)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.changes)
 
 
 class ModelHistoryHandler(ApiHandler):
@@ -500,9 +555,12 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs/{run_id}/slice", RunSliceHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
+    Route("/compare/curves", CurvesHandler),
     Route("/models", ModelsHandler),
     Route("/models/{name}", ModelHandler),
     Route("/models/{name}/history", ModelHistoryHandler),
+    Route("/models/{name}/versions/{version}/card", ModelCardHandler),
+    Route("/changes", ChangesHandler),
     Route("/models/{name}/promote", PromoteHandler),
     Route("/models/{name}/rollback", RollbackHandler),
     Route("/deployments", DeploymentsHandler),

@@ -187,6 +187,22 @@ class Comparison(TypedDict):
     differing: Differing
 
 
+class MetricCurve(TypedDict):
+    """One run's values of a metric, in order of step then time (null: not finite)."""
+
+    run_id: str
+    steps: list[int]
+    values: list[float | None]
+    times: list[float]
+
+
+class MetricCurves(TypedDict):
+    """A metric's history in each of the runs asked for, in that order."""
+
+    metric: str
+    curves: list[MetricCurve]
+
+
 # -- the model registry --------------------------------------------------------------------
 
 class ModelSummary(TypedDict):
@@ -218,6 +234,22 @@ class ModelDetail(TypedDict):
 
     model: ModelSummary
     versions: list[ModelVersion]
+
+
+class ModelCard(TypedDict):
+    """A version's model card as a self-contained HTML page (null: the version has none);
+    shown in a sandboxed frame."""
+
+    model: str
+    version: int
+    html: str | None
+
+
+class Changes(TypedDict):
+    """A marker that changes whenever the registry or the deployments change (the hash of
+    the newest audit event; null before the first): poll it, reload on a change."""
+
+    marker: str | None
 
 
 class AuditEvent(TypedDict):

@@ -222,12 +222,14 @@ def experiments() -> list[p.Experiment]:
 
 def _differing(items: Sequence[p.RunSummary], part: Literal["params", "metrics"]
                ) -> tuple[list[str], list[str]]:
-    """The keys of ``part`` any run has, sorted, and those whose values (a missing one
-    counted as a value) are not all the same."""
+    """The keys of ``part`` any run has, sorted, and those whose values differ between
+    the runs that have one: a run without the key is missing there, not different (a
+    param only one run sets is no difference)."""
     values: list[dict[str, Any]] = [dict(item[part]) for item in items]
     keys = sorted({k for v in values for k in v})
     differ = [k for k in keys
-              if len({json.dumps(v.get(k), sort_keys=True, default=str) for v in values}) > 1]
+              if len({json.dumps(v[k], sort_keys=True, default=str)
+                      for v in values if k in v}) > 1]
     return keys, differ
 
 
@@ -239,6 +241,21 @@ def compare(ids: Sequence[str]) -> p.Comparison:
     metrics, metrics_differ = _differing(items, "metrics")
     return p.Comparison(runs=items, params=params, metrics=metrics,
                         differing=p.Differing(params=params_differ, metrics=metrics_differ))
+
+
+def metric_curves(ids: Sequence[str], metric: str) -> p.MetricCurves:
+    """Each run's history of ``metric`` (step, value, time), in the order asked; a run
+    that never logged it has an empty curve. Values that are not finite are null."""
+    _looking()
+    table = api.runs_by_id(ids)
+    curves = []
+    for run_id in (row[0] for row in table.rows):
+        history = api.metric_history(run_id, metric)
+        curves.append(p.MetricCurve(
+            run_id=run_id, steps=[m.step for m in history],
+            values=[m.value if math.isfinite(m.value) else None for m in history],
+            times=[m.timestamp for m in history]))
+    return p.MetricCurves(metric=metric, curves=curves)
 
 
 # -- the model registry ----------------------------------------------------------------------
@@ -253,6 +270,18 @@ def model(name: str) -> p.ModelDetail:
     found = api.get_model(name)
     return p.ModelDetail(model=model_summary(found),
                          versions=[model_version(v) for v in api.list_versions(name)])
+
+
+def model_card(name: str, version: int) -> p.ModelCard:
+    _looking()
+    found = api.model_version(f"{name}/{version}")
+    return p.ModelCard(model=found.model, version=found.version,
+                       html=api.model_card_html(found))
+
+
+def changes() -> p.Changes:
+    """Null before there is a store (polling it is no error)."""
+    return p.Changes(marker=api.audit_head())
 
 
 def model_history(name: str) -> list[p.AuditEvent]:

@@ -109,14 +109,24 @@ class RunSummary:
 
 
 class RunsView:
-    """Runs shown as a table: short ids, local times, and only the params that differ.
+    """Runs shown as a table for people: short ids, local times to the second, the metrics
+    right after the name (the ones sorted on first, under their own names), then status,
+    start and duration, then only the params that differ.
 
     ``frame`` holds the full :func:`nbmlops.runs` DataFrame behind the view.
     """
 
-    def __init__(self, frame: Any, *, shown_of: int | None = None) -> None:
+    def __init__(self, frame: Any, *, shown_of: int | None = None,
+                 sort: str | None = None) -> None:
         self.frame = frame
         self.shown_of = shown_of
+        self.sort = sort
+
+    def _metric_order(self, columns: list[str]) -> list[str]:
+        metrics = [c for c in columns if c.startswith("metrics.")]
+        keys = [k.strip().lstrip("-+") for k in (self.sort or "").split(",")]
+        first = [k for k in keys if k in metrics]
+        return first + [m for m in metrics if m not in first]
 
     def view(self) -> Any:
         frame = self.frame
@@ -128,6 +138,8 @@ class RunsView:
                               zip(statuses, view["duration_s"], strict=True)]
         view = view.rename(columns={"duration_s": "duration"})
         drop = []
+        if "experiment" in view.columns and view["experiment"].nunique() <= 1:
+            drop.append("experiment")  # one experiment: said once, not on every row
         for col in view.columns:
             if col.startswith("params."):
                 # estimator hyperparameters (model.C, ...) live in .frame and `runs show`;
@@ -139,12 +151,25 @@ class RunsView:
                     view[col] = view[col].map(_cell)
             elif col.startswith("metrics."):
                 view[col] = view[col].map(_cell)
-        return view.drop(columns=drop).fillna("")
+        view = view.drop(columns=drop)
+        columns = list(view.columns)
+        metrics = self._metric_order(columns)
+        head = [c for c in ("run_id", "name") if c in columns]
+        rest = [c for c in columns if c not in head and c not in metrics]
+        view = view[head + metrics + rest]
+        taken = set(view.columns)
+        view = view.rename(columns={m: m[len("metrics."):] for m in metrics
+                                    if m[len("metrics."):] not in taken})
+        return view.fillna("")
 
     def _note(self) -> str:
+        experiments = (self.frame["experiment"].unique() if "experiment" in self.frame.columns
+                       else [])
+        where = f" in experiment {experiments[0]}" if len(experiments) == 1 else ""
         if self.shown_of is not None and self.shown_of > len(self.frame):
-            return f"showing {len(self.frame)} of {self.shown_of} runs (--limit 0 shows all)"
-        return f"{len(self.frame)} run{'s' if len(self.frame) != 1 else ''}"
+            return (f"showing {len(self.frame)} of {self.shown_of} runs{where} (--limit 0 "
+                    "shows all)")
+        return f"{len(self.frame)} run{'s' if len(self.frame) != 1 else ''}{where}"
 
     def __repr__(self) -> str:
         if self.frame.empty:

@@ -3,6 +3,7 @@ and the plain progress line."""
 
 from __future__ import annotations
 
+import html
 import math
 import time
 from typing import Any
@@ -26,10 +27,15 @@ class WidgetProgress:
     """
 
     def __init__(self, *, every_s: float = 0.1) -> None:
-        self.bar = widgets.IntProgress(value=0, min=0, max=1,
-                                       layout=widgets.Layout(width="40%"))
-        self.label = widgets.Label(value="")
-        self.box = widgets.HBox([self.bar, self.label])
+        # the bar shrinks to 80 px and the line wraps (a Label would cut it off with an
+        # ellipsis); in a narrow notebook the line goes under the bar
+        self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(
+            width="auto", flex="0 1 320px", min_width="80px"))
+        self.label = widgets.HTML(value="", layout=widgets.Layout(
+            flex="1 1 220px", min_width="0", overflow="visible"))
+        self.box = widgets.HBox([self.bar, self.label],
+                                layout=widgets.Layout(flex_flow="row wrap", width="100%"))
+        self.text = ""
         self._every = every_s
         self._last = -math.inf
         self._displayed = False
@@ -38,7 +44,7 @@ class WidgetProgress:
     def _display(self) -> None:
         """Show the bar (the first time) with the progress line as its text fallback,
         kept current on close, for wherever widgets are not rendered."""
-        data = {**self.box._repr_mimebundle_(), "text/plain": self.label.value}
+        data = {**self.box._repr_mimebundle_(), "text/plain": self.text}
         if not self._displayed:
             from IPython.display import display
 
@@ -57,6 +63,11 @@ class WidgetProgress:
             self.bar.value = self.bar.max
             self.bar.bar_style = "info"
 
+    def _say(self, text: str) -> None:
+        self.text = text
+        self.label.value = (f'<span style="white-space:normal;overflow-wrap:anywhere;'
+                            f'line-height:1.3">{html.escape(text)}</span>')
+
     def update(self, state: ProgressState) -> None:
         now = time.monotonic()
         final = state.total is not None and state.done >= state.total
@@ -64,12 +75,12 @@ class WidgetProgress:
             return
         self._last = now
         self._show(state)
-        self.label.value = state.line()
+        self._say(state.line())
         if not self._displayed:
             self._display()
 
     def close(self, state: ProgressState, status: str) -> None:
         self._show(state, full=status == "finished")
         self.bar.bar_style = _STYLES.get(status, "warning")
-        self.label.value = state.line() if status == "finished" else f"{state.line()} · {status}"
+        self._say(state.line() if status == "finished" else f"{state.line()} · {status}")
         self._display()
