@@ -19,11 +19,12 @@ from nbmlops.store.base import (
     RunSearch,
     RunStore,
     Store,
+    TeamStore,
 )
 
 __all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
-           "JournalStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
-           "upgrade_store"]
+           "JournalStore", "RegistryStore", "RunSearch", "RunStore", "Store", "TeamStore",
+           "open_store", "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,

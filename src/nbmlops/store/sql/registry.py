@@ -28,6 +28,7 @@ from nbmlops._types import (
     utc,
 )
 from nbmlops.errors import ModelNotFoundError
+from nbmlops.store.sql import team
 from nbmlops.store.sql.audit import audit
 from nbmlops.store.sql.plumbing import SqlBase, aliases_t, audit_t, models_t, versions_t
 
@@ -75,6 +76,8 @@ class SqlRegistry(SqlBase):
             return None  # already there: nothing moved, nothing to audit
         row = {"model_id": model_id, "alias": alias, "version": version,
                "updated_at": time.time(), "updated_by": actor.user}
+        team.context(conn, "model_aliases", action=action, reason=reason,
+                     details=dict(details or {}))
         conn.execute(self._upsert_alias, [row])
         return audit(conn, actor, action, model, alias=alias, version=version,
                      from_version=current, to_version=version, reason=reason,
@@ -124,6 +127,7 @@ class SqlRegistry(SqlBase):
             conn.execute(self._insert_artifacts, [
                 {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
                  "created_at": time.time()} for r in refs])
+            team.context(conn, "model_versions", reason=reason)
             conn.execute(insert(versions_t).values(
                 model_id=model_id, version=version, run_id=new.run_id, flavor=new.flavor,
                 format=new.format, sha256=new.artifact.sha256, source=new.source,
