@@ -6,6 +6,7 @@
     nbmlops models list|show|promote|rollback|history ...
     nbmlops models protect|unprotect|approve|reject NAME ALIAS ...; models requests
     nbmlops audit list [--model M] [--user U] [--since 24h] | verify [--anchor H] | head
+    nbmlops team init | add NAME --role R [--password-env VAR] | list | remove NAME | whoami
     nbmlops deploy REFERENCE [--port P] ... | --list | --stop NAME | --logs NAME
                    | --batch IN --out OUT | --export DIR
     nbmlops predictions NAME [--since 24h] [--format table|json|csv]
@@ -17,7 +18,7 @@
     nbmlops db info [--format text|json]
     nbmlops db upgrade
 
-One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``,
+One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``, ``team``,
 ``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
@@ -34,13 +35,25 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nbmlops.cli import audit, ci, db, deploy, drift, jobs, models, reproduce, runs, tune
+from nbmlops.cli import (
+    audit,
+    ci,
+    db,
+    deploy,
+    drift,
+    jobs,
+    models,
+    reproduce,
+    runs,
+    team,
+    tune,
+)
 from nbmlops.cli._arguments import check_integers
 from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, audit, deploy, drift, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, team, deploy, drift, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -196,19 +196,21 @@ _NEEDS: tuple[tuple[re.Pattern[str], str | None, str], ...] = tuple(
 
 def _permission_error(exc: SQLAlchemyError, url: str, reason: str) -> StoreError:
     """PostgreSQL's insufficient_privilege, said as the role the action needs."""
-    from nbmlops.errors import PermissionDeniedError
     from sqlalchemy.engine import make_url
+
+    from nbmlops.errors import PermissionDeniedError
 
     kind = statement_kind(getattr(exc, "statement", None)) or ""
     try:
         user = make_url(url).username
-    except Exception:  # noqa: BLE001 - only for the message
+    except Exception:
         user = None
     who = f" (you are {user})" if user else ""
-    role, what = "writer", "this"
+    role: str | None = "writer"
+    what = "this"
     for pattern, needed, described in _NEEDS:
         if pattern.search(reason):
-            role, what = needed, described  # type: ignore[assignment]
+            role, what = needed, described
             break
     if kind.startswith("SELECT") and role == "writer":
         role, what = "reader", "reading the store"
