@@ -37,7 +37,7 @@ def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
     :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
     """
     from nbmlops.config import sqlite_path
-    from nbmlops.errors import NoStoreError
+    from nbmlops.errors import NoStoreError, PermissionDeniedError
     from nbmlops.store.sql.engine import make_engine, redact
     from nbmlops.store.sql.schema import ensure_schema
     from nbmlops.store.sql.store import SqlStore
@@ -58,7 +58,10 @@ def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
         if before is not None and before != revision:
             store.backfill_summaries()  # the named step after an upgrade
         if reap:
-            store.reap_orphans(time.time())
+            try:
+                store.reap_orphans(time.time())
+            except PermissionDeniedError:  # a reader (team mode): a writer will mark them
+                pass
     except BaseException:
         engine.dispose()
         raise
