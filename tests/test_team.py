@@ -399,3 +399,58 @@ def test_sixteen_processes_track_four_hundred_runs(team: Team, tmp_path: Path,
         assert conn.execute(sa.text('SELECT DISTINCT "user" FROM runs')).scalars().all() == [
             team.users["writer"]]
     assert sorted(frame["name"]) == sorted(f"w{w}-{i}" for w in range(16) for i in range(25))
+
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+@pytest.fixture
+def jp_server_config() -> dict[str, Any]:
+    return {"ServerApp": {"jpserver_extensions": {"nbmlops": True}}}
+
+
+SERVER_EXPECTED = {  # reader, writer, approver, admin: the HTTP status
+    "read runs": (200, 200, 200, 200),
+    "move unprotected alias": (403, 200, 200, 200),
+    "request protected move": (403, 200, 200, 200),
+}
+
+
+async def test_the_server_extension_answers_403_naming_the_role(
+        team: Team, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    actor = Actor(user=None, host=None)
+    for n in (1, 2):
+        team.store("requester").create_model_version(new_version(n=n), actor=actor)
+    team.owner.protect_alias("churn", "production", approvals=1, actor=actor)
+    got: dict[str, list[int]] = {a: [] for a in SERVER_EXPECTED}
+    for role in ROLES:
+        act_as(team, role, monkeypatch)
+        calls = {
+            "read runs": ("runs", "GET", None),
+            "move unprotected alias": (("models", "churn", "promote"), "POST",
+                                       {"version": 1, "alias": f"s-{role}"}),
+            "request protected move": (("models", "churn", "promote"), "POST",
+                                       {"version": 2, "alias": "production"}),
+        }
+        for action, (path, method, body) in calls.items():
+            parts = (path,) if isinstance(path, str) else path
+            events = team.events()
+            response = await jp_fetch("nbmlops", "api", *parts, method=method,
+                                      body=None if body is None else json.dumps(body),
+                                      raise_error=False)
+            got[action].append(response.code)
+            answer = json.loads(response.body)
+            if response.code == 403:
+                assert set(answer) == {"error"}
+                assert answer["error"].startswith("permission denied: ")
+                assert f"needs the nbmlops_writer role (you are {team.users[role]})" in \
+                    answer["error"]
+                assert team.events() == events
+            elif action == "request protected move":
+                assert answer["changed"] is False
+    lines = [f"{'action':<24}" + "".join(f"{r:>10}" for r in ROLES)]
+    lines += [f"{a:<24}" + "".join(f"{c:>10}" for c in got[a]) for a in SERVER_EXPECTED]
+    print("\nauthorization matrix (server extension, HTTP status):\n" + "\n".join(lines))
+    assert got == {a: list(e) for a, e in SERVER_EXPECTED.items()}
+    assert [r.requested_by for r in team.owner.list_requests("churn")] == [
+        team.users[r] for r in ("writer", "approver", "admin")]
