@@ -454,3 +454,25 @@ async def test_the_server_extension_answers_403_naming_the_role(
     assert got == {a: list(e) for a, e in SERVER_EXPECTED.items()}
     assert [r.requested_by for r in team.owner.list_requests("churn")] == [
         team.users[r] for r in ("writer", "approver", "admin")]
+
+
+def test_the_magics_say_the_role_in_one_line(team: Team, shell: Any, capsys: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.shell import one_line_error
+
+    actor = Actor(user=None, host=None)
+    for n in (1, 2):
+        team.store("requester").create_model_version(new_version(n=n), actor=actor)
+    team.owner.protect_alias("churn", "production", approvals=1, actor=actor)
+    request = team.store("requester").set_alias("churn", "production", 2, actor=actor)
+    assert isinstance(request, ApprovalRequest)
+    act_as(team, "writer", monkeypatch)
+    shown = one_line_error(shell, capsys, "%register --protect churn staging --approvals 1")
+    assert f"needs the nbmlops_admin role (you are {team.users['writer']})" in shown
+    shown = one_line_error(shell, capsys, "%register --approve churn production")
+    assert "needs the nbmlops_approver role" in shown
+    assert team.owner.list_requests("churn")[0].status == "open"
+    act_as(team, "reader", monkeypatch)
+    shown = one_line_error(shell, capsys, "%register --promote churn 1 staging")
+    assert f"needs the nbmlops_writer role (you are {team.users['reader']})" in shown
+    assert team.owner.get_model_version("churn", version=1).aliases == ()
