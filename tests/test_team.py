@@ -273,6 +273,22 @@ def test_identity_and_events_come_from_the_database(team: Team,
     # a writer moving a protected alias behind nbmlops' back: the row policy refuses
     with pytest.raises(sa.exc.DBAPIError, match="row-level security"):
         team.sql("writer", "UPDATE model_aliases SET version = 1 WHERE alias = 'production'")
+    # a deployment's start, switch and stop are events the trigger writes too
+    import time
+
+    from nbmlops._types import NewDeployment
+
+    dep = writer.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="churn-api", model="churn", alias="staging", version=2,
+        url="http://127.0.0.1:1", workers=1, pid=os.getpid(), process_token="t",
+        user="mallory", host="here", started_at=time.time()), actor=forged)
+    assert dep.user == team.users["requester"]
+    assert writer.switch_deployment(dep.id, 2, 1, actor=forged)
+    writer.end_deployment(dep.id, "stopped", actor=forged)
+    served = [(e.action, e.user, e.from_version, e.to_version, e.details.get("status"))
+              for e in team.owner.audit_events(deployment=dep.id)]
+    assert served == [("deploy", w, None, 2, None), ("switch", w, 2, 1, None),
+                      ("undeploy", w, None, None, "stopped")]
     # NBMLOPS_USER is ignored: the API names the login role
     act_as(team, "writer", monkeypatch)
     assert nbmlops.whoami() == team.users["writer"]
