@@ -280,12 +280,13 @@ def _statements(conn: Connection) -> list[str]:
     tables = [t for (t,) in conn.execute(text(
         "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))]
     writable = [t for t in tables if t not in _NOT_FOR_WRITERS]
+    schema = conn.execute(text("SELECT quote_ident(current_schema())")).scalar_one()
     q = ", ".join
     out = [
-        "GRANT USAGE ON SCHEMA public TO nbmlops_reader",
+        f"GRANT USAGE ON SCHEMA {schema} TO nbmlops_reader",
         f"GRANT SELECT ON {q(tables)} TO nbmlops_reader",
         f"GRANT INSERT, UPDATE, DELETE ON {q(writable)} TO nbmlops_writer",
-        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO nbmlops_writer",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO nbmlops_writer",
         "GRANT INSERT ON approval_requests TO nbmlops_writer",
         "GRANT UPDATE ON approval_requests TO nbmlops_approver",
         "GRANT INSERT ON approval_votes TO nbmlops_approver",
