@@ -32,6 +32,7 @@ EXPECTED_ALL = [
     "NbmlopsError",
     "NoActiveRunError",
     "ParamConflictError",
+    "PermissionDeniedError",
     "QueryError",
     "RunNotFoundError",
     "SchemaVersionError",
@@ -87,11 +88,16 @@ EXPECTED_ALL = [
     "set_tags",
     "stop_deployment",
     "store_info",
+    "team_add",
+    "team_init",
+    "team_list",
+    "team_remove",
     "track",
     "tune",
     "unprotect_alias",
     "upgrade_store",
     "verify_audit",
+    "whoami",
 ]
 
 

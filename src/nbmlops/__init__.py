@@ -38,6 +38,7 @@ from nbmlops.errors import (
     NbmlopsError,
     NoActiveRunError,
     ParamConflictError,
+    PermissionDeniedError,
     QueryError,
     RunNotFoundError,
     SchemaVersionError,
@@ -63,6 +64,7 @@ __all__ = [
     "NbmlopsError",
     "NoActiveRunError",
     "ParamConflictError",
+    "PermissionDeniedError",
     "QueryError",
     "RunNotFoundError",
     "SchemaVersionError",
@@ -121,11 +123,16 @@ __all__ = [
     "set_tags",
     "stop_deployment",
     "store_info",
+    "team_add",
+    "team_init",
+    "team_list",
+    "team_remove",
     "track",
     "tune",
     "unprotect_alias",
     "upgrade_store",
     "verify_audit",
+    "whoami",
 ]
 
 _API = frozenset(n for n in __all__ if n[0].islower())
@@ -180,11 +187,16 @@ if TYPE_CHECKING:
         set_tags,
         stop_deployment,
         store_info,
+        team_add,
+        team_init,
+        team_list,
+        team_remove,
         track,
         tune,
         unprotect_alias,
         upgrade_store,
         verify_audit,
+        whoami,
     )
 
 

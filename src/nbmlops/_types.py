@@ -441,6 +441,17 @@ class AuditVerification:
 
 
 @dataclass(frozen=True, slots=True)
+class TeamMember:
+    """A login role in team mode and its group: reader, writer, approver or admin."""
+
+    name: str
+    role: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.role})"
+
+
+@dataclass(frozen=True, slots=True)
 class NewDeployment:
     """A model server about to listen: written by the serving process when it starts."""
 

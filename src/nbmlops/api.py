@@ -39,6 +39,7 @@ from nbmlops._types import (
     RunSlice,
     RunTable,
     StoreInfo,
+    TeamMember,
 )
 from nbmlops.config import Settings, settings_env
 from nbmlops.workspace import Mode, Workspace, current_settings
@@ -660,6 +661,46 @@ def protections(name: str | None = None) -> list[AliasProtection]:
 
     ws = _reading()
     return [] if ws is None else _approvals.protections(ws, name)
+
+
+def team_init() -> list[str]:
+    """Team mode (PostgreSQL; the database owner, once): make PostgreSQL enforce who may
+    do what. Creates the group roles nbmlops_reader, _writer, _approver and _admin with
+    their grants, row-level policies and the audit triggers; returns the roles."""
+    from nbmlops import team
+
+    return team.init(workspace())
+
+
+def team_add(name: str, role: str = "writer", *, password_env: str | None = None
+             ) -> TeamMember:
+    """Add ``name`` (a new PostgreSQL login role) to the team as ``role``: reader, writer,
+    approver or admin. ``password_env``: the environment variable holding its password.
+    Admins only (PermissionDeniedError otherwise)."""
+    from nbmlops import team
+
+    return team.add(_changing(), name, role, password_env=password_env)
+
+
+def team_remove(name: str) -> TeamMember:
+    """Remove ``name`` from the team (its login role is dropped). Admins only."""
+    from nbmlops import team
+
+    return team.remove(_changing(), name)
+
+
+def team_list() -> list[TeamMember]:
+    """The team: each login role and its group, by name."""
+    from nbmlops import team
+
+    return team.members(_existing())
+
+
+def whoami() -> str | None:
+    """Who the store says you are: in team mode the PostgreSQL role this session logged in
+    as (what every record names); else the OS user or ``NBMLOPS_USER``."""
+    ws = _existing()
+    return ws.actor.user
 
 
 def audit_events(model: str | None = None, *, user: str | None = None,

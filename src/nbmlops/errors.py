@@ -49,6 +49,7 @@ __all__ = [
     "NoStoreError",
     "ParamConflictError",
     "ParamValueError",
+    "PermissionDeniedError",
     "QueryError",
     "ReproduceError",
     "RunNotFoundError",
@@ -93,6 +94,18 @@ class SchemaVersionError(StoreError):
         super().__init__(message, url=url)
         self.found = found
         self.expected = expected
+
+
+class PermissionDeniedError(StoreError):
+    """The database refused the action: the session's role lacks the one it needs (team
+    mode on PostgreSQL). Nothing of the action was written. ``role``: the group role that
+    may do it (``nbmlops_writer``, ...), or None when only the database owner may."""
+
+    def __init__(self, message: str, *, url: str | None = None, role: str | None,
+                 user: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.role = role
+        self.user = user
 
 
 class RunNotFoundError(NbmlopsError, LookupError):

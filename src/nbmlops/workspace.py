@@ -200,7 +200,17 @@ def _make(settings: Settings, mode: Mode, create: bool) -> Workspace:
                        auto_upgrade=settings.auto_upgrade if writing else False,
                        reap=writing)
     return Workspace(settings=settings, store=store,
-                     artifacts=artifact_store(settings), actor=process_actor(), mode=mode)
+                     artifacts=artifact_store(settings), actor=store_actor(store), mode=mode)
+
+
+def store_actor(store: Any) -> Actor:
+    """Who this process acts as in ``store``: in team mode (PostgreSQL after ``nbmlops team
+    init``) the role the session logged in as, which the database also writes into every
+    record whatever a client sends (``NBMLOPS_USER`` is ignored there); else
+    :func:`process_actor`."""
+    actor = process_actor()
+    identity = store.team_identity()
+    return actor if identity is None else Actor(user=identity, host=actor.host)
 
 
 _empty: dict[tuple[str, str], Workspace] = {}
@@ -259,4 +269,4 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 __all__ = ["MODES", "USER_ENV", "Mode", "Service", "Workspace", "artifact_store",
            "close_workspaces", "current_settings", "empty_workspace", "open_workspace",
-           "process_actor"]
+           "process_actor", "store_actor"]

@@ -6,6 +6,7 @@
     nbmlops models list|show|promote|rollback|history ...
     nbmlops models protect|unprotect|approve|reject NAME ALIAS ...; models requests
     nbmlops audit list [--model M] [--user U] [--since 24h] | verify [--anchor H] | head
+    nbmlops team init | add NAME --role R [--password-env VAR] | list | remove NAME | whoami
     nbmlops deploy REFERENCE [--port P] ... | --list | --stop NAME | --logs NAME
                    | --batch IN --out OUT | --export DIR
     nbmlops predictions NAME [--since 24h] [--format table|json|csv]
@@ -19,7 +20,7 @@
     nbmlops db info [--format text|json]
     nbmlops db upgrade
 
-One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``,
+One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``, ``team``,
 ``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``monitor``, ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
@@ -47,6 +48,7 @@ from nbmlops.cli import (
     monitor,
     reproduce,
     runs,
+    team,
     tune,
 )
 from nbmlops.cli._arguments import check_integers
@@ -54,7 +56,7 @@ from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, audit, deploy, drift, monitor, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, team, deploy, drift, monitor, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

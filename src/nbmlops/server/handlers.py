@@ -30,6 +30,7 @@ from nbmlops.errors import (
     ModelNotFoundError,
     NbmlopsError,
     NoStoreError,
+    PermissionDeniedError,
     RunNotFoundError,
     StoreError,
 )
@@ -93,6 +94,8 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return 404, str(exc)
     if isinstance(exc, ApprovalError):  # one's own request, a decided or stale one
         return 409, str(exc)
+    if isinstance(exc, PermissionDeniedError):  # team mode: the database said no
+        return 403, str(exc)
     if isinstance(exc, StoreError):
         return 503, f"the nbmlops store cannot be read: {exc}"
     if isinstance(exc, BadRequest) or (

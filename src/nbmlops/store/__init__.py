@@ -20,11 +20,12 @@ from nbmlops.store.base import (
     RunSearch,
     RunStore,
     Store,
+    TeamStore,
 )
 
 __all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
-           "JournalStore", "MonitorCheckStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
-           "upgrade_store"]
+           "JournalStore", "MonitorCheckStore", "RegistryStore", "RunSearch", "RunStore", "Store",
+           "TeamStore", "open_store", "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
@@ -37,7 +38,7 @@ def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
     :class:`~nbmlops.errors.SchemaVersionError` saying what to do.
     """
     from nbmlops.config import sqlite_path
-    from nbmlops.errors import NoStoreError
+    from nbmlops.errors import NoStoreError, PermissionDeniedError
     from nbmlops.store.sql.engine import make_engine, redact
     from nbmlops.store.sql.schema import ensure_schema
     from nbmlops.store.sql.store import SqlStore
@@ -58,7 +59,10 @@ def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,
         if before is not None and before != revision:
             store.backfill_summaries()  # the named step after an upgrade
         if reap:
-            store.reap_orphans(time.time())
+            try:
+                store.reap_orphans(time.time())
+            except PermissionDeniedError:  # a reader (team mode): a writer will mark them
+                pass
     except BaseException:
         engine.dispose()
         raise

@@ -6,10 +6,18 @@ event edited afterwards no longer matches its hash; an event removed, or two swa
 breaks the link from the next one to the one before; events removed from the end are
 caught against a head hash anchored elsewhere (``nbmlops audit head``).
 
-The content is the event as stored (its time as the stored float, its details as parsed
-JSON), written as compact JSON with sorted keys. This definition is frozen: migration
-0007 back-fills existing events with a copy of it, and changing it breaks every chain.
-The event's id is not part of it: order is what ``prev_hash`` binds.
+The canonical content (revision 0009) is one compact JSON array, simple enough for
+PostgreSQL to build in the trigger that writes events in team mode
+(:mod:`nbmlops.store.sql.team`) exactly as Python builds it here::
+
+    [prev_hash, microseconds, user, host, action, model, alias, version, from_version,
+     to_version, reason, details, deployment]
+
+``microseconds`` is ``round(time * 1e6)`` (half to even, as PostgreSQL's ``round`` of a
+double), ``details`` the JSON text as stored; strings are JSON strings (no ASCII escaping),
+missing values ``null``. This definition is frozen: migration 0009 re-chains earlier events
+with a copy of it, and changing it breaks every chain. The event's id is not part of it:
+order is what ``prev_hash`` binds.
 """
 
 from __future__ import annotations
@@ -27,15 +35,24 @@ FIELDS = ("time", "user", "host", "action", "model", "alias", "version", "from_v
           "to_version", "reason", "details", "deployment")
 
 
+def canonical(row: Mapping[Any, Any], prev_hash: str) -> str:
+    """The text an event's hash is taken of (see the module's docstring)."""
+    details = row["details"]
+    values = [prev_hash, round(float(row["time"]) * 1_000_000), row["user"], row["host"],
+              row["action"], row["model"], row["alias"], _int(row["version"]),
+              _int(row["from_version"]), _int(row["to_version"]), row["reason"],
+              details if isinstance(details, str) else json.dumps(details, sort_keys=True),
+              row["deployment"]]
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def event_hash(row: Mapping[Any, Any], prev_hash: str) -> str:
     """The hash of one event (its stored column values) following ``prev_hash``."""
-    content = {name: row[name] for name in FIELDS}
-    details = content["details"]
-    content["details"] = json.loads(details) if isinstance(details, str) else details
-    content["time"] = float(content["time"])
-    content["prev_hash"] = prev_hash
-    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical(row, prev_hash).encode()).hexdigest()
 
 
 def describe(row: Mapping[Any, Any]) -> str:
@@ -85,4 +102,4 @@ def _bad(count: int, prev: str, row: Mapping[Any, Any], problem: str) -> AuditVe
                              problem=problem)
 
 
-__all__ = ["FIELDS", "GENESIS", "describe", "event_hash", "verify"]
+__all__ = ["FIELDS", "GENESIS", "canonical", "describe", "event_hash", "verify"]

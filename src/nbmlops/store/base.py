@@ -42,6 +42,7 @@ from nbmlops._types import (
     RunTable,
     SliceWrite,
     StoreInfo,
+    TeamMember,
 )
 from nbmlops.store.query import Filter, SortKey
 
@@ -374,8 +375,30 @@ class JournalStore(Protocol):
 
 
 @runtime_checkable
+class TeamStore(Protocol):
+    """Team mode (PostgreSQL): roles, grants, policies and the audit triggers, and the
+    identity the database gives this session. On SQLite ``team_identity`` is None and the
+    others raise :class:`~nbmlops.errors.StoreError` (a file is not a security boundary)."""
+
+    def team_init(self) -> list[str]:
+        """Install team mode (the database owner, once; idempotent); the group roles."""
+
+    def team_add(self, name: str, role: str, *, password: str | None = None) -> TeamMember:
+        """A login role ``name`` in the group ``role``; an audit event."""
+
+    def team_remove(self, name: str) -> TeamMember | None:
+        """Drop the login role ``name`` (None: not a member); an audit event."""
+
+    def team_members(self) -> list[TeamMember]: ...
+
+    def team_identity(self) -> str | None:
+        """The role this session logged in as, in team mode; else None."""
+
+
+@runtime_checkable
 class Store(RunStore, RunSearch, RegistryStore, ApprovalStore, AuditStore, DeploymentStore,
-            DriftCheckStore, JobRunStore, MonitorCheckStore, JournalStore, Protocol):
+            DriftCheckStore, JobRunStore, MonitorCheckStore, JournalStore, TeamStore,
+            Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
@@ -29,10 +29,13 @@ from nbmlops._types import (
     AuditEvent,
     utc,
 )
-from nbmlops.errors import ApprovalError, ModelNotFoundError
+from nbmlops.errors import ApprovalError, ModelNotFoundError, PermissionDeniedError
 from nbmlops.store.sql.audit import audit
+from nbmlops.store.sql.engine import at_least
 from nbmlops.store.sql.plumbing import models_t, protections_t, requests_t, votes_t
 from nbmlops.store.sql.registry import SqlRegistry
+
+T = TypeVar("T")
 
 
 def _protection(row: Any, model: str) -> AliasProtection:
@@ -46,12 +49,19 @@ def _protection(row: Any, model: str) -> AliasProtection:
 class SqlApprovals(SqlRegistry):
     """Alias protections and approval requests, over the registry's moves."""
 
+    def _write_as(self, role: str, what: str, fn: Callable[[Connection], T]) -> T:
+        """A write that needs ``role`` in team mode (refusals name it)."""
+        try:
+            return self._write(fn)
+        except PermissionDeniedError as exc:
+            raise at_least(exc, role, what) from exc
+
     # -- protections -----------------------------------------------------------------
     def protect_alias(self, model: str, alias: str, *, approvals: int,
                       require: Sequence[str] = (), role: str | None = None, actor: Actor
                       ) -> AliasProtection:
         def work(conn: Connection) -> AliasProtection:
-            model_id = self._require_model(conn, model)
+            model_id = self._require_model(conn, model, lock=True)
             values = {"approvals": approvals, "gates": json.dumps(list(require)),
                       "role": role, "created_at": time.time(), "created_by": actor.user}
             stmt = self._ins(protections_t).values(model_id=model_id, alias=alias, **values)
@@ -61,18 +71,18 @@ class SqlApprovals(SqlRegistry):
                   details={"approvals": approvals, "require": list(require), "role": role})
             return self._protection_of(conn, model_id, model, alias)  # type: ignore[return-value]
 
-        return self._write(work)
+        return self._write_as("admin", "protecting an alias", work)
 
     def unprotect_alias(self, model: str, alias: str, *, actor: Actor) -> AuditEvent:
         def work(conn: Connection) -> AuditEvent:
-            model_id = self._require_model(conn, model)
+            model_id = self._require_model(conn, model, lock=True)
             gone = conn.execute(delete(protections_t).where(
                 protections_t.c.model_id == model_id, protections_t.c.alias == alias))
             if not gone.rowcount:
                 raise ModelNotFoundError(f"{model}@{alias}", reason="is not protected")
             return audit(conn, actor, "unprotect", model, alias=alias)
 
-        return self._write(work)
+        return self._write_as("admin", "unprotecting an alias", work)
 
     def get_protection(self, model: str, alias: str) -> AliasProtection | None:
         def work(conn: Connection) -> AliasProtection | None:
@@ -178,7 +188,7 @@ class SqlApprovals(SqlRegistry):
                 raise ApprovalError(
                     f"you ({actor.user}) opened request #{request_id}: someone else must "
                     "approve it", request=request_id)
-            model_id = self._require_model(conn, request.model)
+            model_id = self._require_model(conn, request.model, lock=True)
             protection = self._protection_of(conn, model_id, request.model, request.alias)
             gates = protection.require if protection is not None else ()
             if tuple(gates) != tuple(require):
@@ -208,7 +218,7 @@ class SqlApprovals(SqlRegistry):
                          .values(**changes))
             return self._request(conn, request_id)
 
-        return self._write(work)
+        return self._write_as("approver", "approving a request", work)
 
     def reject_request(self, request_id: int, *, actor: Actor, reason: str | None = None
                        ) -> ApprovalRequest:
@@ -221,7 +231,7 @@ class SqlApprovals(SqlRegistry):
                 status="rejected", closed_at=time.time()))
             return self._request(conn, request_id)
 
-        return self._write(work)
+        return self._write_as("approver", "rejecting a request", work)
 
     def _check_not_stale(self, conn: Connection, model_id: int, request: ApprovalRequest
                          ) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from nbmlops._types import Actor, AuditEvent, AuditVerification, utc
 from nbmlops.store.audit_chain import GENESIS, event_hash, verify
+from nbmlops.store.sql import team
 from nbmlops.store.sql.plumbing import SqlBase, audit_t
 
 _AUDIT_LOCK_KEY = 0x6E626175  # "nbau": one writer appends to the audit chain at a time
@@ -33,7 +34,17 @@ def audit(conn: Connection, actor: Actor, action: str, model: str, *,
     The last event's hash is read and the new one appended under a lock held until the
     transaction ends (SQLite: the write lock of ``BEGIN IMMEDIATE``; PostgreSQL: a
     transaction advisory lock), so two writers never fork the chain.
+
+    In team mode (PostgreSQL after ``nbmlops team init``) the database writes the event:
+    the trigger on the table just changed recorded it (its user, time and hash taken in
+    the database), and this returns it.
     """
+    if team.team_mode(conn):
+        event_id = team.last_event_id(conn)
+        if event_id is None:
+            raise AssertionError(f"no audit event was recorded for {action} {model}")
+        row = conn.execute(select(audit_t).where(audit_t.c.id == event_id)).mappings().one()
+        return audit_event(row)
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
     prev = conn.execute(select(audit_t.c.hash).order_by(audit_t.c.id.desc()).limit(1)

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from nbmlops.config import sqlite_path
-from nbmlops.errors import StoreError
+from nbmlops.errors import PermissionDeniedError, StoreError
 
 T = TypeVar("T")
 
@@ -177,8 +177,77 @@ def _read_only_mount(folder: Path) -> bool:
         return False
 
 
+# (what the statement touched, the role that may do it, what it is), most specific first
+_NEEDS: tuple[tuple[re.Pattern[str], str | None, str], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), role, what) for pattern, role, what in (
+        (r"append-only|table audit_events", None, "changing the audit trail"),
+        (r"security policy for table \W?approval_votes", "approver",
+         "approving a request (not one's own)"),
+        (r"security policy for table \W?model_aliases", "approver",
+         "moving a protected alias (it needs an approved request: `nbmlops models approve`)"),
+        (r"table alias_protections", "admin", "protecting or unprotecting an alias"),
+        (r"table approval_votes|table approval_requests|security policy for table "
+         r"\W?approval_requests", "approver", "approving or rejecting a request"),
+        (r"role|function nbmlops_audit_team", "admin", "managing the team"),
+        (r"permission denied for (table|sequence)", "writer", "writing to the store"),
+        (r"permission denied for schema", "reader", "reading the store"),
+    ))
+
+
+def _permission_error(exc: SQLAlchemyError, url: str, reason: str) -> StoreError:
+    """PostgreSQL's insufficient_privilege, said as the role the action needs."""
+    from sqlalchemy.engine import make_url
+
+
+    statement = getattr(exc, "statement", None) or ""
+    kind = statement_kind(statement) or ""
+    locking = re.search(r"\bfor\s+(update|share)\b", statement, re.IGNORECASE)
+    try:
+        user = make_url(url).username
+    except Exception:
+        user = None
+    role: str | None = "writer"
+    what = "this"
+    for pattern, needed, described in _NEEDS:
+        if pattern.search(reason):
+            role, what = needed, described
+            break
+    if kind.startswith("SELECT") and role == "writer" and not locking:
+        role, what = "reader", "reading the store"
+    return permission_denied(url, role, what, user)
+
+
+_RANKS = ("nbmlops_reader", "nbmlops_writer", "nbmlops_approver", "nbmlops_admin")
+
+
+def permission_denied(url: str, role: str | None, what: str, user: str | None
+                      ) -> PermissionDeniedError:
+    """The one-line refusal: ``what`` needs ``role`` (None: the database owner)."""
+    from nbmlops.errors import PermissionDeniedError
+
+    who = f" (you are {user})" if user else ""
+    if role is None:
+        return PermissionDeniedError(
+            f"permission denied: {what} is for the database owner only{who}; the trail is "
+            "append-only", url=redact(url), role=None, user=user)
+    return PermissionDeniedError(
+        f"permission denied: {what} needs the nbmlops_{role} role{who}; an admin grants it "
+        f"with `nbmlops team add NAME --role {role}`; nothing was written",
+        url=redact(url), role=f"nbmlops_{role}", user=user)
+
+
+def at_least(exc: PermissionDeniedError, role: str, what: str) -> PermissionDeniedError:
+    """``exc`` said as the action's own role when the statement refused needed less (a
+    reader approving is refused at the first row it locks, which a writer could lock)."""
+    if exc.role is None or _RANKS.index(exc.role) >= _RANKS.index(f"nbmlops_{role}"):
+        return exc
+    return permission_denied(exc.url or "", role, what, exc.user)
+
+
 def _store_error(exc: SQLAlchemyError, url: str) -> StoreError:
     reason = _reason(exc)
+    if getattr(getattr(exc, "orig", None), "sqlstate", None) == "42501":
+        return _permission_error(exc, url, reason)
     folder = _read_only_folder(url, reason)
     if folder is not None:
         return StoreError(

@@ -28,6 +28,7 @@ from nbmlops._types import (
     utc,
 )
 from nbmlops.errors import ModelNotFoundError
+from nbmlops.store.sql import team
 from nbmlops.store.sql.audit import audit
 from nbmlops.store.sql.plumbing import SqlBase, aliases_t, audit_t, models_t, versions_t
 
@@ -56,15 +57,17 @@ class SqlRegistry(SqlBase):
             set_={c: alias.excluded[c] for c in ("version", "updated_at", "updated_by")})
 
     def _model_id(self, conn: Connection, name: str, *, actor: Actor | None = None,
-                  description: str | None = None) -> int | None:
-        """The model's id, its row locked for this transaction (PostgreSQL; SQLite's
-        write transactions are serial already); created first when ``actor`` is given."""
+                  description: str | None = None, lock: bool = False) -> int | None:
+        """The model's id; with ``lock`` (writes), its row locked for this transaction
+        (PostgreSQL; SQLite's write transactions are serial already; a read must not lock:
+        a reader in team mode may not); created first when ``actor`` is given."""
         if actor is not None:
             conn.execute(self._insert_model, [{
                 "name": name, "description": description, "created_at": time.time(),
                 "created_by": actor.user}])
-        found = conn.execute(select(models_t.c.id).where(models_t.c.name == name)
-                             .with_for_update()).scalar()
+        stmt = select(models_t.c.id).where(models_t.c.name == name)
+        found = conn.execute(stmt.with_for_update() if lock or actor is not None else stmt
+                             ).scalar()
         return None if found is None else int(found)
 
     def _move_alias(self, conn: Connection, model_id: int, model: str, alias: str,
@@ -75,6 +78,8 @@ class SqlRegistry(SqlBase):
             return None  # already there: nothing moved, nothing to audit
         row = {"model_id": model_id, "alias": alias, "version": version,
                "updated_at": time.time(), "updated_by": actor.user}
+        team.context(conn, "model_aliases", action=action, reason=reason,
+                     details=dict(details or {}))
         conn.execute(self._upsert_alias, [row])
         return audit(conn, actor, action, model, alias=alias, version=version,
                      from_version=current, to_version=version, reason=reason,
@@ -124,6 +129,7 @@ class SqlRegistry(SqlBase):
             conn.execute(self._insert_artifacts, [
                 {"sha256": r.sha256, "size": r.size, "media_type": r.media_type,
                  "created_at": time.time()} for r in refs])
+            team.context(conn, "model_versions", reason=reason)
             conn.execute(insert(versions_t).values(
                 model_id=model_id, version=version, run_id=new.run_id, flavor=new.flavor,
                 format=new.format, sha256=new.artifact.sha256, source=new.source,
@@ -149,7 +155,7 @@ class SqlRegistry(SqlBase):
     def set_alias(self, model: str, alias: str, version: int, *, actor: Actor,
                   reason: str | None = None) -> AuditEvent | ApprovalRequest | None:
         def work(conn: Connection) -> AuditEvent | ApprovalRequest | None:
-            model_id = self._require_model(conn, model)
+            model_id = self._require_model(conn, model, lock=True)
             exists = conn.execute(select(versions_t.c.version).where(
                 versions_t.c.model_id == model_id, versions_t.c.version == version)).scalar()
             if exists is None:
@@ -170,7 +176,7 @@ class SqlRegistry(SqlBase):
     def rollback_alias(self, model: str, alias: str, *, actor: Actor,
                        reason: str | None = None) -> AuditEvent | ApprovalRequest:
         def work(conn: Connection) -> AuditEvent | ApprovalRequest:
-            model_id = self._require_model(conn, model)
+            model_id = self._require_model(conn, model, lock=True)
             current, target = self._rollback_target(conn, model, alias)
             request = self._guard(conn, model_id, model, alias, action="rollback",
                                   version=target, current=current, actor=actor,
@@ -184,8 +190,8 @@ class SqlRegistry(SqlBase):
 
         return self._write(work)
 
-    def _require_model(self, conn: Connection, model: str) -> int:
-        model_id = self._model_id(conn, model)
+    def _require_model(self, conn: Connection, model: str, *, lock: bool = False) -> int:
+        model_id = self._model_id(conn, model, lock=lock)
         if model_id is None:
             raise ModelNotFoundError(model, reason="no registered model has that name")
         return model_id
