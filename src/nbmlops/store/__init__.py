@@ -13,6 +13,7 @@ from nbmlops.store.base import (
     AuditStore,
     DeploymentStore,
     DriftCheckStore,
+    FeedbackStore,
     JobRunStore,
     JournalStore,
     RegistryStore,
@@ -21,7 +22,8 @@ from nbmlops.store.base import (
     Store,
 )
 
-__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
+__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore",
+           "FeedbackStore", "JobRunStore",
            "JournalStore", "RegistryStore", "RunSearch", "RunStore", "Store", "open_store",
            "upgrade_store"]
 

@@ -23,7 +23,8 @@ from nbmlops.store.sql.engine import redact, run_in_transaction
 from nbmlops.store.sql.models import metadata
 
 # Every revision in order, oldest first. A test checks this against Alembic's own history.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008",
+                              "0010")
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
 _PG_LOCK_KEY = 0x6E626D6C  # "nbml": serialises schema changes between processes
