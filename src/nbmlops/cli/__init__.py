@@ -11,6 +11,8 @@
     nbmlops predictions NAME [--since 24h] [--format table|json|csv]
     nbmlops serve REFERENCE|BUNDLE [--host H] [--port P] [--workers N] ...
     nbmlops drift [REFERENCE] [CURRENT] [--deployment NAME --since 24h] [--test T] ...
+    nbmlops feedback NAME LABELS.csv --id COLUMN --label COLUMN
+    nbmlops performance NAME [--since 30d] [--window 1d] [--format text|json|csv]
     nbmlops export NOTEBOOK --job NAME [--params K=V ...] [--schedule CRON] [--target T ...]
     nbmlops jobs run FOLDER [-p K=V ...] | --all [DIR];  jobs list|show|history
     nbmlops ci [NOTEBOOK|FOLDER ...]
@@ -18,7 +20,8 @@
     nbmlops db upgrade
 
 One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``,
-``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``jobs`` (with ``export``),
+``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``monitor`` (``feedback``
+and ``performance``), ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
 tables; ``_arguments`` checks what argparse does not.
@@ -34,13 +37,25 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from nbmlops.cli import audit, ci, db, deploy, drift, jobs, models, reproduce, runs, tune
+from nbmlops.cli import (
+    audit,
+    ci,
+    db,
+    deploy,
+    drift,
+    jobs,
+    models,
+    monitor,
+    reproduce,
+    runs,
+    tune,
+)
 from nbmlops.cli._arguments import check_integers
 from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, audit, deploy, drift, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, deploy, drift, monitor, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

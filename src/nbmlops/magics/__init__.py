@@ -11,7 +11,8 @@ from typing import Any
 from nbmlops.magics.session import ATTRIBUTE, KernelSession, get_session
 
 _MAGICS = {"cell": ("track",), "line": ("runs", "tune", "register", "deploy",
-                                              "drift", "export", "nbmlops", "reproduce")}
+                                              "drift", "export", "nbmlops", "reproduce",
+                                              "monitor")}
 
 
 def register(shell: Any) -> None:
@@ -19,6 +20,7 @@ def register(shell: Any) -> None:
     from nbmlops.magics.deploy import DeployMagics
     from nbmlops.magics.drift import DriftMagics
     from nbmlops.magics.export import ExportMagics
+    from nbmlops.magics.monitor import MonitorMagics
     from nbmlops.magics.registry import RegisterMagics
     from nbmlops.magics.reproduce import ReproduceMagics
     from nbmlops.magics.runs import RunsMagics
@@ -32,7 +34,8 @@ def register(shell: Any) -> None:
     shell.register_magics(TrackMagics(shell, session), RunsMagics(shell),
                           TuneMagics(shell, session), RegisterMagics(shell),
                           DeployMagics(shell), DriftMagics(shell),
-                          ExportMagics(shell), ReproduceMagics(shell, session))
+                          ExportMagics(shell), ReproduceMagics(shell, session),
+                          MonitorMagics(shell))
     widgets.register(shell)
     session.start_journal()
     session.warm_up()
@@ -49,7 +52,7 @@ def unregister(shell: Any) -> None:
         for name in names:
             shell.magics_manager.magics[kind].pop(name, None)
     for cls in ("TrackMagics", "RunsMagics", "TuneMagics", "RegisterMagics", "DeployMagics",
-                "DriftMagics", "ExportMagics", "ReproduceMagics"):
+                "DriftMagics", "ExportMagics", "ReproduceMagics", "MonitorMagics"):
         shell.magics_manager.registry.pop(cls, None)
     session.close()
     delattr(shell, ATTRIBUTE)
