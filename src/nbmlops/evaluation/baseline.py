@@ -49,36 +49,56 @@ def class_key(value: Any) -> str:
     return str(value)
 
 
-def metrics_of(task: str, y_true: Any, y_pred: Any, *, scores: Any = None, classes: Sequence[str] = (),
-               positive: str | None = None) -> dict[str, float]:
-    """The window's metrics (sequences or arrays). Classification labels and predictions
-    are class keys;
+def metrics_of(task: str, y_true: Any, y_pred: Any, *, scores: Any = None,
+               classes: Sequence[str] = (), positive: str | None = None) -> dict[str, float]:
+    """The window's metrics (sequences or arrays), as scikit-learn defines them, in NumPy
+    (a bootstrap computes them hundreds of times). Classification labels and predictions
+    are class keys; binary precision, recall and F1 are of ``positive`` (0 when undefined,
+    as ``zero_division=0``), multiclass ones macro-averaged over the classes present;
     ``scores`` (the positive class's probability, binary only) give ROC AUC when both
     classes are present."""
-    from sklearn import metrics as skm
-
     if task == "regression":
         t = np.asarray(y_true, dtype=float)
         p = np.asarray(y_pred, dtype=float)
-        out = {"mae": float(skm.mean_absolute_error(t, p)),
-               "rmse": float(skm.root_mean_squared_error(t, p))}
-        if len(t) > 1 and np.ptp(t) > 0:
-            out["r2"] = float(skm.r2_score(t, p))
+        residual = t - p
+        out = {"mae": float(np.mean(np.abs(residual))),
+               "rmse": float(np.sqrt(np.mean(residual**2)))}
+        total = float(np.sum((t - t.mean()) ** 2))
+        if len(t) > 1 and total > 0:
+            out["r2"] = 1.0 - float(np.sum(residual**2)) / total
         return out
     t = np.asarray(list(y_true), dtype=object)
     p = np.asarray(list(y_pred), dtype=object)
     binary = positive is not None and len(classes) <= 2
-    average: dict[str, Any] = ({"average": "binary", "pos_label": positive} if binary
-                               else {"average": "macro", "labels": sorted(set(t) | set(p))})
-    out = {"accuracy": float(np.mean(t == p)),
-           "precision": float(skm.precision_score(t, p, zero_division=0, **average)),
-           "recall": float(skm.recall_score(t, p, zero_division=0, **average)),
-           "f1": float(skm.f1_score(t, p, zero_division=0, **average))}
+    per_class = [positive] if binary else sorted(set(t.tolist()) | set(p.tolist()))
+    precision, recall, f1 = [], [], []
+    for c in per_class:
+        is_t, is_p = t == c, p == c
+        tp = float(np.sum(is_t & is_p))
+        fp, fn = float(np.sum(~is_t & is_p)), float(np.sum(is_t & ~is_p))
+        precision.append(tp / (tp + fp) if tp + fp else 0.0)
+        recall.append(tp / (tp + fn) if tp + fn else 0.0)
+        f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0)
+    out = {"accuracy": float(np.mean(t == p)), "precision": float(np.mean(precision)),
+           "recall": float(np.mean(recall)), "f1": float(np.mean(f1))}
     if binary and scores is not None and len(scores) == len(t):
-        is_pos = t == positive
-        if is_pos.any() and not is_pos.all():
-            out["roc_auc"] = float(skm.roc_auc_score(is_pos, np.asarray(scores, dtype=float)))
+        auc = roc_auc(t == positive, scores)
+        if auc is not None:
+            out["roc_auc"] = auc
     return out
+
+
+def roc_auc(is_positive: Any, scores: Any) -> float | None:
+    """ROC AUC as the Mann-Whitney statistic (ties count half); None with one class."""
+    from scipy.stats import rankdata
+
+    pos = np.asarray(is_positive, dtype=bool)
+    n_pos = int(pos.sum())
+    n_neg = len(pos) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = rankdata(np.asarray(scores, dtype=float))
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def held_out_baseline(model: Any, X: Any, y: Any, *, resamples: int = RESAMPLES,
