@@ -62,6 +62,7 @@ class PredictionLog:
         self._pending: list[_Entry] = []
         self._rows = 0
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one flush at a time (the writer, /feedback)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,6 +120,10 @@ class PredictionLog:
         self.flush()
 
     def flush(self) -> None:
+        with self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             if not self._rows:
                 return
