@@ -20,8 +20,8 @@
     nbmlops db upgrade
 
 One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``,
-``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``monitor`` (``feedback``
-and ``performance``), ``jobs`` (with ``export``),
+``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``performance``
+(with ``feedback``), ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
 tables; ``_arguments`` checks what argparse does not.
@@ -45,7 +45,7 @@ from nbmlops.cli import (
     drift,
     jobs,
     models,
-    monitor,
+    performance,
     reproduce,
     runs,
     tune,
@@ -55,7 +55,7 @@ from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, audit, deploy, drift, monitor, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, deploy, drift, performance, jobs, ci, reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

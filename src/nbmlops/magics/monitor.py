@@ -9,7 +9,7 @@ from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import magic_arguments
 from IPython.display import display
 
-from nbmlops.commands import monitor as command
+from nbmlops.commands import performance as command
 from nbmlops.errors import NbmlopsError
 from nbmlops.magics import _parsing
 

@@ -1,5 +1,5 @@
-"""``%monitor`` and ``nbmlops performance``: a deployment's performance over time (the
-``--performance`` part of the production loop's monitors); and ``nbmlops feedback``."""
+"""``%monitor --performance`` and ``nbmlops performance``: a deployment's performance over
+time; and ``nbmlops feedback``: labels by row id."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from nbmlops.cli._output import dump_json, write_frame
-from nbmlops.commands import monitor as command
+from nbmlops.commands import performance as command
 from nbmlops.commands.arguments import add_arguments
 
 
