@@ -22,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 import nbmlops
+from nbmlops import api as nbmlops_api
 from nbmlops._types import Actor, NewDeployment
 from nbmlops.evaluation import estimate, held_out_baseline, metrics_of
 from nbmlops.monitoring import log_feedback
@@ -192,7 +193,7 @@ def test_random_interleavings_of_predictions_and_labels_join_exactly(
     batches (known ids, ids not written yet, made-up ids, repeats) in random order. Every
     label lands on exactly its row (version, time, prediction), nothing else; what is not
     in the log is reported unknown; the latest label of an id is the one kept."""
-    ws = nbmlops.api.workspace()
+    ws = nbmlops_api.workspace()
     rng = random.Random(16)
     for case in range(200):
         name = f"p{case}"
