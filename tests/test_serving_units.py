@@ -124,6 +124,7 @@ def test_the_log_keeps_inputs_outputs_and_request_ids(tmp_path: Path) -> None:
     log.close()
     frame = predlog.read(tmp_path)
     assert list(frame["_request"]) == ["r1", "r1", "r1", "r2"]
+    assert list(frame["_id"]) == ["r1-0", "r1-1", "r1-2", "r2-0"]  # each row its own id
     assert list(frame["_version"]) == [3, 3, 3, 4]
     assert frame["tenure"].tolist() == [*ROWS.tenure.tolist(), 9]
     assert frame["tenure"].dtype == "int64"

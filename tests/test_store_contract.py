@@ -940,3 +940,21 @@ def test_record_runs_writes_complete_runs_in_one_go(store: Store) -> None:
     assert [table.metrics_of(r[0]) for r in table.rows] == [
         {"accuracy": 0.5}, {"accuracy": 0.6}, {"accuracy": 0.7}]
     assert store.get_run(children[0][0].id).error == "ValueError: bad C"
+
+
+def test_feedback_upserts_keep_the_latest_and_read_by_serve_time(store: Store) -> None:
+    from nbmlops._types import FeedbackLabel
+
+    def label(row_id: str, served_at: float, value: Any, **kw: Any) -> FeedbackLabel:
+        return FeedbackLabel(deployment="api", row_id=row_id, model="churn", version=1,
+                             served_at=served_at, label=value, received_at=served_at + 5,
+                             **kw)
+
+    assert store.record_feedback([label("a-0", 10.0, 1, prediction=0, scores=(0.6, 0.4),
+                                        classes=("0", "1")), label("b-0", 20.0, "no")]) == []
+    assert store.record_feedback([label("a-0", 10.0, 0), label("c-0", 30.0, 2.5)]) == ["a-0"]
+    got = store.list_feedback("api")
+    assert [(g.row_id, g.label) for g in got] == [("a-0", 0), ("b-0", "no"), ("c-0", 2.5)]
+    assert (got[0].prediction, got[0].scores) == (None, None)  # the latest row, whole
+    assert [g.row_id for g in store.list_feedback("api", since=15.0, until=30.0)] == ["b-0"]
+    assert store.list_feedback("other") == []

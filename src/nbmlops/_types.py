@@ -838,3 +838,25 @@ class RunSlice:
     @property
     def clean(self) -> bool:
         return not self.flags
+
+
+# -- ground truth ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class FeedbackLabel:
+    """A label that arrived for one served row, joined to what was served: the row's id
+    (``<request id>-<row>``), the deployment and version that answered it, when, what it
+    answered (``prediction``; ``scores``, the class probabilities in ``classes`` order when
+    the request asked for them) and the label (any JSON value)."""
+
+    deployment: str
+    row_id: str
+    model: str
+    version: int
+    served_at: float  # epoch seconds
+    label: Any
+    prediction: Any = None
+    scores: tuple[float | None, ...] | None = None
+    classes: tuple[Any, ...] | None = None
+    received_at: float = 0.0
+    user: str | None = None

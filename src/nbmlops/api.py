@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
     from nbmlops.monitoring.monitors import CheckResult
     from nbmlops.monitoring.monitors import CreatedMonitor as CreatedMonitor  # for commands/
+    from nbmlops.monitoring.feedback import FeedbackResult as FeedbackResult  # as Exported
+    from nbmlops.monitoring.performance import PerformanceReport as PerformanceReport
     from nbmlops.progress import Progress
     from nbmlops.registry.card import ModelCard
     from nbmlops.registry.registry import LoadedModel
@@ -521,7 +523,10 @@ def register(
     search stored), and records metrics: the model card's held-out scores, else the run's. ``data`` (the training frame) gives
     the input signature and a reference profile and sample for drift; without it the
     signature comes from the run's training-data fingerprint. ``evaluate=(X_test, y_test)``
-    (with ``sensitive``) computes a model card stored with the version. ``require``
+    (with ``sensitive``) computes a model card stored with the version, and the baseline
+    production performance is judged by (held-out metrics with 95% bootstrap intervals;
+    for a binary classifier with probabilities, the calibration map CBPE estimates
+    with; see ``nbmlops.performance``). ``require``
     gates (``"accuracy>=0.8"``) refuse the registration with a GateError naming the gate.
     The file is saved in skops' secure format; ``format="pickle"`` needs ``trusted=True``
     (and so does registering a run's artifact, which %%track saved as a pickle).
@@ -532,6 +537,7 @@ def register(
 
     ws = workspace()
     source = None
+    baseline = None
     if run is not None:
         source = ws.store.get_run(run)
         if model is None:
@@ -539,12 +545,15 @@ def register(
     if evaluate is not None:
         if card is not None:
             raise ValueError("give evaluate=(X_test, y_test) or card=, not both")
+        from nbmlops.evaluation import held_out_baseline
         from nbmlops.registry.card import evaluate as _evaluate
 
         X_test, y_test = evaluate
         card = _evaluate(model, X_test, y_test, sensitive=sensitive)
+        baseline = held_out_baseline(model, X_test, y_test)
     how = registry.Registration(description=description, alias=alias, reason=reason,
-                                data=data, card=card, require=tuple(require), onnx=onnx,
+                                data=data, card=card, baseline=baseline,
+                                require=tuple(require), onnx=onnx,
                                 format=format, trusted=trusted)
     return registry.register(ws, model, name=name, run_id=source.id if source else None,
                              artifact=artifact, how=how)
@@ -925,6 +934,63 @@ def export_bundle(reference: str, folder: str | Path, *, trusted: bool = False,
 
 
 # -- monitoring --------------------------------------------------------------------------
+
+def log_feedback(deployment: str, frame: Any = None, *, id_column: str = "id",
+                 label_column: str = "label", ids: Sequence[Any] | None = None,
+                 labels: Sequence[Any] | None = None) -> FeedbackResult:
+    """Attach labels that arrived later to the rows ``deployment`` served, by row id (the
+    ``ids`` every ``/predict`` answer gives, also in its prediction log's ``_id``).
+
+    ``frame``: a DataFrame (or a .csv/.parquet file) with ``id_column`` and
+    ``label_column``; or ``ids=`` and ``labels=`` as two lists. Ids not in the prediction
+    log are returned in ``unknown`` (not attached, never dropped silently); a label sent
+    again replaces the earlier one (the latest is kept) and its id is in ``replaced``."""
+    from nbmlops.monitoring import log_feedback as attach
+
+    ids, labels = _ids_and_labels(frame, id_column, label_column, ids, labels)
+    return attach(workspace(create=False), deployment, ids, labels)
+
+
+def _ids_and_labels(frame: Any, id_column: str, label_column: str,
+                    ids: Sequence[Any] | None, labels: Sequence[Any] | None
+                    ) -> tuple[list[Any], list[Any]]:
+    if frame is None:
+        if ids is None or labels is None:
+            raise ValueError("give the labels: a DataFrame or file with an id and a label "
+                             "column, or ids= and labels=")
+        return list(ids), list(labels)
+    if ids is not None or labels is not None:
+        raise ValueError("give a DataFrame (or file) or ids= and labels=, not both")
+    if isinstance(frame, str | Path):
+        from nbmlops.datafiles import read
+
+        frame = read(Path(frame))
+    columns = getattr(frame, "columns", None)
+    if columns is None:
+        raise TypeError(f"labels come as a DataFrame or a .csv/.parquet file, not a "
+                        f"{type(frame).__name__}")
+    for column, flag in ((id_column, "id_column (--id)"), (label_column,
+                                                           "label_column (--label)")):
+        if column not in columns:
+            raise ValueError(f"the labels have no column {column!r} (they have "
+                             f"{', '.join(map(str, columns))}); name it with {flag}")
+    return frame[id_column].tolist(), frame[label_column].tolist()
+
+
+def performance(deployment: str, *, since: str | datetime | timedelta = "30d",
+                window: str | timedelta = "1d", until: datetime | None = None,
+                min_labels: int = 30) -> PerformanceReport:
+    """Per ``window`` since ``since``, each version's metrics on the rows whose labels
+    came back (``log_feedback``) beside its held-out figures and their 95% interval (kept
+    when registered with ``evaluate=(X_test, y_test)``); a window is degraded when a
+    metric falls below the interval (with at least ``min_labels`` labels). For a binary
+    classifier whose requests asked for probabilities, the estimated accuracy and ROC AUC
+    (CBPE) of each window, labelled or not."""
+    from nbmlops.monitoring import performance as measure
+
+    return measure(_existing(), deployment, since=since, window=window, until=until,
+                   min_labels=min_labels)
+
 
 def drift(reference: Any = None, current: Any = None, *, deployment: str | None = None,
           since: str | datetime | timedelta | None = None, until: datetime | None = None,

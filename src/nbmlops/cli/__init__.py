@@ -14,6 +14,8 @@
     nbmlops drift [REFERENCE] [CURRENT] [--deployment NAME --since 24h] [--test T] ...
     nbmlops monitor create MODEL [--schedule CRON] [--alert webhook=URL] ... | run FOLDER
                    | history [NAME]
+    nbmlops feedback NAME LABELS.csv --id COLUMN --label COLUMN
+    nbmlops performance NAME [--since 30d] [--window 1d] [--format text|json|csv]
     nbmlops export NOTEBOOK --job NAME [--params K=V ...] [--schedule CRON] [--target T ...]
     nbmlops jobs run FOLDER [-p K=V ...] | --all [DIR];  jobs list|show|history
     nbmlops ci [NOTEBOOK|FOLDER ...]
@@ -21,7 +23,8 @@
     nbmlops db upgrade
 
 One module per command group (:mod:`~nbmlops.cli.runs`, ``tune``, ``models``, ``audit``, ``team``,
-``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``monitor``, ``jobs`` (with ``export``),
+``deploy`` (with ``predictions`` and ``serve``), ``drift``, ``monitor``, ``performance``
+(with ``feedback``), ``jobs`` (with ``export``),
 ``ci``, ``db``), each adding its subparsers; a command a magic shares takes its
 arguments and its run from :mod:`nbmlops.commands`. ``_output`` writes JSON, CSV and
 tables; ``_arguments`` checks what argparse does not.
@@ -46,6 +49,7 @@ from nbmlops.cli import (
     jobs,
     models,
     monitor,
+    performance,
     reproduce,
     runs,
     team,
@@ -56,7 +60,8 @@ from nbmlops.commands.arguments import SORT_FLAGS, attach_sort_values
 from nbmlops.errors import NbmlopsError
 
 # in the order `nbmlops --help` lists them
-_GROUPS = (runs, tune, models, audit, team, deploy, drift, monitor, jobs, ci, reproduce, db)
+_GROUPS = (runs, tune, models, audit, team, deploy, drift, monitor, performance, jobs, ci,
+           reproduce, db)
 
 
 def build_parser() -> argparse.ArgumentParser:

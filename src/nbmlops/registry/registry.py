@@ -238,6 +238,9 @@ class Registration:
     reason: str | None = None
     data: pd.DataFrame | None = None  # training data: signature, profile, sample
     card: ModelCard | None = None
+    # held-out metrics with intervals and the calibration map production is judged by
+    # (nbmlops.evaluation.held_out_baseline), kept as performance.json
+    baseline: Mapping[str, Any] | None = None
     require: tuple[str, ...] = ()
     onnx: bool = False
     format: str = "skops"
@@ -314,6 +317,9 @@ def _describing_files(ws: Workspace, model: Any, how: Registration) -> dict[str,
                                     media_type="application/json")
         files["sample.parquet"] = put(to_parquet_bytes(_parquet_safe(sample(how.data))),
                                       media_type="application/vnd.apache.parquet")
+    if how.baseline is not None:
+        files["performance.json"] = put(json.dumps(how.baseline, allow_nan=False).encode(),
+                                        media_type="application/json")
     if how.card is not None:
         files["card.html"] = put(how.card.to_html().encode(), media_type="text/html")
         files["card.md"] = put(how.card.to_markdown().encode(), media_type="text/markdown")

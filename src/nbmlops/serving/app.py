@@ -2,8 +2,16 @@
 
 =====================  =====================================================================
 ``POST /predict``      JSON records or columns (see :mod:`nbmlops.serving.model`) →
-                       ``{"predictions": [...], "model", "version"}``; ``?proba=true`` for a
-                       classifier → ``{"probabilities": [[...]], "classes": [...], ...}``
+                       ``{"predictions": [...], "model", "version", "request_id", "ids"}``;
+                       ``?proba=true`` for a classifier → ``{"probabilities": [[...]],
+                       "classes": [...], ...}``. ``ids`` holds each row's own id
+                       (``<request_id>-<row>``), also kept in the prediction log; the
+                       request id is in the ``X-Request-Id`` header too
+``POST /feedback``     labels that arrived later, by row id: ``{"ids": [...], "labels":
+                       [...]}`` or ``[{"id": ..., "label": ...}, ...]`` → ``{"attached",
+                       "replaced", "repeated", "unknown"}`` (ids not in the log are
+                       reported, never dropped silently; a label sent again replaces the
+                       earlier one and is listed in ``replaced``)
 ``GET /health``        ``{"status": "ok", "model", "version"}`` (never needs the token, for
                        load balancers and probes)
 ``GET /metadata``      the model, version, signature, classes, source run
@@ -28,7 +36,6 @@ import hmac
 import json
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +52,7 @@ from nbmlops.errors import SignatureError
 from nbmlops.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from nbmlops.serving.metrics import Metrics
 from nbmlops.serving.model import ANY, PayloadError, ServedModel
-from nbmlops.serving.predlog import PredictionLog
+from nbmlops.serving.predlog import PredictionLog, new_request_id, row_ids
 from nbmlops.serving.sources import Holder, StoreSource
 
 MAX_BODY = 10 * 1024 * 1024
@@ -126,8 +133,8 @@ class _TokenGate:
 
 
 def _endpoint(path: str) -> str:
-    return path if path in ("/predict", "/health", "/metadata", "/metrics", "/openapi.json",
-                            "/docs") else "other"
+    return path if path in ("/predict", "/feedback", "/health", "/metadata", "/metrics",
+                            "/openapi.json", "/docs") else "other"
 
 
 def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
@@ -196,7 +203,7 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                   flush=True)
             return error(500, f"{model.reference} could not score this input "
                               f"({type(exc).__name__}: {exc})")
-        request_id = uuid.uuid4().hex[:16]
+        request_id = new_request_id()
         metrics.rows.inc(len(frame))
         if log is not None and log.wants():
             column = model.output_column
@@ -205,8 +212,42 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
             log.add(frame, logged, version=model.version, request=request_id)
         body_out: dict[str, Any] = ({"probabilities": outputs, "classes": model.classes}
                                     if proba else {"predictions": outputs})
-        body_out.update(model=model.name, version=model.version)
+        body_out.update(model=model.name, version=model.version, request_id=request_id,
+                        ids=row_ids(request_id, len(frame)))
         return _json(body_out, headers={"X-Request-Id": request_id})
+
+    async def feedback(request: Request) -> Response:
+        if not _is_json(request.headers.get("content-type", "")):
+            return error(415, "send the labels as JSON with 'Content-Type: application/json'")
+        if source is None:
+            return error(409, "this server serves a bundle, without a lineage store to keep "
+                              "labels in; send them with `nbmlops feedback` where the store is")
+        if log is None:
+            return error(409, "this deployment does not log predictions (--no-log), so "
+                              "labels cannot be joined to what it served")
+        try:
+            body = await _body(request, options.max_body)
+            ids, labels = feedback_payload(json.loads(body))
+        except _BodyTooLarge:
+            return error(413, f"the body is larger than this server accepts "
+                              f"({options.max_body:,} bytes); send fewer labels per request")
+        except (ValueError, RecursionError) as exc:
+            return error(422 if isinstance(exc, PayloadError) else 400,
+                         f"the body is not valid JSON ({exc})" if not isinstance(
+                             exc, PayloadError) else str(exc))
+        from nbmlops.monitoring import log_feedback
+
+        name = options.deployment or holder.current.name
+
+        def attach() -> Any:
+            log.flush()  # this worker's rows not yet written are in the log first
+            return log_feedback(source.ws, name, ids, labels)
+
+        try:
+            result = await run_in_threadpool(attach)
+        except ValueError as exc:
+            return error(422, str(exc))
+        return _json(result.to_dict())
 
     async def health(request: Request) -> Response:
         model = holder.current
@@ -257,6 +298,7 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
 
     app = Starlette(routes=[
         Route("/predict", timed("/predict", predict), methods=["POST"]),
+        Route("/feedback", timed("/feedback", feedback), methods=["POST"]),
         Route("/health", timed("/health", health), methods=["GET"]),
         Route("/metadata", timed("/metadata", metadata), methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
@@ -272,6 +314,25 @@ def _crash(request: Request, exc: Exception) -> Response:
     print(f"nbmlops: unexpected error serving {request.url.path}: {exc!r}"[:2000],
           file=sys.stderr, flush=True)
     return error(500, "the server failed to answer; see its log")
+
+
+def feedback_payload(payload: Any) -> tuple[list[Any], list[Any]]:
+    """Ids and labels from a /feedback body (a PayloadError saying what to send)."""
+    shape = ("send {\"ids\": [...], \"labels\": [...]} or [{\"id\": ..., \"label\": ...}, "
+             "...]")
+    if isinstance(payload, dict) and set(payload) == {"ids", "labels"}:
+        ids, labels = payload["ids"], payload["labels"]
+        if not isinstance(ids, list) or not isinstance(labels, list):
+            raise PayloadError(f"ids and labels must be lists; {shape}")
+        if len(ids) != len(labels):
+            raise PayloadError(f"{len(ids)} ids but {len(labels)} labels: give one label per id")
+        return ids, labels
+    if isinstance(payload, dict) and set(payload) == {"labels"}:
+        payload = payload["labels"]
+    if isinstance(payload, list) and all(isinstance(r, dict) and "id" in r and "label" in r
+                                         for r in payload):
+        return [r["id"] for r in payload], [r["label"] for r in payload]
+    raise PayloadError(shape)
 
 
 def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:
@@ -333,6 +394,16 @@ def openapi_document(model: ServedModel, *, token: bool) -> dict[str, Any]:
                  str(model.version), "description": "A model served by nbmlops."},
         "paths": {
             "/predict": {"post": predict},
+            "/feedback": {"post": {
+                "summary": "Labels for served rows, by the row ids /predict answered",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "properties": {
+                        "ids": {"type": "array", "items": {"type": "string"}},
+                        "labels": {"type": "array"}}}}}},
+                "responses": {
+                    "200": {"description": "attached, replaced, repeated and unknown ids"},
+                    "409": {"description": "this server cannot keep labels", **err},
+                    "422": {"description": "the body is not ids and labels", **err}}}},
             "/health": {"get": {"summary": "Liveness", "security": [],
                                 "responses": {"200": {"description": "serving"}}}},
             "/metadata": {"get": {"summary": "The model, its version and signature",
@@ -345,7 +416,8 @@ def openapi_document(model: ServedModel, *, token: bool) -> dict[str, Any]:
             "Predictions": {"type": "object", "properties": {
                 "predictions": {"type": "array"}, "probabilities": {"type": "array"},
                 "classes": {"type": ["array", "null"]}, "model": {"type": "string"},
-                "version": {"type": "integer"}}},
+                "version": {"type": "integer"}, "request_id": {"type": "string"},
+                "ids": {"type": "array", "items": {"type": "string"}}}},
             "Error": {"type": "object", "required": ["error"], "properties": {
                 "error": {"type": "string"}, "column": {"type": ["string", "null"]}}},
         }},

@@ -15,8 +15,10 @@ serving goes on.
 
 A part's columns: the model's input columns (with the signature's dtypes), the
 prediction (``prediction``; ``proba_<class>`` for ``?proba=true`` requests), and
-``_time`` (UTC), ``_version`` (the model version that answered) and ``_request`` (an id
-shared by the rows of one request). :func:`read` gathers them into one DataFrame.
+``_time`` (UTC), ``_version`` (the model version that answered), ``_request`` (an id
+shared by the rows of one request) and ``_id`` (the row's own id, ``<request>-<row>``, as
+the answer gave it: labels that arrive later are attached by it). :func:`read` gathers
+them into one DataFrame.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 PART_GLOB = "part-*.parquet"
 # one request as kept until written: input frame, outputs, time, version, request id
 _Entry = tuple["pd.DataFrame", Mapping[str, Sequence[Any]], float, int, str]
-META = ("_time", "_version", "_request")
+META = ("_time", "_version", "_request", "_id")
 
 
 class LocalFolder:
@@ -189,6 +191,7 @@ class PredictionLog:
         self._pending: list[_Entry] = []
         self._rows = 0
         self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one flush at a time (the writer, /feedback)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -247,6 +250,10 @@ class PredictionLog:
         self.flush()
 
     def flush(self) -> None:
+        with self._writing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             if not self._rows:
                 return
@@ -315,12 +322,32 @@ def _columns(entries: Sequence[_Entry], rows: int) -> dict[str, list[Any]]:
         column("_time").extend([when] * n)
         column("_version").extend([version] * n)
         column("_request").extend([request] * n)
+        column("_id").extend(row_ids(request, n))
         done += n
         for values in columns.values():  # columns this request did not have
             if len(values) < done:
                 values.extend([None] * (done - len(values)))
     assert done == rows
     return columns
+
+
+def new_request_id() -> str:
+    """A request's id: its time (milliseconds, 11 hex digits, so a label's lookup can skip
+    log parts written before it) and 32 random bits."""
+    return f"{time.time_ns() // 1_000_000:011x}{os.urandom(4).hex()}"
+
+
+def request_time(row_id: str) -> float | None:
+    """When the request of ``row_id`` was answered (epoch seconds), if its id says."""
+    try:
+        return int(row_id[:11], 16) / 1000.0
+    except (ValueError, TypeError):
+        return None
+
+
+def row_ids(request: str, n: int) -> list[str]:
+    """The ids of a request's ``n`` rows, as its answer gives them."""
+    return [f"{request}-{i}" for i in range(n)]
 
 
 def _table(columns: dict[str, list[Any]], dtypes: Mapping[str, str]) -> Any:
@@ -385,7 +412,8 @@ def read(folder: Path | str, *, since: datetime | None = None,
     if not tables:
         return pd.DataFrame({"_time": pd.Series([], dtype="datetime64[us, UTC]"),
                              "_version": pd.Series([], dtype="int64"),
-                             "_request": pd.Series([], dtype="str")})
+                             "_request": pd.Series([], dtype="str"),
+                             "_id": pd.Series([], dtype="str")})
     frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
     if since is not None:
         frame = frame[frame["_time"] >= pd.Timestamp(since)]

@@ -13,6 +13,7 @@ from nbmlops.store.base import (
     AuditStore,
     DeploymentStore,
     DriftCheckStore,
+    FeedbackStore,
     JobRunStore,
     JournalStore,
     MonitorCheckStore,
@@ -23,9 +24,9 @@ from nbmlops.store.base import (
     TeamStore,
 )
 
-__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "JobRunStore",
-           "JournalStore", "MonitorCheckStore", "RegistryStore", "RunSearch", "RunStore", "Store",
-           "TeamStore", "open_store", "upgrade_store"]
+__all__ = ["ApprovalStore", "AuditStore", "DeploymentStore", "DriftCheckStore", "FeedbackStore",
+           "JobRunStore", "JournalStore", "MonitorCheckStore", "RegistryStore", "RunSearch",
+           "RunStore", "Store", "TeamStore", "open_store", "upgrade_store"]
 
 
 def open_store(url: str, *, create: bool = True, auto_upgrade: bool = True,

@@ -19,6 +19,7 @@ from nbmlops._types import (
     DeploymentStatus,
     DriftCheck,
     Experiment,
+    FeedbackLabel,
     HiddenStateFlag,
     JobRun,
     JobRunEnd,
@@ -396,16 +397,29 @@ class TeamStore(Protocol):
 
 
 @runtime_checkable
+class FeedbackStore(Protocol):
+    """Labels for served rows, by row id (the ground truth of performance monitoring)."""
+
+    def record_feedback(self, labels: Sequence[FeedbackLabel]) -> list[str]:
+        """Write labels (upserts); return the row ids whose earlier label was replaced."""
+
+    def list_feedback(self, deployment: str, *, since: float | None = None,
+                      until: float | None = None) -> list[FeedbackLabel]:
+        """The labels of rows ``deployment`` served in ``[since, until)``, oldest first."""
+
+
+
+@runtime_checkable
 class Store(RunStore, RunSearch, RegistryStore, ApprovalStore, AuditStore, DeploymentStore,
             DriftCheckStore, JobRunStore, MonitorCheckStore, JournalStore, TeamStore,
-            Protocol):
+            FeedbackStore, Protocol):
     """What every lineage-store backend provides (SQLite file, PostgreSQL server, …):
     every part above, and the store as a whole.
 
     A capability that needs only a part declares that part (``RunStore``,
     ``RunSearch``, ``RegistryStore``, ``ApprovalStore``, ``AuditStore``,
     ``DeploymentStore``, ``DriftCheckStore``, ``JobRunStore``, ``MonitorCheckStore``,
-    ``JournalStore``); a ``Store``
+    ``JournalStore``, ``TeamStore``, ``FeedbackStore``); a ``Store``
     is each of them.
     Every write is one transaction: it lands whole or not at all. Database failures
     raise :class:`~nbmlops.errors.StoreError`.

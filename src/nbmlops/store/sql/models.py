@@ -325,6 +325,30 @@ class DeploymentRow(Base):
     options: Mapped[str] = mapped_column(Text)  # JSON
 
 
+class FeedbackRow(Base):
+    """A label for one served row, by its id, with what was served (revision 0010)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_deployment_row", "deployment", "row_id", unique=True),
+        Index("ix_feedback_deployment_served", "deployment", "served_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    deployment: Mapped[str] = mapped_column(String(255))
+    row_id: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int] = mapped_column(Integer)
+    served_at: Mapped[float] = mapped_column(Double)
+    label: Mapped[str] = mapped_column(Text)  # JSON
+    prediction: Mapped[str | None] = mapped_column(Text)  # JSON
+    scores: Mapped[str | None] = mapped_column(Text)  # JSON list, in ``classes`` order
+    classes: Mapped[str | None] = mapped_column(Text)  # JSON list
+    received_at: Mapped[float] = mapped_column(Double)
+    user: Mapped[str | None] = mapped_column(String(255))
+
+
 class DriftCheckRow(Base):
     """A drift check, recorded by the run (kind ``drift``) that made it (revision 0006)."""
 

@@ -27,6 +27,7 @@ from nbmlops.store.sql.models import (
     DriftColumnRow,
     EnvironmentRow,
     ExperimentRow,
+    FeedbackRow,
     JobRunRow,
     JournalEntryRow,
     JournalSourceRow,
@@ -72,6 +73,7 @@ drift_checks_t = cast(Table, DriftCheckRow.__table__)
 drift_columns_t = cast(Table, DriftColumnRow.__table__)
 job_runs_t = cast(Table, JobRunRow.__table__)
 monitor_checks_t = cast(Table, MonitorCheckRow.__table__)
+feedback_t = cast(Table, FeedbackRow.__table__)
 journal_sources_t = cast(Table, JournalSourceRow.__table__)
 journal_t = cast(Table, JournalEntryRow.__table__)
 run_slices_t = cast(Table, RunSliceRow.__table__)

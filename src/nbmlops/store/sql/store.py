@@ -11,6 +11,7 @@ its transactions) in a module of its own:
 - :mod:`~nbmlops.store.sql.deployments`: model servers from start to stop;
 - :mod:`~nbmlops.store.sql.checks`: drift checks and job runs, by the runs that made them;
 - :mod:`~nbmlops.store.sql.monitors`: monitor checks, by the runs that made them;
+- :mod:`~nbmlops.store.sql.feedback`: labels attached to served rows by id;
 - :mod:`~nbmlops.store.sql.journal`: the cell journal and each run's slice;
 - :mod:`~nbmlops.store.sql.team`: team mode on PostgreSQL (roles, policies, audit triggers).
 """
@@ -27,6 +28,7 @@ from nbmlops.store.sql.approvals import SqlApprovals
 from nbmlops.store.sql.audit import SqlAudit
 from nbmlops.store.sql.checks import SqlDriftChecks, SqlJobRuns
 from nbmlops.store.sql.deployments import SqlDeployments
+from nbmlops.store.sql.feedback import SqlFeedback
 from nbmlops.store.sql.journal import SqlJournal
 from nbmlops.store.sql.monitors import SqlMonitorChecks
 from nbmlops.store.sql.plumbing import artifacts_t, datasets_t, exp_t, runs_t
@@ -37,7 +39,7 @@ __all__ = ["SqlStore"]
 
 
 class SqlStore(SqlRuns, SqlSearch, SqlApprovals, SqlAudit, SqlDeployments, SqlDriftChecks,
-               SqlJobRuns, SqlMonitorChecks, SqlJournal):
+               SqlJobRuns, SqlMonitorChecks, SqlJournal, SqlFeedback):
     """A lineage store in a SQL database (SQLite file or PostgreSQL)."""
 
     # -- team mode (PostgreSQL) ---------------------------------------------------------

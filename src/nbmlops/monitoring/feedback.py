@@ -1,0 +1,197 @@
+"""Ground truth: labels that arrive after a prediction, attached to the served row by id.
+
+Every row ``/predict`` answers has its own id (``<request id>-<row>``, in the answer and in
+the prediction log's ``_id`` column). A label sent later for that id is joined here to
+what was served (the version that answered, when, the prediction and the class
+probabilities) and written to the store's feedback table.
+
+Why a table in the store rather than files beside the prediction log: the log is
+append-only Parquet parts, bounded (the oldest parts are deleted) and written by every
+worker on its own, so attaching a label there would mean rewriting parts another process
+may be writing or deleting. The table has a unique (deployment, row id) key, so a label
+sent twice is an upsert that keeps the latest and reports the id, atomically under
+concurrent senders; and it is indexed by (deployment, serve time), so the labels of a
+window are one range scan, joined exactly by id. Because the label row keeps what was
+served, realized performance never rereads the log (and survives the log's rotation).
+
+Finding the served rows is one read of the log from the earliest request time the ids
+carry (a request id starts with its time in milliseconds), so old parts are skipped.
+Ids not in the log (never answered, sampled out by ``--log-sample``, rotated out, or
+not yet written by another worker, which writes every 2 s) are returned as ``unknown``,
+never dropped silently.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from nbmlops._types import FeedbackLabel
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops.workspace import Workspace
+
+_SLACK_S = 5.0  # a row's logged time is a moment after its id's
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """What happened to a batch of labels."""
+
+    deployment: str
+    attached: int  # labels written (new and replaced)
+    replaced: tuple[str, ...] = ()  # ids that had a label: the latest now holds
+    repeated: tuple[str, ...] = ()  # ids given more than once in this batch: the last kept
+    unknown: tuple[str, ...] = ()  # ids not in the prediction log: not written
+    versions: Mapping[int, int] = field(default_factory=dict)  # labels attached per version
+
+    def summary(self) -> str:
+        parts = [f"{self.attached:,} label{'s' if self.attached != 1 else ''} attached to "
+                 f"{self.deployment}'s predictions"]
+        if self.versions:
+            parts[0] += " (" + ", ".join(f"version {v}: {n:,}"
+                                         for v, n in sorted(self.versions.items())) + ")"
+        if self.replaced:
+            parts.append(f"{len(self.replaced):,} replaced an earlier label (the latest is "
+                         f"kept): {_some(self.replaced)}")
+        if self.repeated:
+            parts.append(f"{len(self.repeated):,} id(s) given more than once (the last is "
+                         f"kept): {_some(self.repeated)}")
+        if self.unknown:
+            parts.append(f"{len(self.unknown):,} unknown id(s) not in the prediction log, "
+                         f"not attached (never served, sampled out, rotated out, or not "
+                         f"written yet: send them again in a few seconds): "
+                         f"{_some(self.unknown)}")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deployment": self.deployment, "attached": self.attached,
+                "replaced": list(self.replaced), "repeated": list(self.repeated),
+                "unknown": list(self.unknown),
+                "versions": {str(k): v for k, v in sorted(self.versions.items())}}
+
+    def __repr__(self) -> str:
+        return f"FeedbackResult({self.summary()})"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.summary())
+
+
+def _some(ids: Sequence[str], n: int = 5) -> str:
+    shown = ", ".join(ids[:n])
+    return shown + (f" and {len(ids) - n:,} more" if len(ids) > n else "")
+
+
+def plain(value: Any) -> Any:
+    """A label as JSON keeps it: NumPy scalars as Python values; None for NaN."""
+    item = getattr(value, "item", None)
+    if callable(item) and not isinstance(value, str | bytes):
+        value = item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Sequence[Any]
+                 ) -> FeedbackResult:
+    """Attach ``labels[i]`` to the row ``deployment`` answered with id ``ids[i]``."""
+    from nbmlops.serving import predlog
+
+    latest, repeated = _latest(ids, labels)
+    found = ws.store.get_deployment(deployment)
+    if not found.log_dir:
+        raise ValueError(f"deployment {found.name!r} does not log predictions (it was started "
+                         "with --no-log), so labels cannot be joined to what it served")
+    since = _earliest(latest)
+    log = predlog.read(found.log_dir, since=since)
+    served = _served(log, latest)
+    now = time.time()
+    rows = [_label(found.name, found.model, row_id, latest[row_id], row, now, ws.actor.user)
+            for row_id, row in served.items()]
+    replaced = ws.store.record_feedback(rows)
+    versions: dict[int, int] = {}
+    for row in rows:
+        versions[row.version] = versions.get(row.version, 0) + 1
+    unknown = tuple(i for i in latest if i not in served)
+    return FeedbackResult(deployment=found.name, attached=len(rows),
+                          replaced=tuple(sorted(replaced)), repeated=tuple(repeated),
+                          unknown=unknown, versions=versions)
+
+
+def _latest(ids: Sequence[Any], labels: Sequence[Any]) -> tuple[dict[str, Any], list[str]]:
+    """Each id once with its last label, and the ids given more than once."""
+    if len(ids) != len(labels):
+        raise ValueError(f"{len(ids):,} ids but {len(labels):,} labels: give one label per id")
+    latest: dict[str, Any] = {}
+    repeated: dict[str, None] = {}
+    for raw, label in zip(ids, labels, strict=True):
+        if raw is None or (isinstance(raw, float) and math.isnan(raw)) or str(raw) == "":
+            raise ValueError("an id is missing: every label needs the row id /predict "
+                             "answered (its \"ids\")")
+        row_id = str(raw)
+        value = plain(label)
+        if value is None:
+            raise ValueError(f"the label of id {row_id} is missing: drop rows without a label")
+        if row_id in latest:
+            repeated[row_id] = None
+            del latest[row_id]  # the last one given keeps its place at the end
+        latest[row_id] = value
+    return latest, list(repeated)
+
+
+def _earliest(latest: Mapping[str, Any]) -> Any:
+    """The earliest time the ids carry, less a margin (None if an id carries none)."""
+    from datetime import UTC, datetime
+
+    from nbmlops.serving import predlog
+
+    times = [predlog.request_time(i) for i in latest]
+    if not times or any(t is None for t in times):
+        return None
+    return datetime.fromtimestamp(min(t for t in times if t is not None) - _SLACK_S, tz=UTC)
+
+
+def _served(log: pd.DataFrame, latest: Mapping[str, Any]) -> dict[str, Any]:
+    """The log's rows of the ids asked for, by id (rows as tuples of the log's columns)."""
+    if log.empty or "_id" not in log.columns:
+        return {}
+    hit = log[log["_id"].isin(list(latest))].drop_duplicates("_id", keep="last")
+    proba = [c for c in hit.columns if str(c).startswith("proba_")]
+    output = _output_column(hit)
+    out: dict[str, Any] = {}
+    times = hit["_time"].map(lambda t: t.timestamp()).tolist()
+    versions = hit["_version"].tolist()
+    predictions = hit[output].tolist() if output else [None] * len(hit)
+    scores = hit[proba].to_numpy().tolist() if proba else [None] * len(hit)
+    for row_id, when, version, prediction, score in zip(hit["_id"].tolist(), times, versions,
+                                                         predictions, scores, strict=True):
+        has_scores = score is not None and not any(_missing(s) for s in score)
+        out[row_id] = (when, int(version), plain(prediction),
+                       tuple(float(s) for s in score) if has_scores else None,
+                       tuple(str(c)[len("proba_"):] for c in proba) if has_scores else None)
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _output_column(log: pd.DataFrame) -> str | None:
+    """The prediction's column (``prediction``, or ``_prediction`` when the model reads a
+    column of that name)."""
+    names = [c for c in log.columns if str(c).lstrip("_") == "prediction" and c not in
+             ("_time", "_version", "_request", "_id")]
+    return max(names, key=len) if names else None
+
+
+def _label(deployment: str, model: str, row_id: str, label: Any, row: Any, now: float,
+           user: str | None) -> FeedbackLabel:
+    when, version, prediction, scores, classes = row
+    return FeedbackLabel(deployment=deployment, row_id=row_id, model=model, version=version,
+                         served_at=when, label=label, prediction=prediction, scores=scores,
+                         classes=classes, received_at=now, user=user)

@@ -1,0 +1,394 @@
+"""Performance over time: what a deployment's versions achieved on the rows whose labels
+came back, window by window, beside their held-out figures; and, for binary classifiers
+with probabilities, what they are estimated to achieve on rows without labels yet.
+
+For each window (``window``, e.g. ``1d``, from ``since`` to now) and each version that
+served or got labels in it:
+
+* ``served``: rows in the prediction log; ``labelled``: rows with a label (the feedback
+  table, by serve time: a label that arrives late counts in the window its row was served);
+* realized metrics (classification: accuracy, precision, recall, F1, ROC AUC on rows whose
+  request asked for probabilities; regression: MAE, RMSE, R²), beside the version's
+  held-out value and its 95% bootstrap interval (kept at registration with
+  ``evaluate=(X_test, y_test)``). A metric is ``degraded`` when it falls below the interval
+  (above it, for MAE and RMSE), judged only with at least ``min_labels`` labelled rows
+  (``few labels`` otherwise);
+* estimated accuracy and ROC AUC (CBPE, :func:`nbmlops.evaluation.estimate`) of the rows
+  the log holds with probabilities, shown beside the realized values once labels come;
+  a window without labels is ``estimated degraded`` when the estimate is below the interval.
+
+Labels for a version no longer served are judged against that version's own baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from nbmlops.formatting import format_number
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops._types import FeedbackLabel
+    from nbmlops.workspace import Workspace
+
+MIN_LABELS = 30
+_TABLE_COLUMNS = ("start", "end", "version", "served", "labelled", "metric", "realized",
+                  "estimated", "held_out", "low", "high", "status")
+
+
+@dataclass(frozen=True)
+class PerformanceReport:
+    """Per window and version, realized and estimated metrics beside the held-out ones."""
+
+    deployment: str
+    model: str
+    since: datetime
+    until: datetime
+    window: str
+    task: str | None
+    rows: tuple[dict[str, Any], ...]  # one per (window, version, metric), _TABLE_COLUMNS
+    baselines: Mapping[int, Mapping[str, Any] | None] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def degraded(self) -> bool:
+        """Whether any window's realized metric fell below its held-out interval."""
+        return any(r["status"] == "degraded" for r in self.rows)
+
+    def table(self) -> pd.DataFrame:
+        """One row per window, version and metric (the long form)."""
+        import pandas as pd
+
+        return pd.DataFrame(list(self.rows), columns=list(_TABLE_COLUMNS))
+
+    def windows(self) -> pd.DataFrame:
+        """One row per window and version: counts, each metric (realized, and estimated
+        in ``<metric> est.``), and the window's verdict."""
+        import pandas as pd
+
+        out: dict[tuple[Any, int], dict[str, Any]] = {}
+        for r in self.rows:
+            row = out.setdefault((r["start"], r["version"]), {
+                "window": r["start"], "version": r["version"], "served": r["served"],
+                "labelled": r["labelled"], "statuses": []})
+            row[r["metric"]] = math.nan if r["realized"] is None else r["realized"]
+            if r["estimated"] is not None:
+                row[f"{r['metric']} est."] = r["estimated"]
+            row["statuses"].append(r["status"])
+        for row in out.values():
+            statuses = row.pop("statuses")
+            row["status"] = next((s for s in ("degraded", "estimated degraded", "few labels",
+                                              "ok", "estimated ok") if s in statuses),
+                                 "no labels")
+        return pd.DataFrame(list(out.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            if isinstance(v, datetime):
+                return v.isoformat()
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            return v
+
+        return {"deployment": self.deployment, "model": self.model,
+                "since": self.since.isoformat(), "until": self.until.isoformat(),
+                "window": self.window, "task": self.task, "degraded": self.degraded,
+                "baselines": {str(k): v for k, v in self.baselines.items()},
+                "notes": list(self.notes),
+                "rows": [{k: plain(v) for k, v in r.items()} for r in self.rows]}
+
+    def summary(self) -> str:
+        judged = {(r["start"], r["version"]) for r in self.rows
+                  if r["status"] in ("ok", "degraded")}
+        bad = sorted({(r["start"], r["version"]) for r in self.rows
+                      if r["status"] == "degraded"})
+        head = (f"{self.deployment} ({self.model}): {len({r['start'] for r in self.rows})} "
+                f"window(s) of {self.window} since {self.since:%Y-%m-%d %H:%M} UTC, "
+                f"{len(judged)} judged on labels")
+        if bad:
+            return head + "; degraded: " + ", ".join(
+                f"{s:%Y-%m-%d %H:%M} (version {v})" for s, v in bad)
+        return head + "; none degraded"
+
+    def text(self) -> str:
+        lines = [self.summary()]
+        for version, base in sorted(self.baselines.items()):
+            lines.append(f"held-out, version {version}: " + _baseline_text(base))
+        lines += [f"note: {n}" for n in self.notes]
+        frame = self.windows()
+        if not frame.empty:
+            shown = frame.copy()
+            shown["window"] = shown["window"].map(lambda t: f"{t:%Y-%m-%d %H:%M}")
+            lines += ["", shown.to_string(index=False, na_rep="-",
+                                          float_format=lambda v: f"{v:.3f}")]
+        return "\n".join(lines)
+
+    def to_html(self) -> str:
+        import html
+
+        esc = html.escape
+        parts = ['<div class="nbmlops-performance">', f"<p><b>{esc(self.summary())}</b></p>"]
+        parts += [f"<div>held-out, version {v}: {esc(_baseline_text(b))}</div>"
+                  for v, b in sorted(self.baselines.items())]
+        parts += [f"<div><i>note: {esc(n)}</i></div>" for n in self.notes]
+        frame = self.windows()
+        if not frame.empty:
+            shown = frame.copy()
+            shown["window"] = shown["window"].map(lambda t: f"{t:%Y-%m-%d %H:%M}")
+            parts.append(shown.to_html(index=False, na_rep="-",
+                                       float_format=lambda v: f"{v:.3f}"))
+        parts.append("</div>")
+        return "".join(parts)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        return self.text()
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(self.text())
+
+
+def _baseline_text(base: Mapping[str, Any] | None) -> str:
+    if base is None:
+        return ("none (register with evaluate=(X_test, y_test) to judge windows against "
+                "held-out figures)")
+    intervals = base.get("intervals", {})
+    shown = []
+    for key, value in base.get("metrics", {}).items():
+        low_high = intervals.get(key)
+        shown.append(f"{key} {format_number(value)}" + (
+            f" [{format_number(low_high[0])}, {format_number(low_high[1])}]"
+            if low_high else ""))
+    return ", ".join(shown) + f" ({base.get('rows', '?')} rows, 95% bootstrap intervals)"
+
+
+def duration(text: str | timedelta, what: str) -> float:
+    """``"1d"``, ``"6h"``, ``"30m"`` (or a timedelta) in seconds."""
+    if isinstance(text, timedelta):
+        seconds = text.total_seconds()
+    else:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        raw = str(text).strip().lower()
+        try:
+            seconds = float(raw[:-1]) * units[raw[-1]]
+        except (KeyError, ValueError, IndexError):
+            raise ValueError(f"{what} {text!r}: write a duration such as 30m, 6h, 1d or "
+                             "7d") from None
+    if not seconds > 0:
+        raise ValueError(f"{what} {text!r}: give a positive duration")
+    return seconds
+
+
+def performance(ws: Workspace, deployment: str, *, since: str | datetime | timedelta = "30d",
+                window: str | timedelta = "1d", until: datetime | None = None,
+                min_labels: int = MIN_LABELS, now: float | None = None) -> PerformanceReport:
+    """Realized and estimated performance of ``deployment`` per window (see the module)."""
+    from nbmlops.serving import predlog
+
+    found = ws.store.get_deployment(deployment)
+    now = time.time() if now is None else now
+    start = predlog.window_start(since, now=now)
+    assert start is not None
+    end = until.astimezone(UTC) if until is not None else datetime.fromtimestamp(now, tz=UTC)
+    step = duration(window, "window")
+    if min_labels < 1:
+        raise ValueError(f"min_labels {min_labels}: give 1 or more")
+    if end <= start:
+        raise ValueError(f"since {since!r} is not before the end of the period "
+                         f"({end:%Y-%m-%d %H:%M} UTC)")
+    if (end - start).total_seconds() / step > 10_000:
+        raise ValueError(f"{since} in windows of {window} is more than 10,000 windows; give a "
+                         "longer window")
+    start = datetime.fromtimestamp(math.floor(start.timestamp() / step) * step, tz=UTC)
+    labels = ws.store.list_feedback(found.name, since=start.timestamp(),
+                                    until=end.timestamp())
+    log = predlog.read(found.log_dir, since=start, until=end) if found.log_dir else None
+    versions = sorted({lb.version for lb in labels} | (
+        set(int(v) for v in log["_version"].unique()) if log is not None else set()))
+    baselines = {v: _baseline(ws, found.model, v) for v in versions}
+    task = next((b["task"] for b in baselines.values() if b), None) or _guess_task(labels)
+    notes = []
+    if log is None:
+        notes.append(f"deployment {found.name!r} does not log predictions: no served counts "
+                     "and no estimates")
+    if not labels:
+        notes.append("no labels in this period yet: send them with nbmlops.log_feedback, "
+                     "`nbmlops feedback` or POST /feedback")
+    edges = _edges(start.timestamp(), end.timestamp(), step)
+    rows: list[dict[str, Any]] = []
+    for lo, hi in edges:
+        in_window = [lb for lb in labels if lo <= lb.served_at < hi]
+        served = None
+        if log is not None:
+            served = log[(log["_time"] >= _ts(lo)) & (log["_time"] < _ts(hi))]
+        present = sorted({lb.version for lb in in_window} | (
+            set(int(v) for v in served["_version"].unique()) if served is not None else set()))
+        for version in present:
+            mine = [lb for lb in in_window if lb.version == version]
+            log_rows = served[served["_version"] == version] if served is not None else None
+            rows += _window_rows(lo, hi, version, mine, log_rows, baselines.get(version),
+                                 task, min_labels)
+    return PerformanceReport(
+        deployment=found.name, model=found.model, since=start, until=end,
+        window=window if isinstance(window, str) else f"{step:g}s", task=task,
+        rows=tuple(rows), baselines=baselines, notes=tuple(notes))
+
+
+def _ts(epoch: float) -> Any:
+    import pandas as pd
+
+    return pd.Timestamp(epoch, unit="s", tz="UTC")
+
+
+def _edges(start: float, end: float, step: float) -> list[tuple[float, float]]:
+    """Windows aligned on multiples of ``step`` (days start at 00:00 UTC) covering
+    ``[start, end)``; the first begins at or before ``start``."""
+    edges, lo = [], math.floor(start / step) * step
+    while lo < end:
+        edges.append((lo, min(lo + step, end)))
+        lo += step
+    return edges
+
+
+def _baseline(ws: Workspace, model: str, version: int) -> dict[str, Any] | None:
+    from nbmlops.errors import ModelNotFoundError
+
+    try:
+        found = ws.store.get_model_version(model, version=version)
+    except ModelNotFoundError:
+        return None
+    ref = found.files.get("performance.json")
+    if ref is None:
+        return None
+    loaded: dict[str, Any] = json.loads(ws.artifacts.read_bytes(ref))
+    return loaded
+
+
+def _guess_task(labels: Sequence[FeedbackLabel]) -> str | None:
+    if not labels:
+        return None
+    values = [lb.label for lb in labels]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    return "regression" if numeric and len(set(values)) > 20 else "classification"
+
+
+def _window_rows(lo: float, hi: float, version: int, labels: Sequence[FeedbackLabel],
+                 log_rows: pd.DataFrame | None, base: Mapping[str, Any] | None,
+                 task: str | None, min_labels: int) -> list[dict[str, Any]]:
+    from nbmlops.evaluation import CLASSIFICATION, REGRESSION
+
+    task = (base or {}).get("task") or task or "classification"
+    realized = _realized(labels, base, task)
+    estimated = _estimated(log_rows, base)
+    keys = list((base or {}).get("metrics") or (CLASSIFICATION if task == "classification"
+                                                 else REGRESSION))
+    out = []
+    for key in keys:
+        held = (base or {}).get("metrics", {}).get(key)
+        interval = (base or {}).get("intervals", {}).get(key)
+        value, guess = realized.get(key), estimated.get(key)
+        out.append({
+            "start": datetime.fromtimestamp(lo, tz=UTC), "end": datetime.fromtimestamp(hi, tz=UTC),
+            "version": version, "served": None if log_rows is None else len(log_rows),
+            "labelled": len(labels), "metric": key, "realized": value, "estimated": guess,
+            "held_out": held, "low": None if interval is None else interval[0],
+            "high": None if interval is None else interval[1],
+            "status": _status(key, value, guess, interval, len(labels), min_labels)})
+    return out
+
+
+def _status(key: str, value: float | None, guess: float | None,
+            interval: Sequence[float] | None, labelled: int, min_labels: int) -> str:
+    from nbmlops.evaluation import LOWER_IS_BETTER
+
+    def worse(v: float) -> bool:
+        assert interval is not None
+        return v > interval[1] if key in LOWER_IS_BETTER else v < interval[0]
+
+    if value is not None:
+        if labelled < min_labels:
+            return "few labels"
+        if interval is None:
+            return "no baseline"
+        return "degraded" if worse(value) else "ok"
+    if guess is not None and interval is not None:
+        return "estimated degraded" if worse(guess) else "estimated ok"
+    return "no labels"
+
+
+def _realized(labels: Sequence[FeedbackLabel], base: Mapping[str, Any] | None, task: str
+              ) -> dict[str, float]:
+    from nbmlops.evaluation import class_key, metrics_of
+
+    if not labels:
+        return {}
+    if task == "regression":
+        pairs = [(lb.label, lb.prediction) for lb in labels if lb.prediction is not None]
+        if not pairs:
+            return {}
+        return metrics_of(task, [p[0] for p in pairs], [p[1] for p in pairs])
+    classes = [class_key(c) for c in (base or {}).get("classes") or ()]
+    positive = (base or {}).get("positive")
+    y_true, y_pred, scores = [], [], []
+    for lb in labels:
+        predicted, score = _predicted(lb, positive)
+        if predicted is None:
+            continue
+        y_true.append(class_key(lb.label))
+        y_pred.append(predicted)
+        scores.append(score)
+    if not y_true:
+        return {}
+    if not classes:
+        classes = sorted(set(y_true) | set(y_pred))
+        positive = classes[1] if len(classes) == 2 else None
+    out = metrics_of(task, y_true, y_pred, classes=classes, positive=positive)
+    scored = [i for i, s in enumerate(scores) if s is not None]  # rows asked ?proba=true
+    if scored:
+        auc = metrics_of(task, [y_true[i] for i in scored], [y_pred[i] for i in scored],
+                         scores=[scores[i] for i in scored], classes=classes,
+                         positive=positive).get("roc_auc")
+        if auc is not None:
+            out["roc_auc"] = auc
+    return out
+
+
+def _predicted(label: FeedbackLabel, positive: str | None) -> tuple[str | None, float | None]:
+    """The class a labelled row was predicted as, and its positive-class probability."""
+    from nbmlops.evaluation import class_key
+
+    score = None
+    probs = dict(zip(label.classes or (), label.scores or (), strict=False))
+    if probs and positive is not None and positive in probs:
+        score = probs[positive]
+    if label.prediction is not None:
+        return class_key(label.prediction), score
+    if probs:  # a ?proba=true row: the class of the highest probability
+        return max(probs, key=lambda c: probs[c]), score
+    return None, score
+
+
+def _estimated(log_rows: pd.DataFrame | None, base: Mapping[str, Any] | None
+               ) -> dict[str, float]:
+    """CBPE over the window's logged rows that carry the positive class's probability."""
+    from nbmlops.evaluation import estimate
+
+    if log_rows is None or log_rows.empty or not base or not base.get("calibration"):
+        return {}
+    column = f"proba_{base['positive']}"
+    if column not in log_rows.columns:
+        return {}
+    rows = log_rows[log_rows[column].notna()]
+    if rows.empty:
+        return {}
+    scores = rows[column].astype(float).to_numpy()
+    return estimate(base["calibration"], scores, scores > 0.5)
