@@ -342,3 +342,44 @@ def test_an_incident_runs_the_retraining_job_on_its_window(served: dict[str, Any
     (retrain,) = nbmlops.runs(kind="cell").run_id
     assert nbmlops.get_run(retrain).metrics["rows"] == 90.0
     assert nbmlops.get_run(alert.check.run_id).tags["on_alert_runs"] == job_id
+
+
+def test_a_monitor_judges_performance_from_the_labels_that_came(store_env: Path,
+                                                                receiver: Receiver) -> None:
+    """Labels that say the served version is worse than its held-out figures: an alert
+    naming the metric; labels as good as its held-out figures: fine."""
+    from tests.test_feedback import SERVE, TEST, TRAIN, V1, Y
+    from tests.test_feedback import X as FX
+
+    nbmlops.register(V1, name="churn", data=FX[TRAIN], alias="production",
+                     evaluate=(FX[TEST], Y[TEST]))
+    deployment = nbmlops.deploy("churn@production", name="churn", port=0)
+    try:
+        created = nbmlops.create_monitor("churn@production", drift=False, performance=True,
+                                         min_labels=30, performance_window="1d",
+                                         alerts=[f"webhook={receiver.url}"])
+        spec = yaml.safe_load((created.folder / "monitor.yaml").read_text())
+        assert spec["performance"] is True
+        rows = FX[SERVE].head(90)
+        answer = Client(deployment.url).predict(rows.to_dict(orient="records"))
+        now = _logged(90)
+        truth = Y[SERVE].head(90).to_numpy()
+        # labels as the world gave them: the model does about as well as held out
+        nbmlops.log_feedback("churn", ids=answer["ids"], labels=truth.tolist())
+        fine = nbmlops.run_monitor(created.folder, now=now)
+        assert fine.check.status == "ok", fine.text
+        (realized,) = {r["metric"] for r in fine.check.details["performance"]["realized"]
+                       if r["metric"] == "accuracy"}
+        assert realized == "accuracy"
+        # then the labels turn out the opposite of what it predicted: degraded
+        wrong = [1 - p for p in answer["predictions"]]
+        nbmlops.log_feedback("churn", ids=answer["ids"], labels=wrong)
+        bad = nbmlops.run_monitor(created.folder, now=now + timedelta(seconds=1))
+        assert bad.check.status == "alert"
+        assert bad.check.alerted
+        assert any(r.startswith("accuracy 0.000 outside its held-out interval")
+                   for r in bad.check.reasons), bad.check.reasons
+        assert len(receiver.bodies) == 1
+        assert "accuracy 0.000 outside" in receiver.bodies[0]["text"]
+    finally:
+        nbmlops.stop_deployment("churn")

@@ -1026,10 +1026,13 @@ def create_monitor(model: str, *, name: str | None = None, deployment: str | Non
                    share: float | None = None,
                    max_error_rate: float | None = 0.05, max_p99_ms: float | None = None,
                    alerts: Sequence[str] = (), on_alert: Sequence[str] = (),
-                   first_window: str = "24h", retries: int = 3, retry_delay: float = 2.0,
+                   first_window: str = "24h", performance: bool = False,
+                   performance_since: str = "7d", performance_window: str = "1d",
+                   min_labels: int = 30, retries: int = 3, retry_delay: float = 2.0,
                    folder: str | Path | None = None) -> CreatedMonitor:
     """Write a monitor folder (default ``monitors/<name>/``, ``name`` defaulting to the
-    model's): ``monitor.yaml`` (hand-editable) and each target's files (``"cron"``,
+    model's; ``performance=True`` also judges realized and estimated performance, see
+    :func:`performance`): ``monitor.yaml`` (hand-editable) and each target's files (``"cron"``,
     ``"systemd"``, ``"github"``, ``"airflow"``), which run ``nbmlops monitor run`` on the
     schedule. ``alerts``: ``"webhook=URL"``, ``"command=..."``; ``on_alert``: ``"run
     jobs/train-churn"``. Returns what was written (``str()`` of it says how to install it)."""
@@ -1043,7 +1046,9 @@ def create_monitor(model: str, *, name: str | None = None, deployment: str | Non
         "min_rows": min_rows, "significance": significance, "share": share,
         "max_error_rate": max_error_rate,
         "max_p99_ms": max_p99_ms, "alerts": list(alerts), "on_alert": list(on_alert),
-        "first_window": first_window, "retries": retries, "retry_delay": retry_delay})
+        "first_window": first_window, "performance": performance,
+        "performance_since": performance_since, "performance_window": performance_window,
+        "min_labels": min_labels, "retries": retries, "retry_delay": retry_delay})
     where = Path(folder) if folder is not None else \
         settings.project_root / "monitors" / spec.name
     import sys

@@ -75,6 +75,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     create = inner.add_parser("create", help="write a monitor folder (monitor.yaml and the "
                               "schedulers' files), as %monitor does")
     add_arguments(create, command.ARGUMENTS)
+    add_arguments(create, command.CREATE_ONLY)
     create.set_defaults(func=_create)
     run = inner.add_parser("run", help="one check of a monitor folder; exit status 2 when "
                            "the check opens an incident (alerts delivered)")

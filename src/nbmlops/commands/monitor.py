@@ -24,7 +24,12 @@ ARGUMENTS: Arguments = (
     (("--drift",), {"action": "store_true", "help": "test the rows served in each window "
                     "for drift against the version's training sample (the default when "
                     "nothing else is asked)"}),
-    (("--no-drift",), {"action": "store_true", "help": "check the server's health only"}),
+    (("--no-drift",), {"action": "store_true", "help": "do not test for drift"}),
+    (("--performance",), {"nargs": "?", "const": True, "default": False,
+                          "metavar": "DEPLOYMENT", "help": "judge realized (labels sent "
+                          "with nbmlops feedback) and estimated (CBPE) performance too; in a "
+                          "notebook, --performance DEPLOYMENT alone shows its performance "
+                          "over time"}),
     (("--min-rows",), {"type": int, "default": 100, "help": "fewer rows served in the "
                        "window: the check is skipped and the window stays open (default "
                        "100)"}),
@@ -48,6 +53,17 @@ ARGUMENTS: Arguments = (
 )
 
 
+# `nbmlops monitor create` only (in a notebook, %monitor's --min-labels serves both)
+CREATE_ONLY: Arguments = (
+    (("--min-labels",), {"type": int, "default": 30, "metavar": "N", "help": "labels a "
+                         "window needs before its realized performance counts (default 30)"}),
+    (("--performance-since",), {"default": "7d", "help": "judge performance on the rows "
+                                "served this far back (default 7d: labels come late)"}),
+    (("--performance-window",), {"default": "1d", "help": "in windows of this size; the "
+                                 "newest judged window counts (default 1d)"}),
+)
+
+
 def create(args: argparse.Namespace) -> CreatedMonitor:
     from nbmlops import api
 
@@ -55,13 +71,19 @@ def create(args: argparse.Namespace) -> CreatedMonitor:
         raise ValueError("name the model version to watch, e.g. churn@production")
     if args.drift and args.no_drift:
         raise ValueError("give --drift or --no-drift, not both")
+    if isinstance(args.performance, str):
+        raise ValueError(f"--performance {args.performance}: when writing a monitor give "
+                         "--performance alone (the deployment is the monitor's)")
     return api.create_monitor(
         args.model, name=args.name, deployment=args.deployment, schedule=args.schedule,
         targets=args.targets, drift=not args.no_drift, min_rows=args.min_rows,
         significance=args.significance, share=args.share,
         max_error_rate=args.max_error_rate, max_p99_ms=args.max_p99_ms,
         alerts=args.alert, on_alert=args.on_alert, first_window=args.first_window,
+        performance=bool(args.performance), min_labels=getattr(args, "min_labels", 30),
+        performance_since=getattr(args, "performance_since", "7d"),
+        performance_window=getattr(args, "performance_window", "1d"),
         folder=args.folder)
 
 
-__all__ = ["ARGUMENTS", "create"]
+__all__ = ["ARGUMENTS", "CREATE_ONLY", "create"]

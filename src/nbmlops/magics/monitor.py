@@ -22,7 +22,7 @@ class MonitorMagics(Magics):
     @argument("--run", metavar="FOLDER", help="one check of this monitor folder now")
     @argument("--history", action="store_true", help="the checks recorded (of the monitor "
               "named by MODEL's name or --name, else of every monitor)")
-    @_parsing.arguments(performance.MONITOR)
+    @_parsing.arguments(performance.PERFORMANCE)
     @_parsing.arguments(command.ARGUMENTS)
     @no_var_expand
     @line_magic
@@ -38,6 +38,7 @@ class MonitorMagics(Magics):
                 --on-alert "run jobs/train-churn"
             %monitor --run monitors/churn
             %monitor --history churn
+            %monitor churn@production --performance --min-labels 50   # judge it too
             %monitor --performance churn                   # the last 30 days, by day
             %monitor --performance churn --since 7d --window 6h
 
@@ -55,7 +56,7 @@ class MonitorMagics(Magics):
 
         args = _parsing.parse(self.monitor, line)
         try:
-            if args.performance:
+            if isinstance(args.performance, str) and not args.model:
                 report = performance.performance(args, args.performance)
                 display({"text/plain": report.text(), "text/html": report.to_html()},
                         raw=True)

@@ -12,6 +12,10 @@
     share: null                        # null: one drifted column alerts; 0.3: 30% of them must
     min_rows: 500                      # fewer rows: the check is skipped and the window stays open
     first_window: 24h                  # the first check's window (later: since the last judged one)
+    performance: true                  # realized (labels) and estimated (CBPE) performance
+    performance_since: 7d              # …of the rows served this far back (labels come late)
+    performance_window: 1d             # …in windows of this size; the newest judged is used
+    min_labels: 30                     # labels a window needs before its realized figure counts
     max_error_rate: 0.05               # share of /predict answers that were server errors (5xx)
     max_p99_ms: null                   # p99 latency of /predict in the window, from the histogram
     alerts: ["webhook=https://…", "command=notify-send churn"]
@@ -67,7 +71,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _ALERT_KINDS = ("webhook", "command")
 _FIELDS = ("name", "model", "deployment", "schedule", "targets", "drift", "significance",
            "share", "tests",
-           "threshold", "min_rows", "first_window", "max_error_rate", "max_p99_ms", "alerts",
+           "threshold", "min_rows", "first_window", "performance", "performance_since",
+           "performance_window", "min_labels", "max_error_rate", "max_p99_ms", "alerts",
            "on_alert", "retries", "retry_delay", "timeout")
 
 
@@ -96,6 +101,10 @@ class MonitorSpec:
     threshold: float | None = None
     min_rows: int = 100
     first_window: str = "24h"
+    performance: bool = False
+    performance_since: str = "7d"
+    performance_window: str = "1d"
+    min_labels: int = 30
     max_error_rate: float | None = 0.05
     max_p99_ms: float | None = None
     alerts: tuple[Alert, ...] = ()
@@ -113,6 +122,8 @@ class MonitorSpec:
                 "schedule": self.schedule, "targets": list(self.targets), "drift": self.drift,
                 "significance": self.significance, "share": self.share, "tests": self.tests, "threshold": self.threshold,
                 "min_rows": self.min_rows, "first_window": self.first_window,
+                "performance": self.performance, "performance_since": self.performance_since,
+                "performance_window": self.performance_window, "min_labels": self.min_labels,
                 "max_error_rate": self.max_error_rate, "max_p99_ms": self.max_p99_ms,
                 "alerts": [str(a) for a in self.alerts], "on_alert": list(self.on_alert),
                 "retries": self.retries, "retry_delay": self.retry_delay,
@@ -216,10 +227,20 @@ def from_dict(data: Any) -> MonitorSpec:
     if tests is not None and not isinstance(tests, str):
         raise _error(f"tests {tests!r}: one test name (ks, wasserstein, psi, jensenshannon, "
                      "chi2) or null for the defaults", "tests")
-    first = data.get("first_window", "24h")
-    if not isinstance(first, str) or not re.match(r"^\d+(\.\d+)?[smhd]$", first.strip()):
-        raise _error(f"first_window {first!r}: a duration such as 30m, 24h or 7d",
-                     "first_window")
+    durations = {}
+    for key, default in (("first_window", "24h"), ("performance_since", "7d"),
+                         ("performance_window", "1d")):
+        value = data.get(key, default)
+        if not isinstance(value, str) or not re.match(r"^\d+(\.\d+)?[smhd]$", value.strip()):
+            raise _error(f"{key} {value!r}: a duration such as 30m, 24h or 7d", key)
+        durations[key] = value.strip()
+    performance = data.get("performance", False)
+    if not isinstance(performance, bool):
+        raise _error(f"performance {performance!r}: true or false", "performance")
+    if not drift and not performance and data.get("max_error_rate", 0.05) is None \
+            and data.get("max_p99_ms") is None:
+        raise _error("this monitor checks nothing: turn on drift or performance, or give "
+                     "max_error_rate or max_p99_ms", "drift")
     alerts = data.get("alerts") or []
     on_alert = data.get("on_alert") or []
     if not isinstance(alerts, list):
@@ -235,7 +256,11 @@ def from_dict(data: Any) -> MonitorSpec:
         tests=tests, threshold=_number("threshold", data.get("threshold")),
         min_rows=_number("min_rows", data.get("min_rows", 100), allow_none=False,
                          integer=True, minimum=1),
-        first_window=first.strip(),
+        first_window=durations["first_window"], performance=performance,
+        performance_since=durations["performance_since"],
+        performance_window=durations["performance_window"],
+        min_labels=_number("min_labels", data.get("min_labels", 30), allow_none=False,
+                           integer=True, minimum=1),
         max_error_rate=_number("max_error_rate", data.get("max_error_rate", 0.05),
                                maximum=1.0),
         max_p99_ms=_number("max_p99_ms", data.get("max_p99_ms")),
@@ -386,7 +411,7 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
             found.details["health"] = health
             found.reasons += _health_reasons(spec, health)
         drift_run = None
-        judged = found.rows >= spec.min_rows
+        judged = found.rows >= spec.min_rows or not spec.drift  # min_rows is drift's need
         if spec.drift and judged:
             from nbmlops.monitoring.run import judge
 
@@ -409,6 +434,10 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
                                      f"{', …' if len(report.drifted) > 5 else ''})")
             if report.prediction is not None and report.prediction.drifted:
                 found.reasons.append("prediction drift")
+        if spec.performance:
+            figures, why = _performance(ws, spec, deployment.name, version, end)
+            found.details["performance"] = figures
+            found.reasons += why
         status: Any = "alert" if found.reasons else ("ok" if judged else "skipped")
         if status == "skipped" and not found.reasons:
             found.details["skipped"] = (f"{found.rows:,} rows served by {version.reference} "
@@ -454,6 +483,49 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
     tracking.finish(run)
     return CheckResult(check=checked, text=text, deliveries=tuple(deliveries),
                        jobs=tuple(jobs), drift_run=drift_run)
+
+
+def _performance(ws: Workspace, spec: MonitorSpec, deployment: str, version: ModelVersion,
+                 end: datetime) -> tuple[dict[str, Any], list[str]]:
+    """The judged version's newest window with a realized figure (enough labels) and its
+    newest window with an estimate (CBPE), and the reasons they give."""
+    from nbmlops.monitoring.performance import performance
+
+    report = performance(ws, deployment, since=spec.performance_since,
+                         window=spec.performance_window, until=end,
+                         min_labels=spec.min_labels, now=end.timestamp())
+    mine = [r for r in report.rows if r["version"] == version.version]
+
+    def newest(statuses: tuple[str, ...]) -> list[dict[str, Any]]:
+        rows = [r for r in mine if r["status"] in statuses]
+        if not rows:
+            return []
+        last = max(r["end"] for r in rows)
+        return [r for r in rows if r["end"] == last]
+
+    realized = newest(("ok", "degraded"))
+    estimated = [r for r in newest(("estimated ok", "estimated degraded"))
+                 if not realized or r["end"] > realized[0]["end"]]
+    reasons = []
+    for r in (*realized, *estimated):
+        if r["status"] in ("degraded", "estimated degraded"):
+            word = "estimated " if r["status"] == "estimated degraded" else ""
+            value = r["realized"] if r["realized"] is not None else r["estimated"]
+            served = f"{r['start']:%m-%d %H:%M}–{r['end']:%m-%d %H:%M} UTC"
+            reasons.append(f"{word}{r['metric']} {value:.3f} outside its held-out interval "
+                           f"[{r['low']:.3f}, {r['high']:.3f}] (rows served {served}, "
+                           f"{r['labelled']} labelled)")
+
+    def shown(r: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
+
+    figures = {"realized": [shown(r) for r in realized],
+               "estimated": [shown(r) for r in estimated],
+               "notes": list(report.notes)}
+    if not realized and not estimated:
+        figures["note"] = (f"no window of {version.reference} in the last "
+                           f"{spec.performance_since} has {spec.min_labels} labels or estimates")
+    return figures, reasons
 
 
 def _text(spec: MonitorSpec, check: NewMonitorCheck, version: ModelVersion) -> str:

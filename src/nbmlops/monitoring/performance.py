@@ -10,12 +10,17 @@ served or got labels in it:
 * realized metrics (classification: accuracy, precision, recall, F1, ROC AUC on rows whose
   request asked for probabilities; regression: MAE, RMSE, R²), beside the version's
   held-out value and its 95% bootstrap interval (kept at registration with
-  ``evaluate=(X_test, y_test)``). A metric is ``degraded`` when it falls below the interval
-  (above it, for MAE and RMSE), judged only with at least ``min_labels`` labelled rows
-  (``few labels`` otherwise);
+  ``evaluate=(X_test, y_test)``). A metric is ``degraded`` when it is worse than the held-out
+  value by more than the two figures' noise allows: both are estimates (the held-out one from
+  its interval, the window's from a bootstrap of its labelled rows), and the difference must
+  pass a one-sided test at 5% over the number of metrics judged (z above 2.33 for five), so
+  a window of a model that is as good as it was alarms on one metric or another at most about
+  5% of the time, however small the window. Judged only with at least ``min_labels``
+  labelled rows (``few labels`` otherwise);
 * estimated accuracy and ROC AUC (CBPE, :func:`nbmlops.evaluation.estimate`) of the rows
   the log holds with probabilities, shown beside the realized values once labels come;
-  a window without labels is ``estimated degraded`` when the estimate is below the interval.
+  a window without labels is ``estimated degraded`` by the same test, the estimate's noise
+  taken as a proportion's over the rows it covers.
 
 Labels for a version no longer served are judged against that version's own baseline.
 """
@@ -287,32 +292,52 @@ def _window_rows(lo: float, hi: float, version: int, labels: Sequence[FeedbackLa
     from nbmlops.evaluation import CLASSIFICATION, REGRESSION
 
     task = (base or {}).get("task") or task or "classification"
-    realized = _realized(labels, base, task)
+    realized, noise = _realized(labels, base, task, bootstrap=len(labels) >= min_labels)
     estimated = _estimated(log_rows, base)
     keys = list((base or {}).get("metrics") or (CLASSIFICATION if task == "classification"
                                                  else REGRESSION))
+    judged = max(1, sum(1 for k in keys if k in realized or k in estimated))
     out = []
     for key in keys:
         held = (base or {}).get("metrics", {}).get(key)
         interval = (base or {}).get("intervals", {}).get(key)
         value, guess = realized.get(key), estimated.get(key)
+        n_est = estimated.get("_rows")
+        spread = noise.get(key) if value is not None else (
+            math.sqrt(max(guess * (1 - guess), 0.0) / n_est)
+            if guess is not None and n_est and 0 <= guess <= 1 else None)
         out.append({
             "start": datetime.fromtimestamp(lo, tz=UTC), "end": datetime.fromtimestamp(hi, tz=UTC),
             "version": version, "served": None if log_rows is None else len(log_rows),
             "labelled": len(labels), "metric": key, "realized": value, "estimated": guess,
             "held_out": held, "low": None if interval is None else interval[0],
             "high": None if interval is None else interval[1],
-            "status": _status(key, value, guess, interval, len(labels), min_labels)})
+            "status": _status(key, value, guess, held, interval, spread, len(labels),
+                              min_labels, judged)})
     return out
 
 
-def _status(key: str, value: float | None, guess: float | None,
-            interval: Sequence[float] | None, labelled: int, min_labels: int) -> str:
+Z_ONE_SIDED = {1: 1.645, 2: 1.960, 3: 2.128, 4: 2.241, 5: 2.326, 6: 2.394, 7: 2.450, 8: 2.498}
+
+
+def _status(key: str, value: float | None, guess: float | None, held: float | None,
+            interval: Sequence[float] | None, spread: float | None, labelled: int,
+            min_labels: int, judged: int = 1) -> str:
+    """ok or degraded: is the window worse than held out by more than the noise of both
+    figures allows (one-sided, 5% over the ``judged`` metrics)?"""
     from nbmlops.evaluation import LOWER_IS_BETTER
+
+    z = Z_ONE_SIDED.get(judged, 2.5)
 
     def worse(v: float) -> bool:
         assert interval is not None
-        return v > interval[1] if key in LOWER_IS_BETTER else v < interval[0]
+        centre = held if held is not None else (interval[0] + interval[1]) / 2
+        se_held = (interval[1] - interval[0]) / (2 * 1.96)
+        se = math.sqrt(se_held ** 2 + (spread or 0.0) ** 2)
+        gap = (v - centre) if key in LOWER_IS_BETTER else (centre - v)
+        if se == 0:
+            return gap > 0
+        return gap / se > z
 
     if value is not None:
         if labelled < min_labels:
@@ -325,17 +350,35 @@ def _status(key: str, value: float | None, guess: float | None,
     return "no labels"
 
 
-def _realized(labels: Sequence[FeedbackLabel], base: Mapping[str, Any] | None, task: str
-              ) -> dict[str, float]:
+BOOTSTRAP = 200  # resamples of a window's labelled rows for its metrics' noise
+
+
+def _realized(labels: Sequence[FeedbackLabel], base: Mapping[str, Any] | None, task: str,
+              *, bootstrap: bool = False) -> tuple[dict[str, float], dict[str, float]]:
+    """The window's metrics, and (``bootstrap``) each one's standard error."""
+    import numpy as np
+
     from nbmlops.evaluation import class_key, metrics_of
 
     if not labels:
-        return {}
+        return {}, {}
+    rng = np.random.default_rng(0)
+
+    def noise(n: int, measure: Any) -> dict[str, float]:
+        if not bootstrap or n < 2:
+            return {}
+        draws = [measure(rng.integers(0, n, n)) for _ in range(BOOTSTRAP)]
+        keys = set().union(*draws)
+        return {k: float(np.std([d[k] for d in draws if k in d], ddof=1)) for k in keys
+                if sum(1 for d in draws if k in d) > 1}
+
     if task == "regression":
         pairs = [(lb.label, lb.prediction) for lb in labels if lb.prediction is not None]
         if not pairs:
-            return {}
-        return metrics_of(task, [p[0] for p in pairs], [p[1] for p in pairs])
+            return {}, {}
+        t = np.asarray([p[0] for p in pairs], dtype=float)
+        pr = np.asarray([p[1] for p in pairs], dtype=float)
+        return metrics_of(task, t, pr), noise(len(t), lambda i: metrics_of(task, t[i], pr[i]))
     classes = [class_key(c) for c in (base or {}).get("classes") or ()]
     positive = (base or {}).get("positive")
     y_true, y_pred, scores = [], [], []
@@ -347,19 +390,28 @@ def _realized(labels: Sequence[FeedbackLabel], base: Mapping[str, Any] | None, t
         y_pred.append(predicted)
         scores.append(score)
     if not y_true:
-        return {}
+        return {}, {}
     if not classes:
         classes = sorted(set(y_true) | set(y_pred))
         positive = classes[1] if len(classes) == 2 else None
-    out = metrics_of(task, y_true, y_pred, classes=classes, positive=positive)
-    scored = [i for i, s in enumerate(scores) if s is not None]  # rows asked ?proba=true
-    if scored:
-        auc = metrics_of(task, [y_true[i] for i in scored], [y_pred[i] for i in scored],
-                         scores=[scores[i] for i in scored], classes=classes,
-                         positive=positive).get("roc_auc")
-        if auc is not None:
-            out["roc_auc"] = auc
-    return out
+    t_all = np.asarray(y_true, dtype=object)
+    p_all = np.asarray(y_pred, dtype=object)
+    scored = np.asarray([i for i, s in enumerate(scores) if s is not None], dtype=int)
+    s_all = np.asarray([s if s is not None else np.nan for s in scores], dtype=float)
+
+    def measure(index: Any) -> dict[str, float]:
+        out = metrics_of(task, t_all[index], p_all[index], classes=classes, positive=positive)
+        if scored.size:  # rows asked ?proba=true
+            mine = index[np.isin(index, scored)]
+            if mine.size:
+                auc = metrics_of(task, t_all[mine], p_all[mine], scores=s_all[mine],
+                                 classes=classes, positive=positive).get("roc_auc")
+                if auc is not None:
+                    out["roc_auc"] = auc
+        return out
+
+    every = np.arange(len(t_all))
+    return measure(every), noise(len(t_all), measure)
 
 
 def _predicted(label: FeedbackLabel, positive: str | None) -> tuple[str | None, float | None]:
@@ -391,4 +443,4 @@ def _estimated(log_rows: pd.DataFrame | None, base: Mapping[str, Any] | None
     if rows.empty:
         return {}
     scores = rows[column].astype(float).to_numpy()
-    return estimate(base["calibration"], scores, scores > 0.5)
+    return {**estimate(base["calibration"], scores, scores > 0.5), "_rows": float(len(scores))}
