@@ -319,10 +319,14 @@ def test_an_incident_runs_the_retraining_job_on_its_window(served: dict[str, Any
                   ("window_start = '2026-01-01T00:00:00+00:00'\nwindow_end = ''\nmodel = ''",
                    ["parameters"]),
                   "%%track --name retrain\nimport nbmlops\nfrom datetime import datetime\n"
+                  "from sklearn.linear_model import LogisticRegression\n"
                   "recent = nbmlops.predictions('churn', "
                   "since=datetime.fromisoformat(window_start))\n"
-                  "rows = float(len(recent))")
-    nbmlops.export_job(nb, job="retrain")
+                  "rows = float(len(recent))\n"
+                  "features = recent[['tenure', 'spend', 'is_pro']]\n"
+                  "model = LogisticRegression(max_iter=500).fit(features, "
+                  "(features.spend > features.spend.median()).astype(int))")
+    nbmlops.export_job(nb, job="retrain", on_success=["register churn --alias candidate"])
     created = nbmlops.create_monitor("churn@production", min_rows=50,
                                      on_alert=["run jobs/retrain"])
     _send(served["client"], _like(60, 13))
@@ -342,6 +346,15 @@ def test_an_incident_runs_the_retraining_job_on_its_window(served: dict[str, Any
     (retrain,) = nbmlops.runs(kind="cell").run_id
     assert nbmlops.get_run(retrain).metrics["rows"] == 90.0
     assert nbmlops.get_run(alert.check.run_id).tags["on_alert_runs"] == job_id
+    # the lineage follows the drift check to the version the retraining registered
+    assert nbmlops.load_model("churn@candidate").version.version == 2
+    graph = nbmlops.lineage(run=alert.drift_run)
+    edges = {(e.source.split(":")[0], e.relation, e.target.split(":")[0]) for e in graph.edges}
+    assert ("run", "child", "run") in edges  # monitor check -> drift check, job -> cell run
+    assert ("run", "triggered", "run") in edges  # monitor check -> retraining job
+    assert ("deployment", "monitored", "run") in edges
+    assert "model_version:churn/2" in {n.id for n in graph.nodes}
+    assert ("run", "registered", "model_version") in edges
 
 
 def test_a_monitor_judges_performance_from_the_labels_that_came(store_env: Path,

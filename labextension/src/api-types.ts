@@ -484,7 +484,7 @@ export interface components {
             source: string;
             target: string;
             /** @enum {unknown} */
-            relation: "input" | "output" | "registered" | "deployed";
+            relation: "input" | "output" | "registered" | "deployed" | "child" | "triggered" | "monitored";
         };
         /** @description ``id`` is ``<type>:<key>``: ``run:<run id>``, ``dataset:<digest>``, ``model_version:<name>/<version>``, ``deployment:<id>``. */
         LineageNode: {

@@ -705,7 +705,8 @@ class JobRun:
 # -- lineage ----------------------------------------------------------------------------------
 
 LineageNodeType = Literal["dataset", "run", "model_version", "deployment"]
-LineageRelation = Literal["input", "output", "registered", "deployed"]
+LineageRelation = Literal["input", "output", "registered", "deployed", "child", "triggered",
+                          "monitored"]
 
 
 @dataclass(frozen=True, slots=True)

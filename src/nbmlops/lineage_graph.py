@@ -8,6 +8,12 @@ From the root outwards, each node found is expanded once: a run brings the datas
 read and wrote and the versions registered from it; a version brings its source run and
 the deployments that serve it; a deployment brings the version it serves. Datasets are
 leaves: following them would pull in every run that read the same data.
+
+The production loop is followed too: a monitor's check brings the deployment it watched
+(``monitored``), its drift check (``child``) and the job runs its alert started
+(``triggered``); a job run brings the runs its notebook recorded (``child``), and a run
+recorded inside a job or a check brings that parent. So the graph around a drift check
+reaches the retraining it set off, the version it registered and where that is deployed.
 """
 
 from __future__ import annotations
@@ -26,12 +32,17 @@ from nbmlops._types import (
     ModelVersion,
     RunRecord,
 )
+from nbmlops.errors import DeploymentError, RunNotFoundError
 from nbmlops.references import parse_reference
-from nbmlops.store.base import DeploymentStore, RegistryStore, RunStore
+from nbmlops.store.base import DeploymentStore, RegistryStore, RunSearch, RunStore
 
 
-class LineageStore(RunStore, RegistryStore, DeploymentStore, Protocol):
-    """What the graph reads: runs, the registry and deployments."""
+class LineageStore(RunStore, RunSearch, RegistryStore, DeploymentStore, Protocol):
+    """What the graph reads: runs (and a run's children), the registry and deployments."""
+
+
+_LOOP_KINDS = frozenset({"job", "monitor"})  # runs whose children are part of the story
+_CHILDREN = 50
 
 
 @dataclass
@@ -79,6 +90,29 @@ class _Graph:
             self.edge(me, self.dataset(link), "output")
         for v in self._versions_of_run(run.id):
             self.edge(me, self.version(v), "registered")
+        if run.parent_run_id is not None:
+            parent = self.store.get_run(run.parent_run_id)
+            if parent.kind in _LOOP_KINDS:
+                self.edge(self.run(parent), me, "child")
+        if run.kind in _LOOP_KINDS:
+            table = self.store.search_runs(parent_run_id=run.id, limit=_CHILDREN)
+            for row in table.rows:
+                self.edge(me, self.run(self.store.get_run(row[0])), "child")
+        if run.kind == "monitor":
+            for job_id in filter(None, run.tags.get("on_alert_runs", "").split(",")):
+                try:
+                    job = self.store.get_run(job_id)
+                except RunNotFoundError:  # deleted since
+                    continue
+                self.edge(me, self.run(job), "triggered")
+            watched = run.tags.get("deployment")
+            if watched:
+                try:
+                    found = self.store.get_deployment(watched)
+                except DeploymentError:
+                    found = None
+                if found is not None:
+                    self.edge(self.deployment(found), me, "monitored")
 
     def _expand_version(self, v: ModelVersion) -> None:
         me = f"model_version:{v.reference}"

@@ -344,7 +344,8 @@ class DriftRun(TypedDict):
 # -- lineage ---------------------------------------------------------------------------------
 
 NodeType = Literal["dataset", "run", "model_version", "deployment"]
-EdgeRelation = Literal["input", "output", "registered", "deployed"]
+EdgeRelation = Literal["input", "output", "registered", "deployed", "child", "triggered",
+                       "monitored"]
 
 
 class LineageNode(TypedDict):
