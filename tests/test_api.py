@@ -79,6 +79,7 @@ EXPECTED_ALL = [
     "reject",
     "reproduce",
     "rollback",
+    "rollout",
     "run_job",
     "run_slice",
     "runs",

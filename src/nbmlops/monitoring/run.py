@@ -174,6 +174,8 @@ def deployment_window(ws: Workspace, name: str, *,
         raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
                          "widen the window (--since)")
     mine = (log["_version"] == judged) & _served_by_model(ws, found, log["_time"])
+    if "_shadow" in log.columns:  # a shadow challenger's rows were scored, not served
+        mine &= ~log["_shadow"].eq(True)
     if not mine.any():
         others = ", ".join(str(v) for v in sorted(set(log["_version"].tolist())))
         raise ValueError(f"deployment {found.name!r} logged {len(log):,} rows in {window}, "

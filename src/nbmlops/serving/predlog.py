@@ -12,7 +12,8 @@ serving goes on.
 A part's columns: the model's input columns (with the signature's dtypes), the
 prediction (``prediction``; ``proba_<class>`` for ``?proba=true`` requests), and
 ``_time`` (UTC), ``_version`` (the model version that answered) and ``_request`` (an id
-shared by the rows of one request). :func:`read` gathers them into one DataFrame.
+shared by the rows of one request); a shadow challenger's rows (scored, never answered)
+have ``_shadow`` true. :func:`read` gathers them into one DataFrame.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 PART_GLOB = "part-*.parquet"
 # one request as kept until written: input frame, outputs, time, version, request id
 _Entry = tuple["pd.DataFrame", Mapping[str, Sequence[Any]], float, int, str]
-META = ("_time", "_version", "_request")
+META = ("_time", "_version", "_request", "_shadow")  # _shadow: a shadow challenger's rows
 
 
 class PredictionLog:
