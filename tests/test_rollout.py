@@ -206,7 +206,7 @@ def test_a_protected_alias_turns_the_promotion_into_a_request(registry: Path) ->
             return report if report.status == "requested" else None
 
         report = _until(requested)
-        (request,) = nbmlops.requests("churn")
+        (request,) = nbmlops.approval_requests("churn")
         assert (request.alias, request.version) == ("production", 2)
         (decision,) = [d for d in report.decisions if d["action"] == "rollout-promote"]
         assert f"approval request #{request.id} opened" in decision["reason"]
