@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import time
@@ -14,6 +15,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import nbmlops
+from tests.test_cli import cli
 from tests.test_serving import FEATURES, V1, V2, Client, X
 
 ROWS = X[FEATURES]
@@ -170,7 +172,7 @@ def test_a_rollback_rule_removes_a_failing_canary(registry: Path) -> None:
                                                   (ROWS.tenure < 24).astype(int))
     nbmlops.register(broken, name="churn", data=ROWS[["tenure", "spend"]], alias="candidate")
     dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
-                         poll=0.2, rollback_when="errors>champion+0.01")
+                         poll=0.2, rollback_when="errors>champion+0.01", workers=2)
     try:
         client = Client(dep.url)
 
@@ -213,6 +215,12 @@ def test_a_protected_alias_turns_the_promotion_into_a_request(registry: Path) ->
         assert nbmlops.load_model("churn@production").version.version == 1
         # the canary goes on while the request waits
         assert any(2 in client.predict([_record(i)])["versions"] for i in range(60))
+        nbmlops.reject("churn", "production", reason="not this week")
+        report = _until(lambda: (lambda r: r if r.status == "running" else None)(
+            nbmlops.rollout(dep.name)))
+        assert report.decisions[-1]["action"] == "rollout-rejected"
+        time.sleep(1.5)  # the rule still holds, and is not proposed again
+        assert len(nbmlops.approval_requests("churn", status=None)) == 1
     finally:
         nbmlops.stop_deployment(dep.name)
 
@@ -230,10 +238,11 @@ def test_a_protected_alias_turns_the_promotion_into_a_request(registry: Path) ->
 ])
 def test_a_bad_rollout_is_a_one_line_error_at_deploy_time(registry: Path, kw: dict[str, Any],
                                                            message: str) -> None:
-    with pytest.raises(ValueError, match=None) as caught:
+    with pytest.raises(ValueError) as caught:
         nbmlops.deploy("churn@production", port=0, **kw)
     text = str(caught.value)
-    assert message in text and "\n" not in text, text
+    assert message in text, text
+    assert "\n" not in text
     assert nbmlops.deployments(running=True).empty
 
 
@@ -251,6 +260,16 @@ def test_the_magic_deploys_a_canary_and_shows_the_rollout(shell: Any, registry: 
         assert "sticky by customer" in out
         assert "roll back when: errors>champion+0.05" in out
         assert re.search(r"challenger +v2", out), out
+        shown = cli("rollout", "churn", "--format", "json")
+        assert shown.returncode == 0, shown.stderr
+        figures = json.loads(shown.stdout)
+        assert figures["mode"] == "canary"
+        assert figures["key"] == "customer"
+        assert sum(v["rows"] for v in figures["versions"] if v["role"] == "challenger") > 0
+        bad = cli("deploy", "churn@production", "--port", "0", "--canary", "candidate",
+                  "--rollback-when", "errors>>1")
+        assert bad.returncode != 0
+        assert "--rollback-when 'errors>>1'" in bad.stderr, bad.stderr
         with pytest.raises(Exception, match="unknown name 'latency'"):
             shell.run_line_magic("deploy", "churn@production --port 0 --name other --canary "
                                            "candidate --promote-when \"latency<5\"")

@@ -27,6 +27,7 @@ deployment's record.
 from __future__ import annotations
 
 import ast
+import contextlib
 import math
 import os
 import queue
@@ -483,7 +484,7 @@ class Rollout:
                 batch = [self._queue.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            time.sleep(0.002)  # let a few more requests arrive: fewer, larger calls
+            time.sleep(0.01)  # let a few more requests arrive: fewer, larger calls
             while len(batch) < 256:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -495,39 +496,49 @@ class Rollout:
                     self._shadow_batch(same, proba)
 
     def _shadow_batch(self, batch: list[tuple[Any, ...]], proba: bool) -> None:
-        import pandas as pd
-
         challenger = self.challenger.current
-        frames = [b[1] for b in batch]
-        whole = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        whole = _stack([b[1] for b in batch])
         start = time.perf_counter()
         try:
             theirs = challenger.predict_proba(whole) if proba else challenger.predict(whole)
-            ok = True
-        except Exception:  # score them one by one: only the failing ones count as errors
-            ok = False
-        each = (time.perf_counter() - start) / len(batch)
-        at = 0
-        for _champion, frame, _, outputs in batch:
-            n = len(frame)
-            if ok:
-                mine = theirs[at:at + n]
-                self.metrics.scored("challenger", challenger.version, n, each, ok=True)
-            else:
-                try:
+        except Exception:  # one by one: only the requests that fail count as errors
+            for _champion, frame, _proba, outputs in batch:
+                with contextlib.suppress(Exception):
                     mine = self._timed("challenger", challenger, frame, proba)
-                except Exception:
-                    at += n
-                    continue
-            at += n
-            self._agreement(challenger.version, outputs, mine)
-            if self.log is not None:
-                column = challenger.output_column
-                logged = ({f"proba_{c}": [p[i] for p in mine] for i, c in
-                           enumerate(challenger.classes or [])} if proba else {column: mine})
-                logged[SHADOW] = [True] * n
-                self.log.add(frame, logged, version=challenger.version,
-                             request=f"shadow-{time.time_ns():x}")
+                    self._agreement(challenger.version, outputs, mine)
+                    self._log_shadow(challenger, frame, mine, proba)
+            return
+        each = (time.perf_counter() - start) / len(batch)
+        for _champion, frame, _proba, _outputs in batch:
+            self.metrics.scored("challenger", challenger.version, len(frame), each, ok=True)
+        champion = [value for b in batch for value in b[3]]
+        self._agreement(challenger.version, champion, theirs)
+        self._log_shadow(challenger, whole, theirs, proba)
+
+    def _log_shadow(self, challenger: ServedModel, frame: pd.DataFrame, outputs: list[Any],
+                    proba: bool) -> None:
+        if self.log is None:
+            return
+        logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
+                   enumerate(challenger.classes or [])} if proba
+                  else {challenger.output_column: outputs})
+        logged[SHADOW] = [True] * len(frame)
+        self.log.add(frame, logged, version=challenger.version,
+                     request=f"shadow-{time.time_ns():x}")
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The requests' frames as one (as numbers at once when every column is float64)."""
+    import numpy as np
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    first = frames[0]
+    if all((f.dtypes == "float64").all() and list(f.columns) == list(first.columns)
+           for f in frames):
+        return pd.DataFrame(np.vstack([f.to_numpy() for f in frames]), columns=first.columns)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _agrees(a: Any, b: Any) -> bool:
@@ -607,6 +618,11 @@ def decide(ws: Workspace, deployment_id: str, champion: Reference, spec: Rollout
                 **state, "status": "promoted"}, {"version": chal_v, "champion": champ_v},
                 version=chal_v, reason=f"{champion} now serves version {chal_v}")
         return None
+    if status == "requested" and ws.store.get_request(int(state["request"])).status \
+            == "rejected":  # the canary goes on; this version is not proposed again
+        return _record(ws, deployment_id, "rollout-rejected", {
+            **state, "status": "running", "blocked": chal_v}, {"request": state["request"]},
+            version=chal_v, reason=f"approval request #{state['request']} was rejected")
     mine, champ = _row(figures, "challenger", chal_v), _row(figures, "champion", champ_v)
     shown = {"challenger": _plain(mine), "champion": _plain(champ),
              "challenger_version": chal_v, "champion_version": champ_v}
