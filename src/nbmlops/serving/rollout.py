@@ -534,10 +534,11 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
     if len(frames) == 1:
         return frames[0]
-    first = frames[0]
-    if all((f.dtypes == "float64").all() and list(f.columns) == list(first.columns)
-           for f in frames):
-        return pd.DataFrame(np.vstack([f.to_numpy() for f in frames]), columns=first.columns)
+    columns = tuple(frames[0].columns)
+    arrays = [f.to_numpy() for f in frames]
+    if all(a.dtype == np.float64 for a in arrays) and all(tuple(f.columns) == columns
+                                                          for f in frames):
+        return pd.DataFrame(np.vstack(arrays), columns=list(columns))
     return pd.concat(frames, ignore_index=True)
 
 
