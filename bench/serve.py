@@ -5,6 +5,7 @@ Run by hand from the repository root (it is not a test)::
     .venv/bin/python bench/serve.py              # full run, about 3 minutes on 2 cores
     .venv/bin/python bench/serve.py --quick      # fewer rounds, about 1.5 minutes
     .venv/bin/python bench/serve.py --rounds 15  # more rounds
+    .venv/bin/python bench/serve.py --quick --rollout  # also a canary and a shadow server
 
 The model, the same for both: ``LogisticRegression(max_iter=1000)`` fitted on 75% of
 ``make_classification(5000, 20, random_state=0)`` as a DataFrame with named columns
@@ -18,6 +19,11 @@ requirements rather than inferring them: the server runs in this environment), a
   serve`` runs), with its prediction log on, as it is by default: every request's rows
   are kept and written to Parquet by a background thread;
 * the same with ``--no-log`` (a third server, for the cost of the log);
+* with ``--rollout``, two more nbmlops servers of ``churn@production`` (prediction log on):
+  one with ``--canary candidate --share 0.1`` and one with ``--shadow candidate``, where
+  ``churn@candidate`` is the same model registered again as version 2 (so every server's
+  predictions still equal the model's; the challenger's cost is real: it is another
+  loaded version, scored, counted and logged);
 * MLflow: ``mlflow models serve -m models:/churn@production --env-manager local
   --workers 1`` (MLflow's default is one worker too).
 
@@ -348,6 +354,8 @@ def register_both(b: Bench) -> None:
 
     t0 = time.perf_counter()
     version = nbmlops.register(b.model, name=MODEL, data=b.X_train, alias=ALIAS)
+    if b.args.rollout:  # the challenger: the same model as another version
+        nbmlops.register(b.model, name=MODEL, data=b.X_train, alias="candidate")
     t1 = time.perf_counter()
     (b.root / "mlflow").mkdir()
     silence_loggers()
@@ -387,6 +395,13 @@ def bench_start(b: Bench) -> None:
                           f"models:/{MODEL}@{ALIAS}", "--env-manager", "local", "--host",
                           HOST, "--workers", "1"], "/invocations", ml_env),
     ]
+    if b.args.rollout:
+        specs[1:1] = [
+            ("canary", "nbmlops canary 0.1", [*nb_cmd, "--name", f"{MODEL}-canary",
+                                              "--canary", "candidate", "--share", "0.1"],
+             "/predict", env),
+            ("shadow", "nbmlops shadow", [*nb_cmd, "--name", f"{MODEL}-shadow", "--shadow",
+                                          "candidate"], "/predict", env)]
     for key, label, command, path, server_env in specs:
         port = free_port(HOST)
         command = [*command, "--port", str(port)]
@@ -544,6 +559,14 @@ def bench_single(b: Bench) -> None:
     p99.met = None if p99.ratio is None else p99.ratio > 1
     b.rows += [rate, Row("single-row p50 latency", med(nb, "p50"), med(ml, "p50")), p99,
                Row("server CPU per single-row request", med(nb, "cpu"), med(ml, "cpu"))]
+    for key in ("canary", "shadow"):
+        if key in res:
+            row = Row(f"{key}: single-row requests/s vs nbmlops alone",
+                      med(res[key], "rate"), med(nb, "rate"), rate=True, target=">= 0.9x")
+            row.met = None if row.ratio is None else row.ratio >= 0.9
+            b.extra_rows.append(row)
+            b.extra_rows.append(Row(f"{key}: server CPU per single-row request vs nbmlops",
+                                    med(res[key], "cpu"), med(nb, "cpu")))
     b.extra_rows += [
         Row("--no-log: single-row requests/s, 1 connection", med(nolog, "rate"),
             med(ml, "rate"), rate=True),
@@ -611,7 +634,8 @@ def bench_check(b: Bench) -> None:
         return "identical" if ok else "DIFFER"
 
     b.rows.append(Row(f"predictions vs model.predict ({len(b.X_test):,} + 100 rows)",
-                      word(verdicts["nb"] and verdicts["nolog"]), word(verdicts["ml"]),
+                      word(all(v for k, v in verdicts.items() if k != "ml")),
+                      word(verdicts["ml"]),
                       target="identical", met=all(verdicts.values())))
 
 
@@ -647,6 +671,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="single-row requests per server and round (default 200, 100 "
                              "with --quick; an eighth of that per connection in section 3)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
+    parser.add_argument("--rollout", action="store_true", help="also serve with a canary "
+                        "(share 0.1) and with a shadow, for their cost")
     args = parse_bench_args(parser, argv)
     if args.rounds is not None and args.rounds < 1:
         parser.error("--rounds takes a positive number")

@@ -82,6 +82,7 @@ EXPECTED_ALL = [
     "reject",
     "reproduce",
     "rollback",
+    "rollout",
     "run_job",
     "run_slice",
     "runs",

@@ -89,3 +89,24 @@ def test_an_exited_child_not_yet_collected_counts_as_dead() -> None:
         assert liveness.owner_is_dead(proc.pid, token) is True  # a zombie: exited, not reaped
     finally:
         proc.wait()
+
+
+def test_a_rollout_decision_keeps_its_state_and_is_audited_with_its_figures(
+        store: Store) -> None:
+    started = store.start_deployment(new(), actor=OPS)
+    event = store.record_rollout(
+        started.id, "rollout-rollback", state={"mode": "canary", "status": "rolled back"},
+        details={"challenger": {"errors": 0.2}, "rule": "errors>0.1"}, actor=OPS, version=2,
+        reason="rollback rule held: errors>0.1")
+    assert (event.action, event.version, event.deployment) == ("rollout-rollback", 2,
+                                                               started.id)
+    assert event.details == {"challenger": {"errors": 0.2}, "deployment": "churn",
+                             "rule": "errors>0.1"}
+    options = store.get_deployment(started.id).options
+    assert options == {"log_sample": 0.5, "rollout": {"mode": "canary",
+                                                       "status": "rolled back"}}
+    assert [e.action for e in store.audit_events(deployment=started.id)] == [
+        "deploy", "rollout-rollback"]
+    assert store.verify_audit().ok
+    with pytest.raises(DeploymentError, match="no deployment has id"):
+        store.record_rollout("nope", "rollout-end", state={}, details={}, actor=OPS)

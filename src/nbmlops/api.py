@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from nbmlops.registry.registry import LoadedModel
     from nbmlops.reproduce import Journal, Reproduction
     from nbmlops.serving.batch import BatchResult
+    from nbmlops.serving.rollout import RolloutReport
     from nbmlops.serving.server import ServeOptions
     from nbmlops.store import Store
     from nbmlops.tracking.cell import CellOptions, CellSource, Outcome
@@ -815,7 +816,9 @@ def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
            trusted: bool | Sequence[str] = False, log_predictions: bool = True,
            log_sample: float = 1.0,
            log_max_rows: int = 1_000_000, max_body: int = 10 * 1024 * 1024,
-           poll: float = 2.0, timeout: float = 90.0) -> Deployment:
+           poll: float = 2.0, timeout: float = 90.0, canary: str | None = None,
+           shadow: str | None = None, share: float | None = None, key: str | None = None,
+           promote_when: str | None = None, rollback_when: str | None = None) -> Deployment:
     """Serve ``churn@production`` (or ``churn/3``) over HTTP in a background process.
 
     Returns once the server answers ``/health``: the deployment, with its ``url``. A
@@ -824,14 +827,24 @@ def deploy(reference: str, *, name: str | None = None, host: str = "127.0.0.1",
     (``predictions(name)``). ``token_env`` names an environment variable holding a bearer
     token clients must send. ``port=0`` picks a free port. Stop it with
     ``stop_deployment(name)``; it keeps running if this process ends.
+
+    ``canary="candidate"`` (an alias or version of the same model) answers a ``share`` of
+    requests with it (per row, sticky, when ``key`` names a column); ``shadow="candidate"``
+    scores every request with it too and answers with the champion. ``promote_when`` and
+    ``rollback_when`` are rules over the live figures (``"requests>=2000 and
+    errors<=champion and p99<=1.2*champion"``), evaluated as traffic comes; see
+    :func:`rollout`.
     """
     from nbmlops.serving import manage
+    from nbmlops.serving.rollout import spec_from
 
     settings = current_settings()
     options = _serve_options(
         reference, name=name, host=host, port=port, workers=workers, token_env=token_env,
         trusted=trusted, log_predictions=log_predictions, log_sample=log_sample,
-        log_max_rows=log_max_rows, max_body=max_body, poll_s=poll)
+        log_max_rows=log_max_rows, max_body=max_body, poll_s=poll,
+        rollout=spec_from(canary=canary, shadow=shadow, share=share, key=key,
+                          promote_when=promote_when, rollback_when=rollback_when))
     return manage.start(workspace(settings=settings, create=False), options,
                         store_url=settings.store_url, timeout=timeout)
 
@@ -874,6 +887,42 @@ def deployments(*, running: bool = False) -> pd.DataFrame:
 def get_deployment(name: str) -> Deployment:
     """The latest deployment by that name (or id)."""
     return _existing().store.get_deployment(name)
+
+
+def rollout(name: str, *, timeout: float = 10.0) -> RolloutReport:
+    """A canary's or shadow's live comparison: per version (champion, challenger) the
+    requests, error rate, p50/p99 scoring time, agreement with the champion; the rules,
+    the state (running, requested, promoted, rolled back) and the decisions taken, each an
+    audit event with its figures. ``str()`` of it is the text ``nbmlops rollout`` prints."""
+    import json
+    import os
+    import urllib.error
+    import urllib.request
+
+    from nbmlops.errors import DeploymentError
+    from nbmlops.serving.rollout import report
+
+    ws = _existing()
+    found = ws.store.get_deployment(name)
+    if "rollout" not in found.options:
+        raise ValueError(f"deployment {found.name!r} has no canary or shadow (deploy with "
+                         "--canary or --shadow CHALLENGER)")
+    decisions = ws.store.audit_events(deployment=found.id)
+    live: dict[str, Any] = {"status": found.options["rollout"].get("status", "running")}
+    if found.status == "running" and found.url:
+        headers = {}
+        if found.token_env and os.environ.get(found.token_env):
+            headers["Authorization"] = f"Bearer {os.environ[found.token_env]}"
+        request = urllib.request.Request(f"{found.url}/rollout", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                live = json.loads(answer.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DeploymentError(f"deployment {found.name!r} did not answer at "
+                                  f"{found.url}/rollout ({exc})", name=found.name) from None
+        if live.get("status") in ("running", "requested"):
+            live["status"] = found.options["rollout"].get("status", live["status"])
+    return report(found, live, decisions)
 
 
 def deployment_logs(name: str, lines: int = 50) -> str:

@@ -38,6 +38,19 @@ def _predictions(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _rollout(args: argparse.Namespace, out: TextIO) -> int:
+    from nbmlops import api
+
+    report = api.rollout(args.name)
+    if args.format == "json":
+        dump_json(clean_floats({**{k: getattr(report, k) for k in (
+            "deployment", "mode", "status", "champion", "challenger", "share", "key",
+            "promote_when", "rollback_when", "versions", "decisions")}}), out)
+    else:
+        out.write(str(report) + "\n")
+    return 0
+
+
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops.serving.__main__ import main as serve_main
 
@@ -59,6 +72,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        help="only the last N rows (0 = all, the default)")
     preds.add_argument("--format", choices=("table", "json", "csv"), default="table")
     preds.set_defaults(func=_predictions)
+    rollout = sub.add_parser("rollout", help="a canary's or shadow's live comparison: "
+                             "requests, errors, p50/p99, agreement, decisions")
+    rollout.add_argument("name", help="the deployment")
+    rollout.add_argument("--format", choices=("text", "json"), default="text")
+    rollout.set_defaults(func=_rollout)
     serve = sub.add_parser("serve", add_help=False, help="serve a model reference or a "
                            "bundle folder in the foreground, for production (--help: options)")
     serve.add_argument("rest", nargs=argparse.REMAINDER)

@@ -29,6 +29,20 @@ ARGUMENTS: Arguments = (
                        "help": "the largest request body accepted (default 10 MiB)"}),
     (("--poll",), {"type": float, "default": 2.0, "metavar": "SECONDS",
                    "help": "how often to check whether the served alias moved (default 2)"}),
+    (("--canary",), {"metavar": "CHALLENGER", "help": "answer a share of requests with this "
+                     "alias or version of the same model (candidate, 3)"}),
+    (("--shadow",), {"metavar": "CHALLENGER", "help": "score every request with this alias "
+                     "or version too; answer with the served one"}),
+    (("--share",), {"type": float, "metavar": "SHARE", "help": "with --canary: the "
+                    "challenger's share of requests (default 0.1)"}),
+    (("--key",), {"metavar": "COLUMN", "help": "with --canary: route per row by this "
+                  "column's value (a key always meets the same version)"}),
+    (("--promote-when",), {"metavar": "RULE", "help": "promote the challenger when this "
+                           "holds: \"requests>=2000 and errors<=champion and "
+                           "p99<=1.2*champion\""}),
+    (("--rollback-when",), {"metavar": "RULE", "help": "end the canary when this holds: "
+                            "\"errors>champion+0.01\""}),
+    (("--rollout",), {"metavar": "NAME", "help": "a canary's or shadow's live comparison"}),
     (("--list",), {"action": "store_true", "help": "deployments, newest first"}),
     (("--stop",), {"metavar": "NAME", "help": "stop a deployment"}),
     (("--logs",), {"metavar": "NAME", "help": "the end of a deployment's server log"}),
@@ -57,11 +71,11 @@ def run(args: argparse.Namespace) -> Outcome:
     """Do what ``args`` (parsed from ARGUMENTS) ask."""
     from nbmlops import api
 
-    modes = [m for m in ("stop", "logs", "batch", "export") if getattr(args, m)]
+    modes = [m for m in ("stop", "logs", "batch", "export", "rollout") if getattr(args, m)]
     modes += ["list"] if args.list else []
     if len(modes) > 1:
         raise ValueError(f"use one of --{', --'.join(modes)} at a time")
-    if not args.reference and not (args.list or args.stop or args.logs):
+    if not args.reference and not (args.list or args.stop or args.logs or args.rollout):
         raise ValueError("name the model to serve, e.g. churn@production (or --list, "
                          "--stop NAME, --logs NAME)")
     if args.out and not args.batch:
@@ -74,6 +88,8 @@ def run(args: argparse.Namespace) -> Outcome:
                        f"at {stopped.url})")
     if args.logs:
         return Outcome(api.deployment_logs(args.logs, args.lines))
+    if args.rollout:
+        return Outcome(str(api.rollout(args.rollout)))
     if args.batch:
         if not args.out:
             raise ValueError("--batch INPUT needs --out OUTPUT (a .parquet or .csv file)")
@@ -91,8 +107,14 @@ def run(args: argparse.Namespace) -> Outcome:
         args.reference, name=args.name, host=args.host, port=args.port, workers=args.workers,
         token_env=args.token_env, trusted=args.trusted, log_predictions=not args.no_log,
         log_sample=args.log_sample, log_max_rows=args.log_max_rows, max_body=args.max_body,
-        poll=args.poll)
+        poll=args.poll, canary=args.canary, shadow=args.shadow, share=args.share,
+        key=args.key, promote_when=args.promote_when, rollback_when=args.rollback_when)
     follows = " (follows the alias)" if deployment.alias else ""
+    rollout = deployment.options.get("rollout")
+    if rollout:
+        follows += (f"; {rollout['mode']} of {rollout['challenger']}"
+                    + (f" ({rollout['share']:g} of requests)" if rollout["mode"] == "canary"
+                       else "") + f": `nbmlops rollout {deployment.name}`")
     return Outcome(f"deployed {deployment.name}: {deployment.model}/{deployment.version}"
                    f"{follows} at {deployment.url}\n  POST {deployment.url}/predict · docs "
                    f"{deployment.url}/docs · stop with `%deploy --stop {deployment.name}` or "

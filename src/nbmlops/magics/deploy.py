@@ -27,6 +27,10 @@ class DeployMagics(Magics):
             %deploy churn@production --port 8000
             %deploy churn@production --token-env CHURN_TOKEN --workers 2
             %deploy --list
+            %deploy churn@production --canary candidate --share 0.1 --key customer_id
+            %deploy churn@production --canary candidate --promote-when "requests>=2000 and errors<=champion" --rollback-when "errors>champion+0.01"
+            %deploy churn@production --shadow candidate
+            %deploy --rollout churn
             %deploy --logs churn
             %deploy --stop churn
             %deploy churn@production --batch customers.parquet --out scores.parquet

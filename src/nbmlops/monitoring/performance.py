@@ -217,6 +217,8 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
     labels = ws.store.list_feedback(found.name, since=start.timestamp(),
                                     until=end.timestamp())
     log = predlog.read(found.log_dir, since=start, until=end) if found.log_dir else None
+    if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
+        log = log[~log["_shadow"].eq(True)]
     versions = sorted({lb.version for lb in labels} | (
         set(int(v) for v in log["_version"].unique()) if log is not None else set()))
     baselines = {v: _baseline(ws, found.model, v) for v in versions}

@@ -179,6 +179,8 @@ def deployment_window(ws: Workspace, name: str, *,
         raise ValueError(f"deployment {found.name!r} logged no predictions in {window}; "
                          "widen the window (--since)")
     mine = (log["_version"] == judged) & _served_by_model(ws, found, log["_time"])
+    if "_shadow" in log.columns:  # a shadow challenger's rows were scored, not served
+        mine &= ~log["_shadow"].eq(True)
     if not mine.any() and empty_ok:
         return Side(log.iloc[:0], f"deployment {found.name}: no rows served by {served} in "
                     f"{window}", deployment=found.name, serves=served)

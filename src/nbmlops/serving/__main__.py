@@ -37,22 +37,43 @@ def parser(prog: str = "python -m nbmlops.serving") -> argparse.ArgumentParser:
                    help="the largest request body accepted (default 10 MiB)")
     p.add_argument("--poll", type=float, default=2.0, metavar="SECONDS",
                    help="how often to check whether the served alias moved (default 2)")
+    p.add_argument("--canary", metavar="CHALLENGER", help="send a share of requests to "
+                   "this alias or version of the same model (candidate, 3)")
+    p.add_argument("--shadow", metavar="CHALLENGER", help="score every request with this "
+                   "alias or version too, answering with the served one")
+    p.add_argument("--share", type=float, metavar="SHARE",
+                   help="with --canary: the challenger's share of requests (default 0.1)")
+    p.add_argument("--key", metavar="COLUMN", help="with --canary: route per row by this "
+                   "column's value, so a key always meets the same version")
+    p.add_argument("--promote-when", metavar="RULE", help="promote the challenger when this "
+                   "holds, e.g. \"requests>=2000 and errors<=champion and p99<=1.2*champion\"")
+    p.add_argument("--rollback-when", metavar="RULE", help="end the canary when this holds, "
+                   "e.g. \"errors>champion+0.01\"")
     p.add_argument("--id", dest="deployment_id", help=argparse.SUPPRESS)
     p.add_argument("--server-log", help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nbmlops.serving") -> int:
+    from nbmlops.serving.rollout import spec_from
     from nbmlops.serving.server import ServeOptions, serve
 
     args = parser(prog).parse_args(argv)
+    try:
+        rollout = spec_from(canary=args.canary, shadow=args.shadow, share=args.share,
+                            key=args.key, promote_when=args.promote_when,
+                            rollback_when=args.rollback_when)
+    except ValueError as exc:
+        print(f"nbmlops: {exc}", file=sys.stderr)
+        return 1
     options = ServeOptions(
         target=args.target, name=args.name, host=args.host, port=args.port,
         workers=args.workers, token_env=args.token_env,
         trusted=True if args.trusted else (list(args.trust) or False),
         log_predictions=args.log_predictions, log_sample=args.log_sample,
         log_max_rows=args.log_max_rows, log_dir=args.log_dir, max_body=args.max_body,
-        poll_s=args.poll, deployment_id=args.deployment_id, server_log=args.server_log)
+        poll_s=args.poll, deployment_id=args.deployment_id, server_log=args.server_log,
+        rollout=rollout)
     try:
         return serve(options)
     except (NbmlopsError, ValueError) as exc:

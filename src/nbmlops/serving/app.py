@@ -16,6 +16,8 @@
                        load balancers and probes)
 ``GET /metadata``      the model, version, signature, classes, source run
 ``GET /metrics``       Prometheus text: requests, errors, latency histogram, rows, version
+``GET /rollout``       a canary's or shadow's live comparison (:mod:`~nbmlops.serving.rollout`);
+                       with a canary, ``/predict`` answers each row's version (``versions``)
 ``GET /openapi.json``  the OpenAPI 3.1 description, with the model's own input columns;
 ``GET /docs``          that description as a page: self-contained HTML, no script, nothing
                        fetched from elsewhere (it works offline and tells no one)
@@ -53,6 +55,7 @@ from nbmlops.serving.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from nbmlops.serving.metrics import Metrics
 from nbmlops.serving.model import ANY, PayloadError, ServedModel
 from nbmlops.serving.predlog import PredictionLog, new_request_id, row_ids
+from nbmlops.serving.rollout import Rollout, live_figures
 from nbmlops.serving.sources import Holder, StoreSource
 
 MAX_BODY = 10 * 1024 * 1024
@@ -139,7 +142,7 @@ def _endpoint(path: str) -> str:
 
 def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                source: StoreSource | None = None, log: PredictionLog | None = None,
-               metrics: Metrics | None = None) -> ASGIApp:
+               metrics: Metrics | None = None, rollout: Rollout | None = None) -> ASGIApp:
     """The ASGI application serving ``holder.current`` (switched by ``source``)."""
     metrics = metrics or Metrics()
     metrics.version.set(holder.current.version)
@@ -183,9 +186,16 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                               "records ([{\"column\": value, ...}]) or columns")
         proba = request.query_params.get("proba", "").lower() in ("1", "true", "yes")
         model = holder.current  # this request finishes with this version, whatever happens
+        versions = None  # with a canary: each row's version
         try:
             frame = model.frame(payload)
-            if len(frame) > INLINE_ROWS:
+            if rollout is not None and rollout.active(model):
+                if len(frame) > INLINE_ROWS:
+                    outputs, versions = await run_in_threadpool(rollout.score, model, frame,
+                                                                payload, proba)
+                else:
+                    outputs, versions = rollout.score(model, frame, payload, proba)
+            elif len(frame) > INLINE_ROWS:
                 outputs = await run_in_threadpool(_score, model, frame, proba)
             else:
                 outputs = _score(model, frame, proba)
@@ -207,13 +217,21 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         metrics.rows.inc(len(frame))
         if log is not None and log.wants():
             column = model.output_column
-            logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
-                       enumerate(model.classes or [])} if proba else {column: outputs})
-            log.add(frame, logged, version=model.version, request=request_id)
+
+            def logged(outputs: Any) -> dict[str, Any]:
+                return ({f"proba_{c}": [p[i] for p in outputs] for i, c in
+                         enumerate(model.classes or [])} if proba else {column: outputs})
+            if versions is None:
+                log.add(frame, logged(outputs), version=model.version, request=request_id)
+            else:
+                assert rollout is not None
+                rollout.log_rows(log, frame, outputs, versions, logged, request_id)
         body_out: dict[str, Any] = ({"probabilities": outputs, "classes": model.classes}
                                     if proba else {"predictions": outputs})
         body_out.update(model=model.name, version=model.version, request_id=request_id,
                         ids=row_ids(request_id, len(frame)))
+        if versions is not None:
+            body_out["versions"] = versions
         return _json(body_out, headers={"X-Request-Id": request_id})
 
     async def feedback(request: Request) -> Response:
@@ -265,6 +283,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
     async def metrics_text(request: Request) -> Response:
         return Response(metrics.render(), media_type=METRICS_CONTENT_TYPE)
 
+    async def rollout_figures(request: Request) -> Response:
+        if rollout is None:
+            return error(404, "this deployment has no canary or shadow")
+        return _json(live_figures(rollout, holder.current, metrics.registry))
+
     async def openapi(request: Request) -> Response:
         return _json(openapi_document(holder.current, token=options.token is not None))
 
@@ -288,9 +311,13 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
             source.start(holder)
         if log is not None:
             log.start()
+        if rollout is not None:
+            rollout.start()
         try:
             yield
         finally:
+            if rollout is not None:
+                rollout.stop()
             if source is not None:
                 source.stop()
             if log is not None:
@@ -302,6 +329,7 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         Route("/health", timed("/health", health), methods=["GET"]),
         Route("/metadata", timed("/metadata", metadata), methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/rollout", rollout_figures, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ], exception_handlers={HTTPException: http_error, Exception: crash}, lifespan=lifespan)

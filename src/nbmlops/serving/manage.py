@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from nbmlops._types import Actor, Deployment
 from nbmlops.config import settings_env
 from nbmlops.errors import DeploymentError
+from nbmlops.serving.rollout import command_flags
 from nbmlops.serving.server import ServeOptions, bind, deployments_root, require_serving
 from nbmlops.store import liveness
 
@@ -57,7 +58,7 @@ def command(options: ServeOptions) -> list[str]:
             cmd += ["--trust", name]
     if not options.log_predictions:
         cmd.append("--no-log")
-    return cmd
+    return cmd + command_flags(options.rollout)
 
 
 def start(ws: Workspace, options: ServeOptions, *, store_url: str,
@@ -72,6 +73,11 @@ def start(ws: Workspace, options: ServeOptions, *, store_url: str,
     # a clear error now (no such version, a file it may not load), rather than from a
     # process that exits
     check_loadable(ws, ref, trusted=options.trusted)
+    if options.rollout is not None:
+        from nbmlops.serving.rollout import RolloutSpec
+
+        check_loadable(ws, RolloutSpec.from_dict(options.rollout).reference(ref),
+                       trusted=options.trusted)
     name = options.name or ref.model
     running = [d for d in ws.store.list_deployments(running=True) if d.name == name]
     if running:

@@ -17,8 +17,9 @@ A part's columns: the model's input columns (with the signature's dtypes), the
 prediction (``prediction``; ``proba_<class>`` for ``?proba=true`` requests), and
 ``_time`` (UTC), ``_version`` (the model version that answered), ``_request`` (an id
 shared by the rows of one request) and ``_id`` (the row's own id, ``<request>-<row>``, as
-the answer gave it: labels that arrive later are attached by it). :func:`read` gathers
-them into one DataFrame.
+the answer gave it: labels that arrive later are attached by it); a shadow challenger's
+rows (scored, never answered) have ``_shadow`` true. :func:`read` gathers them into one
+DataFrame.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 PART_GLOB = "part-*.parquet"
 # one request as kept until written: input frame, outputs, time, version, request id
 _Entry = tuple["pd.DataFrame", Mapping[str, Sequence[Any]], float, int, str]
-META = ("_time", "_version", "_request", "_id")
+# the log's own columns (_shadow: true on a shadow challenger's rows, scored, never answered)
+META = ("_time", "_version", "_request", "_id", "_shadow")
 
 
 class LocalFolder:
@@ -322,7 +324,8 @@ def _columns(entries: Sequence[_Entry], rows: int) -> dict[str, list[Any]]:
         column("_time").extend([when] * n)
         column("_version").extend([version] * n)
         column("_request").extend([request] * n)
-        column("_id").extend(row_ids(request, n))
+        if "_id" not in outputs:  # given when a request's rows are logged in parts
+            column("_id").extend(row_ids(request, n))
         done += n
         for values in columns.values():  # columns this request did not have
             if len(values) < done:

@@ -51,6 +51,7 @@ class ServeOptions:
     poll_s: float = 2.0
     deployment_id: str | None = None
     server_log: str | None = None
+    rollout: dict[str, Any] | None = None  # a canary or shadow (RolloutSpec.to_dict())
     # resolved by the main process
     store_url: str | None = None
     artifacts_root: str | None = None
@@ -69,6 +70,14 @@ class ServeOptions:
                              f"(got {self.log_sample})")
         if self.max_body < 1:
             raise ValueError(f"--max-body must be positive (got {self.max_body})")
+        if self.rollout is not None:
+            from nbmlops.references import parse_reference
+            from nbmlops.serving.rollout import RolloutSpec
+
+            if bundle_dir(self.target) is not None:
+                raise ValueError("a canary or shadow compares versions in the store; an "
+                                 "exported bundle serves one version")
+            RolloutSpec.from_dict(self.rollout).check(parse_reference(self.target))
         if self.token_env is not None and not os.environ.get(self.token_env):
             raise DeploymentError(
                 f"--token-env {self.token_env}: the environment variable {self.token_env} is "
@@ -161,10 +170,14 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                     "log_predictions": options.log_predictions,
                     "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
                     "max_body": options.max_body, "poll_s": options.poll_s,
-                    "trusted": options.trusted, "bind": f"{options.host}:{port}"}),
+                    "trusted": options.trusted, "bind": f"{options.host}:{port}",
+                    **({"rollout": {**options.rollout, "status": "running"}}
+                       if options.rollout is not None else {})}),
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
             threading.Thread(target=_beat, args=(ws, deployment.id, stop_beat),
                              daemon=True, name="nbmlops-heartbeat").start()
+            if options.rollout is not None:
+                _start_control(ws, deployment.id, options, stop_beat)
         print(f"nbmlops: serving {model_name}/{version} as {name!r} at {url} "
               f"({options.workers} worker{'s' if options.workers > 1 else ''})",
               file=sys.stderr, flush=True)
@@ -217,6 +230,18 @@ def _beat(ws: Any, deployment_id: str, stop: threading.Event) -> None:
     heartbeat_loop(ws, deployment_id, stop, HEARTBEAT_S)
 
 
+def _start_control(ws: Any, deployment_id: str, options: ServeOptions,
+                   stop: threading.Event) -> None:
+    from nbmlops.references import parse_reference
+    from nbmlops.serving.rollout import RolloutSpec, control
+
+    assert options.rollout is not None
+    spec = RolloutSpec.from_dict(options.rollout)
+    threading.Thread(target=control, args=(ws, deployment_id, parse_reference(options.target),
+                                           spec, stop), daemon=True,
+                     name="nbmlops-rollout-control").start()
+
+
 def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str | None, str]:
     from nbmlops.config import resolve_settings
     from nbmlops.references import parse_reference
@@ -228,6 +253,11 @@ def _resolve_store(options: ServeOptions) -> tuple[ServeOptions, Any, int, str |
     ws = open_existing(settings)
     # a file the server may not load is refused here, in one line, before anything starts
     version = check_loadable(ws, ref, trusted=options.trusted).version
+    if options.rollout is not None:
+        from nbmlops.serving.rollout import RolloutSpec
+
+        check_loadable(ws, RolloutSpec.from_dict(options.rollout).reference(ref),
+                       trusted=options.trusted)
     name = options.name or ref.model
     log_dir = options.log_dir or (
         f"{remote_deployments(settings.artifacts_url)}/{name}/predictions"
@@ -332,7 +362,25 @@ def create_worker_app() -> Any:
                             on_drop=metrics.log_dropped.inc,
                             on_error=lambda m: print(f"nbmlops: {m}", file=sys.stderr,
                                                      flush=True))
+    rollout = None
+    if options.rollout is not None and source is not None:
+        rollout = _worker_rollout(options, source, metrics, log)
     token = os.environ.get(options.token_env) if options.token_env else None
-    return create_app(Holder(served), source=source, log=log, metrics=metrics,
+    return create_app(Holder(served), source=source, log=log, metrics=metrics, rollout=rollout,
                       options=AppOptions(token=token, max_body=options.max_body,
                                          deployment=options.name))
+
+
+def _worker_rollout(options: ServeOptions, source: Any, metrics: Any, log: Any) -> Any:
+    """A worker's challenger: loaded, following its alias, and the rollout's state."""
+    from nbmlops.serving.rollout import Rollout, RolloutMetrics, RolloutSpec
+    from nbmlops.serving.sources import Holder, StoreSource
+
+    assert options.rollout is not None
+    spec = RolloutSpec.from_dict(options.rollout)
+    ws, dep_id = source.ws, options.deployment_id
+    challenger = StoreSource(ws, spec.reference(source.reference), trusted=options.trusted,
+                             poll_s=options.poll_s)
+    return Rollout(spec, Holder(challenger.load()), RolloutMetrics(metrics.registry),
+                   source=challenger, log=log, poll_s=options.poll_s,
+                   deployment=lambda: ws.store.get_deployment(dep_id).options)

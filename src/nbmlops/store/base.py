@@ -265,6 +265,12 @@ class DeploymentStore(Protocol):
     def end_deployment(self, deployment_id: str, status: DeploymentStatus, *, actor: Actor,
                        error: str | None = None) -> Deployment: ...
 
+    def record_rollout(self, deployment_id: str, action: str, *, state: Mapping[str, Any],
+                       details: Mapping[str, Any], actor: Actor, version: int | None = None,
+                       reason: str | None = None) -> AuditEvent:
+        """A canary's or shadow's decision (``rollout-promote``, ``rollout-rollback``, …):
+        the rollout's state kept in the deployment's options, audited with its figures."""
+
     def deployment_heartbeat(self, deployment_id: str, now: float) -> None: ...
 
     def get_deployment(self, name_or_id: str) -> Deployment: ...

@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from nbmlops._types import Actor, Deployment, DeploymentStatus, NewDeployment, utc
+from nbmlops._types import (
+    Actor,
+    AuditEvent,
+    Deployment,
+    DeploymentStatus,
+    NewDeployment,
+    utc,
+)
 from nbmlops.errors import DeploymentError
 from nbmlops.store import liveness
 from nbmlops.store.sql.audit import audit
@@ -78,6 +87,27 @@ class SqlDeployments(SqlBase):
                       deployment=deployment_id,
                       details={"deployment": row.name, "alias": row.alias})
             return bool(moved)
+
+        return self._write(work)
+
+    def record_rollout(self, deployment_id: str, action: str, *, state: Mapping[str, Any],
+                       details: Mapping[str, Any], actor: Actor, version: int | None = None,
+                       reason: str | None = None) -> AuditEvent:
+        """A rollout's decision: its new state kept in the deployment's options (what the
+        workers follow) and an audit event with its figures, in one transaction."""
+        def work(conn: Connection) -> AuditEvent:
+            row = conn.execute(select(deployments_t.c.name, deployments_t.c.model,
+                                      deployments_t.c.alias, deployments_t.c.options)
+                               .where(deployments_t.c.id == deployment_id)).one_or_none()
+            if row is None:
+                raise DeploymentError(f"no deployment has id {deployment_id!r}")
+            options = json.loads(row.options or "{}")
+            options["rollout"] = dict(state)
+            conn.execute(update(deployments_t).where(deployments_t.c.id == deployment_id)
+                         .values(options=json.dumps(options, sort_keys=True)))
+            return audit(conn, actor, action, row.model, alias=row.alias, version=version,
+                         reason=reason, deployment=deployment_id,
+                         details={"deployment": row.name, **details})
 
         return self._write(work)
 

@@ -1,0 +1,807 @@
+"""Canary and shadow rollouts: a challenger served beside the champion, compared, and
+promoted or rolled back by rules.
+
+A deployment of ``churn@production`` started with ``canary="candidate"`` sends a share of
+requests (or, with ``key``, of rows: the hash of the key's value decides, so one key
+always meets one version) to ``churn@candidate``; ``shadow="candidate"`` scores every
+request with both and answers with the champion only (the challenger's rows are logged
+with ``_shadow`` set, off the request's path). Both follow their aliases.
+
+Each worker counts, per role and version, requests, errors (a model that failed; the
+challenger's failures are answered by the champion), rows, the model's scoring time, and
+how many challenger rows agree with the champion (the champion scores canary rows too:
+its one call covers the whole request). The counters are Prometheus metrics, so with
+several workers they add up (multiprocess mode).
+
+Rules (``requests>=2000 and errors<=champion and p99<=1.2*champion``) are read with
+:mod:`ast` against a whitelist: the figures ``requests``, ``rows``, ``errors`` (a share),
+``p50``/``p99`` (ms), ``agreement`` (a share) of the challenger, and ``champion`` (the
+champion's value of the figure it is compared with, or ``champion.p99``), numbers,
+arithmetic, comparisons, ``and``/``or``/``not``. The server's main process evaluates them
+each second (:func:`control`); a promotion goes through the registry's ``promote`` (gates,
+protected aliases: a request is opened instead), a rollback ends the canary; each decision
+is an audit event with its figures, and the state the workers follow is kept in the
+deployment's record.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import math
+import os
+import queue
+import random
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from nbmlops.references import Reference
+    from nbmlops.serving.model import ServedModel
+    from nbmlops.serving.predlog import PredictionLog
+    from nbmlops.serving.sources import Holder, StoreSource
+    from nbmlops.workspace import Workspace
+
+FIGURES = ("requests", "rows", "errors", "p50", "p99", "agreement")
+LIVE = ("running", "requested")  # states in which the challenger is served
+SHADOW = "_shadow"
+BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
+
+
+# -- rules ------------------------------------------------------------------------------
+
+class RuleError(ValueError):
+    """A rule that cannot be read (raised at deploy time, one line)."""
+
+
+_BINOPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b if b else math.inf}
+_CMPOPS: dict[type, Callable[[float, float], bool]] = {
+    ast.Lt: lambda a, b: a < b, ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b, ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A checked rule; ``holds(challenger, champion)`` evaluates it on two figure maps."""
+
+    text: str
+    tree: ast.Expression = field(repr=False, compare=False)
+
+    def holds(self, challenger: Mapping[str, float], champion: Mapping[str, float]) -> bool:
+        return bool(_eval(self.tree.body, challenger, champion, None))
+
+
+def parse_rule(text: str, *, what: str = "rule") -> Rule:
+    """A :class:`Rule`, or a RuleError naming what is wrong."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise RuleError(f"{what} {text!r} is not an expression ({exc.msg}); write e.g. "
+                        "\"requests>=2000 and errors<=champion\"") from None
+    _check(tree.body, text, what, None)
+    return Rule(text.strip(), tree)
+
+
+def _figure_in(node: ast.AST) -> str | None:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id in FIGURES:
+            return sub.id
+    return None
+
+
+def _check(node: ast.AST, text: str, what: str, context: str | None) -> None:
+    bad = f"{what} {text!r}:"
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _check(value, text, what, context)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
+        _check(node.operand, text, what, context)
+    elif isinstance(node, ast.Compare):
+        if not all(type(op) in _CMPOPS for op in node.ops):
+            raise RuleError(f"{bad} compare with <, <=, >, >=, == or != only")
+        context = _figure_in(node) or context
+        for part in (node.left, *node.comparators):
+            _check(part, text, what, context)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise RuleError(f"{bad} only +, -, * and / are allowed")
+        _check(node.left, text, what, context)
+        _check(node.right, text, what, context)
+    elif isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise RuleError(f"{bad} {node.value!r} is not a number")
+    elif isinstance(node, ast.Name):
+        if node.id == "champion":
+            if context is None:
+                raise RuleError(f"{bad} 'champion' stands for the champion's value of the "
+                                f"figure it is compared with; name one ({', '.join(FIGURES)}) "
+                                "on the other side, or write champion.p99")
+        elif node.id not in FIGURES:
+            raise RuleError(f"{bad} unknown name {node.id!r}; use {', '.join(FIGURES)} or "
+                            "champion")
+    elif isinstance(node, ast.Attribute):
+        if not (isinstance(node.value, ast.Name) and node.value.id == "champion"
+                and node.attr in FIGURES):
+            raise RuleError(f"{bad} only champion.<figure> is allowed "
+                            f"({', '.join(FIGURES)})")
+    else:
+        shown = ast.get_source_segment(text.strip(), node) or type(node).__name__
+        raise RuleError(f"{bad} {shown!r} is not allowed; use figures, numbers, + - * /, "
+                        "comparisons, and, or, not")
+
+
+def _eval(node: ast.AST, mine: Mapping[str, float], champ: Mapping[str, float],
+          context: str | None) -> Any:
+    if isinstance(node, ast.BoolOp):
+        values = (_eval(v, mine, champ, context) for v in node.values)
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, mine, champ, context)
+        return not value if isinstance(node.op, ast.Not) else \
+            -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Compare):
+        context = _figure_in(node) or context
+        left = _eval(node.left, mine, champ, context)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = _eval(right_node, mine, champ, context)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_eval(node.left, mine, champ, context),
+                                      _eval(node.right, mine, champ, context))
+    if isinstance(node, ast.Constant):
+        assert isinstance(node.value, (int, float))
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        return float(champ[context] if node.id == "champion" and context else mine[node.id])
+    if isinstance(node, ast.Attribute):
+        return float(champ[node.attr])
+    raise RuleError(f"cannot evaluate {ast.dump(node)}")  # _check let nothing else through
+
+
+# -- the specification, as it travels to the workers and into the deployment's record -----
+
+@dataclass(frozen=True)
+class RolloutSpec:
+    mode: str  # canary | shadow
+    challenger: str  # an alias or a version of the champion's model: candidate, 3, churn/3
+    share: float = 0.1
+    key: str | None = None
+    promote_when: str | None = None
+    rollback_when: str | None = None
+
+    def check(self, champion: Reference) -> None:
+        """A one-line ValueError naming what is wrong (at deploy time)."""
+        if self.mode not in ("canary", "shadow"):
+            raise ValueError(f"rollout mode {self.mode!r}: use canary or shadow")
+        if self.mode == "canary" and not 0.0 < self.share <= 1.0:
+            raise ValueError(f"--share is the challenger's share of requests, above 0 and at "
+                             f"most 1 (got {self.share})")
+        if self.key is not None and (self.mode != "canary" or not self.key.strip()):
+            raise ValueError("--key goes with --canary: the column whose value keeps a row "
+                             "on one version")
+        challenger = self.reference(champion)
+        if challenger == champion:
+            raise ValueError(f"the challenger {challenger} is the champion itself; name "
+                             "another alias or version")
+        if self.promote_when is not None:
+            if champion.alias is None:
+                raise ValueError(f"--promote-when moves an alias, and {champion} is a fixed "
+                                 f"version: deploy {champion.model}@ALIAS")
+            parse_rule(self.promote_when, what="--promote-when")
+        if self.rollback_when is not None:
+            parse_rule(self.rollback_when, what="--rollback-when")
+
+    def reference(self, champion: Reference) -> Reference:
+        from nbmlops.references import Reference, parse_reference
+
+        text = self.challenger.strip()
+        if text.isdigit():
+            return Reference(champion.model, version=int(text))
+        if "/" in text or "@" in text:
+            ref = parse_reference(text)
+            if ref.model != champion.model:
+                raise ValueError(f"the challenger {text} is not a version of {champion.model}; "
+                                 "a rollout compares versions of one model")
+            return ref
+        return parse_reference(f"{champion.model}@{text}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> RolloutSpec:
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+# -- counters ---------------------------------------------------------------------------
+
+class RolloutMetrics:
+    """Per role (champion, challenger) and version: requests, errors, rows, scoring time;
+    agreement of challenger rows with the champion."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Histogram
+
+        labels = ["role", "version"]
+        self.requests = Counter("nbmlops_rollout_requests", "requests scored, per role and "
+                                "version", labels, registry=registry)
+        self.errors = Counter("nbmlops_rollout_errors", "requests the version failed to "
+                              "score", labels, registry=registry)
+        self.rows = Counter("nbmlops_rollout_rows", "rows scored", labels, registry=registry)
+        self.compared = Counter("nbmlops_rollout_compared_rows", "challenger rows compared "
+                                "with the champion", ["version"], registry=registry)
+        self.agreeing = Counter("nbmlops_rollout_agreeing_rows", "challenger rows with the "
+                                "champion's answer", ["version"], registry=registry)
+        self.skipped = Counter("nbmlops_rollout_shadow_skipped", "shadow requests not scored "
+                               "(the queue was full)", registry=registry)
+        self.latency = Histogram("nbmlops_rollout_scoring_seconds", "time the version took "
+                                 "to score a request", labels, buckets=BUCKETS,
+                                 registry=registry)
+        self._children: dict[tuple[str, int], tuple[Any, ...]] = {}
+        _LOCAL.append(registry)
+
+    def _of(self, role: str, version: int) -> tuple[Any, ...]:
+        found = self._children.get((role, version))
+        if found is None:
+            v = str(version)
+            found = (self.requests.labels(role, v), self.errors.labels(role, v),
+                     self.rows.labels(role, v), self.latency.labels(role, v))
+            self._children[(role, version)] = found
+        return found
+
+    def scored(self, role: str, version: int, rows: int, seconds: float, ok: bool) -> None:
+        requests, errors, counted, latency = self._of(role, version)
+        requests.inc()
+        if ok:
+            counted.inc(rows)
+            latency.observe(seconds)
+        else:
+            errors.inc()
+
+    def agreement(self, version: int, compared: int, agreeing: int) -> None:
+        self.compared.labels(str(version)).inc(compared)
+        self.agreeing.labels(str(version)).inc(agreeing)
+
+
+_LOCAL: list[Any] = []  # the registry of this process's worker (one worker: no sharing)
+
+
+def read_figures(registry: Any = None) -> dict[tuple[str, int], dict[str, float]]:
+    """Figures per (role, version), added up over the workers (multiprocess mode: read from
+    the shared folder; else from ``registry``, or from this process's one worker)."""
+    from nbmlops.serving.metrics import MULTIPROC_ENV
+
+    if registry is None and not os.environ.get(MULTIPROC_ENV):
+        if not _LOCAL:
+            return {}
+        registry = _LOCAL[-1]
+    if os.environ.get(MULTIPROC_ENV):
+        from prometheus_client import CollectorRegistry, multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    raw: dict[tuple[str, int], dict[str, Any]] = {}
+    agree: dict[int, dict[str, float]] = {}
+    for family in registry.collect():
+        if not family.name.startswith("nbmlops_rollout_"):
+            continue
+        for sample in family.samples:
+            labels = sample.labels
+            if "version" not in labels:
+                continue
+            version = int(labels["version"])
+            if "role" not in labels:
+                slot = agree.setdefault(version, {})
+                key = "compared" if "compared" in sample.name else "agreeing"
+                slot[key] = slot.get(key, 0.0) + sample.value
+                continue
+            figures = raw.setdefault((labels["role"], version), {"buckets": {}})
+            name = sample.name
+            if name.endswith("_bucket"):
+                le = float(labels["le"])
+                figures["buckets"][le] = figures["buckets"].get(le, 0.0) + sample.value
+            elif name == "nbmlops_rollout_requests_total":
+                figures["requests"] = figures.get("requests", 0.0) + sample.value
+            elif name == "nbmlops_rollout_errors_total":
+                figures["errors_n"] = figures.get("errors_n", 0.0) + sample.value
+            elif name == "nbmlops_rollout_rows_total":
+                figures["rows"] = figures.get("rows", 0.0) + sample.value
+    out = {}
+    for (role, version), f in raw.items():
+        requests = f.get("requests", 0.0)
+        slot = agree.get(version, {})
+        compared = slot.get("compared", 0.0)
+        out[(role, version)] = {
+            "requests": requests, "rows": f.get("rows", 0.0),
+            "errors": f.get("errors_n", 0.0) / requests if requests else 0.0,
+            "error_count": f.get("errors_n", 0.0),
+            "p50": _quantile(f["buckets"], 0.5), "p99": _quantile(f["buckets"], 0.99),
+            "agreement": (slot.get("agreeing", 0.0) / compared if compared else
+                          (1.0 if role == "champion" else math.nan)),
+            "compared": compared}
+    return out
+
+
+def _quantile(buckets: Mapping[float, float], q: float) -> float:
+    """The q-quantile (ms) of a cumulative histogram, linear within the bucket."""
+    bounds = sorted(buckets)
+    if not bounds or not buckets[bounds[-1]]:
+        return 0.0
+    total = buckets[bounds[-1]]
+    want = q * total
+    below, lower = 0.0, 0.0
+    for le in bounds:
+        count = buckets[le]
+        if count >= want:
+            if math.isinf(le):
+                return lower * 1000
+            inside = count - below
+            share = (want - below) / inside if inside else 1.0
+            return (lower + (le - lower) * share) * 1000
+        below, lower = count, le
+    return lower * 1000
+
+
+# -- the worker's side: routing and scoring ------------------------------------------------
+
+class Rollout:
+    """A worker's challenger: routes rows, scores, counts, logs the shadow's rows."""
+
+    def __init__(self, spec: RolloutSpec, challenger: Holder, metrics: RolloutMetrics, *,
+                 source: StoreSource | None = None, log: PredictionLog | None = None,
+                 deployment: Callable[[], Mapping[str, Any]] | None = None,
+                 poll_s: float = 2.0) -> None:
+        self.spec = spec
+        self.challenger = challenger
+        self.metrics = metrics
+        self.source = source
+        self.log = log
+        self.state: str = "running"
+        self._deployment = deployment
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=64)
+        self._threads: list[threading.Thread] = []
+
+    def active(self, champion: ServedModel) -> bool:
+        return self.state in LIVE and self.challenger.current.version != champion.version
+
+    # the request path ---------------------------------------------------------------
+    def score(self, champion: ServedModel, frame: pd.DataFrame, payload: Any, proba: bool
+              ) -> tuple[list[Any], list[int] | None]:
+        """The answer's outputs and, for a canary, each row's version. The champion's
+        errors are raised (the app answers them); the challenger's are counted and its
+        rows answered by the champion."""
+        outputs = self._timed("champion", champion, frame, proba)
+        if self.spec.mode == "shadow":
+            try:
+                self._queue.put_nowait((champion, frame, proba, outputs))
+            except queue.Full:
+                self.metrics.skipped.inc()
+            return outputs, None
+        chosen = self._route(frame, payload)
+        versions = [champion.version] * len(frame)
+        if not chosen:
+            return outputs, versions
+        challenger = self.challenger.current
+        part = frame.iloc[chosen] if len(chosen) < len(frame) else frame
+        try:
+            theirs = self._timed("challenger", challenger, part, proba)
+        except Exception:  # counted; the champion's answer stands for these rows
+            return outputs, versions
+        self._agreement(challenger.version, [outputs[i] for i in chosen], theirs)
+        answered = list(outputs)
+        for i, value in zip(chosen, theirs, strict=True):
+            answered[i] = value
+            versions[i] = challenger.version
+        return answered, versions
+
+    def _timed(self, role: str, model: ServedModel, frame: pd.DataFrame, proba: bool
+               ) -> list[Any]:
+        start = time.perf_counter()
+        try:
+            out = model.predict_proba(frame) if proba else model.predict(frame)
+        except Exception:
+            self.metrics.scored(role, model.version, len(frame), 0.0, ok=False)
+            raise
+        self.metrics.scored(role, model.version, len(frame), time.perf_counter() - start,
+                            ok=True)
+        return out
+
+    def _route(self, frame: pd.DataFrame, payload: Any) -> list[int]:
+        """The positions of the rows the challenger answers."""
+        share = self.spec.share
+        if self.spec.key is None:
+            return list(range(len(frame))) if random.random() < share else []
+        keys = key_values(payload, frame, self.spec.key)
+        limit = share * 0xFFFFFFFF
+        return [i for i, k in enumerate(keys)
+                if k is not None and zlib.crc32(str(k).encode()) <= limit]
+
+    def _agreement(self, version: int, champion: Sequence[Any], theirs: Sequence[Any]) -> None:
+        agreeing = sum(1 for a, b in zip(champion, theirs, strict=True) if _agrees(a, b))
+        self.metrics.agreement(version, len(theirs), agreeing)
+
+    def log_rows(self, log: PredictionLog, frame: pd.DataFrame, outputs: Sequence[Any],
+                 versions: Sequence[int], logged: Callable[[Sequence[Any]], Mapping[str, Any]],
+                 request: str) -> None:
+        """A canary request's rows into the log, each part with the version that answered."""
+        for version in sorted(set(versions)):
+            rows = [i for i, v in enumerate(versions) if v == version]
+            part = frame if len(rows) == len(frame) else frame.iloc[rows]
+            columns = dict(logged([outputs[i] for i in rows]))
+            columns["_id"] = [f"{request}-{i}" for i in rows]  # the ids the answer gave
+            log.add(part, columns, version=version, request=request)
+
+    # the worker's threads ---------------------------------------------------------------
+    def start(self) -> None:
+        if self.source is not None:
+            self.source.start(self.challenger)
+        if self.spec.mode == "shadow":
+            self._spawn(self._shadow_loop, "nbmlops-shadow")
+        if self._deployment is not None:
+            self._spawn(self._follow_loop, "nbmlops-rollout")
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, daemon=True, name=name)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.source is not None:
+            self.source.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _follow_loop(self) -> None:
+        assert self._deployment is not None
+        while not self._stop.wait(self._poll_s):
+            try:
+                state = self._deployment().get("rollout", {}).get("status", "running")
+            except Exception as exc:  # keep going as we were
+                print(f"nbmlops: could not read the rollout's state: {exc}", file=sys.stderr,
+                      flush=True)
+                continue
+            self.state = str(state)
+
+    def _shadow_loop(self) -> None:
+        """Score what waits in the queue with the challenger: the requests that came
+        meanwhile in one call (one model call for many single rows costs about one), each
+        counted as a request with its share of the time."""
+        while not self._stop.is_set():
+            try:
+                batch = [self._queue.get(timeout=0.5)]
+            except queue.Empty:
+                continue
+            time.sleep(0.01)  # let a few more requests arrive: fewer, larger calls
+            while len(batch) < 256:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            for proba in (False, True):
+                same = [b for b in batch if b[2] is proba and self.active(b[0])]
+                if same:
+                    self._shadow_batch(same, proba)
+
+    def _shadow_batch(self, batch: list[tuple[Any, ...]], proba: bool) -> None:
+        challenger = self.challenger.current
+        whole = _stack([b[1] for b in batch])
+        start = time.perf_counter()
+        try:
+            theirs = challenger.predict_proba(whole) if proba else challenger.predict(whole)
+        except Exception:  # one by one: only the requests that fail count as errors
+            for _champion, frame, _proba, outputs in batch:
+                with contextlib.suppress(Exception):
+                    mine = self._timed("challenger", challenger, frame, proba)
+                    self._agreement(challenger.version, outputs, mine)
+                    self._log_shadow(challenger, frame, mine, proba)
+            return
+        each = (time.perf_counter() - start) / len(batch)
+        for _champion, frame, _proba, _outputs in batch:
+            self.metrics.scored("challenger", challenger.version, len(frame), each, ok=True)
+        champion = [value for b in batch for value in b[3]]
+        self._agreement(challenger.version, champion, theirs)
+        self._log_shadow(challenger, whole, theirs, proba)
+
+    def _log_shadow(self, challenger: ServedModel, frame: pd.DataFrame, outputs: list[Any],
+                    proba: bool) -> None:
+        if self.log is None:
+            return
+        logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
+                   enumerate(challenger.classes or [])} if proba
+                  else {challenger.output_column: outputs})
+        logged[SHADOW] = [True] * len(frame)
+        self.log.add(frame, logged, version=challenger.version,
+                     request=f"shadow-{time.time_ns():x}")
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The requests' frames as one (as numbers at once when every column is float64)."""
+    import numpy as np
+    import pandas as pd
+
+    if len(frames) == 1:
+        return frames[0]
+    columns = tuple(frames[0].columns)
+    arrays = [f.to_numpy() for f in frames]
+    if all(a.dtype == np.float64 for a in arrays) and all(tuple(f.columns) == columns
+                                                          for f in frames):
+        return pd.DataFrame(np.vstack(arrays), columns=list(columns))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _agrees(a: Any, b: Any) -> bool:
+    if isinstance(a, list) and isinstance(b, list):  # probabilities: the same top class
+        return bool(a) and bool(b) and a.index(max(a)) == b.index(max(b))
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return abs(float(a) - float(b)) <= 1e-3 * max(abs(float(a)), abs(float(b)), 1e-9)
+        except (TypeError, ValueError):
+            return False
+    return bool(a == b)
+
+
+def key_values(payload: Any, frame: pd.DataFrame, key: str) -> list[Any]:
+    """The key column's value for each row of the request (None where a row has none)."""
+    n = len(frame)
+    if key in frame.columns:
+        return list(frame[key].tolist())
+    if isinstance(payload, Mapping):
+        inner = payload.get("dataframe_records", payload.get("dataframe_split",
+                            payload.get("inputs", payload.get("instances", payload))))
+        payload = inner
+    if isinstance(payload, list):
+        return [r.get(key) if isinstance(r, Mapping) else None for r in payload][:n] + \
+            [None] * max(0, n - len(payload))
+    if isinstance(payload, Mapping):
+        if "columns" in payload and "data" in payload and isinstance(payload["columns"], list):
+            columns = [str(c) for c in payload["columns"]]
+            if key in columns:
+                at = columns.index(key)
+                return [row[at] if isinstance(row, list) and len(row) > at else None
+                        for row in payload["data"]]
+            return [None] * n
+        value = payload.get(key)
+        if isinstance(value, list):
+            return value[:n] + [None] * max(0, n - len(value))
+        return [value] * n
+    return [None] * n
+
+
+# -- the server's main process: rules and decisions ---------------------------------------
+
+def champion_and_challenger(ws: Workspace, champion: Reference, spec: RolloutSpec
+                            ) -> tuple[int, int]:
+    """The versions the champion's and the challenger's references point at now."""
+    ch = spec.reference(champion)
+    store = ws.store
+    now = store.get_model_version(champion.model, version=champion.version,
+                                  alias=champion.alias).version
+    other = store.get_model_version(ch.model, version=ch.version, alias=ch.alias).version
+    return now, other
+
+
+def _row(figures: Mapping[tuple[str, int], Mapping[str, float]], role: str,
+         version: int) -> dict[str, float]:
+    empty = {"requests": 0.0, "rows": 0.0, "errors": 0.0, "error_count": 0.0, "p50": 0.0,
+             "p99": 0.0, "agreement": math.nan if role == "challenger" else 1.0,
+             "compared": 0.0}
+    return {**empty, **figures.get((role, version), {})}
+
+
+def decide(ws: Workspace, deployment_id: str, champion: Reference, spec: RolloutSpec,
+           state: Mapping[str, Any],
+           figures: Mapping[tuple[str, int], Mapping[str, float]]) -> dict[str, Any] | None:
+    """One evaluation of the rules: the new state (recorded, with an audit event), or None
+    when nothing changes."""
+    from nbmlops.errors import GateError
+    from nbmlops.registry import promote
+
+    status = state.get("status", "running")
+    if status not in LIVE:
+        return None
+    champ_v, chal_v = champion_and_challenger(ws, champion, spec)
+    if champ_v == chal_v:  # the champion follows the promoted alias: the canary is over
+        if status == "requested" or state.get("promoted_version") == chal_v:
+            return _record(ws, deployment_id, "rollout-end", {
+                **state, "status": "promoted"}, {"version": chal_v, "champion": champ_v},
+                version=chal_v, reason=f"{champion} now serves version {chal_v}")
+        return None
+    if status == "requested" and ws.store.get_request(int(state["request"])).status \
+            == "rejected":  # the canary goes on; this version is not proposed again
+        return _record(ws, deployment_id, "rollout-rejected", {
+            **state, "status": "running", "blocked": chal_v}, {"request": state["request"]},
+            version=chal_v, reason=f"approval request #{state['request']} was rejected")
+    mine, champ = _row(figures, "challenger", chal_v), _row(figures, "champion", champ_v)
+    shown = {"challenger": _plain(mine), "champion": _plain(champ),
+             "challenger_version": chal_v, "champion_version": champ_v}
+    if spec.rollback_when and parse_rule(spec.rollback_when).holds(mine, champ):
+        return _record(ws, deployment_id, "rollout-rollback", {
+            **state, "status": "rolled back"}, {**shown, "rule": spec.rollback_when},
+            version=chal_v, reason=f"rollback rule held: {spec.rollback_when}")
+    if status != "running" or not spec.promote_when or state.get("blocked") == chal_v:
+        return None
+    if not parse_rule(spec.promote_when).holds(mine, champ):
+        return None
+    assert champion.alias is not None
+    reason = f"canary rule held: {spec.promote_when}"
+    try:
+        outcome = promote(ws, champion.model, chal_v, champion.alias, reason=reason)
+    except GateError as exc:
+        return _record(ws, deployment_id, "rollout-blocked", {**state, "blocked": chal_v},
+                       {**shown, "rule": spec.promote_when, "error": str(exc)},
+                       version=chal_v, reason=str(exc))
+    from nbmlops._types import ApprovalRequest
+
+    if isinstance(outcome, ApprovalRequest):
+        return _record(ws, deployment_id, "rollout-promote", {
+            **state, "status": "requested", "request": outcome.id, "promoted_version": chal_v},
+            {**shown, "rule": spec.promote_when, "request": outcome.id},
+            version=chal_v, reason=f"{reason}; {champion} is protected: approval request "
+                                   f"#{outcome.id} opened")
+    return _record(ws, deployment_id, "rollout-promote", {
+        **state, "status": "running", "promoted_version": chal_v},
+        {**shown, "rule": spec.promote_when}, version=chal_v,
+        reason=f"{reason}; {champion} moved to version {chal_v}")
+
+
+def _plain(figures: Mapping[str, float]) -> dict[str, float | None]:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 6))
+            for k, v in figures.items()}
+
+
+def _record(ws: Workspace, deployment_id: str, action: str, state: dict[str, Any],
+            details: Mapping[str, Any], *, version: int, reason: str) -> dict[str, Any]:
+    from nbmlops._types import Actor
+
+    ws.store.record_rollout(deployment_id, action, state=state, details=details,
+                            version=version, reason=reason,
+                            actor=Actor(user=ws.actor.user, host=ws.actor.host))
+    print(f"nbmlops: rollout: {reason}", file=sys.stderr, flush=True)
+    return state
+
+
+def control(ws: Workspace, deployment_id: str, champion: Reference, spec: RolloutSpec,
+            stop: threading.Event, every_s: float = 1.0) -> None:
+    """Evaluate the rules every ``every_s`` seconds until ``stop`` (the main process)."""
+    state: dict[str, Any] = dict(ws.store.get_deployment(deployment_id).options
+                                 .get("rollout", {}))
+    last_error = ""
+    while not stop.wait(every_s):
+        try:
+            changed = decide(ws, deployment_id, champion, spec, state, read_figures())
+            if changed is not None:
+                state = changed
+            last_error = ""
+        except Exception as exc:  # say so once per cause, try again next time
+            message = f"nbmlops: rollout rules could not be evaluated: {exc}"
+            if message != last_error:
+                print(message, file=sys.stderr, flush=True)
+                last_error = message
+
+
+# -- what `nbmlops rollout NAME` shows ----------------------------------------------------
+
+@dataclass(frozen=True)
+class RolloutReport:
+    """A deployment's rollout: its settings, its state, and per version the live figures."""
+
+    deployment: str
+    mode: str
+    status: str
+    champion: str
+    challenger: str
+    share: float
+    key: str | None
+    promote_when: str | None
+    rollback_when: str | None
+    versions: list[dict[str, Any]]
+    decisions: list[dict[str, Any]]
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.versions, columns=[
+            "role", "version", "requests", "rows", "error_rate", "p50_ms", "p99_ms",
+            "agreement"])
+
+    def __str__(self) -> str:
+        head = (f"{self.deployment}: {self.mode} of {self.challenger} beside {self.champion}"
+                + (f", share {self.share:g}" if self.mode == "canary" else "")
+                + (f", sticky by {self.key}" if self.key else "") + f" · {self.status}")
+        rules = "".join(f"\n  {name}: {rule}" for name, rule in (
+            ("promote when", self.promote_when), ("roll back when", self.rollback_when))
+            if rule)
+        lines = [head + rules]
+        for v in self.versions:
+            agreement = "—" if v["agreement"] is None else f"{v['agreement']:.1%}"
+            lines.append(f"  {v['role']:<10} v{v['version']:<4} {int(v['requests']):>8,} req "
+                         f" errors {v['error_rate']:.2%}  p50 {v['p50_ms']:.2f} ms  p99 "
+                         f"{v['p99_ms']:.2f} ms  agreement {agreement}")
+        for d in self.decisions:
+            lines.append(f"  {d['time']}  {d['action']}: {d['reason']}")
+        return "\n".join(lines)
+
+
+def report(deployment: Any, live: Mapping[str, Any], decisions: Sequence[Any]) -> RolloutReport:
+    """A :class:`RolloutReport` from the deployment's record and its server's ``/rollout``."""
+    spec = RolloutSpec.from_dict(deployment.options.get("rollout", {}))
+    return RolloutReport(
+        deployment=deployment.name, mode=spec.mode, status=str(live.get("status")),
+        champion=str(live.get("champion")), challenger=str(live.get("challenger")),
+        share=spec.share, key=spec.key, promote_when=spec.promote_when,
+        rollback_when=spec.rollback_when, versions=list(live.get("versions", [])),
+        decisions=[{"time": e.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
+                    "action": e.action, "reason": e.reason, "details": dict(e.details)}
+                   for e in decisions if e.action.startswith("rollout-")])
+
+
+def live_figures(rollout: Rollout, champion: ServedModel, registry: Any) -> dict[str, Any]:
+    """What ``GET /rollout`` answers: the state, and figures for the champion and the
+    challenger versions being served now."""
+    figures = read_figures(registry)
+    challenger = rollout.challenger.current
+    rows = []
+    for role, version in (("champion", champion.version), ("challenger", challenger.version)):
+        f = _row(figures, role, version)
+        rows.append({"role": role, "version": version, "requests": int(f["requests"]),
+                     "rows": int(f["rows"]), "error_rate": f["errors"],
+                     "p50_ms": round(f["p50"], 4), "p99_ms": round(f["p99"], 4),
+                     "agreement": None if math.isnan(f["agreement"]) else f["agreement"]})
+    return {"mode": rollout.spec.mode, "status": rollout.state
+            if challenger.version != champion.version or rollout.state not in LIVE
+            else "promoted", "champion": champion.reference,
+            "challenger": challenger.reference, "share": rollout.spec.share,
+            "key": rollout.spec.key, "versions": rows}
+
+
+def spec_from(*, canary: str | None = None, shadow: str | None = None,
+              share: float | None = None, key: str | None = None,
+              promote_when: str | None = None, rollback_when: str | None = None
+              ) -> dict[str, Any] | None:
+    """The rollout options of ``deploy``/``serve`` as a spec (None: no challenger), or a
+    one-line ValueError for options that do not go together."""
+    if canary is not None and shadow is not None:
+        raise ValueError("use --canary or --shadow, not both")
+    challenger = canary if canary is not None else shadow
+    if challenger is None:
+        given = [n for n, v in (("--share", share), ("--key", key),
+                                ("--promote-when", promote_when),
+                                ("--rollback-when", rollback_when)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)} go(es) with --canary or --shadow CHALLENGER")
+        return None
+    if shadow is not None and share is not None:
+        raise ValueError("--share goes with --canary (a shadow scores every request)")
+    return RolloutSpec(mode="canary" if canary is not None else "shadow",
+                       challenger=str(challenger), share=0.1 if share is None else share,
+                       key=key, promote_when=promote_when,
+                       rollback_when=rollback_when).to_dict()
+
+
+def command_flags(spec: Mapping[str, Any] | None) -> list[str]:
+    """``spec`` as the server's command-line flags (see :func:`spec_from`)."""
+    if spec is None:
+        return []
+    flags = [f"--{spec['mode']}", str(spec["challenger"])]
+    if spec["mode"] == "canary":
+        flags += ["--share", repr(float(spec["share"]))]
+    for flag, name in (("--key", "key"), ("--promote-when", "promote_when"),
+                       ("--rollback-when", "rollback_when")):
+        if spec.get(name) is not None:
+            flags += [flag, str(spec[name])]
+    return flags

@@ -1,0 +1,288 @@
+"""Canary and shadow rollouts: real server processes on loopback ports, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import nbmlops
+from tests.test_cli import cli
+from tests.test_serving import FEATURES, V1, V2, Client, X
+
+ROWS = X[FEATURES]
+
+
+@pytest.fixture
+def registry(store_env: Path) -> Path:
+    nbmlops.register(V1, name="churn", data=ROWS, alias="production")
+    nbmlops.register(V2, name="churn", data=ROWS, alias="candidate")
+    return store_env
+
+
+def _until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found is not None and found is not False:
+            return found
+        time.sleep(every)
+    raise AssertionError(f"not within {timeout} s")
+
+
+def _record(i: int) -> dict[str, Any]:
+    row = ROWS.iloc[i % len(ROWS)]
+    return {"tenure": int(row.tenure), "spend": float(row.spend), "is_pro": int(row.is_pro)}
+
+
+def _within_binomial(hits: int, n: int, p: float) -> bool:
+    return abs(hits - n * p) <= 4 * math.sqrt(n * p * (1 - p))
+
+
+def test_a_canary_answers_its_share_and_each_row_says_its_version(registry: Path) -> None:
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.2)
+    try:
+        client = Client(dep.url)
+        versions = []
+        for i in range(2000):
+            answer = client.predict([_record(i)])
+            (version,) = answer["versions"]
+            model = V1 if version == 1 else V2
+            assert answer["predictions"] == model.predict(ROWS.iloc[[i % len(ROWS)]]).tolist()
+            versions.append(version)
+        assert set(versions) == {1, 2}
+        assert _within_binomial(versions.count(2), 2000, 0.2), versions.count(2)
+        report = nbmlops.rollout(dep.name)
+        assert report.status == "running"
+        assert report.mode == "canary"
+        shown = {v["role"]: v for v in report.versions}
+        assert shown["challenger"]["requests"] == versions.count(2)
+        assert shown["champion"]["requests"] == 2000  # it scores canary rows too
+        assert shown["challenger"]["error_rate"] == 0.0
+        assert 0 < shown["challenger"]["p50_ms"] <= shown["challenger"]["p99_ms"]
+        assert 0.0 <= shown["challenger"]["agreement"] <= 1.0
+        assert "churn/2" in str(report)
+        assert "share 0.2" in str(report)
+        log = _until(lambda: (lambda f: f if len(f) >= 2000 else None)(
+            nbmlops.predictions(dep.name)))
+        assert (log["_version"] == 2).sum() == versions.count(2)
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_keyed_canary_is_sticky_per_key_and_splits_a_request_by_row(registry: Path) -> None:
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.2,
+                         key="customer")
+    try:
+        client = Client(dep.url)
+        seen: dict[int, int] = {}
+        split = False
+        for _ in range(3):
+            for start in range(0, 1000, 50):
+                body = [{**_record(k), "customer": k} for k in range(start, start + 50)]
+                answer = client.predict(body)
+                split |= len(set(answer["versions"])) == 2
+                for k, version in zip(range(start, start + 50), answer["versions"],
+                                      strict=True):
+                    assert seen.setdefault(k, version) == version, f"key {k} moved"
+        assert split  # rows of one request went to both versions
+        assert _within_binomial(sum(v == 2 for v in seen.values()), 1000, 0.2)
+        # columns, as the other payload shape, route the same keys the same way
+        cols = {"tenure": [3, 5], "spend": [80.0, 10.0], "is_pro": [1, 0], "customer": [7, 8]}
+        assert client.predict(cols)["versions"] == [seen[7], seen[8]]
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_shadow_never_changes_an_answer_and_both_versions_are_logged(
+        registry: Path) -> None:
+    dep = nbmlops.deploy("churn@production", port=0, shadow="candidate")
+    try:
+        client = Client(dep.url)
+        for start in range(0, 300, 10):
+            body = [_record(i) for i in range(start, start + 10)]
+            answer = client.predict(body)
+            assert answer["version"] == 1
+            assert "versions" not in answer
+            assert answer["predictions"] == V1.predict(ROWS.iloc[start:start + 10]).tolist()
+        log = _until(lambda: (lambda f: f if (f["_version"] == 2).sum() >= 300 else None)(
+            nbmlops.predictions(dep.name)))
+        served, shadow = log[log["_version"] == 1], log[log["_version"] == 2]
+        assert len(served) == 300
+        assert len(shadow) == 300
+        assert shadow["_shadow"].eq(True).all()
+        assert not served["_shadow"].eq(True).any()
+        assert shadow["prediction"].tolist() == V2.predict(ROWS.iloc[:300]).tolist()
+        report = _until(lambda: (lambda r: r if r.versions[1]["requests"] >= 30 else None)(
+            nbmlops.rollout(dep.name)))
+        agree = float(np.mean(V1.predict(ROWS.iloc[:300]) == V2.predict(ROWS.iloc[:300])))
+        assert report.versions[1]["agreement"] == pytest.approx(agree)
+        # drift of the champion reads only the rows it served
+        check = nbmlops.drift("churn/1", deployment=dep.name)
+        assert check.current_rows == 300, check.current
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_promotion_rule_moves_production_and_the_server_answers_with_the_challenger(
+        registry: Path) -> None:
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
+                         poll=0.2, promote_when="requests>=40 and errors<=champion and "
+                                                "p99<=50*champion + 5")
+    try:
+        client = Client(dep.url)
+        i = 0
+
+        def moved() -> bool:
+            nonlocal i
+            for _ in range(20):
+                client.predict([_record(i)])
+                i += 1
+            return nbmlops.load_model("churn@production").version.version == 2
+
+        _until(moved)
+        answer = _until(lambda: (lambda a: a if a["version"] == 2 and "versions" not in a
+                                 else None)(client.predict([_record(0)])))
+        assert answer["predictions"] == V2.predict(ROWS.iloc[[0]]).tolist()
+        report = _until(lambda: (lambda r: r if r.status == "promoted" else None)(
+            nbmlops.rollout(dep.name)))
+        promote = [d for d in report.decisions if d["action"] == "rollout-promote"]
+        assert len(promote) == 1
+        figures = promote[0]["details"]
+        assert figures["challenger"]["requests"] >= 40
+        assert figures["challenger_version"] == 2
+        assert figures["champion_version"] == 1
+        assert "moved to version 2" in promote[0]["reason"]
+        assert nbmlops.get_deployment(dep.name).version == 2
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_rollback_rule_removes_a_failing_canary(registry: Path) -> None:
+    # a challenger that reads other columns: it fails on every row the champion accepts
+    broken = LogisticRegression(max_iter=500).fit(ROWS[["tenure", "spend"]],
+                                                  (ROWS.tenure < 24).astype(int))
+    nbmlops.register(broken, name="churn", data=ROWS[["tenure", "spend"]], alias="candidate")
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
+                         poll=0.2, rollback_when="errors>champion+0.01", workers=2)
+    try:
+        client = Client(dep.url)
+
+        def rolled_back() -> Any:
+            for i in range(20):  # the champion answers the rows the challenger failed
+                answer = client.predict([_record(i)])
+                assert "versions" not in answer or answer["versions"] == [1]
+            report = nbmlops.rollout(dep.name)
+            return report if report.status == "rolled back" else None
+
+        report = _until(rolled_back)
+        (decision,) = [d for d in report.decisions if d["action"] == "rollout-rollback"]
+        assert decision["details"]["challenger"]["errors"] == 1.0
+        assert decision["details"]["rule"] == "errors>champion+0.01"
+        _until(lambda: "versions" not in client.predict([_record(0)]))  # workers follow
+        assert nbmlops.load_model("churn@production").version.version == 1
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_protected_alias_turns_the_promotion_into_a_request(registry: Path) -> None:
+    nbmlops.protect_alias("churn", "production", approvals=1)
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
+                         poll=0.2, promote_when="requests>=20")
+
+    try:
+        client = Client(dep.url)
+
+        def requested() -> Any:
+            for i in range(20):
+                client.predict([_record(i)])
+            report = nbmlops.rollout(dep.name)
+            return report if report.status == "requested" else None
+
+        report = _until(requested)
+        (request,) = nbmlops.approval_requests("churn")
+        assert (request.alias, request.version) == ("production", 2)
+        (decision,) = [d for d in report.decisions if d["action"] == "rollout-promote"]
+        assert f"approval request #{request.id} opened" in decision["reason"]
+        assert nbmlops.load_model("churn@production").version.version == 1
+        # the canary goes on while the request waits
+        assert any(2 in client.predict([_record(i)])["versions"] for i in range(60))
+        nbmlops.reject("churn", "production", reason="not this week")
+        report = _until(lambda: (lambda r: r if r.status == "running" else None)(
+            nbmlops.rollout(dep.name)))
+        assert report.decisions[-1]["action"] == "rollout-rejected"
+        time.sleep(1.5)  # the rule still holds, and is not proposed again
+        assert len(nbmlops.approval_requests("churn", status=None)) == 1
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"canary": "candidate", "promote_when": "requests>=x"}, "unknown name 'x'"),
+    ({"canary": "candidate", "promote_when": "__import__('os')"}, "is not allowed"),
+    ({"canary": "candidate", "rollback_when": "errors>"}, "is not an expression"),
+    ({"canary": "candidate", "rollback_when": "champion>0"}, "'champion' stands for"),
+    ({"canary": "candidate", "share": 1.5}, "--share"),
+    ({"canary": "candidate", "shadow": "candidate"}, "not both"),
+    ({"key": "customer"}, "go(es) with --canary"),
+    ({"canary": "production"}, "is the champion itself"),
+    ({"canary": "other@candidate"}, "not a version of churn"),
+])
+def test_a_bad_rollout_is_a_one_line_error_at_deploy_time(registry: Path, kw: dict[str, Any],
+                                                           message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        nbmlops.deploy("churn@production", port=0, **kw)
+    text = str(caught.value)
+    assert message in text, text
+    assert "\n" not in text
+    assert nbmlops.deployments(running=True).empty
+
+
+def test_the_magic_deploys_a_canary_and_shows_the_rollout(shell: Any, registry: Path,
+                                                          capsys: Any) -> None:
+    shell.run_line_magic("deploy", "churn@production --port 0 --canary candidate --share 0.3 "
+                                   "--key customer --rollback-when \"errors>champion+0.05\"")
+    out = capsys.readouterr().out
+    assert "canary of candidate (0.3 of requests)" in out, out
+    dep = nbmlops.get_deployment("churn")
+    try:
+        Client(dep.url).predict([{**_record(i), "customer": i} for i in range(100)])
+        shell.run_line_magic("deploy", "--rollout churn")
+        out = capsys.readouterr().out
+        assert "sticky by customer" in out
+        assert "roll back when: errors>champion+0.05" in out
+        assert re.search(r"challenger +v2", out), out
+        shown = cli("rollout", "churn", "--format", "json")
+        assert shown.returncode == 0, shown.stderr
+        figures = json.loads(shown.stdout)
+        assert figures["mode"] == "canary"
+        assert figures["key"] == "customer"
+        assert sum(v["rows"] for v in figures["versions"] if v["role"] == "challenger") > 0
+        bad = cli("deploy", "churn@production", "--port", "0", "--canary", "candidate",
+                  "--rollback-when", "errors>>1")
+        assert bad.returncode != 0
+        assert "--rollback-when 'errors>>1'" in bad.stderr, bad.stderr
+        with pytest.raises(Exception, match="unknown name 'latency'"):
+            shell.run_line_magic("deploy", "churn@production --port 0 --name other --canary "
+                                           "candidate --promote-when \"latency<5\"")
+    finally:
+        nbmlops.stop_deployment("churn")
+
+
+def test_the_rollout_of_a_deployment_without_one_says_so(registry: Path) -> None:
+    dep = nbmlops.deploy("churn@production", port=0)
+    try:
+        with pytest.raises(ValueError, match="has no canary or shadow"):
+            nbmlops.rollout(dep.name)
+        assert "versions" not in Client(dep.url).predict([_record(0)])
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
