@@ -98,6 +98,16 @@ def test_a_keyed_canary_is_sticky_per_key_and_splits_a_request_by_row(registry: 
         # columns, as the other payload shape, route the same keys the same way
         cols = {"tenure": [3, 5], "spend": [80.0, 10.0], "is_pro": [1, 0], "customer": [7, 8]}
         assert client.predict(cols)["versions"] == [seen[7], seen[8]]
+        # a split request's rows keep the ids its answer gave: labels attach to each row,
+        # under the version that answered it
+        mixed = client.predict([{**_record(k), "customer": k} for k in range(50)])
+        assert len(set(mixed["versions"])) == 2
+        _until(lambda: len(nbmlops.predictions(dep.name)) >= 3052 or None)
+        done = nbmlops.log_feedback(dep.name, ids=mixed["ids"], labels=[1] * 50)
+        assert (done.attached, done.unknown) == (50, ())
+        log = nbmlops.predictions(dep.name)
+        mine = log[log["_request"] == mixed["request_id"]].set_index("_id")
+        assert [int(mine.loc[i, "_version"]) for i in mixed["ids"]] == mixed["versions"]
     finally:
         nbmlops.stop_deployment(dep.name)
 
