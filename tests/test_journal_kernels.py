@@ -104,6 +104,21 @@ def test_the_journal_under_papermill_gives_the_run_its_slice(store_env: Path) ->
     assert [c.code for c in rec.slice.cells] == [
         "rate = 0.5", "scaled = [rate * i for i in range(4)]"]  # written as papermill ended
     assert rec.slice.clean
+    # with parameters: papermill's injected cell is not in the saved notebook, and that is
+    # no hidden state (the run records the values)
+    from tests.test_jobs import notebook as tagged_notebook
+
+    nb2 = tagged_notebook(project / "params.ipynb", "%load_ext nbmlops", ("rate = 0.5", ["parameters"]),
+                   "scaled = [rate * i for i in range(4)]",
+                   "%%track -e e -n with-params\ntotal = float(sum(scaled))")
+    done = subprocess.run([PAPERMILL, str(nb2), str(project / "out2.ipynb"), "-k", "python3",
+                           "--cwd", str(project), "-p", "rate", "2.0"], capture_output=True,
+                          text=True, timeout=300, env=os.environ)
+    assert done.returncode == 0, done.stderr
+    rec = run_named("with-params")
+    assert rec.metrics == {"total": 12.0}
+    assert rec.slice.clean, rec.slice.flags
+    assert rec.slice.cells[-2].code.startswith("# Parameters")
 
 
 def cell(shell, code: str, cell_id: str):  # type: ignore[no-untyped-def]

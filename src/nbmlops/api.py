@@ -933,18 +933,31 @@ def deployment_logs(name: str, lines: int = 50) -> str:
 
 
 def predictions(deployment: str, *, since: str | datetime | timedelta | None = None,
-                until: datetime | None = None) -> pd.DataFrame:
+                until: datetime | None = None, labels: bool = False) -> pd.DataFrame:
     """What a deployment was asked and answered: one row per scored row, with the input
-    columns, ``prediction`` (or ``proba_<class>``), ``_time``, ``_version``, ``_request``.
-    ``since``: ``"24h"``, ``"30m"``, a timedelta or a datetime."""
+    columns, ``prediction`` (or ``proba_<class>``), ``_time``, ``_version``, ``_request``,
+    ``_id`` (the row's id, as its answer gave it). ``since``: ``"24h"``, ``"30m"``, a
+    timedelta or a datetime. ``labels=True``: only the rows whose label came back
+    (``log_feedback``), with it as ``_label``: a retraining job's data of the window."""
     from nbmlops.serving import predlog
 
     ws = _existing()
     found = ws.store.get_deployment(deployment)
     if not found.log_dir:
         raise ValueError(f"deployment {found.name!r} does not log predictions")
-    return predlog.read(found.log_dir, since=predlog.window_start(since), until=until,
-                        options=ws.settings.artifacts_options)
+    start = predlog.window_start(since)
+    log = predlog.read(found.log_dir, since=start, until=until,
+                       options=ws.settings.artifacts_options)
+    if not labels:
+        return log
+    import pandas as pd
+
+    got = ws.store.list_feedback(found.name,
+                                 since=None if start is None else start.timestamp() - 1.0,
+                                 until=None if until is None else until.timestamp() + 1.0)
+    by_id = pd.Series({lb.row_id: lb.label for lb in got}, dtype=object, name="_label")
+    kept = log[log["_id"].isin(by_id.index)] if "_id" in log.columns else log.iloc[:0]
+    return kept.assign(_label=kept["_id"].map(by_id).to_numpy()).reset_index(drop=True)
 
 
 def score_batch(reference: str, source: str | Path, dest: str | Path, *,
@@ -1119,7 +1132,7 @@ def run_monitor(folder: str | Path, *, now: datetime | None = None) -> CheckResu
         params = {k: (v.isoformat() if hasattr(v, "isoformat") else v)
                   for k, v in window.items() if k in declared}
         result = run_job(job_folder, params=params)
-        return result.run_id, f"{result.status}: {result.message}"
+        return result.run_id, result.status + (f": {result.message}" if result.message else "")
 
     return run_check(workspace(), Path(folder), now=now, run_job=run_alert_job)
 

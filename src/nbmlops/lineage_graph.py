@@ -92,8 +92,12 @@ class _Graph:
             self.edge(me, self.version(v), "registered")
         if run.parent_run_id is not None:
             parent = self.store.get_run(run.parent_run_id)
-            if parent.kind in _LOOP_KINDS:
+            if parent.kind == "monitor":  # the check that made this one: followed on
                 self.edge(self.run(parent), me, "child")
+            elif parent.kind == "job":  # the job it ran in: shown, its other runs are not
+                self.edge(self.node(LineageNode(id=f"run:{parent.id}", type="run",
+                                                label=parent.name or parent.id[:8],
+                                                record=parent)), me, "child")
         if run.kind in _LOOP_KINDS:
             table = self.store.search_runs(parent_run_id=run.id, limit=_CHILDREN)
             for row in table.rows:

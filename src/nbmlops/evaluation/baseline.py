@@ -103,8 +103,12 @@ def roc_auc(is_positive: Any, scores: Any) -> float | None:
 
 def held_out_baseline(model: Any, X: Any, y: Any, *, resamples: int = RESAMPLES,
                       random_state: int = 0) -> dict[str, Any]:
-    """The baseline a version's production windows are judged against (see the module)."""
-    from nbmlops.evaluation.metrics import task_of
+    """The baseline a version's production windows are judged against (see the module).
+    ``X`` may carry columns the model was not fitted on (a sensitive attribute kept for the
+    card's fairness figures): the model sees only its own features, as the card's does."""
+    from nbmlops.evaluation.metrics import model_features, task_of
+
+    X = model_features(model, X)
 
     y_arr = np.asarray(y).ravel()
     n = len(y_arr)

@@ -507,19 +507,24 @@ def _performance(ws: Workspace, spec: MonitorSpec, deployment: str, version: Mod
     estimated = [r for r in newest(("estimated ok", "estimated degraded"))
                  if not realized or r["end"] > realized[0]["end"]]
     reasons = []
-    for r in (*realized, *estimated):
-        if r["status"] in ("degraded", "estimated degraded"):
-            word = "estimated " if r["status"] == "estimated degraded" else ""
-            value = r["realized"] if r["realized"] is not None else r["estimated"]
-            served = f"{r['start']:%m-%d %H:%M}–{r['end']:%m-%d %H:%M} UTC"
-            reasons.append(f"{word}{r['metric']} {value:.3f} outside its held-out interval "
-                           f"[{r['low']:.3f}, {r['high']:.3f}] (rows served {served}, "
-                           f"{r['labelled']} labelled)")
+    for rows in (realized, estimated):
+        bad = [r for r in rows if r["status"] in ("degraded", "estimated degraded")]
+        if not bad:
+            continue
+        r0 = bad[0]
+        word = "estimated " if r0["status"] == "estimated degraded" else ""
+        listed = ", ".join(
+            f"{r['metric']} {(r['realized'] if r['realized'] is not None else r['estimated']):.3f}"
+            f" (held out {r['low']:.3f}–{r['high']:.3f})" for r in bad)
+        served = f"{r0['start']:%m-%d %H:%M}–{r0['end']:%m-%d %H:%M} UTC"
+        labelled = f", {r0['labelled']} labelled" if not word else ""
+        reasons.append(f"{word}performance below held out: {listed} (rows served {served}"
+                       f"{labelled})")
 
     def shown(r: Mapping[str, Any]) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in r.items()}
 
-    figures = {"realized": [shown(r) for r in realized],
+    figures: dict[str, Any] = {"realized": [shown(r) for r in realized],
                "estimated": [shown(r) for r in estimated],
                "notes": list(report.notes)}
     if not realized and not estimated:

@@ -132,6 +132,12 @@ def _notebook_cells(path: str, mtime_ns: int, size: int
     return cells
 
 
+def _injected_parameters(cell_id: str | None, code: str) -> bool:
+    """The cell papermill (or ``nbmlops jobs run``) adds with the run's parameters: it is
+    in the executed notebook only, never in the one saved."""
+    return cell_id == "injected-parameters" or code.lstrip().startswith("# Parameters\n")
+
+
 def _same_code(a: str, b: str) -> bool:
     return a.strip() == b.strip()
 
@@ -248,6 +254,8 @@ def journal_flags(entries: Sequence[JournalEntry], chosen: Sequence[int], uses: 
                     flag("out_of_order", names_of(i),
                          f"{_label(entry)}, below the run's cell, ran before it and bound "
                          f"{names_of(i)}")
+            elif _injected_parameters(entry.cell_id, code):
+                continue  # papermill's: the run's params, never in the saved notebook
             elif entry.cell_id is not None or not any(_same_code(src, code)
                                                       for _, src in notebook):
                 flag("deleted", names_of(i),
