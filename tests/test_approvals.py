@@ -239,7 +239,7 @@ def test_register_magic_protect_approve(shell, capsys, monkeypatch) -> None:  # 
     out = cli_as("bob", "models", "approve", "churn", "production")
     assert out.returncode == 0, out.stderr
     assert run(shell, "listing = %register --list churn").success
-    assert shell.user_ns["listing"]["aliases"].tolist() == ["", "production"]
+    assert shell.user_ns["listing"].frame["aliases"].tolist() == ["", "production"]
     # registering onto the protected alias says it opened a request
     result = run(shell, "%register m2 --name churn --alias production")
     assert result.success
