@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from tests.jupyter_users import token_of
+from tests.test_registry_store import new_version
 from tests.test_server_api import API, get
+from tests.test_team import Team, act_as, team  # noqa: F401  (team is a fixture)
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -70,6 +72,12 @@ async def fail(jp_fetch: Any, *path: str, code: int, method: str = "GET",
     assert set(answer) == {"error"}
     assert "Traceback" not in answer["error"]
     return str(answer["error"])
+
+
+async def get_as(jp_fetch: Any, person: str, *path: str) -> Any:
+    response = await jp_fetch(*API, *path, headers=as_(person))
+    assert response.code == 200, response.body
+    return json.loads(response.body)
 
 
 def production() -> int:
@@ -205,3 +213,36 @@ async def test_the_shared_token_records_the_server_process_user(jp_fetch: Any,
     api.close()
     [event] = [e for e in api.audit_events("churn") if e.alias == "staging"]
     assert event.user == "server-os-user"
+
+
+@pytest.mark.postgres
+async def test_in_team_mode_the_database_role_is_who_acts(
+        team: Team, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL in team mode the panel's Jupyter user does not count: what is
+    recorded names the role the server's session logged in as."""
+    from nbmlops._types import Actor
+
+    nobody = Actor(user=None, host=None)
+    for n in (1, 2):
+        team.store("requester").create_model_version(new_version(n=n), actor=nobody)
+    team.owner.protect_alias("churn", "production", approvals=1, actor=nobody)
+    act_as(team, "writer", monkeypatch)
+    writer, approver = team.users["writer"], team.users["approver"]
+
+    moved = await post(jp_fetch, "promote", "alice", {"version": 2, "alias": "production"})
+    assert (moved["changed"], moved["request"]) == (False, 1)
+    seen = await get_as(jp_fetch, "alice", "models", "churn", "approvals")
+    assert seen["user"] == writer
+    assert seen["requests"][0]["requested_by"] == writer
+    # Jupyter's bob on the same database login is the same person to the database
+    message = await fail(jp_fetch, "models", "churn", "approve", code=409, method="POST",
+                         body=json.dumps({"alias": "production"}), headers=as_("bob"))
+    assert message == f"you ({writer}) opened request #1: someone else must approve it"
+
+    act_as(team, "approver", monkeypatch)
+    approved = await post(jp_fetch, "approve", "alice", {"alias": "production"})
+    assert approved["status"] == "approved"
+    assert [v["user"] for v in approved["votes"]] == [approver]
+    steps = [(e.action, e.user) for e in team.owner.audit_events("churn")][-3:]
+    assert steps == [("request", writer), ("approve", approver), ("promote", approver)]
+    assert "alice" not in {e.user for e in team.owner.audit_events()}
