@@ -131,11 +131,33 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
                                 arg=_production(alice).element_handle(), timeout=15_000)
         alice.locator('[data-testid="nbmlops-no-requests"]').wait_for()
         alice.locator('[data-testid="nbmlops-decided-row"]').first.wait_for()
+        alice.locator('[data-testid="nbmlops-history-row"]', has_text="approve").wait_for()
         history = alice.locator('[data-testid="nbmlops-history-row"]').all_inner_texts()
         by = [row.split("\t")[1:5:3] for row in history[:3]]  # newest first: action, by
         assert by == [["promote", "bob"], ["approve", "bob"], ["request", "alice"]]
         alice.locator('[data-testid="nbmlops-approvals"]').scroll_into_view_if_needed()
         _shot(alice, f"approvals-approved-{theme}")
+
+        # gates are checked again at approval: tightened after a request opened, the
+        # failing gate shows on the request, and approving says why it is refused
+        alice.locator('[data-testid="nbmlops-version-row"]', has=alice.locator(
+            '[data-version="3"]')).locator('[data-testid="nbmlops-promote-button"]').click()
+        alice.locator(".jp-Dialog .jp-mod-accept").click()
+        alice.locator(".jp-Dialog").wait_for(state="detached")
+        api.protect_alias("churn", "production", approvals=1, require=["accuracy>=0.99"])
+        api.close()
+        gate = bob.locator('[data-testid="nbmlops-request"][data-request="2"] '
+                           '[data-testid="nbmlops-request-gate"]')
+        gate.wait_for(timeout=15_000)  # bob's view follows the store's change marker
+        expected = ("gate accuracy>=0.99 failed: accuracy is 0.95; approving request #2 "
+                    "(churn/3 to @production) refused")
+        assert gate.inner_text() == expected
+        second = bob.locator('[data-testid="nbmlops-request"][data-request="2"]')
+        second.locator('[data-testid="nbmlops-approve-button"]').click()
+        second.locator('[data-testid="nbmlops-error"]').wait_for()
+        assert second.locator('[data-testid="nbmlops-error"]').inner_text() == expected
+        second.scroll_into_view_if_needed()
+        _shot(bob, f"approvals-failing-gate-{theme}")
         assert not errors, errors
     except Exception:
         _shot(alice, f"approvals-failure-alice-{theme}")
@@ -148,5 +170,6 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
             bob.context.close()
     api.close()
     assert api.model_version("churn@production").version == 2
-    steps = [(e.action, e.user) for e in api.audit_events("churn")][-3:]
-    assert steps == [("request", "alice"), ("approve", "bob"), ("promote", "bob")]
+    steps = [(e.action, e.user) for e in api.audit_events("churn")]
+    assert steps[-5:] == [("request", "alice"), ("approve", "bob"), ("promote", "bob"),
+                          ("request", "alice"), ("protect", "server-os-user")]

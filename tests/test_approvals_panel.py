@@ -246,3 +246,22 @@ async def test_in_team_mode_the_database_role_is_who_acts(
     steps = [(e.action, e.user) for e in team.owner.audit_events("churn")][-3:]
     assert steps == [("request", writer), ("approve", approver), ("promote", approver)]
     assert "alice" not in {e.user for e in team.owner.audit_events()}
+
+
+def test_act_for_holds_in_its_own_context_only(protected: None) -> None:
+    """``api.act_for`` names who acts in one context (a request being answered), not in the
+    whole process: the same thread outside it still acts as the process's user."""
+    import contextvars
+
+    from nbmlops import api
+
+    def as_carol() -> str | None:
+        api.act_for("carol")
+        api.promote("churn", 2, "staging", reason="from carol's request")
+        return api.whoami()
+
+    assert contextvars.copy_context().run(as_carol) == "carol"
+    assert api.whoami() == "server-os-user"
+    api.promote("churn", 3, "staging")
+    moves = [(e.to_version, e.user) for e in api.audit_events("churn") if e.alias == "staging"]
+    assert moves == [(2, "carol"), (3, "server-os-user")]
