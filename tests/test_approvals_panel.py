@@ -217,7 +217,8 @@ async def test_the_shared_token_records_the_server_process_user(jp_fetch: Any,
 
 @pytest.mark.postgres
 async def test_in_team_mode_the_database_role_is_who_acts(
-        team: Team, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        team: Team,  # noqa: F811  (the fixture)
+        jp_fetch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """On PostgreSQL in team mode the panel's Jupyter user does not count: what is
     recorded names the role the server's session logged in as."""
     from nbmlops._types import Actor
