@@ -12,6 +12,7 @@ Also here: the panel's TypeScript types (``labextension/src/api-types.ts``) must
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -115,6 +116,14 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def lab(store_env: Path) -> Iterator[str]:
     """JupyterLab on a loopback port, rooted in a fresh folder, reading the test's store."""
+    with lab_server(store_env) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def lab_server(store_env: Path, *options: str) -> Iterator[str]:
+    """JupyterLab as the ``lab`` fixture starts it, with more server ``options``
+    (``--ServerApp.…=…``); this checkout (and its tests/ modules) on its PYTHONPATH."""
     if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("JupyterLab is not installed (pip install -e '.[dev]')")
     root = store_env / "root"
@@ -124,7 +133,9 @@ def lab(store_env: Path) -> Iterator[str]:
            "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
            "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
-           "JUPYTER_CONFIG_DIR": str(jupyter / "config")}
+           "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"),
+                                                        str(ROOT)]))}
     built = ROOT / "src" / "nbmlops" / "labextension"
     if (built / "package.json").exists():  # this checkout's build, not an installed copy
         (jupyter / "data" / "labextensions").mkdir(parents=True)
@@ -142,7 +153,7 @@ def lab(store_env: Path) -> Iterator[str]:
          "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
          f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
          "--LabApp.expose_app_in_browser=True",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
         cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

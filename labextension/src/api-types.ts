@@ -276,6 +276,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/models/{name}/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model's protected aliases and approval requests (open ones, then the newest decided), with who the panel acts as */
+        get: operations["getApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/models/{name}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve the open request to move a protected alias, as the logged-in user (not one's own: 409); its gates are checked again (a failing one: 400); the alias moves once the request has its approvals */
+        post: operations["postApprove"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/models/{name}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject the open request to move a protected alias (the requester may withdraw their own): it closes and the alias stays */
+        post: operations["postReject"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/deployments": {
         parameters: {
             query?: never;
@@ -373,6 +424,55 @@ export interface components {
             changed: boolean;
             event: components["schemas"]["AuditEvent"] | null;
             request: number | null;
+        };
+        /** @description ``model@alias`` moves only through approved requests. */
+        AliasProtection: {
+            model: string;
+            alias: string;
+            approvals: number;
+            require: string[];
+            role: string | null;
+            created_at: string;
+            created_by: string | null;
+        };
+        /** @description Approve or reject the open request to move ``alias`` (``request``: which one, when several are open). */
+        ApprovalDecision: {
+            alias: string;
+            request?: number | null;
+            reason?: string | null;
+        };
+        /** @description A move of a protected alias waiting for approval (or decided). ``failing_gates``: the protection's gates the version fails now, one line each (an approval would be refused with the first). */
+        ApprovalRequest: {
+            id: number;
+            model: string;
+            alias: string;
+            /** @enum {unknown} */
+            action: "promote" | "rollback";
+            version: number;
+            from_version: number | null;
+            /** @enum {unknown} */
+            status: "open" | "approved" | "rejected";
+            approvals: number;
+            approvals_needed: number;
+            requested_by: string | null;
+            requested_at: string;
+            reason: string | null;
+            votes: components["schemas"]["ApprovalVote"][];
+            closed_at: string | null;
+            failing_gates: string[];
+        };
+        ApprovalVote: {
+            user: string | null;
+            /** @enum {unknown} */
+            decision: "approve" | "reject";
+            time: string;
+            reason: string | null;
+        };
+        /** @description A model's protected aliases and its approval requests (open ones first, then the decided ones, newest first); ``user``: who the panel acts as (Jupyter's logged-in user; in team mode the database role). */
+        Approvals: {
+            user: string | null;
+            protections: components["schemas"]["AliasProtection"][];
+            requests: components["schemas"]["ApprovalRequest"][];
         };
         AuditEvent: {
             time: string;
@@ -1668,6 +1768,188 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AliasMove"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Approvals"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postApprove: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequest"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postReject: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApprovalDecision"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApprovalRequest"];
                 };
             };
             /** @description the input is not valid (the message names it) */

@@ -3,6 +3,7 @@ import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
+import { ApprovalsView } from './approvals';
 import { ErrorMessage, Status, Table, formatTime, formatValue, useLoad } from './common';
 import type { INav } from './panel';
 import { useChangeMarker } from './views-common';
@@ -87,12 +88,15 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [notice, setNotice] = React.useState<string | null>(null);
   const [shown, setShown] = React.useState<number | null>(null);
+  const [refresh, setRefresh] = React.useState(0); // bumped: the approvals reload
   const node = React.useRef<HTMLDivElement>(null);
-  useChangeMarker(node, () => {
+  const reloadAll = () => {
     load.reload();
     history.reload();
     deployments.reload();
-  });
+    setRefresh(n => n + 1);
+  };
+  useChangeMarker(node, reloadAll);
   const followers = followersOf(props.name, deployments.data?.items ?? []);
   const movable = aliasesThatMoved(history.data?.items ?? []);
 
@@ -100,13 +104,14 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
     setActionError(null);
     setNotice(
       move.request !== null
-        ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once approved (nbmlops models approve).`
+        ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once someone else approves it (Approvals, below).`
         : move.changed
           ? `${move.model}@${move.alias} now points at version ${move.version}.`
           : `${move.model}@${move.alias} already pointed at version ${move.version}.`
     );
     load.reload();
     history.reload();
+    setRefresh(n => n + 1);
   };
   const failed = (error: unknown) => {
     setNotice(null);
@@ -200,6 +205,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
               ))}
             </ul>
           )}
+          <ApprovalsView name={props.name} refresh={refresh} onDecided={reloadAll} />
           {shown !== null && detail.versions.some(v => v.version === shown) && (
             <VersionView
               version={detail.versions.find(v => v.version === shown) as Schemas['ModelVersion']}

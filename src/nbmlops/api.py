@@ -103,6 +103,23 @@ def look_only() -> None:
     _read_mode.set("read")
 
 
+# Who a front end acts for, when that is not this process's user: the JupyterLab panel's
+# server answers each request for Jupyter's logged-in user (``act_for()``).
+_acting_user: ContextVar[str | None] = ContextVar("nbmlops_acting_user", default=None)
+
+
+def act_for(user: str | None) -> None:
+    """From now on, in this context (a request being answered), what is recorded names
+    ``user`` (e.g. Jupyter's logged-in user, under JupyterHub the hub user) instead of this
+    process's user. In team mode (PostgreSQL) it changes nothing: the database names who
+    acts, from the role the session logged in as. None: this process's user again."""
+    _acting_user.set(user.strip() if user and user.strip() else None)
+
+
+def _acting(ws: Workspace) -> Workspace:
+    return ws.acting_for(_acting_user.get())
+
+
 def _existing() -> Workspace:
     """The workspace to read from. Where nothing was recorded yet it is an empty stand-in
     (lists are empty, lookups say not found): looking creates no store."""
@@ -124,7 +141,7 @@ def _changing() -> Workspace:
     """For changes to what exists (promote, rollback): the existing store, opened for
     writing; where there is none, the empty stand-in, whose lookups say not found."""
     found = _existing()
-    return found if found.empty or found.writable else workspace()
+    return _acting(found if found.empty or found.writable else workspace())
 
 
 def _reading() -> Workspace | None:
@@ -665,6 +682,15 @@ def approval_requests(name: str | None = None, *, alias: str | None = None,
     return [] if ws is None else _approvals.requests(ws, name, alias=alias, status=status)
 
 
+def failing_gates(request: ApprovalRequest) -> list[str]:
+    """The gates of the request's protected alias that its version fails now, one line
+    each (an approval would be refused with the first); empty when it passes them all."""
+    from nbmlops.registry import approvals as _approvals
+
+    ws = _reading()
+    return [] if ws is None else _approvals.failing_gates(ws, request)
+
+
 def protections(name: str | None = None) -> list[AliasProtection]:
     """The protected aliases (of one model)."""
     from nbmlops.registry import approvals as _approvals
@@ -708,9 +734,9 @@ def team_list() -> list[TeamMember]:
 
 def whoami() -> str | None:
     """Who the store says you are: in team mode the PostgreSQL role this session logged in
-    as (what every record names); else the OS user or ``NBMLOPS_USER``."""
-    ws = _existing()
-    return ws.actor.user
+    as (what every record names); else the user a front end acts for (``act_for()``: the
+    panel's Jupyter user), or the OS user or ``NBMLOPS_USER``."""
+    return _acting(_existing()).actor.user
 
 
 def audit_events(model: str | None = None, *, user: str | None = None,
@@ -869,7 +895,7 @@ def stop_deployment(name: str, *, timeout: float = 20.0) -> Deployment:
     """Stop a running deployment: it finishes the requests in flight, then exits."""
     from nbmlops.serving import manage
 
-    return manage.stop(workspace(create=False), name, timeout=timeout)
+    return manage.stop(_acting(workspace(create=False)), name, timeout=timeout)
 
 
 def deployments(*, running: bool = False) -> pd.DataFrame:

@@ -69,6 +69,9 @@ class Workspace:
     mode: Mode
     # a stand-in for a store that does not exist yet: every read finds nothing
     empty: bool = False
+    # team mode (PostgreSQL after ``nbmlops team init``): the database names who acts, and
+    # ``actor`` is the role this session logged in as
+    team: bool = False
     _services: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -92,6 +95,20 @@ class Workspace:
 
     def services(self) -> list[Any]:
         return list(self._services.values())
+
+    def acting_for(self, user: str | None) -> Workspace:
+        """This workspace acting for ``user``: a front end's logged-in person (the
+        JupyterLab panel's Jupyter user), on this host. The same store, artifacts and
+        services; only who records is different. In team mode it is this workspace
+        unchanged: there the database's identity is the only one that counts."""
+        if not user or self.team or self.empty or user == self.actor.user:
+            return self
+        view = Workspace(settings=self.settings, store=self.store, artifacts=self.artifacts,
+                         actor=Actor(user=user, host=self.actor.host), mode=self.mode,
+                         empty=self.empty, team=self.team)
+        object.__setattr__(view, "_services", self._services)  # one set of services
+        object.__setattr__(view, "_lock", self._lock)
+        return view
 
     def __repr__(self) -> str:
         return (f"Workspace(store={self.store.url!r}, artifacts={self.artifacts.location!r}, "
@@ -199,8 +216,9 @@ def _make(settings: Settings, mode: Mode, create: bool) -> Workspace:
     store = open_store(settings.store_url, create=writing and create,
                        auto_upgrade=settings.auto_upgrade if writing else False,
                        reap=writing)
-    return Workspace(settings=settings, store=store,
-                     artifacts=artifact_store(settings), actor=store_actor(store), mode=mode)
+    actor, team = _identity(store)
+    return Workspace(settings=settings, store=store, artifacts=artifact_store(settings),
+                     actor=actor, mode=mode, team=team)
 
 
 def store_actor(store: Any) -> Actor:
@@ -208,9 +226,14 @@ def store_actor(store: Any) -> Actor:
     init``) the role the session logged in as, which the database also writes into every
     record whatever a client sends (``NBMLOPS_USER`` is ignored there); else
     :func:`process_actor`."""
+    return _identity(store)[0]
+
+
+def _identity(store: Any) -> tuple[Actor, bool]:
+    """Who acts in ``store``, and whether the store says so (team mode)."""
     actor = process_actor()
     identity = store.team_identity()
-    return actor if identity is None else Actor(user=identity, host=actor.host)
+    return (actor, False) if identity is None else (Actor(user=identity, host=actor.host), True)
 
 
 _empty: dict[tuple[str, str], Workspace] = {}

@@ -9,12 +9,12 @@ each approval. Who acts is the workspace's actor.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from nbmlops import gates
 from nbmlops._types import AliasProtection, ApprovalRequest, AuditEvent
-from nbmlops.errors import ApprovalError
+from nbmlops.errors import ApprovalError, GateError
 from nbmlops.references import check_alias, check_model_name
 
 if TYPE_CHECKING:
@@ -83,10 +83,16 @@ def approve(ws: Workspace, name: str, alias: str, *, request: int | None = None,
         raise ApprovalError(f"you ({ws.actor.user}) opened request #{found.id}: someone else "
                             "must approve it", request=found.id)
     required = protection_gates(ws, name, alias)
-    version = ws.store.get_model_version(name, version=found.version)
-    gates.check(required, version.metrics,
-                what=f"approving request #{found.id} ({version.reference} to @{alias})")
+    metrics, what = _approving(ws, found)
+    gates.check(required, metrics, what=what)
     return ws.store.approve_request(found.id, actor=ws.actor, reason=reason, require=required)
+
+
+def _approving(ws: Workspace, request: ApprovalRequest) -> tuple[Mapping[str, float], str]:
+    """The metrics the request's gates are checked on, and what an approval is."""
+    version = ws.store.get_model_version(request.model, version=request.version)
+    return version.metrics, (f"approving request #{request.id} ({version.reference} to "
+                             f"@{request.alias})")
 
 
 def reject(ws: Workspace, name: str, alias: str, *, request: int | None = None,
@@ -95,6 +101,20 @@ def reject(ws: Workspace, name: str, alias: str, *, request: int | None = None,
     closed and the alias stays. The requester may reject (withdraw) their own."""
     found = find_request(ws, name, alias, request)
     return ws.store.reject_request(found.id, actor=ws.actor, reason=reason)
+
+
+def failing_gates(ws: Workspace, request: ApprovalRequest) -> list[str]:
+    """The protection's gates the request's version fails now, one line each (what an
+    approval would be refused with); empty when it passes them all."""
+    required = protection_gates(ws, request.model, request.alias)
+    metrics, what = _approving(ws, request)
+    failures = []
+    for gate in required:
+        try:
+            gates.check([gate], metrics, what=what)
+        except GateError as exc:
+            failures.append(str(exc))
+    return failures
 
 
 def requests(ws: Workspace, name: str | None = None, *, alias: str | None = None,
@@ -110,5 +130,5 @@ def protections(ws: Workspace, name: str | None = None) -> list[AliasProtection]
     return ws.store.list_protections(name)
 
 
-__all__ = ["approve", "find_request", "protect", "protection_gates", "protections", "reject",
+__all__ = ["approve", "failing_gates", "find_request", "protect", "protection_gates", "protections", "reject",
            "requests", "unprotect"]

@@ -10,6 +10,7 @@ HTTP statuses in one place (:func:`status_for`) and answered as ``{"error": mess
 
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 from collections.abc import Callable
@@ -139,6 +140,8 @@ class ApiHandler(APIHandler):
     async def prepare(self) -> None:  # type: ignore[override]
         api.look_only()  # a panel request never creates, upgrades or reaps anything
         await super().prepare()
+        # what this request records names Jupyter's logged-in user (team mode: the role)
+        api.act_for(jupyter_user(self.current_user))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -187,7 +190,10 @@ class ApiHandler(APIHandler):
 
     # -- answering ----------------------------------------------------------------------------
     async def call(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-        return await IOLoop.current().run_in_executor(_pool(), lambda: fn(*args, **kwargs))
+        # in this request's context: what look_only() and act_for() set holds on the thread
+        context = contextvars.copy_context()
+        return await IOLoop.current().run_in_executor(
+            _pool(), lambda: context.run(fn, *args, **kwargs))
 
     async def reply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.finish(json.dumps(await self.call(fn, *args, **kwargs)))
@@ -205,6 +211,24 @@ class ApiHandler(APIHandler):
         items = await self.call(fn, *args, **kwargs)
         self.finish(json.dumps(p.Page(items=items[offset:offset + limit], total=len(items),
                                       total_exact=True, limit=limit, offset=offset)))
+
+
+# the user jupyter_server makes up when one shared token (or none) is all it knows: a
+# random id per browser, named "Anonymous <moon>" (IdentityProvider.generate_anonymous_user)
+_ANONYMOUS_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def jupyter_user(user: Any) -> str | None:
+    """The name of Jupyter's logged-in user (jupyter_server's ``User.username``; under
+    JupyterHub the hub user), or None where Jupyter does not know who it is (one shared
+    token: an anonymous user made up per browser), and the server process's user counts."""
+    username = user if isinstance(user, str) else getattr(user, "username", None)
+    if not isinstance(username, str) or not username.strip():
+        return None
+    if _ANONYMOUS_ID.fullmatch(username) and str(getattr(user, "name", "")).startswith(
+            "Anonymous "):
+        return None
+    return username.strip()
 
 
 def _json_depth(raw: bytes) -> int:
@@ -475,6 +499,50 @@ class RollbackHandler(ApiHandler):
         await self.reply(reads.rollback, name, self.body(p.RollbackRequest))
 
 
+class ApprovalsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The model's protected aliases and approval requests (open ones, then the newest "
+        "decided), with who the panel acts as", p.Approvals)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.reply(reads.approvals, name)
+
+
+def _decision(handler: ApiHandler) -> p.ApprovalDecision:
+    body: p.ApprovalDecision = handler.body(p.ApprovalDecision)
+    request = body.get("request")
+    if request is not None and not 1 <= request <= MAX_INTEGER:
+        raise BadRequest(f"body.request must be a request number from 1 to {MAX_INTEGER}, "
+                         f"not {request}")
+    return body
+
+
+class ApproveHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"post": Operation(
+        "Approve the open request to move a protected alias, as the logged-in user (not "
+        "one's own: 409); its gates are checked again (a failing one: 400); the alias moves "
+        "once the request has its approvals", p.ApprovalRequest, body=p.ApprovalDecision)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        await self.reply(reads.approve, name, _decision(self))
+
+
+class RejectHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"post": Operation(
+        "Reject the open request to move a protected alias (the requester may withdraw "
+        "their own): it closes and the alias stays", p.ApprovalRequest,
+        body=p.ApprovalDecision)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        await self.reply(reads.reject, name, _decision(self))
+
+
 class DeploymentsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "Deployments, newest first", p.Page[p.Deployment], PAGING)}
@@ -566,6 +634,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/changes", ChangesHandler),
     Route("/models/{name}/promote", PromoteHandler),
     Route("/models/{name}/rollback", RollbackHandler),
+    Route("/models/{name}/approvals", ApprovalsHandler),
+    Route("/models/{name}/approve", ApproveHandler),
+    Route("/models/{name}/reject", RejectHandler),
     Route("/deployments", DeploymentsHandler),
     Route("/jobs", JobsHandler),
     Route("/drift", DriftHandler),

@@ -293,6 +293,68 @@ class AliasMove(TypedDict):
     request: int | None
 
 
+# -- protected aliases and approvals -----------------------------------------------------------
+
+class AliasProtection(TypedDict):
+    """``model@alias`` moves only through approved requests."""
+
+    model: str
+    alias: str
+    approvals: int  # approvals a request needs, each from someone other than the requester
+    require: list[str]  # gates the version must pass, checked again at each approval
+    role: str | None  # the role an approver needs (enforced by PostgreSQL in team mode)
+    created_at: str
+    created_by: str | None
+
+
+class ApprovalVote(TypedDict):
+    user: str | None
+    decision: Literal["approve", "reject"]
+    time: str
+    reason: str | None
+
+
+class ApprovalRequest(TypedDict):
+    """A move of a protected alias waiting for approval (or decided). ``failing_gates``:
+    the protection's gates the version fails now, one line each (an approval would be
+    refused with the first)."""
+
+    id: int
+    model: str
+    alias: str
+    action: Literal["promote", "rollback"]
+    version: int
+    from_version: int | None
+    status: Literal["open", "approved", "rejected"]
+    approvals: int
+    approvals_needed: int
+    requested_by: str | None
+    requested_at: str
+    reason: str | None
+    votes: list[ApprovalVote]
+    closed_at: str | None
+    failing_gates: list[str]
+
+
+class Approvals(TypedDict):
+    """A model's protected aliases and its approval requests (open ones first, then the
+    decided ones, newest first); ``user``: who the panel acts as (Jupyter's logged-in user;
+    in team mode the database role)."""
+
+    user: str | None
+    protections: list[AliasProtection]
+    requests: list[ApprovalRequest]
+
+
+class ApprovalDecision(TypedDict):
+    """Approve or reject the open request to move ``alias`` (``request``: which one, when
+    several are open)."""
+
+    alias: str
+    request: NotRequired[int | None]
+    reason: NotRequired[str | None]
+
+
 # -- operations ------------------------------------------------------------------------------
 
 class Deployment(TypedDict):

@@ -291,6 +291,52 @@ def model_history(name: str) -> list[p.AuditEvent]:
             for row in records(api.model_history(name))]
 
 
+def protection(found: t.AliasProtection) -> p.AliasProtection:
+    return p.AliasProtection(model=found.model, alias=found.alias, approvals=found.approvals,
+                             require=list(found.require), role=found.role,
+                             created_at=_iso(found.created_at), created_by=found.created_by)
+
+
+def approval_request(r: t.ApprovalRequest) -> p.ApprovalRequest:
+    return p.ApprovalRequest(
+        id=r.id, model=r.model, alias=r.alias, action=r.action, version=r.version,
+        from_version=r.from_version, status=r.status, approvals=r.approvals,
+        approvals_needed=r.approvals_needed, requested_by=r.requested_by,
+        requested_at=_iso(r.requested_at), reason=r.reason,
+        votes=[p.ApprovalVote(user=v.user, decision=v.decision, time=_iso(v.time),
+                              reason=v.reason) for v in r.votes],
+        closed_at=iso(r.closed_at),
+        failing_gates=api.failing_gates(r) if r.status == "open" else [])
+
+
+DECIDED_SHOWN = 20  # decided requests listed under the open ones
+
+
+def approvals(name: str) -> p.Approvals:
+    """The model's protected aliases, its open requests (oldest first) and the newest
+    decided ones."""
+    _looking()
+    api.get_model(name)  # a clear 404 for an unknown model
+    every = api.approval_requests(name, status=None)
+    open_ = [r for r in every if r.status == "open"]
+    decided = sorted((r for r in every if r.status != "open"),
+                     key=lambda r: r.closed_at or r.requested_at, reverse=True)
+    return p.Approvals(user=api.whoami(),
+                       protections=[protection(f) for f in api.protections(name)],
+                       requests=[approval_request(r)
+                                 for r in [*open_, *decided[:DECIDED_SHOWN]]])
+
+
+def approve(name: str, body: p.ApprovalDecision) -> p.ApprovalRequest:
+    return approval_request(api.approve(name, body["alias"], request=body.get("request"),
+                                        reason=body.get("reason")))
+
+
+def reject(name: str, body: p.ApprovalDecision) -> p.ApprovalRequest:
+    return approval_request(api.reject(name, body["alias"], request=body.get("request"),
+                                       reason=body.get("reason")))
+
+
 def promote(name: str, body: p.PromoteRequest) -> p.AliasMove:
     result = api.promote(name, body["version"], body["alias"], reason=body.get("reason"))
     return _alias_move(name, body["alias"], body["version"], result)
