@@ -481,7 +481,7 @@ def example_path(pattern: str, base_url: str) -> str:
 async def test_every_route_refuses_a_request_without_the_token(
         jp_fetch: Any, jp_serverapp: Any, jp_base_url: str, filled: dict[str, Any]) -> None:
     patterns = registered_patterns(jp_serverapp)
-    assert len(patterns) == 26
+    assert len(patterns) == 28
     for pattern, handler in patterns.items():
         path = example_path(pattern, jp_base_url)
         for method in handler.operations:  # type: ignore[attr-defined]

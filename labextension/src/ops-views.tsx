@@ -481,7 +481,7 @@ function DriftCheckDetail(props: { runId: string; nav: INav }): JSX.Element {
       </h3>
       <div className="nbmlops-line">
         {c.reference} → {c.current} · {formatTime(c.time)}
-        {c.share_threshold !== null ? ` · drifted when ≥ ${formatValue(c.share_threshold * 100)}% of columns drift` : ''} ·{' '}
+        {c.share_threshold !== null ? ` · drifted when ≥ ${Math.round(c.share_threshold * 100)}% of columns drift` : ''} ·{' '}
         <a className="nbmlops-link" onClick={() => props.nav.showRun(c.run_id)}>
           run {c.run_id.slice(0, 8)}
         </a>

@@ -168,7 +168,7 @@ function App(props: { nav: INav }): JSX.Element {
       body = (
         <>
           <OpenTab kind="jobs" label="Open Jobs" nav={nav} />
-          <JobsSection />
+          <JobsSection nav={nav} />
         </>
       );
       break;
@@ -246,7 +246,10 @@ export function registerTabs(): void {
     render: (_args, nav) => <JobsView nav={nav} />
   });
   registerTab('drift', {
-    title: () => ({ label: 'Drift and monitors', caption: 'nbmlops drift checks and monitors' }),
+    title: args => ({
+      label: args.run ? `Drift check ${String(args.run).slice(0, 8)}` : 'Drift and monitors',
+      caption: 'nbmlops drift checks and monitors'
+    }),
     render: (args, nav) => <DriftView nav={nav} run={args.run ? String(args.run) : undefined} />
   });
   registerTab('lineage', {
