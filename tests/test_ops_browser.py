@@ -102,6 +102,18 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             assert view.locator('[data-testid="nbmlops-stop-deployment"]').is_visible()
             assert _readable(page, f"deployments ({theme})") >= 4
             _shot(page, f"ops-deployments-{theme}")
+            # its lineage: one node for the deployment, its restart named on it
+            view.locator('[data-testid="nbmlops-deployment-detail"] a',
+                         has_text="lineage").click()
+            nodes = page.locator('.nbmlops-tab-content[data-kind="lineage"]:visible '
+                                 '[data-testid="nbmlops-lineage-node"]'
+                                 '[data-node-id^="deployment:"]')
+            nodes.first.wait_for()
+            assert nodes.count() == 1
+            assert nodes.first.locator(".nbmlops-node-type").text_content() == \
+                "deployment · 1 restart"
+            assert _readable(page, f"lineage ({theme})") >= 3
+            _shot(page, f"ops-lineage-{theme}")
 
             # -- Jobs: both jobs, wherever exported; why the failed one failed; links
             view = _open(page, "jobs", theme)
