@@ -8,6 +8,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -647,7 +648,8 @@ async def test_oversized_queries_are_400s_that_name_the_problem(
 
 async def test_every_paged_route_bounds_its_offset(jp_fetch: Any,
                                                    filled: dict[str, Any]) -> None:
-    for route in ("runs", "experiments", "models", "deployments", "jobs", "drift"):
+    for route in ("runs", "experiments", "models", "deployments", "jobs", "drift",
+                  "job-runs", "monitor-checks"):
         assert "offset" in await fail(jp_fetch, route, code=400, offset=str(10**30))
         assert "digits 0-9" in await fail(jp_fetch, route, code=400, offset="\u0663")
     # the largest offset is answered, as an empty page, however the runs are read
@@ -814,3 +816,122 @@ async def test_metric_keys_and_a_searchs_candidates(jp_fetch: Any,
     assert {r["kind"] for r in children["items"]} == {"candidate"}
     assert {r["parent_run_id"] for r in children["items"]} == {search["run_id"]}
     await fail(jp_fetch, "runs", code=404, parent="ffffffff")
+
+
+# -- deployments, job runs, drift checks and monitors (the operations tabs) --------------------
+
+@pytest.fixture
+def ops(store_env: Path) -> Iterator[dict[str, Any]]:
+    from tests.ops_store import make_ops, stop_ops
+
+    try:
+        yield make_ops(store_env, store_env / "project" / "jobs")
+    finally:
+        stop_ops()
+
+
+@pytest.mark.timeout(300)
+async def test_operations_routes(jp_fetch: Any, ops: dict[str, Any]) -> None:
+    from nbmlops.server import payloads as p
+    from nbmlops.server.schema import check
+
+    # a deployment restarted under its name is one deployment with two records
+    listed = await get(jp_fetch, "deployments")
+    check(p.Page[p.Deployment], listed, "deployments")
+    assert [(d["name"], d["status"], d["records"]) for d in listed["items"]] == [
+        ("churn-api", "running", 2)]
+    detail = await get(jp_fetch, "deployments", "churn-api")
+    check(p.DeploymentDetail, detail, "deployments/{name}")
+    assert [h["status"] for h in detail["history"]] == ["running", "stopped"]
+    assert detail["deployment"]["url"] == ops["served"].url
+    assert (await get(jp_fetch, "deployments", ops["first"].id))["deployment"]["id"] == \
+        ops["served"].id  # an old record's id finds the deployment
+
+    # live traffic, read by the Jupyter server from the model server's /metrics
+    traffic = await get(jp_fetch, "deployments", "churn-api", "traffic")
+    check(p.DeploymentTraffic, traffic, "traffic")
+    assert traffic["reachable"] is True
+    assert (traffic["requests"], traffic["client_errors"], traffic["server_errors"],
+            traffic["rows"]) == (3, 1, 0, 200)
+    assert traffic["p99_ms"] is not None
+    assert traffic["mean_ms"] > 0
+
+    logs = await get(jp_fetch, "deployments", "churn-api", "logs", lines="3")
+    check(p.DeploymentLogs, logs, "logs")
+    assert 1 <= len(logs["lines"]) <= 3
+    assert "lines must be from 1 to 2000" in await fail(
+        jp_fetch, "deployments", "churn-api", "logs", code=400, lines="0")
+    assert "digits" in await fail(jp_fetch, "deployments", "churn-api", "logs", code=400,
+                                  lines="many")
+    for route in ((), ("traffic",), ("logs",)):
+        assert "nope" in await fail(jp_fetch, "deployments", "nope", *route, code=404)
+
+    # the lineage: one node for the deployment, its restart in its record
+    graph = await get(jp_fetch, "lineage", deployment="churn-api")
+    deployed = [n for n in graph["nodes"] if n["type"] == "deployment"]
+    assert len(deployed) == 1
+    assert deployed[0]["data"]["restarts"] == 1
+    assert [h["status"] for h in deployed[0]["data"]["history"]] == ["running", "stopped"]
+    by_version = await get(jp_fetch, "lineage", model="churn/1")
+    assert len([n for n in by_version["nodes"] if n["type"] == "deployment"]) == 1
+
+    # every job run, wherever its job was exported, with why it failed
+    runs = await get(jp_fetch, "job-runs")
+    check(p.Page[p.JobRun], runs, "job-runs")
+    assert [(r["job"], r["status"]) for r in runs["items"]] == [
+        ("nightly", "failed"), ("train", "finished")]
+    failed = runs["items"][0]
+    assert (failed["failure"], failed["gate_failed"]) == ("gate", "metrics.acc >= 0.9")
+    assert failed["job_dir"].endswith("elsewhere/nightly")
+    assert failed["executed_artifact"] == "executed.ipynb"
+    assert failed["executed"]
+    assert failed["executed"].endswith(".ipynb")
+    jobs = await get(jp_fetch, "jobs")
+    assert [j["job"] for j in jobs["items"]] == ["train"]  # only <project>/jobs is scanned
+    second = await get(jp_fetch, "job-runs", limit="1", offset="1")
+    assert ([r["job"] for r in second["items"]], second["total"]) == (["train"], 2)
+    assert (await get(jp_fetch, "job-runs", job="nightly"))["total"] == 1
+    assert (await get(jp_fetch, "job-runs", job="nope"))["total"] == 0
+    assert "limit must be from 1 to 500" in await fail(jp_fetch, "job-runs", code=400,
+                                                       limit="0")
+
+    # a drift check: each column's test, statistic and p-value or distance, drifted first
+    drift = await get(jp_fetch, "drift", ops["drift"])
+    check(p.DriftDetail, drift, "drift/{run_id}")
+    assert drift["dataset_drift"] is True
+    verdicts = [c["drifted"] for c in drift["columns"]]
+    assert verdicts == sorted(verdicts, reverse=True)
+    assert verdicts[0] is True
+    assert all(c["test"] in {"ks", "chi2", "psi", "wasserstein", "jensenshannon"}
+               for c in drift["columns"])
+    assert drift["report"] == "drift.html"
+    assert "no drift check" in await fail(jp_fetch, "drift", ops["ok_job"], code=404)
+    assert "ffffffff" in await fail(jp_fetch, "drift", "ffffffff", code=404)
+
+    # the monitor's check, its drift check linked
+    checks = await get(jp_fetch, "monitor-checks")
+    check(p.Page[p.MonitorCheck], checks, "monitor-checks")
+    assert checks["total"] == 1
+    (m,) = checks["items"]
+    assert (m["monitor"], m["status"], m["incident"], m["rows"]) == ("churn-watch", "alert",
+                                                                      1, 200)
+    assert any("data drift" in r for r in m["reasons"])
+    assert (await get(jp_fetch, "drift", m["drift_run"]))["run_id"] == m["drift_run"]
+    assert (await get(jp_fetch, "monitor-checks", monitor="nope"))["total"] == 0
+    assert (await get(jp_fetch, "monitor-checks", limit="1", offset="1"))["items"] == []
+    assert "offset" in await fail(jp_fetch, "monitor-checks", code=400, offset="-1")
+
+    # stop: audited; a stopped deployment cannot be stopped again, and has no traffic
+    assert "nope" in await fail(jp_fetch, "deployments", "nope", "stop", code=404,
+                                method="POST", body="")
+    response = await jp_fetch(*API, "deployments", "churn-api", "stop", method="POST",
+                              body="")
+    stopped = json.loads(response.body)
+    check(p.Deployment, stopped, "stop")
+    assert (stopped["name"], stopped["status"], stopped["records"]) == ("churn-api",
+                                                                       "stopped", 2)
+    assert "not running" in await fail(jp_fetch, "deployments", "churn-api", "stop",
+                                       code=404, method="POST", body="")
+    after = await get(jp_fetch, "deployments", "churn-api", "traffic")
+    assert (after["reachable"], after["detail"]) == (False,
+                                                     "deployment churn-api is stopped")

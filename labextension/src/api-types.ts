@@ -344,6 +344,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/deployments/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One deployment (by name or id): its newest record and every restart under that name */
+        get: operations["getDeployment"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/deployments/{name}/traffic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A running deployment's requests, errors, rows and latency, read by this server from the model server's /metrics */
+        get: operations["getDeploymentTraffic"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/deployments/{name}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The last lines of a deployment's server log */
+        get: operations["getDeploymentLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/deployments/{name}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a running deployment (it finishes the requests in flight; audited) */
+        post: operations["postStopDeployment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/jobs": {
         parameters: {
             query?: never;
@@ -361,6 +429,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/job-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every recorded job run, wherever its job was exported, newest first, with why a failed one failed and its executed notebook */
+        get: operations["getJobRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/drift": {
         parameters: {
             query?: never;
@@ -370,6 +455,40 @@ export interface paths {
         };
         /** Recorded drift checks, newest first, with their verdicts */
         get: operations["getDrift"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/drift/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One drift check (by its run): each column's test, statistic, p-value or distance and threshold, the drifted columns first */
+        get: operations["getDriftCheck"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/nbmlops/api/monitor-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Monitor checks, newest first: status, incident, reasons, window, rows and the drift check each made */
+        get: operations["getMonitorChecks"];
         put?: never;
         post?: never;
         delete?: never;
@@ -522,11 +641,65 @@ export interface components {
             host: string | null;
             started_at: string;
             stopped_at: string | null;
+            records: number;
+            error: string | null;
+        };
+        /** @description A deployment (its newest record) and its history: the first start and every restart under the same name, newest first. */
+        DeploymentDetail: {
+            deployment: components["schemas"]["Deployment"];
+            history: components["schemas"]["Deployment"][];
+        };
+        /** @description The last lines of a deployment's server log. */
+        DeploymentLogs: {
+            name: string;
+            lines: string[];
+        };
+        /** @description ``/predict`` as the model server's ``/metrics`` counts it since it started (read by the Jupyter server, not the browser). ``reachable`` false: ``detail`` says why. */
+        DeploymentTraffic: {
+            name: string;
+            reachable: boolean;
+            detail: string | null;
+            requests: number | null;
+            client_errors: number | null;
+            server_errors: number | null;
+            rows: number | null;
+            version: number | null;
+            mean_ms: number | null;
+            p50_ms: number | null;
+            p99_ms: number | null;
         };
         /** @description The param and metric keys whose values are not the same in every run compared. */
         Differing: {
             params: string[];
             metrics: string[];
+        };
+        /** @description One column's test: ``statistic`` (the distance, for distance tests), ``p_value`` (for tests that have one: ks, chi2), the ``threshold`` it is compared with. */
+        DriftColumn: {
+            column: string;
+            test: string | null;
+            statistic: number | null;
+            p_value: number | null;
+            threshold: number | null;
+            drifted: boolean | null;
+        };
+        /** @description A recorded drift check: what was compared, the verdict, each column's test (the drifted columns first) and the prediction's; ``report`` names its HTML artifact. */
+        DriftDetail: {
+            run_id: string;
+            name: string | null;
+            time: string;
+            reference: string;
+            current: string;
+            model: string | null;
+            deployment: string | null;
+            dataset_drift: boolean;
+            prediction_drift: boolean | null;
+            drift_share: number | null;
+            drifted_columns: number;
+            columns_checked: number;
+            share_threshold: number | null;
+            columns: components["schemas"]["DriftColumn"][];
+            prediction: components["schemas"]["DriftColumn"] | null;
+            report: string | null;
         };
         /** @description A recorded drift check: its verdict and per-column statistics (``drift.<column>``). */
         DriftRun: {
@@ -573,6 +746,26 @@ export interface components {
             last_run: string | null;
             folder: string;
             error: string | null;
+        };
+        /** @description One execution of a job: its run's status and times, and why it failed (``failure``: cell, gate, action or stopped; ``gate_failed``; ``error``). ``executed`` is the executed notebook's path; ``executed_artifact`` the run's artifact holding it. */
+        JobRun: {
+            run_id: string;
+            job: string;
+            job_dir: string;
+            status: string;
+            start: string;
+            end: string | null;
+            duration_s: number | null;
+            parameters: {
+                [key: string]: unknown;
+            };
+            child_runs: number;
+            gate_failed: string | null;
+            failure: string | null;
+            error: string | null;
+            executed: string | null;
+            executed_artifact: string | null;
+            notebook_path: string | null;
         };
         Lineage: {
             root: string;
@@ -664,6 +857,22 @@ export interface components {
             created_by: string | null;
             aliases: string[];
         };
+        /** @description One check of a monitor: ``status`` ok, alert or skipped; the ``incident`` a failing check belongs to; ``reasons``; the window and its rows; ``drift_run`` the drift check it made (null: none). */
+        MonitorCheck: {
+            run_id: string;
+            monitor: string;
+            time: string;
+            model: string;
+            deployment: string | null;
+            window_start: string | null;
+            window_end: string;
+            rows: number;
+            status: string;
+            reasons: string[];
+            incident: number | null;
+            alerted: boolean;
+            drift_run: string | null;
+        };
         /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_AuditEvent: {
             items: components["schemas"]["AuditEvent"][];
@@ -705,6 +914,14 @@ export interface components {
             offset: number;
         };
         /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
+        Page_JobRun: {
+            items: components["schemas"]["JobRun"][];
+            total: number;
+            total_exact: boolean;
+            limit: number;
+            offset: number;
+        };
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_MetricPoint: {
             items: components["schemas"]["MetricPoint"][];
             total: number;
@@ -715,6 +932,14 @@ export interface components {
         /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
         Page_ModelSummary: {
             items: components["schemas"]["ModelSummary"][];
+            total: number;
+            total_exact: boolean;
+            limit: number;
+            offset: number;
+        };
+        /** @description One page of a list: ``total`` counts the items the query matched. A long list may stop counting a thousand or so past the page (a filtered count costs a read of every match): then ``total_exact`` is false and at least ``total`` items match. */
+        Page_MonitorCheck: {
+            items: components["schemas"]["MonitorCheck"][];
             total: number;
             total_exact: boolean;
             limit: number;
@@ -2051,6 +2276,241 @@ export interface operations {
             };
         };
     };
+    getDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentDetail"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDeploymentTraffic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentTraffic"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDeploymentLogs: {
+        parameters: {
+            query?: {
+                /** @description how many lines, 1-2000 (default 100) */
+                lines?: number;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentLogs"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postStopDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Deployment"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getJobs: {
         parameters: {
             query?: {
@@ -2072,6 +2532,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_Job"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getJobRuns: {
+        parameters: {
+            query?: {
+                /** @description only this job's runs (its name) */
+                job?: string;
+                /** @description items per page, 1-500 (default 50) */
+                limit?: number;
+                /** @description items to skip (default 0) */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_JobRun"];
                 };
             };
             /** @description the input is not valid (the message names it) */
@@ -2137,6 +2660,127 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_DriftRun"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getDriftCheck: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DriftDetail"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMonitorChecks: {
+        parameters: {
+            query?: {
+                /** @description only this monitor's checks */
+                monitor?: string;
+                /** @description items per page, 1-500 (default 50) */
+                limit?: number;
+                /** @description items to skip (default 0) */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_MonitorCheck"];
                 };
             };
             /** @description the input is not valid (the message names it) */

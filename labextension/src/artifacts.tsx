@@ -58,7 +58,7 @@ async function fetchArtifact(runId: string, name: string): Promise<Blob> {
   return response.blob();
 }
 
-async function download(runId: string, name: string): Promise<void> {
+export async function download(runId: string, name: string): Promise<void> {
   const blob = await fetchArtifact(runId, name);
   const url = URL.createObjectURL(blob);
   const a = document.createElement('a');
@@ -79,7 +79,7 @@ async function inProject(path: string): Promise<boolean> {
   return response.ok;
 }
 
-function ArtifactPreview(props: { runId: string; artifact: Artifact }): JSX.Element {
+export function ArtifactPreview(props: { runId: string; artifact: Artifact }): JSX.Element {
   const { runId, artifact } = props;
   const kind = previewOf(artifact);
   const [content, setContent] = React.useState<{ url?: string; text?: string } | null>(null);

@@ -62,6 +62,12 @@ const TYPE_LABEL: Record<Node['type'], string> = {
   deployment: 'deployment'
 };
 
+/** A deployment node's restarts under its name (one node per deployment, not per start). */
+function restartsOf(node: Node): number {
+  const data = node.data as { restarts?: unknown };
+  return node.type === 'deployment' && typeof data.restarts === 'number' ? data.restarts : 0;
+}
+
 export function LineageGraph(props: {
   lineage: Schemas['Lineage'];
   onNode: (node: Node) => void;
@@ -130,6 +136,7 @@ export function LineageGraph(props: {
           <rect width={NODE_W} height={NODE_H} rx={5} />
           <text x={6} y={13} className="nbmlops-node-type">
             {TYPE_LABEL[node.type]}
+            {restartsOf(node) ? ` · ${restartsOf(node)} restart${restartsOf(node) === 1 ? '' : 's'}` : ''}
           </text>
           <text x={6} y={27} className="nbmlops-node-label">
             {node.label.length > 20 ? `${node.label.slice(0, 19)}…` : node.label}
@@ -172,8 +179,8 @@ export function LineageSection(props: {
       props.nav.showRun(String(data.run_id ?? node.id.slice('run:'.length)));
     } else if (node.type === 'model_version' && node.id !== load.data?.root) {
       props.nav.showModel(String(data.model));
-    } else if (node.type === 'deployment' && node.id !== load.data?.root) {
-      props.nav.go('deployments');
+    } else if (node.type === 'deployment') {
+      props.nav.open('deployments', { name: String(data.name) });
     }
   };
 

@@ -1,7 +1,7 @@
 /** Deployments, jobs and drift checks: read-only tables. */
 import * as React from 'react';
 
-import { Pager, Status, Table, formatTime, formatValue, useLoad } from './common';
+import { Pager, Status, Table, formatTime, shortName, useLoad } from './common';
 import type { INav } from './panel';
 import { apiGet } from './request';
 
@@ -26,33 +26,23 @@ export function DeploymentsSection(props: { nav: INav }): JSX.Element {
             rowKey={d => d.id}
             testId="nbmlops-deployment-row"
             columns={[
-              { title: 'Name', cell: d => d.name },
+              {
+                title: 'Deployment',
+                cell: d => (
+                  <a
+                    className="nbmlops-link"
+                    title={`${d.model}${d.alias ? `@${d.alias}` : ''} at ${d.url}: open its tab`}
+                    onClick={() => props.nav.open('deployments', { name: d.name })}
+                  >
+                    {d.name}
+                  </a>
+                )
+              },
               {
                 title: 'Status',
                 cell: d => <span className={`nbmlops-status nbmlops-status-${d.status}`}>{d.status}</span>
               },
-              {
-                title: 'Model',
-                cell: d => (
-                  <a className="nbmlops-link" onClick={() => props.nav.showModel(d.model)}>
-                    {d.model}
-                    {d.alias ? `@${d.alias}` : ''} (v{d.version})
-                  </a>
-                )
-              },
-              { title: 'URL', cell: d => d.url },
-              { title: 'Started', cell: d => formatTime(d.started_at) },
-              {
-                title: '',
-                cell: d => (
-                  <button
-                    className="jp-Button jp-mod-styled nbmlops-small"
-                    onClick={() => props.nav.lineage({ kind: 'deployment', value: d.id })}
-                  >
-                    Lineage
-                  </button>
-                )
-              }
+              { title: 'Version', cell: d => `v${d.version}` }
             ]}
           />
           <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
@@ -62,50 +52,60 @@ export function DeploymentsSection(props: { nav: INav }): JSX.Element {
   );
 }
 
-export function JobsSection(): JSX.Element {
-  const [offset, setOffset] = React.useState(0);
+/** The sidebar's jobs: every job that ran (wherever it was exported) or is exported in the
+ * project, with its last run; the Jobs tab has each run and why it failed. */
+export function JobsSection(props: { nav: INav }): JSX.Element {
   const load = useLoad(
-    () => apiGet('/nbmlops/api/jobs', { query: { limit: PAGE, offset } }),
-    [offset],
+    () =>
+      Promise.all([
+        apiGet('/nbmlops/api/job-runs', { query: { limit: 500 } }),
+        apiGet('/nbmlops/api/jobs', { query: { limit: 500 } })
+      ]),
+    [],
     POLL_MS
   );
-  const page = load.data;
+  const last = new Map<string, { status: string | null; start: string | null; run: string | null; folder: string }>();
+  if (load.data) {
+    for (const r of load.data[0].items) {
+      if (!last.has(r.job)) {
+        last.set(r.job, { status: r.status, start: r.start, run: r.run_id, folder: r.job_dir });
+      }
+    }
+    for (const j of load.data[1].items) {
+      if (!last.has(j.job)) {
+        last.set(j.job, { status: null, start: null, run: null, folder: j.folder });
+      }
+    }
+  }
+  const rows = [...last.entries()];
   return (
     <div className="nbmlops-section">
-      <Status load={load} empty={page?.total === 0} emptyText="No exported jobs." />
-      {page && page.items.length > 0 && (
-        <>
-          <Table
-            rows={page.items}
-            rowKey={j => j.folder}
-            testId="nbmlops-job-row"
-            columns={[
-              { title: 'Job', cell: j => <span title={j.folder}>{j.job}</span> },
-              { title: 'Schedule', cell: j => j.schedule ?? '' },
-              { title: 'Targets', cell: j => j.targets },
-              {
-                title: 'Last run',
-                cell: j =>
-                  j.last_status ? (
-                    <span className={`nbmlops-status nbmlops-status-${j.last_status}`}>
-                      {j.last_status}
-                    </span>
-                  ) : (
-                    'never'
-                  )
-              },
-              { title: 'When', cell: j => formatTime(j.last_start) },
-              { title: 'Error', cell: j => j.error ?? '' }
-            ]}
-          />
-          <Pager total={page.total} exact={page.total_exact} limit={page.limit} offset={page.offset} onChange={setOffset} />
-        </>
+      <Status load={load} empty={load.data !== null && rows.length === 0} emptyText="No jobs exported or run yet." />
+      {rows.length > 0 && (
+        <Table
+          rows={rows}
+          rowKey={([job]) => job}
+          testId="nbmlops-job-row"
+          columns={[
+            { title: 'Job', cell: ([job, j]) => <span title={j.folder}>{job}</span> },
+            {
+              title: 'Last run',
+              cell: ([, j]) =>
+                j.status ? (
+                  <a className="nbmlops-link" onClick={() => j.run && props.nav.showRun(j.run)}>
+                    <span className={`nbmlops-status nbmlops-status-${j.status}`}>{j.status}</span>
+                  </a>
+                ) : (
+                  'never'
+                )
+            },
+            { title: 'When', cell: ([, j]) => formatTime(j.start) }
+          ]}
+        />
       )}
     </div>
   );
 }
-
-const yesNo = (value: boolean | null) => (value === null ? '' : value ? 'drift' : 'no');
 
 export function DriftSection(props: { nav: INav }): JSX.Element {
   const [offset, setOffset] = React.useState(0);
@@ -128,33 +128,24 @@ export function DriftSection(props: { nav: INav }): JSX.Element {
               {
                 title: 'Check',
                 cell: d => (
-                  <a className="nbmlops-link" onClick={() => props.nav.showRun(d.run_id)}>
-                    {d.name ?? d.run_id.slice(0, 8)}
+                  <a
+                    className="nbmlops-link"
+                    title={d.name ?? d.run_id}
+                    onClick={() => props.nav.open('drift', { run: d.run_id })}
+                  >
+                    {shortName(d.name ?? d.run_id.slice(0, 8), 24)}
                   </a>
                 )
               },
               { title: 'When', cell: d => formatTime(d.start) },
-              { title: 'Model', cell: d => d.model ?? d.deployment ?? '' },
               {
-                title: 'Dataset',
+                title: 'Verdict',
                 cell: d => (
-                  <span className={d.dataset_drift ? 'nbmlops-bad' : ''}>{yesNo(d.dataset_drift)}</span>
-                )
-              },
-              {
-                title: 'Prediction',
-                cell: d => (
-                  <span className={d.prediction_drift ? 'nbmlops-bad' : ''}>
-                    {yesNo(d.prediction_drift)}
+                  <span className={d.dataset_drift ? 'nbmlops-bad' : ''}>
+                    {d.dataset_drift ? `drift (${d.drifted_columns})` : 'no drift'}
+                    {d.prediction_drift ? ', prediction' : ''}
                   </span>
                 )
-              },
-              {
-                title: 'Drifted',
-                cell: d =>
-                  d.drifted_columns === null
-                    ? ''
-                    : `${d.drifted_columns} (${formatValue(d.drift_share)})`
               }
             ]}
           />

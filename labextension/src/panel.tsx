@@ -10,6 +10,7 @@ import { CompareSection } from './compare';
 import { LineageSection, LineageTarget } from './lineage';
 import { ModelsSection } from './models';
 import { DeploymentsSection, DriftSection, JobsSection } from './operations';
+import { DeploymentsView, DriftView, JobsView } from './ops-views';
 import { RunDetails, RunsSection } from './runs';
 import { TabArgs, registerTab } from './shell';
 
@@ -117,6 +118,19 @@ export function createNav(
   };
 }
 
+/** The sidebar's way into a section's main-area tab, where it has room. */
+function OpenTab(props: { kind: string; label: string; nav: INav }): JSX.Element {
+  return (
+    <button
+      className="jp-Button jp-mod-styled jp-mod-accept nbmlops-open-tab"
+      data-testid={`nbmlops-open-${props.kind}`}
+      onClick={() => props.nav.open(props.kind, {})}
+    >
+      {props.label}
+    </button>
+  );
+}
+
 function App(props: { nav: INav }): JSX.Element {
   const [section, setSection] = React.useState<Section>('runs');
   const [model, setModel] = React.useState<string | null>(null);
@@ -143,13 +157,28 @@ function App(props: { nav: INav }): JSX.Element {
       body = <ModelsSection model={model} onSelect={setModel} nav={nav} />;
       break;
     case 'deployments':
-      body = <DeploymentsSection nav={nav} />;
+      body = (
+        <>
+          <OpenTab kind="deployments" label="Open Deployments" nav={nav} />
+          <DeploymentsSection nav={nav} />
+        </>
+      );
       break;
     case 'jobs':
-      body = <JobsSection />;
+      body = (
+        <>
+          <OpenTab kind="jobs" label="Open Jobs" nav={nav} />
+          <JobsSection nav={nav} />
+        </>
+      );
       break;
     case 'drift':
-      body = <DriftSection nav={nav} />;
+      body = (
+        <>
+          <OpenTab kind="drift" label="Open Drift and monitors" nav={nav} />
+          <DriftSection nav={nav} />
+        </>
+      );
       break;
     case 'lineage':
       body = <LineageSection target={lineage} onTarget={setLineage} nav={nav} />;
@@ -202,6 +231,26 @@ export function registerTabs(): void {
     render: (args, nav) => (
       <CompareSection runIds={String(args.ids).split(',').filter(Boolean)} nav={nav} />
     )
+  });
+  registerTab('deployments', {
+    title: args => ({
+      label: args.name ? `Deployment ${String(args.name)}` : 'Deployments',
+      caption: 'nbmlops deployments'
+    }),
+    render: (args, nav) => (
+      <DeploymentsView nav={nav} name={args.name ? String(args.name) : undefined} />
+    )
+  });
+  registerTab('jobs', {
+    title: () => ({ label: 'Jobs', caption: 'nbmlops jobs and their runs' }),
+    render: (_args, nav) => <JobsView nav={nav} />
+  });
+  registerTab('drift', {
+    title: args => ({
+      label: args.run ? `Drift check ${String(args.run).slice(0, 8)}` : 'Drift and monitors',
+      caption: 'nbmlops drift checks and monitors'
+    }),
+    render: (args, nav) => <DriftView nav={nav} run={args.run ? String(args.run) : undefined} />
   });
   registerTab('lineage', {
     title: args => ({ label: `Lineage ${String(args.value).slice(0, 12)}`, caption: String(args.value) }),

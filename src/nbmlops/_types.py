@@ -718,12 +718,15 @@ class LineageNode:
     :class:`DatasetFingerprint`, :class:`RunRecord`, :class:`ModelVersion` or
     :class:`Deployment`, as ``type`` says; ``label`` is how the panel names it (a dataset by
     its source file, else the name a run gave it; a run by its name, else its short id).
+    A deployment is one node per name: ``record`` is its newest record and ``history``
+    every record by that name (its start and each restart), newest first.
     """
 
     id: str
     type: LineageNodeType
     label: str
     record: DatasetFingerprint | RunRecord | ModelVersion | Deployment
+    history: tuple[Deployment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

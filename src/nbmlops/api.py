@@ -958,6 +958,28 @@ def deployment_logs(name: str, lines: int = 50) -> str:
     return manage.logs(_existing(), name, lines)
 
 
+def deployment_traffic(name: str) -> dict[str, Any]:
+    """A running deployment's ``/predict`` traffic as its server's ``/metrics`` counts it:
+    requests, client and server errors, rows, mean/p50/p99 latency (ms); ``reachable``
+    False and ``detail`` saying why when it cannot be read."""
+    from nbmlops.serving import manage
+
+    return manage.traffic(_existing(), name)
+
+
+def deployment_history(name: str) -> list[Deployment]:
+    """Every record of one deployment (by name, or by any of its records' ids): its start
+    and each restart under the same name, newest first."""
+    from nbmlops.serving import manage
+
+    return manage.history(_existing(), name)
+
+
+def get_drift_check(run_id: str) -> DriftCheck:
+    """The drift check recorded by run ``run_id`` (a full id or a unique prefix)."""
+    return _read_store().get_drift_check(get_run(run_id).id)
+
+
 def predictions(deployment: str, *, since: str | datetime | timedelta | None = None,
                 until: datetime | None = None, labels: bool = False) -> pd.DataFrame:
     """What a deployment was asked and answered: one row per scored row, with the input

@@ -6,7 +6,8 @@ front ends: ``nbmlops.lineage()`` returns it, and the panel draws what that retu
 
 From the root outwards, each node found is expanded once: a run brings the datasets it
 read and wrote and the versions registered from it; a version brings its source run and
-the deployments that serve it; a deployment brings the version it serves. Datasets are
+the deployments that serve it; a deployment brings the versions it served. A deployment is
+one node however often it was restarted under its name (its records are in the node). Datasets are
 leaves: following them would pull in every run that read the same data.
 
 The production loop is followed too: a monitor's check brings the deployment it watched
@@ -51,6 +52,7 @@ class _Graph:
     nodes: dict[str, LineageNode] = field(default_factory=dict)
     edges: dict[LineageEdge, None] = field(default_factory=dict)  # ordered, each once
     todo: list[Callable[[], None]] = field(default_factory=list)
+    _deployments: list[Deployment] | None = None
 
     def node(self, node: LineageNode, expand: Callable[[], None] | None = None) -> str:
         if node.id not in self.nodes:
@@ -77,10 +79,19 @@ class _Graph:
                                      label=v.reference, record=v),
                          lambda: self._expand_version(v))
 
+    def deployments(self) -> list[Deployment]:
+        if self._deployments is None:
+            self._deployments = self.store.list_deployments()  # newest first
+        return self._deployments
+
     def deployment(self, d: Deployment) -> str:
-        return self.node(LineageNode(id=f"deployment:{d.id}", type="deployment",
-                                     label=d.name, record=d),
-                         lambda: self._expand_deployment(d))
+        """The node of the deployment called ``d.name``: one per name, whichever of its
+        records ``d`` is (a restart is the same deployment), keyed by its newest record."""
+        history = tuple(x for x in self.deployments() if x.name == d.name) or (d,)
+        newest = history[0]
+        return self.node(LineageNode(id=f"deployment:{newest.id}", type="deployment",
+                                     label=newest.name, record=newest, history=history),
+                         lambda: self._expand_deployment(history))
 
     def _expand_run(self, run: RunRecord) -> None:
         me = f"run:{run.id}"
@@ -122,13 +133,18 @@ class _Graph:
         me = f"model_version:{v.reference}"
         if v.run_id is not None:
             self.edge(self.run(self.store.get_run(v.run_id)), me, "registered")
-        for d in self.store.list_deployments():
+        for d in self.deployments():
             if d.model == v.model and d.version == v.version:
                 self.edge(me, self.deployment(d), "deployed")
 
-    def _expand_deployment(self, d: Deployment) -> None:
-        v = self.store.get_model_version(d.model, version=d.version)
-        self.edge(self.version(v), f"deployment:{d.id}", "deployed")
+    def _expand_deployment(self, history: tuple[Deployment, ...]) -> None:
+        me = f"deployment:{history[0].id}"
+        served: dict[tuple[str, int], None] = {}
+        for d in history:  # each version it served, over its restarts
+            served.setdefault((d.model, d.version))
+        for model, version in served:
+            v = self.store.get_model_version(model, version=version)
+            self.edge(self.version(v), me, "deployed")
 
     def _versions_of_run(self, run_id: str) -> Iterator[ModelVersion]:
         for m in self.store.list_models():

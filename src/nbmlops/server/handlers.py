@@ -553,6 +553,69 @@ class DeploymentsHandler(ApiHandler):
         await self.reply_page(reads.deployments)
 
 
+MAX_LOG_LINES = 2000
+
+
+class DeploymentHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "One deployment (by name or id): its newest record and every restart under that name",
+        p.DeploymentDetail)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.reply(reads.deployment_detail, name)
+
+
+class DeploymentTrafficHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A running deployment's requests, errors, rows and latency, read by this server from "
+        "the model server's /metrics", p.DeploymentTraffic)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        await self.reply(reads.deployment_traffic, name)
+
+
+class DeploymentLogsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "The last lines of a deployment's server log", p.DeploymentLogs,
+        (Param("lines", f"how many lines, 1-{MAX_LOG_LINES} (default 100)", int),))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        lines = self.number("lines", 100, low=1, high=MAX_LOG_LINES)
+        await self.reply(reads.deployment_logs, name, lines)
+
+
+class StopDeploymentHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"post": Operation(
+        "Stop a running deployment (it finishes the requests in flight; audited)",
+        p.Deployment)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        await self.reply(reads.stop_deployment, name)
+
+
+JOB_RUN_FILTERS = (Param("job", "only this job's runs (its name)"),)
+
+
+class JobRunsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Every recorded job run, wherever its job was exported, newest first, with why a "
+        "failed one failed and its executed notebook", p.Page[p.JobRun],
+        (*JOB_RUN_FILTERS, *PAGING))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.job_runs, **_filters(self, JOB_RUN_FILTERS), **self.paging())
+
+
 class JobsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "The project's exported jobs with their last run", p.Page[p.Job], PAGING)}
@@ -577,6 +640,32 @@ class DriftHandler(ApiHandler):
     @authorized
     async def get(self) -> None:
         await self.reply(reads.drift, **_filters(self, DRIFT_FILTERS), **self.paging())
+
+
+class DriftCheckHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "One drift check (by its run): each column's test, statistic, p-value or distance "
+        "and threshold, the drifted columns first", p.DriftDetail)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.reply(reads.drift_detail, run_id)
+
+
+MONITOR_FILTERS = (Param("monitor", "only this monitor's checks"),)
+
+
+class MonitorChecksHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Monitor checks, newest first: status, incident, reasons, window, rows and the drift "
+        "check each made", p.Page[p.MonitorCheck], (*MONITOR_FILTERS, *PAGING))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await self.reply(reads.monitor_checks, **_filters(self, MONITOR_FILTERS),
+                         **self.paging())
 
 
 LINEAGE_PARAMS = (Param("run", "a run id"), Param("model", "NAME/VERSION, NAME@ALIAS or NAME"),
@@ -638,8 +727,15 @@ ROUTES: tuple[Route, ...] = (
     Route("/models/{name}/approve", ApproveHandler),
     Route("/models/{name}/reject", RejectHandler),
     Route("/deployments", DeploymentsHandler),
+    Route("/deployments/{name}", DeploymentHandler),
+    Route("/deployments/{name}/traffic", DeploymentTrafficHandler),
+    Route("/deployments/{name}/logs", DeploymentLogsHandler),
+    Route("/deployments/{name}/stop", StopDeploymentHandler),
     Route("/jobs", JobsHandler),
+    Route("/job-runs", JobRunsHandler),
     Route("/drift", DriftHandler),
+    Route("/drift/{run_id}", DriftCheckHandler),
+    Route("/monitor-checks", MonitorChecksHandler),
     Route("/lineage", LineageHandler),
     Route("/openapi.json", OpenApiHandler),
 )

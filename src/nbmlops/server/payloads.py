@@ -370,6 +370,62 @@ class Deployment(TypedDict):
     host: str | None
     started_at: str
     stopped_at: str | None
+    records: int  # its records by this name: 1, plus one per restart
+    error: str | None
+
+
+class DeploymentDetail(TypedDict):
+    """A deployment (its newest record) and its history: the first start and every
+    restart under the same name, newest first."""
+
+    deployment: Deployment
+    history: list[Deployment]
+
+
+class DeploymentTraffic(TypedDict):
+    """``/predict`` as the model server's ``/metrics`` counts it since it started (read by
+    the Jupyter server, not the browser). ``reachable`` false: ``detail`` says why."""
+
+    name: str
+    reachable: bool
+    detail: str | None
+    requests: int | None
+    client_errors: int | None
+    server_errors: int | None
+    rows: int | None
+    version: int | None
+    mean_ms: float | None
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class DeploymentLogs(TypedDict):
+    """The last lines of a deployment's server log."""
+
+    name: str
+    lines: list[str]
+
+
+class JobRun(TypedDict):
+    """One execution of a job: its run's status and times, and why it failed
+    (``failure``: cell, gate, action or stopped; ``gate_failed``; ``error``). ``executed``
+    is the executed notebook's path; ``executed_artifact`` the run's artifact holding it."""
+
+    run_id: str
+    job: str
+    job_dir: str
+    status: str
+    start: str
+    end: str | None
+    duration_s: float | None
+    parameters: dict[str, Any]
+    child_runs: int
+    gate_failed: str | None
+    failure: str | None
+    error: str | None
+    executed: str | None
+    executed_artifact: str | None
+    notebook_path: str | None
 
 
 class Job(TypedDict):
@@ -401,6 +457,60 @@ class DriftRun(TypedDict):
     deployment: str | None
     metrics: dict[str, float]
     params: dict[str, Any]
+
+
+class DriftColumn(TypedDict):
+    """One column's test: ``statistic`` (the distance, for distance tests), ``p_value``
+    (for tests that have one: ks, chi2), the ``threshold`` it is compared with."""
+
+    column: str
+    test: str | None
+    statistic: float | None
+    p_value: float | None
+    threshold: float | None
+    drifted: bool | None
+
+
+class DriftDetail(TypedDict):
+    """A recorded drift check: what was compared, the verdict, each column's test (the
+    drifted columns first) and the prediction's; ``report`` names its HTML artifact."""
+
+    run_id: str
+    name: str | None
+    time: str
+    reference: str
+    current: str
+    model: str | None
+    deployment: str | None
+    dataset_drift: bool
+    prediction_drift: bool | None
+    drift_share: float | None
+    drifted_columns: int
+    columns_checked: int
+    share_threshold: float | None
+    columns: list[DriftColumn]
+    prediction: DriftColumn | None
+    report: str | None
+
+
+class MonitorCheck(TypedDict):
+    """One check of a monitor: ``status`` ok, alert or skipped; the ``incident`` a failing
+    check belongs to; ``reasons``; the window and its rows; ``drift_run`` the drift check
+    it made (null: none)."""
+
+    run_id: str
+    monitor: str
+    time: str
+    model: str
+    deployment: str | None
+    window_start: str | None
+    window_end: str
+    rows: int
+    status: str
+    reasons: list[str]
+    incident: int | None
+    alerted: bool
+    drift_run: str | None
 
 
 # -- lineage ---------------------------------------------------------------------------------

@@ -103,11 +103,11 @@ def audit_event(e: t.AuditEvent) -> p.AuditEvent:
                         to_version=e.to_version, user=e.user, host=e.host, reason=e.reason)
 
 
-def deployment(d: t.Deployment) -> p.Deployment:
+def deployment(d: t.Deployment, records: int = 1) -> p.Deployment:
     return p.Deployment(id=d.id, name=d.name, status=d.status, url=d.url, model=d.model,
                         alias=d.alias, version=d.version, workers=d.workers, pid=d.pid,
                         host=d.host, started_at=_iso(d.started_at),
-                        stopped_at=iso(d.stopped_at))
+                        stopped_at=iso(d.stopped_at), records=records, error=d.error)
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -361,12 +361,109 @@ def _alias_move(name: str, alias: str, version: int,
 # -- operations ----------------------------------------------------------------------------------
 
 def deployments() -> list[p.Deployment]:
+    """One item per deployment name: its newest record (a restart under the same name is
+    the same deployment), with how many records it has; newest first."""
     _looking()
-    return [deployment(d) for d in api.list_deployments()]
+    newest: dict[str, t.Deployment] = {}
+    counts: dict[str, int] = {}
+    for d in api.list_deployments():
+        newest.setdefault(d.name, d)
+        counts[d.name] = counts.get(d.name, 0) + 1
+    return [deployment(d, counts[name]) for name, d in newest.items()]
+
+
+def deployment_detail(name: str) -> p.DeploymentDetail:
+    _looking()
+    history = api.deployment_history(name)
+    return p.DeploymentDetail(deployment=deployment(history[0], len(history)),
+                              history=[deployment(d, len(history)) for d in history])
+
+
+def deployment_traffic(name: str) -> p.DeploymentTraffic:
+    _looking()
+    answer: p.DeploymentTraffic = p.DeploymentTraffic(
+        **api.deployment_traffic(name))  # type: ignore[typeddict-item]
+    return answer
+
+
+def deployment_logs(name: str, lines: int) -> p.DeploymentLogs:
+    _looking()
+    found = api.get_deployment(name)
+    text = api.deployment_logs(found.name, lines)
+    return p.DeploymentLogs(name=found.name, lines=text.splitlines()[-lines:])
+
+
+def stop_deployment(name: str) -> p.Deployment:
+    _looking()
+    found = api.get_deployment(name)
+    stopped = api.stop_deployment(found.name, timeout=10.0)
+    return deployment(stopped, len(api.deployment_history(stopped.name)))
 
 
 def jobs() -> list[p.Job]:
     return [p.Job(**row) for row in records(api.jobs())]  # type: ignore[typeddict-item]
+
+
+def job_run(r: t.JobRun, executed_artifact: str | None) -> p.JobRun:
+    return p.JobRun(run_id=r.run_id, job=r.job, job_dir=r.job_dir, status=r.status,
+                    start=_iso(r.start_time), end=iso(r.end_time), duration_s=r.duration_s,
+                    parameters=json.loads(json.dumps(dict(r.parameters), default=str)),
+                    child_runs=r.child_runs, gate_failed=r.gate_failed, failure=r.failure,
+                    error=r.error, executed=r.executed, executed_artifact=executed_artifact,
+                    notebook_path=r.notebook_path)
+
+
+def job_runs(*, job: str | None = None, limit: int = 50, offset: int = 0
+             ) -> p.Page[p.JobRun]:
+    """A page of every recorded job run (wherever its job was exported), newest first."""
+    _looking()
+    page = api.job_runs(job, limit=limit, offset=offset)
+    items = []
+    for r in page:
+        kept = [a.name for a in api.get_run(r.run_id).artifacts if a.name.endswith(".ipynb")]
+        items.append(job_run(r, kept[0] if kept else None))
+    return p.Page(items=items, total=page.total, total_exact=True, limit=limit, offset=offset)
+
+
+def _drift_column(c: t.DriftColumnResult) -> p.DriftColumn:
+    return p.DriftColumn(column=c.column, test=c.test, statistic=c.statistic,
+                         p_value=c.p_value, threshold=c.threshold, drifted=c.drifted)
+
+
+def drift_detail(run_id: str) -> p.DriftDetail:
+    """One drift check, its drifted columns first (then in the check's order)."""
+    _looking()
+    run_record = api.get_run(run_id)
+    c = api.get_drift_check(run_record.id)
+    report = next((a.name for a in run_record.artifacts if a.name.endswith(".html")), None)
+    ordered = sorted(c.columns, key=lambda col: not col.drifted)  # stable: check's order
+    return p.DriftDetail(
+        run_id=c.run_id, name=run_record.name, time=_iso(c.time), reference=c.reference,
+        current=c.current, model=c.model, deployment=c.deployment,
+        dataset_drift=c.dataset_drift, prediction_drift=c.prediction_drift,
+        drift_share=_number(c.drift_share), drifted_columns=c.drifted_columns,
+        columns_checked=c.columns_checked, share_threshold=c.share_threshold,
+        columns=[_drift_column(col) for col in ordered],
+        prediction=None if c.prediction is None else _drift_column(c.prediction),
+        report=report)
+
+
+def monitor_checks(*, monitor: str | None = None, limit: int = 50, offset: int = 0
+                   ) -> p.Page[p.MonitorCheck]:
+    """A page of monitor checks (of one monitor), newest first."""
+    _looking()
+    page = api.monitor_checks(monitor, limit=limit, offset=offset)
+    items = []
+    for m in page:
+        drift_info = m.details.get("drift")
+        drift_run = drift_info.get("run_id") if isinstance(drift_info, dict) else None
+        items.append(p.MonitorCheck(
+            run_id=m.run_id, monitor=m.monitor, time=_iso(m.time), model=m.model,
+            deployment=m.deployment, window_start=iso(m.window_start),
+            window_end=_iso(m.window_end), rows=m.rows, status=m.status,
+            reasons=list(m.reasons), incident=m.incident, alerted=m.alerted,
+            drift_run=str(drift_run) if drift_run else None))
+    return p.Page(items=items, total=page.total, total_exact=True, limit=limit, offset=offset)
 
 
 def drift(*, model: str | None = None, deployment: str | None = None, limit: int = 50,
@@ -387,8 +484,8 @@ def drift(*, model: str | None = None, deployment: str | None = None, limit: int
 
 # -- lineage ------------------------------------------------------------------------------------
 
-def _node_data(record: t.DatasetFingerprint | t.RunRecord | t.ModelVersion | t.Deployment
-               ) -> dict[str, Any]:
+def _node_data(node: t.LineageNode) -> dict[str, Any]:
+    record = node.record
     if isinstance(record, t.DatasetFingerprint):
         return {"digest": record.digest, "kind": record.kind, "shape": list(record.shape),
                 "source": record.source}
@@ -399,7 +496,11 @@ def _node_data(record: t.DatasetFingerprint | t.RunRecord | t.ModelVersion | t.D
         return {"model": record.model, "version": record.version,
                 "aliases": list(record.aliases), "run_id": record.run_id}
     return {"name": record.name, "status": record.status, "url": record.url,
-            "model": record.model, "version": record.version, "alias": record.alias}
+            "model": record.model, "version": record.version, "alias": record.alias,
+            "restarts": max(len(node.history) - 1, 0),
+            "history": [{"id": d.id, "status": d.status, "version": d.version,
+                         "started_at": _iso(d.started_at), "stopped_at": iso(d.stopped_at)}
+                        for d in node.history]}
 
 
 def lineage(*, run: str | None = None, model: str | None = None,
@@ -409,7 +510,7 @@ def lineage(*, run: str | None = None, model: str | None = None,
     graph = api.lineage(run=run, model=model, deployment=deployment)
     return p.Lineage(
         root=graph.root,
-        nodes=[p.LineageNode(id=n.id, type=n.type, label=n.label, data=_node_data(n.record))
+        nodes=[p.LineageNode(id=n.id, type=n.type, label=n.label, data=_node_data(n))
                for n in graph.nodes],
         edges=[p.LineageEdge(source=e.source, target=e.target, relation=e.relation)
                for e in graph.edges])

@@ -211,3 +211,99 @@ def rows(deployments: Sequence[Deployment]) -> list[dict[str, object]]:
              "started_at": d.started_at, "stopped_at": d.stopped_at, "pid": d.pid,
              "host": d.host, "id": d.id, "options": json.dumps(dict(d.options))}
             for d in deployments]
+
+
+TRAFFIC_TIMEOUT_S = 3.0
+
+
+def _quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
+    """The upper bound (seconds) of the latency bucket holding quantile ``q``, from
+    cumulative ``(le, count)`` pairs; None without requests or past the last finite one."""
+    total = buckets[-1][1] if buckets else 0.0
+    if not total:
+        return None
+    for bound, count in buckets:
+        if count >= q * total:
+            return None if bound == float("inf") else bound
+    return None
+
+
+def read_traffic(text: str) -> dict[str, object]:
+    """``/predict``'s requests, errors, rows and latency from a Prometheus scrape of the
+    model server (its counters since it started)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    requests = client_errors = server_errors = rows = latency_sum = 0.0
+    version: int | None = None
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels, value = sample.labels, float(sample.value)
+            if sample.name == "nbmlops_predicted_rows_total":
+                rows += value
+            elif sample.name == "nbmlops_model_version":
+                version = int(value)
+            if labels.get("endpoint") != "/predict":
+                continue
+            if sample.name == "nbmlops_requests_total":
+                requests += value
+                status = labels.get("status", "")
+                if status.startswith("5"):
+                    server_errors += value
+                elif status.startswith("4"):
+                    client_errors += value
+            elif sample.name == "nbmlops_request_duration_seconds_bucket":
+                bound = float(labels["le"])
+                buckets[bound] = buckets.get(bound, 0.0) + value
+            elif sample.name == "nbmlops_request_duration_seconds_sum":
+                latency_sum += value
+    cumulative = sorted(buckets.items())
+    p50, p99 = _quantile(cumulative, 0.5), _quantile(cumulative, 0.99)
+    return {"requests": int(requests), "client_errors": int(client_errors),
+            "server_errors": int(server_errors), "rows": int(rows), "version": version,
+            "mean_ms": latency_sum / requests * 1000.0 if requests else None,
+            "p50_ms": None if p50 is None else p50 * 1000.0,
+            "p99_ms": None if p99 is None else p99 * 1000.0}
+
+
+def traffic(ws: Workspace, name: str, *, timeout: float = TRAFFIC_TIMEOUT_S
+            ) -> dict[str, object]:
+    """A running deployment's traffic as its server's ``/metrics`` counts it (read with
+    its bearer token from the variable it names); ``reachable`` False with ``detail``
+    saying why when it cannot be read (stopped, not answering, refused)."""
+    deployment = ws.store.get_deployment(name)
+    out: dict[str, object] = {"name": deployment.name, "reachable": False, "detail": None,
+                              "requests": None, "client_errors": None, "server_errors": None,
+                              "rows": None, "version": None, "mean_ms": None,
+                              "p50_ms": None, "p99_ms": None}
+    if deployment.status != "running":
+        out["detail"] = f"deployment {deployment.name} is {deployment.status}"
+        return out
+    headers = {}
+    token = os.environ.get(deployment.token_env) if deployment.token_env else None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(deployment.url.rstrip("/") + "/metrics", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            text = response.read(4_000_000).decode("utf-8", errors="replace")
+    except urllib.error.HTTPError as exc:
+        out["detail"] = f"/metrics answered HTTP {exc.code}" + (
+            f" (set the token variable {deployment.token_env} where Jupyter runs)"
+            if exc.code == 401 else "")
+        return out
+    except (OSError, ValueError) as exc:
+        out["detail"] = f"/metrics cannot be read: {getattr(exc, 'reason', exc)}"
+        return out
+    try:
+        out.update(read_traffic(text), reachable=True)
+    except ValueError as exc:  # not Prometheus text: another server on that port
+        out["detail"] = f"/metrics is not Prometheus text ({exc})"
+    return out
+
+
+def history(ws: Workspace, name: str) -> list[Deployment]:
+    """Every record of the deployment called ``name`` (or of the one with that id's name):
+    its first start and each restart, newest first."""
+    found = ws.store.get_deployment(name)
+    return [d for d in ws.store.list_deployments() if d.name == found.name]
