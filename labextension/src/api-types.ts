@@ -106,6 +106,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/reproduce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's reproduction started from this server: running (with the time so far), then reproduced, differs (what, and the likely causes) or failed; idle when none was started */
+        get: operations["getReproduce"];
+        put?: never;
+        /** Start reproducing the run in the background (a fresh kernel runs its slice; one reproduction per run at a time: 409 while one runs; 400 for a run without a slice) */
+        post: operations["postReproduce"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/experiments": {
         parameters: {
             query?: never;
@@ -634,6 +652,28 @@ export interface components {
             alias: string;
             reason?: string | null;
         };
+        /** @description Reproduce the run in the path in a fresh kernel: metrics must be equal, or within ``rtol`` (a relative tolerance, 0 or more; default 0). */
+        ReproduceRequest: {
+            rtol?: number;
+        };
+        /** @description A run's reproduction started from this server: ``idle`` (none started here), ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences`` and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the reproduction could not run). ``summary`` is what ``nbmlops reproduce`` prints; ``reproduction_run_id`` the run (kind ``reproduce``) that records it. */
+        Reproduction: {
+            run_id: string;
+            /** @enum {unknown} */
+            state: "idle" | "running" | "reproduced" | "differs" | "failed";
+            rtol: number | null;
+            started: string | null;
+            finished: string | null;
+            elapsed_s: number | null;
+            summary: string | null;
+            differences: string[];
+            causes: string[];
+            packages: string[];
+            error: string | null;
+            reproduction_run_id: string | null;
+            reproduced_run_id: string | null;
+            notebook: string | null;
+        };
         /** @description Point ``alias`` back at the version it pointed at before its last move. */
         RollbackRequest: {
             alias: string;
@@ -792,6 +832,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -843,6 +901,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -915,6 +991,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -971,6 +1065,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1037,6 +1149,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1088,6 +1218,180 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReproduce: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reproduction"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postReproduce: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReproduceRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reproduction"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1156,6 +1460,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1208,6 +1530,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1276,6 +1616,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1337,6 +1695,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1388,6 +1764,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1458,6 +1852,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1517,6 +1929,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1566,6 +1996,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1635,6 +2083,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1690,6 +2156,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1758,6 +2242,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1812,6 +2314,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1884,6 +2404,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1947,6 +2485,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1998,6 +2554,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

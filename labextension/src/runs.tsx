@@ -619,7 +619,7 @@ export function RunDetails(props: { runId: string; nav: INav }): JSX.Element {
               <pre className="nbmlops-code">{run.code}</pre>
             </div>
           )}
-          {run.kind === 'cell' && <RunSlice runId={run.run_id} />}
+          {run.kind === 'cell' && <RunSlice runId={run.run_id} nav={props.nav} />}
         </>
       )}
     </div>
