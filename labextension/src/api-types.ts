@@ -656,7 +656,7 @@ export interface components {
         ReproduceRequest: {
             rtol?: number;
         };
-        /** @description A run's reproduction started from this server: ``idle`` (none started here), ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences`` and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the reproduction could not run). ``summary`` is what ``nbmlops reproduce`` prints; ``reproduction_run_id`` the run (kind ``reproduce``) that records it. */
+        /** @description A run's reproduction started from this server: ``idle`` (none started here), ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences`` and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the reproduction could not run). ``frames_loaded``: frames built in memory, loaded from the run's snapshot rather than rebuilt. ``summary`` is what ``nbmlops reproduce`` prints; ``reproduction_run_id`` the run (kind ``reproduce``) that records it. */
         Reproduction: {
             run_id: string;
             /** @enum {unknown} */
@@ -673,6 +673,7 @@ export interface components {
             reproduction_run_id: string | null;
             reproduced_run_id: string | null;
             notebook: string | null;
+            frames_loaded: string[];
         };
         /** @description Point ``alias`` back at the version it pointed at before its last move. */
         RollbackRequest: {

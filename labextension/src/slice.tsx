@@ -137,6 +137,12 @@ function ReproduceAction(props: { runId: string; command: string; nav: INav }): 
             </ul>
           )}
           {state.state === 'failed' && state.error && <ErrorMessage error={state.error} />}
+          {done && state.frames_loaded.length > 0 && (
+            <div className="nbmlops-muted" data-testid="nbmlops-reproduce-frames">
+              frames built in memory, loaded from the run&apos;s snapshot:{' '}
+              {state.frames_loaded.join(', ')}
+            </div>
+          )}
           {done && state.notebook && (
             <div className="nbmlops-muted" data-testid="nbmlops-reproduce-notebook">
               notebook: {state.notebook}

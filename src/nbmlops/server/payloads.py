@@ -179,7 +179,8 @@ class Reproduction(TypedDict):
     """A run's reproduction started from this server: ``idle`` (none started here),
     ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences``
     and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the
-    reproduction could not run). ``summary`` is what ``nbmlops reproduce`` prints;
+    reproduction could not run). ``frames_loaded``: frames built in memory, loaded from the
+    run's snapshot rather than rebuilt. ``summary`` is what ``nbmlops reproduce`` prints;
     ``reproduction_run_id`` the run (kind ``reproduce``) that records it."""
 
     run_id: str
@@ -196,6 +197,7 @@ class Reproduction(TypedDict):
     reproduction_run_id: str | None
     reproduced_run_id: str | None
     notebook: str | None
+    frames_loaded: list[str]
 
 
 class Experiment(TypedDict):

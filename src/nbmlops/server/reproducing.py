@@ -71,7 +71,7 @@ def _idle(run_id: str) -> p.Reproduction:
     return p.Reproduction(run_id=run_id, state="idle", rtol=None, started=None, finished=None,
                           elapsed_s=None, summary=None, differences=[], causes=[],
                           packages=[], error=None, reproduction_run_id=None,
-                          reproduced_run_id=None, notebook=None)
+                          reproduced_run_id=None, notebook=None, frames_loaded=[])
 
 
 def _payload(job: _Job) -> p.Reproduction:
@@ -86,7 +86,8 @@ def _payload(job: _Job) -> p.Reproduction:
         summary=r.get("summary"), differences=list(r.get("differences", [])),
         causes=list(r.get("causes", [])), packages=list(r.get("packages", [])),
         error=r.get("error"), reproduction_run_id=r.get("reproduction_run_id"),
-        reproduced_run_id=r.get("reproduced_run_id"), notebook=r.get("notebook"))
+        reproduced_run_id=r.get("reproduced_run_id"), notebook=r.get("notebook"),
+        frames_loaded=list(r.get("frames_loaded", [])))
 
 
 def status(run_id: str) -> p.Reproduction:
@@ -181,7 +182,8 @@ def _reproduce(run_id: str, rtol: float) -> dict[str, Any]:
     return {"status": r.status, "summary": str(r), "differences": list(r.differences),
             "causes": list(r.causes), "packages": list(r.packages), "error": r.error,
             "reproduction_run_id": r.reproduction_run_id,
-            "reproduced_run_id": r.reproduced_run_id, "notebook": str(r.notebook)}
+            "reproduced_run_id": r.reproduced_run_id, "notebook": str(r.notebook),
+            "frames_loaded": list(r.frames_loaded)}
 
 
 def main(argv: list[str] | None = None) -> int:
