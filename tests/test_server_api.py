@@ -906,3 +906,36 @@ async def test_reproduce_before_anything_was_recorded_is_a_503(jp_fetch: Any,
                          body="{}")
     assert "store" in message
     assert not (store_env / "store" / "lineage.db").exists()
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+async def test_a_reproduction_that_differs_says_why_and_one_that_fails_says_what_raised(
+        jp_fetch: Any, shell: Any, filled: dict[str, Any], store_env: Path) -> None:
+    import nbmlops
+
+    prices = store_env / "project" / "prices.csv"
+    prices.write_text("price\n1\n2\n3\n")
+    for cid, code in (("c1", "import pandas as pd"),
+                      ("c2", "prices = pd.read_csv('prices.csv')")):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    body = "%%track -e shop -n total -q --data prices.csv\ntotal = float(prices.price.sum())"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("shop").run_id
+
+    prices.write_text("price\n1\n2\n4\n")  # the data changed since the run
+    await jp_fetch(*API, "runs", run_id, "reproduce", method="POST", body="{}")
+    differs = await _reproduction(jp_fetch, run_id)
+    assert differs["state"] == "differs", differs
+    assert "metric total: 6.0 then, 7.0 now" in differs["differences"]
+    assert any(d.startswith("input prices.csv: content") for d in differs["differences"])
+    assert "data prices.csv changed since the run (its fingerprint differs)" in differs["causes"]
+    assert differs["summary"].startswith(f"NOT reproduced: run {run_id[:8]}")
+    assert differs["reproduction_run_id"]
+
+    prices.unlink()  # now the slice's own code raises
+    await jp_fetch(*API, "runs", run_id, "reproduce", method="POST", body="{}")
+    failed = await _reproduction(jp_fetch, run_id)
+    assert failed["state"] == "failed", failed
+    assert "FileNotFoundError" in failed["error"]
+    assert "prices.csv" in failed["error"]

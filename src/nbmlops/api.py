@@ -54,9 +54,9 @@ if TYPE_CHECKING:
     from nbmlops.export.spec import JobSpec
     from nbmlops.export.suite import JobsRun
     from nbmlops.monitoring.drift import DriftReport as DriftReport  # as Exported
+    from nbmlops.monitoring.feedback import FeedbackResult as FeedbackResult  # as Exported
     from nbmlops.monitoring.monitors import CheckResult
     from nbmlops.monitoring.monitors import CreatedMonitor as CreatedMonitor  # for commands/
-    from nbmlops.monitoring.feedback import FeedbackResult as FeedbackResult  # as Exported
     from nbmlops.monitoring.performance import PerformanceReport as PerformanceReport
     from nbmlops.progress import Progress
     from nbmlops.registry.card import ModelCard
