@@ -187,3 +187,90 @@ def test_a_bad_snapshot_setting_says_what_to_write(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"snapshot_max_bytes .* must be a whole number of "
                                           r"bytes, 0 or more"):
         resolve_settings(tmp_path, env={})
+
+
+MEMORY = ("import numpy as np\nimport pandas as pd",
+          "rng = np.random.default_rng()",  # no seed: the frame cannot be rebuilt
+          "noise = pd.DataFrame({'a': rng.normal(size=50)})",
+          "prices = pd.read_csv('prices.csv')",
+          "doubled = prices * 2")
+MEMORY_BODY = "total = float(noise.a.sum() + doubled.price.sum())"
+
+
+def test_a_frame_built_in_memory_is_loaded_back_from_the_snapshot(  # type: ignore[no-untyped-def]
+        shell, store_env: Path) -> None:
+    project = store_env / "project"
+    (project / "prices.csv").write_text("price\n1\n2\n3\n")
+    for i, code in enumerate(MEMORY):
+        cell(shell, code, f"c{i}")
+    cell(shell, f"%%track -e e -n plain\n{MEMORY_BODY}", "run1")
+    cell(shell, f"%%track -e e -n kept --snapshot\n{MEMORY_BODY}", "run2")
+    plain, kept = run_named("plain"), run_named("kept")
+    assert {a.name for a in kept.artifacts if a.kind == "snapshot"} == {
+        "snapshot/files/prices.csv", "snapshot/frames/noise", "snapshot/frames/doubled"}
+
+    # the linear notebook loads the frame built in memory (not the one read from a file)
+    written = nbmlops.reproduce(kept.id, notebook_only=True, output=project / "kept.ipynb")
+    assert written.frames_loaded == ("noise",)
+    sources = [c["source"] for c in json.loads((project / "kept.ipynb").read_text())["cells"]]
+    loader = next(s for s in sources if "_nbmlops_snapshot_frames" in s)
+    assert loader.splitlines()[-1] == (
+        f"noise, = _nbmlops_snapshot_frames({kept.id!r}, ['noise'])")
+    assert "doubled" not in loader
+
+    # without a snapshot the unseeded frame is rebuilt differently: not reproduced
+    result = nbmlops.reproduce(plain.id)
+    assert result.status == "differs", str(result)
+    assert "differs: metric total:" in str(result)
+    assert not result.frames_loaded
+    # with it, the frame is loaded back as it was, and the result says so
+    result = nbmlops.reproduce(kept.id)
+    assert result.status == "reproduced", str(result)
+    assert "frames built in memory, loaded from the run's snapshot: noise" in str(result)
+    assert nbmlops.get_run(result.reproduced_run_id).metrics == kept.metrics
+
+    # what is loaded is the run's own artifact, checked against its sha256
+    (frame,) = api.snapshot_frames(kept.id, ["noise"])
+    assert frame.equals(shell.user_ns["noise"])
+    sha = next(a.artifact.sha256 for a in kept.artifacts if a.name == "snapshot/frames/noise")
+    (blob,) = [p for p in (store_env / "store" / "artifacts").rglob("*") if sha in p.name]
+    blob.chmod(0o644)
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one byte of the stored pickle changed
+    blob.write_bytes(bytes(data))
+    with pytest.raises(nbmlops.NbmlopsError, match="sha256"):
+        api.snapshot_frames(kept.id, ["noise"])
+    with pytest.raises(nbmlops.NbmlopsError, match="kept no snapshot of the frame 'rng'"):
+        api.snapshot_frames(kept.id, ["rng"])
+
+
+def test_a_pickled_frame_that_would_call_anything_but_data_types_is_refused() -> None:
+    import pickle
+
+    import numpy as np
+    import pandas as pd
+
+    from nbmlops.errors import UnsafeModelError
+    from nbmlops.registry import load_data_pickle
+
+    frame = pd.DataFrame({"a": [1.5, 2.5], "b": ["x", "y"],
+                          "t": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+                          "c": pd.Categorical(["u", "v"]),
+                          "i": pd.array([1, None], dtype="Int64")}).set_index("t")
+    for value in (frame, frame["a"], np.arange(6.0).reshape(2, 3)):
+        loaded = load_data_pickle(pickle.dumps(value, protocol=5), reference="frame")
+        assert type(loaded) is type(value)
+        assert loaded.equals(value) if hasattr(value, "equals") else (loaded == value).all()
+    assert load_data_pickle(pickle.dumps(frame), reference="frame").dtypes.equals(frame.dtypes)
+
+    class Calls:
+        def __init__(self, fn: object, *args: object) -> None:
+            self.call = (fn, args)
+
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return self.call
+
+    for fn, says in ((os.system, "system"), (pd.read_pickle, "pandas.read_pickle"),
+                     (pd.eval, "pandas.eval")):
+        with pytest.raises(UnsafeModelError, match=f"would call .*{says}.*not data"):
+            load_data_pickle(pickle.dumps(Calls(fn, "x")), reference="frame")

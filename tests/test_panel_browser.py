@@ -663,3 +663,169 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         raise
     finally:
         context.close()
+
+
+# -- the cell journal under JupyterLab, and Reproduce from the panel ----------------------------
+
+JOURNAL_CELLS = (
+    "%load_ext nbmlops",
+    "import numpy as np\nfrom sklearn.linear_model import LogisticRegression",
+    "rng = np.random.default_rng(0)\nX = rng.normal(size=(200, 3))\n"
+    "y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(int)",
+    "scale = 2.0",
+    "Xs = X * scale",
+    "print('scratch: not read by the run')",
+    "%%track --experiment lab --name fit\n"
+    "model = LogisticRegression(C=0.5).fit(Xs, y)\naccuracy = float(model.score(Xs, y))",
+)
+TRACK_CELL = len(JOURNAL_CELLS) - 1
+
+# run the notebook's cells at these indices, one after another, as a user's Shift+Enter does
+_RUN_AT = """indices => (async () => {
+    const app = window.jupyterapp;
+    const panel = [...app.shell.widgets('main')].find(w => w.content && w.content.widgets);
+    app.shell.activateById(panel.id);
+    const nb = panel.content;
+    for (const i of indices) {
+        nb.activeCellIndex = i;
+        await app.commands.execute('notebook:run-cell');
+    }
+})()"""
+
+
+def _api(lab: str, path: str) -> Any:
+    request = urllib.request.Request(f"{lab}/nbmlops/api/{path}",
+                                     headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _new_run(lab: str, experiment: str, known: set[str], timeout: float = 60) -> dict[str, Any]:
+    """The experiment's run not in ``known``, once its slice is in the store (the kernel
+    writes it off the cell's path)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = _api(lab, f"runs?experiment={experiment}")["items"]
+        fresh = [r for r in runs if r["run_id"] not in known and r["status"] == "finished"]
+        if fresh:
+            sliced = _api(lab, f"runs/{fresh[0]['run_id']}/slice")
+            if sliced["recorded"]:
+                return sliced
+        assert time.monotonic() < deadline, f"no new run of {experiment}: {runs}"
+        time.sleep(0.3)
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(420)
+def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
+        browser: Any, lab: str, store_env: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in JOURNAL_CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, store_env / "root" / "journal.ipynb")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab/tree/journal.ipynb?token={TOKEN}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell")
+        page.wait_for_function(
+            "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+            " && window.jupyterapp.shell.currentWidget.sessionContext"
+            " && window.jupyterapp.shell.currentWidget.sessionContext.session")
+        # JupyterLab's own ids of the notebook's cells, as its model holds them
+        ids: list[str] = page.evaluate("""() => {
+            const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+            return Array.from({length: cells.length}, (_, i) => cells.get(i).id);
+        }""")
+        assert len(set(ids)) == len(JOURNAL_CELLS)
+
+        # -- every cell run in order: the run's slice is the cells it stood on, by their ids
+        page.evaluate(_RUN_AT, list(range(len(JOURNAL_CELLS))))
+        first = _new_run(lab, "lab", set())
+        run_id = first["run_id"]
+        assert first["clean"] is True, first["flags"]
+        assert [c["cell_id"] for c in first["cells"]] == [ids[1], ids[2], ids[3], ids[4]]
+        assert [c["code"] for c in first["cells"]] == list(JOURNAL_CELLS[1:5])
+        counts = [c["execution_count"] for c in first["cells"]]
+        assert counts == [2, 3, 4, 5]  # the kernel's [n]: %load_ext was [1]
+        run = _api(lab, f"runs/{run_id}")
+        assert (run["cell_id"], run["execution_count"]) == (ids[TRACK_CELL], 7)
+
+        # -- the run's tab: the slice, and Reproduce in a fresh kernel
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        _run_row(page, "fit").locator(".nbmlops-link").click()
+        tab = page.locator(f'[data-testid="nbmlops-run-details"][data-run-id="{run_id}"]')
+        tab.locator('[data-testid="nbmlops-slice-state"]', has_text="clean").wait_for()
+        assert tab.locator('[data-testid="nbmlops-slice-cells"] tbody tr').count() == 4
+        button = tab.locator('[data-testid="nbmlops-reproduce"]')
+        assert button.inner_text().strip() == "Reproduce"
+        button.click()
+        result = tab.locator('[data-testid="nbmlops-reproduction"]')
+        page.wait_for_function("el => el.dataset.state === 'running'",
+                               arg=result.element_handle())
+        assert tab.locator('[data-testid="nbmlops-reproduce-state"]').inner_text().startswith(
+            "Reproducing")
+        assert button.is_disabled()
+        result.scroll_into_view_if_needed()
+        _shot(page, "20-reproducing")
+        page.wait_for_function("el => el.dataset.state && el.dataset.state !== 'running'",
+                               arg=result.element_handle(), timeout=240_000)
+        state = tab.locator('[data-testid="nbmlops-reproduce-state"]')
+        assert state.inner_text().strip() == "reproduced", result.inner_text()
+        result.scroll_into_view_if_needed()
+        _readable(page, "reproduced, light")
+        _shot(page, "21-reproduced-light")
+
+        # again, in the dark theme
+        _set_theme(page, "JupyterLab Dark")
+        button.click()
+        page.wait_for_function("el => el.dataset.state === 'running'",
+                               arg=result.element_handle())
+        page.wait_for_function("el => el.dataset.state && el.dataset.state !== 'running'",
+                               arg=result.element_handle(), timeout=240_000)
+        assert state.inner_text().strip() == "reproduced", result.inner_text()
+        _readable(page, "reproduced, dark")
+        _shot(page, "22-reproduced-dark")
+
+        # the reproduction's own run, one click away
+        link = tab.locator('[data-testid="nbmlops-reproduction-run"]')
+        rep_id = _api(lab, f"runs/{run_id}/reproduce")["reproduction_run_id"]
+        assert link.inner_text() == f"reproduction run {rep_id[:8]}"
+        link.click()
+        rep = page.locator(f'[data-testid="nbmlops-run-details"][data-run-id="{rep_id}"]')
+        rep.locator("text=reproduce").first.wait_for()
+        assert _api(lab, f"runs/{rep_id}")["tags"]["reproduced"] == "true"
+        _set_theme(page, "JupyterLab Light")
+
+        # -- a cell of the slice edited and run again: the next tracked run is flagged
+        page.evaluate("""() => [...window.jupyterapp.shell.widgets('main')]
+            .find(w => w.content && w.content.widgets).content.model.cells
+            .get(3).sharedModel.setSource('scale = 3.0')""")
+        page.evaluate(_RUN_AT, [3, TRACK_CELL])
+        second = _new_run(lab, "lab", {run_id})
+        kinds = [f["kind"] for f in second["flags"]]
+        assert "edited" in kinds, second["flags"]
+        assert second["clean"] is False
+        assert [c["cell_id"] for c in second["cells"]] == [ids[1], ids[2], ids[3], ids[4]]
+        _run_row(page, "fit").nth(1).wait_for()  # the list shows the new run (newest first)
+        _run_row(page, "fit").first.locator(".nbmlops-link").click()
+        flagged = page.locator(
+            f'[data-testid="nbmlops-run-details"][data-run-id="{second["run_id"]}"]')
+        flags = flagged.locator('[data-testid="nbmlops-slice-flags"]')
+        flags.wait_for()
+        assert "edited" in flags.inner_text()
+        assert "hidden-state flag" in flagged.locator(
+            '[data-testid="nbmlops-slice-state"]').inner_text()
+        flags.scroll_into_view_if_needed()
+        _shot(page, "23-flagged-after-edit")
+        assert not errors, errors
+    except Exception:
+        _shot(page, "failure-journal")
+        print((store_env / "lab.log").read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        context.close()

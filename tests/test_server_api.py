@@ -935,3 +935,129 @@ async def test_operations_routes(jp_fetch: Any, ops: dict[str, Any]) -> None:
     after = await get(jp_fetch, "deployments", "churn-api", "traffic")
     assert (after["reachable"], after["detail"]) == (False,
                                                      "deployment churn-api is stopped")
+
+
+# -- reproduce ----------------------------------------------------------------------------------
+
+async def _reproduction(jp_fetch: Any, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    """Poll the reproduction's state until it is no longer running."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = await get(jp_fetch, "runs", run_id, "reproduce")
+        if state["state"] != "running":
+            return state
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+async def test_reproduce_a_clean_run_in_the_background(jp_fetch: Any, shell: Any,
+                                                       filled: dict[str, Any]) -> None:
+    import nbmlops
+    from nbmlops import api
+    from nbmlops.server import payloads as p
+    from nbmlops.server.schema import check
+
+    for cid, code in (("c1", "import numpy as np"),
+                      ("c2", "values = np.arange(10, dtype=float) * 1.5"),
+                      ("c3", "print('not read')")):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    body = "%%track -e again -n total -q\ntotal = float(values.sum())"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("again").run_id
+
+    idle = await get(jp_fetch, "runs", run_id[:8], "reproduce")
+    check(p.Reproduction, idle, "runs/{id}/reproduce")
+    assert (idle["run_id"], idle["state"], idle["started"]) == (run_id, "idle", None)
+
+    started = await jp_fetch(*API, "runs", run_id[:8], "reproduce", method="POST", body="{}")
+    answer = json.loads(started.body)
+    check(p.Reproduction, answer, "POST runs/{id}/reproduce")
+    assert (started.code, answer["state"], answer["rtol"]) == (200, "running", 0.0)
+    # one at a time per run: a second start while the first runs is refused
+    busy = await fail(jp_fetch, "runs", run_id, "reproduce", code=409, method="POST",
+                      body="{}")
+    assert f"run {run_id[:8]} is being reproduced already" in busy
+    running = await get(jp_fetch, "runs", run_id, "reproduce")
+    assert running["state"] in ("running", "reproduced")  # a fast machine may be done
+
+    done = await _reproduction(jp_fetch, run_id)
+    check(p.Reproduction, done, "runs/{id}/reproduce")
+    assert done["state"] == "reproduced", done
+    assert done["summary"].startswith(f"reproduced: run {run_id[:8]} (1 metrics")
+    assert (done["differences"], done["causes"], done["error"]) == ([], [], None)
+    assert done["elapsed_s"] > 0
+    api.close()  # read what the subprocess wrote
+    rep = nbmlops.get_run(done["reproduction_run_id"])
+    assert (rep.kind, rep.status, rep.tags["reproduces"], rep.tags["reproduced"]) == (
+        "reproduce", "finished", run_id, "true")
+    assert nbmlops.get_run(done["reproduced_run_id"]).metrics["total"] == 67.5
+
+    # once it has finished, it can be started again
+    again = await jp_fetch(*API, "runs", run_id, "reproduce", method="POST",
+                           body=json.dumps({"rtol": 0.01}))
+    assert json.loads(again.body)["rtol"] == 0.01
+    assert (await _reproduction(jp_fetch, run_id))["state"] == "reproduced"
+
+
+async def test_what_cannot_be_reproduced_is_a_4xx_that_says_why(
+        jp_fetch: Any, filled: dict[str, Any]) -> None:
+    # a run tracked without the journal has no slice
+    message = await fail(jp_fetch, "runs", filled["tuned"], "reproduce", code=400,
+                         method="POST", body="{}")
+    assert message.startswith(f"run {filled['tuned'][:8]} has no slice")
+    assert "track it again in a notebook with %load_ext nbmlops" in message
+    assert "ffffffff" in await fail(jp_fetch, "runs", "ffffffff", "reproduce", code=404,
+                                    method="POST", body="{}")
+    assert "ffffffff" in await fail(jp_fetch, "runs", "ffffffff", "reproduce", code=404)
+    for body, says in (("{}{", "must be JSON"), ('{"rtol": -1}', "rtol must be"),
+                       ('{"rtol": "x"}', "rtol"), ('{"tol": 1}', "tol"),
+                       ('[]', "object")):
+        assert says in await fail(jp_fetch, "runs", filled["tuned"], "reproduce", code=400,
+                                  method="POST", body=body)
+    # nothing was started
+    assert (await get(jp_fetch, "runs", filled["tuned"], "reproduce"))["state"] == "idle"
+
+
+async def test_reproduce_before_anything_was_recorded_is_a_503(jp_fetch: Any,
+                                                               store_env: Path) -> None:
+    message = await fail(jp_fetch, "runs", "abcd1234", "reproduce", code=503, method="POST",
+                         body="{}")
+    assert "store" in message
+    assert not (store_env / "store" / "lineage.db").exists()
+
+
+@pytest.mark.kernel
+@pytest.mark.timeout(300)
+async def test_a_reproduction_that_differs_says_why_and_one_that_fails_says_what_raised(
+        jp_fetch: Any, shell: Any, filled: dict[str, Any], store_env: Path) -> None:
+    import nbmlops
+
+    prices = store_env / "project" / "prices.csv"
+    prices.write_text("price\n1\n2\n3\n")
+    for cid, code in (("c1", "import pandas as pd"),
+                      ("c2", "prices = pd.read_csv('prices.csv')")):
+        assert shell.run_cell(code, store_history=True, cell_id=cid).success
+    body = "%%track -e shop -n total -q --data prices.csv\ntotal = float(prices.price.sum())"
+    assert shell.run_cell(body, store_history=True, cell_id="run").success
+    (run_id,) = nbmlops.runs("shop").run_id
+
+    prices.write_text("price\n1\n2\n4\n")  # the data changed since the run
+    await jp_fetch(*API, "runs", run_id, "reproduce", method="POST", body="{}")
+    differs = await _reproduction(jp_fetch, run_id)
+    assert differs["state"] == "differs", differs
+    assert "metric total: 6.0 then, 7.0 now" in differs["differences"]
+    assert any(d.startswith("input prices.csv: content") for d in differs["differences"])
+    assert "data prices.csv changed since the run (its fingerprint differs)" in differs["causes"]
+    assert differs["summary"].startswith(f"NOT reproduced: run {run_id[:8]}")
+    assert differs["reproduction_run_id"]
+
+    prices.unlink()  # now the slice's own code raises
+    await jp_fetch(*API, "runs", run_id, "reproduce", method="POST", body="{}")
+    failed = await _reproduction(jp_fetch, run_id)
+    assert failed["state"] == "failed", failed
+    assert "FileNotFoundError" in failed["error"]
+    assert "prices.csv" in failed["error"]

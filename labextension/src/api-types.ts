@@ -106,6 +106,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/reproduce": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's reproduction started from this server: running (with the time so far), then reproduced, differs (what, and the likely causes) or failed; idle when none was started */
+        get: operations["getReproduce"];
+        put?: never;
+        /** Start reproducing the run in the background (a fresh kernel runs its slice; one reproduction per run at a time: 409 while one runs; 400 for a run without a slice) */
+        post: operations["postReproduce"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/experiments": {
         parameters: {
             query?: never;
@@ -959,6 +977,29 @@ export interface components {
             alias: string;
             reason?: string | null;
         };
+        /** @description Reproduce the run in the path in a fresh kernel: metrics must be equal, or within ``rtol`` (a relative tolerance, 0 or more; default 0). */
+        ReproduceRequest: {
+            rtol?: number;
+        };
+        /** @description A run's reproduction started from this server: ``idle`` (none started here), ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences`` and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the reproduction could not run). ``frames_loaded``: frames built in memory, loaded from the run's snapshot rather than rebuilt. ``summary`` is what ``nbmlops reproduce`` prints; ``reproduction_run_id`` the run (kind ``reproduce``) that records it. */
+        Reproduction: {
+            run_id: string;
+            /** @enum {unknown} */
+            state: "idle" | "running" | "reproduced" | "differs" | "failed";
+            rtol: number | null;
+            started: string | null;
+            finished: string | null;
+            elapsed_s: number | null;
+            summary: string | null;
+            differences: string[];
+            causes: string[];
+            packages: string[];
+            error: string | null;
+            reproduction_run_id: string | null;
+            reproduced_run_id: string | null;
+            notebook: string | null;
+            frames_loaded: string[];
+        };
         /** @description Point ``alias`` back at the version it pointed at before its last move. */
         RollbackRequest: {
             alias: string;
@@ -1117,6 +1158,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1168,6 +1227,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1240,6 +1317,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1296,6 +1391,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1362,6 +1475,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1413,6 +1544,180 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getReproduce: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reproduction"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    postReproduce: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReproduceRequest"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reproduction"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1481,6 +1786,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1533,6 +1856,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1601,6 +1942,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1662,6 +2021,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1713,6 +2090,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1783,6 +2178,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1842,6 +2255,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -1891,6 +2322,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1960,6 +2409,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2022,6 +2489,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2073,6 +2558,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2142,6 +2645,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2197,6 +2718,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2265,6 +2804,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2323,6 +2880,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2374,6 +2949,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2442,6 +3035,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2493,6 +3104,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2561,6 +3190,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2617,6 +3264,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2689,6 +3354,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2740,6 +3423,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2810,6 +3511,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2873,6 +3592,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description the nbmlops store cannot be opened */
             503: {
                 headers: {
@@ -2924,6 +3661,24 @@ export interface operations {
             };
             /** @description no such run, model, version, alias or deployment */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -518,7 +518,11 @@ export function RunDetails(props: { runId: string; nav: INav }): JSX.Element {
     setMissingCell(!(await props.nav.openNotebook(path, cellId)));
   };
   return (
-    <div className="nbmlops-section nbmlops-run" data-testid="nbmlops-run-details">
+    <div
+      className="nbmlops-section nbmlops-run"
+      data-testid="nbmlops-run-details"
+      data-run-id={props.runId}
+    >
       <div className="nbmlops-toolbar">
         {notebook && (
           <button
@@ -619,7 +623,7 @@ export function RunDetails(props: { runId: string; nav: INav }): JSX.Element {
               <pre className="nbmlops-code">{run.code}</pre>
             </div>
           )}
-          {run.kind === 'cell' && <RunSlice runId={run.run_id} />}
+          {run.kind === 'cell' && <RunSlice runId={run.run_id} nav={props.nav} />}
         </>
       )}
     </div>

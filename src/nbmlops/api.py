@@ -369,6 +369,17 @@ def reproduce(run_id: str, *, rtol: float = 0.0, notebook_only: bool = False,
                       output=None if output is None else Path(output), timeout=timeout)
 
 
+def snapshot_frames(run_id: str, names: Sequence[str]) -> tuple[Any, ...]:
+    """The frames ``names`` that run ``run_id`` kept in its data snapshot (``%%track
+    --snapshot``), as they were when it ran: what a reproduction loads for a frame that was
+    built in memory. Only the run's own frame artifacts, each checked against the sha256 it
+    recorded and unpickled only if it holds nothing but data types."""
+    from nbmlops.reproduce import load_frames
+
+    ws = _existing()
+    return load_frames(ws, ws.store.get_run(run_id), names)
+
+
 def _active(what: str) -> ActiveRun:
     from nbmlops.tracking.run import require_active_run
 

@@ -29,7 +29,13 @@ if TYPE_CHECKING:
         unprotect,
     )
     from nbmlops.registry.card import ModelCard
-    from nbmlops.registry.formats import ModelFormat, format_names, get_format, register_format
+    from nbmlops.registry.formats import (
+        ModelFormat,
+        format_names,
+        get_format,
+        load_data_pickle,
+        register_format,
+    )
     from nbmlops.registry.profile import from_parquet_bytes
     from nbmlops.registry.registry import (
         LoadedModel,
@@ -52,8 +58,8 @@ _WHERE = {
     **dict.fromkeys(("approve", "find_request", "protect", "protection_gates", "protections",
                      "reject", "requests", "unprotect"), "approvals"),
     "ModelCard": "card",
-    **dict.fromkeys(("ModelFormat", "format_names", "get_format", "register_format"),
-                    "formats"),
+    **dict.fromkeys(("ModelFormat", "format_names", "get_format", "load_data_pickle",
+                     "register_format"), "formats"),
     "from_parquet_bytes": "profile",
     **dict.fromkeys(("ANY", "Signature", "enforce", "infer"), "signature"),
     **dict.fromkeys((
@@ -82,6 +88,7 @@ __all__ = [
     "get_format",
     "infer",
     "load",
+    "load_data_pickle",
     "model_file",
     "parse_reference",
     "promote",

@@ -401,6 +401,87 @@ def load_pickle_restricted(data: bytes, *, extra: frozenset[str], reference: str
     return Restricted(io.BytesIO(data)).load()
 
 
+# -- pickled data (a run's snapshotted frames) ---------------------------------------------------
+
+# pyarrow's unpickling helpers (an Arrow-backed pandas column pickles through them)
+_ARROW_HELPERS = frozenset({"pyarrow.lib._restore_array", "pyarrow.lib.py_buffer",
+                            "pyarrow.lib.type_for_alias"})
+# pandas' modules that read or write files, evaluate expressions or change settings: nothing
+# from them is data
+_PANDAS_REFUSED = ("pandas.io", "pandas.core.computation", "pandas.plotting", "pandas._config",
+                   "pandas.util", "pandas.api", "pandas.tests", "pandas.testing")
+_DATA_HELPER_PREFIXES = ("_unpickle", "_new_", "__pyx_unpickle_", "_reconstruct")
+
+
+@functools.lru_cache(maxsize=512)
+def _data_well_known(name: str) -> bool:
+    """What a pickled DataFrame, Series or array may name: what a model pickle may (NumPy's
+    types and helpers, plain standard-library data), pandas' data types (indexes, frames,
+    series, extension arrays and dtypes, blocks, timestamps, offsets) and their private
+    unpickling helpers, and pyarrow's data types and array-rebuilding helpers. Never a
+    pandas or pyarrow function that reads, writes or evaluates anything."""
+    if _pickle_well_known(name) or name in _ARROW_HELPERS:
+        return True
+    top = name.split(".")[0]
+    if top not in ("pandas", "pyarrow"):
+        return False
+    obj = _resolve(name)
+    if obj is None:
+        return False
+    where = str(getattr(obj, "__module__", "") or "")
+    if top == "pandas":
+        if not where.startswith("pandas") or any(
+                x == m or x.startswith(m + ".") for x in (name, where) for m in _PANDAS_REFUSED):
+            return False
+        if isinstance(obj, type):
+            return _pandas_data_type(obj)
+        return callable(obj) and name.rsplit(".", 1)[-1].startswith(_DATA_HELPER_PREFIXES)
+    import pyarrow as pa
+
+    return isinstance(obj, type) and issubclass(
+        obj, pa.DataType | pa.Array | pa.ChunkedArray | pa.Scalar | pa.Field | pa.Schema)
+
+
+def _pandas_data_type(cls: type) -> bool:
+    import pandas as pd
+    from pandas.api.extensions import ExtensionArray, ExtensionDtype
+    from pandas.tseries.offsets import BaseOffset
+
+    data = (pd.Index, pd.Series, pd.DataFrame, ExtensionArray, ExtensionDtype, pd.Timestamp,
+            pd.Timedelta, pd.Period, pd.Interval, BaseOffset)
+    if issubclass(cls, data):
+        return True
+    # the block managers and blocks a frame's pickle rebuilds its columns through
+    return cls.__module__.startswith("pandas.core.internals.") or \
+        cls.__module__.startswith("pandas._libs.internals")
+
+
+def load_data_pickle(data: bytes, *, reference: str) -> Any:
+    """Unpickle a DataFrame, Series or array that nbmlops pickled itself, refusing (before a
+    byte is unpickled, and again as it is) a pickle that names anything but data types
+    (see :func:`_data_well_known`): an UnsafeModelError naming what it would call."""
+    try:
+        names = pickle_globals(data)
+    except Exception as exc:
+        raise UnsafeModelError(f"{reference} is not a valid pickle ({exc}); refusing to load "
+                               "it", reference=reference) from exc
+    refused = sorted(n for n in names if not _data_well_known(n))
+    if refused:
+        raise UnsafeModelError(
+            f"{reference} would call {', '.join(refused[:5])} when unpickled, which is not "
+            "data; refusing to load it", reference=reference)
+
+    class Restricted(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            full = f"{module}.{name}"
+            if not _data_well_known(full):  # never reached: checked above
+                raise UnsafeModelError(f"{reference} would call {full}; refusing to load it",
+                                       reference=reference)
+            return super().find_class(module, name)
+
+    return Restricted(io.BytesIO(data)).load()
+
+
 def _invalid(reference: str, exc: Exception) -> UnsafeModelError:
     return UnsafeModelError(f"{reference} is not a valid skops file ({exc}); refusing to "
                             "load it", reference=reference)

@@ -29,18 +29,18 @@ if TYPE_CHECKING:
     from nbmlops.reproduce.record import plan_run, record_slice
     from nbmlops.reproduce.replay import Reproduction, reproduce
     from nbmlops.reproduce.slicing import SlicePlan, find_slice
-    from nbmlops.reproduce.snapshot import take_snapshot
+    from nbmlops.reproduce.snapshot import load_frames, take_snapshot
 
 _WHERE = {
     "Journal": "journal", "analyze_code": "journal",
     "plan_run": "record", "record_slice": "record",
     "Reproduction": "replay", "reproduce": "replay",
     "SlicePlan": "slicing", "find_slice": "slicing",
-    "take_snapshot": "snapshot",
+    "load_frames": "snapshot", "take_snapshot": "snapshot",
 }
 
-__all__ = ["Journal", "Reproduction", "SlicePlan", "analyze_code", "find_slice", "plan_run",
-           "record_slice", "reproduce", "take_snapshot"]
+__all__ = ["Journal", "Reproduction", "SlicePlan", "analyze_code", "find_slice", "load_frames",
+           "plan_run", "record_slice", "reproduce", "take_snapshot"]
 
 __getattr__, __dir__ = surface(__name__, _WHERE)
 

@@ -100,6 +100,19 @@ def _analysis(code: str, transform: Callable[[str], str]
     return names.reads, binds, _path_literals(tree)
 
 
+def _without_magics(code: str) -> str:
+    """The code with its IPython magic and shell lines blanked (outside a kernel, where
+    IPython's transforms are not at hand)."""
+    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln
+                     for ln in code.splitlines())
+
+
+def code_literals(code: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """(names read, names bound or changed in place, string literals that may name files)
+    of a cell's code, read outside a kernel: magic and shell lines are left out."""
+    return _analysis(code, _without_magics)
+
+
 def analyze_code(code: str, transform: Callable[[str], str]
                  ) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, tuple[int, int]]]:
     """(names read, names bound or changed in place, data files named) of a cell's code.

@@ -28,7 +28,7 @@ from nbmlops import tracking
 from nbmlops._types import DatasetLink, RunRecord, RunSlice
 from nbmlops.config import settings_env
 from nbmlops.errors import ReproduceError
-from nbmlops.reproduce.snapshot import restore
+from nbmlops.reproduce.snapshot import in_memory_frames, restore
 
 if TYPE_CHECKING:
     from nbmlops.workspace import Workspace
@@ -53,6 +53,8 @@ class Reproduction:
     compared: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
     packages: tuple[str, ...] = ()  # package versions that differ from the original's
+    # frames built in memory, loaded from the run's snapshot rather than rebuilt
+    frames_loaded: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -60,8 +62,10 @@ class Reproduction:
 
     def __str__(self) -> str:
         rid = self.run_id[:8]
+        loaded = ("\n  frames built in memory, loaded from the run's snapshot: "
+                  + ", ".join(self.frames_loaded)) if self.frames_loaded else ""
         if self.status == "written":
-            return f"run {rid}: linear notebook written to {self.notebook} (not run)"
+            return f"run {rid}: linear notebook written to {self.notebook} (not run){loaded}"
         rec = f" (recorded as run {self.reproduction_run_id[:8]})" \
             if self.reproduction_run_id else ""
         if self.status == "reproduced":
@@ -69,14 +73,14 @@ class Reproduction:
             head = f"reproduced: run {rid}{' (' + what + ' equal)' if what else ''}{rec}"
             if self.packages:
                 head += "\n  though package versions differ: " + ", ".join(self.packages)
-            return head
+            return head + loaded
         head = (f"NOT reproduced: run {rid}{rec}" if self.status == "differs" else
                 f"reproduction of run {rid} failed{rec}: {self.error}")
         lines = [head]
         lines += [f"  differs: {d}" for d in self.differences]
         lines += [f"  likely cause: {c}" for c in self.causes]
         lines.append(f"  notebook: {self.notebook}")
-        return "\n".join(lines)
+        return "\n".join(lines) + loaded
 
     def __repr__(self) -> str:
         return str(self)
@@ -133,8 +137,18 @@ def _track_line(run: RunRecord) -> str:
     return " ".join(parts)
 
 
-def build_notebook(run: RunRecord, sl: RunSlice) -> dict[str, Any]:
-    """The slice's exact code, the run's params, the run's cell: a linear notebook."""
+def _frames_cell(run: RunRecord, frames: Sequence[str]) -> str:
+    targets = ", ".join(frames) + ("," if len(frames) == 1 else "")
+    return (f"# built in memory when run {run.id[:8]} was recorded (no data file behind them):\n"
+            "# loaded from its snapshot, checked against the sha256 it recorded\n"
+            "from nbmlops.api import snapshot_frames as _nbmlops_snapshot_frames\n"
+            f"{targets} = _nbmlops_snapshot_frames({run.id!r}, {list(frames)!r})")
+
+
+def build_notebook(run: RunRecord, sl: RunSlice, frames: Sequence[str] = ()
+                   ) -> dict[str, Any]:
+    """The slice's exact code, then the ``frames`` built in memory loaded from the run's
+    snapshot, the run's params, the run's cell: a linear notebook."""
     cells = [_cell("markdown", f"Reproduction of run `{run.id}` ({run.experiment}"
                    f"{'/' + run.name if run.name else ''}), built from the cells it stood on "
                    f"in kernel session `{sl.session_id[:8]}`, in the order they ran.", 0),
@@ -144,6 +158,8 @@ def build_notebook(run: RunRecord, sl: RunSlice) -> dict[str, Any]:
         cells.append(_cell("code", f"# executed as [{count}]\n" + _strip_track(cell.code)
                            if not cell.code.lstrip().startswith("%%")
                            else _strip_track(cell.code), len(cells)))
+    if frames:
+        cells.append(_cell("code", _frames_cell(run, frames), len(cells)))
     cells.append(_cell("code", _parameters(run.params), len(cells), tags=("parameters",)))
     cells.append(_cell("code", f"{_track_line(run)}\n{run.code}", len(cells)))
     return {"cells": cells, "metadata": {
@@ -279,16 +295,19 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
     """Reproduce run ``run_id`` (see the module)."""
     original, sl = load_original(ws, run_id)
     path = output or ws.settings.project_root / FOLDER / f"{original.id[:8]}.ipynb"
-    write_notebook(build_notebook(original, sl), path)
+    workdir = _workdir(ws, original)
+    frames = tuple(in_memory_frames(original, [c.code for c in sl.cells], workdir))
+    write_notebook(build_notebook(original, sl, frames), path)
     if notebook_only:
-        return Reproduction(run_id=original.id, status="written", notebook=path)
+        return Reproduction(run_id=original.id, status="written", notebook=path,
+                            frames_loaded=frames)
     rep = tracking.start_run(ws, experiment=original.experiment,
                              name=f"reproduce {original.id[:8]}", kind="reproduce",
                              params={"run": original.id, "rtol": rtol},
                              tags={"reproduces": original.id}, notebook_path=str(path))
     try:
         executed = path.with_name(f"{path.stem}.executed.ipynb")
-        cwd, _ = restore(ws, original, _workdir(ws, original), path.with_name(f"{path.stem}.data"))
+        cwd, _ = restore(ws, original, workdir, path.with_name(f"{path.stem}.data"))
         then_sample = prediction_sample(ws, original)
         sample = None
         if then_sample is not None:
@@ -305,7 +324,8 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
             return Reproduction(run_id=original.id, status="failed", notebook=path,
                                 reproduction_run_id=rep.id,
                                 reproduced_run_id=None if again is None else again.id,
-                                causes=tuple(explain(sl, [], [])), error=why)
+                                causes=tuple(explain(sl, [], [])), error=why,
+                                frames_loaded=frames)
         diffs, changed, counts = compare(original, again, rtol,
                                          (then_sample, prediction_sample(ws, again)))
         packages = package_changes(original, again)
@@ -321,4 +341,4 @@ def reproduce(ws: Workspace, run_id: str, *, rtol: float = 0.0, notebook_only: b
     return Reproduction(run_id=original.id, status="differs" if diffs else "reproduced",
                         notebook=path, reproduction_run_id=rep.id, reproduced_run_id=again.id,
                         differences=tuple(diffs), causes=tuple(causes), compared=counts,
-                        packages=tuple(packages))
+                        packages=tuple(packages), frames_loaded=frames)

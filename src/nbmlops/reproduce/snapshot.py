@@ -18,6 +18,7 @@ to everything in the run's folder, with the snapshotted files put back as they w
 from __future__ import annotations
 
 import hashlib
+import keyword
 import pickle
 import shutil
 from collections.abc import Iterable, Mapping
@@ -28,7 +29,7 @@ from nbmlops import tracking
 from nbmlops._types import RunArtifact, RunRecord
 from nbmlops.artifacts import check_name
 from nbmlops.errors import ArtifactError
-from nbmlops.reproduce.journal import files_named
+from nbmlops.reproduce.journal import code_literals, files_named
 
 if TYPE_CHECKING:
     import ast
@@ -171,3 +172,80 @@ def take_snapshot(ws: Workspace, tree: ast.Module, names: Iterable[str],
     limit = None if asked else ws.settings.snapshot_max_bytes
     return take(ws, files=files_read(tree, plan, data),
                 frames=frames_read([*names, *data], namespace), limit=limit, cwd=Path.cwd())
+
+
+def snapshot_frames(run: RunRecord) -> dict[str, RunArtifact]:
+    """The frames a run's snapshot holds: name -> its artifact."""
+    return {a.name[len(FRAMES):]: a for a in run.artifacts
+            if a.kind == KIND and a.name.startswith(FRAMES)
+            and a.artifact.media_type == FRAME_MEDIA_TYPE}
+
+
+# what a string literal names when it is a data file that is gone now
+_DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".pq", ".feather",
+                  ".arrow", ".orc", ".xlsx", ".xls", ".h5", ".hdf5", ".hdf", ".pkl", ".pickle",
+                  ".npy", ".npz", ".gz", ".zip", ".bz2", ".xz", ".zst", ".xml", ".sqlite",
+                  ".db")
+
+
+def in_memory_frames(run: RunRecord, cells: Iterable[str], workdir: Path) -> list[str]:
+    """The run's snapshotted frames built in memory: no cell the frame depends on in the
+    slice (``cells``: their code, in the order they ran) names a data file (one that is in
+    ``workdir`` or the snapshot, or a path with a data file's suffix)."""
+    frames = snapshot_frames(run)
+    if not frames:
+        return []
+    kept = set(snapshot_files(run))
+    analysed = [code_literals(code) for code in cells]
+
+    def is_file(text: str) -> bool:
+        path = Path(text)
+        if text in kept or path.suffix.lower() in _DATA_SUFFIXES:
+            return True
+        try:
+            return (path if path.is_absolute() else workdir / path).is_file()
+        except (OSError, ValueError):
+            return False
+
+    found = []
+    for name in frames:
+        if not name.isidentifier() or keyword.iskeyword(name):
+            continue
+        need, from_file = {name}, False
+        for reads, binds, literals in reversed(analysed):
+            if need & set(binds):
+                if any(is_file(text) for text in literals):
+                    from_file = True
+                    break
+                need |= set(reads)
+        if not from_file:
+            found.append(name)
+    return found
+
+
+def load_frames(ws: Workspace, run: RunRecord, names: Iterable[str]) -> tuple[Any, ...]:
+    """The frames ``names`` of the run's snapshot, in order: each read from the artifact
+    store and checked against the sha256 the run recorded, unpickled only if it names
+    nothing but data types, and refused unless it is a DataFrame, Series or array."""
+    from nbmlops.errors import ReproduceError
+    from nbmlops.registry import load_data_pickle
+
+    frames = snapshot_frames(run)
+    out = []
+    for name in names:
+        art = frames.get(name)
+        if art is None:
+            raise ReproduceError(f"run {run.id[:8]} kept no snapshot of the frame {name!r}",
+                                 run_id=run.id)
+        data = ws.artifacts.read_bytes(art.artifact.sha256)  # checks the bytes' sha256
+        if hashlib.sha256(data).hexdigest() != art.artifact.sha256:
+            raise ReproduceError(f"the snapshot of frame {name!r} of run {run.id[:8]} does "
+                                 "not match the sha256 it recorded; not loaded", run_id=run.id)
+        value = load_data_pickle(data, reference=f"the snapshot of frame {name!r} of run "
+                                                 f"{run.id[:8]}")
+        if not tracking.is_dataset(value):
+            raise ReproduceError(f"the snapshot of frame {name!r} of run {run.id[:8]} holds "
+                                 f"a {type(value).__name__}, not a frame; not loaded",
+                                 run_id=run.id)
+        out.append(value)
+    return tuple(out)

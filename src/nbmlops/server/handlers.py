@@ -36,7 +36,7 @@ from nbmlops.errors import (
     StoreError,
 )
 from nbmlops.server import payloads as p
-from nbmlops.server import reads
+from nbmlops.server import reads, reproducing
 from nbmlops.server.schema import check
 
 PREFIX = "/nbmlops/api"
@@ -93,6 +93,8 @@ def status_for(exc: BaseException) -> tuple[int, str]:
         return exc.status_code, exc.log_message or exc.reason or "request refused"
     if isinstance(exc, RunNotFoundError | ModelNotFoundError | DeploymentError):
         return 404, str(exc)
+    if isinstance(exc, reproducing.AlreadyRunning):  # 409 for this run, 429 for the server
+        return exc.status, str(exc)
     if isinstance(exc, ApprovalError):  # one's own request, a decided or stale one
         return 409, str(exc)
     if isinstance(exc, PermissionDeniedError):  # team mode: the database said no
@@ -361,6 +363,29 @@ class RunSliceHandler(ApiHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         await self.reply(reads.run_slice, run_id)
+
+
+class ReproduceHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {
+        "get": Operation(
+            "The run's reproduction started from this server: running (with the time so "
+            "far), then reproduced, differs (what, and the likely causes) or failed; idle "
+            "when none was started", p.Reproduction),
+        "post": Operation(
+            "Start reproducing the run in the background (a fresh kernel runs its slice; "
+            "one reproduction per run at a time: 409 while one runs; 400 for a run without "
+            "a slice)", p.Reproduction, body=p.ReproduceRequest)}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        await self.reply(reproducing.status, run_id)
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        body = self.body(p.ReproduceRequest)
+        await self.reply(reproducing.start, run_id, body)
 
 
 class ExperimentsHandler(ApiHandler):
@@ -713,6 +738,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs/{run_id}/artifact", ArtifactHandler),
     Route("/metric-keys", MetricKeysHandler),
     Route("/runs/{run_id}/slice", RunSliceHandler),
+    Route("/runs/{run_id}/reproduce", ReproduceHandler),
     Route("/experiments", ExperimentsHandler),
     Route("/compare", CompareHandler),
     Route("/compare/curves", CurvesHandler),

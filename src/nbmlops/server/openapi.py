@@ -23,6 +23,9 @@ _ERRORS = {
     "403": "not authenticated (a Jupyter token or login cookie; the XSRF token for a "
            "cookie-authenticated write)",
     "404": "no such run, model, version, alias or deployment",
+    "409": "the request conflicts with what is under way (a decided approval request, a "
+           "reproduction of the run already running)",
+    "429": "too many reproductions are running in this server at once",
     "503": "the nbmlops store cannot be opened",
 }
 

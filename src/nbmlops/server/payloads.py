@@ -165,6 +165,41 @@ class RunSlice(TypedDict):
     reproduce: str | None
 
 
+ReproductionState = Literal["idle", "running", "reproduced", "differs", "failed"]
+
+
+class ReproduceRequest(TypedDict):
+    """Reproduce the run in the path in a fresh kernel: metrics must be equal, or within
+    ``rtol`` (a relative tolerance, 0 or more; default 0)."""
+
+    rtol: NotRequired[float]
+
+
+class Reproduction(TypedDict):
+    """A run's reproduction started from this server: ``idle`` (none started here),
+    ``running`` (``elapsed_s`` so far), then ``reproduced``, ``differs`` (``differences``
+    and their likely ``causes``) or ``failed`` (``error``: the notebook raised, or the
+    reproduction could not run). ``frames_loaded``: frames built in memory, loaded from the
+    run's snapshot rather than rebuilt. ``summary`` is what ``nbmlops reproduce`` prints;
+    ``reproduction_run_id`` the run (kind ``reproduce``) that records it."""
+
+    run_id: str
+    state: ReproductionState
+    rtol: float | None
+    started: str | None
+    finished: str | None
+    elapsed_s: float | None
+    summary: str | None
+    differences: list[str]
+    causes: list[str]
+    packages: list[str]
+    error: str | None
+    reproduction_run_id: str | None
+    reproduced_run_id: str | None
+    notebook: str | None
+    frames_loaded: list[str]
+
+
 class Experiment(TypedDict):
     id: int
     name: str
