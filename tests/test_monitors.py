@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 import nbmlops
-from nbmlops.monitoring.monitors import read_counters, window_health
+from nbmlops.serving.manage import read_counters, traffic_figures
 from tests.shell import one_line_error, run
 from tests.test_cli import NBMLOPS
 from tests.test_serving import FEATURES, V1, Client, X
@@ -303,13 +303,13 @@ def test_health_from_prometheus_counters() -> None:
                         'le="0.25"} 189.0\n'
                         'nbmlops_request_duration_seconds_bucket{endpoint="/predict",'
                         'le="+Inf"} 190.0\n')
-    health = window_health(now, before)
+    health = traffic_figures(now, before)
     assert health["requests"] == 100
     assert health["server_errors"] == 10
     assert health["error_rate"] == pytest.approx(0.1)
     assert health["p99_ms"] == pytest.approx(250.0)
     # a restarted server's counters start again: counted from its start
-    assert window_health(before, now)["requests"] == 90
+    assert traffic_figures(before, now)["requests"] == 90
 
 
 def test_an_incident_runs_the_retraining_job_on_its_window(served: dict[str, Any]) -> None:

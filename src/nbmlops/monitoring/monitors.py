@@ -406,10 +406,9 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
                                    version=version, empty_ok=True)
         found.rows = len(window.frame)
         found.details["window"] = window.label
-        health = _health(deployment, previous, opener=opener)
-        if health is not None:
-            found.details["health"] = health
-            found.reasons += _health_reasons(spec, health)
+        health = _health(deployment, previous)
+        found.details["health"] = health
+        found.reasons += _health_reasons(spec, health)
         drift_run = None
         judged = found.rows >= spec.min_rows or not spec.drift  # min_rows is drift's need
         if spec.drift and judged:
@@ -608,86 +607,21 @@ def _run_on_alert(action: str, spec: MonitorSpec, check: NewMonitorCheck,
 
 # --- health from the server's metrics ---------------------------------------------------------
 
-_SAMPLE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
-_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+def _health(deployment: Deployment, previous: MonitorCheck | None) -> dict[str, Any]:
+    """The server's health over the window: the change in its ``/metrics`` counters since
+    the previous check (serving's reading of them), or why they cannot be read."""
+    from nbmlops.serving import manage
 
-
-def read_counters(text: str) -> dict[str, float]:
-    """The /predict figures of a Prometheus scrape: requests, server errors, client errors
-    and the latency histogram's cumulative buckets (``le:SECONDS``)."""
-    out: dict[str, float] = {"requests": 0.0, "server_errors": 0.0, "client_errors": 0.0}
-    for line in text.splitlines():
-        m = _SAMPLE.match(line)
-        if m is None or line.startswith("#"):
-            continue
-        name, labels, value = m.group(1), dict(_LABEL.findall(m.group(2) or "")), m.group(3)
-        if labels.get("endpoint") != "/predict":
-            continue
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        if name == "nbmlops_requests_total":
-            out["requests"] += number
-            status = labels.get("status", "")
-            if status.startswith("5"):
-                out["server_errors"] += number
-            elif status.startswith("4"):
-                out["client_errors"] += number
-        elif name == "nbmlops_request_duration_seconds_bucket" and "le" in labels:
-            out[f"le:{labels['le']}"] = out.get(f"le:{labels['le']}", 0.0) + number
-    return out
-
-
-def window_health(now: Mapping[str, float], before: Mapping[str, float] | None
-                  ) -> dict[str, Any]:
-    """Requests, error rates and p99 (ms) between two scrapes (a restarted server's
-    counters start again: then its counts since the start)."""
-    if before is None or now.get("requests", 0.0) < before.get("requests", 0.0):
-        before = {}
-    delta = {k: v - before.get(k, 0.0) for k, v in now.items()}
-    requests = delta.get("requests", 0.0)
-    out: dict[str, Any] = {"requests": int(requests),
-                           "server_errors": int(delta.get("server_errors", 0.0)),
-                           "client_errors": int(delta.get("client_errors", 0.0)),
-                           "error_rate": None, "p99_ms": None, "counters": dict(now)}
-    if requests > 0:
-        out["error_rate"] = delta.get("server_errors", 0.0) / requests
-        buckets = sorted(((float(k[3:]), v) for k, v in delta.items() if k.startswith("le:")),
-                         key=lambda kv: kv[0])
-        total = buckets[-1][1] if buckets else 0.0
-        for bound, count in buckets:
-            if total and count >= 0.99 * total:
-                out["p99_ms"] = None if math.isinf(bound) else bound * 1000.0
-                out["p99_above_ms"] = (buckets[-2][0] * 1000.0 if math.isinf(bound)
-                                       and len(buckets) > 1 else None)
-                break
-    return out
-
-
-def _health(deployment: Deployment, previous: MonitorCheck | None, *,
-            opener: Callable[..., Any]) -> dict[str, Any] | None:
-    """The server's health over the window, or None when it is not running."""
-    if deployment.status != "running":
-        return {"reachable": False, "detail": f"deployment {deployment.name} is "
-                f"{deployment.status}"}
-    headers = {}
-    token = os.environ.get(deployment.token_env) if deployment.token_env else None
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(deployment.url.rstrip("/") + "/metrics", headers=headers)
+    text, why = manage.scrape(deployment, timeout=10.0)
+    if text is None:
+        return {"reachable": False, "detail": why}
     try:
-        with opener(request, timeout=10) as response:
-            text = response.read().decode("utf-8", errors="replace")
-    except urllib.error.HTTPError as exc:
-        return {"reachable": False, "detail": f"/metrics answered HTTP {exc.code}"
-                + (" (set the deployment's token variable "
-                   f"{deployment.token_env})" if exc.code == 401 else "")}
-    except (OSError, ValueError) as exc:
-        return {"reachable": False,
-                "detail": f"/metrics: {getattr(exc, 'reason', exc)}"}
+        counters = manage.read_counters(text)
+    except ValueError as exc:
+        return {"reachable": False, "detail": f"/metrics is not Prometheus text ({exc})"}
     before = (previous.details.get("health") or {}).get("counters") if previous else None
-    return {"reachable": True, **window_health(read_counters(text), before)}
+    return {"reachable": True, **manage.traffic_figures(counters, before),
+            "counters": counters}
 
 
 def _health_reasons(spec: MonitorSpec, health: Mapping[str, Any]) -> list[str]:
@@ -715,6 +649,6 @@ def history(ws: Workspace, monitor: str | None = None, *, limit: int | None = 50
     return ws.store.list_monitor_checks(monitor=monitor, limit=limit).items
 
 
-__all__ = ["ALERT_EXIT", "Alert", "CheckResult", "CreatedMonitor", "Delivery", "MonitorSpec", "create",
-           "from_dict", "history", "load", "parse_alert", "parse_on_alert", "read_counters",
-           "run_check", "window_health"]
+__all__ = ["ALERT_EXIT", "Alert", "CheckResult", "CreatedMonitor", "Delivery", "MonitorSpec",
+           "create", "from_dict", "history", "load", "parse_alert", "parse_on_alert",
+           "run_check"]

@@ -19,10 +19,10 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nbmlops._types import Actor, Deployment
 from nbmlops.config import settings_env
@@ -228,57 +228,81 @@ def _quantile(buckets: Sequence[tuple[float, float]], q: float) -> float | None:
     return None
 
 
-def read_traffic(text: str) -> dict[str, object]:
-    """``/predict``'s requests, errors, rows and latency from a Prometheus scrape of the
-    model server (its counters since it started)."""
+def read_counters(text: str) -> dict[str, float]:
+    """``/predict``'s counters in a Prometheus scrape of the model server, as they stand
+    since it started: ``requests``, ``client_errors`` (4xx), ``server_errors`` (5xx),
+    ``rows``, ``latency_sum`` (seconds), ``version`` (when it says) and the latency
+    histogram's cumulative buckets as ``le:<seconds>``. ValueError for what is not
+    Prometheus text."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    requests = client_errors = server_errors = rows = latency_sum = 0.0
-    version: int | None = None
-    buckets: dict[float, float] = {}
+    out = {"requests": 0.0, "client_errors": 0.0, "server_errors": 0.0, "rows": 0.0,
+           "latency_sum": 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels, value = sample.labels, float(sample.value)
             if sample.name == "nbmlops_predicted_rows_total":
-                rows += value
+                out["rows"] += value
             elif sample.name == "nbmlops_model_version":
-                version = int(value)
+                out["version"] = value
             if labels.get("endpoint") != "/predict":
                 continue
             if sample.name == "nbmlops_requests_total":
-                requests += value
+                out["requests"] += value
                 status = labels.get("status", "")
                 if status.startswith("5"):
-                    server_errors += value
+                    out["server_errors"] += value
                 elif status.startswith("4"):
-                    client_errors += value
+                    out["client_errors"] += value
             elif sample.name == "nbmlops_request_duration_seconds_bucket":
-                bound = float(labels["le"])
-                buckets[bound] = buckets.get(bound, 0.0) + value
+                key = f"le:{float(labels['le'])!r}"
+                out[key] = out.get(key, 0.0) + value
             elif sample.name == "nbmlops_request_duration_seconds_sum":
-                latency_sum += value
-    cumulative = sorted(buckets.items())
+                out["latency_sum"] += value
+    return out
+
+
+def traffic_figures(now: Mapping[str, float], before: Mapping[str, float] | None = None
+                    ) -> dict[str, Any]:
+    """Requests, errors, rows, the error rate (5xx over requests) and mean/p50/p99 latency
+    (ms; p50 and p99 are the bounds of their histogram buckets) between two scrapes'
+    counters (``before`` None: since the server started; counters that went down mean it
+    restarted, and count from its start)."""
+    if before is None or now.get("requests", 0.0) < before.get("requests", 0.0):
+        before = {}
+    delta = {k: v - before.get(k, 0.0) for k, v in now.items() if k != "version"}
+    requests = delta.get("requests", 0.0)
+    cumulative = sorted((float(k[3:]), v) for k, v in delta.items() if k.startswith("le:"))
     p50, p99 = _quantile(cumulative, 0.5), _quantile(cumulative, 0.99)
-    return {"requests": int(requests), "client_errors": int(client_errors),
-            "server_errors": int(server_errors), "rows": int(rows), "version": version,
-            "mean_ms": latency_sum / requests * 1000.0 if requests else None,
+    finite = [b for b, _ in cumulative if b != float("inf")]
+    return {"requests": int(requests), "client_errors": int(delta.get("client_errors", 0.0)),
+            "server_errors": int(delta.get("server_errors", 0.0)),
+            "rows": int(delta.get("rows", 0.0)),
+            "version": None if "version" not in now else int(now["version"]),
+            "error_rate": delta.get("server_errors", 0.0) / requests if requests else None,
+            "mean_ms": delta.get("latency_sum", 0.0) / requests * 1000.0 if requests else None,
             "p50_ms": None if p50 is None else p50 * 1000.0,
-            "p99_ms": None if p99 is None else p99 * 1000.0}
+            "p99_ms": None if p99 is None else p99 * 1000.0,
+            # p99 past the last finite bucket: at least that long
+            "p99_above_ms": finite[-1] * 1000.0 if requests and p99 is None and finite
+            else None}
 
 
-def traffic(ws: Workspace, name: str, *, timeout: float = TRAFFIC_TIMEOUT_S
-            ) -> dict[str, object]:
-    """A running deployment's traffic as its server's ``/metrics`` counts it (read with
-    its bearer token from the variable it names); ``reachable`` False with ``detail``
-    saying why when it cannot be read (stopped, not answering, refused)."""
-    deployment = ws.store.get_deployment(name)
-    out: dict[str, object] = {"name": deployment.name, "reachable": False, "detail": None,
-                              "requests": None, "client_errors": None, "server_errors": None,
-                              "rows": None, "version": None, "mean_ms": None,
-                              "p50_ms": None, "p99_ms": None}
+def read_traffic(text: str) -> dict[str, Any]:
+    """``/predict``'s requests, errors, rows and latency from a Prometheus scrape of the
+    model server (its counters since it started)."""
+    figures = traffic_figures(read_counters(text))
+    return {k: figures[k] for k in ("requests", "client_errors", "server_errors", "rows",
+                                     "version", "mean_ms", "p50_ms", "p99_ms")}
+
+
+def scrape(deployment: Deployment, *, timeout: float = TRAFFIC_TIMEOUT_S
+           ) -> tuple[str | None, str | None]:
+    """The running deployment's ``/metrics`` text (read with the bearer token from the
+    variable it names), or None and why it cannot be read (stopped, not answering,
+    refused)."""
     if deployment.status != "running":
-        out["detail"] = f"deployment {deployment.name} is {deployment.status}"
-        return out
+        return None, f"deployment {deployment.name} is {deployment.status}"
     headers = {}
     token = os.environ.get(deployment.token_env) if deployment.token_env else None
     if token:
@@ -286,14 +310,27 @@ def traffic(ws: Workspace, name: str, *, timeout: float = TRAFFIC_TIMEOUT_S
     request = urllib.request.Request(deployment.url.rstrip("/") + "/metrics", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read(4_000_000).decode("utf-8", errors="replace")
+            return response.read(4_000_000).decode("utf-8", errors="replace"), None
     except urllib.error.HTTPError as exc:
-        out["detail"] = f"/metrics answered HTTP {exc.code}" + (
-            f" (set the token variable {deployment.token_env} where Jupyter runs)"
+        return None, f"/metrics answered HTTP {exc.code}" + (
+            f" (set the token variable {deployment.token_env} where this runs)"
             if exc.code == 401 else "")
-        return out
     except (OSError, ValueError) as exc:
-        out["detail"] = f"/metrics cannot be read: {getattr(exc, 'reason', exc)}"
+        return None, f"/metrics cannot be read: {getattr(exc, 'reason', exc)}"
+
+
+def traffic(ws: Workspace, name: str, *, timeout: float = TRAFFIC_TIMEOUT_S
+            ) -> dict[str, object]:
+    """A running deployment's traffic as its server's ``/metrics`` counts it;
+    ``reachable`` False with ``detail`` saying why when it cannot be read."""
+    deployment = ws.store.get_deployment(name)
+    out: dict[str, object] = {"name": deployment.name, "reachable": False, "detail": None,
+                              "requests": None, "client_errors": None, "server_errors": None,
+                              "rows": None, "version": None, "mean_ms": None,
+                              "p50_ms": None, "p99_ms": None}
+    text, why = scrape(deployment, timeout=timeout)
+    if text is None:
+        out["detail"] = why
         return out
     try:
         out.update(read_traffic(text), reachable=True)
