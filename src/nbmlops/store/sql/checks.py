@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
@@ -38,6 +38,7 @@ from nbmlops.store.sql.plumbing import (
 )
 
 _FEATURE, _PREDICTION = "feature", "prediction"
+T = TypeVar("T")
 
 
 def _number(value: float | None) -> float | None:
@@ -92,14 +93,7 @@ class SqlDriftChecks(SqlBase):
                 expression=str(check.drifted_columns))
 
         def work(conn: Connection) -> DriftCheck:
-            kind = _run_kind(conn, check.run_id)
-            if kind != "drift":
-                raise RunNotFoundError(check.run_id, reason=f"it is a {kind} run, not a "
-                                       "drift run: record the check by the run that made it")
-            if conn.execute(select(drift_checks_t.c.run_id).where(
-                    drift_checks_t.c.run_id == check.run_id)).scalar() is not None:
-                raise RunNotFoundError(check.run_id, reason="that run has its drift check "
-                                       "already; a new check is a new run")
+            made_by(conn, check.run_id, "drift", drift_checks_t)
             conn.execute(insert(drift_checks_t).values(
                 run_id=check.run_id, time=check.time, reference=check.reference,
                 current=check.current, model=check.model,
@@ -155,15 +149,8 @@ class SqlDriftChecks(SqlBase):
         cond = and_(*where) if where else None
 
         def work(conn: Connection) -> RecordPage[DriftCheck]:
-            ids = select(drift_checks_t.c.run_id).order_by(
-                drift_checks_t.c.time.desc(), drift_checks_t.c.run_id.desc())
-            count = select(func.count()).select_from(drift_checks_t)
-            if cond is not None:
-                ids, count = ids.where(cond), count.where(cond)
-            page = conn.execute(_paged(ids, limit, offset)).scalars().all()
-            return RecordPage(items=tuple(self._drift_checks(conn, list(page))),
-                              total=int(conn.execute(count).scalar_one()), limit=limit,
-                              offset=offset)
+            return newest_page(conn, drift_checks_t, drift_checks_t.c.time, cond, limit,
+                               offset, lambda ids: self._drift_checks(conn, ids))
 
         return self._read(work)
 
@@ -206,10 +193,37 @@ class SqlDriftChecks(SqlBase):
         return out
 
 
+def made_by(conn: Connection, run_id: str, kind: str, table: Any) -> None:
+    """Check that run ``run_id`` is of ``kind`` and has no record in ``table`` yet (a
+    check is recorded once, by the run that made it); RunNotFoundError saying which not."""
+    found = _run_kind(conn, run_id)
+    if found != kind:
+        raise RunNotFoundError(run_id, reason=f"it is a {found} run, not a {kind} run: "
+                               "record the check by the run that made it")
+    if conn.execute(select(table.c.run_id).where(table.c.run_id == run_id)
+                    ).scalar() is not None:
+        raise RunNotFoundError(run_id, reason=f"that run has its {kind} check already; a "
+                               "new check is a new run")
+
+
 def _paged(stmt: Select[Any], limit: int | None, offset: int) -> Select[Any]:
     if limit is not None:
         stmt = stmt.limit(limit)
     return stmt.offset(offset) if offset else stmt
+
+
+def newest_page(conn: Connection, table: Any, time: Any, cond: ColumnElement[bool] | None,
+                limit: int | None, offset: int, load: Callable[[list[str]], list[T]]
+                ) -> RecordPage[T]:
+    """A page of ``table``'s records keyed by ``run_id``, newest first by ``time`` (then
+    by id), with the count of all that match ``cond``; ``load`` reads the page's ids."""
+    ids = select(table.c.run_id).order_by(time.desc(), table.c.run_id.desc())
+    count = select(func.count()).select_from(table)
+    if cond is not None:
+        ids, count = ids.where(cond), count.where(cond)
+    page = conn.execute(_paged(ids, limit, offset)).scalars().all()
+    return RecordPage(items=tuple(load(list(page))),
+                      total=int(conn.execute(count).scalar_one()), limit=limit, offset=offset)
 
 
 class SqlJobRuns(SqlBase):
@@ -280,16 +294,9 @@ class SqlJobRuns(SqlBase):
         _page_args(limit, offset)
 
         def work(conn: Connection) -> RecordPage[JobRun]:
-            ids = select(job_runs_t.c.run_id).order_by(job_runs_t.c.start_time.desc(),
-                                                       job_runs_t.c.run_id.desc())
-            count = select(func.count()).select_from(job_runs_t)
-            if job is not None:
-                ids = ids.where(job_runs_t.c.job == job)
-                count = count.where(job_runs_t.c.job == job)
-            page = conn.execute(_paged(ids, limit, offset)).scalars().all()
-            return RecordPage(items=tuple(self._job_runs(conn, list(page))),
-                              total=int(conn.execute(count).scalar_one()), limit=limit,
-                              offset=offset)
+            return newest_page(conn, job_runs_t, job_runs_t.c.start_time,
+                               None if job is None else job_runs_t.c.job == job, limit,
+                               offset, lambda ids: self._job_runs(conn, ids))
 
         return self._read(work)
 

@@ -12,12 +12,12 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Connection
 
 from nbmlops._types import MonitorCheck, NewMonitorCheck, RecordPage, utc
-from nbmlops.errors import QueryError, RunNotFoundError
-from nbmlops.store.sql.checks import _page_args, _paged, _run_kind
+from nbmlops.errors import QueryError
+from nbmlops.store.sql.checks import _page_args, made_by, newest_page
 from nbmlops.store.sql.plumbing import SqlBase, chunks, monitor_checks_t, runs_t
 
 _STATUSES = ("ok", "alert", "skipped")
@@ -39,14 +39,7 @@ class SqlMonitorChecks(SqlBase):
                              allow_nan=False, default=str)
 
         def work(conn: Connection) -> MonitorCheck:
-            kind = _run_kind(conn, check.run_id)
-            if kind != "monitor":
-                raise RunNotFoundError(check.run_id, reason=f"it is a {kind} run, not a "
-                                       "monitor run: record the check by the run that made it")
-            if conn.execute(select(monitor_checks_t.c.run_id).where(
-                    monitor_checks_t.c.run_id == check.run_id)).scalar() is not None:
-                raise RunNotFoundError(check.run_id, reason="that run has its check already; "
-                                       "a new check is a new run")
+            made_by(conn, check.run_id, "monitor", monitor_checks_t)
             start = conn.execute(select(runs_t.c.start_time).where(
                 runs_t.c.id == check.run_id)).scalar_one()
             conn.execute(insert(monitor_checks_t).values(
@@ -66,16 +59,10 @@ class SqlMonitorChecks(SqlBase):
         _page_args(limit, offset)
 
         def work(conn: Connection) -> RecordPage[MonitorCheck]:
-            ids = select(monitor_checks_t.c.run_id).order_by(
-                monitor_checks_t.c.time.desc(), monitor_checks_t.c.run_id.desc())
-            count = select(func.count()).select_from(monitor_checks_t)
-            if monitor is not None:
-                ids = ids.where(monitor_checks_t.c.monitor == monitor)
-                count = count.where(monitor_checks_t.c.monitor == monitor)
-            page = conn.execute(_paged(ids, limit, offset)).scalars().all()
-            return RecordPage(items=tuple(self._monitor_checks(conn, list(page))),
-                              total=int(conn.execute(count).scalar_one()), limit=limit,
-                              offset=offset)
+            return newest_page(conn, monitor_checks_t, monitor_checks_t.c.time,
+                               None if monitor is None
+                               else monitor_checks_t.c.monitor == monitor,
+                               limit, offset, lambda ids: self._monitor_checks(conn, ids))
 
         return self._read(work)
 
