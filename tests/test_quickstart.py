@@ -116,6 +116,10 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
 
     # the %drift section: next month's spend drifted from churn/1's training sample; what the
     # deployment served is checked against the version it serves, predictions included
+    # the %monitor section: one check of a day of traffic, nothing wrong
+    (watched,) = nbmlops.monitor_checks("churn")
+    assert (watched.status, watched.incident, watched.model) == ("ok", None, "churn/1")
+    assert watched.rows >= 1000
     checks = nbmlops.runs("drift", sort="start")
     assert list(checks["status"]) == ["finished", "finished"]
     monthly, served_check = (nbmlops.get_run(r) for r in checks.run_id)

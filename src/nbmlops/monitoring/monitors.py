@@ -417,6 +417,7 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
             report = judge(ws, model_side(ws, version.reference), window,
                            tests=spec.tests, threshold=spec.threshold, share=spec.share,
                            familywise=spec.significance,
+                           experiment=EXPERIMENT,  # beside its check, not in "drift"
                            name=f"drift {deployment.name} (monitor {spec.name})",
                            parent_run_id=run.id)
             drift_run = report.run_id
