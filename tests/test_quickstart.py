@@ -118,7 +118,8 @@ def test_quickstart_runs_under_papermill_and_records_its_runs(store_env: Path) -
     # deployment served is checked against the version it serves, predictions included
     # the %monitor section: one check of a day of traffic, nothing wrong
     (watched,) = nbmlops.monitor_checks("churn")
-    assert (watched.status, watched.incident, watched.model) == ("ok", None, "churn/1")
+    assert (watched.status, watched.incident, watched.model) == ("ok", None, "churn/1"), \
+        watched.reasons
     assert watched.rows >= 100  # the test set, answered by churn/1 (min_rows 100)
     checks = nbmlops.runs("drift", sort="start")
     assert list(checks["status"]) == ["finished", "finished"]
