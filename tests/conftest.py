@@ -149,3 +149,20 @@ def shell(ipython_shell, store_env: Path):  # type: ignore[no-untyped-def]
     yield ipython_shell
     ipython_shell.run_cell("%unload_ext nbmlops")
     ipython_shell.reset(new_session=False)
+
+
+@pytest.fixture
+def kernel(store_env: Path) -> Iterator[Any]:
+    """A real Jupyter kernel started in the project folder, as JupyterLab starts one."""
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    env = {**os.environ, "JPY_SESSION_NAME": str(store_env / "project" / "lab.ipynb")}
+    km.start_kernel(env=env, cwd=str(store_env / "project"))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=120)  # a busy machine starts kernels slowly
+    yield km, kc
+    kc.stop_channels()
+    if km.is_alive():
+        km.shutdown_kernel(now=True)

@@ -7,12 +7,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
 
 import nbmlops
 from nbmlops import api
@@ -31,20 +29,6 @@ def execute(kc: BlockingKernelClient, code: str, cell_id: str) -> dict:  # type:
         if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
             assert reply["content"]["status"] == "ok", reply["content"]
             return reply["content"]  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def kernel(store_env: Path) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
-    km = KernelManager(kernel_name="python3")
-    env = {**os.environ, "JPY_SESSION_NAME": str(store_env / "project" / "lab.ipynb")}
-    km.start_kernel(env=env, cwd=str(store_env / "project"))
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=120)
-    yield km, kc
-    kc.stop_channels()
-    if km.is_alive():
-        km.shutdown_kernel(now=True)
 
 
 def run_named(name: str):  # type: ignore[no-untyped-def]

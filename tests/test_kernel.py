@@ -7,13 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
 
 import nbmlops
 from nbmlops import api
@@ -97,18 +95,6 @@ def test_failing_cell_fails_papermill_and_is_recorded(store_env: Path) -> None:
     assert "ValueError: schema mismatch" in (rec.error or "")
 
 
-@pytest.fixture
-def kernel(store_env: Path) -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
-    km = KernelManager(kernel_name="python3")
-    env = {**os.environ, "JPY_SESSION_NAME": str(store_env / "project" / "lab.ipynb")}
-    km.start_kernel(env=env, cwd=str(store_env / "project"))
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=60)
-    yield km, kc
-    kc.stop_channels()
-    if km.is_alive():
-        km.shutdown_kernel(now=True)
 
 
 def execute(kc: BlockingKernelClient, code: str, cell_id: str | None = None,
