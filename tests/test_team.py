@@ -104,10 +104,13 @@ def _model() -> Any:
     return LogisticRegression().fit(X, [0, 1] * 5)
 
 
-def _request(team: Team, alias: str, *, by: str = "requester") -> ApprovalRequest:
-    """A protected alias (protected by the owner) and an open request to move it, opened by
-    ``by`` (a reader cannot open one: the request is recorded as theirs by the owner)."""
-    team.owner.protect_alias("churn", alias, approvals=1, actor=Actor(user=None, host=None))
+def _request(team: Team, alias: str, *, by: str = "requester",
+             role: str | None = None) -> ApprovalRequest:
+    """A protected alias (protected by the owner, asking ``role`` of approvers) and an open
+    request to move it, opened by ``by`` (a reader cannot open one: the request is recorded
+    as theirs by the owner)."""
+    team.owner.protect_alias("churn", alias, approvals=1, role=role,
+                             actor=Actor(user=None, host=None))
     if by in ("reader",):
         with sa.create_engine(team.owner_url).begin() as conn:
             conn.execute(sa.text("ALTER TABLE approval_requests DISABLE TRIGGER "
@@ -162,6 +165,7 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {  # reader, writer, approver, 
     "request protected move": (W, "ok", "ok", "ok"),
     "approve another's request": (A, A, "ok", "ok"),
     "approve one's own": ("refused:own",) * 4,  # type: ignore[dict-item]
+    "approve an admin-protected request": (A, A, AD, "ok"),  # protect --role admin
     "reject": (A, A, "ok", "ok"),
     "protect": (AD, AD, AD, "ok"),
     "add a member": (AD, AD, AD, "ok"),
@@ -172,7 +176,8 @@ EXPECTED: dict[str, tuple[str, str, str, str]] = {  # reader, writer, approver, 
 
 
 def _steps(team: Team, role: str, model: Any, other: ApprovalRequest, own: ApprovalRequest,
-           rejected: ApprovalRequest) -> dict[str, Callable[[], Any]]:
+           rejected: ApprovalRequest, for_admins: ApprovalRequest
+           ) -> dict[str, Callable[[], Any]]:
     """Each action of the matrix, as ``role`` does it through the API."""
     def track() -> None:
         with nbmlops.track("matrix", f"by-{role}"):
@@ -189,6 +194,8 @@ def _steps(team: Team, role: str, model: Any, other: ApprovalRequest, own: Appro
             "churn", f"p-other-{role}", request=other.id),
         "approve one's own": lambda: nbmlops.approve("churn", f"p-own-{role}",
                                                      request=own.id),
+        "approve an admin-protected request": lambda: nbmlops.approve(
+            "churn", f"p-admin-{role}", request=for_admins.id),
         "reject": lambda: nbmlops.reject("churn", f"p-reject-{role}", request=rejected.id),
         "protect": lambda: nbmlops.protect_alias("churn", f"c-{role}"),
         "add a member": lambda: nbmlops.team_add(f"new_{role}_{tag}", "reader"),
@@ -207,9 +214,11 @@ def test_the_authorization_matrix_through_the_api(team: Team,
         other = _request(team, f"p-other-{role}")
         rejected = _request(team, f"p-reject-{role}")
         own = _request(team, f"p-own-{role}", by=role)
+        for_admins = _request(team, f"p-admin-{role}", role="admin")
         before = team.events()
 
-        for action, step in _steps(team, role, model, other, own, rejected).items():
+        for action, step in _steps(team, role, model, other, own, rejected,
+                                   for_admins).items():
             events = team.events()
             outcome = _outcome(step)
             got[action].append(outcome)
@@ -227,6 +236,13 @@ def test_the_authorization_matrix_through_the_api(team: Team,
     lines += [f"{a:<{width}}  " + "  ".join(f"{o:<16}" for o in got[a]) for a in EXPECTED]
     print("\nauthorization matrix (API, PostgreSQL login roles):\n" + "\n".join(lines))
     assert got == {a: list(e) for a, e in EXPECTED.items()}
+    # an admin-protected alias: only the admin's approval moved it; the others left no vote
+    for_admins = {r.alias: (r.status, len(r.votes)) for r in
+                  team.owner.list_requests("churn", status=None) if r.alias.startswith("p-admin")}
+    assert for_admins == {"p-admin-reader": ("open", 0), "p-admin-writer": ("open", 0),
+                          "p-admin-approver": ("open", 0), "p-admin-admin": ("approved", 1)}
+    assert "p-admin-admin" in team.owner.get_model_version("churn", version=2).aliases
+    assert "p-admin-approver" not in team.owner.get_model_version("churn", version=2).aliases
     # what the reader could not do left no run, no version, no alias
     assert nbmlops.runs("matrix")["name"].tolist() == ["by-admin", "by-approver", "by-writer"]
     assert {m.name for m in team.owner.list_models()} == {"churn", "m-writer", "m-approver",
@@ -492,3 +508,87 @@ def test_the_magics_say_the_role_in_one_line(team: Team, shell: Any, capsys: Any
     shown = one_line_error(shell, capsys, "%register --promote churn 1 staging")
     assert f"needs the nbmlops_writer role (you are {team.users['reader']})" in shown
     assert team.owner.get_model_version("churn", version=1).aliases == ()
+
+
+def _admin_protected(team: Team) -> ApprovalRequest:
+    """churn v1, v2; production protected asking approvers for ``admin`` (by an admin, from
+    the CLI); an open request by the requester to move it to v2."""
+    actor = Actor(user=None, host=None)
+    for n in (1, 2):
+        team.store("requester").create_model_version(new_version(n=n), actor=actor)
+    protect = subprocess.run([NBMLOPS, "models", "protect", "churn", "production", "--role",
+                              "admin", "--approvals", "1"], capture_output=True, text=True,
+                             timeout=120, env={**os.environ, "NBMLOPS_STORE": team.url("admin")})
+    assert protect.returncode == 0, protect.stderr
+    assert team.owner.get_protection("churn", "production").role == "admin"  # type: ignore[union-attr]
+    request = team.store("requester").set_alias("churn", "production", 2, actor=actor)
+    assert isinstance(request, ApprovalRequest)
+    return request
+
+
+def test_a_protections_role_is_enforced_by_the_database(team: Team, shell: Any, capsys: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`protect --role admin`: an approver is refused from the API, the magic and the CLI
+    with one line naming nbmlops_admin, and behind nbmlops' back by PostgreSQL's trigger;
+    nothing is written; an admin approves and the alias moves."""
+    from tests.shell import one_line_error
+
+    request = _admin_protected(team)
+    events = team.events()
+    approver = team.users["approver"]
+    needs = (f"approving or rejecting a request for churn@production (its protection asks "
+             f"for it) needs the nbmlops_admin role (you are {approver})")
+    act_as(team, "approver", monkeypatch)
+    for decide in (nbmlops.approve, nbmlops.reject):
+        with pytest.raises(PermissionDeniedError) as caught:
+            decide("churn", "production")
+        assert needs in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert caught.value.role == "nbmlops_admin"
+    assert needs in one_line_error(shell, capsys, "%register --approve churn production")
+    cli = subprocess.run([NBMLOPS, "models", "approve", "churn", "production"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "NBMLOPS_STORE": team.url("approver")})
+    assert cli.returncode == 1
+    assert cli.stderr.count("\n") == 1, cli.stderr
+    assert needs in cli.stderr, cli.stderr
+    # a client that skips nbmlops and writes the vote itself: the database refuses it
+    with pytest.raises(sa.exc.DBAPIError, match="asks for the nbmlops_admin role"):
+        team.sql("approver", 'INSERT INTO approval_votes (request_id, "user", decision, time) '
+                 f"VALUES ({request.id}, '{approver}', 'approve', 0)")
+    still = team.owner.get_request(request.id)
+    assert (still.status, still.votes) == ("open", ())
+    assert team.events() == events
+    assert "production" not in team.owner.get_model_version("churn", version=2).aliases
+    # the admin approves from the CLI: it moves
+    done = subprocess.run([NBMLOPS, "models", "approve", "churn", "production"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "NBMLOPS_STORE": team.url("admin")})
+    assert done.returncode == 0, done.stderr
+    assert "production" in team.owner.get_model_version("churn", version=2).aliases
+    assert [v.user for v in team.owner.get_request(request.id).votes] == [team.users["admin"]]
+
+
+async def test_the_panel_route_names_a_protections_role(team: Team, jp_fetch: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    request = _admin_protected(team)
+    events = team.events()
+    got = {}
+    for role in ("approver", "admin"):
+        act_as(team, role, monkeypatch)
+        response = await jp_fetch("nbmlops", "api", "models", "churn", "approve",
+                                  method="POST", body=json.dumps({"alias": "production"}),
+                                  raise_error=False)
+        got[role] = (response.code, json.loads(response.body))
+    code, answer = got["approver"]
+    assert code == 403
+    assert answer == {"error": answer["error"]}
+    assert "\n" not in answer["error"]
+    assert ("churn@production (its protection asks for it) needs the nbmlops_admin role "
+            f"(you are {team.users['approver']})") in answer["error"]
+    code, answer = got["admin"]
+    assert code == 200, answer
+    assert (answer["status"], [v["user"] for v in answer["votes"]]) == (
+        "approved", [team.users["admin"]])
+    assert team.events() > events
+    assert team.owner.get_request(request.id).status == "approved"

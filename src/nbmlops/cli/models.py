@@ -160,8 +160,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                        help='checked on the version at request and again at approval, e.g. '
                        '"accuracy>=0.8" (repeatable)')
     mprot.add_argument("--role", choices=("reader", "writer", "approver", "admin"),
-                       help="the role an approver needs (recorded; enforced by PostgreSQL "
-                       "roles in team mode, not on SQLite)")
+                       help="the role an approver needs (enforced by PostgreSQL in team "
+                       "mode; recorded only on SQLite)")
     mprot.set_defaults(func=_models_protect)
     munprot = models_sub.add_parser("unprotect", help="let NAME@ALIAS move directly again")
     munprot.add_argument("name")

@@ -26,8 +26,8 @@ _ROLES = ("reader", "writer", "approver", "admin")
 def protect(ws: Workspace, name: str, alias: str, *, approvals: int = 1,
             require: Iterable[str] = (), role: str | None = None) -> AliasProtection:
     """Protect ``name@alias``: it moves only once a request has ``approvals`` approvals
-    and the version passes ``require``. ``role``: the role an approver needs (recorded;
-    enforced by PostgreSQL's roles in team mode, not on SQLite)."""
+    and the version passes ``require``. ``role``: the role an approver needs (enforced by
+    PostgreSQL in team mode, a trigger on the votes; recorded only on SQLite)."""
     check_model_name(name)
     check_alias(alias)
     if isinstance(approvals, bool) or not isinstance(approvals, int) or not 1 <= approvals <= 100:

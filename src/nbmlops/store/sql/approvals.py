@@ -7,8 +7,10 @@ protection is at approval time), each from someone other than the requester; it 
 was opened. Every step (protect, unprotect, request, approve, reject, the move) is an
 audit event in the same transaction as the change.
 
-This is a workflow, recorded: who may protect, approve or reject is not checked here
-(PostgreSQL's roles will enforce that in team mode; ``role`` is kept for it).
+This is a workflow, recorded: who may protect, approve or reject is not checked here.
+In team mode PostgreSQL enforces it (grants, policies, and a trigger checking the voter
+holds the protection's ``role``, :mod:`nbmlops.store.sql.team`); elsewhere ``role`` is
+recorded only.
 """
 
 from __future__ import annotations

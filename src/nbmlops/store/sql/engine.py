@@ -194,6 +194,10 @@ _NEEDS: tuple[tuple[re.Pattern[str], str | None, str], ...] = tuple(
     ))
 
 
+_ASKED = re.compile(r"the protection of (?P<alias>\S+) asks for the "
+                    r"nbmlops_(?P<role>reader|writer|approver|admin) role")
+
+
 def _permission_error(exc: SQLAlchemyError, url: str, reason: str) -> StoreError:
     """PostgreSQL's insufficient_privilege, said as the role the action needs."""
     from sqlalchemy.engine import make_url
@@ -206,6 +210,10 @@ def _permission_error(exc: SQLAlchemyError, url: str, reason: str) -> StoreError
         user = make_url(url).username
     except Exception:
         user = None
+    asked = _ASKED.search(reason)
+    if asked:  # a protection's own role (the vote trigger, store/sql/team.py)
+        return permission_denied(url, asked["role"], "approving or rejecting a request for "
+                                 f"{asked['alias']} (its protection asks for it)", user)
     role: str | None = "writer"
     what = "this"
     for pattern, needed, described in _NEEDS:

@@ -12,6 +12,9 @@
 - row-level policies: a protected alias moves only in the transaction that casts an
   approving vote on an open request for exactly that move; a vote is cast only in one's
   own name, and never to approve one's own request; a request is opened only as open;
+- a protection's role: a vote (approve or reject) on a request for an alias whose
+  protection names a role is refused by a trigger unless the voter is a member of that
+  role's group (``pg_has_role(session_user, ...)``) or owns the store;
 - the audit trail written by the database: a trigger on every audited table (versions,
   aliases, protections, requests, votes, deployments) inserts the event, and a trigger on
   ``audit_events`` sets its user (``session_user``), its time and its place in the hash
@@ -197,6 +200,27 @@ BEGIN
   RETURN NULL;
 END $f$;
 
+-- a vote on a request for an alias whose protection names a role: the voter holds it
+-- (or owns the store); an approval or rejection without it writes nothing
+CREATE OR REPLACE FUNCTION nbmlops_vote_role() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$
+DECLARE needed text; what text;
+BEGIN
+  SELECT p.role, nbmlops_model_name(r.model_id) || '@' || r.alias INTO needed, what
+    FROM approval_requests r JOIN alias_protections p
+      ON p.model_id = r.model_id AND p.alias = r.alias
+   WHERE r.id = NEW.request_id;
+  IF needed IS NOT NULL
+     AND NOT pg_has_role(session_user, 'nbmlops_' || needed, 'MEMBER')
+     AND NOT pg_has_role(session_user, (SELECT tableowner FROM pg_tables
+                                        WHERE tablename = 'approval_votes'
+                                          AND schemaname = current_schema()), 'MEMBER') THEN
+    RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege', MESSAGE = 'the protection of '
+      || what || ' asks for the nbmlops_' || needed || ' role to approve or reject';
+  END IF;
+  RETURN NEW;
+END $f$;
+
 -- a role change made by the team commands (only admins may call it)
 CREATE OR REPLACE FUNCTION nbmlops_audit_team(p_action text, p_member text, p_role text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$
@@ -215,6 +239,9 @@ CREATE TRIGGER nbmlops_chain BEFORE INSERT ON audit_events
 DROP TRIGGER IF EXISTS nbmlops_append_only ON audit_events;
 CREATE TRIGGER nbmlops_append_only BEFORE UPDATE OR DELETE ON audit_events
   FOR EACH ROW EXECUTE FUNCTION nbmlops_audit_guard();
+DROP TRIGGER IF EXISTS nbmlops_vote_role ON approval_votes;
+CREATE TRIGGER nbmlops_vote_role BEFORE INSERT ON approval_votes
+  FOR EACH ROW EXECUTE FUNCTION nbmlops_vote_role();
 DROP TRIGGER IF EXISTS nbmlops_no_truncate ON audit_events;
 CREATE TRIGGER nbmlops_no_truncate BEFORE TRUNCATE ON audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION nbmlops_audit_guard();
