@@ -95,6 +95,58 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Bucket]:
     fs.rm(bucket, recursive=True)
 
 
+@dataclass(frozen=True)
+class ArtifactsEnv:
+    """Where the workspace's artifacts live for a test (a folder, or a prefix on the test S3
+    server), and a look behind nbmlops' back: the blobs stored, and a way to change one as
+    an attacker (or a bad disk) would."""
+
+    name: str  # local | s3
+    folder: Path  # the local artifacts folder (on S3: nothing may land in it)
+    s3: S3Bucket | None = None
+
+    def blobs(self) -> list[str]:
+        """The stored blobs' keys (``ab/ab12…``), sorted."""
+        if self.s3 is None:
+            return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")
+                          if p.is_file() and not p.name.startswith(".")) \
+                if self.folder.exists() else []
+        prefix = self.s3.key("")
+        return sorted(k[len(prefix):] for k in self.s3.fs.find(prefix)
+                      if not k[len(prefix):].startswith("."))
+
+    def tamper(self, sha256: str, change: Any) -> None:
+        """Replace the stored blob with ``change(its bytes)``, and forget any local copy."""
+        from nbmlops import api
+
+        artifacts = api.workspace().artifacts
+        key = artifacts.key_of(sha256)
+        if self.s3 is None:
+            path = self.folder / key
+            path.write_bytes(change(path.read_bytes()))
+            return
+        self.s3.fs.pipe_file(self.s3.key(key), change(self.s3.fs.cat_file(self.s3.key(key))))
+        (artifacts.cache.root / key).unlink(missing_ok=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def artifacts_env(request: pytest.FixtureRequest, store_env: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[ArtifactsEnv]:
+    """``store_env``, once with its artifacts in a local folder and once on S3."""
+    import json
+
+    from nbmlops import api
+
+    if request.param == "local":
+        yield ArtifactsEnv("local", store_env / "store" / "artifacts")
+        return
+    s3 = request.getfixturevalue("s3")
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS", s3.url)
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS_OPTIONS", json.dumps(s3.options))
+    api.close()
+    yield ArtifactsEnv("s3", store_env / "store" / "artifacts", s3)
+
+
 @pytest.fixture
 def store(store_url: str):  # type: ignore[no-untyped-def]
     from nbmlops.store import open_store

@@ -16,6 +16,7 @@ import pytest
 
 import nbmlops
 from nbmlops.tracking import write_pending
+from tests.conftest import ArtifactsEnv
 from tests.faults import failing_workspace
 
 EXPECTED_ALL = [
@@ -214,7 +215,7 @@ def test_get_run_by_prefix_and_unknown(store_env: Path) -> None:
         nbmlops.get_run("deadbeef")
 
 
-def test_log_artifact_folder_and_download(store_env: Path, tmp_path: Path) -> None:
+def test_log_artifact_folder_and_download(artifacts_env: ArtifactsEnv, tmp_path: Path) -> None:
     folder = tmp_path / "plots"
     (folder / "sub").mkdir(parents=True)
     (folder / "a.txt").write_text("A")
@@ -229,9 +230,20 @@ def test_log_artifact_folder_and_download(store_env: Path, tmp_path: Path) -> No
         nbmlops.download_artifact(run.id, "nope", tmp_path / "dl")
     with nbmlops.track("e"), pytest.raises(nbmlops.ArtifactError):
         nbmlops.log_artifact(folder / "a.txt", name="../escape.txt")
+    assert len(artifacts_env.blobs()) == 2
+    if artifacts_env.s3 is not None:  # on S3, nothing lands in a local artifacts folder
+        assert not artifacts_env.folder.exists()
+    # a stored file changed behind nbmlops' back: the download is refused, writes nothing
+    stored = {a.name: a.artifact.sha256 for a in nbmlops.get_run(run.id).artifacts}
+    artifacts_env.tamper(stored["plots/a.txt"], lambda raw: raw + b"!")
+    with pytest.raises(nbmlops.ArtifactError, match="failed verification: its content "
+                       "changed") as refused:
+        nbmlops.download_artifact(run.id, "plots/a.txt", tmp_path / "tampered")
+    assert "tampered with or corrupted" in str(refused.value)
+    assert not [p for p in tmp_path.glob("tampered/**/*") if p.is_file()]
 
 
-def test_log_model_round_trips(store_env: Path, tmp_path: Path) -> None:
+def test_log_model_round_trips(artifacts_env: ArtifactsEnv, tmp_path: Path) -> None:
     import pickle
 
     from sklearn.linear_model import LinearRegression
@@ -416,7 +428,7 @@ def test_a_forked_child_logs_to_the_inherited_run(store_env: Path) -> None:
 
 @pytest.mark.parametrize("name", ["a#b", "a?b", "a\u2215b", "a\u2044b", "a\u29f8b", ""])
 def test_log_artifact_refuses_unsafe_names_and_records_nothing(
-        store_env: Path, tmp_path: Path, name: str) -> None:
+        artifacts_env: ArtifactsEnv, tmp_path: Path, name: str) -> None:
     src = tmp_path / "report.txt"
     src.write_text("R")
     with nbmlops.track("e") as run:
@@ -427,13 +439,11 @@ def test_log_artifact_refuses_unsafe_names_and_records_nothing(
             nbmlops.log_artifact(tmp_path, name=name)  # a folder under that name
         nbmlops.log_artifact(src, name="ok/report.txt")
     assert [a.name for a in nbmlops.get_run(run.id).artifacts] == ["ok/report.txt"]
-    artifacts = store_env / "store" / "artifacts"
-    blobs = [p for p in artifacts.rglob("*") if p.is_file()]
-    assert len(blobs) == 1  # the refused names stored no bytes
+    assert len(artifacts_env.blobs()) == 1  # the refused names stored no bytes
 
 
 def test_log_artifact_refuses_a_folder_holding_an_unsafe_name_before_storing_any(
-        store_env: Path, tmp_path: Path) -> None:
+        artifacts_env: ArtifactsEnv, tmp_path: Path) -> None:
     folder = tmp_path / "out"
     folder.mkdir()
     (folder / "a.txt").write_text("A")
@@ -442,8 +452,7 @@ def test_log_artifact_refuses_a_folder_holding_an_unsafe_name_before_storing_any
             nbmlops.ArtifactError, match=re.escape("'out/why?.txt' is not allowed")):
         nbmlops.log_artifact(folder)
     assert nbmlops.get_run(run.id).artifacts == ()
-    assert not (store_env / "store" / "artifacts").exists() or not [
-        p for p in (store_env / "store" / "artifacts").rglob("*") if p.is_file()]
+    assert artifacts_env.blobs() == []
 
 
 def test_params_are_stored_exactly_and_read_back_the_same(store_env: Path) -> None:

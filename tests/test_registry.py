@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 
 import nbmlops
 from nbmlops import api
+from tests.conftest import ArtifactsEnv
 
 rng = np.random.default_rng(0)
 X_all, y_all = make_classification(300, 4, n_informative=3, n_redundant=0, random_state=0)
@@ -200,24 +201,30 @@ def test_a_pickle_is_never_loaded_without_trust(store_env: Path, tmp_path: Path)
     assert not marker.exists()
 
 
-def test_a_tampered_file_is_refused(store_env: Path, tmp_path: Path) -> None:
+def test_a_tampered_file_is_refused(artifacts_env: ArtifactsEnv, tmp_path: Path) -> None:
     marker = tmp_path / "marker"
     v = nbmlops.register(fitted(), name="churn", format="pickle", trusted=True)
-    blob = api.workspace().artifacts.path_of(v.sha256)
-    blob.write_bytes(pickle.dumps(Exploit(str(marker))))  # swapped on disk
+    exploit = pickle.dumps(Exploit(str(marker)))
+    artifacts_env.tamper(v.sha256, lambda _: exploit)  # swapped where it is stored
     with pytest.raises(nbmlops.UnsafeModelError, match="failed verification"):
         nbmlops.load_model("churn", trusted=True)  # even when trusted: the bytes changed
     assert not marker.exists()
     s = nbmlops.register(fitted("rf"), name="forest")
-    path = api.workspace().artifacts.path_of(s.sha256)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+
+    def flip(raw: bytes) -> bytes:
+        data = bytearray(raw)
+        data[len(data) // 2] ^= 0xFF
+        return bytes(data)
+
+    artifacts_env.tamper(s.sha256, flip)
     with pytest.raises(nbmlops.UnsafeModelError, match="failed verification"):
         nbmlops.load_model("forest")
+    if artifacts_env.s3 is not None:  # nothing was kept from the refused reads
+        cache = api.workspace().artifacts.cache.root  # type: ignore[attr-defined]
+        assert not [p for p in cache.rglob("*") if p.is_file() and p.name in (v.sha256, s.sha256)]
 
 
-def test_a_file_outside_the_artifact_root_is_refused(store_env: Path) -> None:
+def test_a_file_outside_the_artifact_root_is_refused(artifacts_env: ArtifactsEnv) -> None:
     nbmlops.register(fitted(), name="churn")
     for source in ("../../../etc/passwd", "/etc/passwd", "ab/../../x"):
         sql("UPDATE model_versions SET source = :s", s=source)
