@@ -10,12 +10,14 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
     Double,
     Engine,
+    Integer,
     String,
     Text,
     and_,
@@ -140,14 +142,22 @@ class RunStatements:
             index_elements=["run_id", "name"],
             set_={"kind": arts.excluded.kind, "sha256": arts.excluded.sha256})
         rid: Any = bindparam("rid")
+        no_num, no_bool, no_int = (sql_cast(null(), Double), sql_cast(null(), Boolean),
+                                   sql_cast(null(), Integer))
+        # what a run's summary is made of (a latest metric with its step and time), and
+        # the run itself ("r": its status), in one round trip
         self.summary_inputs = union_all(
             select(literal("p").label("ns"), params_t.c.key, params_t.c.value.label("text"),
-                   sql_cast(null(), Double).label("num"), sql_cast(null(), Boolean).label("is_nan"))
+                   no_num.label("num"), no_bool.label("is_nan"), no_int.label("step"),
+                   no_num.label("ts"))
             .where(params_t.c.run_id == rid),
             select(literal("m"), latest_t.c.key, sql_cast(null(), Text), latest_t.c.value,
-                   latest_t.c.is_nan).where(latest_t.c.run_id == rid),
-            select(literal("t"), tags_t.c.key, tags_t.c.value, sql_cast(null(), Double),
-                   sql_cast(null(), Boolean)).where(tags_t.c.run_id == rid),
+                   latest_t.c.is_nan, latest_t.c.step, latest_t.c.timestamp)
+            .where(latest_t.c.run_id == rid),
+            select(literal("t"), tags_t.c.key, tags_t.c.value, no_num, no_bool, no_int,
+                   no_num).where(tags_t.c.run_id == rid),
+            select(literal("r"), runs_t.c.status, sql_cast(null(), Text), no_num, no_bool,
+                   no_int, no_num).where(runs_t.c.id == rid),
         )
         self.set_summary = update(runs_t).where(runs_t.c.id == bindparam("rid")).values(
             summary=bindparam("summary"))
@@ -157,7 +167,35 @@ class RunStatements:
                 heartbeat_at=bindparam("end_time"), error=bindparam("error"),
                 environment_digest=func.coalesce(bindparam("env", type_=String),
                                                  runs_t.c.environment_digest),
-                git_dirty=func.coalesce(bindparam("dirty", type_=Boolean), runs_t.c.git_dirty)))
+                git_dirty=func.coalesce(bindparam("dirty", type_=Boolean), runs_t.c.git_dirty),
+                summary=bindparam("summary")))
+
+
+@dataclass
+class _SummaryInputs:
+    """A run's params, latest metrics (value, step, time) and tags: its summary's makings."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, tuple[float, int, float]] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, end: RunEnd) -> None:
+        """``end``'s values as the writes store them: a param already stored stays (an
+        equal one is not written again), a metric replaces the latest when its (step,
+        time) is not older, a tag replaces."""
+        for key, value in end.params.items():
+            self.params.setdefault(key, json.loads(encode_param(value)[0]))
+        for m in end.metrics:
+            row = _metric_row("", m)
+            current = self.metrics.get(m.key)
+            if current is None or (m.step, m.timestamp) >= current[1:]:
+                self.metrics[m.key] = (metric_value(row["value"], row["is_nan"]), m.step,
+                                       m.timestamp)
+        self.tags.update(end.tags)
+
+    def encode(self) -> bytes:
+        return summary.encode(self.params, {k: v[0] for k, v in self.metrics.items()},
+                              self.tags)
 
 
 class SqlRuns(SqlBase):
@@ -186,20 +224,28 @@ class SqlRuns(SqlBase):
 
         self._write(work)
 
-    def _refresh_summary(self, conn: Connection, run_id: str) -> None:
-        params: dict[str, Any] = {}
-        metrics: dict[str, float] = {}
-        tags: dict[str, str] = {}
-        for ns, key, text, num, is_nan in conn.execute(self._run_sql.summary_inputs,
-                                                        {"rid": run_id}):
+    def _summary_inputs(self, conn: Connection, run_id: str) -> _SummaryInputs | None:
+        """The run's params, latest metrics and tags as stored (None: there is no run)."""
+        found = _SummaryInputs()
+        exists = False
+        for ns, key, text, num, is_nan, step, ts in conn.execute(
+                self._run_sql.summary_inputs, {"rid": run_id}):
             if ns == "p":
-                params[key] = json.loads(text)
+                found.params[key] = json.loads(text)
             elif ns == "m":
-                metrics[key] = metric_value(num, bool(is_nan))
+                found.metrics[key] = (metric_value(num, bool(is_nan)), step, ts)
+            elif ns == "t":
+                found.tags[key] = text
             else:
-                tags[key] = text
+                exists = True
+        return found if exists else None
+
+    def _refresh_summary(self, conn: Connection, run_id: str) -> None:
+        found = self._summary_inputs(conn, run_id)
+        if found is None:  # no run: nothing to summarise
+            return
         conn.execute(self._run_sql.set_summary,
-                     [{"rid": run_id, "summary": summary.encode(params, metrics, tags)}])
+                     [{"rid": run_id, "summary": found.encode()}])
 
     def backfill_summaries(self, batch: int = 500) -> int:
         """Write the summary of every ended run that has none (after an upgrade)."""
@@ -277,21 +323,27 @@ class SqlRuns(SqlBase):
         self._datasets(conn, run.id, run.inputs)
 
     def _end(self, conn: Connection, run_id: str, end: RunEnd) -> None:
+        """The run's last values, then one UPDATE of its status and its summary (the
+        stored values read first, in the same transaction, with the new ones merged in as
+        the writes below merge them)."""
+        found = self._summary_inputs(conn, run_id)
+        if found is None:
+            raise RunNotFoundError(run_id)
         env = end.environment
         if env is not None and env.digest not in self._known_environments:
             self._environment(conn, env)
-        done = conn.execute(self._run_sql.end_run, [{
-            "rid": run_id, "status": end.status, "end_time": end.end_time,
-            "error": end.error, "env": env.digest if env is not None else None,
-            "dirty": end.git_dirty}])
-        if done.rowcount == 0:
-            raise RunNotFoundError(run_id)
         self._params(conn, run_id, end.params)
         self._metrics(conn, run_id, end.metrics)
         self._tags(conn, run_id, end.tags)
         self._datasets(conn, run_id, end.datasets)
         self._artifacts(conn, run_id, end.artifacts)
-        self._refresh_summary(conn, run_id)
+        found.merge(end)
+        done = conn.execute(self._run_sql.end_run, [{
+            "rid": run_id, "status": end.status, "end_time": end.end_time,
+            "error": end.error, "env": env.digest if env is not None else None,
+            "dirty": end.git_dirty, "summary": found.encode()}])
+        if done.rowcount == 0:
+            raise RunNotFoundError(run_id)
 
     def log_batch(self, run_id: str, *, params: Mapping[str, Any] | None = None,
                   metrics: Sequence[Metric] = (), tags: Mapping[str, str] | None = None,
