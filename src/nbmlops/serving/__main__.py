@@ -49,6 +49,9 @@ def parser(prog: str = "python -m nbmlops.serving") -> argparse.ArgumentParser:
                    "holds, e.g. \"requests>=2000 and errors<=champion and p99<=1.2*champion\"")
     p.add_argument("--rollback-when", metavar="RULE", help="end the canary when this holds, "
                    "e.g. \"errors>champion+0.01\"")
+    p.add_argument("--url", help="where clients reach this server (a load balancer, a "
+                   "Kubernetes Service), recorded with the deployment (default: the address "
+                   "it listens on)")
     p.add_argument("--id", dest="deployment_id", help=argparse.SUPPRESS)
     p.add_argument("--server-log", help=argparse.SUPPRESS)
     return p
@@ -73,7 +76,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "python -m nbmlops.se
         log_predictions=args.log_predictions, log_sample=args.log_sample,
         log_max_rows=args.log_max_rows, log_dir=args.log_dir, max_body=args.max_body,
         poll_s=args.poll, deployment_id=args.deployment_id, server_log=args.server_log,
-        rollout=rollout)
+        rollout=rollout, url=args.url)
     try:
         return serve(options)
     except (NbmlopsError, ValueError) as exc:

@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 
 MANIFEST = "nbmlops-model.json"
 SERVING_REQUIREMENTS = ("numpy", "pandas", "pyarrow", "scikit-learn", "scipy", "skops",
-                        "starlette", "uvicorn", "prometheus-client", "uvloop", "httptools")
+                        "starlette", "uvicorn", "prometheus-client", "uvloop", "httptools",
+                        # recording the deployment in a store (NBMLOPS_STORE), when given one
+                        "sqlalchemy", "psycopg", "psycopg-binary")
 _SKIP = ("__pycache__", "labextension", "*.pyc")
 TOKEN_VAR = "NBMLOPS_TOKEN"  # where the Deployment puts the Secret's token
 
@@ -108,7 +110,9 @@ def kubernetes_manifests(version: ModelVersion, *, port: int = 8000, replicas: i
                          max_replicas: int = 10, cpu_target: int = 70) -> dict[str, Any]:
     """The Deployment, Service and HorizontalPodAutoscaler that run the bundle's image
     (``<name>:<version>``, built from its Dockerfile), by file name. The token comes from
-    the Secret ``<name>-token`` (key ``token``); /health answers the probes without it."""
+    the Secret ``<name>-token`` (key ``token``); /health answers the probes without it.
+    With the Secret ``<name>-store`` (key ``url``: a store URL with its login), each pod
+    records its deployment there (start, stop, the Service's URL, the version)."""
     name = kube_name(version.model)
     labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/version": str(version.version),
               "app.kubernetes.io/managed-by": "nbmlops"}
@@ -117,10 +121,21 @@ def kubernetes_manifests(version: ModelVersion, *, port: int = 8000, replicas: i
     container = {
         "name": "model", "image": f"{name}:{version.version}", "imagePullPolicy": "IfNotPresent",
         "command": ["python", "-m", "nbmlops.serving", "/srv/model"],
-        "args": ["--host", "0.0.0.0", "--port", str(port), "--token-env", TOKEN_VAR],
+        # each pod records itself (when the store Secret exists) under its own name, with
+        # the Service's address as the URL clients use
+        "args": ["--host", "0.0.0.0", "--port", str(port), "--name", "$(POD_NAME)",
+                 "--url", f"http://{name}.$(POD_NAMESPACE).svc",  # the Service, port 80
+                 "--token-env", TOKEN_VAR],
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "env": [{"name": TOKEN_VAR, "valueFrom": {"secretKeyRef": {
-            "name": f"{name}-token", "key": "token"}}}],
+                     "name": f"{name}-token", "key": "token"}}},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {
+                    "fieldPath": "metadata.name"}}},
+                {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {
+                    "fieldPath": "metadata.namespace"}}},
+                # optional: without the Secret the pod serves without recording
+                {"name": "NBMLOPS_STORE", "valueFrom": {"secretKeyRef": {
+                    "name": f"{name}-store", "key": "url", "optional": True}}}],
         "readinessProbe": {**probe, "initialDelaySeconds": 2, "periodSeconds": 5,
                            "failureThreshold": 3},
         "livenessProbe": {**probe, "initialDelaySeconds": 20, "periodSeconds": 10,
@@ -297,7 +312,16 @@ def _readme(version: ModelVersion, port: int) -> str:
         "kubectl apply -f kubernetes/\n```\n\n"
         "`kubernetes/` holds a Deployment (readiness and liveness probes on `/health`, the "
         f"bearer token from the Secret as `{TOKEN_VAR}`), a Service (port 80) and a "
-        "HorizontalPodAutoscaler (CPU).\n")
+        "HorizontalPodAutoscaler (CPU).\n\n"
+        "## Recording the deployment\n\n"
+        "With `NBMLOPS_STORE` set (a store URL, e.g. the team's PostgreSQL with a writer's "
+        "login), the server records its deployment there: its start and stop, its URL "
+        "(`--url`, else where it listens) and this version; the store must hold this version "
+        "with the same sha256. On Kubernetes, create the optional Secret "
+        f"`{kube_name(version.model)}-store` (key `url`) and each pod records itself under "
+        "its own name:\n\n```sh\n"
+        f"kubectl create secret generic {kube_name(version.model)}-store "
+        "--from-literal=url=\"postgresql+psycopg://deployer:...@db/mlops\"\n```\n")
 
 
 def is_bundle(path: str | os.PathLike[str]) -> bool:

@@ -52,6 +52,7 @@ class ServeOptions:
     deployment_id: str | None = None
     server_log: str | None = None
     rollout: dict[str, Any] | None = None  # a canary or shadow (RolloutSpec.to_dict())
+    url: str | None = None  # where clients reach it, recorded (default: where it listens)
     # resolved by the main process
     store_url: str | None = None
     artifacts_root: str | None = None
@@ -141,10 +142,11 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
         model_name, version, alias = manifest["model"], int(manifest["version"]), None
         options = replace(options, target=str(bundle),
                           log_dir=options.log_dir or str(bundle / "predictions"))
+        ws = _bundle_store(manifest)
     name = options.name or model_name
     sock = bind(options.host, options.port)
     port = sock.getsockname()[1]
-    url = url_of(options.host, port)
+    url = options.url or url_of(options.host, port)
     options = replace(options, name=name, port=port,
                       deployment_id=options.deployment_id or uuid.uuid4().hex)
     multiproc = None
@@ -171,6 +173,7 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                     "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
                     "max_body": options.max_body, "poll_s": options.poll_s,
                     "trusted": options.trusted, "bind": f"{options.host}:{port}",
+                    **({"bundle": options.target} if bundle is not None else {}),
                     **({"rollout": {**options.rollout, "status": "running"}}
                        if options.rollout is not None else {})}),
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
@@ -203,6 +206,38 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
         if shipper is not None:  # the server's last words too
             shipper.close()
     return 0 if status == "stopped" else 1
+
+
+def _bundle_store(manifest: dict[str, Any]) -> Any:
+    """The workspace a bundle server records its deployment in: the store ``NBMLOPS_STORE``
+    names, only when it is set (a bundle has no project to find one in), else None. The
+    store must hold the bundle's version with the same sha256: a record there names what
+    is really served."""
+    if not os.environ.get("NBMLOPS_STORE"):
+        return None
+    from nbmlops.config import resolve_settings
+    from nbmlops.errors import ModelNotFoundError
+    from nbmlops.serving.sources import open_existing
+
+    model, version = manifest["model"], int(manifest["version"])
+    unset = "or unset NBMLOPS_STORE to serve without recording the deployment"
+    try:
+        ws = open_existing(resolve_settings())
+        registered = ws.store.get_model_version(model, version=version)
+    except ImportError as exc:
+        raise DeploymentError(f"recording this deployment in NBMLOPS_STORE needs "
+                              f"{exc.name or 'the store driver'}: add it to the image's "
+                              f"requirements.txt, {unset}") from None
+    except ModelNotFoundError:
+        raise DeploymentError(f"{model}/{version} is not registered in the store "
+                              "NBMLOPS_STORE names: point it at the store the bundle was "
+                              f"exported from, {unset}") from None
+    if registered.sha256 != manifest["sha256"]:
+        raise DeploymentError(f"the bundle's {model}/{version} (sha256 "
+                              f"{str(manifest['sha256'])[:12]}…) is not the store's (sha256 "
+                              f"{registered.sha256[:12]}…): point NBMLOPS_STORE at the store "
+                              f"the bundle was exported from, {unset}")
+    return ws
 
 
 def _ship_server_log(options: ServeOptions) -> tuple[Any, str | None]:
