@@ -58,8 +58,8 @@ def decision_line(request: ApprovalRequest) -> str:
 
 def protection_line(found: AliasProtection) -> str:
     gates = f", requires {' and '.join(found.require)}" if found.require else ""
-    role = f", approver role {found.role} (recorded; enforced by PostgreSQL roles in team " \
-        "mode)" if found.role else ""
+    role = f", approver role {found.role} (enforced by PostgreSQL in team mode; recorded " \
+        "only on SQLite)" if found.role else ""
     n = found.approvals
     return (f"{found.model}@{found.alias} is protected: moves need {n} approval"
             f"{'s' if n != 1 else ''} by someone other than the requester{gates}{role}")

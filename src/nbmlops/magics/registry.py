@@ -101,8 +101,8 @@ class RegisterMagics(Magics):
               help="with --protect: approvals a move needs, each by someone other than the "
               "requester (default 1)")
     @argument("--role", choices=("reader", "writer", "approver", "admin"),
-              help="with --protect: the role an approver needs (recorded; enforced by "
-              "PostgreSQL roles in team mode, not on SQLite)")
+              help="with --protect: the role an approver needs (enforced by PostgreSQL in "
+              "team mode; recorded only on SQLite)")
     @argument("--unprotect", nargs=2, metavar=("NAME", "ALIAS"),
               help="let NAME@ALIAS move directly again")
     @argument("--approve", nargs=2, metavar=("NAME", "ALIAS"),
