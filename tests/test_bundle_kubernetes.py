@@ -89,7 +89,7 @@ def test_the_bundle_carries_valid_kubernetes_manifests_that_serve_it(
 
     # the container's command, run here as the pod would run it, without the optional
     # store Secret: it serves, and records nothing
-    port, server, output = _serve_as_the_pod(container, folder, store=None)
+    server, output = _serve_as_the_pod(container, folder, store=None)
     assert server.returncode == 0, output
     assert api.list_deployments() == []
 
@@ -98,7 +98,7 @@ POD = {"POD_NAME": "churn-model-5d8f7-x2x9k", "POD_NAMESPACE": "ml"}
 
 
 def _serve_as_the_pod(container: dict[str, Any], folder: Path, *, store: str | None,
-                      check: Any = None) -> tuple[int, Any, str]:
+                      check: Any = None) -> tuple[Any, str]:
     """Run the container's command and args here as the kubelet would (the image's
     /srv/model is the bundle folder; ``$(VAR)`` in args expanded from the container's env;
     the Secrets' values in the environment): call it, then stop it (SIGTERM)."""
@@ -127,14 +127,20 @@ def _serve_as_the_pod(container: dict[str, Any], folder: Path, *, store: str | N
     finally:
         server.terminate()
         output = server.communicate(timeout=30)[0].decode()
-    return port, server, output
+    return server, output
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres",
+                                                            marks=pytest.mark.postgres)])
 def test_a_bundle_served_on_its_own_records_its_deployment_in_the_store(
-        shell, store_env: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+        shell, store_env: Path, tmp_path: Path, capsys, backend: str,  # type: ignore[no-untyped-def]
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pod's command with the store Secret's URL in NBMLOPS_STORE: the deployment is
     recorded under the pod's name, with the Service's URL and the version, running while
     it serves, stopped after SIGTERM, and both are audit events."""
+    if backend == "postgres":
+        monkeypatch.setenv("NBMLOPS_STORE", request.getfixturevalue("pg_url"))
+        api.close()
     nbmlops.register(MODEL, name="Churn_Model", data=X, alias="production")
     folder = tmp_path / "bundle"
     assert run(shell, f"%deploy Churn_Model@production --export {folder}").success
@@ -147,7 +153,7 @@ def test_a_bundle_served_on_its_own_records_its_deployment_in_the_store(
         (live,) = api.list_deployments()
         seen["live"] = (live.name, live.status, live.model, live.version, live.url)
 
-    _, server, output = _serve_as_the_pod(container, folder, store=store, check=while_serving)
+    server, output = _serve_as_the_pod(container, folder, store=store, check=while_serving)
     assert server.returncode == 0, output
     assert seen["live"] == (POD["POD_NAME"], "running", "Churn_Model", 1,
                             "http://churn-model.ml.svc")
