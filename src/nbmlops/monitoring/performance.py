@@ -214,8 +214,12 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
         raise ValueError(f"{since} in windows of {window} is more than 10,000 windows; give a "
                          "longer window")
     start = datetime.fromtimestamp(math.floor(start.timestamp() / step) * step, tz=UTC)
-    labels = ws.store.list_feedback(found.name, since=start.timestamp(),
-                                    until=end.timestamp())
+    from nbmlops.monitoring.feedback import PENDING, resolve_pending
+
+    waiting = resolve_pending(ws, found.name, since=start.timestamp(), until=end.timestamp())
+    labels = [lb for lb in ws.store.list_feedback(found.name, since=start.timestamp(),
+                                                  until=end.timestamp())
+              if lb.version != PENDING]
     log = predlog.read(found.log_dir, since=start, until=end) if found.log_dir else None
     if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
         log = log[~log["_shadow"].eq(True)]
@@ -227,6 +231,9 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
     if log is None:
         notes.append(f"deployment {found.name!r} does not log predictions: no served counts "
                      "and no estimates")
+    if waiting:
+        notes.append(f"{len(waiting):,} label(s) pending: their rows are not in the "
+                     "prediction log yet (a worker writes every 2 s); counted once they are")
     if not labels:
         notes.append("no labels in this period yet: send them with nbmlops.log_feedback, "
                      "`nbmlops feedback` or POST /feedback")

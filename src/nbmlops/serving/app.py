@@ -68,6 +68,7 @@ class AppOptions:
     token: str | None = None
     max_body: int = MAX_BODY
     deployment: str | None = None  # the deployment's name, shown in /metadata and /health
+    id_key: bytes | None = None  # tags the row ids it issues (predlog.issued checks them)
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -213,9 +214,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                   flush=True)
             return error(500, f"{model.reference} could not score this input "
                               f"({type(exc).__name__}: {exc})")
-        request_id = new_request_id()
+        keep = log is not None and log.wants()
+        request_id = new_request_id(options.id_key, keep)
         metrics.rows.inc(len(frame))
-        if log is not None and log.wants():
+        if keep:
+            assert log is not None
             column = model.output_column
 
             def logged(outputs: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -52,6 +53,7 @@ class ServeOptions:
     deployment_id: str | None = None
     server_log: str | None = None
     rollout: dict[str, Any] | None = None  # a canary or shadow (RolloutSpec.to_dict())
+    id_key: str | None = None  # hex: tags the row ids its workers issue (set by serve)
     # resolved by the main process
     store_url: str | None = None
     artifacts_root: str | None = None
@@ -146,7 +148,8 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     port = sock.getsockname()[1]
     url = url_of(options.host, port)
     options = replace(options, name=name, port=port,
-                      deployment_id=options.deployment_id or uuid.uuid4().hex)
+                      deployment_id=options.deployment_id or uuid.uuid4().hex,
+                      id_key=options.id_key or (secrets.token_hex(16) if ws else None))
     multiproc = None
     if options.workers > 1:
         multiproc = tempfile.mkdtemp(prefix="nbmlops-metrics-")
@@ -171,6 +174,7 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                     "log_sample": options.log_sample, "log_max_rows": options.log_max_rows,
                     "max_body": options.max_body, "poll_s": options.poll_s,
                     "trusted": options.trusted, "bind": f"{options.host}:{port}",
+                    "row_id_key": options.id_key,
                     **({"rollout": {**options.rollout, "status": "running"}}
                        if options.rollout is not None else {})}),
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
@@ -368,7 +372,9 @@ def create_worker_app() -> Any:
     token = os.environ.get(options.token_env) if options.token_env else None
     return create_app(Holder(served), source=source, log=log, metrics=metrics, rollout=rollout,
                       options=AppOptions(token=token, max_body=options.max_body,
-                                         deployment=options.name))
+                                         deployment=options.name,
+                                         id_key=bytes.fromhex(options.id_key)
+                                         if options.id_key else None))
 
 
 def _worker_rollout(options: ServeOptions, source: Any, metrics: Any, log: Any) -> Any:
