@@ -928,7 +928,9 @@ def get_deployment(name: str) -> Deployment:
 
 def rollout(name: str, *, timeout: float = 10.0) -> RolloutReport:
     """A canary's or shadow's live comparison: per version (champion, challenger) the
-    requests, error rate, p50/p99 scoring time, agreement with the champion; the rules,
+    requests, error rate, p50/p99 scoring time, agreement with the champion, and the
+    performance of its rows since the deployment started: realized on the labelled ones
+    (``log_feedback``), or estimated (CBPE) while none is labelled; the rules,
     the state (running, requested, promoted, rolled back) and the decisions taken, each an
     audit event with its figures. ``str()`` of it is the text ``nbmlops rollout`` prints."""
     import json
@@ -959,7 +961,11 @@ def rollout(name: str, *, timeout: float = 10.0) -> RolloutReport:
                                   f"{found.url}/rollout ({exc})", name=found.name) from None
         if live.get("status") in ("running", "requested"):
             live["status"] = found.options["rollout"].get("status", live["status"])
-    return report(found, live, decisions)
+    from nbmlops.monitoring.performance import by_version
+
+    shown = [int(v["version"]) for v in live.get("versions", [])]
+    return report(found, live, decisions, performance=by_version(
+        ws, found.name, since=found.started_at.timestamp(), versions=shown) if shown else None)
 
 
 def deployment_logs(name: str, lines: int = 50) -> str:
