@@ -350,3 +350,21 @@ def test_labels_for_rows_another_worker_has_not_written_yet_are_kept_pending(
         assert all(stored[i].prediction is not None for i in pending)
     finally:
         nbmlops.stop_deployment("churn")
+
+
+def test_labels_for_rows_the_log_sample_left_out_are_reported_as_such(
+        store_env: Path) -> None:
+    nbmlops.register(V1, name="churn", data=X[TRAIN], alias="production")
+    deployment = nbmlops.deploy("churn@production", port=0, log_sample=0.0)
+    try:
+        client = Client(deployment.url)
+        answer = client.predict(X[SERVE].head(3).to_dict(orient="records"))
+        status, _, result = client.request("POST", "/feedback", {
+            "ids": answer["ids"], "labels": [0, 1, 0]})
+        assert status == 200, result
+        assert (result["attached"], result["unlogged"], result["unknown"],
+                result["pending"]) == (0, answer["ids"], [], [])
+        again = nbmlops.log_feedback("churn", ids=answer["ids"][:1], labels=[1])
+        assert "left out of the prediction log by --log-sample" in again.summary()
+    finally:
+        nbmlops.stop_deployment("churn")

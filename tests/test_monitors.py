@@ -540,3 +540,20 @@ def test_the_loop_on_its_schedule_over_simulated_days(store_env: Path, receiver:
         assert "no check due" in quiet.stdout
     finally:
         nbmlops.stop_deployment("churn")
+
+
+def test_due_times_follow_cron() -> None:
+    from nbmlops.monitoring.monitors import due_times
+
+    monday = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday
+    week = monday + timedelta(days=7)
+    assert due_times("0 6 * * *", monday, week) == [
+        monday + timedelta(days=d, hours=6) for d in range(7)]
+    assert due_times("*/30 9-10 * * 1-5", monday, monday + timedelta(days=1)) == [
+        monday + timedelta(hours=h, minutes=m) for h in (9, 10) for m in (0, 30)]
+    assert [t.weekday() for t in due_times("0 0 * * 0,6", monday, week)] == [5, 6]
+    assert due_times("0 0 1 * *", monday, week) == []  # the 1st itself is not after it
+    assert due_times("0 0 1,15 * 1", monday - timedelta(seconds=1), week) == [
+        monday, monday + timedelta(days=7)]  # day of month or day of week, as cron
+    assert due_times("0 6 * * *", monday + timedelta(hours=6), monday + timedelta(hours=7)
+                     ) == []  # the end of the previous check is not due again
