@@ -346,7 +346,19 @@ def new_request_id(key: bytes | None = None, logged: bool = True) -> str:
     if key is None:
         return base
     base += "1" if logged else "0"
-    return base + hashlib.blake2b(base.encode(), key=key, digest_size=4).hexdigest()
+    return base + _tag(key, base)
+
+
+_KEYED: dict[bytes, Any] = {}  # a keyed hasher per key, copied for each tag (cheaper)
+
+
+def _tag(key: bytes, base: str) -> str:
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        keyed = _KEYED[key] = hashlib.blake2b(key=key, digest_size=4)
+    hasher = keyed.copy()
+    hasher.update(base.encode())
+    return str(hasher.hexdigest())
 
 
 def issued(row_id: str, keys: Sequence[bytes]) -> bool | None:
@@ -358,8 +370,7 @@ def issued(row_id: str, keys: Sequence[bytes]) -> bool | None:
         return None
     base, tag = request[:20], request[20:]
     for key in keys:
-        if hmac.compare_digest(hashlib.blake2b(base.encode(), key=key,
-                                               digest_size=4).hexdigest(), tag):
+        if hmac.compare_digest(_tag(key, base), tag):
             return request[19] == "1"
     return None
 
