@@ -299,3 +299,72 @@ def test_monitor_performance_in_a_real_ipython_shell(shell: Any, served: Any,
     assert "name what to watch" in one_line_error(shell, capsys, "%monitor --since 1d")
     assert "no deployment" in one_line_error(
         shell, capsys, "%monitor --performance nowhere").lower()
+
+
+def test_labels_for_rows_another_worker_has_not_written_yet_are_kept_pending(
+        store_env: Path) -> None:
+    """Three serving workers, each writing its rows every 2 s: labels sent at once for
+    rows any worker answered are never ``unknown``; those whose rows are not written yet
+    are kept pending and counted once the rows are in the log. A forged id is unknown."""
+    nbmlops.register(V1, name="churn", data=X[TRAIN], alias="production",
+                     evaluate=(X[TEST], Y[TEST]))
+    deployment = nbmlops.deploy("churn@production", port=0, workers=3)
+    try:
+        ids: list[str] = []
+        truth: list[int] = []
+        pending: list[str] = []
+        for attempt in range(3):  # until some rows were still in another worker's memory
+            batch_ids = []
+            for i in range(24):  # a new connection each: spread over the workers
+                rows = X[SERVE].iloc[i * 4 + attempt:i * 4 + attempt + 4]
+                batch_ids += Client(deployment.url).predict(rows.to_dict(orient="records"))[
+                    "ids"]
+            first = batch_ids[0].split("-")[0]
+            forged = ("0" if first[19] == "1" else "1").join((first[:19], first[20:]))
+            labels = Y[SERVE].iloc[:len(batch_ids)].tolist()
+            status, _, result = Client(deployment.url).request("POST", "/feedback", {
+                "ids": [*batch_ids, f"{forged}-0", f"{first[:20]}00000000-0"],
+                "labels": [*labels, 1, 0]})
+            assert status == 200, result
+            # no label for a row the server answered is reported unknown
+            assert result["unknown"] == [f"{forged}-0", f"{first[:20]}00000000-0"]
+            assert result["attached"] + len(result["pending"]) == len(batch_ids)
+            assert set(result["pending"]) <= set(batch_ids)
+            ids += batch_ids
+            truth += labels
+            pending += result["pending"]
+            if result["pending"]:
+                break
+        assert pending, "every worker had written its rows before the labels came (3 tries)"
+        # once the workers have written their rows, every label is joined
+        deadline = time.monotonic() + 30
+        while not set(ids) <= set(nbmlops.predictions("churn")["_id"]):
+            assert time.monotonic() < deadline, "the workers did not write their rows"
+            time.sleep(0.2)
+        report = nbmlops.performance("churn", since="1h", window="1h")
+        windows = report.windows()
+        assert int(windows["labelled"].sum()) == len(ids)
+        assert "pending" not in report.text()
+        stored = {lb.row_id: lb for lb in nbmlops_api._existing().store.list_feedback("churn")}
+        assert {stored[i].version for i in ids} == {1}
+        assert all(stored[i].prediction is not None for i in pending)
+    finally:
+        nbmlops.stop_deployment("churn")
+
+
+def test_labels_for_rows_the_log_sample_left_out_are_reported_as_such(
+        store_env: Path) -> None:
+    nbmlops.register(V1, name="churn", data=X[TRAIN], alias="production")
+    deployment = nbmlops.deploy("churn@production", port=0, log_sample=0.0)
+    try:
+        client = Client(deployment.url)
+        answer = client.predict(X[SERVE].head(3).to_dict(orient="records"))
+        status, _, result = client.request("POST", "/feedback", {
+            "ids": answer["ids"], "labels": [0, 1, 0]})
+        assert status == 200, result
+        assert (result["attached"], result["unlogged"], result["unknown"],
+                result["pending"]) == (0, answer["ids"], [], [])
+        again = nbmlops.log_feedback("churn", ids=answer["ids"][:1], labels=[1])
+        assert "left out of the prediction log by --log-sample" in again.summary()
+    finally:
+        nbmlops.stop_deployment("churn")

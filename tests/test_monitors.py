@@ -396,3 +396,164 @@ def test_a_monitor_judges_performance_from_the_labels_that_came(store_env: Path,
         assert "accuracy 0.000 (held out" in receiver.bodies[0]["text"]
     finally:
         nbmlops.stop_deployment("churn")
+
+
+SIMCLOCK = Path(__file__).parent / "simclock"
+
+
+class SimClock:
+    """The simulated wall clock of the servers this test starts (tests/simclock: their
+    ``time.time()`` is the real one plus the offset this writes): ``set(t)`` makes a
+    running server's clock read ``t`` now and run on from there."""
+
+    def __init__(self, path: Path, monkeypatch: Any) -> None:
+        self.path = path
+        self.path.write_text("0")
+        monkeypatch.setenv("NBMLOPS_TEST_CLOCK", str(path))
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+            [str(SIMCLOCK), *filter(None, [os.environ.get("PYTHONPATH")])]))
+
+    def set(self, when: datetime) -> None:
+        self.path.write_text(repr(when.timestamp() - time.time()))
+
+
+def test_the_loop_on_its_schedule_over_simulated_days(store_env: Path, receiver: Receiver,
+                                                       tmp_path: Path, monkeypatch: Any
+                                                       ) -> None:
+    """A real server whose clock runs days ahead; a monitor on ``0 6 * * *`` woken every
+    simulated hour (``run_monitor(due=True)``): only the scheduled hours check, each
+    judging the day served since the previous one. The inputs shift on day 1 (an incident,
+    alerted once), stay shifted on day 2 (not alerted again), version 2 takes over on
+    day 3 with normal inputs (the incident clears; labels then come for version 1's rows,
+    no longer served, and count for version 1), and shift again on day 4 (alerted again).
+    Days 1-4 get no labels: their windows have estimates only."""
+    from tests.test_feedback import TEST, TRAIN, V1, V2, Y
+    from tests.test_feedback import X as FX
+
+    clock = SimClock(tmp_path / "clock", monkeypatch)
+    day0 = datetime(2027, 3, 1, tzinfo=UTC)
+    clock.set(day0 + timedelta(hours=9))
+    evaluate = (FX[TEST], Y[TEST])
+    nbmlops.register(V1, name="churn", data=FX[TRAIN], alias="production", evaluate=evaluate)
+    nbmlops.register(V2, name="churn", data=FX[TRAIN], evaluate=evaluate)
+    deployment = nbmlops.deploy("churn@production", name="churn", port=0, poll=0.2)
+    try:
+        created = nbmlops.create_monitor(
+            "churn@production", schedule="0 6 * * *", targets=["cron"], min_rows=100,
+            performance=True, min_labels=30, alerts=[f"webhook={receiver.url}"])
+        checks: list[Any] = []
+        tick = day0 + timedelta(days=1, hours=6)  # the scheduler wakes every hour from here
+        woken = 0
+
+        def advance(until: datetime) -> None:
+            nonlocal tick, woken
+            while tick <= until:
+                found = nbmlops.run_monitor(created.folder, now=tick, due=True)
+                woken += 1
+                if found is not None:
+                    assert found.check.window_end == tick
+                    checks.append(found)
+                tick += timedelta(hours=1)
+
+        def serve(day: int, rows: pd.DataFrame, version: int) -> list[str]:
+            advance(day0 + timedelta(days=day, hours=9))
+            clock.set(day0 + timedelta(days=day, hours=10))
+            ids: list[str] = []
+            for start in range(0, len(rows), 50):
+                answer = Client(deployment.url).predict(
+                    rows.iloc[start:start + 50].to_dict(orient="records"), "?proba=true")
+                assert answer["version"] == version
+                ids += answer["ids"]
+            since = day0 + timedelta(days=day)
+            deadline = time.time() + 30
+            while len(nbmlops.predictions("churn", since=since)) < len(rows):
+                assert time.time() < deadline, "the server did not write its log"
+                time.sleep(0.2)
+            return ids
+
+        def like(n: int, seed: int) -> pd.DataFrame:
+            return FX[TRAIN].sample(n, replace=True, random_state=seed).reset_index(drop=True)
+
+        def moved(n: int, seed: int) -> pd.DataFrame:
+            return like(n, seed).assign(tenure=lambda f: f.tenure + 400,
+                                        spend=lambda f: f.spend * 30)
+
+        picked = FX[TRAIN].sample(150, replace=True, random_state=0).index
+        day0_ids = serve(0, FX.loc[picked].reset_index(drop=True), 1)
+        # day 0's labels come the same day: as the world gave them
+        got = nbmlops.log_feedback("churn", ids=day0_ids, labels=Y[picked].tolist())
+        assert got.attached == 150
+        moved_ids = serve(1, moved(150, 1), 1)
+        moved_ids += serve(2, moved(150, 2), 1)
+        # day 3: version 2 takes over; the server follows the alias
+        advance(day0 + timedelta(days=3, hours=8))
+        nbmlops.promote("churn", 2, "production")
+        deadline = time.time() + 30
+        while Client(deployment.url).request("GET", "/health")[2]["version"] != 2:
+            assert time.time() < deadline, "the server did not switch to version 2"
+            time.sleep(0.1)
+        serve(3, like(150, 3), 2)
+        # labels for version 1's shifted rows arrive now that it is no longer served
+        late = nbmlops.log_feedback("churn", ids=moved_ids[:60], labels=[1] * 60)
+        assert late.versions == {1: 60}
+        assert not late.unknown
+        serve(4, moved(150, 4), 2)
+        advance(day0 + timedelta(days=5, hours=12))
+
+        # woken every hour for 4 days and 7 hours: checked at 06:00 only
+        assert woken == 4 * 24 + 7
+        assert [c.check.window_end for c in checks] == [
+            day0 + timedelta(days=d, hours=6) for d in range(1, 6)]
+        summary = [(c.check.model, c.check.rows, c.check.status, c.check.incident,
+                    c.check.alerted) for c in checks]
+        assert summary == [("churn/1", 150, "ok", None, False),
+                           ("churn/1", 150, "alert", 1, True),
+                           ("churn/1", 150, "alert", 1, False),
+                           ("churn/2", 150, "ok", None, False),
+                           ("churn/2", 150, "alert", 2, True)], [c.text for c in checks]
+        assert all("data drift in" in c.text for c in checks if c.check.status == "alert")
+        # one POST per incident
+        assert [b["incident"] for b in receiver.bodies] == [1, 2]
+        assert receiver.bodies[0]["model"] == "churn/1"
+        assert receiver.bodies[1]["model"] == "churn/2"
+        # day 0's labels judged version 1 on realized figures; the later days, unlabelled,
+        # on estimates only
+        first = checks[0].check.details["performance"]
+        assert {r["labelled"] for r in first["realized"]} == {150}
+        for c in checks[1:]:
+            figures = c.check.details["performance"]
+            assert figures["estimated"], c.text
+            assert all(r["labelled"] == 0 for r in figures["estimated"])
+        # the labels for version 1, no longer served, count for version 1's windows
+        report = nbmlops.performance("churn", since=day0, window="1d",
+                                     until=day0 + timedelta(days=5))
+        windows = report.windows().set_index(["window", "version"])
+        assert windows.loc[(day0 + timedelta(days=1), 1), "labelled"] == 60
+        assert windows.loc[(day0 + timedelta(days=3), 2), "labelled"] == 0
+        assert windows.loc[(day0 + timedelta(days=1), 1), "accuracy"] < 0.9
+        # the CLI says when nothing is due
+        quiet = subprocess.run([NBMLOPS, "monitor", "run", str(created.folder), "--due",
+                                "--now", (day0 + timedelta(days=5, hours=7)).isoformat()],
+                               capture_output=True, text=True, timeout=180,
+                               env={**os.environ})
+        assert quiet.returncode == 0, quiet.stderr
+        assert "no check due" in quiet.stdout
+    finally:
+        nbmlops.stop_deployment("churn")
+
+
+def test_due_times_follow_cron() -> None:
+    from nbmlops.monitoring.monitors import due_times
+
+    monday = datetime(2027, 3, 1, tzinfo=UTC)  # a Monday
+    week = monday + timedelta(days=7)
+    assert due_times("0 6 * * *", monday, week) == [
+        monday + timedelta(days=d, hours=6) for d in range(7)]
+    assert due_times("*/30 9-10 * * 1-5", monday, monday + timedelta(days=1)) == [
+        monday + timedelta(hours=h, minutes=m) for h in (9, 10) for m in (0, 30)]
+    assert [t.weekday() for t in due_times("0 0 * * 0,6", monday, week)] == [5, 6]
+    assert due_times("0 0 1 * *", monday, week) == []  # the 1st itself is not after it
+    assert due_times("0 0 1,15 * 1", monday - timedelta(seconds=1), week) == [
+        monday, monday + timedelta(days=7)]  # day of month or day of week, as cron
+    assert due_times("0 6 * * *", monday + timedelta(hours=6), monday + timedelta(hours=7)
+                     ) == []  # the end of the previous check is not due again

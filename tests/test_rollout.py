@@ -296,3 +296,58 @@ def test_the_rollout_of_a_deployment_without_one_says_so(registry: Path) -> None
     finally:
         nbmlops.stop_deployment(dep.name)
 
+
+
+def test_the_rollout_shows_each_versions_estimated_then_realized_performance(
+        store_env: Path) -> None:
+    """Before labels, each version's CBPE estimate over the rows it answered; once the
+    labels come (POST /feedback), each version's realized figures on its own rows."""
+    from tests.test_feedback import SERVE, TEST, TRAIN, Y
+    from tests.test_feedback import V1 as F1
+    from tests.test_feedback import V2 as F2
+    from tests.test_feedback import X as FX
+
+    evaluate = (FX[TEST], Y[TEST])
+    nbmlops.register(F1, name="churn", data=FX[TRAIN], alias="production", evaluate=evaluate)
+    nbmlops.register(F2, name="churn", data=FX[TRAIN], alias="candidate", evaluate=evaluate)
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5)
+    try:
+        client = Client(dep.url)
+        rows = FX[SERVE]
+        ids, versions, predicted = [], [], []
+        for start in range(0, len(rows), 5):
+            answer = client.predict(rows.iloc[start:start + 5].to_dict(orient="records"),
+                                    "?proba=true")
+            ids += answer["ids"]
+            versions += answer["versions"]
+            predicted += [int(np.argmax(p)) for p in answer["probabilities"]]
+        assert set(versions) == {1, 2}
+        _until(lambda: set(ids) <= set(nbmlops.predictions(dep.name)["_id"]))
+        before = nbmlops.rollout(dep.name)
+        for v in before.versions:
+            assert v["basis"] == "estimated", v
+            assert v["labelled"] == 0
+            assert 0.5 < v["performance"]["accuracy"] <= 1.0
+        assert "estimated (CBPE), no labels yet" in str(before)
+        assert "accuracy ≈" in str(before)
+
+        truth = Y[SERVE].tolist()
+        status, _, result = client.request("POST", "/feedback", {"ids": ids, "labels": truth})
+        assert status == 200, result
+        assert result["attached"] == len(ids)
+        after = nbmlops.rollout(dep.name)
+        shown = {v["version"]: v for v in after.versions}
+        for version in (1, 2):
+            mine = [i for i, v in enumerate(versions) if v == version]
+            right = sum(predicted[i] == truth[i] for i in mine) / len(mine)
+            assert shown[version]["basis"] == "realized"
+            assert shown[version]["labelled"] == len(mine)
+            assert shown[version]["performance"]["accuracy"] == pytest.approx(right, abs=1e-6)
+            assert f"realized on {len(mine):,} labels" in str(after)
+        table = after.table()
+        assert list(table["basis"]) == ["realized", "realized"]
+        assert {"accuracy", "roc_auc"} <= set(table.columns)
+        figures = json.loads(cli("rollout", dep.name, "--format", "json").stdout)
+        assert {v["basis"] for v in figures["versions"]} == {"realized"}
+    finally:
+        nbmlops.stop_deployment(dep.name)

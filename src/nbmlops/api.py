@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from nbmlops._types import (
     AliasProtection,
@@ -928,7 +928,9 @@ def get_deployment(name: str) -> Deployment:
 
 def rollout(name: str, *, timeout: float = 10.0) -> RolloutReport:
     """A canary's or shadow's live comparison: per version (champion, challenger) the
-    requests, error rate, p50/p99 scoring time, agreement with the champion; the rules,
+    requests, error rate, p50/p99 scoring time, agreement with the champion, and the
+    performance of its rows since the deployment started: realized on the labelled ones
+    (``log_feedback``), or estimated (CBPE) while none is labelled; the rules,
     the state (running, requested, promoted, rolled back) and the decisions taken, each an
     audit event with its figures. ``str()`` of it is the text ``nbmlops rollout`` prints."""
     import json
@@ -959,7 +961,11 @@ def rollout(name: str, *, timeout: float = 10.0) -> RolloutReport:
                                   f"{found.url}/rollout ({exc})", name=found.name) from None
         if live.get("status") in ("running", "requested"):
             live["status"] = found.options["rollout"].get("status", live["status"])
-    return report(found, live, decisions)
+    from nbmlops.monitoring.performance import by_version
+
+    shown = [int(v["version"]) for v in live.get("versions", [])]
+    return report(found, live, decisions, performance=by_version(
+        ws, found.name, since=found.started_at.timestamp(), versions=shown) if shown else None)
 
 
 def deployment_logs(name: str, lines: int = 50) -> str:
@@ -1107,7 +1113,8 @@ def performance(deployment: str, *, since: str | datetime | timedelta = "30d",
     metric falls below the interval (with at least ``min_labels`` labels). For a binary
     classifier whose requests asked for probabilities, the estimated accuracy and ROC AUC
     (CBPE) of each window, labelled or not."""
-    from nbmlops.monitoring import performance as measure
+    # the module, not the package attribute (named like the module once it is imported)
+    from nbmlops.monitoring.performance import performance as measure
 
     return measure(_existing(), deployment, since=since, window=window, until=until,
                    min_labels=min_labels)
@@ -1177,13 +1184,26 @@ def create_monitor(model: str, *, name: str | None = None, deployment: str | Non
     return create(spec, where, project_root=settings.project_root, python=sys.executable)
 
 
-def run_monitor(folder: str | Path, *, now: datetime | None = None) -> CheckResult:
+@overload
+def run_monitor(folder: str | Path, *, now: datetime | None = None,
+                due: Literal[False] = False) -> CheckResult: ...
+
+
+@overload
+def run_monitor(folder: str | Path, *, now: datetime | None = None,
+                due: bool) -> CheckResult | None: ...
+
+
+def run_monitor(folder: str | Path, *, now: datetime | None = None,
+                due: bool = False) -> CheckResult | None:
     """One check of the monitor in ``folder`` (``nbmlops monitor run``): drift of the rows
     served since the previous check by the version judged, the server's health, alerts
     delivered once per incident, ``on_alert`` jobs run with the window as parameters
     (those of ``window_start``, ``window_end``, ``model``, ``monitor`` the job declares).
-    ``now``: the end of the window (default: now)."""
-    from nbmlops.monitoring.monitors import run_check
+    ``now``: the end of the window (default: now). ``due=True``: only if the monitor's
+    schedule fired since its previous check (else None), as a scheduler that wakes more
+    often than the schedule runs it."""
+    from nbmlops.monitoring.monitors import run_check, run_due
 
     def run_alert_job(job_folder: Path, window: Mapping[str, Any]) -> tuple[str, str]:
         spec = job_spec(job_folder)
@@ -1193,6 +1213,8 @@ def run_monitor(folder: str | Path, *, now: datetime | None = None) -> CheckResu
         result = run_job(job_folder, params=params)
         return result.run_id, result.status + (f": {result.message}" if result.message else "")
 
+    if due:
+        return run_due(workspace(), Path(folder), now=now, run_job=run_alert_job)
     return run_check(workspace(), Path(folder), now=now, run_job=run_alert_job)
 
 

@@ -29,7 +29,12 @@ def _now(text: str | None) -> datetime | None:
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     from nbmlops import api
 
-    result = api.run_monitor(args.folder, now=_now(args.now))
+    found = api.run_monitor(args.folder, now=_now(args.now), due=bool(args.due))
+    if found is None:
+        out.write(f"{args.folder}: no check due (its schedule has not fired since the "
+                  "previous check)\n")
+        return 0
+    result = found
     out.write(result.text + "\n")
     for d in result.deliveries:
         out.write(f"  alert {d.channel}: {'delivered' if d.ok else 'NOT delivered'} "
@@ -82,6 +87,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     run.add_argument("folder", help="the monitor folder (monitors/NAME)")
     run.add_argument("--now", metavar="ISO_TIME", help="the end of the window (default now; "
                      "for replaying a schedule)")
+    run.add_argument("--due", action="store_true", help="only if the schedule fired since "
+                     "the previous check (for a scheduler that wakes more often)")
     run.set_defaults(func=_run)
     history = inner.add_parser("history", help="the checks recorded, newest first")
     history.add_argument("monitor", nargs="?", help="one monitor's (by name)")

@@ -16,9 +16,14 @@ served, realized performance never rereads the log (and survives the log's rotat
 
 Finding the served rows is one read of the log from the earliest request time the ids
 carry (a request id starts with its time in milliseconds), so old parts are skipped.
-Ids not in the log (never answered, sampled out by ``--log-sample``, rotated out, or
-not yet written by another worker, which writes every 2 s) are returned as ``unknown``,
-never dropped silently.
+A server started from the store tags the ids it issues with a key kept in the
+deployment's record (:func:`nbmlops.serving.predlog.issued`), so an id missing from the
+log is told apart: one the deployment answered whose row is not written yet (another
+worker writes every 2 s) is kept **pending** (stored with version 0 and the time its id
+carries) and joined when its row is in the log (:func:`resolve_pending`, which every
+read of the labels runs first); one whose rows ``--log-sample`` left out is reported as
+``unlogged``; any other id (never issued, rotated out, or issued before ids were tagged)
+is returned as ``unknown``. None is dropped silently.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class FeedbackResult:
     replaced: tuple[str, ...] = ()  # ids that had a label: the latest now holds
     repeated: tuple[str, ...] = ()  # ids given more than once in this batch: the last kept
     unknown: tuple[str, ...] = ()  # ids not in the prediction log: not written
+    pending: tuple[str, ...] = ()  # answered here, row not written yet: kept, joined later
+    unlogged: tuple[str, ...] = ()  # answered here, rows sampled out of the log: not written
     versions: Mapping[int, int] = field(default_factory=dict)  # labels attached per version
 
     def summary(self) -> str:
@@ -62,17 +69,26 @@ class FeedbackResult:
         if self.repeated:
             parts.append(f"{len(self.repeated):,} id(s) given more than once (the last is "
                          f"kept): {_some(self.repeated)}")
+        if self.pending:
+            parts.append(f"{len(self.pending):,} label(s) kept pending: {self.deployment} "
+                         f"answered these ids but has not written their rows to the "
+                         f"prediction log yet; they are joined when it has: "
+                         f"{_some(self.pending)}")
+        if self.unlogged:
+            parts.append(f"{len(self.unlogged):,} id(s) answered but left out of the "
+                         f"prediction log by --log-sample, not attached: "
+                         f"{_some(self.unlogged)}")
         if self.unknown:
             parts.append(f"{len(self.unknown):,} unknown id(s) not in the prediction log, "
-                         f"not attached (never served, sampled out, rotated out, or not "
-                         f"written yet: send them again in a few seconds): "
-                         f"{_some(self.unknown)}")
+                         f"not attached (never served by {self.deployment}, or rotated "
+                         f"out of its log): {_some(self.unknown)}")
         return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"deployment": self.deployment, "attached": self.attached,
                 "replaced": list(self.replaced), "repeated": list(self.repeated),
-                "unknown": list(self.unknown),
+                "unknown": list(self.unknown), "pending": list(self.pending),
+                "unlogged": list(self.unlogged),
                 "versions": {str(k): v for k, v in sorted(self.versions.items())}}
 
     def __repr__(self) -> str:
@@ -108,7 +124,7 @@ def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Seq
         raise ValueError(f"deployment {found.name!r} does not log predictions (it was started "
                          "with --no-log), so labels cannot be joined to what it served")
     since = _earliest(latest)
-    log = predlog.read(found.log_dir, since=since)
+    log = predlog.read(found.log_dir, since=since, options=ws.settings.artifacts_options)
     served = _served(log, latest)
     now = time.time()
     rows = [_label(found.name, found.model, row_id, latest[row_id], row, now, ws.actor.user)
@@ -117,10 +133,70 @@ def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Seq
     versions: dict[int, int] = {}
     for row in rows:
         versions[row.version] = versions.get(row.version, 0) + 1
-    unknown = tuple(i for i in latest if i not in served)
+    keys = id_keys(ws, found.name)
+    pending: list[str] = []
+    unlogged: list[str] = []
+    unknown: list[str] = []
+    for row_id in latest:
+        if row_id in served:
+            continue
+        verdict = predlog.issued(row_id, keys)
+        (unknown if verdict is None else pending if verdict else unlogged).append(row_id)
+    if pending:
+        replaced += ws.store.record_feedback([_pending(
+            found.name, found.model, i, latest[i], now, ws.actor.user) for i in pending])
     return FeedbackResult(deployment=found.name, attached=len(rows),
                           replaced=tuple(sorted(replaced)), repeated=tuple(repeated),
-                          unknown=unknown, versions=versions)
+                          unknown=tuple(unknown), pending=tuple(pending),
+                          unlogged=tuple(unlogged), versions=versions)
+
+
+PENDING = 0  # the version of a pending label: its row is not in the log yet
+
+
+def id_keys(ws: Workspace, deployment: str) -> list[bytes]:
+    """The keys the deployments of that name tagged their row ids with (newest first)."""
+    keys = []
+    for found in ws.store.list_deployments():
+        key = found.options.get("row_id_key") if found.name == deployment else None
+        if isinstance(key, str):
+            keys.append(bytes.fromhex(key))
+    return keys
+
+
+def _pending(deployment: str, model: str, row_id: str, label: Any, now: float,
+             user: str | None) -> FeedbackLabel:
+    from nbmlops.serving import predlog
+
+    when = predlog.request_time(row_id)
+    return FeedbackLabel(deployment=deployment, row_id=row_id, model=model, version=PENDING,
+                         served_at=now if when is None else when, label=label,
+                         received_at=now, user=user)
+
+
+def resolve_pending(ws: Workspace, deployment: str, *, since: float | None = None,
+                    until: float | None = None) -> list[FeedbackLabel]:
+    """Join the pending labels of rows served in ``[since, until)`` whose rows are now in
+    the prediction log; the labels still pending."""
+    from nbmlops.serving import predlog
+
+    waiting = [lb for lb in ws.store.list_feedback(
+        deployment, since=None if since is None else since - _SLACK_S,
+        until=None if until is None else until + _SLACK_S) if lb.version == PENDING]
+    if not waiting:
+        return []
+    found = ws.store.get_deployment(deployment)
+    if not found.log_dir:
+        return waiting
+    from datetime import UTC, datetime
+
+    start = datetime.fromtimestamp(min(lb.served_at for lb in waiting) - _SLACK_S, tz=UTC)
+    log = predlog.read(found.log_dir, since=start, options=ws.settings.artifacts_options)
+    served = _served(log, {lb.row_id: lb.label for lb in waiting})
+    joined = [_label(lb.deployment, lb.model, lb.row_id, lb.label, served[lb.row_id],
+                     lb.received_at, lb.user) for lb in waiting if lb.row_id in served]
+    ws.store.record_feedback(joined)
+    return [lb for lb in waiting if lb.row_id not in served]
 
 
 def _latest(ids: Sequence[Any], labels: Sequence[Any]) -> tuple[dict[str, Any], list[str]]:

@@ -485,6 +485,66 @@ def run_check(ws: Workspace, folder: Path, *, now: datetime | None = None,
                        jobs=tuple(jobs), drift_run=drift_run)
 
 
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def _cron_values(text: str, lo: int, hi: int) -> set[int]:
+    out: set[int] = set()
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if base == "*":
+            a, b = lo, hi
+        else:
+            first, _, last = base.partition("-")
+            a = int(first)
+            b = int(last) if last else (hi if step else a)
+        out.update(range(a, b + 1, int(step) if step else 1))
+    return out
+
+
+def due_times(schedule: str, after: datetime, until: datetime) -> list[datetime]:
+    """The times in ``(after, until]`` at which the cron ``schedule`` fires (UTC), oldest
+    first (as cron: when both day of month and day of week are restricted, either)."""
+    fields = schedule.split()
+    minutes, hours, days, months, weekdays = (
+        _cron_values(f, lo, hi) for f, (lo, hi) in zip(fields, _CRON_RANGES, strict=True))
+    if 7 in weekdays:
+        weekdays.add(0)
+    any_day, any_weekday = fields[2] == "*", fields[4] == "*"
+    after, until = after.astimezone(UTC), until.astimezone(UTC)
+    out = []
+    day = after.replace(hour=0, minute=0, second=0, microsecond=0)
+    while day <= until:
+        in_month = day.day in days
+        in_week = (day.weekday() + 1) % 7 in weekdays
+        fires = (in_month and in_week if any_day or any_weekday else in_month or in_week)
+        if day.month in months and fires:
+            out += [t for t in (day.replace(hour=h, minute=m) for h in sorted(hours)
+                                for m in sorted(minutes)) if after < t <= until]
+        day += timedelta(days=1)
+    return out
+
+
+def run_due(ws: Workspace, folder: Path, *, now: datetime | None = None,
+            run_job: JobRunner | None = None,
+            opener: Callable[..., Any] = urllib.request.urlopen) -> CheckResult | None:
+    """A check if the monitor's schedule fired since its previous check (its first check
+    always), ending at ``now``; None when none is due. What a scheduler that wakes more
+    often than the schedule (or a laptop back from sleep) runs: missed times are one
+    check over the whole window, not one per missed time."""
+    spec = load(folder)
+    if not spec.schedule:
+        raise ValueError(f"monitor {spec.name!r} has no schedule, so no check is ever due: "
+                         "run it without --due, or give it a schedule")
+    end = now or datetime.now(tz=UTC) - timedelta(seconds=SETTLE_S)
+    if end.tzinfo is None:
+        end = end.replace(tzinfo=UTC)
+    previous = ws.store.last_monitor_check(spec.name)
+    if previous is not None and not due_times(spec.schedule, previous.window_end, end):
+        return None
+    return run_check(ws, folder, now=end, run_job=run_job, opener=opener)
+
+
 def _performance(ws: Workspace, spec: MonitorSpec, deployment: str, version: ModelVersion,
                  end: datetime) -> tuple[dict[str, Any], list[str]]:
     """The judged version's newest window with a realized figure (enough labels) and its

@@ -214,8 +214,12 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
         raise ValueError(f"{since} in windows of {window} is more than 10,000 windows; give a "
                          "longer window")
     start = datetime.fromtimestamp(math.floor(start.timestamp() / step) * step, tz=UTC)
-    labels = ws.store.list_feedback(found.name, since=start.timestamp(),
-                                    until=end.timestamp())
+    from nbmlops.monitoring.feedback import PENDING, resolve_pending
+
+    waiting = resolve_pending(ws, found.name, since=start.timestamp(), until=end.timestamp())
+    labels = [lb for lb in ws.store.list_feedback(found.name, since=start.timestamp(),
+                                                  until=end.timestamp())
+              if lb.version != PENDING]
     log = predlog.read(found.log_dir, since=start, until=end) if found.log_dir else None
     if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
         log = log[~log["_shadow"].eq(True)]
@@ -227,6 +231,9 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
     if log is None:
         notes.append(f"deployment {found.name!r} does not log predictions: no served counts "
                      "and no estimates")
+    if waiting:
+        notes.append(f"{len(waiting):,} label(s) pending: their rows are not in the "
+                     "prediction log yet (a worker writes every 2 s); counted once they are")
     if not labels:
         notes.append("no labels in this period yet: send them with nbmlops.log_feedback, "
                      "`nbmlops feedback` or POST /feedback")
@@ -446,3 +453,42 @@ def _estimated(log_rows: pd.DataFrame | None, base: Mapping[str, Any] | None
         return {}
     scores = rows[column].astype(float).to_numpy()
     return {**estimate(base["calibration"], scores, scores > 0.5), "_rows": float(len(scores))}
+
+
+def by_version(ws: Workspace, deployment: str, *, since: float, until: float | None = None,
+               versions: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
+    """Per version of ``deployment`` since ``since`` (epoch seconds), what a rollout shows
+    beside its live figures: ``labelled`` rows, the ``realized`` metrics of the labelled
+    rows (the feedback table: each label carries the version that answered its row), and,
+    while none are labelled, the ``estimated`` ones (CBPE over the version's logged rows
+    with probabilities, a shadow's scored rows included); ``basis`` says which is shown
+    (``realized``, ``estimated`` or None)."""
+    from nbmlops.monitoring.feedback import PENDING, resolve_pending
+    from nbmlops.serving import predlog
+
+    found = ws.store.get_deployment(deployment)
+    until = time.time() if until is None else until
+    resolve_pending(ws, found.name, since=since, until=until)
+    labels = [lb for lb in ws.store.list_feedback(found.name, since=since, until=until)
+              if lb.version != PENDING]
+    log = None
+    if found.log_dir:
+        log = predlog.read(found.log_dir, since=datetime.fromtimestamp(since, tz=UTC),
+                           until=datetime.fromtimestamp(until, tz=UTC),
+                           options=ws.settings.artifacts_options)
+    wanted = sorted(set(versions) if versions is not None else (
+        {lb.version for lb in labels} | (set(int(v) for v in log["_version"].unique())
+                                         if log is not None else set())))
+    out: dict[int, dict[str, Any]] = {}
+    for version in wanted:
+        base = _baseline(ws, found.model, version)
+        task = (base or {}).get("task") or _guess_task(labels) or "classification"
+        mine = [lb for lb in labels if lb.version == version]
+        realized, _ = _realized(mine, base, task)
+        rows = log[log["_version"] == version] if log is not None else None
+        estimated = {k: v for k, v in _estimated(rows, base).items() if k != "_rows"}
+        out[version] = {
+            "labelled": len(mine), "realized": realized, "estimated": estimated,
+            "held_out": dict((base or {}).get("metrics") or {}),
+            "basis": "realized" if realized else "estimated" if estimated else None}
+    return out

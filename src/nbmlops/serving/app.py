@@ -9,9 +9,10 @@
                        request id is in the ``X-Request-Id`` header too
 ``POST /feedback``     labels that arrived later, by row id: ``{"ids": [...], "labels":
                        [...]}`` or ``[{"id": ..., "label": ...}, ...]`` → ``{"attached",
-                       "replaced", "repeated", "unknown"}`` (ids not in the log are
-                       reported, never dropped silently; a label sent again replaces the
-                       earlier one and is listed in ``replaced``)
+                       "replaced", "repeated", "pending", "unlogged", "unknown"}`` (a row
+                       another worker has not logged yet: kept pending, joined later; ids
+                       not in the log are reported, never dropped silently; a label sent
+                       again replaces the earlier one and is listed in ``replaced``)
 ``GET /health``        ``{"status": "ok", "model", "version"}`` (never needs the token, for
                        load balancers and probes)
 ``GET /metadata``      the model, version, signature, classes, source run
@@ -68,6 +69,7 @@ class AppOptions:
     token: str | None = None
     max_body: int = MAX_BODY
     deployment: str | None = None  # the deployment's name, shown in /metadata and /health
+    id_key: bytes | None = None  # tags the row ids it issues (predlog.issued checks them)
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -213,9 +215,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                   flush=True)
             return error(500, f"{model.reference} could not score this input "
                               f"({type(exc).__name__}: {exc})")
-        request_id = new_request_id()
+        keep = log is not None and log.wants()
+        request_id = new_request_id(options.id_key, keep)
         metrics.rows.inc(len(frame))
-        if log is not None and log.wants():
+        if keep:
+            assert log is not None
             column = model.output_column
 
             def logged(outputs: Any) -> dict[str, Any]:
@@ -429,7 +433,7 @@ def openapi_document(model: ServedModel, *, token: bool) -> dict[str, Any]:
                         "ids": {"type": "array", "items": {"type": "string"}},
                         "labels": {"type": "array"}}}}}},
                 "responses": {
-                    "200": {"description": "attached, replaced, repeated and unknown ids"},
+                    "200": {"description": "attached, replaced, repeated, pending, unlogged and unknown ids"},
                     "409": {"description": "this server cannot keep labels", **err},
                     "422": {"description": "the body is not ids and labels", **err}}}},
             "/health": {"get": {"summary": "Liveness", "security": [],

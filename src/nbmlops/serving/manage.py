@@ -209,7 +209,8 @@ def rows(deployments: Sequence[Deployment]) -> list[dict[str, object]]:
     return [{"name": d.name, "status": d.status, "url": d.url, "model": d.model,
              "alias": d.alias, "version": d.version, "workers": d.workers,
              "started_at": d.started_at, "stopped_at": d.stopped_at, "pid": d.pid,
-             "host": d.host, "id": d.id, "options": json.dumps(dict(d.options))}
+             "host": d.host, "id": d.id, "options": json.dumps(
+                 {k: v for k, v in d.options.items() if k != "row_id_key"})}
             for d in deployments]
 
 

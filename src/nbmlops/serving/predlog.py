@@ -25,6 +25,8 @@ DataFrame.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import hmac
 import io
 import os
 import random
@@ -334,10 +336,43 @@ def _columns(entries: Sequence[_Entry], rows: int) -> dict[str, list[Any]]:
     return columns
 
 
-def new_request_id() -> str:
+def new_request_id(key: bytes | None = None, logged: bool = True) -> str:
     """A request's id: its time (milliseconds, 11 hex digits, so a label's lookup can skip
-    log parts written before it) and 32 random bits."""
-    return f"{time.time_ns() // 1_000_000:011x}{os.urandom(4).hex()}"
+    log parts written before it) and 32 random bits. With the deployment's ``key``, also
+    whether its rows go to the log (``1``/``0``) and a keyed tag of all that (8 hex
+    digits): a label for it is then known to be for a row this deployment answered even
+    before the worker that answered it has written its rows (:func:`issued`)."""
+    base = f"{time.time_ns() // 1_000_000:011x}{os.urandom(4).hex()}"
+    if key is None:
+        return base
+    base += "1" if logged else "0"
+    return base + _tag(key, base)
+
+
+_KEYED: dict[bytes, Any] = {}  # a keyed hasher per key, copied for each tag (cheaper)
+
+
+def _tag(key: bytes, base: str) -> str:
+    keyed = _KEYED.get(key)
+    if keyed is None:
+        keyed = _KEYED[key] = hashlib.blake2b(key=key, digest_size=4)
+    hasher = keyed.copy()
+    hasher.update(base.encode())
+    return str(hasher.hexdigest())
+
+
+def issued(row_id: str, keys: Sequence[bytes]) -> bool | None:
+    """Whether the row id (``<request>-<row>``) was issued by a deployment holding one of
+    ``keys``: True when its rows go to the log, False when they were sampled out, None
+    when no key's tag matches (never issued, or issued without a key)."""
+    request = row_id.rsplit("-", 1)[0]
+    if len(request) != 28 or request[19] not in "01":
+        return None
+    base, tag = request[:20], request[20:]
+    for key in keys:
+        if hmac.compare_digest(_tag(key, base), tag):
+            return request[19] == "1"
+    return None
 
 
 def request_time(row_id: str) -> float | None:

@@ -713,11 +713,15 @@ class RolloutReport:
     decisions: list[dict[str, Any]]
 
     def table(self) -> pd.DataFrame:
+        """One row per version: the live figures, then ``labelled``, ``basis`` (realized,
+        estimated or None) and each metric of that basis."""
         import pandas as pd
 
-        return pd.DataFrame(self.versions, columns=[
-            "role", "version", "requests", "rows", "error_rate", "p50_ms", "p99_ms",
-            "agreement"])
+        columns = ["role", "version", "requests", "rows", "error_rate", "p50_ms", "p99_ms",
+                   "agreement", "labelled", "basis"]
+        metrics = [k for v in self.versions for k in v.get("performance") or {}]
+        rows = [{**v, **(v.get("performance") or {})} for v in self.versions]
+        return pd.DataFrame(rows, columns=columns + list(dict.fromkeys(metrics)))
 
     def __str__(self) -> str:
         head = (f"{self.deployment}: {self.mode} of {self.challenger} beside {self.champion}"
@@ -731,20 +735,48 @@ class RolloutReport:
             agreement = "—" if v["agreement"] is None else f"{v['agreement']:.1%}"
             lines.append(f"  {v['role']:<10} v{v['version']:<4} {int(v['requests']):>8,} req "
                          f" errors {v['error_rate']:.2%}  p50 {v['p50_ms']:.2f} ms  p99 "
-                         f"{v['p99_ms']:.2f} ms  agreement {agreement}")
+                         f"{v['p99_ms']:.2f} ms  agreement {agreement}"
+                         + _performance_text(v))
         for d in self.decisions:
             lines.append(f"  {d['time']}  {d['action']}: {d['reason']}")
         return "\n".join(lines)
 
 
-def report(deployment: Any, live: Mapping[str, Any], decisions: Sequence[Any]) -> RolloutReport:
-    """A :class:`RolloutReport` from the deployment's record and its server's ``/rollout``."""
+SHOWN_METRICS = 3  # of a version's performance, in the text (all in the table and JSON)
+
+
+def _performance_text(v: Mapping[str, Any]) -> str:
+    basis, shown = v.get("basis"), v.get("performance") or {}
+    if basis is None:
+        return "  · no labels yet" if "basis" in v else ""
+    mark = "≈" if basis == "estimated" else ""
+    figures = ", ".join(f"{k} {mark}{value:.3f}" for k, value in
+                        list(shown.items())[:SHOWN_METRICS])
+    why = (f"realized on {v['labelled']:,} labels" if basis == "realized"
+           else "estimated (CBPE), no labels yet")
+    return f"  · {figures} ({why})"
+
+
+def report(deployment: Any, live: Mapping[str, Any], decisions: Sequence[Any],
+           performance: Mapping[int, Mapping[str, Any]] | None = None) -> RolloutReport:
+    """A :class:`RolloutReport` from the deployment's record, its server's ``/rollout``
+    and, per version, the performance of its labelled rows or, before any label came, its
+    estimate (:func:`nbmlops.monitoring.performance.by_version`)."""
     spec = RolloutSpec.from_dict(deployment.options.get("rollout", {}))
+    versions = []
+    for v in live.get("versions", []):
+        found = (performance or {}).get(int(v["version"]))
+        if found is not None:
+            basis = found.get("basis")
+            v = {**v, "labelled": found.get("labelled", 0), "basis": basis,
+                 "performance": {k: round(float(x), 6) for k, x in
+                                 (found.get(basis) or {}).items()} if basis else {}}
+        versions.append(v)
     return RolloutReport(
         deployment=deployment.name, mode=spec.mode, status=str(live.get("status")),
         champion=str(live.get("champion")), challenger=str(live.get("challenger")),
         share=spec.share, key=spec.key, promote_when=spec.promote_when,
-        rollback_when=spec.rollback_when, versions=list(live.get("versions", [])),
+        rollback_when=spec.rollback_when, versions=versions,
         decisions=[{"time": e.time.astimezone().strftime("%Y-%m-%d %H:%M:%S"),
                     "action": e.action, "reason": e.reason, "details": dict(e.details)}
                    for e in decisions if e.action.startswith("rollout-")])

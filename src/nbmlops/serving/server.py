@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import socket
 import sys
@@ -53,6 +54,7 @@ class ServeOptions:
     server_log: str | None = None
     rollout: dict[str, Any] | None = None  # a canary or shadow (RolloutSpec.to_dict())
     url: str | None = None  # where clients reach it, recorded (default: where it listens)
+    id_key: str | None = None  # hex: tags the row ids its workers issue (set by serve)
     # resolved by the main process
     store_url: str | None = None
     artifacts_root: str | None = None
@@ -148,7 +150,8 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
     port = sock.getsockname()[1]
     url = options.url or url_of(options.host, port)
     options = replace(options, name=name, port=port,
-                      deployment_id=options.deployment_id or uuid.uuid4().hex)
+                      deployment_id=options.deployment_id or uuid.uuid4().hex,
+                      id_key=options.id_key or (secrets.token_hex(16) if ws else None))
     multiproc = None
     if options.workers > 1:
         multiproc = tempfile.mkdtemp(prefix="nbmlops-metrics-")
@@ -174,6 +177,7 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                     "max_body": options.max_body, "poll_s": options.poll_s,
                     "trusted": options.trusted, "bind": f"{options.host}:{port}",
                     **({"bundle": options.target} if bundle is not None else {}),
+                    "row_id_key": options.id_key,
                     **({"rollout": {**options.rollout, "status": "running"}}
                        if options.rollout is not None else {})}),
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
@@ -403,7 +407,9 @@ def create_worker_app() -> Any:
     token = os.environ.get(options.token_env) if options.token_env else None
     return create_app(Holder(served), source=source, log=log, metrics=metrics, rollout=rollout,
                       options=AppOptions(token=token, max_body=options.max_body,
-                                         deployment=options.name))
+                                         deployment=options.name,
+                                         id_key=bytes.fromhex(options.id_key)
+                                         if options.id_key else None))
 
 
 def _worker_rollout(options: ServeOptions, source: Any, metrics: Any, log: Any) -> Any:
