@@ -556,6 +556,10 @@ def test_a_protections_role_is_enforced_by_the_database(team: Team, shell: Any, 
     with pytest.raises(sa.exc.DBAPIError, match="asks for the nbmlops_admin role"):
         team.sql("approver", 'INSERT INTO approval_votes (request_id, "user", decision, time) '
                  f"VALUES ({request.id}, '{approver}', 'approve', 0)")
+    # nor close the request by updating it
+    with pytest.raises(sa.exc.DBAPIError, match="asks for the nbmlops_admin role"):
+        team.sql("approver", "UPDATE approval_requests SET status = 'rejected' "
+                 f"WHERE id = {request.id}")
     still = team.owner.get_request(request.id)
     assert (still.status, still.votes) == ("open", ())
     assert team.events() == events

@@ -200,16 +200,17 @@ BEGIN
   RETURN NULL;
 END $f$;
 
--- a vote on a request for an alias whose protection names a role: the voter holds it
--- (or owns the store); an approval or rejection without it writes nothing
+-- a vote on a request for an alias whose protection names a role, or the request's closing:
+-- the voter holds it (or owns the store); an approval or rejection without it writes nothing
 CREATE OR REPLACE FUNCTION nbmlops_vote_role() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $f$
-DECLARE needed text; what text;
+DECLARE needed text; what text; rid bigint;
 BEGIN
+  IF TG_TABLE_NAME = 'approval_requests' THEN rid := NEW.id; ELSE rid := NEW.request_id; END IF;
   SELECT p.role, nbmlops_model_name(r.model_id) || '@' || r.alias INTO needed, what
     FROM approval_requests r JOIN alias_protections p
       ON p.model_id = r.model_id AND p.alias = r.alias
-   WHERE r.id = NEW.request_id;
+   WHERE r.id = rid;
   IF needed IS NOT NULL
      AND NOT pg_has_role(session_user, 'nbmlops_' || needed, 'MEMBER')
      AND NOT pg_has_role(session_user, (SELECT tableowner FROM pg_tables
@@ -242,6 +243,10 @@ CREATE TRIGGER nbmlops_append_only BEFORE UPDATE OR DELETE ON audit_events
 DROP TRIGGER IF EXISTS nbmlops_vote_role ON approval_votes;
 CREATE TRIGGER nbmlops_vote_role BEFORE INSERT ON approval_votes
   FOR EACH ROW EXECUTE FUNCTION nbmlops_vote_role();
+DROP TRIGGER IF EXISTS nbmlops_decide_role ON approval_requests;
+CREATE TRIGGER nbmlops_decide_role BEFORE UPDATE ON approval_requests
+  FOR EACH ROW WHEN (OLD.status = 'open' AND NEW.status IS DISTINCT FROM OLD.status)
+  EXECUTE FUNCTION nbmlops_vote_role();
 DROP TRIGGER IF EXISTS nbmlops_no_truncate ON audit_events;
 CREATE TRIGGER nbmlops_no_truncate BEFORE TRUNCATE ON audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION nbmlops_audit_guard();
