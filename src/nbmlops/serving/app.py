@@ -188,7 +188,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         model = holder.current  # this request finishes with this version, whatever happens
         versions = None  # with a canary: each row's version
         try:
-            frame = model.frame(payload)
+            # a small request of numbers: an array, checked as the signature would (no
+            # DataFrame); anything else, or anything it is not sure of, the full path
+            frame: Any = model.lean(payload)
+            if frame is None:
+                frame = model.frame(payload)
             if rollout is not None and rollout.active(model):
                 if len(frame) > INLINE_ROWS:
                     outputs, versions = await run_in_threadpool(rollout.score, model, frame,
@@ -363,7 +367,7 @@ def feedback_payload(payload: Any) -> tuple[list[Any], list[Any]]:
     raise PayloadError(shape)
 
 
-def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:
+def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:  # a DataFrame or Rows
     return model.predict_proba(frame) if proba else model.predict(frame)
 
 
