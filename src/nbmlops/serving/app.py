@@ -29,6 +29,11 @@ the bearer token is missing or wrong, 404/405 no such route or method, 413 the b
 larger than ``max_body``, 415 the content type is not JSON, 422 the input does not fit the
 model (the column is named; also when the model itself refuses the input's shape,
 columns or values), 500 the model failed otherwise. Each 500 is one line in the log.
+
+Small requests of numbers take the lean path (:meth:`ServedModel.lean
+<nbmlops.serving.model.ServedModel.lean>`): the same answers, errors, ids, log rows and
+counters, without a DataFrame. ``NBMLOPS_SERVE_LEAN=0`` in a server's environment turns it
+off (every request then takes the full path: for comparisons and benchmarks).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class AppOptions:
     token: str | None = None
     max_body: int = MAX_BODY
     deployment: str | None = None  # the deployment's name, shown in /metadata and /health
+    lean: bool = True  # small requests of numbers skip the DataFrame (model.ServedModel.lean)
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -190,7 +196,7 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         try:
             # a small request of numbers: an array, checked as the signature would (no
             # DataFrame); anything else, or anything it is not sure of, the full path
-            frame: Any = model.lean(payload)
+            frame: Any = model.lean(payload) if options.lean else None
             if frame is None:
                 frame = model.frame(payload)
             if rollout is not None and rollout.active(model):

@@ -122,7 +122,7 @@ class ServedModel:
             return []
         if self._array_input(frame):
             with _finite():
-                return _plain_list(self.model.predict(frame.values))
+                return _plain_list(self.model.predict(frame.array()))
         return _plain_list(self.model.predict(self._input(frame)))
 
     def predict_proba(self, frame: pd.DataFrame | Rows) -> list[list[float | None]]:
@@ -134,7 +134,7 @@ class ServedModel:
             return []
         if self._array_input(frame):
             with _finite():
-                out = self.model.predict_proba(frame.values)
+                out = self.model.predict_proba(frame.array())
         else:
             out = self.model.predict_proba(self._input(frame))
         return [[_json_float(v) for v in row] for row in out.tolist()]
@@ -220,6 +220,14 @@ class Rows:
         ±2**53 when it is int64 in a float64 array)."""
         at = self.columns.index(name)
         return self.values[:, at].astype(self.dtypes[at], copy=False)
+
+    def array(self) -> Any:
+        """The values as scikit-learn reads them out of the full path's DataFrame: in
+        column-major (Fortran) order, which decides how BLAS adds up a product, and so the
+        last bits of a probability."""
+        import numpy as np
+
+        return np.asfortranarray(self.values)
 
     def take(self, positions: Sequence[int]) -> Rows:
         return Rows(self.columns, self.dtypes, self.values[list(positions)])

@@ -30,6 +30,7 @@ from nbmlops.serving import metrics as metrics_mod
 
 OPTIONS_ENV = "NBMLOPS_SERVE"
 HEARTBEAT_S = 15.0
+LEAN_ENV = "NBMLOPS_SERVE_LEAN"  # "0": every request takes the full path (see serving.app)
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,8 @@ def create_worker_app() -> Any:
     token = os.environ.get(options.token_env) if options.token_env else None
     return create_app(Holder(served), source=source, log=log, metrics=metrics, rollout=rollout,
                       options=AppOptions(token=token, max_body=options.max_body,
-                                         deployment=options.name))
+                                         deployment=options.name,
+                                         lean=os.environ.get(LEAN_ENV, "1") != "0"))
 
 
 def _worker_rollout(options: ServeOptions, source: Any, metrics: Any, log: Any) -> Any:
