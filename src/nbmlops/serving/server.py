@@ -177,7 +177,10 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
             threading.Thread(target=_beat, args=(ws, deployment.id, stop_beat),
                              daemon=True, name="nbmlops-heartbeat").start()
-            if options.rollout is not None:
+            if options.rollout is not None and (options.rollout.get("promote_when")
+                                                or options.rollout.get("rollback_when")):
+                # without rules nothing is decided: no thread reading the store and the
+                # counters every second beside the worker
                 _start_control(ws, deployment.id, options, stop_beat)
         print(f"nbmlops: serving {model_name}/{version} as {name!r} at {url} "
               f"({options.workers} worker{'s' if options.workers > 1 else ''})",
