@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 FIGURES = ("requests", "rows", "errors", "p50", "p99", "agreement")
 LIVE = ("running", "requested")  # states in which the challenger is served
 SHADOW = "_shadow"
+SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
+SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
 BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
 
 
@@ -372,7 +374,7 @@ class Rollout:
         self._deployment = deployment
         self._poll_s = poll_s
         self._stop = threading.Event()
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=64)
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SHADOW_QUEUE)
         self._threads: list[threading.Thread] = []
 
     def active(self, champion: ServedModel) -> bool:
@@ -490,8 +492,10 @@ class Rollout:
                 batch = [self._queue.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            time.sleep(0.01)  # let a few more requests arrive: fewer, larger calls
-            while len(batch) < 256:
+            # let more requests arrive: fewer, larger calls, and fewer times this thread
+            # takes the interpreter from the one answering requests
+            time.sleep(SHADOW_WAIT_S)
+            while len(batch) < SHADOW_QUEUE:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
