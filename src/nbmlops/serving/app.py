@@ -30,6 +30,11 @@ the bearer token is missing or wrong, 404/405 no such route or method, 413 the b
 larger than ``max_body``, 415 the content type is not JSON, 422 the input does not fit the
 model (the column is named; also when the model itself refuses the input's shape,
 columns or values), 500 the model failed otherwise. Each 500 is one line in the log.
+
+Small requests of numbers take the lean path (:meth:`ServedModel.lean
+<nbmlops.serving.model.ServedModel.lean>`): the same answers, errors, ids, log rows and
+counters, without a DataFrame. ``NBMLOPS_SERVE_LEAN=0`` in a server's environment turns it
+off (every request then takes the full path: for comparisons and benchmarks).
 """
 
 from __future__ import annotations
@@ -70,6 +75,7 @@ class AppOptions:
     max_body: int = MAX_BODY
     deployment: str | None = None  # the deployment's name, shown in /metadata and /health
     id_key: bytes | None = None  # tags the row ids it issues (predlog.issued checks them)
+    lean: bool = True  # small requests of numbers skip the DataFrame (model.ServedModel.lean)
 
 
 def error(status: int, message: str, **extra: Any) -> Response:
@@ -190,7 +196,11 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         model = holder.current  # this request finishes with this version, whatever happens
         versions = None  # with a canary: each row's version
         try:
-            frame = model.frame(payload)
+            # a small request of numbers: an array, checked as the signature would (no
+            # DataFrame); anything else, or anything it is not sure of, the full path
+            frame: Any = model.lean(payload) if options.lean else None
+            if frame is None:
+                frame = model.frame(payload)
             if rollout is not None and rollout.active(model):
                 if len(frame) > INLINE_ROWS:
                     outputs, versions = await run_in_threadpool(rollout.score, model, frame,
@@ -367,7 +377,7 @@ def feedback_payload(payload: Any) -> tuple[list[Any], list[Any]]:
     raise PayloadError(shape)
 
 
-def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:
+def _score(model: ServedModel, frame: Any, proba: bool) -> list[Any]:  # a DataFrame or Rows
     return model.predict_proba(frame) if proba else model.predict(frame)
 
 

@@ -14,10 +14,19 @@ others are accepted so that clients written for MLflow's scoring server keep wor
 The input is then checked against the version's signature (columns, lossless casts): a
 missing column or a value of the wrong type is a :class:`~nbmlops.errors.SignatureError`
 naming the column, which the server answers with 422.
+
+Small requests of numbers (at most :data:`LEAN_ROWS` rows, a signature of ``float64`` and
+``int64`` columns only) take a lean path: :meth:`ServedModel.lean` reads the values straight
+into a NumPy array (:class:`Rows`) and a scikit-learn model is given that array, without
+building a DataFrame for it to take apart again. Whatever the lean path is not sure of (a
+missing or extra-typed value, a bool, text, NaN, a number the signature would convert or
+refuse, a model that may read column names) it leaves to the full path, so the answers
+and the errors are the same either way.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +38,15 @@ from nbmlops.registry import ANY, Signature, enforce
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ANY", "PayloadError", "ServedModel"]
+__all__ = ["ANY", "LEAN_ROWS", "PayloadError", "Rows", "ServedModel"]
 
 _WRAPPERS = ("records", "dataframe_records", "instances", "inputs")
 _SPLIT = ("columns", "data")
 _EXACT = 2**53  # ints a float64 holds exactly
+LEAN_ROWS = 64  # requests of at most this many rows may take the lean path
+_LEAN_DTYPES = frozenset({"float64", "int64"})
+# scikit-learn estimators that may read column names (or hand the input to user code)
+_NAME_READERS = frozenset({"ColumnTransformer", "FunctionTransformer"})
 
 
 class PayloadError(ValueError):
@@ -104,19 +117,76 @@ class ServedModel:
                                  f"{frame.shape[1]}")
         return frame
 
-    def predict(self, frame: pd.DataFrame) -> list[Any]:
+    def predict(self, frame: pd.DataFrame | Rows) -> list[Any]:
         if len(frame) == 0:
             return []
-        return _plain_list(self.model.predict(frame))
+        if self._array_input(frame):
+            with _finite():
+                return _plain_list(self.model.predict(frame.array()))
+        return _plain_list(self.model.predict(self._input(frame)))
 
-    def predict_proba(self, frame: pd.DataFrame) -> list[list[float | None]]:
+    def predict_proba(self, frame: pd.DataFrame | Rows) -> list[list[float | None]]:
         if not self.can_predict_proba:
             raise PayloadError(f"{self.reference} is not a probabilistic classifier (its "
                                f"{type(self.model).__name__} has no predict_proba); drop "
                                "?proba=true")
         if len(frame) == 0:
             return []
-        return [[_json_float(v) for v in row] for row in self.model.predict_proba(frame).tolist()]
+        if self._array_input(frame):
+            with _finite():
+                out = self.model.predict_proba(frame.array())
+        else:
+            out = self.model.predict_proba(self._input(frame))
+        return [[_json_float(v) for v in row] for row in out.tolist()]
+
+    @functools.cached_property
+    def _lean_columns(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """The signature's columns and dtypes when its input can take the lean path."""
+        sig = self.signature
+        if sig is None or not sig.inputs or any(d not in _LEAN_DTYPES for _, d in sig.inputs):
+            return None
+        return sig.columns, tuple(d for _, d in sig.inputs)
+
+    @functools.cached_property
+    def _reads_arrays(self) -> bool:
+        """Whether the model may be given a NumPy array for its DataFrame: a scikit-learn
+        estimator (and every estimator inside it) that reads values by position, fitted on
+        the signature's columns in their order. scikit-learn turns a numeric DataFrame into
+        that very array before it computes anything."""
+        lean = self._lean_columns
+        if lean is None or not _positional_estimator(self.model):
+            return False
+        names = getattr(self.model, "feature_names_in_", None)
+        if names is not None and [str(n) for n in names] != list(lean[0]):
+            return False
+        n = getattr(self.model, "n_features_in_", None)
+        return n is None or n == len(lean[0])
+
+    def lean(self, payload: Any) -> Rows | None:
+        """The rows of a small all-numbers request as an array, or None when the full path
+        (:meth:`frame`) must read it (it then answers or refuses it as always)."""
+        lean = self._lean_columns
+        if lean is None:
+            return None
+        columns, dtypes = lean
+        values = _lean_values(payload, columns, tuple(d == "float64" for d in dtypes))
+        if values is None:
+            return None
+        kind = "float64" if "float64" in dtypes else "int64"
+        import numpy as np
+
+        return Rows(columns, dtypes, np.array(values, dtype=kind))
+
+    def _array_input(self, frame: pd.DataFrame | Rows) -> bool:
+        """Whether the model is given ``frame``'s array (lean Rows, a model that reads
+        values by position)."""
+        if isinstance(frame, Rows) and self._reads_arrays:
+            _quiet_feature_names()
+            return True
+        return False
+
+    def _input(self, frame: pd.DataFrame | Rows) -> Any:
+        return frame.to_frame() if isinstance(frame, Rows) else frame
 
     @property
     def reference(self) -> str:
@@ -130,6 +200,163 @@ class ServedModel:
             "classes": self.classes, "predict_proba": self.can_predict_proba,
             **dict(self.details),
         }
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A small request's rows, checked against a signature of numbers: ``values`` holds
+    them in the signature's column order (float64 when any column is, else int64), as the
+    DataFrame of the full path holds them and scikit-learn would read them out of it."""
+
+    columns: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    values: Any  # a 2-D NumPy array
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, name: str) -> Any:
+        """One column, with its signature's dtype (exact: its values are whole and within
+        ±2**53 when it is int64 in a float64 array)."""
+        at = self.columns.index(name)
+        return self.values[:, at].astype(self.dtypes[at], copy=False)
+
+    def array(self) -> Any:
+        """The values as scikit-learn reads them out of the full path's DataFrame: in
+        column-major (Fortran) order, which decides how BLAS adds up a product, and so the
+        last bits of a probability."""
+        import numpy as np
+
+        return np.asfortranarray(self.values)
+
+    def take(self, positions: Sequence[int]) -> Rows:
+        return Rows(self.columns, self.dtypes, self.values[list(positions)])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The DataFrame the full path would have built of the same input."""
+        import pandas as pd
+
+        if len(set(self.dtypes)) == 1:
+            return pd.DataFrame(self.values, columns=list(self.columns))
+        return pd.DataFrame({name: self[name] for name in self.columns})
+
+
+def take(frame: pd.DataFrame | Rows, positions: Sequence[int]) -> pd.DataFrame | Rows:
+    """The rows at ``positions`` (all of them: the input itself)."""
+    if len(positions) == len(frame):
+        return frame
+    return frame.take(positions) if isinstance(frame, Rows) else frame.iloc[list(positions)]
+
+
+def _positional_estimator(model: Any) -> bool:
+    """A scikit-learn estimator none of whose parts may read column names or run user code."""
+    if not type(model).__module__.startswith("sklearn.") \
+            or type(model).__name__ in _NAME_READERS:
+        return False
+    get_params = getattr(model, "get_params", None)
+    if not callable(get_params):
+        return False
+    try:
+        params = get_params(deep=True)
+    except Exception:
+        return False
+    for value in params.values():
+        if value is None or isinstance(value, str | int | float | bool):
+            continue  # "passthrough", "drop", plain settings
+        if hasattr(value, "fit"):
+            if not type(value).__module__.startswith("sklearn.") \
+                    or type(value).__name__ in _NAME_READERS:
+                return False
+        elif callable(value):
+            return False  # a function (a scorer, a kernel, a metric): user code
+    return True
+
+
+@functools.cache
+def _quiet_feature_names() -> None:
+    """scikit-learn warns when an estimator fitted on a DataFrame is given an array; the
+    lean path gives it the very values, in the fitted columns' order (checked)."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="X does not have valid feature names",
+                            category=UserWarning)
+
+
+def _finite() -> Any:
+    """scikit-learn's settings for lean Rows: their values are all finite (checked as they
+    were read), so its own scan for NaN and infinities is skipped (in this thread only)."""
+    import sklearn
+
+    return sklearn.config_context(assume_finite=True)
+
+
+def _lean_number(value: Any, floats: bool) -> bool:
+    """A value every path reads the same: a finite float (float64 columns only), or an
+    int that a float64 holds exactly (bools, text, None, NaN go the full path)."""
+    kind = type(value)
+    if kind is float:
+        return floats and math.isfinite(value)
+    return kind is int and -_EXACT <= value <= _EXACT
+
+
+def _lean_values(payload: Any, columns: tuple[str, ...], floats: tuple[bool, ...]
+                 ) -> list[list[Any]] | None:
+    """The rows of ``payload`` as lists of numbers in ``columns``' order, or None. It reads
+    the shapes :func:`_unwrap` reads, in the same order, and gives up wherever that, the
+    signature or the model might say more than "here are the numbers"."""
+    if isinstance(payload, Mapping):
+        keys = set(payload)
+        if len(keys) == 1 and next(iter(keys)) in _WRAPPERS:
+            return _lean_values(payload[next(iter(keys))], columns, floats)
+        if keys == {"dataframe_split"}:
+            return _lean_values(payload["dataframe_split"], columns, floats)
+        if keys in ({"columns", "data"}, {"columns", "data", "index"}) and isinstance(
+                payload["columns"], list) and isinstance(payload["data"], list):
+            names = payload["columns"]
+            if not all(type(c) is str for c in names) or len(set(names)) != len(names):
+                return None
+            at = {c: i for i, c in enumerate(names)}
+            if any(c not in at for c in columns):
+                return None
+            width = len(names)
+            rows = payload["data"]
+            if not rows or len(rows) > LEAN_ROWS or not all(
+                    type(r) is list and len(r) == width for r in rows):
+                return None
+            if names == list(columns):
+                picked = rows
+            else:
+                where = [at[c] for c in columns]
+                picked = [[r[i] for i in where] for r in rows]
+            return picked if _all_numbers(picked, floats) else None
+        if not payload:
+            return None
+        if any(isinstance(v, list | Mapping) for v in payload.values()):
+            return None  # columns, or nested values: the full path reads them
+        return _lean_records([payload], columns, floats)
+    if isinstance(payload, list):
+        if not payload or len(payload) > LEAN_ROWS:
+            return None
+        if all(type(r) is dict for r in payload):
+            return _lean_records(payload, columns, floats)
+        if all(type(r) is list and len(r) == len(columns) for r in payload):
+            return payload if _all_numbers(payload, floats) else None
+    return None
+
+
+def _lean_records(records: list[Any], columns: tuple[str, ...], floats: tuple[bool, ...]
+                  ) -> list[list[Any]] | None:
+    try:
+        rows = [[record[c] for c in columns] for record in records]
+    except KeyError:
+        return None
+    return rows if _all_numbers(rows, floats) else None
+
+
+def _all_numbers(rows: list[list[Any]], floats: tuple[bool, ...]) -> bool:
+    """Every value a number its column reads as it is (``floats``: which columns are
+    float64; the others are int64)."""
+    return all(_lean_number(v, f) for row in rows for v, f in zip(row, floats, strict=True))
 
 
 def _unwrap(payload: Any, signature: Signature | None) -> Any:

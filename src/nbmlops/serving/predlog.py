@@ -42,9 +42,11 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from nbmlops.serving.model import Rows
+
 PART_GLOB = "part-*.parquet"
 # one request as kept until written: input frame, outputs, time, version, request id
-_Entry = tuple["pd.DataFrame", Mapping[str, Sequence[Any]], float, int, str]
+_Entry = tuple["pd.DataFrame | Rows", Mapping[str, Sequence[Any]], float, int, str]
 # the log's own columns (_shadow: true on a shadow challenger's rows, scored, never answered)
 META = ("_time", "_version", "_request", "_id", "_shadow")
 
@@ -210,10 +212,10 @@ class PredictionLog:
         """Whether to keep this request (the sample is drawn per request)."""
         return self.sample >= 1.0 or random.random() < self.sample
 
-    def add(self, frame: pd.DataFrame, outputs: Mapping[str, Sequence[Any]], *,
+    def add(self, frame: pd.DataFrame | Rows, outputs: Mapping[str, Sequence[Any]], *,
             version: int, request: str) -> None:
-        """Keep one request's rows: its input frame (not changed afterwards) and its
-        outputs (same length). Only a reference is kept here: the writer thread turns
+        """Keep one request's rows: its input frame or lean :class:`Rows` (not changed
+        afterwards) and its outputs (same length). Only a reference is kept here: the writer thread turns
         them into columns, off the request's path."""
         n = len(frame)
         if n == 0:

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 FIGURES = ("requests", "rows", "errors", "p50", "p99", "agreement")
 LIVE = ("running", "requested")  # states in which the challenger is served
 SHADOW = "_shadow"
+SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
+SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
 BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
 
 
@@ -372,7 +374,7 @@ class Rollout:
         self._deployment = deployment
         self._poll_s = poll_s
         self._stop = threading.Event()
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=64)
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SHADOW_QUEUE)
         self._threads: list[threading.Thread] = []
 
     def active(self, champion: ServedModel) -> bool:
@@ -395,8 +397,10 @@ class Rollout:
         versions = [champion.version] * len(frame)
         if not chosen:
             return outputs, versions
+        from nbmlops.serving.model import take
+
         challenger = self.challenger.current
-        part = frame.iloc[chosen] if len(chosen) < len(frame) else frame
+        part = take(frame, chosen)
         try:
             theirs = self._timed("challenger", challenger, part, proba)
         except Exception:  # counted; the champion's answer stands for these rows
@@ -438,9 +442,11 @@ class Rollout:
                  versions: Sequence[int], logged: Callable[[Sequence[Any]], Mapping[str, Any]],
                  request: str) -> None:
         """A canary request's rows into the log, each part with the version that answered."""
+        from nbmlops.serving.model import take
+
         for version in sorted(set(versions)):
             rows = [i for i, v in enumerate(versions) if v == version]
-            part = frame if len(rows) == len(frame) else frame.iloc[rows]
+            part = take(frame, rows)
             columns = dict(logged([outputs[i] for i in rows]))
             columns["_id"] = [f"{request}-{i}" for i in rows]  # the ids the answer gave
             log.add(part, columns, version=version, request=request)
@@ -486,8 +492,10 @@ class Rollout:
                 batch = [self._queue.get(timeout=0.5)]
             except queue.Empty:
                 continue
-            time.sleep(0.01)  # let a few more requests arrive: fewer, larger calls
-            while len(batch) < 256:
+            # let more requests arrive: fewer, larger calls, and fewer times this thread
+            # takes the interpreter from the one answering requests
+            time.sleep(SHADOW_WAIT_S)
+            while len(batch) < SHADOW_QUEUE:
                 try:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
@@ -529,13 +537,22 @@ class Rollout:
                      request=f"shadow-{time.time_ns():x}")
 
 
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """The requests' frames as one (as numbers at once when every column is float64)."""
+def _stack(frames: list[Any]) -> Any:
+    """The requests' frames (DataFrames or lean Rows) as one (as numbers at once when
+    every column is float64, or all are Rows of the same columns)."""
     import numpy as np
     import pandas as pd
 
+    from nbmlops.serving.model import Rows
+
     if len(frames) == 1:
         return frames[0]
+    if all(isinstance(f, Rows) for f in frames):
+        first = frames[0]
+        if all(f.columns == first.columns and f.values.dtype == first.values.dtype
+               for f in frames):
+            return Rows(first.columns, first.dtypes, np.vstack([f.values for f in frames]))
+    frames = [f.to_frame() if isinstance(f, Rows) else f for f in frames]
     columns = tuple(frames[0].columns)
     arrays = [f.to_numpy() for f in frames]
     if all(a.dtype == np.float64 for a in arrays) and all(tuple(f.columns) == columns

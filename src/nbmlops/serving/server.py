@@ -31,6 +31,7 @@ from nbmlops.serving import metrics as metrics_mod
 
 OPTIONS_ENV = "NBMLOPS_SERVE"
 HEARTBEAT_S = 15.0
+LEAN_ENV = "NBMLOPS_SERVE_LEAN"  # "0": every request takes the full path (see serving.app)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,10 @@ def serve(options: ServeOptions, *, ready: threading.Event | None = None) -> int
                 actor=Actor(user=ws.actor.user, host=ws.actor.host))
             threading.Thread(target=_beat, args=(ws, deployment.id, stop_beat),
                              daemon=True, name="nbmlops-heartbeat").start()
-            if options.rollout is not None:
+            if options.rollout is not None and (options.rollout.get("promote_when")
+                                                or options.rollout.get("rollback_when")):
+                # without rules nothing is decided: no thread reading the store and the
+                # counters every second beside the worker
                 _start_control(ws, deployment.id, options, stop_beat)
         print(f"nbmlops: serving {model_name}/{version} as {name!r} at {url} "
               f"({options.workers} worker{'s' if options.workers > 1 else ''})",
@@ -409,7 +413,8 @@ def create_worker_app() -> Any:
                       options=AppOptions(token=token, max_body=options.max_body,
                                          deployment=options.name,
                                          id_key=bytes.fromhex(options.id_key)
-                                         if options.id_key else None))
+                                         if options.id_key else None,
+                                         lean=os.environ.get(LEAN_ENV, "1") != "0"))
 
 
 def _worker_rollout(options: ServeOptions, source: Any, metrics: Any, log: Any) -> Any:
