@@ -262,9 +262,9 @@ CBPE_MEAN_TOLERANCE = 0.02
 KNOWN_BIAS = pytest.mark.xfail(strict=True, reason="mean ROC AUC error 0.022 > 0.02")
 
 
-@pytest.mark.parametrize("shift,seed", [(0.0, 0), (0.0, 1), (0.0, 2), (0.0, 3), (1.0, 0),
-                                        (1.0, 1), (1.0, 2),
-                                        pytest.param(1.0, 3, marks=KNOWN_BIAS)])
+@pytest.mark.parametrize(("shift", "seed"), [(0.0, 0), (0.0, 1), (0.0, 2), (0.0, 3),
+                                            (1.0, 0), (1.0, 1), (1.0, 2),
+                                            pytest.param(1.0, 3, marks=KNOWN_BIAS)])
 def test_cbpe_estimates_are_within_tolerance_of_realized(shift: float, seed: int) -> None:
     rng = np.random.default_rng(seed)
     model = LogisticRegression().fit(*_simulated(rng, 3000))
