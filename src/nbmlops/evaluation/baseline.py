@@ -152,8 +152,8 @@ def held_out_baseline(model: Any, X: Any, y: Any, *, resamples: int = RESAMPLES,
 def calibration_map(scores: Any, positive: Any) -> dict[str, list[float]]:
     """Isotonic regression of ``positive`` (0/1) on ``scores``, as a monotone map through
     the centre of each of its blocks (the blocks' mean score, their share of positives
-    shrunk by one pseudo-row of each class, so a small block at either tail is not taken
-    as certain): interpolating between centres keeps the order of rows within a block,
+    shrunk by half a pseudo-row of each class, so a small block at either tail is not
+    taken as certain, then pooled again where the shrinking broke the order): interpolating between centres keeps the order of rows within a block,
     which the step function would flatten (centred isotonic regression)."""
     from sklearn.isotonic import IsotonicRegression
 
@@ -164,11 +164,18 @@ def calibration_map(scores: Any, positive: Any) -> dict[str, list[float]]:
     fitted = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(s, t).predict(s)
     starts = np.r_[0, np.nonzero(np.diff(fitted))[0] + 1]
     ends = np.r_[starts[1:], len(s)]
-    xs, ys = [], []
+    xs, ys, sizes = [], [], []
     for a, b in zip(starts, ends, strict=True):
         xs.append(float(s[a:b].mean()))
-        ys.append(float((t[a:b].sum() + 1.0) / (b - a + 2.0)))
-    ys = np.maximum.accumulate(np.asarray(ys)).tolist()  # the shrinking kept it monotone
+        ys.append(float((t[a:b].sum() + 0.5) / (b - a + 1.0)))
+        sizes.append(float(b - a))
+    # Shrinking moves a small block at the bottom up and one at the top down, past its
+    # neighbours: pool the violators again, each block weighted by its rows, so a block of
+    # one row gives way to its neighbours (a running maximum would instead lift every block
+    # above it to the small block's value: one negative row with the lowest score made all
+    # the low scores at least 1/3).
+    ys = IsotonicRegression(y_min=0.0, y_max=1.0).fit(
+        np.arange(len(ys)), ys, sample_weight=sizes).predict(np.arange(len(ys)))
     return {"x": xs, "y": [float(v) for v in ys]}
 
 
