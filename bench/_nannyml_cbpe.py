@@ -1,6 +1,6 @@
 """NannyML's CBPE on the windows bench/monitor.py wrote (run in NannyML's own venv).
 
-    /work/venv-nannyml/bin/python bench/_nannyml_cbpe.py MANIFEST.json OUT.parquet
+    .venv-nannyml/bin/python bench/_nannyml_cbpe.py MANIFEST.json OUT.parquet
 
 Not a benchmark on its own: bench/monitor.py writes, per world and shift, a reference
 (held-out rows: ``proba``, ``pred``, ``y``) and an analysis file (its windows one after

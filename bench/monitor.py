@@ -1,8 +1,8 @@
 """How well a monitor tells drift from noise (beside Evidently) and how close its estimated
 performance comes to the realized one (beside NannyML's CBPE).
 
-    /work/venv-evidently/bin/python bench/monitor.py            # the full grid, ~20-40 minutes
-    /work/venv-evidently/bin/python bench/monitor.py --quick    # 10 windows per cell, ~3 minutes
+    .venv-evidently/bin/python bench/monitor.py            # the full grid, ~20-40 minutes
+    .venv-evidently/bin/python bench/monitor.py --quick    # 10 windows per cell, ~3 minutes
     .venv/bin/python bench/monitor.py --quick --skip-evidently --skip-nannyml
 
 **[1] drift.** A reference of 1,000 rows × 20 float columns (the training sample a
@@ -76,7 +76,9 @@ COLUMNS = 20
 REFERENCE_ROWS = 1_000
 SIGNIFICANCE = 0.05
 EVIDENTLY_SHARE = 0.5  # DataDriftPreset's default drift_share
-NANNYML_PYTHON = os.environ.get("NBMLOPS_BENCH_NANNYML", "/work/venv-nannyml/bin/python")
+NANNYML_PYTHON = os.environ.get(
+    "NBMLOPS_BENCH_NANNYML",
+    str(Path(__file__).resolve().parents[1] / ".venv-nannyml" / "bin" / "python"))
 
 
 def _draw(rng: np.random.Generator, rows: int) -> np.ndarray:
@@ -417,7 +419,7 @@ def run_nannyml(manifest: list[dict[str, Any]], tmp: Path) -> tuple[pd.DataFrame
     python = Path(NANNYML_PYTHON)
     if not python.exists():
         raise RuntimeError(f"no NannyML venv at {python} (see bench/README: python3.11 -m venv "
-                           "/work/venv-nannyml && /work/venv-nannyml/bin/pip install "
+                           ".venv-nannyml && .venv-nannyml/bin/pip install "
                            "nannyml==0.13.1 pyarrow; or set NBMLOPS_BENCH_NANNYML)")
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     script = Path(__file__).with_name("_nannyml_cbpe.py")
@@ -456,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
 
             import_evidently()
         except ImportError as exc:
-            say(f"Evidently is not installed ({exc}); run with /work/venv-evidently/bin/python"
+            say(f"Evidently is not installed ({exc}); run with .venv-evidently/bin/python"
                 " (bench/README) to compare")
             evidently = False
     say(f"bench/monitor.py{' (--quick)' if args.quick else ''}: nbmlops "
