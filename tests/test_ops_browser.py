@@ -11,22 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.test_panel_browser import (  # noqa: F401  (browser and lab are fixtures)
+from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
     TIMEOUT_MS,
     TOKEN,
-    _readable,
-    _set_theme,
-    _shot,
     browser,
     lab,
+    readable,
+    set_theme,
+    shot,
 )
-
-THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 
 @pytest.fixture
-def ops_lab(lab: str, store_env: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+def ops_lab(lab: str, store_env: Path) -> Iterator[dict[str, Any]]:
     from tests.ops_store import make_ops, stop_ops
 
     try:  # the job that finishes is exported under the notebook server's root
@@ -48,7 +46,7 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
     page.click(f'[data-testid="nbmlops-tab-{section}"]')
     if theme is not None:
         page.locator(f'[data-testid="nbmlops-section-{section}"] tbody tr').first.wait_for()
-        _shot(page, f"ops-sidebar-{section}-{theme}")
+        shot(page, f"ops-sidebar-{section}-{theme}")
         assert page.evaluate(f"({_FITS})()"), f"the sidebar's {section} table is clipped"
     page.click(f'[data-testid="nbmlops-open-{section}"]')
     view = page.locator(f'.nbmlops-tab-content[data-kind="{section}"]:visible')
@@ -57,7 +55,7 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
 
 
 @pytest.mark.timeout(420)
-def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa: F811
+def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -71,7 +69,7 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
         assert 240 <= width <= 260  # the sidebar's default width
         for theme in ("light", "dark"):
-            _set_theme(page, THEMES[theme])
+            set_theme(page, theme)
 
             # -- Deployments: one deployment with its restart, links, live traffic, log
             view = _open(page, "deployments", theme)
@@ -100,8 +98,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             logs.wait_for()
             assert logs.inner_text().strip()
             assert view.locator('[data-testid="nbmlops-stop-deployment"]').is_visible()
-            assert _readable(page, f"deployments ({theme})") >= 4
-            _shot(page, f"ops-deployments-{theme}")
+            assert readable(page, f"deployments ({theme})") >= 4
+            shot(page, f"ops-deployments-{theme}")
             # its lineage: one node for the deployment, its restart named on it
             view.locator('[data-testid="nbmlops-deployment-detail"] a',
                          has_text="lineage").click()
@@ -112,8 +110,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             assert nodes.count() == 1
             assert nodes.first.locator(".nbmlops-node-type").text_content() == \
                 "deployment · 1 restart"
-            assert _readable(page, f"lineage ({theme})") >= 3
-            _shot(page, f"ops-lineage-{theme}")
+            assert readable(page, f"lineage ({theme})") >= 3
+            shot(page, f"ops-lineage-{theme}")
 
             # -- Jobs: both jobs, wherever exported; why the failed one failed; links
             view = _open(page, "jobs", theme)
@@ -133,8 +131,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             assert train.locator('[data-testid="nbmlops-download-executed"]').count() == 0
             run_link = nightly.locator('[data-testid="nbmlops-job-run-link"]')
             assert run_link.inner_text() == ops_lab["failed_job"][:8]
-            assert _readable(page, f"jobs ({theme})") >= 3
-            _shot(page, f"ops-jobs-{theme}")
+            assert readable(page, f"jobs ({theme})") >= 3
+            shot(page, f"ops-jobs-{theme}")
             if theme == "light":
                 with page.expect_download() as got:
                     nightly.locator('[data-testid="nbmlops-download-executed"]').click()
@@ -183,8 +181,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             page.wait_for_function(
                 "id => [...document.querySelectorAll('[data-testid=nbmlops-drift-detail] a')]"
                 ".some(a => a.textContent === 'run ' + id)", arg=drift_run[:8])
-            assert _readable(page, f"drift ({theme})") >= 1  # the monitor check's status
-            _shot(page, f"ops-drift-{theme}")
+            assert readable(page, f"drift ({theme})") >= 1  # the monitor check's status
+            shot(page, f"ops-drift-{theme}")
 
         # -- stop, with a confirm dialog
         view = _open(page, "deployments")
@@ -200,7 +198,7 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
         page.wait_for_function(  # the traffic box says why there is none, at its next poll
             "() => (document.querySelector('[data-testid=nbmlops-traffic]') || {})"
             ".textContent?.includes('is stopped')", timeout=15_000)
-        _shot(page, "ops-deployments-stopped-dark")
+        shot(page, "ops-deployments-stopped-dark")
         assert not errors, errors
     finally:
         context.close()
