@@ -55,7 +55,7 @@ def _production(page: Any) -> Any:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,
                                                  theme: str) -> None:
     from nbmlops import api

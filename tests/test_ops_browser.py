@@ -1,7 +1,7 @@
 """The Deployments, Jobs and Drift-and-monitors tabs in a real browser (JupyterLab +
 Chromium, as test_panel_browser.py) on a store with real operations records
 (tests/ops_store.py), read as a person reads them at 1440×900 with the sidebar at its
-default 250 px, in the light and the dark theme. Screenshots go to ``build/screenshots/``."""
+default 250 px, in the light, the dark and the dark high-contrast theme. Screenshots go to ``build/screenshots/``."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
     return view
 
 
-@pytest.mark.timeout(420)
+@pytest.mark.timeout(600)
 def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
@@ -68,7 +68,7 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
         assert 240 <= width <= 260  # the sidebar's default width
-        for theme in ("light", "dark"):
+        for theme in ("light", "dark", "high-contrast"):
             set_theme(page, theme)
 
             # -- Deployments: one deployment with its restart, links, live traffic, log
@@ -198,7 +198,7 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
         page.wait_for_function(  # the traffic box says why there is none, at its next poll
             "() => (document.querySelector('[data-testid=nbmlops-traffic]') || {})"
             ".textContent?.includes('is stopped')", timeout=15_000)
-        shot(page, "ops-deployments-stopped-dark")
+        shot(page, "ops-deployments-stopped-high-contrast")
         assert not errors, errors
     finally:
         context.close()
