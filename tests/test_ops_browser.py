@@ -202,3 +202,71 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
         assert not errors, errors
     finally:
         context.close()
+
+
+# what of a sidebar section is wider than the sidebar: the body or the panel scrolling
+# sideways (scrollWidth > clientWidth), or any element running past the panel's right edge
+_OVERFLOW = """() => {
+    const panel = document.getElementById('nbmlops-panel');
+    const body = panel.querySelector('.nbmlops-body');
+    const right = panel.getBoundingClientRect().right + 1;
+    const out = [];
+    for (const el of [panel, body]) {
+        if (el.scrollWidth > el.clientWidth) {
+            out.push(`${el.className} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
+        }
+    }
+    for (const el of body.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > right) {
+            out.push(`${el.tagName.toLowerCase()}.${el.className} ends at ${Math.round(r.right)}`);
+        }
+    }
+    return out.slice(0, 8);
+}"""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_sidebar_fits_250px(browser: Any, ops_lab: dict[str, Any], theme: str) -> None:
+    """At JupyterLab's default sidebar width no section scrolls sideways or is clipped:
+    runs, models (a model picked: its versions, aliases, history), deployments, jobs, drift."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{ops_lab['lab']}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        set_theme(page, theme)
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        assert 240 <= page.locator(f"#{PANEL_ID}").bounding_box()["width"] <= 260
+        for section in ("runs", "models", "deployments", "jobs", "drift"):
+            page.click(f'[data-testid="nbmlops-tab-{section}"]')
+            body = page.locator(f'[data-testid="nbmlops-section-{section}"]')
+            body.locator("tbody tr").first.wait_for()
+            if section == "models":
+                page.click('[data-testid="nbmlops-model-row"] >> text=churn')
+                page.locator('[data-testid="nbmlops-version-row"]').first.wait_for()
+                page.locator('[data-testid="nbmlops-history-row"]').first.wait_for()
+                page.locator('[data-testid="nbmlops-version-status"]', has_text="live").wait_for()
+            shot(page, f"sidebar-250-{section}-{theme}")
+            over = page.evaluate(f"({_OVERFLOW})()")
+            assert not over, f"{section} ({theme}) is wider than the 250 px sidebar: {over}"
+        # a version opens in its tab: created, promote and lineage have room there
+        page.click('[data-testid="nbmlops-tab-models"]')
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        tab = page.locator('.nbmlops-tab-content[data-kind="model-version"]:visible')
+        tab.locator('[data-testid="nbmlops-promote-button"]').wait_for()
+        assert "churn-api" in tab.locator('[data-testid="nbmlops-version-served"]').inner_text()
+        assert tab.locator('[data-testid="nbmlops-version-created"]').inner_text()
+        tab.locator('[data-testid="nbmlops-version-view"][data-version="1"]').wait_for()
+        shot(page, f"sidebar-250-model-version-{theme}")
+        assert not page.evaluate(f"({_OVERFLOW})()")
+        assert not errors, errors
+    except Exception:
+        shot(page, f"sidebar-250-failure-{theme}")
+        raise
+    finally:
+        context.close()

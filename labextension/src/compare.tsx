@@ -321,30 +321,111 @@ function pcAxis(runs: Run[], kind: Kind, key: string): PcAxis | null {
   };
 }
 
+/** The runs' lines, drawn once per comparison: hovering another line re-renders none of
+ * them (with 1,000 runs a hover is one overlay path, not 1,000). Hover and click are read
+ * from the event's target (one listener for all lines). */
+const PcLines = React.memo(function PcLines(props: {
+  lines: { id: string; d: string; title: string }[];
+  onHover: (id: string | null) => void;
+  onOpen: (id: string) => void;
+}): JSX.Element {
+  const runOf = (e: React.SyntheticEvent) =>
+    (e.target as Element).getAttribute?.('data-run') ?? null;
+  return (
+    <g
+      className="nbmlops-pc-lines"
+      onMouseOver={e => props.onHover(runOf(e))}
+      onClick={e => {
+        const id = runOf(e);
+        if (id) {
+          props.onOpen(id);
+        }
+      }}
+    >
+      {props.lines.map(line => (
+        <path
+          key={line.id}
+          d={line.d}
+          data-run={line.id}
+          data-testid="nbmlops-parallel-line"
+          className="nbmlops-pc-line"
+        >
+          <title>{line.title}</title>
+        </path>
+      ))}
+    </g>
+  );
+});
+
 /** Params and metrics as vertical axes, one line per run across them; hover names the run,
  * a click opens it. A run without a value on an axis has a gap there. */
 export function ParallelCoordinates(props: {
   comparison: Schemas['Comparison'];
   nav: INav;
 }): JSX.Element {
-  const { comparison } = props;
+  const { comparison, nav } = props;
   const runs = comparison.runs;
   const [hovered, setHovered] = React.useState<string | null>(null);
-  const differing: [Kind, string][] = [
-    ...comparison.differing.metrics.map(k => ['metrics', k] as [Kind, string]),
-    ...comparison.differing.params.map(k => ['params', k] as [Kind, string])
-  ];
-  const chosen =
-    differing.length >= 2
-      ? differing
-      : [
-          ...comparison.metrics.map(k => ['metrics', k] as [Kind, string]),
-          ...comparison.params.map(k => ['params', k] as [Kind, string])
-        ];
-  const axes = chosen
-    .map(([kind, key]) => pcAxis(runs, kind, key))
-    .filter((a): a is PcAxis => a !== null)
-    .slice(0, MAX_AXES);
+  // everything but the hovered run depends on the comparison only: computed once
+  const chart = React.useMemo(() => {
+    const differing: [Kind, string][] = [
+      ...comparison.differing.metrics.map(k => ['metrics', k] as [Kind, string]),
+      ...comparison.differing.params.map(k => ['params', k] as [Kind, string])
+    ];
+    const chosen =
+      differing.length >= 2
+        ? differing
+        : [
+            ...comparison.metrics.map(k => ['metrics', k] as [Kind, string]),
+            ...comparison.params.map(k => ['params', k] as [Kind, string])
+          ];
+    const axes = chosen
+      .map(([kind, key]) => pcAxis(comparison.runs, kind, key))
+      .filter((a): a is PcAxis => a !== null)
+      .slice(0, MAX_AXES);
+    const gap = 120;
+    const left = 60;
+    const top = 34;
+    const plotH = 220;
+    const ax = (i: number) => left + i * gap;
+    const ay = (t: number) => top + (1 - t) * plotH;
+    const pathOf = (run: Run) => {
+      let d = '';
+      let pen = false;
+      axes.forEach((a, i) => {
+        const t = a.at(run);
+        if (t === null) {
+          pen = false;
+          return;
+        }
+        d += `${pen ? 'L' : 'M'}${ax(i).toFixed(1)},${ay(t).toFixed(1)}`;
+        pen = true;
+      });
+      return d;
+    };
+    const describe = (run: Run) =>
+      `${runLabel(run)}: ` +
+      axes
+        .map(a => `${a.key}=${has(run, a.kind, a.key) ? formatValue(run[a.kind][a.key]) : '—'}`)
+        .join(', ');
+    const lines = comparison.runs.map(run => ({
+      id: run.run_id,
+      d: pathOf(run),
+      title: describe(run)
+    }));
+    return {
+      axes,
+      lines,
+      byId: new Map(lines.map(line => [line.id, line])),
+      more: chosen.length - axes.length,
+      width: left * 2 + gap * (axes.length - 1),
+      height: top + plotH + 16,
+      ax,
+      ay
+    };
+  }, [comparison]);
+  const open = React.useCallback((id: string) => nav.showRun(id), [nav]);
+  const { axes, ax, ay, width, height } = chart;
   if (axes.length < 2) {
     return (
       <div className="nbmlops-muted" data-testid="nbmlops-parallel-none">
@@ -352,40 +433,12 @@ export function ParallelCoordinates(props: {
       </div>
     );
   }
-  const gap = 120;
-  const left = 60;
-  const top = 34;
-  const plotH = 220;
-  const width = left * 2 + gap * (axes.length - 1);
-  const height = top + plotH + 16;
-  const ax = (i: number) => left + i * gap;
-  const ay = (t: number) => top + (1 - t) * plotH;
-  const pathOf = (run: Run) => {
-    let d = '';
-    let pen = false;
-    axes.forEach((a, i) => {
-      const t = a.at(run);
-      if (t === null) {
-        pen = false;
-        return;
-      }
-      d += `${pen ? 'L' : 'M'}${ax(i).toFixed(1)},${ay(t).toFixed(1)}`;
-      pen = true;
-    });
-    return d;
-  };
-  const describe = (run: Run) =>
-    `${runLabel(run)}: ` +
-    axes
-      .map(a => `${a.key}=${has(run, a.kind, a.key) ? formatValue(run[a.kind][a.key]) : '—'}`)
-      .join(', ');
-  const shown = runs.find(r => r.run_id === hovered);
-  const left0 = chosen.length - axes.length;
+  const shown = hovered === null ? undefined : chart.byId.get(hovered);
   return (
     <figure className="nbmlops-figure nbmlops-parallel-figure">
       <div className="nbmlops-scroll">
         <svg
-          className="nbmlops-chart nbmlops-parallel"
+          className={'nbmlops-chart nbmlops-parallel' + (shown ? ' nbmlops-mod-hovering' : '')}
           data-testid="nbmlops-parallel"
           viewBox={`0 0 ${width} ${height}`}
           width={width}
@@ -396,25 +449,15 @@ export function ParallelCoordinates(props: {
             .join(', ')}`}
           onMouseLeave={() => setHovered(null)}
         >
-          <g className="nbmlops-pc-lines">
-            {runs.map(run => (
-              <path
-                key={run.run_id}
-                d={pathOf(run)}
-                data-run={run.run_id}
-                data-testid="nbmlops-parallel-line"
-                className={
-                  'nbmlops-pc-line' +
-                  (hovered === run.run_id ? ' nbmlops-mod-hover' : '') +
-                  (hovered && hovered !== run.run_id ? ' nbmlops-mod-dim' : '')
-                }
-                onMouseEnter={() => setHovered(run.run_id)}
-                onClick={() => props.nav.showRun(run.run_id)}
-              >
-                <title>{describe(run)}</title>
-              </path>
-            ))}
-          </g>
+          <PcLines lines={chart.lines} onHover={setHovered} onOpen={open} />
+          {shown && (
+            <path
+              d={shown.d}
+              data-run={shown.id}
+              data-testid="nbmlops-parallel-highlight"
+              className="nbmlops-pc-line nbmlops-mod-hover"
+            />
+          )}
           {axes.map((a, i) => (
             <g
               key={`${a.kind}.${a.key}`}
@@ -445,11 +488,11 @@ export function ParallelCoordinates(props: {
       </div>
       <figcaption className="nbmlops-muted">
         <span data-testid="nbmlops-parallel-hovered">
-          {shown ? describe(shown) : 'Hover a line to see its run; click it to open the run.'}
+          {shown ? shown.title : 'Hover a line to see its run; click it to open the run.'}
         </span>
         <br />
         {runs.length} runs over {axes.length} axes; each axis spans its values (not from zero)
-        {left0 > 0 ? `; ${left0} more params or metrics not drawn` : ''}
+        {chart.more > 0 ? `; ${chart.more} more params or metrics not drawn` : ''}
       </figcaption>
     </figure>
   );
