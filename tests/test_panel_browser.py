@@ -281,7 +281,8 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
                                has=page.locator('[data-version="2"]'))
         version.wait_for()
         assert page.locator('[data-testid="nbmlops-version-row"]').count() == 2
-        version.locator('[data-testid="nbmlops-promote-button"]').click()
+        version.locator('[data-testid="nbmlops-version-open"]').click()
+        page.locator('[data-testid="nbmlops-promote-button"][data-version="2"]').click()
         dialog = page.locator(".jp-Dialog")
         dialog.wait_for()
         assert dialog.locator('[data-testid="nbmlops-promote-alias"]').input_value() == \
@@ -294,8 +295,8 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         shot(page, "05-models")
 
         # -- the lineage of version 1: dataset -> run -> model version; a node navigates
-        page.locator('[data-testid="nbmlops-version-row"]',
-                     has=page.locator('[data-version="1"]')).locator("text=Lineage").click()
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        page.locator('[data-testid="nbmlops-version-lineage"]:visible').click()
         graph = page.locator('[data-testid="nbmlops-lineage"]')
         graph.locator('[data-testid="nbmlops-lineage-node"]').first.wait_for()
         ids = graph.locator('[data-testid="nbmlops-lineage-node"]').evaluate_all(

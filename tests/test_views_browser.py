@@ -141,8 +141,9 @@ def test_compare_view(browser: Any, lab: str, compared: dict[str, str],
         page.wait_for_function("el => el.textContent.startsWith('gamma: ')",
                                arg=hovered.element_handle())
         assert "auc=0.76" in hovered.inner_text()
-        assert "nbmlops-mod-hover" in parallel.locator(
-            f'[data-run="{compared["gamma"]}"]').get_attribute("class")
+        highlight = parallel.locator('[data-testid="nbmlops-parallel-highlight"]')
+        assert highlight.get_attribute("data-run") == compared["gamma"]
+        assert "nbmlops-mod-hover" in highlight.get_attribute("class")
         assert readable(page, f"compare, {theme}") >= 0
         parallel.scroll_into_view_if_needed()
         shot(page, f"views-compare-parallel-{theme}")
@@ -233,8 +234,8 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],
         assert "served by churn-api" in production.inner_text()
 
         # a version: its signature and its card in a sandboxed frame
-        page.locator('[data-testid="nbmlops-version-open"]', has_text="1").click()
-        view = page.locator('[data-testid="nbmlops-version-view"][data-version="1"]')
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        view = page.locator('[data-testid="nbmlops-version-view"][data-version="1"]:visible')
         view.wait_for()
         signature = view.locator('[data-testid="nbmlops-signature-row"]').all_inner_texts()
         assert any("tenure" in r for r in signature)
@@ -246,9 +247,8 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],
         shot(page, f"views-model-{theme}")
 
         # the promote dialog names the deployment that follows the alias
-        button = page.locator('[data-testid="nbmlops-version-row"]', has=page.locator(
-            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]')
-        button.scroll_into_view_if_needed()
+        page.locator('[data-testid="nbmlops-version-open"][data-version="2"]').click()
+        button = page.locator('[data-testid="nbmlops-promote-button"][data-version="2"]')
         button.click()
         dialog = page.locator(".jp-Dialog")
         dialog.wait_for()
@@ -275,6 +275,89 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],
         assert not errors, errors
     except Exception:
         shot(page, f"views-failure-models-{theme}")
+        raise
+    finally:
+        context.close()
+
+
+MANY = 1000
+
+
+@pytest.fixture
+def many_runs(store_env: Path) -> list[str]:
+    """A thousand runs of experiment ``wide``: lr, depth and auc differ in each."""
+    import nbmlops
+    from nbmlops import api
+
+    ids = []
+    for i in range(MANY):
+        with nbmlops.track("wide", f"r{i:04d}", params={"lr": 10.0 ** (-1 - i % 4),
+                                                        "depth": 2 + i % 7}) as run:
+            nbmlops.log_metric("auc", 0.6 + (i * 37 % 1000) / 4000)
+        ids.append(run.id)
+    api.close()
+    return ids
+
+
+# the lines' group changes (childList, attributes, text) while the mouse moves over them
+_WATCH = """() => {
+    const lines = document.querySelector('[data-testid=nbmlops-parallel] .nbmlops-pc-lines');
+    window.__pcChanges = 0;
+    new MutationObserver(records => { window.__pcChanges += records.length; })
+        .observe(lines, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
+@pytest.mark.timeout(400)
+def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[str]) -> None:
+    """Compare of 1,000 runs: hovering a line highlights it and names its run, and re-renders
+    none of the thousand lines (only the overlay line and the caption change)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.evaluate("ids => window.jupyterapp.commands.execute('nbmlops:open', "
+                      "{kind: 'compare', args: {ids}})", ",".join(many_runs))
+        parallel = page.locator('[data-testid="nbmlops-parallel"]')
+        parallel.wait_for()
+        lines = parallel.locator('[data-testid="nbmlops-parallel-line"]')
+        assert lines.count() == MANY
+        parallel.scroll_into_view_if_needed()
+        page.evaluate(f"({_WATCH})()")
+        hovered = page.locator('[data-testid="nbmlops-parallel-hovered"]')
+        highlight = parallel.locator('[data-testid="nbmlops-parallel-highlight"]')
+        timings = []
+        for i in (999, 500, 3):  # drawn last (on top), then others: each names its run
+            x, y = page.evaluate(_LINE_POINT, [many_runs[i], 0.5])
+            page.mouse.move(x, y)
+            # the run drawn on top at that point (lines cross): the one hover must name
+            top = page.evaluate("([x, y]) => document.elementFromPoint(x, y)"
+                                ".getAttribute('data-run')", [x, y])
+            if top is None:  # the overlay took the point
+                top = highlight.get_attribute("data-run")
+            started = time.monotonic()
+            page.wait_for_function(
+                "([el, id]) => el.getAttribute('data-run') === id",
+                arg=[highlight.element_handle(), top])
+            timings.append((time.monotonic() - started) * 1000)
+            name = lines.locator(f'xpath=self::*[@data-run="{top}"]').first.text_content()
+            assert hovered.inner_text() == name.strip(), (hovered.inner_text(), name)
+            assert hovered.inner_text().startswith("r")
+            assert "nbmlops-mod-hovering" in parallel.get_attribute("class")
+        assert page.evaluate("() => window.__pcChanges") == 0  # no line re-rendered
+        shot(page, "views-compare-parallel-1000")
+        page.mouse.move(5, 5)
+        page.wait_for_function("el => el.textContent.startsWith('Hover a line')",
+                               arg=hovered.element_handle())
+        assert highlight.count() == 0
+        assert not errors, errors
+        print(f"hover of 1,000 lines highlighted in {max(timings):.0f} ms at most")
+    except Exception:
+        shot(page, "views-failure-parallel-1000")
         raise
     finally:
         context.close()
@@ -433,8 +516,8 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
         # the lineage of the model registered from the run: every node readable
         page.click('[data-testid="nbmlops-tab-models"]')
         page.click('[data-testid="nbmlops-model-row"] >> text=learner')
-        page.locator('[data-testid="nbmlops-version-row"]',
-                     has=page.locator('[data-version="1"]')).locator("text=Lineage").click()
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        page.locator('[data-testid="nbmlops-version-lineage"]:visible').click()
         nodes = page.locator('[data-testid="nbmlops-lineage-node"]:visible')
         nodes.first.wait_for()
         assert readable(page, f"lineage, {theme}") >= 3  # dataset, run, model version

@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { ApprovalsView } from './approvals';
-import { ErrorMessage, Status, Table, formatTime, formatValue, useLoad } from './common';
+import { ErrorMessage, Status, Table, formatTime, formatValue, formatWhen, useLoad } from './common';
 import type { INav } from './panel';
 import { useChangeMarker } from './views-common';
 import { Schemas, apiGet, apiPost } from './request';
@@ -214,7 +214,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
                 title: 'Aliases',
                 cell: v =>
                   v.aliases.map(a => (
-                    <span key={a} className="nbmlops-badge">
+                    <span key={a} className="nbmlops-badge" title={`@${a}`}>
                       @{a}
                     </span>
                   ))
@@ -237,20 +237,23 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
             rows={[...history.data.items].reverse()}
             rowKey={e => `${e.time}-${e.action}-${e.alias}-${e.version}`}
             testId="nbmlops-history-row"
-            className="nbmlops-fit"
+            className="nbmlops-fit nbmlops-history"
             columns={[
-              { title: 'When', cell: e => formatTime(e.time) },
+              { title: 'When', cell: e => <span title={formatTime(e.time)}>{formatWhen(e.time)}</span> },
               { title: 'Action', cell: e => e.action },
-              { title: 'Alias', cell: e => (e.alias ? `@${e.alias}` : '') },
               {
-                title: 'Version',
-                cell: e =>
-                  e.from_version !== null || e.to_version !== null
-                    ? `${e.from_version ?? '–'} → ${e.to_version ?? '–'}`
-                    : (e.version ?? '')
+                title: 'Change',
+                cell: e => (
+                  <>
+                    {e.alias ? `@${e.alias} ` : ''}
+                    {e.from_version !== null || e.to_version !== null
+                      ? `${e.from_version ?? '–'} → ${e.to_version ?? '–'}`
+                      : (e.version ?? '')}
+                    {e.reason && <span className="nbmlops-muted"> “{e.reason}”</span>}
+                  </>
+                )
               },
-              { title: 'By', cell: e => e.user ?? '' },
-              { title: 'Reason', cell: e => e.reason ?? '' }
+              { title: 'By', cell: e => e.user ?? '' }
             ]}
           />
         </>
