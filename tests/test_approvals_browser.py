@@ -13,20 +13,20 @@ from typing import Any
 import pytest
 
 from tests.jupyter_users import token_of
-from tests.test_approvals_panel import protected  # noqa: F401  (a fixture)
-from tests.test_panel_browser import (  # noqa: F401  (browser is a fixture)
+from tests.lab_browser import (  # noqa: F401  (browser is a fixture)
     PANEL_ID,
     TIMEOUT_MS,
-    _shot,
-    _widen_sidebar,
     browser,
     lab_server,
+    set_theme,
+    shot,
+    widen_sidebar,
 )
-from tests.test_views_browser import _theme
+from tests.test_approvals_panel import protected  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
-def people_lab(protected: None, store_env: Path) -> Iterator[str]:  # noqa: F811
+def people_lab(protected: None, store_env: Path) -> Iterator[str]:
     """JupyterLab whose identity provider names alice and bob by their tokens."""
     with lab_server(store_env, "--ServerApp.identity_provider_class="
                                "tests.jupyter_users.TokenUsers") as url:
@@ -40,10 +40,10 @@ def _open_churn(chromium: Any, lab: str, person: str, theme: str) -> Any:
     # a workspace of their own: the layout one person left is not restored for the other
     page.goto(f"{lab}/lab/workspaces/{person}-{theme}?token={token_of(person)}")
     page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-    _theme(page, theme)
+    set_theme(page, theme)
     page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
     page.wait_for_selector('[data-testid="nbmlops-runs-table"], .nbmlops-muted')
-    _widen_sidebar(page, 900)
+    widen_sidebar(page, 900)
     page.click('[data-testid="nbmlops-tab-models"]')
     page.click('[data-testid="nbmlops-model-row"] >> text=churn')
     page.locator('[data-testid="nbmlops-approvals"]').wait_for()
@@ -55,8 +55,8 @@ def _production(page: Any) -> Any:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("theme", ["light", "dark"])
-def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,  # noqa: F811
+@pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
+def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,
                                                  theme: str) -> None:
     from nbmlops import api
 
@@ -74,9 +74,8 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
         assert alice.locator('[data-testid="nbmlops-no-requests"]').inner_text() == "None open."
 
         # alice promotes version 2 to the protected alias: a request opens instead
-        button = alice.locator('[data-testid="nbmlops-version-row"]', has=alice.locator(
-            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]')
-        button.scroll_into_view_if_needed()
+        alice.locator('[data-testid="nbmlops-version-open"][data-version="2"]').click()
+        button = alice.locator('[data-testid="nbmlops-promote-button"][data-version="2"]')
         button.click()
         dialog = alice.locator(".jp-Dialog")
         dialog.wait_for()
@@ -103,7 +102,7 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
         assert refused.inner_text() == \
             "you (alice) opened request #1: someone else must approve it"
         request.scroll_into_view_if_needed()
-        _shot(alice, f"approvals-own-request-{theme}")
+        shot(alice, f"approvals-own-request-{theme}")
 
         # bob, in his own browser, approves
         bob = _open_churn(browser, people_lab, "bob", theme)
@@ -113,7 +112,7 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
         his = bob.locator('[data-testid="nbmlops-request"][data-request="1"]')
         his.get_by_label("Reason for deciding request 1").fill("card checked")
         his.scroll_into_view_if_needed()
-        _shot(bob, f"approvals-request-{theme}")
+        shot(bob, f"approvals-request-{theme}")
         his.locator('[data-testid="nbmlops-approve-button"]').click()
         said = bob.locator('[data-testid="nbmlops-approval-notice"]')
         said.wait_for()
@@ -133,15 +132,15 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
         alice.locator('[data-testid="nbmlops-decided-row"]').first.wait_for()
         alice.locator('[data-testid="nbmlops-history-row"]', has_text="approve").wait_for()
         history = alice.locator('[data-testid="nbmlops-history-row"]').all_inner_texts()
-        by = [row.split("\t")[1:5:3] for row in history[:3]]  # newest first: action, by
+        by = [row.split("\t")[1:4:2] for row in history[:3]]  # newest first: action, by
         assert by == [["promote", "bob"], ["approve", "bob"], ["request", "alice"]]
         alice.locator('[data-testid="nbmlops-approvals"]').scroll_into_view_if_needed()
-        _shot(alice, f"approvals-approved-{theme}")
+        shot(alice, f"approvals-approved-{theme}")
 
         # gates are checked again at approval: tightened after a request opened, the
         # failing gate shows on the request, and approving says why it is refused
-        alice.locator('[data-testid="nbmlops-version-row"]', has=alice.locator(
-            '[data-version="3"]')).locator('[data-testid="nbmlops-promote-button"]').click()
+        alice.locator('[data-testid="nbmlops-version-open"][data-version="3"]').click()
+        alice.locator('[data-testid="nbmlops-promote-button"][data-version="3"]').click()
         alice.locator(".jp-Dialog .jp-mod-accept").click()
         alice.locator(".jp-Dialog").wait_for(state="detached")
         api.protect_alias("churn", "production", approvals=1, require=["accuracy>=0.99"])
@@ -157,12 +156,12 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str, 
         second.locator('[data-testid="nbmlops-error"]').wait_for()
         assert second.locator('[data-testid="nbmlops-error"]').inner_text() == expected
         second.scroll_into_view_if_needed()
-        _shot(bob, f"approvals-failing-gate-{theme}")
+        shot(bob, f"approvals-failing-gate-{theme}")
         assert not errors, errors
     except Exception:
-        _shot(alice, f"approvals-failure-alice-{theme}")
+        shot(alice, f"approvals-failure-alice-{theme}")
         if bob is not None:
-            _shot(bob, f"approvals-failure-bob-{theme}")
+            shot(bob, f"approvals-failure-bob-{theme}")
         raise
     finally:
         alice.context.close()

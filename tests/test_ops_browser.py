@@ -1,7 +1,7 @@
 """The Deployments, Jobs and Drift-and-monitors tabs in a real browser (JupyterLab +
 Chromium, as test_panel_browser.py) on a store with real operations records
 (tests/ops_store.py), read as a person reads them at 1440×900 with the sidebar at its
-default 250 px, in the light and the dark theme. Screenshots go to ``build/screenshots/``."""
+default 250 px, in the light, the dark and the dark high-contrast theme. Screenshots go to ``build/screenshots/``."""
 
 from __future__ import annotations
 
@@ -11,22 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.test_panel_browser import (  # noqa: F401  (browser and lab are fixtures)
+from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
     TIMEOUT_MS,
     TOKEN,
-    _readable,
-    _set_theme,
-    _shot,
     browser,
     lab,
+    readable,
+    set_theme,
+    shot,
 )
-
-THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 
 @pytest.fixture
-def ops_lab(lab: str, store_env: Path) -> Iterator[dict[str, Any]]:  # noqa: F811
+def ops_lab(lab: str, store_env: Path) -> Iterator[dict[str, Any]]:
     from tests.ops_store import make_ops, stop_ops
 
     try:  # the job that finishes is exported under the notebook server's root
@@ -48,7 +46,7 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
     page.click(f'[data-testid="nbmlops-tab-{section}"]')
     if theme is not None:
         page.locator(f'[data-testid="nbmlops-section-{section}"] tbody tr').first.wait_for()
-        _shot(page, f"ops-sidebar-{section}-{theme}")
+        shot(page, f"ops-sidebar-{section}-{theme}")
         assert page.evaluate(f"({_FITS})()"), f"the sidebar's {section} table is clipped"
     page.click(f'[data-testid="nbmlops-open-{section}"]')
     view = page.locator(f'.nbmlops-tab-content[data-kind="{section}"]:visible')
@@ -56,8 +54,8 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
     return view
 
 
-@pytest.mark.timeout(420)
-def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa: F811
+@pytest.mark.timeout(600)
+def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -70,8 +68,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
         assert 240 <= width <= 260  # the sidebar's default width
-        for theme in ("light", "dark"):
-            _set_theme(page, THEMES[theme])
+        for theme in ("light", "dark", "high-contrast"):
+            set_theme(page, theme)
 
             # -- Deployments: one deployment with its restart, links, live traffic, log
             view = _open(page, "deployments", theme)
@@ -100,8 +98,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             logs.wait_for()
             assert logs.inner_text().strip()
             assert view.locator('[data-testid="nbmlops-stop-deployment"]').is_visible()
-            assert _readable(page, f"deployments ({theme})") >= 4
-            _shot(page, f"ops-deployments-{theme}")
+            assert readable(page, f"deployments ({theme})") >= 4
+            shot(page, f"ops-deployments-{theme}")
             # its lineage: one node for the deployment, its restart named on it
             view.locator('[data-testid="nbmlops-deployment-detail"] a',
                          has_text="lineage").click()
@@ -112,8 +110,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             assert nodes.count() == 1
             assert nodes.first.locator(".nbmlops-node-type").text_content() == \
                 "deployment · 1 restart"
-            assert _readable(page, f"lineage ({theme})") >= 3
-            _shot(page, f"ops-lineage-{theme}")
+            assert readable(page, f"lineage ({theme})") >= 3
+            shot(page, f"ops-lineage-{theme}")
 
             # -- Jobs: both jobs, wherever exported; why the failed one failed; links
             view = _open(page, "jobs", theme)
@@ -133,8 +131,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             assert train.locator('[data-testid="nbmlops-download-executed"]').count() == 0
             run_link = nightly.locator('[data-testid="nbmlops-job-run-link"]')
             assert run_link.inner_text() == ops_lab["failed_job"][:8]
-            assert _readable(page, f"jobs ({theme})") >= 3
-            _shot(page, f"ops-jobs-{theme}")
+            assert readable(page, f"jobs ({theme})") >= 3
+            shot(page, f"ops-jobs-{theme}")
             if theme == "light":
                 with page.expect_download() as got:
                     nightly.locator('[data-testid="nbmlops-download-executed"]').click()
@@ -183,8 +181,8 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
             page.wait_for_function(
                 "id => [...document.querySelectorAll('[data-testid=nbmlops-drift-detail] a')]"
                 ".some(a => a.textContent === 'run ' + id)", arg=drift_run[:8])
-            assert _readable(page, f"drift ({theme})") >= 1  # the monitor check's status
-            _shot(page, f"ops-drift-{theme}")
+            assert readable(page, f"drift ({theme})") >= 1  # the monitor check's status
+            shot(page, f"ops-drift-{theme}")
 
         # -- stop, with a confirm dialog
         view = _open(page, "deployments")
@@ -200,7 +198,75 @@ def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:  # noqa
         page.wait_for_function(  # the traffic box says why there is none, at its next poll
             "() => (document.querySelector('[data-testid=nbmlops-traffic]') || {})"
             ".textContent?.includes('is stopped')", timeout=15_000)
-        _shot(page, "ops-deployments-stopped-dark")
+        shot(page, "ops-deployments-stopped-high-contrast")
         assert not errors, errors
+    finally:
+        context.close()
+
+
+# what of a sidebar section is wider than the sidebar: the body or the panel scrolling
+# sideways (scrollWidth > clientWidth), or any element running past the panel's right edge
+_OVERFLOW = """() => {
+    const panel = document.getElementById('nbmlops-panel');
+    const body = panel.querySelector('.nbmlops-body');
+    const right = panel.getBoundingClientRect().right + 1;
+    const out = [];
+    for (const el of [panel, body]) {
+        if (el.scrollWidth > el.clientWidth) {
+            out.push(`${el.className} scrolls: ${el.scrollWidth} > ${el.clientWidth}`);
+        }
+    }
+    for (const el of body.querySelectorAll('*')) {
+        const r = el.getBoundingClientRect();
+        if (r.width > 0 && r.right > right) {
+            out.push(`${el.tagName.toLowerCase()}.${el.className} ends at ${Math.round(r.right)}`);
+        }
+    }
+    return out.slice(0, 8);
+}"""
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_sidebar_fits_250px(browser: Any, ops_lab: dict[str, Any], theme: str) -> None:
+    """At JupyterLab's default sidebar width no section scrolls sideways or is clipped:
+    runs, models (a model picked: its versions, aliases, history), deployments, jobs, drift."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{ops_lab['lab']}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        set_theme(page, theme)
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        assert 240 <= page.locator(f"#{PANEL_ID}").bounding_box()["width"] <= 260
+        for section in ("runs", "models", "deployments", "jobs", "drift"):
+            page.click(f'[data-testid="nbmlops-tab-{section}"]')
+            body = page.locator(f'[data-testid="nbmlops-section-{section}"]')
+            body.locator("tbody tr").first.wait_for()
+            if section == "models":
+                page.click('[data-testid="nbmlops-model-row"] >> text=churn')
+                page.locator('[data-testid="nbmlops-version-row"]').first.wait_for()
+                page.locator('[data-testid="nbmlops-history-row"]').first.wait_for()
+                page.locator('[data-testid="nbmlops-version-status"]', has_text="live").wait_for()
+            shot(page, f"sidebar-250-{section}-{theme}")
+            over = page.evaluate(f"({_OVERFLOW})()")
+            assert not over, f"{section} ({theme}) is wider than the 250 px sidebar: {over}"
+        # a version opens in its tab: created, promote and lineage have room there
+        page.click('[data-testid="nbmlops-tab-models"]')
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        tab = page.locator('.nbmlops-tab-content[data-kind="model-version"]:visible')
+        tab.locator('[data-testid="nbmlops-promote-button"]').wait_for()
+        assert "churn-api" in tab.locator('[data-testid="nbmlops-version-served"]').inner_text()
+        assert tab.locator('[data-testid="nbmlops-version-created"]').inner_text()
+        tab.locator('[data-testid="nbmlops-version-view"][data-version="1"]').wait_for()
+        shot(page, f"sidebar-250-model-version-{theme}")
+        assert not page.evaluate(f"({_OVERFLOW})()")
+        assert not errors, errors
+    except Exception:
+        shot(page, f"sidebar-250-failure-{theme}")
+        raise
     finally:
         context.close()

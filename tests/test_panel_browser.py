@@ -12,28 +12,32 @@ Also here: the panel's TypeScript types (``labextension/src/api-types.ts``) must
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
+    PANEL_ID,
+    ROOT,
+    TIMEOUT_MS,
+    TOKEN,
+    browser,
+    lab,
+    readable,
+    set_theme,
+    shot,
+    widen_sidebar,
+)
+
 LABEXTENSION = ROOT / "labextension"
-SHOTS = ROOT / "build" / "screenshots"
-TOKEN = "nbmlops-browser-test"
-PANEL_ID = "nbmlops-panel"
-TIMEOUT_MS = 30_000
 
 SETUP = """\
 %load_ext nbmlops
@@ -76,108 +80,6 @@ def test_generated_api_types_are_current(tmp_path: Path) -> None:
     assert fresh.read_text(encoding="utf-8") == committed, (
         "labextension/src/api-types.ts is out of date with docs/server-api.openapi.json: "
         "run `jlpm generate:types` in labextension/")
-
-
-# -- the browser -------------------------------------------------------------------------------
-
-def _chromium() -> str:
-    """Debian's Chromium (installed by scripts/browser when missing), or skip saying why."""
-    found = subprocess.run([str(ROOT / "scripts" / "browser")], capture_output=True,
-                           text=True, timeout=600)
-    if found.returncode != 0:
-        pytest.skip(f"no Chromium for the browser test: {found.stderr.strip()}")
-    return found.stdout.strip().splitlines()[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')")
-    executable = _chromium()
-    with sync_api.sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(
-                executable_path=executable, headless=True,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run",
-                      "--disable-quic"])
-        except Exception as exc:  # Playwright's own error types vary by version
-            pytest.skip(f"Chromium ({executable}) does not start: {exc}")
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def lab(store_env: Path) -> Iterator[str]:
-    """JupyterLab on a loopback port, rooted in a fresh folder, reading the test's store."""
-    with lab_server(store_env) as url:
-        yield url
-
-
-@contextlib.contextmanager
-def lab_server(store_env: Path, *options: str) -> Iterator[str]:
-    """JupyterLab as the ``lab`` fixture starts it, with more server ``options``
-    (``--ServerApp.…=…``); this checkout (and its tests/ modules) on its PYTHONPATH."""
-    if shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("JupyterLab is not installed (pip install -e '.[dev]')")
-    root = store_env / "root"
-    root.mkdir()
-    jupyter = store_env / "jupyter"
-    env = {**os.environ,
-           "JUPYTER_RUNTIME_DIR": str(jupyter / "runtime"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "workspaces"),
-           "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
-           "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
-           "PYTHONPATH": os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"),
-                                                        str(ROOT)]))}
-    built = ROOT / "src" / "nbmlops" / "labextension"
-    if (built / "package.json").exists():  # this checkout's build, not an installed copy
-        (jupyter / "data" / "labextensions").mkdir(parents=True)
-        (jupyter / "data" / "labextensions" / "nbmlops").symlink_to(built)
-        env["JUPYTER_PATH"] = os.pathsep.join(
-            [str(jupyter / "data"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
-    # no "official Jupyter news?" toast over the page
-    (jupyter / "config" / "labconfig").mkdir(parents=True)
-    (jupyter / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    port = _free_port()
-    log = (store_env / "lab.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-         f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *options],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                request = urllib.request.Request(f"{url}/api/status",
-                                                 headers={"Authorization": f"token {TOKEN}"})
-                with urllib.request.urlopen(request, timeout=2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (
-                        store_env / "lab.log").read_text(errors="replace")[-3000:]) from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
 
 
 BULK = 1200  # older runs, so that a filter matches more than the count goes to
@@ -247,21 +149,6 @@ def _notebook(root: Path) -> Path:
     return path
 
 
-def _shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def _widen_sidebar(page: Any, width: int = 640) -> None:
-    """Drag the left sidebar's edge so the panel's tables fit (and show in screenshots)."""
-    box = page.locator(f"#{PANEL_ID}").bounding_box()
-    x, y = box["x"] + box["width"] + 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(box["x"] + width, y, steps=5)
-    page.mouse.up()
-
-
 # whether the notebook cell at an index shows inside the notebook's visible area
 _IN_VIEW = """i => {
     const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.content && w.content.widgets).content;
@@ -298,7 +185,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')  # the registry's run
         opened_s = time.monotonic() - started
-        _widen_sidebar(page)
+        widen_sidebar(page)
         assert _run_row(page, "trained").count() == 1
 
         # -- the notebook's first %%track cell: the run appears without a reload
@@ -314,7 +201,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         })()"""
         page.evaluate(run_cells, 2)
         _run_row(page, "first").wait_for()
-        _shot(page, "01-runs-live")
+        shot(page, "01-runs-live")
 
         # -- a second run, then both compared
         page.evaluate(run_cells, 1)
@@ -333,7 +220,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
             "data-differs") == "false"
         assert table.locator("thead th").all_inner_texts()[1:] == ["first", "second"]
         page.locator('[data-testid="nbmlops-compare-chart"] circle').first.wait_for()
-        _shot(page, "02-compare")
+        shot(page, "02-compare")
 
         # -- one run's details: its notebook is inside the server root, so it can be opened
         page.click('[data-testid="nbmlops-tab-runs"]')
@@ -358,7 +245,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
             .activeCell.model.sharedModel.getSource()""").startswith(
             "%%track --experiment browser --name first")
         assert page.locator('[data-testid="nbmlops-cell-missing"]').count() == 0
-        _shot(page, "03-open-cell")
+        shot(page, "03-open-cell")
 
         # the cell deleted since: the notebook still opens, and the panel says why it
         # could not go to the cell
@@ -394,21 +281,22 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
                                has=page.locator('[data-version="2"]'))
         version.wait_for()
         assert page.locator('[data-testid="nbmlops-version-row"]').count() == 2
-        version.locator('[data-testid="nbmlops-promote-button"]').click()
+        version.locator('[data-testid="nbmlops-version-open"]').click()
+        page.locator('[data-testid="nbmlops-promote-button"][data-version="2"]').click()
         dialog = page.locator(".jp-Dialog")
         dialog.wait_for()
         assert dialog.locator('[data-testid="nbmlops-promote-alias"]').input_value() == \
             "production"
-        _shot(page, "04-promote-dialog")
+        shot(page, "04-promote-dialog")
         dialog.locator(".jp-mod-accept").click()
         page.wait_for_selector('[data-testid="nbmlops-notice"] >> text=version 2')
         assert _aliases() == {"production": 2}
         page.wait_for_selector('[data-testid="nbmlops-history-row"] >> text=promote')
-        _shot(page, "05-models")
+        shot(page, "05-models")
 
         # -- the lineage of version 1: dataset -> run -> model version; a node navigates
-        page.locator('[data-testid="nbmlops-version-row"]',
-                     has=page.locator('[data-version="1"]')).locator("text=Lineage").click()
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        page.locator('[data-testid="nbmlops-version-lineage"]:visible').click()
         graph = page.locator('[data-testid="nbmlops-lineage"]')
         graph.locator('[data-testid="nbmlops-lineage-node"]').first.wait_for()
         ids = graph.locator('[data-testid="nbmlops-lineage-node"]').evaluate_all(
@@ -416,15 +304,15 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
         assert f"run:{registered['run']}" in ids
         assert "model_version:churn/1" in ids
         assert any(i.startswith("dataset:") for i in ids)
-        _readable(page, "lineage, light")
-        _shot(page, "06-lineage")
+        readable(page, "lineage, light")
+        shot(page, "06-lineage")
         graph.locator(f'[data-node-id="run:{registered["run"]}"]').click()
         page.wait_for_selector('[data-testid="nbmlops-run-details"] >> text=trained')
 
         assert not errors, errors
         print(f"panel open to first table: {opened_s * 1000:.0f} ms")
     except Exception:
-        _shot(page, "failure")
+        shot(page, "failure")
         print((store_env / "lab.log").read_text(errors="replace")[-4000:])
         raise
     finally:
@@ -447,55 +335,6 @@ def test_panel_is_installed() -> None:
 
 
 # -- the workspace at 250 px, in the light and the dark theme -----------------------------------
-
-# each badge's (and lineage node's) text colour over its background, composited over the
-# theme's layout colour, and the WCAG contrast ratio of the two
-_CONTRASTS = """() => {
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 1;
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    const base = getComputedStyle(document.body).getPropertyValue('--jp-layout-color1');
-    const paint = layers => {
-        ctx.clearRect(0, 0, 1, 1);
-        for (const c of layers) { ctx.fillStyle = '#000'; ctx.fillStyle = c; ctx.fillRect(0, 0, 1, 1); }
-        return Array.from(ctx.getImageData(0, 0, 1, 1).data.slice(0, 3));
-    };
-    const lum = rgb => {
-        const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const ratio = (fg, bg) => {
-        const a = lum(paint([base, bg, fg])), b = lum(paint([base, bg]));
-        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    };
-    const out = [];
-    for (const el of document.querySelectorAll('.nbmlops-status, .nbmlops-badge')) {
-        if (!el.getClientRects().length) continue;
-        const s = getComputedStyle(el);
-        out.push([el.textContent, ratio(s.color, s.backgroundColor)]);
-    }
-    for (const g of document.querySelectorAll('.nbmlops-node')) {
-        const rect = g.querySelector('rect'), text = g.querySelector('.nbmlops-node-label');
-        if (!rect || !text || !g.getClientRects().length) continue;
-        out.push([text.textContent, ratio(getComputedStyle(text).fill, getComputedStyle(rect).fill)]);
-    }
-    return out;
-}"""
-
-
-def _set_theme(page: Any, theme: str) -> None:
-    page.evaluate("t => window.jupyterapp.commands.execute('apputils:change-theme', {theme: t})",
-                  theme)
-    page.wait_for_function("t => document.body.dataset.jpThemeName === t", arg=theme)
-    page.wait_for_timeout(300)  # the theme's stylesheet applied
-
-
-def _readable(page: Any, where: str) -> int:
-    found = page.evaluate(f"({_CONTRASTS})()")
-    low = [(text, round(r, 2)) for text, r in found if r < 4.5]
-    assert not low, f"{where}: text/background contrast below 4.5:1: {low}"
-    return len(found)
-
 
 @pytest.fixture
 def workspace_runs(store_env: Path) -> dict[str, Any]:
@@ -555,12 +394,12 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         page.goto(f"{lab}/lab?token={TOKEN}")
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')
-        _widen_sidebar(page, 250)
+        widen_sidebar(page, 250)
         panel = page.locator(f"#{PANEL_ID}")
         assert abs(panel.bounding_box()["width"] - 250) <= 8
 
         for theme, tag in (("JupyterLab Light", "light"), ("JupyterLab Dark", "dark")):
-            _set_theme(page, theme)
+            set_theme(page, theme)
             _run_row(page, "broken").wait_for()
             # nothing clipped at 250 px: no sideways scrolling, every row's status shows
             clipped = panel.evaluate("""p => [...p.querySelectorAll(
@@ -578,8 +417,8 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
             assert "…" in name.inner_text()
             assert "trainer with a deliberately long generated name" in name.get_attribute(
                 "title")
-            assert _readable(page, f"sidebar, {tag}") >= 3
-            _shot(page, f"10-sidebar-250-{tag}")
+            assert readable(page, f"sidebar, {tag}") >= 3
+            shot(page, f"10-sidebar-250-{tag}")
 
         # -- the Runs table opens as a main-area tab, the experiment's metrics as columns
         page.click('[data-testid="nbmlops-open-runs-tab"]')
@@ -602,8 +441,8 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         assert "roc_auc" not in page.evaluate(
             "() => window.localStorage.getItem('nbmlops:runs-columns:')")
         tab.locator('[data-testid="nbmlops-column-chooser"] summary').click()
-        _readable(page, "runs tab, dark")
-        _shot(page, "11-runs-tab-dark")
+        readable(page, "runs tab, dark")
+        shot(page, "11-runs-tab-dark")
         # a filter the server refuses: one readable message and no stale rows under it
         where = tab.locator('[data-testid="nbmlops-where-filter"]')
         where.fill("metrics.loss >>> 1")
@@ -620,9 +459,9 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         tab.locator('[data-testid="nbmlops-run-row"]', has_text="trainer").locator(
             ".nbmlops-link").click()
         run = page.locator('.nbmlops-tab-content[data-kind="run"]')
-        run.locator('[data-testid="nbmlops-metric-chart"][data-metric="loss"] canvas').wait_for()
-        assert "200 points" in run.locator(
-            '[data-testid="nbmlops-metric-chart"][data-metric="loss"]').inner_text()
+        run.locator('[data-testid="nbmlops-history"] canvas').first.wait_for()
+        assert run.locator('[data-testid="nbmlops-history-caption"]').inner_text().startswith(
+            "1 metric by step, 200 points")
         run.locator('[data-testid="nbmlops-artifact-row"][data-name="card.html"] a').click()
         frame = run.locator('[data-testid="nbmlops-artifact-frame"]')
         frame.wait_for()
@@ -637,10 +476,10 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         run.locator('[data-testid="nbmlops-artifact-row"][data-name="scores.json"] a').click()
         assert '"roc_auc": 0.91' in run.locator(
             '[data-testid="nbmlops-artifact-text"]').inner_text()
-        _readable(page, "run tab, dark")
-        _shot(page, "12-run-tab-dark")
-        _set_theme(page, "JupyterLab Light")
-        _shot(page, "13-run-tab-light")
+        readable(page, "run tab, dark")
+        shot(page, "12-run-tab-dark")
+        set_theme(page, "JupyterLab Light")
+        shot(page, "13-run-tab-light")
 
         # -- polling only while a view shows: the sidebar collapsed and the Runs tab behind
         # the run's, nothing asks for the runs list
@@ -658,7 +497,7 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
         assert len(requests) > before
         assert not errors, errors
     except Exception:
-        _shot(page, "failure-workspace")
+        shot(page, "failure-workspace")
         print((store_env / "lab.log").read_text(errors="replace")[-4000:])
         raise
     finally:
@@ -771,25 +610,25 @@ def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
             "Reproducing")
         assert button.is_disabled()
         result.scroll_into_view_if_needed()
-        _shot(page, "20-reproducing")
+        shot(page, "20-reproducing")
         page.wait_for_function("el => el.dataset.state && el.dataset.state !== 'running'",
                                arg=result.element_handle(), timeout=240_000)
         state = tab.locator('[data-testid="nbmlops-reproduce-state"]')
         assert state.inner_text().strip() == "reproduced", result.inner_text()
         result.scroll_into_view_if_needed()
-        _readable(page, "reproduced, light")
-        _shot(page, "21-reproduced-light")
+        readable(page, "reproduced, light")
+        shot(page, "21-reproduced-light")
 
         # again, in the dark theme
-        _set_theme(page, "JupyterLab Dark")
+        set_theme(page, "JupyterLab Dark")
         button.click()
         page.wait_for_function("el => el.dataset.state === 'running'",
                                arg=result.element_handle())
         page.wait_for_function("el => el.dataset.state && el.dataset.state !== 'running'",
                                arg=result.element_handle(), timeout=240_000)
         assert state.inner_text().strip() == "reproduced", result.inner_text()
-        _readable(page, "reproduced, dark")
-        _shot(page, "22-reproduced-dark")
+        readable(page, "reproduced, dark")
+        shot(page, "22-reproduced-dark")
 
         # the reproduction's own run, one click away
         link = tab.locator('[data-testid="nbmlops-reproduction-run"]')
@@ -799,7 +638,7 @@ def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
         rep = page.locator(f'[data-testid="nbmlops-run-details"][data-run-id="{rep_id}"]')
         rep.locator("text=reproduce").first.wait_for()
         assert _api(lab, f"runs/{rep_id}")["tags"]["reproduced"] == "true"
-        _set_theme(page, "JupyterLab Light")
+        set_theme(page, "JupyterLab Light")
 
         # -- a cell of the slice edited and run again: the next tracked run is flagged
         page.evaluate("""() => [...window.jupyterapp.shell.widgets('main')]
@@ -821,10 +660,10 @@ def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
         assert "hidden-state flag" in flagged.locator(
             '[data-testid="nbmlops-slice-state"]').inner_text()
         flags.scroll_into_view_if_needed()
-        _shot(page, "23-flagged-after-edit")
+        shot(page, "23-flagged-after-edit")
         assert not errors, errors
     except Exception:
-        _shot(page, "failure-journal")
+        shot(page, "failure-journal")
         print((store_env / "lab.log").read_text(errors="replace")[-4000:])
         raise
     finally:

@@ -10,19 +10,21 @@ from typing import Any
 
 import pytest
 
-from tests.test_panel_browser import (  # noqa: F401  (browser and lab are fixtures)
+from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
     TIMEOUT_MS,
     TOKEN,
-    _run_row,
-    _shot,
-    _widen_sidebar,
     browser,
+    contrast,
     lab,
+    readable,
+    set_theme,
+    shot,
+    widen_sidebar,
 )
+from tests.test_panel_browser import _run_row
 
 AUCS = {"alpha": 0.77, "beta": 0.74, "gamma": 0.76, "delta": 0.75}
-THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 
 @pytest.fixture
@@ -46,16 +48,9 @@ def compared(store_env: Path) -> dict[str, str]:
     return ids
 
 
-def _theme(page: Any, name: str) -> None:
-    page.evaluate("t => window.jupyterapp.commands.execute('apputils:change-theme', "
-                  "{theme: t})", THEMES[name])
-    page.wait_for_function(
-        "t => document.body.dataset.jpThemeName === t", arg=THEMES[name])
-
-
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("theme", ["light", "dark"])
-def test_compare_view(browser: Any, lab: str, compared: dict[str, str],  # noqa: F811
+@pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
+def test_compare_view(browser: Any, lab: str, compared: dict[str, str],
                       theme: str) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
@@ -65,10 +60,10 @@ def test_compare_view(browser: Any, lab: str, compared: dict[str, str],  # noqa:
     try:
         page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        _theme(page, theme)
+        set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')
-        _widen_sidebar(page, 900)
+        widen_sidebar(page, 900)
         for name in AUCS:
             _run_row(page, name).locator('[data-testid="nbmlops-run-select"]').check()
         started = time.monotonic()
@@ -124,59 +119,54 @@ def test_compare_view(browser: Any, lab: str, compared: dict[str, str],  # noqa:
         assert page.locator('[data-testid="nbmlops-chart-param"]').input_value() == "C"
         assert "auc against C: 4 runs" in scatter.locator("xpath=..").inner_text()
 
+        # parallel coordinates: the differing metrics and params as axes, a line per run
+        parallel = page.locator('[data-testid="nbmlops-parallel"]')
+        axes = parallel.locator('[data-testid="nbmlops-parallel-axis"]')
+        assert axes.evaluate_all("as => as.map(a => a.dataset.key)") == [
+            "metrics.auc", "metrics.loss", "params.C"]
+        assert parallel.locator('[data-testid="nbmlops-parallel-line"]').count() == 4
+        auc_ticks = [float(t) for t in axes.first.locator(".nbmlops-tick text")
+                     .all_text_contents()]
+        assert min(auc_ticks) >= 0.7  # an axis around the values, not from zero
+        assert max(auc_ticks) <= 0.8
+        c_axis = axes.nth(2)
+        assert "(log)" in c_axis.text_content()  # C runs 0.01 to 10
+        # the best auc (alpha) at the top of the auc axis, the worst (beta) at the bottom
+        ys = {name: _line_point(page, compared, name, 0)[1] for name in AUCS}
+        assert ys["alpha"] < ys["gamma"] < ys["delta"] < ys["beta"]
+        # hovering a line names its run and lifts it above the others
+        x, y = _line_point(page, compared, "gamma", 0.25)
+        page.mouse.move(x, y)
+        hovered = page.locator('[data-testid="nbmlops-parallel-hovered"]')
+        page.wait_for_function("el => el.textContent.startsWith('gamma: ')",
+                               arg=hovered.element_handle())
+        assert "auc=0.76" in hovered.inner_text()
+        highlight = parallel.locator('[data-testid="nbmlops-parallel-highlight"]')
+        assert highlight.get_attribute("data-run") == compared["gamma"]
+        assert "nbmlops-mod-hover" in highlight.get_attribute("class")
+        assert readable(page, f"compare, {theme}") >= 0
+        parallel.scroll_into_view_if_needed()
+        shot(page, f"views-compare-parallel-{theme}")
+
         # readable in this theme: the table's text against its background
         for cell in ('tr[data-key="metrics.auc"] td', 'tr[data-key="metrics.auc"] th',
                      'tr[data-key="params.seed"] td[data-missing="true"]'):
-            contrast = table.locator(cell).first.evaluate(CONTRAST)
-            assert contrast >= 4.5, (cell, contrast)
+            ratio = contrast(table.locator(cell).first)
+            assert ratio >= 4.5, (cell, ratio)
         page.locator('[data-testid="nbmlops-differences-only"]').check()
         page.locator('[data-testid="nbmlops-compare"]').scroll_into_view_if_needed()
-        _shot(page, f"views-compare-{theme}")
+        shot(page, f"views-compare-{theme}")
         page.select_option('[data-testid="nbmlops-chart-metric"]', "loss")
         curves.locator("canvas").wait_for()
         curves.scroll_into_view_if_needed()
-        _shot(page, f"views-compare-charts-{theme}")
+        shot(page, f"views-compare-charts-{theme}")
         assert not errors, errors
         print(f"compare of 4 runs shown in {shown_ms:.0f} ms ({theme})")
     except Exception:
-        _shot(page, f"views-failure-{theme}")
+        shot(page, f"views-failure-{theme}")
         raise
     finally:
         context.close()
-
-
-# the WCAG contrast ratio of an element's text colour against the first opaque
-# background colour behind it
-CONTRAST = """el => {
-    const canvas = document.createElement('canvas');
-    canvas.width = canvas.height = 1;
-    const ctx = canvas.getContext('2d', {willReadFrequently: true});
-    const rgb = s => {  // any CSS colour (rgb(), color(srgb ...), ...) as [r, g, b, a]
-        ctx.clearRect(0, 0, 1, 1);
-        ctx.fillStyle = s;
-        ctx.fillRect(0, 0, 1, 1);
-        const [r, g, b, a] = ctx.getImageData(0, 0, 1, 1).data;
-        return [r, g, b, a / 255];
-    };
-    const lum = c => {
-        const [r, g, b] = c.slice(0, 3).map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const fg = rgb(getComputedStyle(el).color);
-    let node = el, bg = null;
-    while (node && !bg) {
-        const c = rgb(getComputedStyle(node).backgroundColor);
-        if (c[3] > 0.5) { bg = c; }
-        node = node.parentElement;
-    }
-    const back = bg || [255, 255, 255, 1];
-    const seen = fg.slice(0, 3).map((v, i) => v * fg[3] + back[i] * (1 - fg[3]));
-    const [a, b] = [lum(seen), lum(back)].sort((x, y) => y - x);
-    return (a + 0.05) / (b + 0.05);
-}"""
 
 
 @pytest.fixture
@@ -213,7 +203,7 @@ def models(store_env: Path) -> dict[str, Any]:
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("theme", ["light", "dark"])
-def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F811
+def test_models_view(browser: Any, lab: str, models: dict[str, Any],
                      theme: str) -> None:
     import nbmlops
     from nbmlops import api
@@ -226,10 +216,10 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
     try:
         page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        _theme(page, theme)
+        set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"], .nbmlops-muted')
-        _widen_sidebar(page, 900)
+        widen_sidebar(page, 900)
         page.click('[data-testid="nbmlops-tab-models"]')
         page.click('[data-testid="nbmlops-model-row"] >> text=churn')
         production = page.locator('[data-testid="nbmlops-alias"][data-alias="production"]')
@@ -244,8 +234,8 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
         assert "served by churn-api" in production.inner_text()
 
         # a version: its signature and its card in a sandboxed frame
-        page.locator('[data-testid="nbmlops-version-open"]', has_text="1").click()
-        view = page.locator('[data-testid="nbmlops-version-view"][data-version="1"]')
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        view = page.locator('[data-testid="nbmlops-version-view"][data-version="1"]:visible')
         view.wait_for()
         signature = view.locator('[data-testid="nbmlops-signature-row"]').all_inner_texts()
         assert any("tenure" in r for r in signature)
@@ -254,12 +244,11 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
         assert frame.get_attribute("sandbox") == ""
         card = page.frame_locator('[data-testid="nbmlops-model-card"]')
         card.locator("text=model card").first.wait_for()
-        _shot(page, f"views-model-{theme}")
+        shot(page, f"views-model-{theme}")
 
         # the promote dialog names the deployment that follows the alias
-        button = page.locator('[data-testid="nbmlops-version-row"]', has=page.locator(
-            '[data-version="2"]')).locator('[data-testid="nbmlops-promote-button"]')
-        button.scroll_into_view_if_needed()
+        page.locator('[data-testid="nbmlops-version-open"][data-version="2"]').click()
+        button = page.locator('[data-testid="nbmlops-promote-button"][data-version="2"]')
         button.click()
         dialog = page.locator(".jp-Dialog")
         dialog.wait_for()
@@ -268,7 +257,7 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
         dialog.locator('[data-testid="nbmlops-promote-alias"]').fill("canary")
         assert dialog.locator('[data-testid="nbmlops-promote-followers"]').inner_text() == \
             "No live deployment follows @canary."
-        _shot(page, f"views-promote-dialog-{theme}")
+        shot(page, f"views-promote-dialog-{theme}")
         dialog.locator(".jp-mod-reject").click()
         dialog.wait_for(state="detached")
 
@@ -281,11 +270,261 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],  # noqa: F8
         production.locator('[data-testid="nbmlops-rollback-button"]').wait_for()
         assert production.locator('[data-testid="nbmlops-rollback-button"]').inner_text() == \
             "Roll back to 1"
-        badge = production.locator(".nbmlops-badge").evaluate(CONTRAST)
+        badge = contrast(production.locator(".nbmlops-badge"))
         assert badge >= 4.5, badge
         assert not errors, errors
     except Exception:
-        _shot(page, f"views-failure-models-{theme}")
+        shot(page, f"views-failure-models-{theme}")
+        raise
+    finally:
+        context.close()
+
+
+MANY = 1000
+
+
+@pytest.fixture
+def many_runs(store_env: Path) -> list[str]:
+    """A thousand runs of experiment ``wide``: lr, depth and auc differ in each."""
+    import nbmlops
+    from nbmlops import api
+
+    ids = []
+    for i in range(MANY):
+        with nbmlops.track("wide", f"r{i:04d}", params={"lr": 10.0 ** (-1 - i % 4),
+                                                        "depth": 2 + i % 7}) as run:
+            nbmlops.log_metric("auc", 0.6 + (i * 37 % 1000) / 4000)
+        ids.append(run.id)
+    api.close()
+    return ids
+
+
+# the lines' group changes (childList, attributes, text) while the mouse moves over them
+_WATCH = """() => {
+    const lines = document.querySelector('[data-testid=nbmlops-parallel] .nbmlops-pc-lines');
+    window.__pcChanges = 0;
+    new MutationObserver(records => { window.__pcChanges += records.length; })
+        .observe(lines, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
+@pytest.mark.timeout(400)
+def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[str]) -> None:
+    """Compare of 1,000 runs: hovering a line highlights it and names its run, and re-renders
+    none of the thousand lines (only the overlay line and the caption change)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.evaluate("ids => window.jupyterapp.commands.execute('nbmlops:open', "
+                      "{kind: 'compare', args: {ids}})", ",".join(many_runs))
+        parallel = page.locator('[data-testid="nbmlops-parallel"]')
+        parallel.wait_for()
+        lines = parallel.locator('[data-testid="nbmlops-parallel-line"]')
+        assert lines.count() == MANY
+        parallel.scroll_into_view_if_needed()
+        page.evaluate(f"({_WATCH})()")
+        hovered = page.locator('[data-testid="nbmlops-parallel-hovered"]')
+        highlight = parallel.locator('[data-testid="nbmlops-parallel-highlight"]')
+        timings = []
+        for i in (999, 500, 3):  # drawn last (on top), then others: each names its run
+            x, y = page.evaluate(_LINE_POINT, [many_runs[i], 0.5])
+            page.mouse.move(x, y)
+            # the run drawn on top at that point (lines cross): the one hover must name
+            top = page.evaluate("([x, y]) => document.elementFromPoint(x, y)"
+                                ".getAttribute('data-run')", [x, y])
+            if top is None:  # the overlay took the point
+                top = highlight.get_attribute("data-run")
+            started = time.monotonic()
+            page.wait_for_function(
+                "([el, id]) => el.getAttribute('data-run') === id",
+                arg=[highlight.element_handle(), top])
+            timings.append((time.monotonic() - started) * 1000)
+            name = lines.locator(f'xpath=self::*[@data-run="{top}"]').first.text_content()
+            assert hovered.inner_text() == name.strip(), (hovered.inner_text(), name)
+            assert hovered.inner_text().startswith("r")
+            assert "nbmlops-mod-hovering" in parallel.get_attribute("class")
+        assert page.evaluate("() => window.__pcChanges") == 0  # no line re-rendered
+        shot(page, "views-compare-parallel-1000")
+        page.mouse.move(5, 5)
+        page.wait_for_function("el => el.textContent.startsWith('Hover a line')",
+                               arg=hovered.element_handle())
+        assert highlight.count() == 0
+        assert not errors, errors
+        print(f"hover of 1,000 lines highlighted in {max(timings):.0f} ms at most")
+    except Exception:
+        shot(page, "views-failure-parallel-1000")
+        raise
+    finally:
+        context.close()
+
+
+# a point of a run's parallel-coordinates line, a fraction along it, in page coordinates
+_LINE_POINT = """([id, at]) => {
+    const path = document.querySelector(`[data-testid=nbmlops-parallel-line][data-run="${id}"]`);
+    const p = path.getPointAtLength(path.getTotalLength() * at);
+    const m = path.getScreenCTM();
+    return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f];
+}"""
+
+
+def _line_point(page: Any, ids: dict[str, str], name: str, at: float) -> tuple[float, float]:
+    x, y = page.evaluate(_LINE_POINT, [ids[name], at])
+    return float(x), float(y)
+
+
+# -- a run's metric history: metrics overlaid, by step or by time, zoom ------------------------
+
+@pytest.fixture
+def learner(store_env: Path) -> dict[str, str]:
+    """Run ``learner``: loss, val_loss and lr (a thousand times smaller) over 200 steps, 30 s
+    apart, its training data logged, its model registered as ``learner`` version 1."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    import nbmlops
+    from nbmlops import api
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    y = (X["a"] > 0).astype(int)
+    start = time.time() - 7200
+    with nbmlops.track("hist", "learner") as run:
+        nbmlops.log_input(X, "train")
+        for step in range(200):
+            at = start + 30 * step
+            nbmlops.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=at)
+            nbmlops.log_metric("val_loss", 1.2 / (step + 1) + 0.01, step=step, timestamp=at)
+            nbmlops.log_metric("lr", 1e-3 * 0.99 ** step, step=step, timestamp=at)
+        model = LogisticRegression().fit(X, y)
+        nbmlops.log_metric("accuracy", float(model.score(X, y)))
+        run.log_model(model)
+    nbmlops.register(model, name="learner", data=X)
+    api.close()
+    return {"run": run.id}
+
+
+# the colours of a uPlot legend's series markers and the WCAG contrast of each against the
+# theme's background (a line needs 3:1 to be seen, WCAG 1.4.11)
+_MARKERS = """el => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 1;
+    const ctx = canvas.getContext('2d', {willReadFrequently: true});
+    const rgb = s => { ctx.clearRect(0, 0, 1, 1); ctx.fillStyle = '#000'; ctx.fillStyle = s;
+        ctx.fillRect(0, 0, 1, 1); return Array.from(ctx.getImageData(0, 0, 1, 1).data.slice(0, 3)); };
+    const lum = c => { const [r, g, b] = c.map(v => { v /= 255;
+        return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+    const back = lum(rgb(getComputedStyle(document.body).getPropertyValue('--jp-layout-color1')));
+    return [...el.querySelectorAll('.u-legend .u-series')].slice(1).map(s => {
+        const colour = getComputedStyle(s.querySelector('.u-marker')).borderColor;
+        const l = lum(rgb(colour));
+        return [s.querySelector('.u-label').textContent, colour,
+                (Math.max(l, back) + 0.05) / (Math.min(l, back) + 0.05)];
+    });
+}"""
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
+def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
+                            theme: str) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab}/lab?token={TOKEN}")
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        set_theme(page, theme)
+        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        _run_row(page, "learner").wait_for()
+        width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
+        assert 240 <= width <= 260  # the sidebar at its default width
+        assert readable(page, f"sidebar, {theme}") >= 1
+        _run_row(page, "learner").locator(".nbmlops-link").click()
+        run = page.locator('.nbmlops-tab-content[data-kind="run"]')
+        history = run.locator('[data-testid="nbmlops-history"]')
+        history.locator("canvas").first.wait_for()
+
+        # one metric at first, by step: its name in the legend, the axis named
+        assert history.get_attribute("data-x") == "step"
+        legend = history.locator(".u-legend .u-series .u-label")
+        assert legend.all_inner_texts() == ["step", "loss"]
+        picks = run.locator('[data-testid="nbmlops-history-metric"]')
+        assert picks.evaluate_all("ps => ps.map(p => p.dataset.key)") == [
+            "loss", "lr", "val_loss"]  # accuracy has one value: in the table, not a pick
+        caption = run.locator('[data-testid="nbmlops-history-caption"]')
+        assert caption.inner_text().startswith("1 metric by step, 200 points")
+
+        # three overlaid: a legend entry each, each its own theme colour, visible on the
+        # background; lr (a thousand times smaller) on its own right-hand axis
+        run.locator('[data-testid="nbmlops-history-metric"][data-key="val_loss"]').check()
+        run.locator('[data-testid="nbmlops-history-metric"][data-key="lr"]').check()
+        page.wait_for_function("el => el.dataset.series === '3'",
+                               arg=history.element_handle())
+        assert legend.all_inner_texts() == ["step", "loss", "lr", "val_loss"]
+        markers = history.evaluate(_MARKERS)
+        assert len({colour for _, colour, _ in markers}) == 3, markers
+        assert all(ratio >= 3 for _, _, ratio in markers), markers
+        assert "(lr on the right-hand axis)" in caption.inner_text()
+        assert "600 points" in caption.inner_text()
+        assert run.locator(
+            '[data-testid="nbmlops-history-chart"]').get_attribute("aria-label") == "loss, lr, val_loss by step"
+
+        # zoom: drag across a third of the chart, double-click to see it all again
+        over = history.locator(".u-over")
+        box = over.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.3, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=6)
+        page.mouse.up()
+        zoom = run.locator('[data-testid="nbmlops-history-zoom"]')
+        page.wait_for_function("el => el.textContent.startsWith('zoomed to step')",
+                               arg=zoom.element_handle())
+        low, high = float(history.get_attribute("data-x-min")), float(
+            history.get_attribute("data-x-max"))
+        assert 40 < low < 80, (low, high)
+        assert 100 < high < 140, (low, high)
+        assert zoom.inner_text().endswith("of 0 – 199; double-click to reset")
+        shot(page, f"views-run-history-zoomed-{theme}")
+        over.dblclick()
+        page.wait_for_function("el => el.textContent === 'drag across the chart to zoom'",
+                               arg=zoom.element_handle())
+        assert history.get_attribute("data-x-min") == "0"
+        assert history.get_attribute("data-x-max") == "199"
+
+        # by time: the same series over the two hours they were logged in
+        run.locator('[data-testid="nbmlops-history-by-time"]').click()
+        page.wait_for_function("el => el.dataset.x === 'time'", arg=history.element_handle())
+        assert legend.all_inner_texts() == ["time", "loss", "lr", "val_loss"]
+        span = float(history.get_attribute("data-x-max")) - float(
+            history.get_attribute("data-x-min"))
+        assert span == pytest.approx(199 * 30, abs=1)
+        assert caption.inner_text().startswith("3 metrics by time")
+        assert readable(page, f"run tab, {theme}") >= 1  # its status badge
+        history.scroll_into_view_if_needed()
+        shot(page, f"views-run-history-{theme}")
+
+        # the lineage of the model registered from the run: every node readable
+        page.click('[data-testid="nbmlops-tab-models"]')
+        page.click('[data-testid="nbmlops-model-row"] >> text=learner')
+        page.locator('[data-testid="nbmlops-version-open"][data-version="1"]').click()
+        page.locator('[data-testid="nbmlops-version-lineage"]:visible').click()
+        nodes = page.locator('[data-testid="nbmlops-lineage-node"]:visible')
+        nodes.first.wait_for()
+        assert readable(page, f"lineage, {theme}") >= 3  # dataset, run, model version
+        shot(page, f"views-lineage-{theme}")
+        assert not errors, errors
+    except Exception:
+        shot(page, f"views-failure-history-{theme}")
         raise
     finally:
         context.close()

@@ -201,9 +201,11 @@ export function Table<T>(props: {
   rowKey: (row: T) => string;
   testId?: string;
   onRowClick?: (row: T) => void;
+  /** More classes for the table (``nbmlops-fit``: columns share the width, text wraps). */
+  className?: string;
 }): JSX.Element {
   return (
-    <table className="nbmlops-table">
+    <table className={'nbmlops-table' + (props.className ? ` ${props.className}` : '')}>
       <thead>
         <tr>
           {props.columns.map(c => (

@@ -15,20 +15,29 @@ export function themeColor(name: string, fallback: string): string {
   return value || fallback;
 }
 
-/** Series colours that read on light and dark backgrounds alike (Okabe–Ito). */
-export const SERIES = [
-  '#0072b2',
-  '#e69f00',
-  '#009e73',
-  '#cc79a7',
-  '#56b4e9',
-  '#d55e00',
-  '#f0e442',
-  '#999999'
+/**
+ * Series colours from JupyterLab's theme: its brand, warn, success, error and info colours
+ * and two of its editor colours, so a chart follows light, dark and high-contrast themes. On
+ * a light theme the darker shade (``-color0``) of each, on a dark one the lighter
+ * (``-color1``), so every line stands at least 3:1 against the theme's background.
+ */
+const THEME_SERIES: [string, string, string][] = [
+  // [light variable, dark variable, fallback outside JupyterLab]
+  ['--jp-brand-color0', '--jp-brand-color1', '#0072b2'],
+  ['--jp-warn-color0', '--jp-warn-color1', '#d55e00'],
+  ['--jp-success-color0', '--jp-success-color1', '#009e73'],
+  ['--jp-mirror-editor-operator-color', '--jp-mirror-editor-operator-color', '#cc79a7'],
+  ['--jp-error-color0', '--jp-error-color1', '#b22222'],
+  ['--jp-info-color0', '--jp-info-color1', '#56b4e9'],
+  ['--jp-mirror-editor-comment-color', '--jp-mirror-editor-attribute-color', '#666666'],
+  ['--jp-ui-font-color1', '--jp-ui-font-color1', '#222222']
 ];
 
+/** The i-th series colour of the current theme (read when a chart is made). */
 export function seriesColor(i: number): string {
-  return SERIES[i % SERIES.length];
+  const light = document.body.dataset.jpThemeLight !== 'false';
+  const [lightVar, darkVar, fallback] = THEME_SERIES[i % THEME_SERIES.length];
+  return themeColor(light ? lightVar : darkVar, fallback);
 }
 
 /** Changes when JupyterLab's theme does (the body's data-jp-theme-name), to redraw. */

@@ -8,7 +8,7 @@ import * as React from 'react';
 import type uPlot from 'uplot';
 
 import { UPlotChart, seriesColor, themedAxis, themeColor, valueAxis } from './compare-charts';
-import { ErrorMessage, Status, formatValue, useLoad } from './common';
+import { ErrorMessage, Status, formatValue, shortName, useLoad } from './common';
 import type { INav } from './panel';
 import { Schemas, apiGet } from './request';
 
@@ -260,6 +260,244 @@ export function ParamScatter(props: { runs: Run[]; param: string; metric: string
   );
 }
 
+/** How many axes the parallel-coordinates view draws (differing values first). */
+const MAX_AXES = 10;
+
+type PcAxis = {
+  kind: Kind;
+  key: string;
+  /** the run's position on the axis, 0 (bottom) to 1 (top); null when it has no value */
+  at: (run: Run) => number | null;
+  ticks: { at: number; label: string }[];
+  note: string;
+};
+
+/** An axis for one param or metric: numbers on an axis spanning their values (log when they
+ * span a hundredfold or more, all positive), anything else as categories in order. */
+function pcAxis(runs: Run[], kind: Kind, key: string): PcAxis | null {
+  const present = runs.filter(r => has(r, kind, key)).map(r => r[kind][key] as unknown);
+  if (present.length === 0) {
+    return null;
+  }
+  const numbers = present.every(v => typeof v === 'number' && isFinite(v));
+  if (numbers) {
+    const values = present as number[];
+    const lo0 = Math.min(...values);
+    const hi0 = Math.max(...values);
+    if (lo0 > 0 && hi0 / lo0 >= 100) {
+      const lo = Math.floor(Math.log10(lo0));
+      const hi = Math.ceil(Math.log10(hi0));
+      const ticks = [];
+      for (let e = lo; e <= hi; e++) {
+        ticks.push({ at: (e - lo) / (hi - lo), label: formatValue(Math.pow(10, e)) });
+      }
+      return {
+        kind,
+        key,
+        at: r =>
+          has(r, kind, key) ? (Math.log10(r[kind][key] as number) - lo) / (hi - lo) : null,
+        ticks,
+        note: 'log'
+      };
+    }
+    const axis = valueAxis(values);
+    const span = axis.hi - axis.lo;
+    return {
+      kind,
+      key,
+      at: r => (has(r, kind, key) ? ((r[kind][key] as number) - axis.lo) / span : null),
+      ticks: axis.ticks.map(t => ({ at: (t - axis.lo) / span, label: formatValue(t) })),
+      note: ''
+    };
+  }
+  const categories = Array.from(new Set(present.map(v => formatValue(v)))).sort();
+  const place = (i: number) => (categories.length === 1 ? 0.5 : i / (categories.length - 1));
+  return {
+    kind,
+    key,
+    at: r => (has(r, kind, key) ? place(categories.indexOf(formatValue(r[kind][key]))) : null),
+    ticks: categories.map((c, i) => ({ at: place(i), label: c })),
+    note: 'categories'
+  };
+}
+
+/** The runs' lines, drawn once per comparison: hovering another line re-renders none of
+ * them (with 1,000 runs a hover is one overlay path, not 1,000). Hover and click are read
+ * from the event's target (one listener for all lines). */
+const PcLines = React.memo(function PcLines(props: {
+  lines: { id: string; d: string; title: string }[];
+  onHover: (id: string | null) => void;
+  onOpen: (id: string) => void;
+}): JSX.Element {
+  const runOf = (e: React.SyntheticEvent) =>
+    (e.target as Element).getAttribute?.('data-run') ?? null;
+  return (
+    <g
+      className="nbmlops-pc-lines"
+      onMouseOver={e => props.onHover(runOf(e))}
+      onClick={e => {
+        const id = runOf(e);
+        if (id) {
+          props.onOpen(id);
+        }
+      }}
+    >
+      {props.lines.map(line => (
+        <path
+          key={line.id}
+          d={line.d}
+          data-run={line.id}
+          data-testid="nbmlops-parallel-line"
+          className="nbmlops-pc-line"
+        >
+          <title>{line.title}</title>
+        </path>
+      ))}
+    </g>
+  );
+});
+
+/** Params and metrics as vertical axes, one line per run across them; hover names the run,
+ * a click opens it. A run without a value on an axis has a gap there. */
+export function ParallelCoordinates(props: {
+  comparison: Schemas['Comparison'];
+  nav: INav;
+}): JSX.Element {
+  const { comparison, nav } = props;
+  const runs = comparison.runs;
+  const [hovered, setHovered] = React.useState<string | null>(null);
+  // everything but the hovered run depends on the comparison only: computed once
+  const chart = React.useMemo(() => {
+    const differing: [Kind, string][] = [
+      ...comparison.differing.metrics.map(k => ['metrics', k] as [Kind, string]),
+      ...comparison.differing.params.map(k => ['params', k] as [Kind, string])
+    ];
+    const chosen =
+      differing.length >= 2
+        ? differing
+        : [
+            ...comparison.metrics.map(k => ['metrics', k] as [Kind, string]),
+            ...comparison.params.map(k => ['params', k] as [Kind, string])
+          ];
+    const axes = chosen
+      .map(([kind, key]) => pcAxis(comparison.runs, kind, key))
+      .filter((a): a is PcAxis => a !== null)
+      .slice(0, MAX_AXES);
+    const gap = 120;
+    const left = 60;
+    const top = 34;
+    const plotH = 220;
+    const ax = (i: number) => left + i * gap;
+    const ay = (t: number) => top + (1 - t) * plotH;
+    const pathOf = (run: Run) => {
+      let d = '';
+      let pen = false;
+      axes.forEach((a, i) => {
+        const t = a.at(run);
+        if (t === null) {
+          pen = false;
+          return;
+        }
+        d += `${pen ? 'L' : 'M'}${ax(i).toFixed(1)},${ay(t).toFixed(1)}`;
+        pen = true;
+      });
+      return d;
+    };
+    const describe = (run: Run) =>
+      `${runLabel(run)}: ` +
+      axes
+        .map(a => `${a.key}=${has(run, a.kind, a.key) ? formatValue(run[a.kind][a.key]) : '—'}`)
+        .join(', ');
+    const lines = comparison.runs.map(run => ({
+      id: run.run_id,
+      d: pathOf(run),
+      title: describe(run)
+    }));
+    return {
+      axes,
+      lines,
+      byId: new Map(lines.map(line => [line.id, line])),
+      more: chosen.length - axes.length,
+      width: left * 2 + gap * (axes.length - 1),
+      height: top + plotH + 16,
+      ax,
+      ay
+    };
+  }, [comparison]);
+  const open = React.useCallback((id: string) => nav.showRun(id), [nav]);
+  const { axes, ax, ay, width, height } = chart;
+  if (axes.length < 2) {
+    return (
+      <div className="nbmlops-muted" data-testid="nbmlops-parallel-none">
+        Parallel coordinates need two params or metrics with values.
+      </div>
+    );
+  }
+  const shown = hovered === null ? undefined : chart.byId.get(hovered);
+  return (
+    <figure className="nbmlops-figure nbmlops-parallel-figure">
+      <div className="nbmlops-scroll">
+        <svg
+          className={'nbmlops-chart nbmlops-parallel' + (shown ? ' nbmlops-mod-hovering' : '')}
+          data-testid="nbmlops-parallel"
+          viewBox={`0 0 ${width} ${height}`}
+          width={width}
+          height={height}
+          role="img"
+          aria-label={`parallel coordinates of ${runs.length} runs over ${axes
+            .map(a => a.key)
+            .join(', ')}`}
+          onMouseLeave={() => setHovered(null)}
+        >
+          <PcLines lines={chart.lines} onHover={setHovered} onOpen={open} />
+          {shown && (
+            <path
+              d={shown.d}
+              data-run={shown.id}
+              data-testid="nbmlops-parallel-highlight"
+              className="nbmlops-pc-line nbmlops-mod-hover"
+            />
+          )}
+          {axes.map((a, i) => (
+            <g
+              key={`${a.kind}.${a.key}`}
+              className="nbmlops-pc-axis"
+              data-testid="nbmlops-parallel-axis"
+              data-key={`${a.kind}.${a.key}`}
+            >
+              <line className="nbmlops-axis" x1={ax(i)} x2={ax(i)} y1={ay(1)} y2={ay(0)} />
+              <text className="nbmlops-pc-title" x={ax(i)} y={12} textAnchor="middle">
+                <title>{`${a.kind === 'params' ? 'param' : 'metric'} ${a.key}`}</title>
+                {shortName(a.key, 16)}
+              </text>
+              <text className="nbmlops-pc-kind" x={ax(i)} y={25} textAnchor="middle">
+                {a.kind === 'params' ? 'param' : 'metric'}
+                {a.note ? ` (${a.note})` : ''}
+              </text>
+              {a.ticks.map(t => (
+                <g key={t.label} className="nbmlops-tick">
+                  <line className="nbmlops-axis" x1={ax(i) - 3} x2={ax(i)} y1={ay(t.at)} y2={ay(t.at)} />
+                  <text x={ax(i) - 5} y={ay(t.at) + 4} textAnchor="end">
+                    {shortName(t.label, 10)}
+                  </text>
+                </g>
+              ))}
+            </g>
+          ))}
+        </svg>
+      </div>
+      <figcaption className="nbmlops-muted">
+        <span data-testid="nbmlops-parallel-hovered">
+          {shown ? shown.title : 'Hover a line to see its run; click it to open the run.'}
+        </span>
+        <br />
+        {runs.length} runs over {axes.length} axes; each axis spans its values (not from zero)
+        {chart.more > 0 ? `; ${chart.more} more params or metrics not drawn` : ''}
+      </figcaption>
+    </figure>
+  );
+}
+
 function Picker(props: {
   label: string;
   value: string;
@@ -419,6 +657,7 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
           </div>
           {metric && <DotPlot runs={comparison.runs} metric={metric} />}
           {metric && <MetricCurves runs={comparison.runs} metric={metric} />}
+          <ParallelCoordinates comparison={comparison} nav={props.nav} />
           {metric && param && (
             <ParamScatter runs={comparison.runs} param={param} metric={metric} />
           )}

@@ -4,7 +4,7 @@ import { Widget } from '@lumino/widgets';
 import * as React from 'react';
 
 import { ApprovalsView } from './approvals';
-import { ErrorMessage, Status, Table, formatTime, formatValue, useLoad } from './common';
+import { ErrorMessage, Status, Table, formatTime, formatValue, formatWhen, useLoad } from './common';
 import type { INav } from './panel';
 import { useChangeMarker } from './views-common';
 import { Schemas, apiGet, apiPost } from './request';
@@ -87,7 +87,6 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
   );
   const [actionError, setActionError] = React.useState<string | null>(null);
   const [notice, setNotice] = React.useState<string | null>(null);
-  const [shown, setShown] = React.useState<number | null>(null);
   const [refresh, setRefresh] = React.useState(0); // bumped: the approvals reload
   const node = React.useRef<HTMLDivElement>(null);
   const reloadAll = () => {
@@ -118,23 +117,6 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
     setActionError(error instanceof Error ? error.message : String(error));
   };
 
-  const promote = async (version: Schemas['ModelVersion']) => {
-    const aliases = Object.keys(load.data?.model.aliases ?? {});
-    const answer = await ask(
-      `Promote ${version.model} version ${version.version}?`,
-      `Point an alias of ${version.model} at version ${version.version} (audited).`,
-      aliases.includes(DEFAULT_ALIAS) || aliases.length === 0 ? DEFAULT_ALIAS : aliases[0],
-      'Promote',
-      followers
-    );
-    if (answer) {
-      apiPost(
-        '/nbmlops/api/models/{name}/promote',
-        { name: version.model },
-        { version: version.version, alias: answer.alias, reason: answer.reason || null }
-      ).then(done, failed);
-    }
-  };
   const rollback = async (alias: string, version: number) => {
     const answer = await ask(
       `Roll back ${props.name}@${alias}?`,
@@ -206,17 +188,14 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
             </ul>
           )}
           <ApprovalsView name={props.name} refresh={refresh} onDecided={reloadAll} />
-          {shown !== null && detail.versions.some(v => v.version === shown) && (
-            <VersionView
-              version={detail.versions.find(v => v.version === shown) as Schemas['ModelVersion']}
-              onClose={() => setShown(null)}
-            />
-          )}
           <h4>Versions</h4>
+          <div className="nbmlops-muted">Open a version for its card, promote and lineage.</div>
           <Table
             rows={detail.versions}
             rowKey={v => String(v.version)}
             testId="nbmlops-version-row"
+            className="nbmlops-fit nbmlops-versions"
+            onRowClick={v => openVersion(props.nav, v.model, v.version)}
             columns={[
               {
                 title: 'Version',
@@ -224,7 +203,8 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
                   <a
                     className="nbmlops-link"
                     data-testid="nbmlops-version-open"
-                    onClick={() => setShown(shown === v.version ? null : v.version)}
+                    data-version={v.version}
+                    title={`open ${v.model} version ${v.version} in a tab`}
                   >
                     {v.version}
                   </a>
@@ -234,52 +214,14 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
                 title: 'Aliases',
                 cell: v =>
                   v.aliases.map(a => (
-                    <span key={a} className="nbmlops-badge">
+                    <span key={a} className="nbmlops-badge" title={`@${a}`}>
                       @{a}
                     </span>
                   ))
               },
               {
-                title: 'Metrics',
-                cell: v =>
-                  Object.entries(v.metrics)
-                    .map(([k, x]) => `${k}=${formatValue(x)}`)
-                    .join(', ')
-              },
-              {
-                title: 'Run',
-                cell: v =>
-                  v.run_id ? (
-                    <a className="nbmlops-link" onClick={() => props.nav.showRun(v.run_id as string)}>
-                      {v.run_id.slice(0, 8)}
-                    </a>
-                  ) : (
-                    ''
-                  )
-              },
-              { title: 'Created', cell: v => formatTime(v.created_at) },
-              {
-                title: '',
-                cell: v => (
-                  <>
-                    <button
-                      className="jp-Button jp-mod-styled jp-mod-accept nbmlops-small"
-                      data-testid="nbmlops-promote-button"
-                      data-version={v.version}
-                      onClick={() => void promote(v)}
-                    >
-                      Promote
-                    </button>
-                    <button
-                      className="jp-Button jp-mod-styled nbmlops-small"
-                      onClick={() =>
-                        props.nav.lineage({ kind: 'model', value: `${v.model}/${v.version}` })
-                      }
-                    >
-                      Lineage
-                    </button>
-                  </>
-                )
+                title: 'Status',
+                cell: v => <VersionStatus version={v} deployments={deployments.data?.items ?? []} />
               }
             ]}
           />
@@ -295,19 +237,23 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
             rows={[...history.data.items].reverse()}
             rowKey={e => `${e.time}-${e.action}-${e.alias}-${e.version}`}
             testId="nbmlops-history-row"
+            className="nbmlops-fit nbmlops-history"
             columns={[
-              { title: 'When', cell: e => formatTime(e.time) },
+              { title: 'When', cell: e => <span title={formatTime(e.time)}>{formatWhen(e.time)}</span> },
               { title: 'Action', cell: e => e.action },
-              { title: 'Alias', cell: e => (e.alias ? `@${e.alias}` : '') },
               {
-                title: 'Version',
-                cell: e =>
-                  e.from_version !== null || e.to_version !== null
-                    ? `${e.from_version ?? '–'} → ${e.to_version ?? '–'}`
-                    : (e.version ?? '')
+                title: 'Change',
+                cell: e => (
+                  <>
+                    {e.alias ? `@${e.alias} ` : ''}
+                    {e.from_version !== null || e.to_version !== null
+                      ? `${e.from_version ?? '–'} → ${e.to_version ?? '–'}`
+                      : (e.version ?? '')}
+                    {e.reason && <span className="nbmlops-muted"> “{e.reason}”</span>}
+                  </>
+                )
               },
-              { title: 'By', cell: e => e.user ?? '' },
-              { title: 'Reason', cell: e => e.reason ?? '' }
+              { title: 'By', cell: e => e.user ?? '' }
             ]}
           />
         </>
@@ -457,6 +403,197 @@ function cardPage(fragment: string): string {
   );
 }
 
+/** Open a model version in its main-area tab (card, signature, promote, lineage). */
+export function openVersion(nav: INav, model: string, version: number): void {
+  nav.open('model-version', { model, version });
+}
+
+/** A version's status in a word: which live deployments serve it, or the newest. */
+function VersionStatus(props: {
+  version: Schemas['ModelVersion'];
+  deployments: Schemas['Deployment'][];
+}): JSX.Element {
+  const v = props.version;
+  const live = props.deployments.filter(
+    d => d.model === v.model && d.version === v.version && d.status === 'running'
+  );
+  return live.length > 0 ? (
+    <span
+      className="nbmlops-status"
+      data-status="running"
+      data-testid="nbmlops-version-status"
+      title={`served by ${live.map(d => d.name).join(', ')}`}
+    >
+      live
+    </span>
+  ) : (
+    <span className="nbmlops-muted" data-testid="nbmlops-version-status">
+      {v.aliases.length > 0 ? 'aliased' : 'registered'}
+    </span>
+  );
+}
+
+/** The model-version tab: the version's card and signature, its metrics, run and aliases,
+ * the live deployments serving it; promote it (the dialog names who follows the alias) or
+ * open its lineage. */
+export function ModelVersionTab(props: { model: string; version: number; nav: INav }): JSX.Element {
+  const load = useLoad(
+    () => apiGet('/nbmlops/api/models/{name}', { path: { name: props.model } }),
+    [props.model]
+  );
+  const deployments = useLoad(
+    () => apiGet('/nbmlops/api/deployments', { query: { limit: 500 } }),
+    [props.model]
+  );
+  const [actionError, setActionError] = React.useState<string | null>(null);
+  const [notice, setNotice] = React.useState<string | null>(null);
+  const node = React.useRef<HTMLDivElement>(null);
+  useChangeMarker(node, () => {
+    load.reload();
+    deployments.reload();
+  });
+  const detail = load.data;
+  const v = detail?.versions.find(x => x.version === props.version);
+  const followers = followersOf(props.model, deployments.data?.items ?? []);
+  const promote = async (version: Schemas['ModelVersion']) => {
+    const aliases = Object.keys(detail?.model.aliases ?? {});
+    const answer = await ask(
+      `Promote ${version.model} version ${version.version}?`,
+      `Point an alias of ${version.model} at version ${version.version} (audited).`,
+      aliases.includes(DEFAULT_ALIAS) || aliases.length === 0 ? DEFAULT_ALIAS : aliases[0],
+      'Promote',
+      followers
+    );
+    if (!answer) {
+      return;
+    }
+    apiPost(
+      '/nbmlops/api/models/{name}/promote',
+      { name: version.model },
+      { version: version.version, alias: answer.alias, reason: answer.reason || null }
+    ).then(
+      move => {
+        setActionError(null);
+        setNotice(
+          move.request !== null
+            ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once someone else approves it (Approvals, in the sidebar's Models).`
+            : move.changed
+              ? `${move.model}@${move.alias} now points at version ${move.version}.`
+              : `${move.model}@${move.alias} already pointed at version ${move.version}.`
+        );
+        load.reload();
+      },
+      (error: unknown) => {
+        setNotice(null);
+        setActionError(error instanceof Error ? error.message : String(error));
+      }
+    );
+  };
+  const live = (deployments.data?.items ?? []).filter(
+    d => d.model === props.model && d.version === props.version && d.status === 'running'
+  );
+  return (
+    <div className="nbmlops-section" data-testid="nbmlops-model-version" ref={node}>
+      <ErrorMessage error={actionError} />
+      {notice && (
+        <div className="nbmlops-notice" data-testid="nbmlops-notice">
+          {notice}
+        </div>
+      )}
+      {detail === null ? (
+        <Status load={load} />
+      ) : !v ? (
+        <div className="nbmlops-muted">
+          {props.model} has no version {props.version} (deleted, or another store).
+        </div>
+      ) : (
+        <>
+          <div className="nbmlops-toolbar">
+            <button
+              className="jp-Button jp-mod-styled jp-mod-accept"
+              data-testid="nbmlops-promote-button"
+              data-version={v.version}
+              onClick={() => void promote(v)}
+            >
+              Promote…
+            </button>
+            <button
+              className="jp-Button jp-mod-styled"
+              data-testid="nbmlops-version-lineage"
+              onClick={() => props.nav.lineage({ kind: 'model', value: `${v.model}/${v.version}` })}
+            >
+              Lineage
+            </button>
+            <a className="nbmlops-link" onClick={() => props.nav.showModel(v.model)}>
+              All versions of {v.model}
+            </a>
+          </div>
+          <table className="nbmlops-table nbmlops-narrow" data-testid="nbmlops-version-facts">
+            <tbody>
+              <tr>
+                <th>Aliases</th>
+                <td>
+                  {v.aliases.length === 0 ? (
+                    <span className="nbmlops-muted">none</span>
+                  ) : (
+                    v.aliases.map(a => (
+                      <span key={a} className="nbmlops-badge">
+                        @{a}
+                      </span>
+                    ))
+                  )}
+                </td>
+              </tr>
+              <tr>
+                <th>Served by</th>
+                <td data-testid="nbmlops-version-served">
+                  {live.length === 0
+                    ? 'no live deployment'
+                    : live.map(d => (
+                        <a
+                          key={d.name}
+                          className="nbmlops-link"
+                          onClick={() => props.nav.open('deployments', { name: d.name })}
+                        >
+                          {d.name}{' '}
+                        </a>
+                      ))}
+                </td>
+              </tr>
+              <tr>
+                <th>Created</th>
+                <td data-testid="nbmlops-version-created">
+                  {formatTime(v.created_at)}
+                  {v.created_by ? ` by ${v.created_by}` : ''}
+                </td>
+              </tr>
+              <tr>
+                <th>Run</th>
+                <td>
+                  {v.run_id ? (
+                    <a className="nbmlops-link" onClick={() => props.nav.showRun(v.run_id as string)}>
+                      {v.run_id.slice(0, 8)}
+                    </a>
+                  ) : (
+                    <span className="nbmlops-muted">none recorded</span>
+                  )}
+                </td>
+              </tr>
+              {Object.entries(v.metrics).map(([k, x]) => (
+                <tr key={k} data-testid="nbmlops-version-metric">
+                  <th>{k}</th>
+                  <td className="nbmlops-number">{formatValue(x)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <VersionView version={v} />
+        </>
+      )}
+    </div>
+  );
+}
+
 export function ModelsSection(props: {
   model: string | null;
   onSelect: (name: string | null) => void;
@@ -477,6 +614,7 @@ export function ModelsSection(props: {
           rows={page.items}
           rowKey={m => m.name}
           testId="nbmlops-model-row"
+          className="nbmlops-fit"
           onRowClick={m => props.onSelect(m.name)}
           columns={[
             { title: 'Model', cell: m => <span className="nbmlops-link">{m.name}</span> },
@@ -489,8 +627,7 @@ export function ModelsSection(props: {
                     @{a}→{v}
                   </span>
                 ))
-            },
-            { title: 'Created', cell: m => formatTime(m.created_at) }
+            }
           ]}
         />
       )}

@@ -3,6 +3,7 @@ import * as React from 'react';
 
 import { Pager, Status, Table, formatTime, shortName, useLoad } from './common';
 import type { INav } from './panel';
+import { useJobs } from './jobs-data';
 import { apiGet } from './request';
 
 const PAGE = 50;
@@ -55,29 +56,19 @@ export function DeploymentsSection(props: { nav: INav }): JSX.Element {
 /** The sidebar's jobs: every job that ran (wherever it was exported) or is exported in the
  * project, with its last run; the Jobs tab has each run and why it failed. */
 export function JobsSection(props: { nav: INav }): JSX.Element {
-  const load = useLoad(
-    () =>
-      Promise.all([
-        apiGet('/nbmlops/api/job-runs', { query: { limit: 500 } }),
-        apiGet('/nbmlops/api/jobs', { query: { limit: 500 } })
-      ]),
-    [],
-    POLL_MS
+  const load = useJobs(POLL_MS);
+  const rows = [...(load.data?.groups.entries() ?? [])].map(
+    ([job, g]) =>
+      [
+        job,
+        {
+          status: g.runs[0]?.status ?? null,
+          start: g.runs[0]?.start ?? null,
+          run: g.runs[0]?.run_id ?? null,
+          folder: g.folder
+        }
+      ] as const
   );
-  const last = new Map<string, { status: string | null; start: string | null; run: string | null; folder: string }>();
-  if (load.data) {
-    for (const r of load.data[0].items) {
-      if (!last.has(r.job)) {
-        last.set(r.job, { status: r.status, start: r.start, run: r.run_id, folder: r.job_dir });
-      }
-    }
-    for (const j of load.data[1].items) {
-      if (!last.has(j.job)) {
-        last.set(j.job, { status: null, start: null, run: null, folder: j.folder });
-      }
-    }
-  }
-  const rows = [...last.entries()];
   return (
     <div className="nbmlops-section">
       <Status load={load} empty={load.data !== null && rows.length === 0} emptyText="No jobs exported or run yet." />

@@ -18,6 +18,7 @@ import {
   formatValue,
   useLoad
 } from './common';
+import { IJob, JobRun, useJobs } from './jobs-data';
 import type { INav } from './panel';
 import { Schemas, apiGet, apiPost } from './request';
 
@@ -268,7 +269,6 @@ export function DeploymentsView(props: { nav: INav; name?: string }): JSX.Elemen
 
 // -- Jobs -----------------------------------------------------------------------------------
 
-type JobRun = Schemas['JobRun'];
 
 export function whyFailed(r: JobRun): string {
   if (r.status === 'finished') {
@@ -320,35 +320,14 @@ function ExecutedNotebook(props: { r: JobRun; nav: INav }): JSX.Element | null {
 
 export function JobsView(props: { nav: INav }): JSX.Element {
   const { nav } = props;
-  const load = useLoad(
-    () =>
-      Promise.all([
-        apiGet('/nbmlops/api/job-runs', { query: { limit: 500 } }),
-        apiGet('/nbmlops/api/jobs', { query: { limit: 500 } })
-      ]),
-    [],
-    POLL_MS
-  );
-  const groups = new Map<string, { folder: string; runs: JobRun[]; schedule: string | null }>();
-  if (load.data) {
-    const [runs, exported] = load.data;
-    for (const r of runs.items) {
-      const g = groups.get(r.job) ?? { folder: r.job_dir, runs: [], schedule: null };
-      g.runs.push(r);
-      groups.set(r.job, g);
-    }
-    for (const j of exported.items) {
-      const g = groups.get(j.job) ?? { folder: j.folder, runs: [], schedule: null };
-      g.schedule = j.schedule;
-      groups.set(j.job, g);
-    }
-  }
+  const load = useJobs(POLL_MS);
+  const groups = load.data?.groups ?? new Map<string, IJob>();
   return (
     <div className="nbmlops-section" data-testid="nbmlops-jobs-view">
       <Status load={load} empty={load.data !== null && groups.size === 0} emptyText="No jobs exported or run yet." />
-      {load.data && load.data[0].total > load.data[0].items.length && (
+      {load.data && load.data.total > load.data.read && (
         <div className="nbmlops-muted">
-          The newest {load.data[0].items.length} of {load.data[0].total} job runs.
+          The newest {load.data.read} of {load.data.total} job runs.
         </div>
       )}
       {[...groups.entries()].map(([job, g]) => {

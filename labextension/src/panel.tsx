@@ -8,7 +8,7 @@ import * as React from 'react';
 import { VisibleContext } from './common';
 import { CompareSection } from './compare';
 import { LineageSection, LineageTarget } from './lineage';
-import { ModelsSection } from './models';
+import { ModelVersionTab, ModelsSection } from './models';
 import { DeploymentsSection, DriftSection, JobsSection } from './operations';
 import { DeploymentsView, DriftView, JobsView } from './ops-views';
 import { RunDetails, RunsSection } from './runs';
@@ -230,6 +230,15 @@ export function registerTabs(): void {
     }),
     render: (args, nav) => (
       <CompareSection runIds={String(args.ids).split(',').filter(Boolean)} nav={nav} />
+    )
+  });
+  registerTab('model-version', {
+    title: args => ({
+      label: `${String(args.model)} v${String(args.version)}`,
+      caption: `model ${String(args.model)} version ${String(args.version)}`
+    }),
+    render: (args, nav) => (
+      <ModelVersionTab model={String(args.model)} version={Number(args.version)} nav={nav} />
     )
   });
   registerTab('deployments', {
