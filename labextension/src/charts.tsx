@@ -18,21 +18,22 @@ function themeColor(name: string, fallback: string): string {
 export function MetricChart(props: { runId: string; metric: string }): JSX.Element | null {
   const load = useLoad(
     () =>
-      apiGet('/nbmlops/api/runs/{run_id}/metric-history', {
+      apiGet('/nbmlops/api/runs/{run_id}/metric-series', {
         path: { run_id: props.runId },
         query: { key: props.metric }
       }),
     [props.runId, props.metric]
   );
   const box = React.useRef<HTMLDivElement>(null);
-  const points = load.data?.items ?? [];
+  // columns, not a list of points: 100,000 values read and drawn without an object each
+  const xs = load.data?.steps ?? [];
+  const ys = load.data?.values ?? [];
+  const count = xs.length;
   React.useEffect(() => {
     const node = box.current;
-    if (!node || points.length < 2) {
+    if (!node || count < 2) {
       return;
     }
-    const xs = points.map(p => p.step);
-    const ys = points.map(p => p.value);
     const axis = {
       stroke: themeColor('--jp-ui-font-color1', '#333'),
       grid: { stroke: themeColor('--jp-border-color2', '#ddd'), width: 1 },
@@ -54,7 +55,7 @@ export function MetricChart(props: { runId: string; metric: string }): JSX.Eleme
             label: props.metric,
             stroke: themeColor('--jp-brand-color1', '#1976d2'),
             width: 1.5,
-            points: { show: points.length <= 60 }
+            points: { show: count <= 60 }
           }
         ]
       },
@@ -72,8 +73,8 @@ export function MetricChart(props: { runId: string; metric: string }): JSX.Eleme
       plot.destroy();
     };
   }, [load.data]);
-  const last = points.length ? points[points.length - 1] : null;
-  if (load.data && points.length < 2) {
+  const last = count ? { step: xs[count - 1], value: ys[count - 1] } : null;
+  if (load.data && count < 2) {
     return null; // one value: the table above shows it
   }
   return (
@@ -82,11 +83,11 @@ export function MetricChart(props: { runId: string; metric: string }): JSX.Eleme
         <b>{props.metric}</b>{' '}
         <span className="nbmlops-muted">
           {last ? `${formatValue(last.value)} at step ${last.step}` : ''}
-          {points.length > 1 ? ` · ${points.length.toLocaleString('en-US')} points` : ''}
+          {count > 1 ? ` · ${count.toLocaleString('en-US')} points` : ''}
         </span>
       </div>
       <ErrorMessage error={load.error} />
-      {points.length > 1 ? (
+      {count > 1 ? (
         <div ref={box} className="nbmlops-uplot" />
       ) : (
         <div className="nbmlops-muted">Loading…</div>

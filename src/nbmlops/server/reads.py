@@ -180,14 +180,22 @@ def metric_keys(experiment: str | None = None) -> p.MetricKeys:
 def metric_history(run_id: str, key: str, *, limit: int, offset: int
                    ) -> p.Page[p.MetricPoint]:
     """A page of one metric's values, in order of step then time."""
-    _looking()
-    points = api.metric_history(run_id, key)
-    if not points and key not in api.get_run(run_id).metrics:
-        raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
-    items = [p.MetricPoint(step=m.step, value=m.value if math.isfinite(m.value) else None,
-                           timestamp=m.timestamp) for m in points[offset:offset + limit]]
-    return p.Page(items=items, total=len(points), total_exact=True, limit=limit,
+    series = metric_series(run_id, key, limit=limit, offset=offset)
+    items = [p.MetricPoint(step=s, value=v, timestamp=t) for s, v, t in
+             zip(series["steps"], series["values"], series["timestamps"], strict=True)]
+    return p.Page(items=items, total=series["total"], total_exact=True, limit=limit,
                   offset=offset)
+
+
+def metric_series(run_id: str, key: str, *, limit: int, offset: int) -> p.MetricSeries:
+    """A page of one metric's values as columns, in order of step then time."""
+    _looking()
+    total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
+    if not total and key not in api.get_run(run_id).metrics:
+        raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
+    return p.MetricSeries(key=key, steps=steps,
+                          values=[v if -math.inf < v < math.inf else None for v in values],
+                          timestamps=times, total=total, limit=limit, offset=offset)
 
 
 def artifact(run_id: str, name: str) -> tuple[bytes, str]:
