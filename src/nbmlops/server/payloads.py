@@ -80,14 +80,17 @@ class MetricPoint(TypedDict):
 
 
 class MetricSeries(TypedDict):
-    """A page of one metric's history as three aligned columns (in order of step then
-    time; a value is null for NaN or an infinity): what a chart draws, a third the size of
-    a page of points and read without an object per value."""
+    """A page of one metric's history as three aligned columns, in order of step then
+    time: what a chart draws. Each column is the base64 of little-endian float64 values
+    (``encoding`` ``float64-base64``; a value that is NaN or an infinity is NaN): made and
+    read without a JSON number per value, what keeps 100,000 points quick to send and to
+    decode."""
 
     key: str
-    steps: list[int]
-    values: list[float | None]
-    timestamps: list[float]
+    encoding: str
+    steps: str
+    values: str
+    timestamps: str
     total: int
     limit: int
     offset: int

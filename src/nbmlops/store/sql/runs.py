@@ -563,7 +563,7 @@ class SqlRuns(SqlBase):
         if limit is not None:
             query = query.limit(limit)
 
-        def read(conn: Connection) -> tuple[int, list[Any]]:
+        def read(conn: Connection) -> tuple[int, Sequence[Any]]:
             rows = conn.execute(query).all()
             if offset == 0 and (limit is None or len(rows) < limit):
                 return len(rows), rows  # the whole history: no count to make
