@@ -656,7 +656,7 @@ def browser_walk(b: Bench, chrome: Any) -> None:
                         page.click(f'[data-testid="nbmlops-tab-{section}"]', timeout=30_000)
                         page.wait_for_selector(f'[data-testid="nbmlops-open-{section}"]',
                                                timeout=30_000)
-                    except Exception as exc:  # noqa: BLE001 - shown, the walk goes on
+                    except Exception as exc:  # shown, the walk goes on
                         shot = CACHE / f"failed-{label.replace(' ', '-')}.png"
                         page.screenshot(path=str(shot))
                         say(f"    walk step {label!r}: its sidebar section did not open "
@@ -786,7 +786,7 @@ def section_walk(b: Bench) -> None:
                  CLICK_TARGET, lambda _: "answered")
         try:
             with_chromium(b, browser_walk)
-        except Exception as exc:  # noqa: BLE001 - MLflow's figures still follow
+        except Exception as exc:  # MLflow's figures still follow
             say(f"    the walk in Chromium failed: {exc}")
     finally:
         stop_lab(b)
