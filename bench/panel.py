@@ -941,7 +941,8 @@ def print_summary(b: Bench) -> None:
                       "-" if theirs is None else f"{theirs / ours:,.1f}x")
                      for label, ours, theirs in b.peer],
                     right={1, 2, 3},
-                    notes=["medians; both answered the same runs / points."])
+                    notes=["medians; MLflow's history is checked to hold every point; its first "
+                           "page is not compared with nbmlops' run by run."])
 
 
 def main(argv: list[str] | None = None) -> int:
