@@ -773,6 +773,44 @@ async def test_metric_history_is_paged_by_step(jp_fetch: Any, stepped: dict[str,
     await fail(jp_fetch, "runs", "ffffffff", "metric-history", code=404, key="loss")
 
 
+async def test_metric_series_answers_columns_as_the_history_pages(
+        jp_fetch: Any, stepped: dict[str, Any]) -> None:
+    """What a chart reads: the same values as metric-history, as three columns of packed
+    little-endian float64 (NaN where the history has null)."""
+    import base64
+    import math
+    import struct
+
+    def numbers(packed: str) -> list[float]:
+        raw = base64.b64decode(packed)
+        return list(struct.unpack(f"<{len(raw) // 8}d", raw))
+
+    run = stepped["run"]
+    whole = await get(jp_fetch, "runs", run, "metric-series", key="loss")
+    assert (whole["key"], whole["encoding"], whole["total"], whole["offset"]) == (
+        "loss", "float64-base64", 300, 0)
+    assert numbers(whole["steps"]) == list(range(300))
+    assert numbers(whole["values"])[:2] == [1.0, 0.5]
+    points = (await get(jp_fetch, "runs", run, "metric-history", key="loss"))["items"]
+    assert [p["timestamp"] for p in points] == numbers(whole["timestamps"])
+    assert [p["value"] for p in points] == numbers(whole["values"])
+    page = await get(jp_fetch, "runs", run[:8], "metric-series", key="loss", limit=100,
+                     offset=250)
+    assert numbers(page["steps"]) == list(range(250, 300))
+    assert (page["total"], page["limit"]) == (300, 100)
+    past = await get(jp_fetch, "runs", run, "metric-series", key="loss", offset=400)
+    assert (past["steps"], past["values"], past["total"]) == ("", "", 300)
+    nan = await get(jp_fetch, "runs", run, "metric-series", key="nanny")
+    assert [math.isnan(v) for v in numbers(nan["values"])] == [True]
+    assert "key" in await fail(jp_fetch, "runs", run, "metric-series", code=400)
+    assert "nope" in await fail(jp_fetch, "runs", run, "metric-series", code=400, key="nope")
+    assert "limit" in await fail(jp_fetch, "runs", run, "metric-series", code=400,
+                                 key="loss", limit=100_001)
+    assert "offset" in await fail(jp_fetch, "runs", run, "metric-series", code=400,
+                                  key="loss", offset=-1)
+    await fail(jp_fetch, "runs", "ffffffff", "metric-series", code=404, key="loss")
+
+
 async def test_artifacts_are_served_inert(jp_fetch: Any, stepped: dict[str, Any]) -> None:
     run = stepped["run"]
     html = await jp_fetch(*API, "runs", run, "artifact", params={"name": "card.html"})

@@ -55,6 +55,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/metric-series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A page of one metric's values of a run as columns (steps, values, timestamps), in order of step then time: what a chart reads */
+        get: operations["getMetricSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/runs/{run_id}/artifact": {
         parameters: {
             query?: never;
@@ -836,6 +853,17 @@ export interface components {
             value: number | null;
             timestamp: number;
         };
+        /** @description A page of one metric's history as three aligned columns, in order of step then time: what a chart draws. Each column is the base64 of little-endian float64 values (``encoding`` ``float64-base64``; a value that is NaN or an infinity is NaN): made and read without a JSON number per value, what keeps 100,000 points quick to send and to decode. */
+        MetricSeries: {
+            key: string;
+            encoding: string;
+            steps: string;
+            values: string;
+            timestamps: string;
+            total: number;
+            limit: number;
+            offset: number;
+        };
         /** @description A version's model card as a self-contained HTML page (null: the version has none); shown in a sandboxed frame. */
         ModelCard: {
             model: string;
@@ -1288,6 +1316,89 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_MetricPoint"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetricSeries: {
+        parameters: {
+            query: {
+                /** @description the metric's name */
+                key: string;
+                /** @description values per page, 1-100000 (default 100000) */
+                limit?: number;
+                /** @description values to skip (default 0) */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricSeries"];
                 };
             };
             /** @description the input is not valid (the message names it) */

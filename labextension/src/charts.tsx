@@ -267,3 +267,13 @@ export function MetricCharts(props: {
     </div>
   );
 }
+
+/** The numbers of a column of the metric-series route (base64 of little-endian float64). */
+export function float64s(packed: string): Float64Array {
+  const text = atob(packed);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    bytes[i] = text.charCodeAt(i);
+  }
+  return new Float64Array(bytes.buffer);
+}

@@ -1436,6 +1436,14 @@ def metric_history(run_id: str, key: str) -> list[Metric]:
     return _existing().store.metric_history(run_id, key)
 
 
+def metric_series(run_id: str, key: str, *, offset: int = 0, limit: int | None = None
+                  ) -> tuple[int, list[int], list[float], list[float]]:
+    """A page of a metric's history as columns, in order of step then time: (how many
+    values it has in all, steps, values, timestamps). What a chart reads: no object per
+    value."""
+    return _existing().store.metric_series(run_id, key, offset=offset, limit=limit)
+
+
 def metric_keys(experiment: str | None = None, *, newest: int = 1000
                 ) -> tuple[int, list[tuple[str, int]]]:
     """The metric names of an experiment's newest ``newest`` runs (of every experiment's

@@ -310,6 +310,26 @@ class MetricHistoryHandler(ApiHandler):
                          offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
 
 
+class MetricSeriesHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "A page of one metric's values of a run as columns (steps, values, timestamps), in "
+        "order of step then time: what a chart reads",
+        p.MetricSeries,
+        (Param("key", "the metric's name", required=True),
+         Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
+         Param("offset", "values to skip (default 0)", int)))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        key = self.text("key")
+        if key is None:
+            raise BadRequest("key is required: the metric's name, e.g. key=loss")
+        await self.reply(reads.metric_series, run_id, key,
+                         limit=self.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
+                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
+
+
 # an artifact is served as what it is, except markup and scripts: those come as plain
 # text (the panel shows HTML in a sandboxed frame), so no artifact runs as this server's page
 _INERT = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
@@ -735,6 +755,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs", RunsHandler),
     Route("/runs/{run_id}", RunHandler),
     Route("/runs/{run_id}/metric-history", MetricHistoryHandler),
+    Route("/runs/{run_id}/metric-series", MetricSeriesHandler),
     Route("/runs/{run_id}/artifact", ArtifactHandler),
     Route("/metric-keys", MetricKeysHandler),
     Route("/runs/{run_id}/slice", RunSliceHandler),

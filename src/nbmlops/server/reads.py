@@ -12,8 +12,11 @@ empty panel, and nothing is created.
 
 from __future__ import annotations
 
+import array
+import base64
 import json
 import math
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -180,14 +183,37 @@ def metric_keys(experiment: str | None = None) -> p.MetricKeys:
 def metric_history(run_id: str, key: str, *, limit: int, offset: int
                    ) -> p.Page[p.MetricPoint]:
     """A page of one metric's values, in order of step then time."""
+    total, steps, values, times = _series(run_id, key, limit=limit, offset=offset)
+    items = [p.MetricPoint(step=step, value=value if math.isfinite(value) else None,
+                           timestamp=when)
+             for step, value, when in zip(steps, values, times, strict=True)]
+    return p.Page(items=items, total=total, total_exact=True, limit=limit, offset=offset)
+
+
+def _series(run_id: str, key: str, *, limit: int, offset: int
+            ) -> tuple[int, list[int], list[float], list[float]]:
     _looking()
-    points = api.metric_history(run_id, key)
-    if not points and key not in api.get_run(run_id).metrics:
+    total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
+    if not total and key not in api.get_run(run_id).metrics:
         raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
-    items = [p.MetricPoint(step=m.step, value=m.value if math.isfinite(m.value) else None,
-                           timestamp=m.timestamp) for m in points[offset:offset + limit]]
-    return p.Page(items=items, total=len(points), total_exact=True, limit=limit,
-                  offset=offset)
+    return total, steps, values, times
+
+
+def _float64_base64(numbers: list[Any]) -> str:
+    packed = array.array("d", numbers)
+    if sys.byteorder != "little":
+        packed.byteswap()
+    return base64.b64encode(packed.tobytes()).decode("ascii")
+
+
+def metric_series(run_id: str, key: str, *, limit: int, offset: int) -> p.MetricSeries:
+    """A page of one metric's values as columns of packed float64, in order of step then
+    time (a value that is not finite as NaN)."""
+    total, steps, values, times = _series(run_id, key, limit=limit, offset=offset)
+    return p.MetricSeries(
+        key=key, encoding="float64-base64", steps=_float64_base64(steps),
+        values=_float64_base64([v if math.isfinite(v) else math.nan for v in values]),
+        timestamps=_float64_base64(times), total=total, limit=limit, offset=offset)
 
 
 def artifact(run_id: str, name: str) -> tuple[bytes, str]:

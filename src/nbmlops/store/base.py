@@ -126,6 +126,12 @@ class RunStore(Protocol):
 
     def metric_history(self, run_id: str, key: str) -> list[Metric]: ...
 
+    def metric_series(self, run_id: str, key: str, *, offset: int = 0,
+                      limit: int | None = None
+                      ) -> tuple[int, list[int], list[float], list[float]]:
+        """A page of a metric's history in order of step then time, as columns: (how
+        many values it has in all, steps, values, timestamps)."""
+
     def metric_keys(self, experiment: str | None = None, *, newest: int = 1000
                     ) -> tuple[int, list[tuple[str, int]]]:
         """The metric names of the newest ``newest`` runs (of one experiment), with how

@@ -602,3 +602,42 @@ class SqlRuns(SqlBase):
             .order_by(metrics_t.c.step, metrics_t.c.timestamp, metrics_t.c.id)).all())
         return [Metric(key=key, value=metric_value(v, n), step=s, timestamp=t)
                 for v, n, s, t in rows]
+
+    def metric_series(self, run_id: str, key: str, *, offset: int = 0,
+                      limit: int | None = None
+                      ) -> tuple[int, list[int], list[float], list[float]]:
+        full = self.resolve_run_id(run_id)
+        where = (metrics_t.c.run_id == full, metrics_t.c.key == key)
+        query = (select(metrics_t.c.step, metrics_t.c.value, metrics_t.c.is_nan,
+                        metrics_t.c.timestamp).where(*where)
+                 .order_by(metrics_t.c.step, metrics_t.c.timestamp, metrics_t.c.id)
+                 .offset(offset))
+        if limit is not None:
+            query = query.limit(limit)
+
+        def read(conn: Connection) -> tuple[int, Sequence[Any]]:
+            if conn.dialect.name == "sqlite":
+                # the driver's own tuples: 100,000 rows read in a third of the time
+                # SQLAlchemy's Row objects take
+                compiled = query.compile(dialect=conn.dialect)
+                cursor = conn.connection.cursor()
+                try:
+                    cursor.execute(compiled.string, tuple(
+                        compiled.params[name] for name in compiled.positiontup or ()))
+                    rows: Sequence[Any] = cursor.fetchall()
+                finally:
+                    cursor.close()
+            else:
+                rows = conn.execute(query).all()
+            if offset == 0 and (limit is None or len(rows) < limit):
+                return len(rows), rows  # the whole history: no count to make
+            return conn.execute(select(func.count()).select_from(metrics_t)
+                                .where(*where)).scalar_one(), rows
+
+        total, rows = self._read(read)
+        if not rows:
+            return total, [], [], []
+        steps, values, nans, times = map(list, zip(*rows, strict=True))
+        if any(nans) or None in values:
+            values = [metric_value(v, n) for v, n in zip(values, nans, strict=True)]
+        return total, steps, values, times
