@@ -365,6 +365,21 @@ def start_lab(b: Bench, folder: Path) -> None:
            "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
            "NBMLOPS_STORE": str(folder / "lineage.db"),
            "NBMLOPS_ARTIFACTS": str(folder / "artifacts")}
+    # this checkout's build of the panel, not a copy installed in the venv (an older build
+    # there once lacked the Deployments/Jobs/Drift tabs): as the browser tests serve it
+    built = ROOT / "src" / "nbmlops" / "labextension"
+    if (built / "package.json").exists():
+        data = jupyter / "data" / "labextensions"
+        data.mkdir(parents=True, exist_ok=True)
+        link = data / "nbmlops"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(built)
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(jupyter / "data"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+    else:
+        say("    no build of the panel in this checkout (src/nbmlops/labextension): "
+            "JupyterLab serves whichever copy is installed")
     b.port = free_port(HOST)
     b.store = folder
     b.info = json.loads((folder / "done.json").read_text())
