@@ -253,10 +253,19 @@ def _differing(items: Sequence[p.RunSummary], part: Literal["params", "metrics"]
     param only one run sets is no difference)."""
     values: list[dict[str, Any]] = [dict(item[part]) for item in items]
     keys = sorted({k for v in values for k in v})
-    differ = [k for k in keys
-              if len({json.dumps(v[k], sort_keys=True, default=str)
-                      for v in values if k in v}) > 1]
+    differ = [k for k in keys if len({_same_key(v[k]) for v in values if k in v}) > 1]
     return keys, differ
+
+
+def _same_key(value: Any) -> Any:
+    """What two values equal as JSON share (1 is not 1.0 nor true): the value with its type
+    for strings, whole numbers, booleans and finite numbers, JSON text for anything else
+    (lists, mappings, NaN). A thousand runs' values are compared without a JSON encoding
+    each (which was three quarters of a comparison's time)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or (kind is float and math.isfinite(value)):
+        return kind, value
+    return None, json.dumps(value, sort_keys=True, default=str)
 
 
 def compare(ids: Sequence[str]) -> p.Comparison:
