@@ -523,6 +523,75 @@ function Picker(props: {
   );
 }
 
+/** From this many runs the table draws only the run columns in view (a fixed width each),
+ * more as it scrolls: 1,000 runs by 20 values are 20,000 cells to lay out otherwise. */
+export const VIRTUAL_FROM = 40;
+const COLUMN_W = 112;
+const KEY_W = 200;
+const OVERSCAN = 4;
+
+/** The run columns [first, last) in view of the scrolled `box`, re-read as it scrolls or
+ * resizes (once a frame at most); every column when there are few. */
+function useColumnWindow(box: React.RefObject<HTMLDivElement>, count: number): [number, number] {
+  const virtual = count >= VIRTUAL_FROM;
+  const [view, setView] = React.useState({ left: 0, width: 1200 });
+  React.useEffect(() => {
+    const host = box.current;
+    if (!virtual || !host) {
+      return;
+    }
+    let pending = 0;
+    const read = () => {
+      pending = 0;
+      setView(v =>
+        v.left === host.scrollLeft && v.width === host.clientWidth
+          ? v
+          : { left: host.scrollLeft, width: host.clientWidth || v.width }
+      );
+    };
+    const later = () => {
+      if (!pending) {
+        pending = requestAnimationFrame(read);
+      }
+    };
+    read();
+    host.addEventListener('scroll', later, { passive: true });
+    const observer = new ResizeObserver(later);
+    observer.observe(host);
+    return () => {
+      host.removeEventListener('scroll', later);
+      observer.disconnect();
+      cancelAnimationFrame(pending);
+    };
+  }, [virtual, box.current]);
+  if (!virtual) {
+    return [0, count];
+  }
+  const first = Math.max(0, Math.floor((view.left - KEY_W) / COLUMN_W) - OVERSCAN);
+  const last = Math.min(count, Math.ceil((view.left + view.width) / COLUMN_W) + OVERSCAN);
+  return [first, Math.max(first, last)];
+}
+
+/** Charts are drawn after the table has been painted (the table is what is read first). */
+function useAfterPaint(key: unknown): boolean {
+  const [ready, setReady] = React.useState(false);
+  React.useEffect(() => {
+    if (ready || key === undefined || key === null) {
+      return;
+    }
+    let timer = 0;
+    // the frame runs before the paint; the timer after it
+    const frame = requestAnimationFrame(() => {
+      timer = window.setTimeout(() => setReady(true), 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+    };
+  }, [key, ready]);
+  return ready;
+}
+
 export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element {
   const ids = props.runIds.join(',');
   const load = useLoad(
@@ -536,6 +605,10 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
   const [param, setParam] = React.useState<string>('');
   const [onlyDiffering, setOnlyDiffering] = React.useState(true);
   const comparison = load.data;
+  const box = React.useRef<HTMLDivElement>(null);
+  const count = comparison?.runs.length ?? 0;
+  const [first, last] = useColumnWindow(box, count);
+  const chartsReady = useAfterPaint(comparison);
   React.useEffect(() => {
     if (comparison && !comparison.metrics.includes(metric)) {
       setMetric(comparison.differing.metrics[0] ?? comparison.metrics[0] ?? '');
@@ -562,6 +635,18 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
   ];
   const rows = onlyDiffering ? all.filter(([kind, key]) => differs(kind, key)) : all;
   const same = all.length - all.filter(([kind, key]) => differs(kind, key)).length;
+  const virtual = count >= VIRTUAL_FROM;
+  const drawn = comparison.runs.slice(first, last);
+  const before = virtual && first > 0 ? first * COLUMN_W : 0;
+  const after = virtual && last < count ? (count - last) * COLUMN_W : 0;
+  const spacer = (width: number, head: boolean) =>
+    width > 0 ? (
+      head ? (
+        <th className="nbmlops-spacer" style={{ width }} aria-hidden="true" />
+      ) : (
+        <td className="nbmlops-spacer" aria-hidden="true" />
+      )
+    ) : null;
   return (
     <div className="nbmlops-section nbmlops-compare" data-testid="nbmlops-compare">
       <ErrorMessage error={load.error} />
@@ -582,18 +667,29 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
             : `${rows.length} values`}
         </span>
       </div>
-      <div className="nbmlops-scroll nbmlops-compare-scroll">
-        <table className="nbmlops-table" data-testid="nbmlops-compare-table">
+      <div className="nbmlops-scroll nbmlops-compare-scroll" ref={box}>
+        <table
+          className={'nbmlops-table' + (virtual ? ' nbmlops-mod-virtual' : '')}
+          data-testid="nbmlops-compare-table"
+          data-columns={`${first}-${last}`}
+          style={virtual ? { width: KEY_W + count * COLUMN_W } : undefined}
+        >
           <thead>
             <tr>
-              <th className="nbmlops-sticky" />
-              {comparison.runs.map(run => (
-                <th key={run.run_id} title={`${runLabel(run)} (${run.run_id})`}>
+              <th className="nbmlops-sticky" style={virtual ? { width: KEY_W } : undefined} />
+              {spacer(before, true)}
+              {drawn.map(run => (
+                <th
+                  key={run.run_id}
+                  title={`${runLabel(run)} (${run.run_id})`}
+                  style={virtual ? { width: COLUMN_W } : undefined}
+                >
                   <a className="nbmlops-link" onClick={() => props.nav.showRun(run.run_id)}>
                     {shortLabel(run)}
                   </a>
                 </th>
               ))}
+              {spacer(after, true)}
             </tr>
           </thead>
           <tbody>
@@ -608,7 +704,8 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
                   <span className="nbmlops-muted">{kind === 'params' ? 'param' : 'metric'}</span>{' '}
                   {key}
                 </th>
-                {comparison.runs.map(run =>
+                {spacer(before, false)}
+                {drawn.map(run =>
                   has(run, kind, key) ? (
                     <td key={run.run_id} className="nbmlops-number">
                       {formatValue(run[kind][key])}
@@ -624,6 +721,7 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
                     </td>
                   )
                 )}
+                {spacer(after, false)}
               </tr>
             ))}
           </tbody>
@@ -635,7 +733,12 @@ export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element
           </div>
         )}
       </div>
-      {comparison.metrics.length > 0 && (
+      {comparison.metrics.length > 0 && !chartsReady && (
+        <div className="nbmlops-muted" data-testid="nbmlops-charts-pending">
+          Drawing the charts…
+        </div>
+      )}
+      {comparison.metrics.length > 0 && chartsReady && (
         <div className="nbmlops-charts">
           <div className="nbmlops-toolbar">
             <Picker
