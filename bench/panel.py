@@ -364,9 +364,12 @@ def start_lab(b: Bench, folder: Path) -> None:
            "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"),
            "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
            "NBMLOPS_STORE": str(folder / "lineage.db"),
-           "NBMLOPS_ARTIFACTS": str(folder / "artifacts")}
-    # this checkout's build of the panel, not a copy installed in the venv (an older build
-    # there once lacked the Deployments/Jobs/Drift tabs): as the browser tests serve it
+           "NBMLOPS_ARTIFACTS": str(folder / "artifacts"),
+           # this checkout's nbmlops serves the routes, not the one installed in the venv
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                        os.environ.get("PYTHONPATH")]))}
+    # and this checkout's build of the panel, not a copy installed in the venv (an older
+    # build there once lacked the Deployments/Jobs/Drift tabs): as the browser tests do
     built = ROOT / "src" / "nbmlops" / "labextension"
     if (built / "package.json").exists():
         data = jupyter / "data" / "labextensions"
