@@ -234,6 +234,20 @@ async def test_compare_counts_a_missing_value_as_missing_and_overlays_curves(
     assert two["differing"] == {"params": [], "metrics": ["loss"]}
     three = await get(jp_fetch, "compare", ids=f"{a.id},{b.id},{c.id}")
     assert three["differing"] == {"params": ["C"], "metrics": ["auc", "loss"]}
+    # a compared run carries what Compare shows: its name, params and metrics
+    assert three["runs"][2] == {"run_id": c.id, "name": "c", "params": {"C": 0.5},
+                                "metrics": {"auc": 0.8}}
+
+    # values differ as JSON does: 1 is not "1" nor true; equal lists are the same
+    typed = []
+    for value, same in ((1, [1, 2]), (1, [1, 2]), ("1", [1, 2]), (True, [1, 2])):
+        with nbmlops.track("cmp", "typed", params={"v": value, "same": same,
+                                                   "one": 1}) as run:
+            pass
+        typed.append(run.id)
+    for left, right, differ in ((0, 1, []), (0, 2, ["v"]), (0, 3, ["v"]), (2, 3, ["v"])):
+        pair = await get(jp_fetch, "compare", ids=f"{typed[left]},{typed[right]}")
+        assert pair["differing"]["params"] == differ, (left, right, pair["runs"])
 
     curves = await get(jp_fetch, "compare", "curves", ids=f"{b.id[:8]},{a.id},{c.id}",
                        metric="loss")

@@ -644,9 +644,20 @@ export interface components {
         Changes: {
             marker: string | null;
         };
+        /** @description A run as Compare shows it: its name, params and latest metric values (what a run lacks is left out; metrics that are not finite numbers too). */
+        ComparedRun: {
+            run_id: string;
+            name: string | null;
+            params: {
+                [key: string]: unknown;
+            };
+            metrics: {
+                [key: string]: number;
+            };
+        };
         /** @description Runs side by side, in the order asked for. */
         Comparison: {
-            runs: components["schemas"]["RunSummary"][];
+            runs: components["schemas"]["ComparedRun"][];
             params: string[];
             metrics: string[];
             differing: components["schemas"]["Differing"];

@@ -12,7 +12,7 @@ import { ErrorMessage, Status, formatValue, shortName, useLoad } from './common'
 import type { INav } from './panel';
 import { Schemas, apiGet } from './request';
 
-type Run = Schemas['RunSummary'];
+type Run = Schemas['ComparedRun'];
 type Kind = 'params' | 'metrics';
 
 /** Runs whose history is overlaid at once (the server's bound too). */

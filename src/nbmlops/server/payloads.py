@@ -230,10 +230,20 @@ class Differing(TypedDict):
     metrics: list[str]
 
 
+class ComparedRun(TypedDict):
+    """A run as Compare shows it: its name, params and latest metric values (what a run
+    lacks is left out; metrics that are not finite numbers too)."""
+
+    run_id: str
+    name: str | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+
+
 class Comparison(TypedDict):
     """Runs side by side, in the order asked for."""
 
-    runs: list[RunSummary]
+    runs: list[ComparedRun]
     params: list[str]
     metrics: list[str]
     differing: Differing

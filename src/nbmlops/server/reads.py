@@ -246,7 +246,7 @@ def experiments() -> list[p.Experiment]:
             for e in api.list_experiments()]
 
 
-def _differing(items: Sequence[p.RunSummary], part: Literal["params", "metrics"]
+def _differing(items: Sequence[p.ComparedRun], part: Literal["params", "metrics"]
                ) -> tuple[list[str], list[str]]:
     """The keys of ``part`` any run has, sorted, and those whose values differ between
     the runs that have one: a run without the key is missing there, not different (a
@@ -271,7 +271,14 @@ def _same_key(value: Any) -> Any:
 def compare(ids: Sequence[str]) -> p.Comparison:
     """Runs side by side, in the order asked for (each once)."""
     _looking()
-    items = summaries(api.runs_by_id(ids))
+    table = api.runs_by_id(ids)
+    params_of = [(k, _column(v)) for k, v in sorted(table.params.items())]
+    metrics_of = [(k, _column(v)) for k, v in sorted(table.metrics.items())]
+    items = [p.ComparedRun(
+        run_id=row[0], name=row[2],
+        params={k: col[i] for k, col in params_of if _given(col[i])},
+        metrics={k: col[i] for k, col in metrics_of if math.isfinite(col[i])})
+        for i, row in enumerate(table.rows)]
     params, params_differ = _differing(items, "params")
     metrics, metrics_differ = _differing(items, "metrics")
     return p.Comparison(runs=items, params=params, metrics=metrics,
