@@ -350,6 +350,24 @@ def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[s
             assert "nbmlops-mod-hovering" in parallel.get_attribute("class")
         assert page.evaluate("() => window.__pcChanges") == 0  # no line re-rendered
         shot(page, "views-compare-parallel-1000")
+
+        # the table draws the run columns in view, more as it scrolls: the last run's
+        # column is there once scrolled to the right end, with its values
+        table = page.locator('[data-testid="nbmlops-compare-table"]')
+        heads = table.locator("thead th[title]")
+        assert 5 <= heads.count() < 100
+        assert many_runs[0] in heads.first.get_attribute("title")
+        assert table.locator(f'thead th[title*="{many_runs[-1]}"]').count() == 0
+        box = page.locator(".nbmlops-compare-scroll")
+        box.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+        last = table.locator(f'thead th[title*="{many_runs[-1]}"]')
+        last.wait_for()
+        right = box.bounding_box()
+        cell = last.bounding_box()
+        assert right["x"] < cell["x"] and cell["x"] + cell["width"] <= right["x"] + right["width"] + 1
+        auc = table.locator('tr[data-key="metrics.auc"] td:not(.nbmlops-spacer)')
+        assert abs(float(auc.last.inner_text()) - (0.6 + (999 * 37 % 1000) / 4000)) < 1e-4
+        assert table.locator("thead th[title]").count() < 100
         page.mouse.move(5, 5)
         page.wait_for_function("el => el.textContent.startsWith('Hover a line')",
                                arg=hovered.element_handle())
