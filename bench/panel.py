@@ -583,6 +583,11 @@ def walk_steps(b: Bench, compared: list[str], plain_run: str) -> list[tuple[str,
         (f"compare of {len(compared):,} runs", "open",
          {"kind": "compare", "args": {"ids": ",".join(compared)}},
          f'{tab("compare")} [data-testid="nbmlops-compare-table"] tbody tr'),
+        # the charts are drawn after the table's first paint: the last of them (the
+        # param-vs-metric scatter) drawn too; the overlaid curves read a route of their own
+        (f"compare of {len(compared):,} runs, charts drawn", "open",
+         {"kind": "compare", "args": {"ids": ",".join(compared)}},
+         f'{tab("compare")} [data-testid="nbmlops-compare-scatter"] canvas'),
         ("models (sidebar)", "click", '[data-testid="nbmlops-tab-models"]',
          '#nbmlops-panel [data-testid="nbmlops-model-row"], '
          '#nbmlops-panel [data-testid="nbmlops-model-details"]'),
