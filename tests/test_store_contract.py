@@ -805,6 +805,52 @@ def test_a_capped_count_says_when_more_runs_match(store: Store) -> None:
     assert (whole.total, whole.total_exact) == (40, True)
 
 
+def test_a_pages_total_follows_every_write_and_sqlite_counts_once_per_change(
+        store: Store, store_url: str) -> None:
+    """The runs listing's total, asked again on every page and poll, is counted afresh only
+    after the store changed (SQLite); it stays exact after writes through this store,
+    through another one, and from another process."""
+    counts: list[str] = []
+    engine = store._engine  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    for i in range(3):
+        finish(store, start(store, start_time=T0 + i))
+
+    def total() -> int:
+        table = store.search_runs(kinds=["cell", "notebook"], limit=2)
+        assert len(table.rows) == 2 and table.total_exact
+        return table.total
+
+    assert [total() for _ in range(4)] == [3] * 4
+    sqlite = store_url.startswith("sqlite")
+    assert len(counts) == (1 if sqlite else 4)  # PostgreSQL counts every time
+    finish(store, start(store, start_time=T0 + 10))  # this store's own write
+    assert (total(), total()) == (4, 4)
+    other = open_store(store_url)  # another connection pool
+    try:
+        finish(other, start(other, start_time=T0 + 11))
+    finally:
+        other.close()
+    assert (total(), total()) == (5, 5)
+    script = ("import sys, time, uuid\n"
+              "from nbmlops._types import NewRun, RunEnd\n"
+              "from nbmlops.store import open_store\n"
+              "s = open_store(sys.argv[1]); rid = uuid.uuid4().hex\n"
+              "s.start_run(NewRun(id=rid, experiment='exp', name=None, kind='cell', "
+              "start_time=time.time()))\n"
+              "s.end_run(rid, RunEnd(status='finished', end_time=time.time()))\n")
+    subprocess.run([sys.executable, "-c", script, store_url], check=True,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert (total(), total()) == (6, 6)
+    if sqlite:
+        assert len(counts) == 4  # once at the start, once after each of the three writes
+
+
 # -- liveness --------------------------------------------------------------------------
 
 def test_heartbeat_refreshes_running_runs_only(store: Store, store_url: str) -> None:
