@@ -447,6 +447,29 @@ def test_metrics_written_at_the_end_merge_with_earlier_ones(store: Store) -> Non
     assert [m.value for m in store.metric_history(run_id, "x")] == [2.0, 1.0]
 
 
+def test_a_metrics_history_is_read_from_its_covering_index(store: Store, store_url: str) -> None:
+    """A chart's read (every point of one metric, by step then time) walks the index alone
+    (migration 0013), and answers in that order."""
+    run_id = start(store)
+    for step in (3, 1, 2):
+        store.log_metrics(run_id, [Metric("loss", step / 10, step, T0 + step)])
+    store.log_metrics(run_id, [Metric("acc", 0.5, 1, T0)])
+    total, steps, values, times = store.metric_series(run_id, "loss")
+    assert (total, steps, values, times) == (3, [1, 2, 3], [0.1, 0.2, 0.3],
+                                             [T0 + 1, T0 + 2, T0 + 3])
+    if not store_url.startswith("sqlite"):
+        return
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT step, value, is_nan, timestamp FROM metrics "
+                "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id", (run_id, "loss")))
+    finally:
+        engine.dispose()
+    assert "COVERING INDEX ix_metrics_series" in plan and "TEMP B-TREE" not in plan, plan
+
+
 # -- tags ------------------------------------------------------------------------------
 
 def test_tags_are_upserted(store: Store) -> None:
