@@ -365,6 +365,14 @@ def start_lab(b: Bench, folder: Path) -> None:
            "JUPYTER_CONFIG_DIR": str(jupyter / "config"),
            "NBMLOPS_STORE": str(folder / "lineage.db"),
            "NBMLOPS_ARTIFACTS": str(folder / "artifacts")}
+    built = ROOT / "src" / "nbmlops" / "labextension"
+    if (built / "package.json").exists():  # this checkout's build, not an installed copy
+        linked = jupyter / "data" / "labextensions" / "nbmlops"
+        if not linked.is_symlink():
+            linked.parent.mkdir(parents=True, exist_ok=True)
+            linked.symlink_to(built)
+        env["JUPYTER_PATH"] = os.pathsep.join(
+            [str(jupyter / "data"), *filter(None, [os.environ.get("JUPYTER_PATH")])])
     b.port = free_port(HOST)
     b.store = folder
     b.info = json.loads((folder / "done.json").read_text())
