@@ -467,7 +467,8 @@ def test_a_metrics_history_is_read_from_its_covering_index(store: Store, store_u
                 "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id", (run_id, "loss")))
     finally:
         engine.dispose()
-    assert "COVERING INDEX ix_metrics_series" in plan and "TEMP B-TREE" not in plan, plan
+    assert "COVERING INDEX ix_metrics_series" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
 
 
 # -- tags ------------------------------------------------------------------------------
@@ -846,7 +847,8 @@ def test_a_pages_total_follows_every_write_and_sqlite_counts_once_per_change(
 
     def total() -> int:
         table = store.search_runs(kinds=["cell", "notebook"], limit=2)
-        assert len(table.rows) == 2 and table.total_exact
+        assert len(table.rows) == 2
+        assert table.total_exact
         return table.total
 
     assert [total() for _ in range(4)] == [3] * 4
