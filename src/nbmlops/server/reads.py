@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import array
 import base64
+import contextlib
+import gc
 import json
 import math
 import sys
@@ -190,10 +192,25 @@ def metric_history(run_id: str, key: str, *, limit: int, offset: int
     return p.Page(items=items, total=total, total_exact=True, limit=limit, offset=offset)
 
 
+@contextlib.contextmanager
+def _no_collection() -> Any:
+    """No garbage collection while a long history is read: its 100,000 rows make 500,000
+    objects, none of them cyclic, and in the server's large heap the collections that many
+    allocations set off cost more than the read (over HTTP: 0.7 s -> 0.3 s)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _series(run_id: str, key: str, *, limit: int, offset: int
             ) -> tuple[int, list[int], list[float], list[float]]:
     _looking()
-    total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
+    with _no_collection():
+        total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
     if not total and key not in api.get_run(run_id).metrics:
         raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
     return total, steps, values, times
