@@ -845,6 +845,10 @@ async def test_metric_series_answers_columns_as_the_history_pages(
     assert "offset" in await fail(jp_fetch, "runs", run, "metric-series", code=400,
                                   key="loss", offset=-1)
     await fail(jp_fetch, "runs", "ffffffff", "metric-series", code=404, key="loss")
+    import gc
+
+    # the read stops garbage collection only while it reads, the 404's read too
+    assert gc.isenabled()
 
 
 async def test_artifacts_are_served_inert(jp_fetch: Any, stepped: dict[str, Any]) -> None:
