@@ -191,6 +191,42 @@ async def test_runs_are_paged_by_the_store(jp_fetch: Any, many: list[dict[str, A
     assert "at most 1000 runs at once, not 1001" in message
 
 
+async def test_the_runs_total_follows_new_runs(jp_fetch: Any, many: list[dict[str, Any]],
+                                              store_env: Path) -> None:
+    """The first page's total (counted once per change of the store, not on every poll)
+    counts a run recorded in this process and one recorded by another process."""
+    import subprocess
+    import sys
+
+    from nbmlops import api
+    from nbmlops._types import NewRun, RunEnd
+
+    polls = [await get(jp_fetch, "runs", limit=25) for _ in range(3)]
+    assert [(p["total"], p["total_exact"]) for p in polls] == [(1200, True)] * 3
+    now = time.time()
+    mine = uuid.uuid4().hex
+    api.workspace().store.record_runs([(
+        NewRun(id=mine, experiment="e0", name="new", kind="cell", start_time=now),
+        RunEnd(status="finished", end_time=now + 1))])
+    page = await get(jp_fetch, "runs", limit=25)
+    assert (page["total"], page["items"][0]["run_id"]) == (1201, mine)
+    script = ("import time, uuid\n"
+              "from nbmlops import api\n"
+              "from nbmlops._types import NewRun, RunEnd\n"
+              "now = time.time() + 5; rid = uuid.uuid4().hex\n"
+              "api.workspace().store.record_runs([(NewRun(id=rid, experiment='e1', "
+              "name='theirs', kind='cell', start_time=now), "
+              "RunEnd(status='finished', end_time=now + 1))])\n"
+              "print(rid)\n")
+    theirs = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                            text=True, cwd=os.getcwd(),
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+                            ).stdout.strip()
+    page = await get(jp_fetch, "runs", limit=25)
+    assert (page["total"], page["items"][0]["run_id"]) == (1202, theirs)
+    assert (await get(jp_fetch, "runs", experiment="e1", limit=25))["total"] == 601
+
+
 async def test_run_experiments_and_compare(jp_fetch: Any, filled: dict[str, Any]) -> None:
     run = await get(jp_fetch, "runs", filled["tuned"])
     assert run["run_id"] == filled["tuned"]
@@ -823,6 +859,10 @@ async def test_metric_series_answers_columns_as_the_history_pages(
     assert "offset" in await fail(jp_fetch, "runs", run, "metric-series", code=400,
                                   key="loss", offset=-1)
     await fail(jp_fetch, "runs", "ffffffff", "metric-series", code=404, key="loss")
+    import gc
+
+    # the read stops garbage collection only while it reads, the 404's read too
+    assert gc.isenabled()
 
 
 async def test_artifacts_are_served_inert(jp_fetch: Any, stepped: dict[str, Any]) -> None:

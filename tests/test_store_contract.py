@@ -447,6 +447,30 @@ def test_metrics_written_at_the_end_merge_with_earlier_ones(store: Store) -> Non
     assert [m.value for m in store.metric_history(run_id, "x")] == [2.0, 1.0]
 
 
+def test_a_metrics_history_is_read_from_its_covering_index(store: Store, store_url: str) -> None:
+    """A chart's read (every point of one metric, by step then time) walks the index alone
+    (migration 0013), and answers in that order."""
+    run_id = start(store)
+    for step in (3, 1, 2):
+        store.log_metrics(run_id, [Metric("loss", step / 10, step, T0 + step)])
+    store.log_metrics(run_id, [Metric("acc", 0.5, 1, T0)])
+    total, steps, values, times = store.metric_series(run_id, "loss")
+    assert (total, steps, values, times) == (3, [1, 2, 3], [0.1, 0.2, 0.3],
+                                             [T0 + 1, T0 + 2, T0 + 3])
+    if not store_url.startswith("sqlite"):
+        return
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT step, value, is_nan, timestamp FROM metrics "
+                "WHERE run_id = ? AND key = ? ORDER BY step, timestamp, id", (run_id, "loss")))
+    finally:
+        engine.dispose()
+    assert "COVERING INDEX ix_metrics_series" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
 # -- tags ------------------------------------------------------------------------------
 
 def test_tags_are_upserted(store: Store) -> None:
@@ -803,6 +827,53 @@ def test_a_capped_count_says_when_more_runs_match(store: Store) -> None:
     # no filter: the index counts every run, whatever the cap
     whole = store.search_runs(kinds=["cell", "candidate"], limit=5, count_limit=10)
     assert (whole.total, whole.total_exact) == (40, True)
+
+
+def test_a_pages_total_follows_every_write_and_sqlite_counts_once_per_change(
+        store: Store, store_url: str) -> None:
+    """The runs listing's total, asked again on every page and poll, is counted afresh only
+    after the store changed (SQLite); it stays exact after writes through this store,
+    through another one, and from another process."""
+    counts: list[str] = []
+    engine = store._engine  # type: ignore[attr-defined]
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(" in statement.lower():
+            counts.append(statement)
+
+    for i in range(3):
+        finish(store, start(store, start_time=T0 + i))
+
+    def total() -> int:
+        table = store.search_runs(kinds=["cell", "notebook"], limit=2)
+        assert len(table.rows) == 2
+        assert table.total_exact
+        return table.total
+
+    assert [total() for _ in range(4)] == [3] * 4
+    sqlite = store_url.startswith("sqlite")
+    assert len(counts) == (1 if sqlite else 4)  # PostgreSQL counts every time
+    finish(store, start(store, start_time=T0 + 10))  # this store's own write
+    assert (total(), total()) == (4, 4)
+    other = open_store(store_url)  # another connection pool
+    try:
+        finish(other, start(other, start_time=T0 + 11))
+    finally:
+        other.close()
+    assert (total(), total()) == (5, 5)
+    script = ("import sys, time, uuid\n"
+              "from nbmlops._types import NewRun, RunEnd\n"
+              "from nbmlops.store import open_store\n"
+              "s = open_store(sys.argv[1]); rid = uuid.uuid4().hex\n"
+              "s.start_run(NewRun(id=rid, experiment='exp', name=None, kind='cell', "
+              "start_time=time.time()))\n"
+              "s.end_run(rid, RunEnd(status='finished', end_time=time.time()))\n")
+    subprocess.run([sys.executable, "-c", script, store_url], check=True,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert (total(), total()) == (6, 6)
+    if sqlite:
+        assert len(counts) == 4  # once at the start, once after each of the three writes
 
 
 # -- liveness --------------------------------------------------------------------------

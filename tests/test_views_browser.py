@@ -401,7 +401,7 @@ def _line_point(page: Any, ids: dict[str, str], name: str, at: float) -> tuple[f
 @pytest.fixture
 def learner(store_env: Path) -> dict[str, str]:
     """Run ``learner``: loss, val_loss and lr (a thousand times smaller) over 200 steps, 30 s
-    apart, its training data logged, its model registered as ``learner`` version 1."""
+    apart, val_acc at every tenth of them, its training data logged, its model registered as ``learner`` version 1."""
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -420,6 +420,8 @@ def learner(store_env: Path) -> dict[str, str]:
             nbmlops.log_metric("loss", 1.0 / (step + 1), step=step, timestamp=at)
             nbmlops.log_metric("val_loss", 1.2 / (step + 1) + 0.01, step=step, timestamp=at)
             nbmlops.log_metric("lr", 1e-3 * 0.99 ** step, step=step, timestamp=at)
+            if step % 10 == 5:  # every tenth step only: a series with gaps on the others' x
+                nbmlops.log_metric("val_acc", 0.5 + step / 500, step=step, timestamp=at)
         model = LogisticRegression().fit(X, y)
         nbmlops.log_metric("accuracy", float(model.score(X, y)))
         run.log_model(model)
@@ -478,7 +480,7 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
         assert legend.all_inner_texts() == ["step", "loss"]
         picks = run.locator('[data-testid="nbmlops-history-metric"]')
         assert picks.evaluate_all("ps => ps.map(p => p.dataset.key)") == [
-            "loss", "lr", "val_loss"]  # accuracy has one value: in the table, not a pick
+            "loss", "lr", "val_acc", "val_loss"]  # accuracy has one value: not a pick
         caption = run.locator('[data-testid="nbmlops-history-caption"]')
         assert caption.inner_text().startswith("1 metric by step, 200 points")
 
@@ -528,6 +530,26 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
             history.get_attribute("data-x-min"))
         assert span == pytest.approx(199 * 30, abs=1)
         assert caption.inner_text().startswith("3 metrics by time")
+
+        # a series logged at fewer steps overlaid on the others: placed at its own steps
+        run.locator('[data-testid="nbmlops-history-metric"][data-key="val_acc"]').check()
+        page.wait_for_function("el => el.dataset.series === '4'", arg=history.element_handle())
+        assert caption.inner_text().startswith("4 metrics by time, 620 points")
+        run.locator('[data-testid="nbmlops-history-by-step"]').click()
+        page.wait_for_function("el => el.dataset.x === 'step'", arg=history.element_handle())
+        assert legend.all_inner_texts() == ["step", "loss", "lr", "val_acc", "val_loss"]
+        assert (history.get_attribute("data-x-min"), history.get_attribute("data-x-max")) == (
+            "0", "199")
+        # the cursor on step 15 shows val_acc's value there, on step 16 a gap
+        acc = history.locator(".u-legend .u-series").nth(3).locator(".u-value")
+        box = history.locator(".u-over").bounding_box()
+        for step, shown in ((15, True), (16, False)):
+            page.mouse.move(box["x"] + box["width"] * step / 199, box["y"] + box["height"] / 2)
+            page.wait_for_function(
+                "([el, want]) => (el.textContent !== '—') === want && el.textContent !== ''",
+                arg=[acc.element_handle(), shown])
+        run.locator('[data-testid="nbmlops-history-by-time"]').click()
+        page.wait_for_function("el => el.dataset.x === 'time'", arg=history.element_handle())
         assert readable(page, f"run tab, {theme}") >= 1  # its status badge
         history.scroll_into_view_if_needed()
         shot(page, f"views-run-history-{theme}")

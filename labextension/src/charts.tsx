@@ -9,60 +9,140 @@ import type uPlot from 'uplot';
 
 import { UPlotChart, seriesColor, themedAxis } from './compare-charts';
 import { Status, formatValue, useLoad } from './common';
-import { Schemas, apiGet } from './request';
+import { apiGet } from './request';
 
 /** Metrics whose history is read for the chart (the table lists every metric). */
 const MAX_HISTORIES = 24;
 /** Metrics overlaid at once. */
 export const MAX_OVERLAID = 8;
 
-type Point = Schemas['MetricPoint'];
 type XAxis = 'step' | 'time';
 
-/** Each metric's points, read together. */
+/** One metric's values as the metric-series route answers them, decoded: columns of
+ * float64 in order of step then time (a value that is not finite is NaN). */
+export interface Series {
+  key: string;
+  steps: Float64Array;
+  values: Float64Array;
+  times: Float64Array;
+}
+
+/** Each metric's values, read together as packed columns (no object per point). */
 function useHistories(runId: string, keys: string[]) {
   return useLoad(
     () =>
       Promise.all(
         keys.map(key =>
-          apiGet('/nbmlops/api/runs/{run_id}/metric-history', {
+          apiGet('/nbmlops/api/runs/{run_id}/metric-series', {
             path: { run_id: runId },
             query: { key }
-          }).then(page => [key, page.items] as [string, Point[]])
+          }).then(
+            (s): Series => ({
+              key,
+              steps: float64s(s.steps),
+              values: float64s(s.values),
+              times: float64s(s.timestamps)
+            })
+          )
         )
       ),
     [runId, keys.join('\u0000')]
   );
 }
 
-/** The picked metrics on one x (steps or seconds since the epoch), aligned for uPlot. */
-export function alignHistories(
-  histories: [string, Point[]][],
-  x: XAxis
-): uPlot.AlignedData {
-  const xOf = (p: Point) => (x === 'step' ? p.step : p.timestamp);
-  const xs = Array.from(new Set(histories.flatMap(([, pts]) => pts.map(xOf)))).sort(
-    (a, b) => a - b
-  );
-  const at = new Map(xs.map((v, i) => [v, i]));
+/** Whether xs only goes up. */
+function increasing(xs: Float64Array): boolean {
+  for (let i = 1; i < xs.length; i++) {
+    if (!(xs[i] > xs[i - 1])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function sameNumbers(a: Float64Array, b: Float64Array): boolean {
+  if (a === b) {
+    return true;
+  }
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** A series' values as uPlot reads them: the typed array itself, unless a value is NaN
+ * (a gap, which uPlot wants as null). */
+function asDrawn(values: Float64Array): Float64Array | (number | null)[] {
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isNaN(values[i])) {
+      return Array.from(values, v => (Number.isNaN(v) ? null : v));
+    }
+  }
+  return values;
+}
+
+/** The picked metrics on one x (steps or seconds since the epoch), aligned for uPlot.
+ *
+ * The common case, every series on the same increasing x (one metric; metrics logged at
+ * the same steps), is the columns as they came: no copy, no lookup. Otherwise the x values
+ * of all series are merged (sorted, once each) and each value placed by binary search;
+ * a value logged twice at one x shows the later. */
+export function alignHistories(series: Series[], x: XAxis): uPlot.AlignedData {
+  const xsOf = (s: Series) => (x === 'step' ? s.steps : s.times);
+  const first = xsOf(series[0]);
+  if (increasing(first) && series.every(s => sameNumbers(xsOf(s), first))) {
+    return [first, ...series.map(s => asDrawn(s.values))] as uPlot.AlignedData;
+  }
+  let all = new Float64Array(series.reduce((n, s) => n + s.values.length, 0));
+  let at = 0;
+  for (const s of series) {
+    all.set(xsOf(s), at);
+    at += s.values.length;
+  }
+  all.sort();
+  let n = 0;
+  for (let i = 0; i < all.length; i++) {
+    if (i === 0 || all[i] !== all[n - 1]) {
+      all[n++] = all[i];
+    }
+  }
+  all = all.slice(0, n);
   return [
-    xs,
-    ...histories.map(([, pts]) => {
-      const ys: (number | null)[] = new Array(xs.length).fill(null);
-      for (const p of pts) {
-        ys[at.get(xOf(p)) as number] = p.value;
+    all,
+    ...series.map(s => {
+      const ys: (number | null)[] = new Array(n).fill(null);
+      const xs = xsOf(s);
+      for (let i = 0; i < xs.length; i++) {
+        let lo = 0;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (all[mid] < xs[i]) {
+            lo = mid + 1;
+          } else {
+            hi = mid;
+          }
+        }
+        const v = s.values[i];
+        ys[lo] = Number.isNaN(v) ? null : v;
       }
       return ys;
     })
-  ];
+  ] as uPlot.AlignedData;
 }
 
 /** Largest absolute value of a series (0 when it has none). */
-function magnitude(points: Point[]): number {
+function magnitude(values: Float64Array): number {
   let m = 0;
-  for (const p of points) {
-    if (p.value !== null && Math.abs(p.value) > m) {
-      m = Math.abs(p.value);
+  for (let i = 0; i < values.length; i++) {
+    const a = Math.abs(values[i]);
+    if (a > m) {
+      m = a; // NaN is never larger
     }
   }
   return m;
@@ -78,21 +158,21 @@ function formatX(x: XAxis, v: number): string {
 }
 
 /** The chart of the picked metrics, with what it shows (and its zoom) said in words. */
-function HistoryChart(props: { histories: [string, Point[]][]; x: XAxis }): JSX.Element {
+function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
   const { histories, x } = props;
   const data = React.useMemo(() => alignHistories(histories, x), [histories, x]);
-  const xs = data[0] as number[];
+  const xs = data[0];
   const [zoom, setZoom] = React.useState<[number, number] | null>(null);
   React.useEffect(() => setZoom(null), [data]);
   // a metric ten times larger (or smaller) than the first goes on a right-hand axis
-  const first = magnitude(histories[0][1]) || 1;
-  const scaleOf = histories.map(([, pts]) => {
-    const ratio = (magnitude(pts) || 1) / first;
+  const first = magnitude(histories[0].values) || 1;
+  const scaleOf = histories.map(s => {
+    const ratio = (magnitude(s.values) || 1) / first;
     return ratio > 10 || ratio < 0.1 ? 'y2' : 'y';
   });
-  const left = histories.filter((_, i) => scaleOf[i] === 'y').map(([k]) => k);
-  const right = histories.filter((_, i) => scaleOf[i] === 'y2').map(([k]) => k);
-  const points = histories.reduce((n, [, pts]) => n + pts.length, 0);
+  const left = histories.filter((_, i) => scaleOf[i] === 'y').map(s => s.key);
+  const right = histories.filter((_, i) => scaleOf[i] === 'y2').map(s => s.key);
+  const points = histories.reduce((n, s) => n + s.values.length, 0);
   const full: [number, number] = [xs[0], xs[xs.length - 1]];
   const xLabel = x === 'step' ? 'step' : 'time';
   return (
@@ -106,7 +186,7 @@ function HistoryChart(props: { histories: [string, Point[]][]; x: XAxis }): JSX.
     >
       <UPlotChart
         testId="nbmlops-history-chart"
-        label={`${histories.map(([k]) => k).join(', ')} by ${xLabel}`}
+        label={`${histories.map(s => s.key).join(', ')} by ${xLabel}`}
         deps={[data, x]}
         make={width => ({
           data,
@@ -134,13 +214,13 @@ function HistoryChart(props: { histories: [string, Point[]][]; x: XAxis }): JSX.
             ],
             series: [
               { label: xLabel },
-              ...histories.map(([key, pts], i) => ({
-                label: key,
+              ...histories.map((s, i) => ({
+                label: s.key,
                 scale: scaleOf[i],
                 stroke: seriesColor(i),
                 width: 1.5,
                 spanGaps: true,
-                points: { show: pts.length <= 60 },
+                points: { show: s.values.length <= 60 },
                 value: (_u: uPlot, v: number | null) => (v === null ? '—' : formatValue(v))
               }))
             ],
@@ -180,7 +260,7 @@ function HistoryChart(props: { histories: [string, Point[]][]; x: XAxis }): JSX.
 /** The metrics with a history: pick which to overlay, by step or by time. */
 function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element | null {
   const load = useHistories(props.runId, props.keys);
-  const withHistory = (load.data ?? []).filter(([, pts]) => pts.length > 1);
+  const withHistory = (load.data ?? []).filter(s => s.values.length > 1);
   const [picked, setPicked] = React.useState<string[] | null>(null);
   const [x, setX] = React.useState<XAxis>('step');
   if (!load.data) {
@@ -189,7 +269,7 @@ function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element | 
   if (withHistory.length === 0) {
     return null; // one value each: the table above shows them
   }
-  const names = withHistory.map(([k]) => k);
+  const names = withHistory.map(s => s.key);
   const chosen = (picked ?? names.slice(0, 1)).filter(k => names.includes(k));
   const toggle = (key: string, on: boolean) =>
     setPicked(
@@ -228,7 +308,7 @@ function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element | 
       </div>
       {chosen.length > 0 ? (
         <HistoryChart
-          histories={withHistory.filter(([k]) => chosen.includes(k))}
+          histories={withHistory.filter(s => chosen.includes(s.key))}
           x={x}
         />
       ) : (

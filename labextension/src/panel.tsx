@@ -11,7 +11,7 @@ import { LineageSection, LineageTarget } from './lineage';
 import { ModelVersionTab, ModelsSection } from './models';
 import { DeploymentsSection, DriftSection, JobsSection } from './operations';
 import { DeploymentsView, DriftView, JobsView } from './ops-views';
-import { RunDetails, RunsSection } from './runs';
+import { RunDetails, RunsSection, askRunEarly, askRunsEarly } from './runs';
 import { TabArgs, registerTab } from './shell';
 
 export const SECTIONS = [
@@ -215,12 +215,14 @@ export function registerTabs(): void {
       label: args.experiment ? `Runs: ${String(args.experiment)}` : 'Runs',
       caption: 'nbmlops runs'
     }),
+    early: args => askRunsEarly(args.experiment ? String(args.experiment) : ''),
     render: (args, nav) => (
       <RunsSection nav={nav} experiment={args.experiment ? String(args.experiment) : ''} />
     )
   });
   registerTab('run', {
     title: args => ({ label: `Run ${String(args.run).slice(0, 8)}`, caption: `run ${String(args.run)}` }),
+    early: args => askRunEarly(String(args.run)),
     render: (args, nav) => <RunDetails runId={String(args.run)} nav={nav} />
   });
   registerTab('compare', {
@@ -296,12 +298,22 @@ export class MlopsPanel extends ReactWidget {
     this.addClass('nbmlops-panel');
   }
 
+  private drawn = false;
+
+  protected onBeforeShow(msg: Message): void {
+    super.onBeforeShow(msg);
+    if (!this.drawn) {
+      askRunsEarly(''); // what it shows first: the runs section
+    }
+  }
+
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this.update();
   }
 
   protected render(): JSX.Element {
+    this.drawn = true;
     return (
       <VisibleContext.Provider value={() => this.isVisible && !document.hidden}>
         <App nav={this.nav} />

@@ -19,11 +19,13 @@ import {
   useLoad
 } from './common';
 import type { INav } from './panel';
-import { Schemas, apiGet } from './request';
+import { Schemas, apiGet, askEarly } from './request';
 import { RunSlice } from './slice';
 
 export const POLL_MS = 3000;
 const PAGE = 25;
+/** Experiments the filter lists. */
+const EXPERIMENTS = 500;
 const STATUSES = ['running', 'finished', 'failed', 'interrupted', 'crashed'];
 /** Metric columns shown before the user chooses: in a tab, and in the sidebar. */
 const DEFAULT_COLUMNS = { wide: 6, compact: 1 };
@@ -40,11 +42,35 @@ interface IFilters {
 
 const NO_FILTERS: IFilters = { experiment: '', status: '', name: '', where: '' };
 
+/** The first page of the runs listing as `RunsSection` asks for it. */
+function pageQuery(filters: IFilters, sort: string, offset: number) {
+  return { ...filters, sort, limit: PAGE, offset };
+}
+
+/**
+ * Ask for what the runs listing shows first (its first page, then its experiments and
+ * metric columns) as it is being opened: the first page is asked first, so the one
+ * thread that reads the store answers it before the other two.
+ */
+export function askRunsEarly(experiment: string): void {
+  askEarly('/nbmlops/api/runs', { query: pageQuery({ ...NO_FILTERS, experiment }, '', 0) });
+  askEarly('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS } });
+  askEarly('/nbmlops/api/metric-keys', { query: { experiment } });
+}
+
+/** Ask for a run as its tab is being opened. */
+export function askRunEarly(runId: string): void {
+  askEarly('/nbmlops/api/runs/{run_id}', { path: { run_id: runId } });
+}
+
 function Experiments(props: {
   value: string;
   onChange: (value: string) => void;
 }): JSX.Element {
-  const load = useLoad(() => apiGet('/nbmlops/api/experiments', { query: { limit: 500 } }), []);
+  const load = useLoad(
+    () => apiGet('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS } }),
+    []
+  );
   return (
     <select
       aria-label="Experiment"
@@ -303,9 +329,7 @@ export function RunsSection(props: {
 
   const load = useLoad(
     () =>
-      apiGet('/nbmlops/api/runs', {
-        query: { ...filters, sort, limit: PAGE, offset }
-      }),
+      apiGet('/nbmlops/api/runs', { query: pageQuery(filters, sort, offset) }),
     [filters, sort, offset],
     POLL_MS
   );

