@@ -184,6 +184,11 @@ class PredictionLog:
         if max_rows < 1:
             raise ValueError(f"the prediction log needs room for at least 1 row (got {max_rows})")
         self.folder = open_folder(folder, options)
+        # what another process needs to write parts to the same folder (the shadow's)
+        self.settings: dict[str, Any] = {
+            "folder": str(folder), "options": dict(options or {}), "max_rows": max_rows,
+            "flush_s": flush_s, "flush_rows": flush_rows, "max_buffered": max_buffered,
+            "dtypes": dict(dtypes or {})}
         self.sample = sample
         self.max_rows = max_rows
         self.flush_s = flush_s
