@@ -425,6 +425,17 @@ def read(folder: Path | str, *, since: datetime | None = None,
                              "_request": pd.Series([], dtype="str"),
                              "_id": pd.Series([], dtype="str")})
     frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    # the same order whichever part comes first (a shadow's process writes parts of its
+    # own): inputs, outputs (each at the earliest place a part has it; ties by name), then
+    # the log's own columns
+    first: dict[str, int] = {}
+    for table in tables:
+        for at, name in enumerate(table.column_names):
+            if not name.startswith("_"):
+                first[name] = min(first.get(name, at), at)
+    extra = sorted(c for c in frame.columns if c.startswith("_") and c not in META)
+    frame = frame[sorted(first, key=lambda n: (first[n], n))
+                  + [c for c in META if c in frame.columns] + extra]
     if since is not None:
         frame = frame[frame["_time"] >= pd.Timestamp(since)]
     if until is not None:
