@@ -406,6 +406,11 @@ def bench_start(b: Bench) -> None:
              "/predict", env),
             ("shadow", "nbmlops shadow", [*nb_cmd, "--name", f"{MODEL}-shadow", "--shadow",
                                           "candidate"], "/predict", env)]
+        if b.args.shadow_process:  # the shadow scored in a process of its own
+            specs[3:3] = [
+                ("shadow-process", "nbmlops shadow proc", [
+                    *nb_cmd, "--name", f"{MODEL}-shadow-process", "--shadow", "candidate"],
+                 "/predict", dict(env, NBMLOPS_SHADOW_PROCESS="1"))]
     for key, label, command, path, server_env in specs:
         port = free_port(HOST)
         command = [*command, "--port", str(port)]
@@ -578,7 +583,7 @@ def rollout_rows(b: Bench, res: dict[str, dict[str, list[float]]], what: str) ->
     the same server alone (the "MLflow" column), target at least 0.9 (at most 10% less),
     and their server CPU per request."""
     nb = res["nb"]
-    for key in ("canary", "shadow"):
+    for key in ("canary", "shadow", "shadow-process"):
         if key in res:
             row = Row(f"{key}: {what} vs nbmlops alone", med(res[key], "rate"),
                       med(nb, "rate"), rate=True, target=">= 0.9x")
@@ -687,6 +692,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="single-row requests per server and round (default 200, 100 "
                              "with --quick; an eighth of that per connection in section 3)")
     parser.add_argument("--verbose", action="store_true", help="print every round")
+    parser.add_argument("--shadow-process", action="store_true",
+                        help="one more server: a shadow scored in a process of its own "
+                             "(NBMLOPS_SHADOW_PROCESS=1), not in the worker's thread")
     parser.add_argument("--no-rollout", dest="rollout", action="store_false",
                         help="leave out the canary (share 0.1) and shadow servers, whose "
                              "cost is measured by default")

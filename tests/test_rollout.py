@@ -112,8 +112,11 @@ def test_a_keyed_canary_is_sticky_per_key_and_splits_a_request_by_row(registry: 
         nbmlops.stop_deployment(dep.name)
 
 
+@pytest.mark.parametrize("process", ["0", "1"], ids=["thread", "process"])
 def test_a_shadow_never_changes_an_answer_and_both_versions_are_logged(
-        registry: Path) -> None:
+        registry: Path, process: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shadow scored in the worker's thread, or in a process of its own
+    monkeypatch.setenv("NBMLOPS_SHADOW_PROCESS", process)
     dep = nbmlops.deploy("churn@production", port=0, shadow="candidate")
     try:
         client = Client(dep.url)

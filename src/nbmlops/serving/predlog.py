@@ -186,6 +186,11 @@ class PredictionLog:
         if max_rows < 1:
             raise ValueError(f"the prediction log needs room for at least 1 row (got {max_rows})")
         self.folder = open_folder(folder, options)
+        # what another process needs to write parts to the same folder (the shadow's)
+        self.settings: dict[str, Any] = {
+            "folder": str(folder), "options": dict(options or {}), "max_rows": max_rows,
+            "flush_s": flush_s, "flush_rows": flush_rows, "max_buffered": max_buffered,
+            "dtypes": dict(dtypes or {})}
         self.sample = sample
         self.max_rows = max_rows
         self.flush_s = flush_s
@@ -455,6 +460,17 @@ def read(folder: Path | str, *, since: datetime | None = None,
                              "_request": pd.Series([], dtype="str"),
                              "_id": pd.Series([], dtype="str")})
     frame = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+    # the same order whichever part comes first (a shadow's process writes parts of its
+    # own): inputs, outputs (each at the earliest place a part has it; ties by name), then
+    # the log's own columns
+    first: dict[str, int] = {}
+    for table in tables:
+        for at, name in enumerate(table.column_names):
+            if not name.startswith("_"):
+                first[name] = min(first.get(name, at), at)
+    extra = sorted(c for c in frame.columns if c.startswith("_") and c not in META)
+    frame = frame[sorted(first, key=lambda n: (first[n], n))
+                  + [c for c in META if c in frame.columns] + extra]
     if since is not None:
         frame = frame[frame["_time"] >= pd.Timestamp(since)]
     if until is not None:

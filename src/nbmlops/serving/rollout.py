@@ -54,6 +54,8 @@ LIVE = ("running", "requested")  # states in which the challenger is served
 SHADOW = "_shadow"
 SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
 SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
+SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"  # "1": score the shadow in a process of its own
+SHADOW_NICE = 5  # the shadow's process yields the CPU to the workers answering requests
 BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
 
 
@@ -376,6 +378,7 @@ class Rollout:
         self._stop = threading.Event()
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=SHADOW_QUEUE)
         self._threads: list[threading.Thread] = []
+        self._process: ShadowProcess | None = None
 
     def active(self, champion: ServedModel) -> bool:
         return self.state in LIVE and self.challenger.current.version != champion.version
@@ -456,6 +459,14 @@ class Rollout:
         if self.source is not None:
             self.source.start(self.challenger)
         if self.spec.mode == "shadow":
+            # opt-in: on the shared 2-core bench machine it was not measurably cheaper
+            if os.environ.get(SHADOW_PROCESS_ENV, "0") == "1":
+                try:
+                    self._process = ShadowProcess(self.log.settings if self.log else None,
+                                                  self.challenger.current)
+                except Exception as exc:  # the worker's thread scores it instead
+                    print(f"nbmlops: the shadow's process could not start ({exc}); its "
+                          "requests are scored in the worker", file=sys.stderr, flush=True)
             self._spawn(self._shadow_loop, "nbmlops-shadow")
         if self._deployment is not None:
             self._spawn(self._follow_loop, "nbmlops-rollout")
@@ -471,6 +482,8 @@ class Rollout:
             self.source.stop()
         for thread in self._threads:
             thread.join(timeout=10)
+        if self._process is not None:
+            self._process.close()
 
     def _follow_loop(self) -> None:
         assert self._deployment is not None
@@ -487,14 +500,15 @@ class Rollout:
         """Score what waits in the queue with the challenger: the requests that came
         meanwhile in one call (one model call for many single rows costs about one), each
         counted as a request with its share of the time."""
-        while not self._stop.is_set():
+        while True:
             try:
                 batch = [self._queue.get(timeout=0.5)]
             except queue.Empty:
+                if self._stop.is_set():  # (what was queued before the stop is scored)
+                    return
                 continue
-            # let more requests arrive: fewer, larger calls, and fewer times this thread
-            # takes the interpreter from the one answering requests
-            time.sleep(SHADOW_WAIT_S)
+            # let more requests arrive: fewer, larger calls
+            self._stop.wait(SHADOW_WAIT_S)
             while len(batch) < SHADOW_QUEUE:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -506,35 +520,178 @@ class Rollout:
                     self._shadow_batch(same, proba)
 
     def _shadow_batch(self, batch: list[tuple[Any, ...]], proba: bool) -> None:
+        """Score a batch with the challenger, in the shadow's process (which logs its rows)
+        or, without one, here; then count it."""
         challenger = self.challenger.current
         whole = _stack([b[1] for b in batch])
-        start = time.perf_counter()
-        try:
-            theirs = challenger.predict_proba(whole) if proba else challenger.predict(whole)
-        except Exception:  # one by one: only the requests that fail count as errors
-            for _champion, frame, _proba, outputs in batch:
-                with contextlib.suppress(Exception):
-                    mine = self._timed("challenger", challenger, frame, proba)
-                    self._agreement(challenger.version, outputs, mine)
-                    self._log_shadow(challenger, frame, mine, proba)
-            return
-        each = (time.perf_counter() - start) / len(batch)
-        for _champion, frame, _proba, _outputs in batch:
-            self.metrics.scored("challenger", challenger.version, len(frame), each, ok=True)
+        sizes = [len(b[1]) for b in batch]
         champion = [value for b in batch for value in b[3]]
-        self._agreement(challenger.version, champion, theirs)
-        self._log_shadow(challenger, whole, theirs, proba)
+        done: ShadowScored | None = None
+        if self._process is not None and self._process.ready():
+            try:
+                done = self._process.score(challenger, whole, proba, sizes, champion)
+            except Exception as exc:  # it died: this worker scores the shadow from now on
+                print(f"nbmlops: the shadow's process stopped ({exc!r}); its requests are "
+                      "scored in the worker", file=sys.stderr, flush=True)
+                self._process.close()
+                self._process = None
+        if done is None:
+            done = score_shadow(challenger, self.log, whole, proba, sizes, champion)
+        for rows, seconds, ok in done.requests:
+            self.metrics.scored("challenger", done.version, rows, seconds, ok=ok)
+        if done.compared:
+            self.metrics.agreement(done.version, done.compared, done.agreeing)
 
-    def _log_shadow(self, challenger: ServedModel, frame: pd.DataFrame, outputs: list[Any],
-                    proba: bool) -> None:
-        if self.log is None:
-            return
-        logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
-                   enumerate(challenger.classes or [])} if proba
-                  else {challenger.output_column: outputs})
-        logged[SHADOW] = [True] * len(frame)
-        self.log.add(frame, logged, version=challenger.version,
-                     request=f"shadow-{time.time_ns():x}")
+
+@dataclass(frozen=True)
+class ShadowScored:
+    """What scoring a shadow batch gave: per request (rows, seconds, ok), and how many
+    rows were compared with the champion's answers and agreed."""
+
+    version: int
+    requests: list[tuple[int, float, bool]]
+    compared: int
+    agreeing: int
+
+
+def score_shadow(challenger: ServedModel, log: PredictionLog | None, whole: Any, proba: bool,
+                 sizes: Sequence[int], champion: Sequence[Any]) -> ShadowScored:
+    """Score the requests stacked in ``whole`` (``sizes`` rows each) with the challenger in
+    one call (one by one if it fails: only the requests that fail count as errors),
+    compare with the champion's answers, and log the challenger's rows."""
+    from nbmlops.serving.model import take
+
+    start = time.perf_counter()
+    try:
+        theirs = challenger.predict_proba(whole) if proba else challenger.predict(whole)
+    except Exception:
+        requests: list[tuple[int, float, bool]] = []
+        compared = agreeing = at = 0
+        for n in sizes:
+            part, mine_champion = take(whole, range(at, at + n)), champion[at:at + n]
+            at += n
+            begin = time.perf_counter()
+            try:
+                mine = challenger.predict_proba(part) if proba else challenger.predict(part)
+            except Exception:
+                requests.append((n, 0.0, False))
+                continue
+            requests.append((n, time.perf_counter() - begin, True))
+            compared += n
+            agreeing += sum(1 for a, b in zip(mine_champion, mine, strict=True)
+                            if _agrees(a, b))
+            _log_shadow(log, challenger, part, mine, proba)
+        return ShadowScored(challenger.version, requests, compared, agreeing)
+    each = (time.perf_counter() - start) / len(sizes)
+    agreeing = sum(1 for a, b in zip(champion, theirs, strict=True) if _agrees(a, b))
+    _log_shadow(log, challenger, whole, theirs, proba)
+    return ShadowScored(challenger.version, [(n, each, True) for n in sizes], len(theirs),
+                        agreeing)
+
+
+def _log_shadow(log: PredictionLog | None, challenger: ServedModel, frame: Any,
+                outputs: list[Any], proba: bool) -> None:
+    if log is None:
+        return
+    logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
+               enumerate(challenger.classes or [])} if proba
+              else {challenger.output_column: outputs})
+    logged[SHADOW] = [True] * len(frame)
+    log.add(frame, logged, version=challenger.version, request=f"shadow-{time.time_ns():x}")
+
+
+class ShadowProcess:
+    """A process of its own (one per worker, at a lower priority) that scores the shadow's
+    batches and writes its rows to the prediction log: the challenger's work does not hold
+    the worker's interpreter (the GIL) while it answers requests. Fed through a socket
+    pair: the challenger (pickled, again when its version changes), then each batch
+    (its rows as one array or frame, the champion's answers); it sends back what to count.
+    Until it has started (seconds, on a busy machine), the worker scores the shadow."""
+
+    def __init__(self, log: Mapping[str, Any] | None, challenger: ServedModel) -> None:
+        import socket
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        mine, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", "from nbmlops.serving.rollout import shadow_main; "
+                 "shadow_main()", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL, env=env)
+        finally:
+            theirs.close()
+        self._conn = Connection(mine.detach())
+        self._conn.send(("log", dict(log) if log is not None else None))
+        self._conn.send(("model", challenger))
+        self._version = challenger.version
+        self._ready = False
+
+    def ready(self) -> bool:
+        """Whether it has started (it says so once, when it has read the model)."""
+        if not self._ready and self._conn.poll():
+            self._ready = self._conn.recv() == "ready"
+        return self._ready
+
+    def score(self, challenger: ServedModel, whole: Any, proba: bool, sizes: Sequence[int],
+              champion: Sequence[Any]) -> ShadowScored:
+        if challenger.version != self._version:
+            self._conn.send(("model", challenger))
+            self._version = challenger.version
+        self._conn.send(("score", whole, proba, list(sizes), list(champion)))
+        done = self._conn.recv()
+        assert isinstance(done, ShadowScored)
+        return done
+
+    def close(self) -> None:
+        """Stop it once its rows are written (it ends too when this worker does)."""
+        with contextlib.suppress(OSError):
+            self._conn.send(("stop",))
+        try:
+            self._proc.wait(timeout=30)
+        except Exception:
+            self._proc.kill()
+        self._conn.close()
+
+
+def shadow_main() -> None:
+    """The shadow's process (see :class:`ShadowProcess`)."""
+    import signal
+    from multiprocessing.connection import Connection
+
+    from nbmlops.serving.predlog import PredictionLog
+
+    with contextlib.suppress(OSError):
+        os.nice(SHADOW_NICE)
+    # a signal to the server's process group stops the worker, whose end (the socket
+    # closing) stops this process once its rows are written
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    conn = Connection(int(sys.argv[1]))
+    challenger: Any = None
+    log: PredictionLog | None = None
+    try:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):  # the worker is gone
+                break
+            if message[0] == "stop":
+                break
+            if message[0] == "log" and message[1] is not None:
+                log = PredictionLog(**message[1], on_error=lambda m: print(
+                    f"nbmlops: {m}", file=sys.stderr, flush=True))
+                log.start()
+            elif message[0] == "model":
+                if challenger is None:
+                    conn.send("ready")
+                challenger = message[1]
+            elif message[0] == "score":
+                conn.send(score_shadow(challenger, log, *message[1:]))
+    finally:
+        if log is not None:
+            log.close()
 
 
 def _stack(frames: list[Any]) -> Any:
