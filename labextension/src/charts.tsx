@@ -268,7 +268,9 @@ function HistoryChart(props: {
             width,
             height: 260,
             scales: {
-              x: { time: x === 'time' },
+              // a zoom's own values are drawn over the range dragged (not their extent:
+              // that would read as another zoom)
+              x: zoomed && zoom ? { time: x === 'time', range: () => zoom } : { time: x === 'time' },
               ...(right.length ? { y2: { auto: true } } : {})
             },
             legend: { show: true },
@@ -308,13 +310,6 @@ function HistoryChart(props: {
               }))
             ],
             hooks: {
-              ready: [
-                (u: uPlot) => {
-                  if (zoomed && zoom) {
-                    u.setScale('x', { min: zoom[0], max: zoom[1] }); // the range dragged
-                  }
-                }
-              ],
               setScale: [
                 (u: uPlot, key: string) => {
                   if (key !== 'x') {
@@ -367,17 +362,26 @@ function PickedHistories(props: {
   points: number;
 }): JSX.Element | null {
   const load = useHistories(props.runId, props.keys, props.points);
-  const withHistory = (load.data ?? []).filter(s => s.values.length > 1);
+  const withHistory = React.useMemo(
+    () => (load.data ?? []).filter(s => s.values.length > 1),
+    [load.data]
+  );
   const [picked, setPicked] = React.useState<string[] | null>(null);
   const [x, setX] = React.useState<XAxis>('step');
+  const names = withHistory.map(s => s.key);
+  const chosen = (picked ?? names.slice(0, 1)).filter(k => names.includes(k));
+  // the same array while the same metrics are picked: a run tab drawn again (its live
+  // updates) keeps the chart and its zoom
+  const charted = React.useMemo(
+    () => withHistory.filter(s => chosen.includes(s.key)),
+    [withHistory, chosen.join('\u0000')]
+  );
   if (!load.data) {
     return <Status load={load} />;
   }
   if (withHistory.length === 0) {
     return null; // one value each: the table above shows them
   }
-  const names = withHistory.map(s => s.key);
-  const chosen = (picked ?? names.slice(0, 1)).filter(k => names.includes(k));
   const toggle = (key: string, on: boolean) =>
     setPicked(
       on
@@ -416,7 +420,7 @@ function PickedHistories(props: {
       {chosen.length > 0 ? (
         <HistoryChart
           runId={props.runId}
-          histories={withHistory.filter(s => chosen.includes(s.key))}
+          histories={charted}
           x={x}
           points={props.points}
         />
