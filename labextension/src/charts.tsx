@@ -190,9 +190,10 @@ function useZoomed(
   points: number,
   zoom: [number, number] | null
 ): Series[] | null {
-  const [zoomed, setZoomed] = React.useState<{ range: [number, number]; series: Series[] } | null>(
-    null
-  );
+  const [zoomed, setZoomed] = React.useState<{
+    range: [number, number];
+    series: Series[];
+  } | null>(null);
   const decimated = overview.some(s => s.decimated);
   React.useEffect(() => {
     if (!zoom || !decimated) {
@@ -270,14 +271,18 @@ function HistoryChart(props: {
             scales: {
               // a zoom's own values are drawn over the range dragged (not their extent:
               // that would read as another zoom)
-              x: zoomed && zoom ? { time: x === 'time', range: () => zoom } : { time: x === 'time' },
+              x: {
+                time: x === 'time',
+                ...(zoomed && zoom ? { range: (): uPlot.Range.MinMax => zoom } : {})
+              },
               ...(right.length ? { y2: { auto: true } } : {})
             },
             legend: { show: true },
             cursor: {
               drag: { x: true, y: false, setScale: true },
               bind: {
-                // back to the whole history: the overview's data again when a zoom read its own
+                // back to the whole history (the overview's data again, where a zoom read
+                // its own)
                 dblclick: (_u, _t, handler) => (e: MouseEvent) => {
                   setZoom(null);
                   return zoomed ? null : handler(e);
