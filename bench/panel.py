@@ -93,6 +93,9 @@ EXPERIMENTS = 4
 BATCH = 20_000  # runs per bulk transaction
 START_TIMEOUT = 180.0
 PAGE_TARGET, CHART_TARGET, COMPARE_TARGET, CLICK_TARGET = 0.100, 0.300, 0.500, 0.200
+# what the run chart reads of a long metric in a 1440 px window: two points per pixel of its
+# 900 px (the widest it is drawn)
+CHART_POINTS = 1800
 MLFLOW_PYTHON = "/work/venv-bench/bin/python"
 TRAINING = "training"
 MODEL = "churn"
@@ -654,7 +657,8 @@ def browser_first_page(b: Bench, chrome: Any) -> None:
 
 def browser_walk(b: Bench, chrome: Any) -> None:
     compared = spread_ids(b, b.compared)
-    steps = walk_steps(b, compared, compared[0])
+    steps = [step for step in walk_steps(b, compared, compared[0])
+             if not b.args.chart_only or "charted" in step[0]]
     context, page, errors = open_lab(b, chrome)
     times: dict[str, list[float]] = {label: [] for label, *_ in steps}
     failed: set[str] = set()
@@ -710,6 +714,8 @@ def browser_walk(b: Bench, chrome: Any) -> None:
         target = (CHART_TARGET if "charted" in label else
                   COMPARE_TARGET if label.startswith("compare") else CLICK_TARGET)
         b.rows.append(Row(f"browser: {label}, p95", p95(secs), target))
+    if b.args.chart_only:
+        return
     b.rows.append(Row("browser: every click of the walk but chart and compare, p95",
                       p95([t for label, *_ in steps for t in times[label]
                            if "charted" not in label and not label.startswith("compare")]
@@ -746,6 +752,9 @@ def section_stores(b: Bench) -> None:
 
 def section_first_page(b: Bench) -> None:
     say(f"[2] the first page of runs at {b.big:,} runs")
+    if b.args.chart_only:
+        say("    skipped (--chart-only)")
+        return
     start_lab(b, store_folder(b.big, b.points))
     try:
         b.ours["first page"] = api_case(b, f"first page of runs at {b.big:,}", api_path("runs"),
@@ -769,22 +778,24 @@ def section_walk(b: Bench) -> None:
     try:
         compared = spread_ids(b, b.compared)
         long_run = b.info["long_run"]
-        api_case(b, f"first page of runs at {b.runs:,}", api_path("runs"), PAGE_TARGET,
-                 first_page_check(b.runs))
+        if not b.args.chart_only:
+            api_case(b, f"first page of runs at {b.runs:,}", api_path("runs"), PAGE_TARGET,
+                     first_page_check(b.runs))
 
-        for label, query in (("filtered + sorted page (metrics.m0 > 0.5, -metrics.m1)",
-                              {"where": "metrics.m0 > 0.5", "sort": "-metrics.m1"}),
-                             ("sorted page (-metrics.m1)", {"sort": "-metrics.m1"})):
-            api_case(b, label, api_path("runs", **query), PAGE_TARGET,
-                     lambda page: f"{len(page['items'])} runs")
+            for label, query in (("filtered + sorted page (metrics.m0 > 0.5, -metrics.m1)",
+                                  {"where": "metrics.m0 > 0.5", "sort": "-metrics.m1"}),
+                                 ("sorted page (-metrics.m1)", {"sort": "-metrics.m1"})):
+                api_case(b, label, api_path("runs", **query), PAGE_TARGET,
+                         lambda page: f"{len(page['items'])} runs")
 
         def history(page: dict[str, Any]) -> str:
             if len(page["items"]) != b.points:
                 raise RuntimeError(f"expected {b.points:,} points, got {len(page['items']):,}")
             return f"{len(page['items']):,} points"
 
-        api_case(b, f"metric history of {b.points:,} points (list of points)",
-                 api_path(f"runs/{long_run}/metric-history", key="loss"), None, history)
+        if not b.args.chart_only:
+            api_case(b, f"metric history of {b.points:,} points (list of points)",
+                     api_path(f"runs/{long_run}/metric-history", key="loss"), None, history)
 
         def series(answer: dict[str, Any]) -> str:
             got = len(base64.b64decode(answer["values"])) // 8
@@ -793,8 +804,22 @@ def section_walk(b: Bench) -> None:
             return f"{got:,} values"
 
         b.ours["history"] = api_case(
-            b, f"metric series of {b.points:,} points (the chart's read)",
+            b, f"metric series of {b.points:,} points (all of them)",
             api_path(f"runs/{long_run}/metric-series", key="loss"), None, series)
+
+        def decimated(answer: dict[str, Any]) -> str:
+            got = len(base64.b64decode(answer["values"])) // 8
+            if not answer["decimated"] or got > CHART_POINTS or answer["total"] != b.points:
+                raise RuntimeError(f"expected at most {CHART_POINTS:,} of {b.points:,} "
+                                   f"values, got {got:,} of {answer['total']:,}")
+            return f"{got:,} of {answer['total']:,} values"
+
+        api_case(b, f"metric series, {CHART_POINTS:,} of {b.points:,} points (the chart's read)",
+                 api_path(f"runs/{long_run}/metric-series", key="loss", points=CHART_POINTS),
+                 CHART_TARGET, decimated)
+        if b.args.chart_only:
+            with_chromium(b, browser_walk)
+            return
 
         def compare(answer: dict[str, Any]) -> str:
             if [r["run_id"] for r in answer["runs"]] != compared:
@@ -938,6 +963,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"a Python with mlflow installed (default {MLFLOW_PYTHON})")
     parser.add_argument("--skip-browser", action="store_true", help="no Chromium")
     parser.add_argument("--skip-peer", action="store_true", help="no MLflow server")
+    parser.add_argument("--chart-only", action="store_true",
+                        help="only the chart: its reads over HTTP and the run with --points "
+                             "values opened in Chromium (no first page, no rest of the walk)")
     parser.add_argument("--make-store", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)
     args = parse_bench_args(parser, argv)

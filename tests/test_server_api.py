@@ -803,6 +803,116 @@ def stepped(store_env: Path) -> dict[str, Any]:
     return {"run": run.id, "search": search}
 
 
+CHARTED = 2000  # values of each metric of the charted run
+
+
+@pytest.fixture
+def charted(store_env: Path) -> dict[str, Any]:
+    """A run with CHARTED values of ``wave`` (noise, one spike up, one down) and of
+    ``gappy`` (NaN at steps 1500-1502), logged a second apart from t0, in one write."""
+    import numpy as np
+
+    from nbmlops import api
+    from nbmlops._types import Metric, NewRun, RunEnd
+
+    rng = np.random.default_rng(7)
+    wave = rng.normal(size=CHARTED)
+    wave[777], wave[1234] = 100.0, -100.0
+    gappy = np.linspace(0, 1, CHARTED)
+    gappy[1500:1503] = np.nan
+    t0 = 1_700_000_000.0
+    run_id = "c" * 32
+    api.workspace().store.record_runs([(
+        NewRun(id=run_id, experiment="charted", name="charted", kind="cell", start_time=t0),
+        RunEnd(status="finished", end_time=t0 + CHARTED, metrics=tuple(
+            Metric(key, float(values[i]), i, t0 + i)
+            for key, values in (("wave", wave), ("gappy", gappy)) for i in range(CHARTED))))])
+    api.close()
+    return {"run": run_id, "wave": wave, "t0": t0}
+
+
+def _numbers(packed: str) -> list[float]:
+    import base64
+    import struct
+
+    raw = base64.b64decode(packed)
+    return list(struct.unpack(f"<{len(raw) // 8}d", raw))
+
+
+async def test_metric_series_decimates_for_a_chart(jp_fetch: Any,
+                                                   charted: dict[str, Any]) -> None:
+    """With points=N a chart gets at most N values, in step order: the first and the last,
+    and each equal span of steps' smallest and largest value (both spikes), a NaN run kept
+    as a NaN; with from/to a zoomed range, all of its values when they are fewer than N."""
+    import math
+
+    run, wave = charted["run"], charted["wave"]
+    answer = await get(jp_fetch, "runs", run, "metric-series", key="wave", points=102)
+    steps, values = _numbers(answer["steps"]), _numbers(answer["values"])
+    assert (answer["decimated"], answer["in_range"], answer["total"]) == (True, CHARTED,
+                                                                          CHARTED)
+    assert len(steps) <= 102
+    assert steps == sorted(set(steps))
+    assert (steps[0], steps[-1]) == (0, CHARTED - 1)
+    assert values == [wave[int(s)] for s in steps]  # each an actual value at its step
+    assert {100.0, -100.0} <= set(values)
+    spans = (102 - 2) // 2  # equal spans of x, the smallest and largest value of each
+    for k in range(spans):
+        inside = [i for i in range(CHARTED) if min(i * spans // (CHARTED - 1), spans - 1) == k]
+        lowest = min(inside, key=lambda i: wave[i])
+        highest = max(inside, key=lambda i: wave[i])
+        assert {lowest, highest} <= set(steps), (k, lowest, highest)
+
+    gappy = await get(jp_fetch, "runs", run, "metric-series", key="gappy", points=100)
+    steps, values = _numbers(gappy["steps"]), _numbers(gappy["values"])
+    assert gappy["decimated"]
+    assert len(steps) <= 100
+    gaps = [s for s, v in zip(steps, values, strict=True) if math.isnan(v)]
+    assert len(gaps) == 1
+    assert 1500 <= gaps[0] <= 1502
+    assert (steps[0], steps[-1], values[0], values[-1]) == (0, CHARTED - 1, 0.0, 1.0)
+
+    # a zoomed range holding fewer values than asked for: every one of them
+    zoomed = await get(jp_fetch, "runs", run, "metric-series", key="wave", points=102,
+                       **{"from": "700", "to": "779.5"})
+    assert (zoomed["decimated"], zoomed["in_range"], zoomed["total"]) == (False, 80, CHARTED)
+    assert _numbers(zoomed["steps"]) == list(range(700, 780))
+    assert _numbers(zoomed["values"]) == [float(v) for v in wave[700:780]]
+    wider = await get(jp_fetch, "runs", run, "metric-series", key="wave", points=102,
+                      **{"from": "500", "to": "1000"})
+    steps = _numbers(wider["steps"])
+    assert (wider["decimated"], wider["in_range"]) == (True, 501)
+    assert (steps[0], steps[-1]) == (500, 1000)
+    assert 777 in steps
+    # by time: the range is in seconds since the epoch
+    t0 = charted["t0"]
+    timed = await get(jp_fetch, "runs", run, "metric-series", key="wave", points=16, x="time",
+                      **{"from": str(t0 + 10), "to": str(t0 + 19)})
+    assert _numbers(timed["timestamps"]) == [t0 + i for i in range(10, 20)]
+    assert _numbers(timed["steps"]) == list(range(10, 20))
+    # as many points as there are values, or more: all of them
+    every = await get(jp_fetch, "runs", run, "metric-series", key="wave", points=CHARTED)
+    assert not every["decimated"]
+    assert _numbers(every["steps"]) == list(range(CHARTED))
+
+    # without points the route pages as it always did
+    page = await get(jp_fetch, "runs", run, "metric-series", key="wave", limit=100, offset=250)
+    assert _numbers(page["steps"]) == list(range(250, 350))
+    assert (page["decimated"], page["in_range"], page["total"]) == (False, 100, CHARTED)
+
+    for bad, said in (({"points": "many"}, "points must be a whole number"),
+                      ({"points": "15"}, "points must be from 16 to 100000"),
+                      ({"points": "100001"}, "points must be from 16 to 100000"),
+                      ({"from": "soon"}, "from must be a finite number"),
+                      ({"to": "nan"}, "to must be a finite number"),
+                      ({"from": "9", "to": "3"}, "from (9) must not be past to (3)"),
+                      ({"x": "epoch"}, "x must be step or time")):
+        message = await fail(jp_fetch, "runs", run, "metric-series", code=400, key="wave",
+                             **bad)
+        assert message.startswith(said), (bad, message)
+        assert "\n" not in message
+
+
 async def test_metric_history_is_paged_by_step(jp_fetch: Any, stepped: dict[str, Any]) -> None:
     run = stepped["run"]
     whole = await get(jp_fetch, "runs", run, "metric-history", key="loss")

@@ -4,6 +4,7 @@ theme. Screenshots go to ``build/screenshots/``."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -430,6 +431,30 @@ def learner(store_env: Path) -> dict[str, str]:
     return {"run": run.id}
 
 
+LONG = 100_000  # values of the long run's loss
+
+
+@pytest.fixture
+def long_training(learner: dict[str, str]) -> str:
+    """Run ``long training`` (experiment ``hist``): a loss over LONG steps, one spike at
+    step 55,555, written in one transaction."""
+    import math
+
+    from nbmlops import api
+    from nbmlops._types import Metric, NewRun, RunEnd
+
+    start = time.time() - 86_400
+    run_id = "1" * 32
+    api.workspace().store.record_runs([(
+        NewRun(id=run_id, experiment="hist", name="long training", kind="cell",
+               start_time=start),
+        RunEnd(status="finished", end_time=start + LONG, metrics=tuple(
+            Metric("loss", 50.0 if i == 55_555 else 1.0 + math.sin(i / 500) / 2, i,
+                   start + i) for i in range(LONG))))])
+    api.close()
+    return run_id
+
+
 # the colours of a uPlot legend's series markers and the WCAG contrast of each against the
 # theme's background (a line needs 3:1 to be seen, WCAG 1.4.11)
 _MARKERS = """el => {
@@ -454,7 +479,7 @@ _MARKERS = """el => {
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
-                            theme: str) -> None:
+                            long_training: str, theme: str) -> None:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
@@ -553,6 +578,48 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
         assert readable(page, f"run tab, {theme}") >= 1  # its status badge
         history.scroll_into_view_if_needed()
         shot(page, f"views-run-history-{theme}")
+
+        # 100,000 values: about two points per pixel of them, said in the caption
+        _run_row(page, "long training").locator(".nbmlops-link").click()
+        run = page.locator('.nbmlops-tab-content[data-kind="run"]:visible')
+        history = run.locator('[data-testid="nbmlops-history"]')
+        history.locator("canvas").first.wait_for()
+        caption = run.locator('[data-testid="nbmlops-history-caption"]')
+        assert " of 100,000 points, each span's lowest and highest" in caption.inner_text()
+        drawn = int(history.get_attribute("data-points"))
+        chart = run.locator('[data-testid="nbmlops-history-chart"]').bounding_box()["width"]
+        assert chart <= drawn <= 2 * chart + 4, (drawn, chart)
+        assert (history.get_attribute("data-x-min"), history.get_attribute("data-x-max")) == (
+            "0", str(LONG - 1))
+        shot(page, f"views-run-history-long-{theme}")
+        # a zoom to a hundredth of it is read again: every value in the range
+        over = history.locator(".u-over")
+        box = over.bounding_box()
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.55, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.56, y, steps=4)
+        page.mouse.up()
+        page.wait_for_function("el => el.dataset.everyPoint === 'true'",
+                               arg=history.element_handle())
+        low, high = float(history.get_attribute("data-x-min")), float(
+            history.get_attribute("data-x-max"))
+        assert 54_000 < low < high < 57_000, (low, high)
+        assert 500 < high - low < 1_500, (low, high)  # a hundredth of the width
+        in_range = math.floor(high) - math.ceil(low) + 1
+        assert int(history.get_attribute("data-points")) == in_range
+        assert f"{in_range:,} of 100,000 points, every one in this range" in caption.inner_text()
+        zoom = run.locator('[data-testid="nbmlops-history-zoom"]')
+        assert zoom.inner_text().startswith("zoomed to step")
+        assert zoom.inner_text().endswith("of 0 – 99999; double-click to reset")
+        shot(page, f"views-run-history-long-zoomed-{theme}")
+        over.dblclick()
+        page.wait_for_function("el => el.textContent === 'drag across the chart to zoom'",
+                               arg=zoom.element_handle())
+        page.wait_for_function("el => el.dataset.everyPoint === 'false'",
+                               arg=history.element_handle())
+        assert int(history.get_attribute("data-points")) == drawn
+        assert history.get_attribute("data-x-max") == str(LONG - 1)
 
         # the lineage of the model registered from the run: every node readable
         page.click('[data-testid="nbmlops-tab-models"]')

@@ -62,7 +62,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A page of one metric's values of a run as columns (steps, values, timestamps), in order of step then time: what a chart reads */
+        /** A page of one metric's values of a run as columns (steps, values, timestamps), in order of step then time: what a chart reads; with points, at most that many (each x span's smallest and largest value, the first and the last), with from/to only those in an x range */
         get: operations["getMetricSeries"];
         put?: never;
         post?: never;
@@ -864,7 +864,7 @@ export interface components {
             value: number | null;
             timestamp: number;
         };
-        /** @description A page of one metric's history as three aligned columns, in order of step then time: what a chart draws. Each column is the base64 of little-endian float64 values (``encoding`` ``float64-base64``; a value that is NaN or an infinity is NaN): made and read without a JSON number per value, what keeps 100,000 points quick to send and to decode. */
+        /** @description A page of one metric's history as three aligned columns, in order of step then time: what a chart draws. Each column is the base64 of little-endian float64 values (``encoding`` ``float64-base64``; a value that is NaN or an infinity is NaN): made and read without a JSON number per value, what keeps 100,000 points quick to send and to decode. ``total`` counts the whole history, ``in_range`` the page's values within the x range asked for (all of the page's without one); ``decimated`` says the columns hold only the values a chart of ``points`` points needs of them (each span's smallest and largest, the first and the last), in x order. */
         MetricSeries: {
             key: string;
             encoding: string;
@@ -874,6 +874,8 @@ export interface components {
             total: number;
             limit: number;
             offset: number;
+            decimated: boolean;
+            in_range: number;
         };
         /** @description A version's model card as a self-contained HTML page (null: the version has none); shown in a sandboxed frame. */
         ModelCard: {
@@ -1394,6 +1396,14 @@ export interface operations {
                 limit?: number;
                 /** @description values to skip (default 0) */
                 offset?: number;
+                /** @description at most this many values, 16-100000: the page decimated for a chart (about 2 per pixel), all of them where there are no more */
+                points?: number;
+                /** @description what from, to and the decimation's spans are of: step (default) or time (seconds since the epoch) */
+                x?: string;
+                /** @description only values at this x or later (a number) */
+                from?: string;
+                /** @description only values at this x or earlier (a number) */
+                to?: string;
             };
             header?: never;
             path: {

@@ -1,8 +1,12 @@
 /**
  * A run's metric history: the metrics a person picks overlaid on one uPlot chart (canvas, a
- * few tens of kilobytes, 100,000 points drawn in milliseconds; see the README), by step or
- * by time, each series its own colour from JupyterLab's theme, a legend, drag to zoom and
- * double-click to reset.
+ * few tens of kilobytes; see the README), by step or by time, each series its own colour
+ * from JupyterLab's theme, a legend, drag to zoom and double-click to reset.
+ *
+ * Like W&B's and TensorBoard's charts it never reads more than about two points per pixel:
+ * the server answers a long history decimated (each span's lowest and highest value, the
+ * first and the last, a NaN run as a gap), and a zoom asks for its range again, at full
+ * resolution once the range holds fewer values than that.
  */
 import * as React from 'react';
 import type uPlot from 'uplot';
@@ -19,34 +23,50 @@ export const MAX_OVERLAID = 8;
 type XAxis = 'step' | 'time';
 
 /** One metric's values as the metric-series route answers them, decoded: columns of
- * float64 in order of step then time (a value that is not finite is NaN). */
+ * float64 in order of step then time (a value that is not finite is NaN); `total` values in
+ * the whole history, `decimated` when these are only the ones a chart needs of them. */
 export interface Series {
   key: string;
   steps: Float64Array;
   values: Float64Array;
   times: Float64Array;
+  total: number;
+  decimated: boolean;
+}
+
+/** How many points a chart `width` pixels wide reads of a metric: two per pixel. */
+export function pointsFor(width: number): number {
+  return 2 * Math.max(240, Math.min(Math.round(width) || 480, 900));
+}
+
+/** One metric's values, at most `points` of them, within `range` of `x` when given. */
+function readSeries(
+  runId: string,
+  key: string,
+  points: number,
+  x: XAxis,
+  range?: [number, number]
+): Promise<Series> {
+  return apiGet('/nbmlops/api/runs/{run_id}/metric-series', {
+    path: { run_id: runId },
+    query: range
+      ? { key, points, x, from: String(range[0]), to: String(range[1]) }
+      : { key, points }
+  }).then(s => ({
+    key,
+    steps: float64s(s.steps),
+    values: float64s(s.values),
+    times: float64s(s.timestamps),
+    total: s.total,
+    decimated: s.decimated
+  }));
 }
 
 /** Each metric's values, read together as packed columns (no object per point). */
-function useHistories(runId: string, keys: string[]) {
+function useHistories(runId: string, keys: string[], points: number) {
   return useLoad(
-    () =>
-      Promise.all(
-        keys.map(key =>
-          apiGet('/nbmlops/api/runs/{run_id}/metric-series', {
-            path: { run_id: runId },
-            query: { key }
-          }).then(
-            (s): Series => ({
-              key,
-              steps: float64s(s.steps),
-              values: float64s(s.values),
-              times: float64s(s.timestamps)
-            })
-          )
-        )
-      ),
-    [runId, keys.join('\u0000')]
+    () => Promise.all(keys.map(key => readSeries(runId, key, points, 'step'))),
+    [runId, keys.join('\u0000'), points]
   );
 }
 
@@ -157,13 +177,57 @@ function formatX(x: XAxis, v: number): string {
   return x === 'step' ? formatValue(Math.round(v)) : new Date(v * 1000).toLocaleTimeString();
 }
 
+function sameRange(a: [number, number] | null, b: [number, number] | null): boolean {
+  return a === b || (a !== null && b !== null && a[0] === b[0] && a[1] === b[1]);
+}
+
+/** The values of a zoomed range read again (at full resolution when it holds fewer than
+ * `points`), when the overview was decimated; null until they come, or without a zoom. */
+function useZoomed(
+  runId: string,
+  overview: Series[],
+  x: XAxis,
+  points: number,
+  zoom: [number, number] | null
+): Series[] | null {
+  const [zoomed, setZoomed] = React.useState<{
+    range: [number, number];
+    series: Series[];
+  } | null>(null);
+  const decimated = overview.some(s => s.decimated);
+  React.useEffect(() => {
+    if (!zoom || !decimated) {
+      return;
+    }
+    let current = true;
+    Promise.all(overview.map(s => readSeries(runId, s.key, points, x, zoom))).then(
+      series => current && setZoomed({ range: zoom, series }),
+      () => undefined // the overview stays, zoomed as uPlot can
+    );
+    return () => {
+      current = false;
+    };
+  }, [runId, overview, x, points, zoom?.[0], zoom?.[1], decimated]);
+  return zoom && zoomed && sameRange(zoomed.range, zoom) ? zoomed.series : null;
+}
+
 /** The chart of the picked metrics, with what it shows (and its zoom) said in words. */
-function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
-  const { histories, x } = props;
-  const data = React.useMemo(() => alignHistories(histories, x), [histories, x]);
-  const xs = data[0];
+function HistoryChart(props: {
+  runId: string;
+  histories: Series[];
+  x: XAxis;
+  points: number;
+}): JSX.Element {
+  const { runId, histories, x, points } = props;
+  const overview = React.useMemo(() => alignHistories(histories, x), [histories, x]);
   const [zoom, setZoom] = React.useState<[number, number] | null>(null);
-  React.useEffect(() => setZoom(null), [data]);
+  React.useEffect(() => setZoom(null), [overview]);
+  const zoomed = useZoomed(runId, histories, x, points, zoom);
+  const shown = zoomed ?? histories;
+  const data = React.useMemo(
+    () => (zoomed ? alignHistories(zoomed, x) : overview),
+    [zoomed, overview, x]
+  );
   // a metric ten times larger (or smaller) than the first goes on a right-hand axis
   const first = magnitude(histories[0].values) || 1;
   const scaleOf = histories.map(s => {
@@ -172,9 +236,17 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
   });
   const left = histories.filter((_, i) => scaleOf[i] === 'y').map(s => s.key);
   const right = histories.filter((_, i) => scaleOf[i] === 'y2').map(s => s.key);
-  const points = histories.reduce((n, s) => n + s.values.length, 0);
+  const drawn = shown.reduce((n, s) => n + s.values.length, 0);
+  const total = histories.reduce((n, s) => n + s.total, 0);
+  const everyPoint = !shown.some(s => s.decimated);
+  const xs = overview[0];
   const full: [number, number] = [xs[0], xs[xs.length - 1]];
   const xLabel = x === 'step' ? 'step' : 'time';
+  const pointsSaid =
+    drawn === total
+      ? `${total.toLocaleString('en-US')} points`
+      : `${drawn.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} points` +
+        (everyPoint ? ', every one in this range' : ", each span's lowest and highest");
   return (
     <figure
       className="nbmlops-figure"
@@ -183,6 +255,9 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
       data-series={histories.length}
       data-x-min={zoom ? zoom[0] : full[0]}
       data-x-max={zoom ? zoom[1] : full[1]}
+      data-points={drawn}
+      data-total={total}
+      data-every-point={everyPoint ? 'true' : 'false'}
     >
       <UPlotChart
         testId="nbmlops-history-chart"
@@ -194,11 +269,26 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
             width,
             height: 260,
             scales: {
-              x: { time: x === 'time' },
+              // a zoom's own values are drawn over the range dragged (not their extent:
+              // that would read as another zoom)
+              x: {
+                time: x === 'time',
+                ...(zoomed && zoom ? { range: (): uPlot.Range.MinMax => zoom } : {})
+              },
               ...(right.length ? { y2: { auto: true } } : {})
             },
             legend: { show: true },
-            cursor: { drag: { x: true, y: false, setScale: true } },
+            cursor: {
+              drag: { x: true, y: false, setScale: true },
+              bind: {
+                // back to the whole history (the overview's data again, where a zoom read
+                // its own)
+                dblclick: (_u, _t, handler) => (e: MouseEvent) => {
+                  setZoom(null);
+                  return zoomed ? null : handler(e);
+                }
+              }
+            },
             axes: [
               themedAxis({ label: xLabel }),
               themedAxis({ label: left.join(', '), size: 64, scale: 'y', values: tickLabels }),
@@ -220,7 +310,7 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
                 stroke: seriesColor(i),
                 width: 1.5,
                 spanGaps: true,
-                points: { show: s.values.length <= 60 },
+                points: { show: (zoomed ?? histories)[i].values.length <= 60 },
                 value: (_u: uPlot, v: number | null) => (v === null ? '—' : formatValue(v))
               }))
             ],
@@ -235,7 +325,7 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
                     return;
                   }
                   const whole = min <= full[0] && max >= full[1];
-                  setZoom(whole ? null : [min, max]);
+                  setZoom(z => (whole ? null : sameRange(z, [min, max]) ? z : [min, max]));
                 }
               ]
             }
@@ -244,7 +334,7 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
       />
       <figcaption className="nbmlops-muted" data-testid="nbmlops-history-caption">
         {histories.length} metric{histories.length === 1 ? '' : 's'} by {xLabel},{' '}
-        {points.toLocaleString('en-US')} points
+        {pointsSaid}
         {right.length ? ` (${right.join(', ')} on the right-hand axis)` : ''} ·{' '}
         <span data-testid="nbmlops-history-zoom">
           {zoom
@@ -257,20 +347,46 @@ function HistoryChart(props: { histories: Series[]; x: XAxis }): JSX.Element {
   );
 }
 
-/** The metrics with a history: pick which to overlay, by step or by time. */
-function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element | null {
-  const load = useHistories(props.runId, props.keys);
-  const withHistory = (load.data ?? []).filter(s => s.values.length > 1);
+/** The metric histories, read at two points per pixel of the width they are drawn in. */
+function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element {
+  const box = React.useRef<HTMLDivElement>(null);
+  const [points, setPoints] = React.useState(0);
+  React.useLayoutEffect(() => setPoints(pointsFor(box.current?.clientWidth ?? 0)), []);
+  return (
+    <div ref={box}>
+      {points > 0 ? <PickedHistories {...props} points={points} /> : null}
+    </div>
+  );
+}
+
+/** The metrics with a history (read at most `points` values each): pick which to overlay,
+ * by step or by time. */
+function PickedHistories(props: {
+  runId: string;
+  keys: string[];
+  points: number;
+}): JSX.Element | null {
+  const load = useHistories(props.runId, props.keys, props.points);
+  const withHistory = React.useMemo(
+    () => (load.data ?? []).filter(s => s.values.length > 1),
+    [load.data]
+  );
   const [picked, setPicked] = React.useState<string[] | null>(null);
   const [x, setX] = React.useState<XAxis>('step');
+  const names = withHistory.map(s => s.key);
+  const chosen = (picked ?? names.slice(0, 1)).filter(k => names.includes(k));
+  // the same array while the same metrics are picked: a run tab drawn again (its live
+  // updates) keeps the chart and its zoom
+  const charted = React.useMemo(
+    () => withHistory.filter(s => chosen.includes(s.key)),
+    [withHistory, chosen.join('\u0000')]
+  );
   if (!load.data) {
     return <Status load={load} />;
   }
   if (withHistory.length === 0) {
     return null; // one value each: the table above shows them
   }
-  const names = withHistory.map(s => s.key);
-  const chosen = (picked ?? names.slice(0, 1)).filter(k => names.includes(k));
   const toggle = (key: string, on: boolean) =>
     setPicked(
       on
@@ -308,8 +424,10 @@ function MetricHistory(props: { runId: string; keys: string[] }): JSX.Element | 
       </div>
       {chosen.length > 0 ? (
         <HistoryChart
-          histories={withHistory.filter(s => chosen.includes(s.key))}
+          runId={props.runId}
+          histories={charted}
           x={x}
+          points={props.points}
         />
       ) : (
         <div className="nbmlops-muted">Tick a metric to chart its history.</div>

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -178,6 +179,21 @@ class ApiHandler(APIHandler):
             raise BadRequest(f"{name} must be from {low} to {high}, not {shown}")
         return int(raw)
 
+    def real(self, name: str) -> float | None:
+        """A finite number (``1e5``, ``-3.5``), or None where it is not given."""
+        raw = self.text(name)
+        if raw is None:
+            return None
+        shown = raw if len(raw) <= 40 else f"{raw[:20]}… ({len(raw):,} characters)"
+        try:
+            value = float(raw) if len(raw) <= 40 and raw.isascii() else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise BadRequest(f"{name} must be a finite number such as 120 or 1.7e9, not "
+                             f"{shown!r}")
+        return value
+
     def body(self, tp: Any) -> Any:
         raw = self.request.body or b""
         if _json_depth(raw) > MAX_BODY_DEPTH:
@@ -310,14 +326,26 @@ class MetricHistoryHandler(ApiHandler):
                          offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
 
 
+MIN_CHART_POINTS = 16  # the fewest points a decimation answers (first, last, 2+ spans)
+
+
 class MetricSeriesHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "A page of one metric's values of a run as columns (steps, values, timestamps), in "
-        "order of step then time: what a chart reads",
+        "order of step then time: what a chart reads; with points, at most that many (each "
+        "x span's smallest and largest value, the first and the last), with from/to only "
+        "those in an x range",
         p.MetricSeries,
         (Param("key", "the metric's name", required=True),
          Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
-         Param("offset", "values to skip (default 0)", int)))}
+         Param("offset", "values to skip (default 0)", int),
+         Param("points", f"at most this many values, {MIN_CHART_POINTS}-{MAX_POINTS}: the "
+                         "page decimated for a chart (about 2 per pixel), all of them where "
+                         "there are no more", int),
+         Param("x", "what from, to and the decimation's spans are of: step (default) or "
+                    "time (seconds since the epoch)"),
+         Param("from", "only values at this x or later (a number)"),
+         Param("to", "only values at this x or earlier (a number)")))}
 
     @tornado.web.authenticated
     @authorized
@@ -325,9 +353,18 @@ class MetricSeriesHandler(ApiHandler):
         key = self.text("key")
         if key is None:
             raise BadRequest("key is required: the metric's name, e.g. key=loss")
+        points = None if self.text("points") is None else self.number(
+            "points", MAX_POINTS, low=MIN_CHART_POINTS, high=MAX_POINTS)
+        x = self.text("x") or "step"
+        if x not in ("step", "time"):
+            raise BadRequest(f"x must be step or time, not {x[:40]!r}")
+        low, high = self.real("from"), self.real("to")
+        if low is not None and high is not None and low > high:
+            raise BadRequest(f"from ({low:g}) must not be past to ({high:g})")
         await self.reply(reads.metric_series, run_id, key,
                          limit=self.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
-                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
+                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET),
+                         points=points, x=x, low=low, high=high)
 
 
 # an artifact is served as what it is, except markup and scripts: those come as plain

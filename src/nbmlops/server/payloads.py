@@ -84,7 +84,10 @@ class MetricSeries(TypedDict):
     time: what a chart draws. Each column is the base64 of little-endian float64 values
     (``encoding`` ``float64-base64``; a value that is NaN or an infinity is NaN): made and
     read without a JSON number per value, what keeps 100,000 points quick to send and to
-    decode."""
+    decode. ``total`` counts the whole history, ``in_range`` the page's values within the
+    x range asked for (all of the page's without one); ``decimated`` says the columns hold
+    only the values a chart of ``points`` points needs of them (each span's smallest and
+    largest, the first and the last), in x order."""
 
     key: str
     encoding: str
@@ -94,6 +97,8 @@ class MetricSeries(TypedDict):
     total: int
     limit: int
     offset: int
+    decimated: bool
+    in_range: int
 
 
 class DatasetLink(TypedDict):

@@ -224,14 +224,95 @@ def _float64_base64(numbers: list[Any], *, finite: bool = False) -> str:
     return base64.b64encode(packed.tobytes()).decode("ascii")
 
 
-def metric_series(run_id: str, key: str, *, limit: int, offset: int) -> p.MetricSeries:
+def metric_series(run_id: str, key: str, *, limit: int, offset: int,
+                  points: int | None = None, x: str = "step", low: float | None = None,
+                  high: float | None = None) -> p.MetricSeries:
     """A page of one metric's values as columns of packed float64, in order of step then
-    time (a value that is not finite as NaN)."""
+    time (a value that is not finite as NaN).
+
+    With ``low``/``high``, only the page's values whose ``x`` (``step`` or ``time``) lies
+    between them; with ``points``, at most that many of them, chosen by :func:`decimation`
+    (what a chart of a few hundred pixels needs of 100,000 values) when there are more.
+    ``in_range`` says how many values there were before that choice, ``decimated`` whether
+    it was made."""
+    if x not in ("step", "time"):
+        raise ValueError(f"x must be step or time, not {x!r}")
     total, steps, values, times = _series(run_id, key, limit=limit, offset=offset)
+    if points is None and low is None and high is None:
+        return p.MetricSeries(
+            key=key, encoding="float64-base64", steps=_float64_base64(steps),
+            values=_float64_base64(values, finite=True),
+            timestamps=_float64_base64(times), total=total, limit=limit, offset=offset,
+            decimated=False, in_range=len(values))
+    import numpy as np
+
+    columns: list[Any] = [np.asarray(steps, dtype="<f8"), _finite(values),
+                          np.asarray(times, dtype="<f8")]
+    along = columns[0] if x == "step" else columns[2]
+    if not _ascending(along):  # times logged out of step order: charted in time order
+        order = np.argsort(along, kind="stable")
+        columns = [c[order] for c in columns]
+        along = along[order]
+    start = 0 if low is None else int(np.searchsorted(along, low, side="left"))
+    stop = len(along) if high is None else int(np.searchsorted(along, high, side="right"))
+    columns = [c[start:stop] for c in columns]
+    in_range = len(columns[0])
+    chosen = None if points is None or in_range <= points else decimation(
+        along[start:stop], columns[1], points)
+    if chosen is not None:
+        columns = [c[chosen] for c in columns]
+    packed = [base64.b64encode(c.astype("<f8").tobytes()).decode("ascii") for c in columns]
     return p.MetricSeries(
-        key=key, encoding="float64-base64", steps=_float64_base64(steps),
-        values=_float64_base64(values, finite=True),
-        timestamps=_float64_base64(times), total=total, limit=limit, offset=offset)
+        key=key, encoding="float64-base64", steps=packed[0], values=packed[1],
+        timestamps=packed[2], total=total, limit=limit, offset=offset,
+        decimated=chosen is not None, in_range=in_range)
+
+
+def _finite(numbers: list[float]) -> Any:
+    import numpy as np
+
+    values = np.asarray(numbers, dtype="<f8")
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _ascending(xs: Any) -> bool:
+    import numpy as np
+
+    return bool(len(xs) < 2 or np.all(xs[1:] >= xs[:-1]))
+
+
+def decimation(xs: Any, values: Any, points: int) -> Any:
+    """Which of ``values`` (at ascending ``xs``) a chart of ``points`` points draws: the
+    first and the last, and in each of equal spans of x the smallest and the largest value
+    (a spike shows however narrow) and, where the span has NaN, its first NaN (a gap stays
+    a gap). Indices in x order, at most ``points`` of them (the min/max-per-bucket of W&B's
+    and TensorBoard's charts, about two per pixel)."""
+    import numpy as np
+
+    n = len(xs)
+    gaps = np.isnan(values)
+    per_bucket = 3 if gaps.any() else 2
+    buckets = max(1, (points - 2) // per_bucket)
+    lo, hi = float(xs[0]), float(xs[-1])
+    if hi > lo:
+        bucket = np.minimum(((xs - lo) * (buckets / (hi - lo))).astype(np.int64), buckets - 1)
+    else:  # one x for all: equal counts
+        bucket = np.arange(n, dtype=np.int64) * buckets // n
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    segment = np.cumsum(np.r_[True, bucket[1:] != bucket[:-1]]) - 1  # contiguous: xs ascend
+
+    def first_of_each(hits: Any) -> Any:
+        at = np.flatnonzero(hits)
+        seg = segment[at]
+        return at[np.r_[True, seg[1:] != seg[:-1]]] if len(at) else at
+
+    kept = [np.array([0, n - 1]), first_of_each(gaps)]
+    finite = ~gaps
+    if finite.any():
+        for extreme in (np.fmin, np.fmax):  # NaN only where a span has nothing else
+            per_span = extreme.reduceat(values, starts)
+            kept.append(first_of_each(finite & (values == per_span[segment])))
+    return np.unique(np.concatenate(kept))
 
 
 def artifact(run_id: str, name: str) -> tuple[bytes, str]:
