@@ -186,9 +186,18 @@ def test_a_shadow_on_the_lean_path_answers_and_logs_as_the_full_path(
         rows = sum(len(json.loads(json.dumps(body))) if isinstance(body, list) else 0
                    for _, body in LEAN)
         assert rows  # (the shadow scores every answered row; counted off the answer's path)
+        # wait until each shadow has compared at least the lean bodies' rows (so the two
+        # servers' counters cannot agree merely by both still being at zero)
+
+        def compared(url: str) -> float:
+            return sum(float(line.split()[-1]) for line in _counters(url)
+                       if line.startswith("nbmlops_rollout_compared_rows_total"))
         deadline = time.monotonic() + 30
-        while _counters(lean.url) != _counters(full.url) and time.monotonic() < deadline:
+        while ((compared(lean.url) < rows or compared(full.url) < rows
+                or _counters(lean.url) != _counters(full.url))
+               and time.monotonic() < deadline):
             time.sleep(0.1)
+        assert compared(lean.url) >= rows
         assert _counters(lean.url) == _counters(full.url)
     _same_log(pairs)
     shadow = nbmlops.predictions("lean")
