@@ -131,6 +131,23 @@ def lab_server(store_env: Path, *options: str) -> Iterator[str]:
         log.close()
 
 
+
+def open_page(browser: Any, url: str, width: int = 1440,
+              height: int = 900) -> tuple[Any, Any, list[str]]:
+    """A fresh browser context at ``width``×``height`` with ``url`` loaded: (context, page,
+    the page's uncaught errors as they come). The caller closes the context."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(url)
+    except BaseException:
+        context.close()
+        raise
+    return context, page, errors
+
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"))

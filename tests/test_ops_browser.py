@@ -13,10 +13,10 @@ import pytest
 
 from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
-    TIMEOUT_MS,
     TOKEN,
     browser,
     lab,
+    open_page,
     readable,
     set_theme,
     shot,
@@ -56,14 +56,9 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
 
 @pytest.mark.timeout(600)
 def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     served = ops_lab["served"]
+    context, page, errors = open_page(browser, f"{ops_lab['lab']}/lab?token={TOKEN}")
     try:
-        page.goto(f"{ops_lab['lab']}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
@@ -231,13 +226,8 @@ _OVERFLOW = """() => {
 def test_sidebar_fits_250px(browser: Any, ops_lab: dict[str, Any], theme: str) -> None:
     """At JupyterLab's default sidebar width no section scrolls sideways or is clipped:
     runs, models (a model picked: its versions, aliases, history), deployments, jobs, drift."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{ops_lab['lab']}/lab?token={TOKEN}")
     try:
-        page.goto(f"{ops_lab['lab']}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')

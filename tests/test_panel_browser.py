@@ -31,6 +31,7 @@ from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     TOKEN,
     browser,
     lab,
+    open_page,
     readable,
     set_theme,
     shot,
@@ -171,13 +172,8 @@ def _run_row(page: Any, name: str) -> Any:
 def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
                             registered: dict[str, Any], store_env: Path) -> None:
     _notebook(store_env / "root")
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{lab}/lab/tree/demo.ipynb?token={TOKEN}", 1400, 900)
     try:
-        page.goto(f"{lab}/lab/tree/demo.ipynb?token={TOKEN}")
         page.wait_for_selector(".jp-Notebook .jp-Cell")
 
         # -- the panel opens from the left sidebar, before any notebook run exists
@@ -563,13 +559,8 @@ def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, store_env / "root" / "journal.ipynb")
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{lab}/lab/tree/journal.ipynb?token={TOKEN}", 1400, 1000)
     try:
-        page.goto(f"{lab}/lab/tree/journal.ipynb?token={TOKEN}")
         page.wait_for_selector(".jp-Notebook .jp-Cell")
         page.wait_for_function(
             "window.jupyterapp && window.jupyterapp.shell.currentWidget"

@@ -13,11 +13,11 @@ import pytest
 
 from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
-    TIMEOUT_MS,
     TOKEN,
     browser,
     contrast,
     lab,
+    open_page,
     readable,
     set_theme,
     shot,
@@ -53,13 +53,8 @@ def compared(store_env: Path) -> dict[str, str]:
 @pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_compare_view(browser: Any, lab: str, compared: dict[str, str],
                       theme: str) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
     try:
-        page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
@@ -209,13 +204,8 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],
     import nbmlops
     from nbmlops import api
 
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
     try:
-        page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
@@ -313,13 +303,9 @@ _WATCH = """() => {
 def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[str]) -> None:
     """Compare of 1,000 runs: hovering a line highlights it and names its run, and re-renders
     none of the thousand lines (only the overlay line and the caption change)."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
     page.set_default_timeout(60_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.evaluate("ids => window.jupyterapp.commands.execute('nbmlops:open', "
                       "{kind: 'compare', args: {ids}})", ",".join(many_runs))
@@ -480,13 +466,8 @@ _MARKERS = """el => {
 @pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
                             long_training: str, theme: str) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
     try:
-        page.goto(f"{lab}/lab?token={TOKEN}")
         page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         set_theme(page, theme)
         page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
