@@ -143,6 +143,10 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,
         alice.locator('[data-testid="nbmlops-promote-button"][data-version="3"]').click()
         alice.locator(".jp-Dialog .jp-mod-accept").click()
         alice.locator(".jp-Dialog").wait_for(state="detached")
+        # the request is in the store (bob sees it) before the gate is tightened: the
+        # dialog closes as it sends, so the audit trail's order depends on this wait
+        bob.locator('[data-testid="nbmlops-request"][data-request="2"]').wait_for(
+            timeout=15_000)
         api.protect_alias("churn", "production", approvals=1, require=["accuracy>=0.99"])
         api.close()
         gate = bob.locator('[data-testid="nbmlops-request"][data-request="2"] '
