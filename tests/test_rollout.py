@@ -354,3 +354,124 @@ def test_the_rollout_shows_each_versions_estimated_then_realized_performance(
         assert {v["basis"] for v in figures["versions"]} == {"realized"}
     finally:
         nbmlops.stop_deployment(dep.name)
+
+
+@pytest.mark.parametrize("process", ["0", "1"], ids=["thread", "process"])
+def test_a_shadow_is_graded_by_the_labels_of_the_rows_it_shadowed(
+        store_env: Path, process: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels sent by the answers' ids grade the shadow's predictions of the same rows: the
+    rollout shows its realized accuracy beside the champion's on those rows; drift,
+    performance and labelled predictions of the deployment still read only answered rows,
+    and an id no answer gave (a shadow row's own) is unknown."""
+    from tests.test_feedback import SERVE, TEST, TRAIN, Y
+    from tests.test_feedback import V1 as F1
+    from tests.test_feedback import X as FX
+
+    monkeypatch.setenv("NBMLOPS_SHADOW_PROCESS", process)
+    # a weaker challenger: fitted on the training labels in reverse order
+    weak = LogisticRegression(max_iter=1000).fit(FX[TRAIN], Y[TRAIN].to_numpy()[::-1])
+    evaluate = (FX[TEST], Y[TEST])
+    nbmlops.register(F1, name="churn", data=FX[TRAIN], alias="production", evaluate=evaluate)
+    nbmlops.register(weak, name="churn", data=FX[TRAIN], alias="candidate", evaluate=evaluate)
+    dep = nbmlops.deploy("churn@production", port=0, shadow="candidate")
+    try:
+        client = Client(dep.url)
+        rows = FX[SERVE]
+        ids: list[str] = []
+        for n, start in enumerate(range(0, len(rows), 5)):  # every other request ?proba=true
+            answer = client.predict(rows.iloc[start:start + 5].to_dict(orient="records"),
+                                    "?proba=true" if n % 2 else "")
+            assert answer["version"] == 1
+            ids += answer["ids"]
+
+        def shadowed() -> Any:
+            log = nbmlops.predictions(dep.name)
+            if "_answered" not in log.columns:  # no shadow row written yet
+                return None
+            shadow = log[log["_shadow"].eq(True)]
+            return log if set(ids) <= set(shadow["_answered"]) and set(ids) <= set(
+                log["_id"]) else None
+
+        log = _until(shadowed)
+        shadow = log[log["_shadow"].eq(True)]
+        assert not set(shadow["_id"]) & set(ids)  # a shadow row keeps an id of its own
+        assert log.loc[~log["_shadow"].eq(True), "_answered"].isna().all()
+        before = nbmlops.rollout(dep.name)
+        assert [v["basis"] for v in before.versions] == ["estimated", "estimated"]
+
+        truth = Y[SERVE].tolist()
+        own = str(shadow["_id"].iloc[0])
+        status, _, result = client.request("POST", "/feedback", {
+            "ids": [*ids, own], "labels": [*truth, 1]})
+        assert status == 200, result
+        assert result["attached"] == len(ids)
+        assert result["unknown"] == [own]
+        assert result["versions"] == {"1": len(ids)}
+
+        after = nbmlops.rollout(dep.name)
+        champion, challenger = after.versions
+        mine = float(np.mean(weak.predict(rows) == np.asarray(truth)))
+        theirs = float(np.mean(F1.predict(rows) == np.asarray(truth)))
+        assert abs(mine - theirs) > 0.05  # the figures below tell the versions apart
+        assert (challenger["version"], challenger["basis"]) == (2, "realized")
+        assert challenger["labelled"] == challenger["shadowed"] == len(ids)
+        assert challenger["performance"]["accuracy"] == pytest.approx(mine, abs=1e-6)
+        assert (champion["basis"], champion["labelled"]) == ("realized", len(ids))
+        assert champion["performance"]["accuracy"] == pytest.approx(theirs, abs=1e-6)
+        assert "roc_auc" in challenger["performance"]  # the ?proba=true rows
+        lines = {line.split()[0]: line for line in str(after).splitlines()[1:3]}
+        assert f"accuracy {mine:.3f}" in lines["challenger"]
+        assert f"realized on {len(ids):,} labels of the rows it shadowed" in lines["challenger"]
+        assert f"accuracy {theirs:.3f}" in lines["champion"]
+        assert "the rows the shadow scored too" in lines["champion"]
+        figures = json.loads(cli("rollout", dep.name, "--format", "json").stdout)
+        shown = {v["version"]: v for v in figures["versions"]}
+        assert shown[2]["performance"]["accuracy"] == pytest.approx(mine, abs=1e-6)
+        assert shown[2]["shadowed"] == len(ids)
+
+        # the deployment's own performance, drift and labelled rows: answered rows only
+        report = nbmlops.performance(dep.name, since="1h", window="1h")
+        assert {r["version"] for r in report.rows} == {1}
+        assert {r["served"] for r in report.rows} == {len(ids)}
+        # (drift of the prediction reads the rows that have one: the plain requests')
+        assert nbmlops.drift("churn/1", deployment=dep.name).current_rows == len(ids) // 2
+        labelled = nbmlops.predictions(dep.name, labels=True)
+        assert sorted(labelled["_id"]) == sorted(ids)
+        assert not labelled["_shadow"].eq(True).any()
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_a_log_written_before_shadow_rows_kept_their_answered_id_still_reads(
+        tmp_path: Path) -> None:
+    """A part of shadow rows without ``_answered`` (as logs before it were written) reads
+    beside one with it; only the rows that carry it are graded."""
+    import pandas as pd
+
+    from nbmlops._types import FeedbackLabel
+    from nbmlops.monitoring.performance import shadow_labels
+    from nbmlops.serving.predlog import PredictionLog, read
+
+    frame = pd.DataFrame({"tenure": [3, 40], "spend": [10.0, 90.0]})
+    old, new = PredictionLog(tmp_path), PredictionLog(tmp_path)
+    for log in (old, new):
+        log.start()
+    old.add(frame, {"prediction": [1, 0]}, version=1, request="req0")
+    old.add(frame, {"prediction": [0, 0], "_shadow": [True, True]}, version=2,
+            request="shadow-0")
+    old.close()
+    new.add(frame, {"prediction": [1, 0]}, version=1, request="req1")
+    new.add(frame, {"prediction": [1, 1], "_shadow": [True, True],
+                    "_answered": ["req1-0", "req1-1"]}, version=2, request="shadow-1")
+    new.close()
+    got = read(tmp_path)
+    assert len(got) == 8
+    assert list(got.columns[-3:]) == ["_id", "_shadow", "_answered"]
+    labels = [FeedbackLabel(deployment="d", row_id=i, model="churn", version=1,
+                            served_at=0.0, label=1, prediction=p)
+              for i, p in (("req0-0", 1), ("req0-1", 0), ("req1-0", 1), ("req1-1", 0))]
+    graded = shadow_labels(got, labels)
+    assert list(graded) == [2]
+    assert [(s.row_id, s.version, s.prediction, a.prediction) for s, a in graded[2]] == [
+        ("req1-0", 2, 1, 1), ("req1-1", 2, 1, 0)]
+    assert shadow_labels(got.drop(columns=["_answered"]), labels) == {}

@@ -23,7 +23,10 @@ worker writes every 2 s) is kept **pending** (stored with version 0 and the time
 carries) and joined when its row is in the log (:func:`resolve_pending`, which every
 read of the labels runs first); one whose rows ``--log-sample`` left out is reported as
 ``unlogged``; any other id (never issued, rotated out, or issued before ids were tagged)
-is returned as ``unknown``. None is dropped silently.
+is returned as ``unknown``. None is dropped silently. Only answered rows take a label by
+their id: a shadow challenger's rows (``_shadow``) have ids no answer gave, and are graded
+instead by the label of the answered row each shadows (its ``_answered`` id; see
+:func:`nbmlops.monitoring.performance.by_version`).
 """
 
 from __future__ import annotations
@@ -125,7 +128,7 @@ def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Seq
                          "with --no-log), so labels cannot be joined to what it served")
     since = _earliest(latest)
     log = predlog.read(found.log_dir, since=since, options=ws.settings.artifacts_options)
-    served = _served(log, latest)
+    served = _served(answered_rows(log), latest)
     now = time.time()
     rows = [_label(found.name, found.model, row_id, latest[row_id], row, now, ws.actor.user)
             for row_id, row in served.items()]
@@ -192,7 +195,7 @@ def resolve_pending(ws: Workspace, deployment: str, *, since: float | None = Non
 
     start = datetime.fromtimestamp(min(lb.served_at for lb in waiting) - _SLACK_S, tz=UTC)
     log = predlog.read(found.log_dir, since=start, options=ws.settings.artifacts_options)
-    served = _served(log, {lb.row_id: lb.label for lb in waiting})
+    served = _served(answered_rows(log), {lb.row_id: lb.label for lb in waiting})
     joined = [_label(lb.deployment, lb.model, lb.row_id, lb.label, served[lb.row_id],
                      lb.received_at, lb.user) for lb in waiting if lb.row_id in served]
     ws.store.record_feedback(joined)
@@ -230,6 +233,14 @@ def _earliest(latest: Mapping[str, Any]) -> Any:
     if not times or any(t is None for t in times):
         return None
     return datetime.fromtimestamp(min(t for t in times if t is not None) - _SLACK_S, tz=UTC)
+
+
+def answered_rows(log: pd.DataFrame) -> pd.DataFrame:
+    """The log's answered rows: a shadow's rows (scored, never answered) are left out, so
+    a label meets only a row an answer gave its id to."""
+    if "_shadow" in log.columns:
+        return log[~log["_shadow"].eq(True)]
+    return log
 
 
 def _served(log: pd.DataFrame, latest: Mapping[str, Any]) -> dict[str, Any]:

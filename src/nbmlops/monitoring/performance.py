@@ -459,10 +459,13 @@ def by_version(ws: Workspace, deployment: str, *, since: float, until: float | N
                versions: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
     """Per version of ``deployment`` since ``since`` (epoch seconds), what a rollout shows
     beside its live figures: ``labelled`` rows, the ``realized`` metrics of the labelled
-    rows (the feedback table: each label carries the version that answered its row), and,
-    while none are labelled, the ``estimated`` ones (CBPE over the version's logged rows
-    with probabilities, a shadow's scored rows included); ``basis`` says which is shown
-    (``realized``, ``estimated`` or None)."""
+    rows (the feedback table: each label carries the version that answered its row; a
+    shadow's rows are graded by the label of the answered row each shadows, its
+    ``_answered`` id), and, while none are labelled, the ``estimated`` ones (CBPE over the
+    version's logged rows with probabilities, a shadow's scored rows included); ``basis``
+    says which is shown (``realized``, ``estimated`` or None). A version with shadow rows
+    labelled also has ``shadowed`` (how many) and ``beside``: the ``labelled`` count, the
+    ``versions`` that answered those same rows and their ``realized`` metrics on them."""
     from nbmlops.monitoring.feedback import PENDING, resolve_pending
     from nbmlops.serving import predlog
 
@@ -479,11 +482,13 @@ def by_version(ws: Workspace, deployment: str, *, since: float, until: float | N
     wanted = sorted(set(versions) if versions is not None else (
         {lb.version for lb in labels} | (set(int(v) for v in log["_version"].unique())
                                          if log is not None else set())))
+    shadowed = shadow_labels(log, labels) if log is not None else {}
     out: dict[int, dict[str, Any]] = {}
     for version in wanted:
         base = _baseline(ws, found.model, version)
         task = (base or {}).get("task") or _guess_task(labels) or "classification"
-        mine = [lb for lb in labels if lb.version == version]
+        pairs = shadowed.get(version, [])
+        mine = [lb for lb in labels if lb.version == version] + [p[0] for p in pairs]
         realized, _ = _realized(mine, base, task)
         rows = log[log["_version"] == version] if log is not None else None
         estimated = {k: v for k, v in _estimated(rows, base).items() if k != "_rows"}
@@ -491,4 +496,37 @@ def by_version(ws: Workspace, deployment: str, *, since: float, until: float | N
             "labelled": len(mine), "realized": realized, "estimated": estimated,
             "held_out": dict((base or {}).get("metrics") or {}),
             "basis": "realized" if realized else "estimated" if estimated else None}
+        if pairs:
+            answered = [p[1] for p in pairs]
+            answering = sorted({lb.version for lb in answered})
+            beside = _baseline(ws, found.model, answering[0]) if len(answering) == 1 else base
+            out[version]["shadowed"] = len(pairs)
+            out[version]["beside"] = {"labelled": len(answered), "versions": answering,
+                                      "realized": _realized(answered, beside, task)[0]}
+    return out
+
+
+def shadow_labels(log: pd.DataFrame, labels: Sequence[FeedbackLabel]
+                  ) -> dict[int, list[tuple[FeedbackLabel, FeedbackLabel]]]:
+    """Per shadow version, its logged rows whose answered row (``_answered``) has a label:
+    (the label joined to the shadow's own prediction, the answered row's label). Logs
+    written before shadow rows kept ``_answered`` have none."""
+    from dataclasses import replace
+
+    from nbmlops.monitoring.feedback import _served
+
+    if log.empty or "_shadow" not in log.columns or "_answered" not in log.columns \
+            or not labels:
+        return {}
+    by_id = {lb.row_id: lb for lb in labels}
+    rows = log[log["_shadow"].eq(True) & log["_answered"].isin(list(by_id))]
+    out: dict[int, list[tuple[FeedbackLabel, FeedbackLabel]]] = {}
+    for version in sorted(int(v) for v in rows["_version"].unique()):
+        mine = rows[rows["_version"] == version]
+        served = _served(mine.drop(columns=["_id"]).rename(columns={"_answered": "_id"}),
+                         by_id)
+        out[version] = [
+            (replace(by_id[row_id], version=version, served_at=when, prediction=prediction,
+                     scores=scores, classes=classes), by_id[row_id])
+            for row_id, (when, _, prediction, scores, classes) in served.items()]
     return out

@@ -195,6 +195,8 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
         proba = request.query_params.get("proba", "").lower() in ("1", "true", "yes")
         model = holder.current  # this request finishes with this version, whatever happens
         versions = None  # with a canary: each row's version
+        keep = log is not None and log.wants()
+        request_id = new_request_id(options.id_key, keep)  # a shadow's rows keep it too
         try:
             # a small request of numbers: an array, checked as the signature would (no
             # DataFrame); anything else, or anything it is not sure of, the full path
@@ -204,9 +206,10 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
             if rollout is not None and rollout.active(model):
                 if len(frame) > INLINE_ROWS:
                     outputs, versions = await run_in_threadpool(rollout.score, model, frame,
-                                                                payload, proba)
+                                                                payload, proba, request_id)
                 else:
-                    outputs, versions = rollout.score(model, frame, payload, proba)
+                    outputs, versions = rollout.score(model, frame, payload, proba,
+                                                      request_id)
             elif len(frame) > INLINE_ROWS:
                 outputs = await run_in_threadpool(_score, model, frame, proba)
             else:
@@ -225,8 +228,6 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
                   flush=True)
             return error(500, f"{model.reference} could not score this input "
                               f"({type(exc).__name__}: {exc})")
-        keep = log is not None and log.wants()
-        request_id = new_request_id(options.id_key, keep)
         metrics.rows.inc(len(frame))
         if keep:
             assert log is not None

@@ -18,8 +18,11 @@ prediction (``prediction``; ``proba_<class>`` for ``?proba=true`` requests), and
 ``_time`` (UTC), ``_version`` (the model version that answered), ``_request`` (an id
 shared by the rows of one request) and ``_id`` (the row's own id, ``<request>-<row>``, as
 the answer gave it: labels that arrive later are attached by it); a shadow challenger's
-rows (scored, never answered) have ``_shadow`` true. :func:`read` gathers them into one
-DataFrame.
+rows (scored, never answered) have ``_shadow`` true, an ``_id`` of their own (never one an
+answer gave) and ``_answered``: the id of the answered row they shadow, so the label sent
+for that id is the ground truth of the shadow's prediction too. Logs written before
+``_answered`` existed read as before (the column is absent). :func:`read` gathers the
+parts into one DataFrame.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ if TYPE_CHECKING:
 PART_GLOB = "part-*.parquet"
 # one request as kept until written: input frame, outputs, time, version, request id
 _Entry = tuple["pd.DataFrame | Rows", Mapping[str, Sequence[Any]], float, int, str]
-# the log's own columns (_shadow: true on a shadow challenger's rows, scored, never answered)
-META = ("_time", "_version", "_request", "_id", "_shadow")
+# the log's own columns (_shadow: true on a shadow challenger's rows, scored, never answered;
+# _answered: on those rows, the id of the answered row each shadows)
+META = ("_time", "_version", "_request", "_id", "_shadow", "_answered")
 
 
 class LocalFolder:

@@ -5,7 +5,9 @@ A deployment of ``churn@production`` started with ``canary="candidate"`` sends a
 requests (or, with ``key``, of rows: the hash of the key's value decides, so one key
 always meets one version) to ``churn@candidate``; ``shadow="candidate"`` scores every
 request with both and answers with the champion only (the challenger's rows are logged
-with ``_shadow`` set, off the request's path). Both follow their aliases.
+with ``_shadow`` set and, in ``_answered``, the id of the answered row each shadows, off
+the request's path: a label sent for that id grades the shadow's prediction too). Both
+follow their aliases.
 
 Each worker counts, per role and version, requests, errors (a model that failed; the
 challenger's failures are answered by the champion), rows, the model's scoring time, and
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 FIGURES = ("requests", "rows", "errors", "p50", "p99", "agreement")
 LIVE = ("running", "requested")  # states in which the challenger is served
 SHADOW = "_shadow"
+ANSWERED = "_answered"  # on a shadow's row: the id of the answered row it shadows
 SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
 SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
 SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"  # "1": score the shadow in a process of its own
@@ -384,15 +387,16 @@ class Rollout:
         return self.state in LIVE and self.challenger.current.version != champion.version
 
     # the request path ---------------------------------------------------------------
-    def score(self, champion: ServedModel, frame: pd.DataFrame, payload: Any, proba: bool
-              ) -> tuple[list[Any], list[int] | None]:
+    def score(self, champion: ServedModel, frame: pd.DataFrame, payload: Any, proba: bool,
+              request: str | None = None) -> tuple[list[Any], list[int] | None]:
         """The answer's outputs and, for a canary, each row's version. The champion's
         errors are raised (the app answers them); the challenger's are counted and its
-        rows answered by the champion."""
+        rows answered by the champion. ``request``: the answer's request id (a shadow's
+        rows keep the ids of the rows they shadow)."""
         outputs = self._timed("champion", champion, frame, proba)
         if self.spec.mode == "shadow":
             try:
-                self._queue.put_nowait((champion, frame, proba, outputs))
+                self._queue.put_nowait((champion, frame, proba, outputs, request))
             except queue.Full:
                 self.metrics.skipped.inc()
             return outputs, None
@@ -526,17 +530,21 @@ class Rollout:
         whole = _stack([b[1] for b in batch])
         sizes = [len(b[1]) for b in batch]
         champion = [value for b in batch for value in b[3]]
+        answered = [f"{b[4]}-{i}" if b[4] is not None else None
+                    for b in batch for i in range(len(b[1]))]
         done: ShadowScored | None = None
         if self._process is not None and self._process.ready():
             try:
-                done = self._process.score(challenger, whole, proba, sizes, champion)
+                done = self._process.score(challenger, whole, proba, sizes, champion,
+                                           answered)
             except Exception as exc:  # it died: this worker scores the shadow from now on
                 print(f"nbmlops: the shadow's process stopped ({exc!r}); its requests are "
                       "scored in the worker", file=sys.stderr, flush=True)
                 self._process.close()
                 self._process = None
         if done is None:
-            done = score_shadow(challenger, self.log, whole, proba, sizes, champion)
+            done = score_shadow(challenger, self.log, whole, proba, sizes, champion,
+                                answered)
         for rows, seconds, ok in done.requests:
             self.metrics.scored("challenger", done.version, rows, seconds, ok=ok)
         if done.compared:
@@ -555,10 +563,12 @@ class ShadowScored:
 
 
 def score_shadow(challenger: ServedModel, log: PredictionLog | None, whole: Any, proba: bool,
-                 sizes: Sequence[int], champion: Sequence[Any]) -> ShadowScored:
+                 sizes: Sequence[int], champion: Sequence[Any],
+                 answered: Sequence[str | None] | None = None) -> ShadowScored:
     """Score the requests stacked in ``whole`` (``sizes`` rows each) with the challenger in
     one call (one by one if it fails: only the requests that fail count as errors),
-    compare with the champion's answers, and log the challenger's rows."""
+    compare with the champion's answers, and log the challenger's rows, each with the id
+    of the answered row it shadows (``answered``)."""
     from nbmlops.serving.model import take
 
     start = time.perf_counter()
@@ -580,23 +590,29 @@ def score_shadow(challenger: ServedModel, log: PredictionLog | None, whole: Any,
             compared += n
             agreeing += sum(1 for a, b in zip(mine_champion, mine, strict=True)
                             if _agrees(a, b))
-            _log_shadow(log, challenger, part, mine, proba)
+            _log_shadow(log, challenger, part, mine, proba,
+                        None if answered is None else answered[at - n:at])
         return ShadowScored(challenger.version, requests, compared, agreeing)
     each = (time.perf_counter() - start) / len(sizes)
     agreeing = sum(1 for a, b in zip(champion, theirs, strict=True) if _agrees(a, b))
-    _log_shadow(log, challenger, whole, theirs, proba)
+    _log_shadow(log, challenger, whole, theirs, proba, answered)
     return ShadowScored(challenger.version, [(n, each, True) for n in sizes], len(theirs),
                         agreeing)
 
 
 def _log_shadow(log: PredictionLog | None, challenger: ServedModel, frame: Any,
-                outputs: list[Any], proba: bool) -> None:
+                outputs: list[Any], proba: bool,
+                answered: Sequence[str | None] | None = None) -> None:
+    """The shadow's rows into the log: ``_shadow`` true, an ``_id`` of their own (never an
+    answer's, so labels by id meet only answered rows) and ``_answered``."""
     if log is None:
         return
     logged = ({f"proba_{c}": [p[i] for p in outputs] for i, c in
                enumerate(challenger.classes or [])} if proba
               else {challenger.output_column: outputs})
     logged[SHADOW] = [True] * len(frame)
+    if answered is not None:
+        logged[ANSWERED] = list(answered)
     log.add(frame, logged, version=challenger.version, request=f"shadow-{time.time_ns():x}")
 
 
@@ -605,7 +621,8 @@ class ShadowProcess:
     batches and writes its rows to the prediction log: the challenger's work does not hold
     the worker's interpreter (the GIL) while it answers requests. Fed through a socket
     pair: the challenger (pickled, again when its version changes), then each batch
-    (its rows as one array or frame, the champion's answers); it sends back what to count.
+    (its rows as one array or frame, the champion's answers, the ids of the answered rows);
+    it sends back what to count.
     Until it has started (seconds, on a busy machine), the worker scores the shadow."""
 
     def __init__(self, log: Mapping[str, Any] | None, challenger: ServedModel) -> None:
@@ -635,11 +652,13 @@ class ShadowProcess:
         return self._ready
 
     def score(self, challenger: ServedModel, whole: Any, proba: bool, sizes: Sequence[int],
-              champion: Sequence[Any]) -> ShadowScored:
+              champion: Sequence[Any], answered: Sequence[str | None] | None = None
+              ) -> ShadowScored:
         if challenger.version != self._version:
             self._conn.send(("model", challenger))
             self._version = challenger.version
-        self._conn.send(("score", whole, proba, list(sizes), list(champion)))
+        self._conn.send(("score", whole, proba, list(sizes), list(champion),
+                         None if answered is None else list(answered)))
         done = self._conn.recv()
         assert isinstance(done, ShadowScored)
         return done
@@ -926,8 +945,10 @@ def _performance_text(v: Mapping[str, Any]) -> str:
     mark = "≈" if basis == "estimated" else ""
     figures = ", ".join(f"{k} {mark}{value:.3f}" for k, value in
                         list(shown.items())[:SHOWN_METRICS])
-    why = (f"realized on {v['labelled']:,} labels" if basis == "realized"
-           else "estimated (CBPE), no labels yet")
+    why = (f"realized on {v['labelled']:,} labels" + (
+        " of the rows it shadowed" if v.get("shadowed") else
+        ", the rows the shadow scored too" if v.get("same_rows") else "")
+        if basis == "realized" else "estimated (CBPE), no labels yet")
     return f"  · {figures} ({why})"
 
 
@@ -935,16 +956,27 @@ def report(deployment: Any, live: Mapping[str, Any], decisions: Sequence[Any],
            performance: Mapping[int, Mapping[str, Any]] | None = None) -> RolloutReport:
     """A :class:`RolloutReport` from the deployment's record, its server's ``/rollout``
     and, per version, the performance of its labelled rows or, before any label came, its
-    estimate (:func:`nbmlops.monitoring.performance.by_version`)."""
+    estimate (:func:`nbmlops.monitoring.performance.by_version`). A shadow is graded by
+    the labels of the answered rows it shadowed (``shadowed``); beside it, the champion's
+    figures are those of the same rows (``same_rows``)."""
     spec = RolloutSpec.from_dict(deployment.options.get("rollout", {}))
+    performance = dict(performance or {})
+    shown = [int(v["version"]) for v in live.get("versions", [])]
+    if spec.mode == "shadow" and len(shown) == 2:
+        beside = (performance.get(shown[1]) or {}).get("beside") or {}
+        if beside.get("realized") and beside.get("versions") == [shown[0]]:
+            performance[shown[0]] = {**performance.get(shown[0], {}), "basis": "realized",
+                                     "labelled": beside["labelled"], "same_rows": True,
+                                     "realized": beside["realized"]}
     versions = []
     for v in live.get("versions", []):
-        found = (performance or {}).get(int(v["version"]))
+        found = performance.get(int(v["version"]))
         if found is not None:
             basis = found.get("basis")
             v = {**v, "labelled": found.get("labelled", 0), "basis": basis,
                  "performance": {k: round(float(x), 6) for k, x in
                                  (found.get(basis) or {}).items()} if basis else {}}
+            v.update({k: found[k] for k in ("shadowed", "same_rows") if found.get(k)})
         versions.append(v)
     return RolloutReport(
         deployment=deployment.name, mode=spec.mode, status=str(live.get("status")),
