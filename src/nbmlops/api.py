@@ -1001,7 +1001,9 @@ def predictions(deployment: str, *, since: str | datetime | timedelta | None = N
                 until: datetime | None = None, labels: bool = False) -> pd.DataFrame:
     """What a deployment was asked and answered: one row per scored row, with the input
     columns, ``prediction`` (or ``proba_<class>``), ``_time``, ``_version``, ``_request``,
-    ``_id`` (the row's id, as its answer gave it). ``since``: ``"24h"``, ``"30m"``, a
+    ``_id`` (the row's id, as its answer gave it; a shadow challenger's rows have
+    ``_shadow`` true, an id of their own, and in ``_answered`` the id of the answered row
+    each shadows). ``since``: ``"24h"``, ``"30m"``, a
     timedelta or a datetime. ``labels=True``: only the rows whose label came back
     (``log_feedback``), with it as ``_label``: a retraining job's data of the window."""
     from nbmlops.serving import predlog
