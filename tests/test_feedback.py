@@ -391,3 +391,49 @@ def test_labels_for_rows_the_log_sample_left_out_are_reported_as_such(
         assert "left out of the prediction log by --log-sample" in again.summary()
     finally:
         nbmlops.stop_deployment("churn")
+
+
+def test_a_label_for_a_row_rotated_out_of_the_log_is_unknown_and_keeps_the_label_it_had(
+        store_env: Path) -> None:
+    """A deployment that tags its ids: a row answered ten minutes ago and no longer in the
+    log (its part deleted by the log's bound) is not "not written yet": a label for it is
+    reported unknown, never kept pending for ever, and the label the row got while it was
+    in the log keeps its version and value."""
+    from nbmlops.serving import predlog
+
+    ws = nbmlops_api.workspace()
+    key = os.urandom(16)
+    folder = store_env / "logs" / "rot"
+    folder.mkdir(parents=True)
+    ws.store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="rot", model="m", alias=None, version=1, url="http://x",
+        workers=1, pid=os.getpid(), process_token=liveness.process_token(), user="t",
+        host="h", started_at=time.time() - 3600, log_dir=str(folder),
+        options={"row_id_key": key.hex()}), actor=Actor(user="t", host="h"))
+
+    def issued_at(seconds_ago: float) -> str:  # an id the deployment issued back then
+        base = f"{int((time.time() - seconds_ago) * 1000):011x}{os.urandom(4).hex()}1"
+        return base + predlog._tag(key, base)
+
+    log = PredictionLog(folder, max_rows=4, flush_s=3600)
+    old = issued_at(600)
+    log.add(pd.DataFrame({"x": [0.1, 0.2]}), {"prediction": [1, 0]}, version=1, request=old)
+    log.flush()
+    first = log_feedback(ws, "rot", row_ids(old, 2), [1, 0])
+    assert first.attached == 2
+    # four newer rows: the log's bound deletes the part that held the old request's rows
+    log.add(pd.DataFrame({"x": [0.3] * 4}), {"prediction": [1] * 4}, version=1,
+            request=new_request_id(key))
+    log.flush()
+    assert not set(row_ids(old, 2)) & set(predlog.read(folder)["_id"])
+
+    gone = issued_at(900)  # a row never seen here since: rotated out before any label
+    again = log_feedback(ws, "rot", [*row_ids(old, 2), f"{gone}-0"], [0, 1, 1])
+    assert (again.attached, again.pending) == (0, ())
+    assert set(again.unknown) == {*row_ids(old, 2), f"{gone}-0"}
+    stored = {lb.row_id: lb for lb in ws.store.list_feedback("rot")}
+    assert set(stored) == set(row_ids(old, 2))
+    assert [(stored[i].version, stored[i].label) for i in row_ids(old, 2)] == [(1, 1), (1, 0)]
+    # a row answered a moment ago and not written yet is still kept pending
+    now = new_request_id(key)
+    assert log_feedback(ws, "rot", [f"{now}-0"], [1]).pending == (f"{now}-0",)
