@@ -437,3 +437,34 @@ def test_a_label_for_a_row_rotated_out_of_the_log_is_unknown_and_keeps_the_label
     # a row answered a moment ago and not written yet is still kept pending
     now = new_request_id(key)
     assert log_feedback(ws, "rot", [f"{now}-0"], [1]).pending == (f"{now}-0",)
+
+
+@pytest.mark.s3
+def test_performance_reads_a_prediction_log_on_s3(store_env: Path, s3: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Artifacts (and so the prediction log) on S3 with their endpoint in the artifacts
+    options: labels attach, and ``nbmlops.performance`` reads the same log (served, realized)."""
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS", s3.url)
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS_OPTIONS", json.dumps(s3.options))
+    nbmlops_api.close()
+    nbmlops.register(V1, name="churn", data=X[TRAIN], alias="production",
+                     evaluate=(X[TEST], Y[TEST]))
+    ws = nbmlops_api.workspace()
+    location = f"{s3.url}/deployments/churn/predictions"
+    ws.store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="churn", model="churn", alias="production", version=1,
+        url="http://x", workers=1, pid=os.getpid(), process_token=liveness.process_token(),
+        user="t", host="h", started_at=time.time(), log_dir=location),
+        actor=Actor(user="t", host="h"))
+    rows = X[SERVE]
+    proba = V1.predict_proba(rows)
+    log = PredictionLog(location, options=s3.options)
+    request = new_request_id()
+    log.add(rows, {"prediction": V1.predict(rows).tolist(), "proba_0": proba[:, 0].tolist(),
+                   "proba_1": proba[:, 1].tolist()}, version=1, request=request)
+    log.flush()
+    assert log_feedback(ws, "churn", row_ids(request, 100), Y[SERVE].tolist()).attached == 100
+    report = nbmlops.performance("churn", since="1h", window="1h")
+    accuracy = report.table().set_index("metric").loc["accuracy"]
+    assert (accuracy["served"], accuracy["labelled"]) == (100, 100)
+    assert accuracy["realized"] == pytest.approx((V1.predict(rows) == Y[SERVE]).mean())
