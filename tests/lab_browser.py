@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,21 +132,46 @@ def lab_server(store_env: Path, *options: str) -> Iterator[str]:
 
 
 
-def open_page(browser: Any, url: str, width: int = 1440,
-              height: int = 900) -> tuple[Any, Any, list[str]]:
+SIDEBAR_TAB = f'.jp-SideBar [data-id="{PANEL_ID}"]'  # the panel's icon in the left sidebar
+
+
+def open_page(browser: Any, url: str, width: int = 1440, height: int = 900, *,
+              errors: list[str] | None = None,
+              before: Callable[[Any], None] | None = None) -> tuple[Any, Any, list[str]]:
     """A fresh browser context at ``width``×``height`` with ``url`` loaded: (context, page,
-    the page's uncaught errors as they come). The caller closes the context."""
+    the page's uncaught errors as they come, into ``errors`` when given). ``before(page)``
+    runs before the page loads (to listen to its requests). The caller closes the context."""
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    seen: list[str] = [] if errors is None else errors
+    page.on("pageerror", lambda exc: seen.append(str(exc)))
     try:
+        if before is not None:
+            before(page)
         page.goto(url)
     except BaseException:
         context.close()
         raise
-    return context, page, errors
+    return context, page, seen
+
+
+def open_panel(browser: Any, url: str, theme: str | None = None, width: int = 1440,
+               height: int = 900, *, errors: list[str] | None = None,
+               before: Callable[[Any], None] | None = None) -> tuple[Any, Any, list[str]]:
+    """``open_page``, then the MLOps panel opened from the left sidebar (at its default
+    width), in ``theme`` (a key of THEMES) when given."""
+    context, page, seen = open_page(browser, url, width, height, errors=errors, before=before)
+    try:
+        page.wait_for_selector(SIDEBAR_TAB)
+        if theme is not None:
+            set_theme(page, theme)
+        page.click(SIDEBAR_TAB)
+    except BaseException:
+        context.close()
+        raise
+    return context, page, seen
+
 
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,9 @@ import pytest
 
 from tests.jupyter_users import token_of
 from tests.lab_browser import (  # noqa: F401  (browser is a fixture)
-    PANEL_ID,
-    TIMEOUT_MS,
     browser,
     lab_server,
-    set_theme,
+    open_panel,
     shot,
     widen_sidebar,
 )
@@ -33,15 +31,11 @@ def people_lab(protected: None, store_env: Path) -> Iterator[str]:
         yield url
 
 
-def _open_churn(chromium: Any, lab: str, person: str, theme: str) -> Any:
-    context = chromium.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+def _open_churn(browser: Any, lab: str, person: str, theme: str, errors: list[str]) -> Any:
     # a workspace of their own: the layout one person left is not restored for the other
-    page.goto(f"{lab}/lab/workspaces/{person}-{theme}?token={token_of(person)}")
-    page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-    set_theme(page, theme)
-    page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+    _, page, _ = open_panel(
+        browser, f"{lab}/lab/workspaces/{person}-{theme}?token={token_of(person)}", theme,
+        errors=errors)
     page.wait_for_selector('[data-testid="nbmlops-runs-table"], .nbmlops-muted')
     widen_sidebar(page, 900)
     page.click('[data-testid="nbmlops-tab-models"]')
@@ -61,8 +55,7 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,
     from nbmlops import api
 
     errors: list[str] = []
-    alice = _open_churn(browser, people_lab, "alice", theme)
-    alice.on("pageerror", lambda exc: errors.append(str(exc)))
+    alice = _open_churn(browser, people_lab, "alice", theme, errors)
     bob = None
     try:
         assert alice.locator('[data-testid="nbmlops-acting-as"]').inner_text() == \
@@ -105,8 +98,7 @@ def test_promote_request_approve_as_another_user(browser: Any, people_lab: str,
         shot(alice, f"approvals-own-request-{theme}")
 
         # bob, in his own browser, approves
-        bob = _open_churn(browser, people_lab, "bob", theme)
-        bob.on("pageerror", lambda exc: errors.append(str(exc)))
+        bob = _open_churn(browser, people_lab, "bob", theme, errors)
         assert bob.locator('[data-testid="nbmlops-acting-as"]').inner_text() == \
             "You act as bob."
         his = bob.locator('[data-testid="nbmlops-request"][data-request="1"]')

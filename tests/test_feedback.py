@@ -391,3 +391,80 @@ def test_labels_for_rows_the_log_sample_left_out_are_reported_as_such(
         assert "left out of the prediction log by --log-sample" in again.summary()
     finally:
         nbmlops.stop_deployment("churn")
+
+
+def test_a_label_for_a_row_rotated_out_of_the_log_is_unknown_and_keeps_the_label_it_had(
+        store_env: Path) -> None:
+    """A deployment that tags its ids: a row answered ten minutes ago and no longer in the
+    log (its part deleted by the log's bound) is not "not written yet": a label for it is
+    reported unknown, never kept pending for ever, and the label the row got while it was
+    in the log keeps its version and value."""
+    from nbmlops.serving import predlog
+
+    ws = nbmlops_api.workspace()
+    key = os.urandom(16)
+    folder = store_env / "logs" / "rot"
+    folder.mkdir(parents=True)
+    ws.store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="rot", model="m", alias=None, version=1, url="http://x",
+        workers=1, pid=os.getpid(), process_token=liveness.process_token(), user="t",
+        host="h", started_at=time.time() - 3600, log_dir=str(folder),
+        options={"row_id_key": key.hex()}), actor=Actor(user="t", host="h"))
+
+    def issued_at(seconds_ago: float) -> str:  # an id the deployment issued back then
+        base = f"{int((time.time() - seconds_ago) * 1000):011x}{os.urandom(4).hex()}1"
+        return base + predlog._tag(key, base)
+
+    log = PredictionLog(folder, max_rows=4, flush_s=3600)
+    old = issued_at(600)
+    log.add(pd.DataFrame({"x": [0.1, 0.2]}), {"prediction": [1, 0]}, version=1, request=old)
+    log.flush()
+    first = log_feedback(ws, "rot", row_ids(old, 2), [1, 0])
+    assert first.attached == 2
+    # four newer rows: the log's bound deletes the part that held the old request's rows
+    log.add(pd.DataFrame({"x": [0.3] * 4}), {"prediction": [1] * 4}, version=1,
+            request=new_request_id(key))
+    log.flush()
+    assert not set(row_ids(old, 2)) & set(predlog.read(folder)["_id"])
+
+    gone = issued_at(900)  # a row never seen here since: rotated out before any label
+    again = log_feedback(ws, "rot", [*row_ids(old, 2), f"{gone}-0"], [0, 1, 1])
+    assert (again.attached, again.pending) == (0, ())
+    assert set(again.unknown) == {*row_ids(old, 2), f"{gone}-0"}
+    stored = {lb.row_id: lb for lb in ws.store.list_feedback("rot")}
+    assert set(stored) == set(row_ids(old, 2))
+    assert [(stored[i].version, stored[i].label) for i in row_ids(old, 2)] == [(1, 1), (1, 0)]
+    # a row answered a moment ago and not written yet is still kept pending
+    now = new_request_id(key)
+    assert log_feedback(ws, "rot", [f"{now}-0"], [1]).pending == (f"{now}-0",)
+
+
+@pytest.mark.s3
+def test_performance_reads_a_prediction_log_on_s3(store_env: Path, s3: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Artifacts (and so the prediction log) on S3 with their endpoint in the artifacts
+    options: labels attach, and ``nbmlops.performance`` reads the same log (served, realized)."""
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS", s3.url)
+    monkeypatch.setenv("NBMLOPS_ARTIFACTS_OPTIONS", json.dumps(s3.options))
+    nbmlops_api.close()
+    nbmlops.register(V1, name="churn", data=X[TRAIN], alias="production",
+                     evaluate=(X[TEST], Y[TEST]))
+    ws = nbmlops_api.workspace()
+    location = f"{s3.url}/deployments/churn/predictions"
+    ws.store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="churn", model="churn", alias="production", version=1,
+        url="http://x", workers=1, pid=os.getpid(), process_token=liveness.process_token(),
+        user="t", host="h", started_at=time.time(), log_dir=location),
+        actor=Actor(user="t", host="h"))
+    rows = X[SERVE]
+    proba = V1.predict_proba(rows)
+    log = PredictionLog(location, options=s3.options)
+    request = new_request_id()
+    log.add(rows, {"prediction": V1.predict(rows).tolist(), "proba_0": proba[:, 0].tolist(),
+                   "proba_1": proba[:, 1].tolist()}, version=1, request=request)
+    log.flush()
+    assert log_feedback(ws, "churn", row_ids(request, 100), Y[SERVE].tolist()).attached == 100
+    report = nbmlops.performance("churn", since="1h", window="1h")
+    accuracy = report.table().set_index("metric").loc["accuracy"]
+    assert (accuracy["served"], accuracy["labelled"]) == (100, 100)
+    assert accuracy["realized"] == pytest.approx((V1.predict(rows) == Y[SERVE]).mean())

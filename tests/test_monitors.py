@@ -555,5 +555,9 @@ def test_due_times_follow_cron() -> None:
     assert due_times("0 0 1 * *", monday, week) == []  # the 1st itself is not after it
     assert due_times("0 0 1,15 * 1", monday - timedelta(seconds=1), week) == [
         monday, monday + timedelta(days=7)]  # day of month or day of week, as cron
+    # a field that starts with * ("*/2") is unrestricted to cron's either-day rule: odd days
+    # of the month that are Mondays, not every odd day and every Monday
+    assert due_times("0 0 */2 * 1", monday - timedelta(seconds=1), monday + timedelta(days=30)
+                     ) == [monday + timedelta(days=d) for d in (0, 14, 28)]
     assert due_times("0 6 * * *", monday + timedelta(hours=6), monday + timedelta(hours=7)
                      ) == []  # the end of the previous check is not due again

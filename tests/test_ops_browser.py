@@ -16,7 +16,7 @@ from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     TOKEN,
     browser,
     lab,
-    open_page,
+    open_panel,
     readable,
     set_theme,
     shot,
@@ -57,10 +57,8 @@ def _open(page: Any, section: str, theme: str | None = None) -> Any:
 @pytest.mark.timeout(600)
 def test_operations_tabs(browser: Any, ops_lab: dict[str, Any]) -> None:
     served = ops_lab["served"]
-    context, page, errors = open_page(browser, f"{ops_lab['lab']}/lab?token={TOKEN}")
+    context, page, errors = open_panel(browser, f"{ops_lab['lab']}/lab?token={TOKEN}")
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
         assert 240 <= width <= 260  # the sidebar's default width
         for theme in ("light", "dark", "high-contrast"):
@@ -226,11 +224,8 @@ _OVERFLOW = """() => {
 def test_sidebar_fits_250px(browser: Any, ops_lab: dict[str, Any], theme: str) -> None:
     """At JupyterLab's default sidebar width no section scrolls sideways or is clipped:
     runs, models (a model picked: its versions, aliases, history), deployments, jobs, drift."""
-    context, page, errors = open_page(browser, f"{ops_lab['lab']}/lab?token={TOKEN}")
+    context, page, errors = open_panel(browser, f"{ops_lab['lab']}/lab?token={TOKEN}", theme)
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        set_theme(page, theme)
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         assert 240 <= page.locator(f"#{PANEL_ID}").bounding_box()["width"] <= 260
         for section in ("runs", "models", "deployments", "jobs", "drift"):
             page.click(f'[data-testid="nbmlops-tab-{section}"]')

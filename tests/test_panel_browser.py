@@ -27,11 +27,12 @@ import pytest
 from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
     ROOT,
-    TIMEOUT_MS,
+    SIDEBAR_TAB,
     TOKEN,
     browser,
     lab,
     open_page,
+    open_panel,
     readable,
     set_theme,
     shot,
@@ -178,7 +179,7 @@ def test_panel_in_a_browser(browser: Any, bulk: None, lab: str,
 
         # -- the panel opens from the left sidebar, before any notebook run exists
         started = time.monotonic()
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.click(SIDEBAR_TAB)
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')  # the registry's run
         opened_s = time.monotonic() - started
         widen_sidebar(page)
@@ -379,16 +380,10 @@ def _api_requests(page: Any, seen: list[str]) -> None:
 @pytest.mark.timeout(240)
 def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Path,
                                            workspace_runs: dict[str, Any]) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
     requests: list[str] = []
-    _api_requests(page, requests)
+    context, page, errors = open_panel(browser, f"{lab}/lab?token={TOKEN}",
+                                       before=lambda page: _api_requests(page, requests))
     try:
-        page.goto(f"{lab}/lab?token={TOKEN}")
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')
         widen_sidebar(page, 250)
         panel = page.locator(f"#{PANEL_ID}")
@@ -479,14 +474,14 @@ def test_workspace_at_250px_light_and_dark(browser: Any, lab: str, store_env: Pa
 
         # -- polling only while a view shows: the sidebar collapsed and the Runs tab behind
         # the run's, nothing asks for the runs list
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')  # collapse
+        page.click(SIDEBAR_TAB)  # collapse
         page.wait_for_function(f"() => !document.getElementById('{PANEL_ID}')"
                                ".getClientRects().length")
         page.wait_for_timeout(500)
         before = len(requests)
         page.wait_for_timeout(7000)
         assert len(requests) == before, requests[before:]
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')  # expanded again: asks at once
+        page.click(SIDEBAR_TAB)  # expanded again: asks at once
         deadline = time.monotonic() + 4
         while len(requests) == before and time.monotonic() < deadline:
             page.wait_for_timeout(200)
@@ -586,7 +581,7 @@ def test_journal_under_jupyterlab_and_reproduce_from_the_panel(
         assert (run["cell_id"], run["execution_count"]) == (ids[TRACK_CELL], 7)
 
         # -- the run's tab: the slice, and Reproduce in a fresh kernel
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.click(SIDEBAR_TAB)
         _run_row(page, "fit").locator(".nbmlops-link").click()
         tab = page.locator(f'[data-testid="nbmlops-run-details"][data-run-id="{run_id}"]')
         tab.locator('[data-testid="nbmlops-slice-state"]', has_text="clean").wait_for()

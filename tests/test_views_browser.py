@@ -13,13 +13,14 @@ import pytest
 
 from tests.lab_browser import (  # noqa: F401  (browser and lab are fixtures)
     PANEL_ID,
+    SIDEBAR_TAB,
     TOKEN,
     browser,
     contrast,
     lab,
     open_page,
+    open_panel,
     readable,
-    set_theme,
     shot,
     widen_sidebar,
 )
@@ -53,11 +54,8 @@ def compared(store_env: Path) -> dict[str, str]:
 @pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_compare_view(browser: Any, lab: str, compared: dict[str, str],
                       theme: str) -> None:
-    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    context, page, errors = open_panel(browser, f"{lab}/lab?token={TOKEN}", theme)
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        set_theme(page, theme)
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"]')
         widen_sidebar(page, 900)
         for name in AUCS:
@@ -204,11 +202,8 @@ def test_models_view(browser: Any, lab: str, models: dict[str, Any],
     import nbmlops
     from nbmlops import api
 
-    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    context, page, errors = open_panel(browser, f"{lab}/lab?token={TOKEN}", theme)
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        set_theme(page, theme)
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         page.wait_for_selector('[data-testid="nbmlops-runs-table"], .nbmlops-muted')
         widen_sidebar(page, 900)
         page.click('[data-testid="nbmlops-tab-models"]')
@@ -306,7 +301,7 @@ def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[s
     context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
     page.set_default_timeout(60_000)
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.wait_for_selector(SIDEBAR_TAB)
         page.evaluate("ids => window.jupyterapp.commands.execute('nbmlops:open', "
                       "{kind: 'compare', args: {ids}})", ",".join(many_runs))
         parallel = page.locator('[data-testid="nbmlops-parallel"]')
@@ -466,11 +461,8 @@ _MARKERS = """el => {
 @pytest.mark.parametrize("theme", ["light", "dark", "high-contrast"])
 def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
                             long_training: str, theme: str) -> None:
-    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    context, page, errors = open_panel(browser, f"{lab}/lab?token={TOKEN}", theme)
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        set_theme(page, theme)
-        page.click(f'.jp-SideBar [data-id="{PANEL_ID}"]')
         _run_row(page, "learner").wait_for()
         width = page.locator(f"#{PANEL_ID}").bounding_box()["width"]
         assert 240 <= width <= 260  # the sidebar at its default width

@@ -68,11 +68,80 @@ async function ask(
   return result.value;
 }
 
-function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): JSX.Element {
-  const load = useLoad(
-    () => apiGet('/nbmlops/api/models/{name}', { path: { name: props.name } }),
-    [props.name]
+/** A model, the deployments (to see which serve its versions) and who follows its aliases. */
+function useModel(name: string) {
+  const load = useLoad(() => apiGet('/nbmlops/api/models/{name}', { path: { name } }), [name]);
+  const deployments = useLoad(
+    () => apiGet('/nbmlops/api/deployments', { query: { limit: 500 } }),
+    [name]
   );
+  const running = deployments.data?.items ?? [];
+  return { load, deployments, running, followers: followersOf(name, running) };
+}
+
+/** An action's outcome above a view: its error, or the notice it left. */
+function useOutcome() {
+  const [error, setError] = React.useState<string | null>(null);
+  const [notice, setNotice] = React.useState<string | null>(null);
+  const succeeded = (text: string) => {
+    setError(null);
+    setNotice(text);
+  };
+  const failed = (e: unknown) => {
+    setNotice(null);
+    setError(e instanceof Error ? e.message : String(e));
+  };
+  const shown = (
+    <>
+      <ErrorMessage error={error} />
+      {notice && (
+        <div className="nbmlops-notice" data-testid="nbmlops-notice">
+          {notice}
+        </div>
+      )}
+    </>
+  );
+  return { succeeded, failed, shown };
+}
+
+/** What a promote or rollback did, in a line; `approvals` says where its request shows. */
+function moveNotice(move: Schemas['AliasMove'], approvals: string): string {
+  const at = `${move.model}@${move.alias}`;
+  return move.request !== null
+    ? `${at} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once someone else approves it (Approvals, ${approvals}).`
+    : move.changed
+      ? `${at} now points at version ${move.version}.`
+      : `${at} already pointed at version ${move.version}.`;
+}
+
+/** The live deployments serving one version of a model. */
+function servingVersion(
+  deployments: Schemas['Deployment'][],
+  version: Schemas['ModelVersion']
+): Schemas['Deployment'][] {
+  return deployments.filter(
+    d => d.model === version.model && d.version === version.version && d.status === 'running'
+  );
+}
+
+/** A version's aliases as badges; `none` (muted) where it has none, if asked. */
+function AliasBadges(props: { aliases: string[]; none?: boolean }): JSX.Element {
+  if (props.aliases.length === 0 && props.none) {
+    return <span className="nbmlops-muted">none</span>;
+  }
+  return (
+    <>
+      {props.aliases.map(a => (
+        <span key={a} className="nbmlops-badge" title={`@${a}`}>
+          @{a}
+        </span>
+      ))}
+    </>
+  );
+}
+
+function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): JSX.Element {
+  const { load, deployments, running, followers } = useModel(props.name);
   const history = useLoad(
     () =>
       apiGet('/nbmlops/api/models/{name}/history', {
@@ -81,12 +150,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
       }),
     [props.name]
   );
-  const deployments = useLoad(
-    () => apiGet('/nbmlops/api/deployments', { query: { limit: 500 } }),
-    [props.name]
-  );
-  const [actionError, setActionError] = React.useState<string | null>(null);
-  const [notice, setNotice] = React.useState<string | null>(null);
+  const outcome = useOutcome();
   const [refresh, setRefresh] = React.useState(0); // bumped: the approvals reload
   const node = React.useRef<HTMLDivElement>(null);
   const reloadAll = () => {
@@ -96,25 +160,13 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
     setRefresh(n => n + 1);
   };
   useChangeMarker(node, reloadAll);
-  const followers = followersOf(props.name, deployments.data?.items ?? []);
   const movable = aliasesThatMoved(history.data?.items ?? []);
 
   const done = (move: Schemas['AliasMove']) => {
-    setActionError(null);
-    setNotice(
-      move.request !== null
-        ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once someone else approves it (Approvals, below).`
-        : move.changed
-          ? `${move.model}@${move.alias} now points at version ${move.version}.`
-          : `${move.model}@${move.alias} already pointed at version ${move.version}.`
-    );
+    outcome.succeeded(moveNotice(move, 'below'));
     load.reload();
     history.reload();
     setRefresh(n => n + 1);
-  };
-  const failed = (error: unknown) => {
-    setNotice(null);
-    setActionError(error instanceof Error ? error.message : String(error));
   };
 
   const rollback = async (alias: string, version: number) => {
@@ -131,7 +183,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
         '/nbmlops/api/models/{name}/rollback',
         { name: props.name },
         { alias: answer.alias, reason: answer.reason || null }
-      ).then(done, failed);
+      ).then(done, outcome.failed);
     }
   };
 
@@ -143,12 +195,7 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
           ‹ Models
         </button>
       </div>
-      <ErrorMessage error={actionError} />
-      {notice && (
-        <div className="nbmlops-notice" data-testid="nbmlops-notice">
-          {notice}
-        </div>
-      )}
+      {outcome.shown}
       {detail === null ? (
         <Status load={load} />
       ) : (
@@ -212,16 +259,11 @@ function ModelDetails(props: { name: string; nav: INav; onBack: () => void }): J
               },
               {
                 title: 'Aliases',
-                cell: v =>
-                  v.aliases.map(a => (
-                    <span key={a} className="nbmlops-badge" title={`@${a}`}>
-                      @{a}
-                    </span>
-                  ))
+                cell: v => <AliasBadges aliases={v.aliases} />
               },
               {
                 title: 'Status',
-                cell: v => <VersionStatus version={v} deployments={deployments.data?.items ?? []} />
+                cell: v => <VersionStatus live={servingVersion(running, v)} version={v} />
               }
             ]}
           />
@@ -411,12 +453,9 @@ export function openVersion(nav: INav, model: string, version: number): void {
 /** A version's status in a word: which live deployments serve it, or the newest. */
 function VersionStatus(props: {
   version: Schemas['ModelVersion'];
-  deployments: Schemas['Deployment'][];
+  live: Schemas['Deployment'][];
 }): JSX.Element {
-  const v = props.version;
-  const live = props.deployments.filter(
-    d => d.model === v.model && d.version === v.version && d.status === 'running'
-  );
+  const { version: v, live } = props;
   return live.length > 0 ? (
     <span
       className="nbmlops-status"
@@ -437,16 +476,8 @@ function VersionStatus(props: {
  * the live deployments serving it; promote it (the dialog names who follows the alias) or
  * open its lineage. */
 export function ModelVersionTab(props: { model: string; version: number; nav: INav }): JSX.Element {
-  const load = useLoad(
-    () => apiGet('/nbmlops/api/models/{name}', { path: { name: props.model } }),
-    [props.model]
-  );
-  const deployments = useLoad(
-    () => apiGet('/nbmlops/api/deployments', { query: { limit: 500 } }),
-    [props.model]
-  );
-  const [actionError, setActionError] = React.useState<string | null>(null);
-  const [notice, setNotice] = React.useState<string | null>(null);
+  const { load, deployments, running, followers } = useModel(props.model);
+  const outcome = useOutcome();
   const node = React.useRef<HTMLDivElement>(null);
   useChangeMarker(node, () => {
     load.reload();
@@ -454,7 +485,6 @@ export function ModelVersionTab(props: { model: string; version: number; nav: IN
   });
   const detail = load.data;
   const v = detail?.versions.find(x => x.version === props.version);
-  const followers = followersOf(props.model, deployments.data?.items ?? []);
   const promote = async (version: Schemas['ModelVersion']) => {
     const aliases = Object.keys(detail?.model.aliases ?? {});
     const answer = await ask(
@@ -471,35 +501,15 @@ export function ModelVersionTab(props: { model: string; version: number; nav: IN
       '/nbmlops/api/models/{name}/promote',
       { name: version.model },
       { version: version.version, alias: answer.alias, reason: answer.reason || null }
-    ).then(
-      move => {
-        setActionError(null);
-        setNotice(
-          move.request !== null
-            ? `${move.model}@${move.alias} is protected: request #${move.request} opened to move it to version ${move.version}; it moves once someone else approves it (Approvals, in the sidebar's Models).`
-            : move.changed
-              ? `${move.model}@${move.alias} now points at version ${move.version}.`
-              : `${move.model}@${move.alias} already pointed at version ${move.version}.`
-        );
-        load.reload();
-      },
-      (error: unknown) => {
-        setNotice(null);
-        setActionError(error instanceof Error ? error.message : String(error));
-      }
-    );
+    ).then(move => {
+      outcome.succeeded(moveNotice(move, "in the sidebar's Models"));
+      load.reload();
+    }, outcome.failed);
   };
-  const live = (deployments.data?.items ?? []).filter(
-    d => d.model === props.model && d.version === props.version && d.status === 'running'
-  );
+  const live = v ? servingVersion(running, v) : [];
   return (
     <div className="nbmlops-section" data-testid="nbmlops-model-version" ref={node}>
-      <ErrorMessage error={actionError} />
-      {notice && (
-        <div className="nbmlops-notice" data-testid="nbmlops-notice">
-          {notice}
-        </div>
-      )}
+      {outcome.shown}
       {detail === null ? (
         <Status load={load} />
       ) : !v ? (
@@ -533,15 +543,7 @@ export function ModelVersionTab(props: { model: string; version: number; nav: IN
               <tr>
                 <th>Aliases</th>
                 <td>
-                  {v.aliases.length === 0 ? (
-                    <span className="nbmlops-muted">none</span>
-                  ) : (
-                    v.aliases.map(a => (
-                      <span key={a} className="nbmlops-badge">
-                        @{a}
-                      </span>
-                    ))
-                  )}
+                  <AliasBadges aliases={v.aliases} none />
                 </td>
               </tr>
               <tr>

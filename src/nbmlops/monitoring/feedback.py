@@ -22,11 +22,12 @@ log is told apart: one the deployment answered whose row is not written yet (ano
 worker writes every 2 s) is kept **pending** (stored with version 0 and the time its id
 carries) and joined when its row is in the log (:func:`resolve_pending`, which every
 read of the labels runs first); one whose rows ``--log-sample`` left out is reported as
-``unlogged``; any other id (never issued, rotated out, or issued before ids were tagged)
-is returned as ``unknown``. None is dropped silently. Only answered rows take a label by
-their id: a shadow challenger's rows (``_shadow``) have ids no answer gave, and are graded
-instead by the label of the answered row each shadows (its ``_answered`` id; see
-:func:`nbmlops.monitoring.performance.by_version`).
+``unlogged``; any other id (never issued, rotated out: answered more than
+:data:`PENDING_S` ago and not in the log, or issued before ids were tagged) is returned as
+``unknown``, and a label it had stays as it was. None is dropped silently. Only answered
+rows take a label by their id: a shadow challenger's rows (``_shadow``) have ids no answer
+gave, and are graded instead by the label of the answered row each shadows (its
+``_answered`` id; see :func:`nbmlops.monitoring.performance.by_version`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,8 @@ def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Seq
         if row_id in served:
             continue
         verdict = predlog.issued(row_id, keys)
+        if verdict and (predlog.request_time(row_id) or 0.0) < now - PENDING_S:
+            verdict = None  # not just answered: written and rotated out (or never will be)
         (unknown if verdict is None else pending if verdict else unlogged).append(row_id)
     if pending:
         replaced += ws.store.record_feedback([_pending(
@@ -155,6 +158,10 @@ def log_feedback(ws: Workspace, deployment: str, ids: Sequence[Any], labels: Seq
 
 
 PENDING = 0  # the version of a pending label: its row is not in the log yet
+# a row its worker has not written yet is at most a few flushes (2 s each) old: one not in
+# the log this long after it was answered was written and rotated out (or its worker died
+# before writing it), and a label for it is unknown, not kept pending for ever
+PENDING_S = 60.0
 
 
 def id_keys(ws: Workspace, deployment: str) -> list[bytes]:

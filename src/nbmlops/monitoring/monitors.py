@@ -504,13 +504,15 @@ def _cron_values(text: str, lo: int, hi: int) -> set[int]:
 
 def due_times(schedule: str, after: datetime, until: datetime) -> list[datetime]:
     """The times in ``(after, until]`` at which the cron ``schedule`` fires (UTC), oldest
-    first (as cron: when both day of month and day of week are restricted, either)."""
+    first (as cron: when both day of month and day of week are restricted, that is neither
+starts with ``*``, either)."""
     fields = schedule.split()
     minutes, hours, days, months, weekdays = (
         _cron_values(f, lo, hi) for f, (lo, hi) in zip(fields, _CRON_RANGES, strict=True))
     if 7 in weekdays:
         weekdays.add(0)
-    any_day, any_weekday = fields[2] == "*", fields[4] == "*"
+    # as cron: a field that starts with * ("*", "*/2") leaves that day rule unrestricted
+    any_day, any_weekday = fields[2].startswith("*"), fields[4].startswith("*")
     after, until = after.astimezone(UTC), until.astimezone(UTC)
     out = []
     day = after.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -220,7 +220,8 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
     labels = [lb for lb in ws.store.list_feedback(found.name, since=start.timestamp(),
                                                   until=end.timestamp())
               if lb.version != PENDING]
-    log = predlog.read(found.log_dir, since=start, until=end) if found.log_dir else None
+    log = predlog.read(found.log_dir, since=start, until=end,
+                       options=ws.settings.artifacts_options) if found.log_dir else None
     if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
         log = log[~log["_shadow"].eq(True)]
     versions = sorted({lb.version for lb in labels} | (
