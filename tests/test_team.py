@@ -596,3 +596,50 @@ async def test_the_panel_route_names_a_protections_role(team: Team, jp_fetch: An
         "approved", [team.users["admin"]])
     assert team.events() > events
     assert team.owner.get_request(request.id).status == "approved"
+
+
+def test_a_reader_counts_labels_whose_rows_came_after_them(
+        team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A label sent before its worker wrote the row is kept pending; once the row is in
+    the log, every read joins it. A reader may not write the join: its performance read
+    counts the label anyway (no permission error), and the next writer's read stores it."""
+    import time
+
+    import pandas as pd
+
+    from nbmlops._types import NewDeployment
+    from nbmlops.serving.predlog import PredictionLog, new_request_id, row_ids
+    from nbmlops.store import liveness
+
+    act_as(team, "writer", monkeypatch)
+    ws = api.workspace()
+    key = os.urandom(16)
+    folder = tmp_path / "log"
+    folder.mkdir()
+    ws.store.start_deployment(NewDeployment(
+        id=uuid.uuid4().hex, name="late", model="m", alias=None, version=1, url="http://x",
+        workers=1, pid=os.getpid(), process_token=liveness.process_token(), user="t",
+        host="h", started_at=time.time(), log_dir=str(folder),
+        options={"row_id_key": key.hex()}), actor=Actor(user="t", host="h"))
+    log = PredictionLog(folder, flush_s=3600)
+    request = new_request_id(key)
+    log.add(pd.DataFrame({"x": [0.1, 0.2, 0.3]}), {"prediction": [1, 0, 1]}, version=1,
+            request=request)
+    ids = row_ids(request, 3)
+    sent = nbmlops.log_feedback("late", ids=ids, labels=[1, 1, 1])
+    assert (sent.attached, sorted(sent.pending)) == (0, sorted(ids))
+    log.flush()  # the worker writes its rows
+    api.close()
+
+    act_as(team, "reader", monkeypatch)
+    report = nbmlops.performance("late", since="1h", window="1h", min_labels=1)
+    assert int(report.windows()["labelled"].sum()) == 3
+    assert "pending" not in report.text()
+    api.close()
+    stored = {lb.row_id: lb.version for lb in team.owner.list_feedback("late")}
+    assert stored == {i: 0 for i in ids}  # the reader wrote nothing
+
+    act_as(team, "writer", monkeypatch)
+    nbmlops.performance("late", since="1h", window="1h", min_labels=1)
+    stored = {lb.row_id: lb.version for lb in team.owner.list_feedback("late")}
+    assert stored == {i: 1 for i in ids}

@@ -184,20 +184,31 @@ def _pending(deployment: str, model: str, row_id: str, label: Any, now: float,
                          received_at=now, user=user)
 
 
+@dataclass(frozen=True)
+class Resolved:
+    """What :func:`resolve_pending` did: the labels still pending, and the labels it joined
+    that the store could not keep because whoever reads may not write (a team store's
+    reader): a read counts them (``unstored``) and the next writer's read stores them."""
+
+    waiting: list[FeedbackLabel]
+    unstored: list[FeedbackLabel]
+
+
 def resolve_pending(ws: Workspace, deployment: str, *, since: float | None = None,
-                    until: float | None = None) -> list[FeedbackLabel]:
+                    until: float | None = None) -> Resolved:
     """Join the pending labels of rows served in ``[since, until)`` whose rows are now in
-    the prediction log; the labels still pending."""
+    the prediction log, and store them when this workspace may write."""
+    from nbmlops.errors import PermissionDeniedError
     from nbmlops.serving import predlog
 
     waiting = [lb for lb in ws.store.list_feedback(
         deployment, since=None if since is None else since - _SLACK_S,
         until=None if until is None else until + _SLACK_S) if lb.version == PENDING]
     if not waiting:
-        return []
+        return Resolved([], [])
     found = ws.store.get_deployment(deployment)
     if not found.log_dir:
-        return waiting
+        return Resolved(waiting, [])
     from datetime import UTC, datetime
 
     start = datetime.fromtimestamp(min(lb.served_at for lb in waiting) - _SLACK_S, tz=UTC)
@@ -205,8 +216,14 @@ def resolve_pending(ws: Workspace, deployment: str, *, since: float | None = Non
     served = _served(answered_rows(log), {lb.row_id: lb.label for lb in waiting})
     joined = [_label(lb.deployment, lb.model, lb.row_id, lb.label, served[lb.row_id],
                      lb.received_at, lb.user) for lb in waiting if lb.row_id in served]
-    ws.store.record_feedback(joined)
-    return [lb for lb in waiting if lb.row_id not in served]
+    still = [lb for lb in waiting if lb.row_id not in served]
+    if not joined:
+        return Resolved(still, [])
+    try:
+        ws.store.record_feedback(joined)
+    except PermissionDeniedError:  # a reader: counted in this read, stored by a writer's
+        return Resolved(still, joined)
+    return Resolved(still, [])
 
 
 def _latest(ids: Sequence[Any], labels: Sequence[Any]) -> tuple[dict[str, Any], list[str]]:

@@ -216,10 +216,12 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
     start = datetime.fromtimestamp(math.floor(start.timestamp() / step) * step, tz=UTC)
     from nbmlops.monitoring.feedback import PENDING, resolve_pending
 
-    waiting = resolve_pending(ws, found.name, since=start.timestamp(), until=end.timestamp())
+    resolved = resolve_pending(ws, found.name, since=start.timestamp(), until=end.timestamp())
+    waiting = resolved.waiting
     labels = [lb for lb in ws.store.list_feedback(found.name, since=start.timestamp(),
                                                   until=end.timestamp())
-              if lb.version != PENDING]
+              if lb.version != PENDING] + [
+        lb for lb in resolved.unstored if start.timestamp() <= lb.served_at < end.timestamp()]
     log = predlog.read(found.log_dir, since=start, until=end,
                        options=ws.settings.artifacts_options) if found.log_dir else None
     if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
@@ -472,9 +474,10 @@ def by_version(ws: Workspace, deployment: str, *, since: float, until: float | N
 
     found = ws.store.get_deployment(deployment)
     until = time.time() if until is None else until
-    resolve_pending(ws, found.name, since=since, until=until)
+    unstored = resolve_pending(ws, found.name, since=since, until=until).unstored
     labels = [lb for lb in ws.store.list_feedback(found.name, since=since, until=until)
-              if lb.version != PENDING]
+              if lb.version != PENDING] + [
+        lb for lb in unstored if since <= lb.served_at < until]
     log = None
     if found.log_dir:
         log = predlog.read(found.log_dir, since=datetime.fromtimestamp(since, tz=UTC),
