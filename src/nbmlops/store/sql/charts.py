@@ -5,8 +5,9 @@ of equal spans of x, the smallest and the largest value and the first NaN (the s
 ``decimation``: about two points per pixel). Reading all 100,000 rows into Python to choose
 them costs most of a chart's answer; here the store chooses them and reads ~1,800 rows:
 
-1. a count, min/max of step and whether any value is NaN or ±inf, over the x range (one
-   pass over the covering index ``ix_metrics_series``, no row leaves the database);
+1. a count and whether any value is NaN or ±inf, over the x range (one pass over the
+   covering index ``ix_metrics_series``, no row leaves the database), the first and the
+   last step (a seek each);
 2. each span of steps' smallest and largest value (and first gap), found by a seek into the
    index per span: no sort, no GROUP BY over all the rows;
 3. those rows by id.
@@ -78,10 +79,9 @@ def metric_chart(conn: Connection, run_id: str, key: str, *, points: int, x: str
         return None
     c = metrics_t.c
     where = [c.run_id == run_id, c.key == key]
-    total = conn.execute(select(func.count()).select_from(metrics_t).where(*where)
-                         ).scalar_one()
-    if limit is not None and total > limit:
-        return None
+    whole = low is None and high is None
+    total = None if whole else conn.execute(
+        select(func.count()).select_from(metrics_t).where(*where)).scalar_one()
     along, order = ((c.step, (c.step, c.timestamp, c.id)) if x == "step"
                     else (c.timestamp, (c.timestamp, c.step, c.id)))
     if x == "step":
@@ -93,9 +93,16 @@ def metric_chart(conn: Connection, run_id: str, key: str, *, points: int, x: str
         where.append(along >= low)
     if high is not None:
         where.append(along <= high)
+    # min/max of step are two seeks into the index; of time, part of the one pass
+    ends = ([select(func.min(along)).where(*where).scalar_subquery(),
+             select(func.max(along)).where(*where).scalar_subquery()] if x == "step"
+            else [func.min(along), func.max(along)])
     in_range, finite, smallest, largest, first, last = conn.execute(
         select(func.count(), func.count(c.value), func.min(c.value), func.max(c.value),
-               func.min(along), func.max(along)).where(*where)).one()
+               *ends).where(*where)).one()
+    total = in_range if total is None else total
+    if limit is not None and total > limit:
+        return None
     if in_range <= points:  # all of them: a zoom's few here, many as the caller reads them
         return _chart(total, in_range, False, _rows(conn, where, order)) \
             if in_range <= _FEW else None
