@@ -911,6 +911,11 @@ async def test_metric_series_decimates_for_a_chart(jp_fetch: Any,
                              **bad)
         assert message.startswith(said), (bad, message)
         assert "\n" not in message
+    # the store's choice (points=) says so of a metric the run does not have, too
+    message = await fail(jp_fetch, "runs", run, "metric-series", code=400, key="nope",
+                         points=100)
+    assert "has no metric 'nope'" in message
+    await fail(jp_fetch, "runs", "ffffffff", "metric-series", code=404, key="wave", points=100)
 
 
 async def test_metric_history_is_paged_by_step(jp_fetch: Any, stepped: dict[str, Any]) -> None:

@@ -54,6 +54,21 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricChart:
+    """What a chart draws of one metric of a run: how many values it has in all
+    (``total``), how many lie in the x range asked for (``in_range``), and of those, all of
+    them or (``decimated``) the few a chart of some hundred pixels shows, as columns in x
+    order (``values`` as stored: NaN and ±inf included)."""
+
+    total: int
+    in_range: int
+    decimated: bool
+    steps: list[int]
+    values: list[float]
+    timestamps: list[float]
+
+
+@dataclass(frozen=True, slots=True)
 class DatasetFingerprint:
     """What identifies a piece of data without storing it.
 

@@ -29,6 +29,7 @@ from nbmlops._types import (
     JobRun,
     Lineage,
     Metric,
+    MetricChart,
     ModelVersion,
     MonitorCheck,
     Origin,
@@ -1445,6 +1446,17 @@ def metric_series(run_id: str, key: str, *, offset: int = 0, limit: int | None =
     value."""
     return _existing().store.metric_series(run_id, key, offset=offset, limit=limit)
 
+
+
+def metric_chart(run_id: str, key: str, *, points: int, x: str = "step",
+                 low: float | None = None, high: float | None = None,
+                 limit: int | None = None) -> MetricChart | None:
+    """What a chart of ``points`` points draws of a metric's values whose ``x`` (``step``
+    or ``time``) lies from ``low`` to ``high``, chosen in the store (all of them when they
+    are that few); None where the store leaves the choice to the caller (see
+    :meth:`nbmlops.store.base.RunStore.metric_chart`)."""
+    return _existing().store.metric_chart(run_id, key, points=points, x=x, low=low,
+                                          high=high, limit=limit)
 
 def metric_keys(experiment: str | None = None, *, newest: int = 1000
                 ) -> tuple[int, list[tuple[str, int]]]:

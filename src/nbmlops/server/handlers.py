@@ -305,28 +305,54 @@ class RunHandler(ApiHandler):
 
 
 MAX_POINTS = 100_000  # metric values per page: a chart of a long training run in one read
+MIN_CHART_POINTS = 16  # the fewest points a decimation answers (first, last, 2+ spans)
+
+# what the metric-history and metric-series routes share: which metric, which page of it
+METRIC_PAGE = (Param("key", "the metric's name", required=True),
+               Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
+               Param("offset", "values to skip (default 0)", int))
+CHART_RANGE = (
+    Param("points", f"at most this many values, {MIN_CHART_POINTS}-{MAX_POINTS}: the page "
+                    "decimated for a chart (about 2 per pixel), all of them where there are "
+                    "no more", int),
+    Param("x", "what from, to and the decimation's spans are of: step (default) or time "
+               "(seconds since the epoch)"),
+    Param("from", "only values at this x or later (a number)"),
+    Param("to", "only values at this x or earlier (a number)"))
+
+
+def _metric_page(handler: ApiHandler) -> dict[str, Any]:
+    """The key, limit and offset of a metric route, checked (a clear 400 otherwise)."""
+    key = handler.text("key")
+    if key is None:
+        raise BadRequest("key is required: the metric's name, e.g. key=loss")
+    return {"key": key, "limit": handler.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
+            "offset": handler.number("offset", 0, low=0, high=MAX_OFFSET)}
+
+
+def _chart_range(handler: ApiHandler) -> dict[str, Any]:
+    """points, x and the from/to range of metric-series, checked."""
+    points = None if handler.text("points") is None else handler.number(
+        "points", MAX_POINTS, low=MIN_CHART_POINTS, high=MAX_POINTS)
+    x = handler.text("x") or "step"
+    if x not in ("step", "time"):
+        raise BadRequest(f"x must be step or time, not {x[:40]!r}")
+    low, high = handler.real("from"), handler.real("to")
+    if low is not None and high is not None and low > high:
+        raise BadRequest(f"from ({low:g}) must not be past to ({high:g})")
+    return {"points": points, "x": x, "low": low, "high": high}
 
 
 class MetricHistoryHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
         "A page of one metric's values of a run, in order of step then time",
-        p.Page[p.MetricPoint],
-        (Param("key", "the metric's name", required=True),
-         Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
-         Param("offset", "values to skip (default 0)", int)))}
+        p.Page[p.MetricPoint], METRIC_PAGE)}
 
     @tornado.web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        key = self.text("key")
-        if key is None:
-            raise BadRequest("key is required: the metric's name, e.g. key=loss")
-        await self.reply(reads.metric_history, run_id, key,
-                         limit=self.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
-                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET))
-
-
-MIN_CHART_POINTS = 16  # the fewest points a decimation answers (first, last, 2+ spans)
+        page = _metric_page(self)
+        await self.reply(reads.metric_history, run_id, page.pop("key"), **page)
 
 
 class MetricSeriesHandler(ApiHandler):
@@ -335,36 +361,14 @@ class MetricSeriesHandler(ApiHandler):
         "order of step then time: what a chart reads; with points, at most that many (each "
         "x span's smallest and largest value, the first and the last), with from/to only "
         "those in an x range",
-        p.MetricSeries,
-        (Param("key", "the metric's name", required=True),
-         Param("limit", f"values per page, 1-{MAX_POINTS} (default {MAX_POINTS})", int),
-         Param("offset", "values to skip (default 0)", int),
-         Param("points", f"at most this many values, {MIN_CHART_POINTS}-{MAX_POINTS}: the "
-                         "page decimated for a chart (about 2 per pixel), all of them where "
-                         "there are no more", int),
-         Param("x", "what from, to and the decimation's spans are of: step (default) or "
-                    "time (seconds since the epoch)"),
-         Param("from", "only values at this x or later (a number)"),
-         Param("to", "only values at this x or earlier (a number)")))}
+        p.MetricSeries, (*METRIC_PAGE, *CHART_RANGE))}
 
     @tornado.web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
-        key = self.text("key")
-        if key is None:
-            raise BadRequest("key is required: the metric's name, e.g. key=loss")
-        points = None if self.text("points") is None else self.number(
-            "points", MAX_POINTS, low=MIN_CHART_POINTS, high=MAX_POINTS)
-        x = self.text("x") or "step"
-        if x not in ("step", "time"):
-            raise BadRequest(f"x must be step or time, not {x[:40]!r}")
-        low, high = self.real("from"), self.real("to")
-        if low is not None and high is not None and low > high:
-            raise BadRequest(f"from ({low:g}) must not be past to ({high:g})")
-        await self.reply(reads.metric_series, run_id, key,
-                         limit=self.number("limit", MAX_POINTS, low=1, high=MAX_POINTS),
-                         offset=self.number("offset", 0, low=0, high=MAX_OFFSET),
-                         points=points, x=x, low=low, high=high)
+        page = _metric_page(self)
+        await self.reply(reads.metric_series, run_id, page.pop("key"), **page,
+                         **_chart_range(self))
 
 
 # an artifact is served as what it is, except markup and scripts: those come as plain

@@ -25,6 +25,7 @@ from nbmlops._types import (
     JobRunEnd,
     JournalEntry,
     Metric,
+    MetricChart,
     ModelVersion,
     MonitorCheck,
     NewDeployment,
@@ -131,6 +132,18 @@ class RunStore(Protocol):
                       ) -> tuple[int, list[int], list[float], list[float]]:
         """A page of a metric's history in order of step then time, as columns: (how
         many values it has in all, steps, values, timestamps)."""
+
+    def metric_chart(self, run_id: str, key: str, *, points: int, x: str = "step",
+                     low: float | None = None, high: float | None = None,
+                     limit: int | None = None) -> MetricChart | None:
+        """The values of a metric whose ``x`` (``step`` or ``time``) lies from ``low`` to
+        ``high`` (either may be None), in x order: all of them when there are ``points`` or
+        fewer, else at most ``points`` chosen in the store, as the server's decimation
+        chooses them (the first and the last, and of equal spans of x each one's smallest
+        and largest value and first NaN, the first of equal ones). None where the store
+        cannot choose them itself (more values than ``limit``, or an x it cannot seek): the
+        caller reads the values and chooses."""
+        ...
 
     def metric_keys(self, experiment: str | None = None, *, newest: int = 1000
                     ) -> tuple[int, list[tuple[str, int]]]:

@@ -43,6 +43,7 @@ from nbmlops._types import (
     Environment,
     Experiment,
     Metric,
+    MetricChart,
     NewRun,
     RunArtifact,
     RunEnd,
@@ -52,7 +53,7 @@ from nbmlops._types import (
 from nbmlops.errors import ParamConflictError, RunNotFoundError
 from nbmlops.store import liveness
 from nbmlops.store.base import same_param
-from nbmlops.store.sql import summary
+from nbmlops.store.sql import charts, summary
 from nbmlops.store.sql.journal import read_slice
 from nbmlops.store.sql.plumbing import (
     SqlBase,
@@ -645,6 +646,12 @@ class SqlRuns(SqlBase):
             values = [metric_value(v, n) for v, n in zip(values, nans, strict=True)]
         return total, steps, values, times
 
+    def metric_chart(self, run_id: str, key: str, *, points: int, x: str = "step",
+                     low: float | None = None, high: float | None = None,
+                     limit: int | None = None) -> MetricChart | None:
+        full = self.resolve_run_id(run_id)
+        return self._read(lambda conn: charts.metric_chart(
+            conn, full, key, points=points, x=x, low=low, high=high, limit=limit))
 
 def _float_columns(rows: Sequence[Any]) -> tuple[list[int], list[float], list[float]] | None:
     """(steps, values, timestamps) of (step, value, is_nan, timestamp) rows, through one
