@@ -17,6 +17,7 @@ Run by hand from the repository root (it is not a test)::
     .venv/bin/python bench/panel.py              # 100,000 + 1,000,000 runs
     .venv/bin/python bench/panel.py --quick      # 5,000 runs, 10,000 points: a smoke run
     .venv/bin/python bench/panel.py --skip-peer --skip-browser
+    .venv/bin/python bench/panel.py --skip-peer --first-page-only   # the 1,000,000-run page
 
 Sections:
 
@@ -746,7 +747,7 @@ def with_chromium(b: Bench, fn: Callable[[Bench, Any], None]) -> None:
 
 def section_stores(b: Bench) -> None:
     say(f"[1] the stores (cached in {CACHE.relative_to(ROOT)})")
-    for runs in sorted({b.runs, b.big}):
+    for runs in sorted({b.big} if b.args.first_page_only else {b.runs, b.big}):
         ensure_store(b, runs)
 
 
@@ -774,6 +775,9 @@ def section_first_page(b: Bench) -> None:
 
 def section_walk(b: Bench) -> None:
     say(f"[3] the walk at {b.runs:,} runs")
+    if b.args.first_page_only:
+        say("    skipped (--first-page-only)")
+        return
     start_lab(b, store_folder(b.runs, b.points))
     try:
         compared = spread_ids(b, b.compared)
@@ -966,6 +970,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--chart-only", action="store_true",
                         help="only the chart: its reads over HTTP and the run with --points "
                              "values opened in Chromium (no first page, no rest of the walk)")
+    parser.add_argument("--first-page-only", action="store_true",
+                        help="only the first page at --first-page-runs: its reads over HTTP "
+                             "and the sidebar and the Runs tab opened in Chromium (no walk)")
     parser.add_argument("--make-store", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--into", type=Path, help=argparse.SUPPRESS)
     args = parse_bench_args(parser, argv)

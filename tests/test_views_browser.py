@@ -609,3 +609,63 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
         raise
     finally:
         context.close()
+
+
+# Inside the page: open the Runs tab by the panel's command and read, in the same task (before
+# any request could answer), what the tab holds: its run names, whether they are the held
+# rows, and what its toolbar says.
+_OPEN_RUNS_AND_READ = """() => {
+    window.jupyterapp.commands.execute('nbmlops:open', {kind: 'runs', args: {}});
+    const tab = document.querySelector('.nbmlops-tab-content[data-kind="runs"]');
+    const table = tab && tab.querySelector('[data-testid="nbmlops-runs-table"]');
+    return {
+        rows: table ? Array.from(table.querySelectorAll('[data-testid="nbmlops-run-row"]'),
+                                 row => row.querySelector('.nbmlops-run-name').textContent) : [],
+        held: table ? table.dataset.held === 'true' : null,
+        toolbar: tab ? tab.querySelector('.nbmlops-toolbar').textContent : '',
+    };
+}"""
+
+
+@pytest.mark.timeout(240)
+def test_runs_tab_drawn_at_once_then_current(browser: Any, lab: str, store_env: Path) -> None:
+    """The Runs tab opened after the sidebar has shown the runs is drawn with the sidebar's
+    rows at once (as the command returns, before any answer), saying it is refreshing; a
+    run recorded meanwhile from a notebook shows in it as soon as its own request answers."""
+    import nbmlops
+    from nbmlops import api
+
+    for name in ("first", "second"):
+        with nbmlops.track("held", name):
+            nbmlops.log_metric("auc", 0.7)
+    api.close()
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    try:
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.evaluate(f"() => window.jupyterapp.shell.activateById('{PANEL_ID}')")
+        _run_row(page, "second").wait_for()
+        # the sidebar collapsed (it polls no more), then a run recorded behind its back
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        with nbmlops.track("held", "third"):
+            nbmlops.log_metric("auc", 0.8)
+        api.close()
+
+        drawn = page.evaluate(_OPEN_RUNS_AND_READ)
+        assert sorted(drawn["rows"]) == ["first", "second"], drawn
+        assert drawn["held"] is True
+        assert "refreshing…" in drawn["toolbar"]
+
+        tab = page.locator('.nbmlops-tab-content[data-kind="runs"]')
+        tab.locator('[data-testid="nbmlops-run-row"]', has_text="third").wait_for(timeout=10_000)
+        table = tab.locator('[data-testid="nbmlops-runs-table"]')
+        assert table.get_attribute("data-held") is None
+        assert sorted(tab.locator(".nbmlops-run-name").all_inner_texts()) == [
+            "first", "second", "third"]
+        assert "live" in tab.locator(".nbmlops-toolbar").inner_text()
+        shot(page, "views-runs-tab-current")
+        assert not errors, errors
+    except Exception:
+        shot(page, "views-failure-runs-held")
+        raise
+    finally:
+        context.close()

@@ -11,6 +11,8 @@ export interface ILoad<T> {
   data: T | null;
   error: string | null;
   loading: boolean;
+  /** Whether `data` is an answer held from before (see `initial`), not yet asked again. */
+  held: boolean;
   reload: () => void;
 }
 
@@ -19,13 +21,19 @@ export interface ILoad<T> {
  * last good answer on screen while a refresh is under way. Answers to superseded requests
  * are dropped, so a slow old page never overwrites a newer one. Polling asks only while
  * the view is visible (VisibleContext), and asks at once when it shows again.
+ *
+ * `initial` gives what to draw before the first answer: an answer held from a moment ago
+ * (see request.ts: heldAnswer), so that the view is drawn with its rows at once; `fetch`
+ * is called as it mounts all the same, and its answer replaces the held one.
  */
 export function useLoad<T>(
   fetch: () => Promise<T>,
   deps: React.DependencyList,
-  pollMs?: number
+  pollMs?: number,
+  initial?: () => T | null
 ): ILoad<T> {
-  const [data, setData] = React.useState<T | null>(null);
+  const [data, setData] = React.useState<T | null>(() => (initial ? initial() : null));
+  const [held, setHeld] = React.useState(data !== null);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(true);
   const [tick, setTick] = React.useState(0);
@@ -40,6 +48,7 @@ export function useLoad<T>(
       value => {
         if (call === latest.current) {
           setData(value);
+          setHeld(false);
           setError(null);
           setLoading(false);
         }
@@ -47,6 +56,7 @@ export function useLoad<T>(
       (reason: unknown) => {
         if (call === latest.current) {
           setError(reason instanceof Error ? reason.message : String(reason));
+          setHeld(false);
           setLoading(false);
         }
       }
@@ -79,7 +89,7 @@ export function useLoad<T>(
     };
   }, [pollMs, reload, visible]);
 
-  return { data, error, loading, reload };
+  return { data, error, loading, held, reload };
 }
 
 export function ErrorMessage(props: { error: string | null }): JSX.Element | null {
@@ -130,12 +140,37 @@ export function formatValue(value: unknown): string {
   return String(value);
 }
 
+/**
+ * The browser's date formats, made once: `toLocaleString` and its kin build a formatter
+ * on every call (about a millisecond each on a busy machine; a page of runs formats each
+ * start time three ways).
+ */
+const formats = new Map<string, Intl.DateTimeFormat>();
+function dateFormat(options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = JSON.stringify(options);
+  let format = formats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(undefined, options);
+    formats.set(key, format);
+  }
+  return format;
+}
+/** What `Date.toLocaleString()` shows, without options. */
+const DATE_TIME: Intl.DateTimeFormatOptions = {
+  year: 'numeric',
+  month: 'numeric',
+  day: 'numeric',
+  hour: 'numeric',
+  minute: 'numeric',
+  second: 'numeric'
+};
+
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) {
     return '';
   }
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString();
+  return Number.isNaN(date.getTime()) ? iso : dateFormat(DATE_TIME).format(date);
 }
 
 /** A time as people read it: "14:02" today, "yesterday 14:02", "2 Dec 14:02", "2 Dec 2025". */
@@ -148,13 +183,13 @@ export function formatWhen(iso: string | null | undefined, now: Date = new Date(
     return iso;
   }
   const seconds = (now.getTime() - date.getTime()) / 1000;
-  const hm = date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
   if (seconds >= 0 && seconds < 60) {
     return 'just now';
   }
   if (seconds >= 0 && seconds < 3600) {
     return `${Math.floor(seconds / 60)} min ago`;
   }
+  const hm = dateFormat({ hour: '2-digit', minute: '2-digit' }).format(date);
   const day = (d: Date) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
   const days = Math.round((day(now) - day(date)) / 86_400_000);
   if (days === 0) {
@@ -163,7 +198,7 @@ export function formatWhen(iso: string | null | undefined, now: Date = new Date(
   if (days === 1) {
     return `yesterday ${hm}`;
   }
-  const dm = date.toLocaleDateString(undefined, { day: 'numeric', month: 'short' });
+  const dm = dateFormat({ day: 'numeric', month: 'short' }).format(date);
   return date.getFullYear() === now.getFullYear() ? `${dm} ${hm}` : `${dm} ${date.getFullYear()}`;
 }
 

@@ -288,7 +288,12 @@ const mlopsIcon = new LabIcon({
 
 export const PANEL_ID = 'nbmlops-panel';
 
-/** The sidebar: a compact navigator; it polls only while it is expanded. */
+/**
+ * The sidebar: a compact navigator; it polls only while it is expanded. It is drawn once
+ * (as JupyterLab attaches it, collapsed or not); expanding it draws nothing anew, so its
+ * rows are on screen as soon as JupyterLab has laid the sidebar out, and its loads ask at
+ * once for what they missed while it was collapsed.
+ */
 export class MlopsPanel extends ReactWidget {
   constructor(private readonly nav: INav) {
     super();
@@ -298,26 +303,22 @@ export class MlopsPanel extends ReactWidget {
     this.addClass('nbmlops-panel');
   }
 
-  private drawn = false;
+  private readonly visible = () => this.isVisible && !document.hidden;
+  private element: JSX.Element | null = null;
 
   protected onBeforeShow(msg: Message): void {
     super.onBeforeShow(msg);
-    if (!this.drawn) {
+    if (!this.element) {
       askRunsEarly(''); // what it shows first: the runs section
     }
   }
 
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
-  }
-
   protected render(): JSX.Element {
-    this.drawn = true;
-    return (
-      <VisibleContext.Provider value={() => this.isVisible && !document.hidden}>
+    this.element ??= (
+      <VisibleContext.Provider value={this.visible}>
         <App nav={this.nav} />
       </VisibleContext.Provider>
     );
+    return this.element;
   }
 }

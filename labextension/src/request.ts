@@ -79,6 +79,8 @@ async function send<T>(target: string, init: RequestInit): Promise<T> {
 export interface IGetOptions<P extends GetPath> {
   path?: PathOf<Get<P>>;
   query?: QueryOf<Get<P>>;
+  /** Keep the answer, for a view opened later to show first (see `heldAnswer`). */
+  hold?: boolean;
 }
 
 /** How long an answer asked for early waits for the view that will ask for it. */
@@ -88,6 +90,31 @@ const early = new Map<string, { at: number; answer: Promise<unknown> }>();
 
 function getUrl<P extends GetPath>(path: P, options: IGetOptions<P>): string {
   return url(path, (options.path ?? {}) as Record<string, string | number>, options.query ?? {});
+}
+
+/**
+ * How old a held answer may be and still be shown first. A view that shows one asks again
+ * at once (its refresh is under way as it mounts), so the held rows are on screen only for
+ * the time of that one request, with the view saying it is refreshing.
+ */
+export const HOLD_MS = 60_000;
+/** The last answer to each request asked with `hold`, by URL, and when it came. */
+const held = new Map<string, { at: number; data: unknown }>();
+
+function sendGet<T>(target: string, hold: boolean | undefined): Promise<T> {
+  const sent = performance.now();
+  const answer = send<T>(target, { method: 'GET' });
+  if (hold) {
+    // aged from when it was asked; an older request answering late does not replace it
+    const keep = (data: unknown) => {
+      const before = held.get(target);
+      if (!before || before.at <= sent) {
+        held.set(target, { at: sent, data });
+      }
+    };
+    answer.then(keep, () => void held.delete(target)); // an error is not shown as rows
+  }
+  return answer;
 }
 
 /** GET one of the API's routes (the answer to the same request asked early, if any). */
@@ -103,7 +130,20 @@ export function apiGet<P extends GetPath>(
       return asked.answer as Promise<Ok<Get<P>>>;
     }
   }
-  return send(target, { method: 'GET' });
+  return sendGet(target, options.hold);
+}
+
+/**
+ * The last answer to this request (asked with `hold`, by any view: the sidebar's runs for
+ * the Runs tab, a closed tab's for the next), when it is younger than `HOLD_MS`; else null.
+ * A view may draw it at once while its own request, sent as it mounts, brings the current one.
+ */
+export function heldAnswer<P extends GetPath>(
+  path: P,
+  options: IGetOptions<P> = {}
+): Ok<Get<P>> | null {
+  const found = held.get(getUrl(path, options));
+  return found && performance.now() - found.at < HOLD_MS ? (found.data as Ok<Get<P>>) : null;
 }
 
 /**
@@ -121,7 +161,7 @@ export function askEarly<P extends GetPath>(path: P, options: IGetOptions<P> = {
     }
   }
   if (!early.has(target)) {
-    const answer = send(target, { method: 'GET' });
+    const answer = sendGet(target, options.hold);
     answer.catch(() => undefined); // the view's own request reports a failure
     early.set(target, { at: now, answer });
   }

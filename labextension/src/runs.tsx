@@ -19,7 +19,7 @@ import {
   useLoad
 } from './common';
 import type { INav } from './panel';
-import { Schemas, apiGet, askEarly } from './request';
+import { Schemas, apiGet, askEarly, heldAnswer } from './request';
 import { RunSlice } from './slice';
 
 export const POLL_MS = 3000;
@@ -50,12 +50,18 @@ function pageQuery(filters: IFilters, sort: string, offset: number) {
 /**
  * Ask for what the runs listing shows first (its first page, then its experiments and
  * metric columns) as it is being opened: the first page is asked first, so the one
- * thread that reads the store answers it before the other two.
+ * thread that reads the store answers it before the other two. The answers are held
+ * (request.ts: heldAnswer), as the listing's own are: a listing opened on the same
+ * query a moment later (the Runs tab after the sidebar, the tab opened again) is drawn
+ * with them at once while it asks for the current page.
  */
 export function askRunsEarly(experiment: string): void {
-  askEarly('/nbmlops/api/runs', { query: pageQuery({ ...NO_FILTERS, experiment }, '', 0) });
-  askEarly('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS } });
-  askEarly('/nbmlops/api/metric-keys', { query: { experiment } });
+  askEarly('/nbmlops/api/runs', {
+    query: pageQuery({ ...NO_FILTERS, experiment }, '', 0),
+    hold: true
+  });
+  askEarly('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS }, hold: true });
+  askEarly('/nbmlops/api/metric-keys', { query: { experiment }, hold: true });
 }
 
 /** Ask for a run as its tab is being opened. */
@@ -67,9 +73,12 @@ function Experiments(props: {
   value: string;
   onChange: (value: string) => void;
 }): JSX.Element {
+  const ask = { query: { limit: EXPERIMENTS }, hold: true };
   const load = useLoad(
-    () => apiGet('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS } }),
-    []
+    () => apiGet('/nbmlops/api/experiments', ask),
+    [],
+    undefined,
+    () => heldAnswer('/nbmlops/api/experiments', ask)
   );
   return (
     <select
@@ -120,13 +129,21 @@ function Field(props: {
 /** The metric columns chosen for an experiment ('' = all runs), remembered in the browser. */
 function useColumns(experiment: string, available: string[] | null, count: number) {
   const storageKey = COLUMNS_KEY + experiment;
-  const [chosen, setChosen] = React.useState<string[] | null>(null);
-  React.useEffect(() => {
+  const saved = () => {
     try {
-      const saved = window.localStorage.getItem(storageKey);
-      setChosen(saved ? (JSON.parse(saved) as string[]) : null);
+      const text = window.localStorage.getItem(storageKey);
+      return text ? (JSON.parse(text) as string[]) : null;
     } catch {
-      setChosen(null);
+      return null;
+    }
+  };
+  // read as the view is first drawn (not in an effect: one render less before the rows)
+  const [chosen, setChosen] = React.useState<string[] | null>(saved);
+  const readFor = React.useRef(storageKey);
+  React.useEffect(() => {
+    if (readFor.current !== storageKey) {
+      readFor.current = storageKey;
+      setChosen(saved());
     }
   }, [storageKey]);
   const columns = chosen ?? (available ?? []).slice(0, count);
@@ -327,17 +344,20 @@ export function RunsSection(props: {
     setOffset(0);
   };
 
+  // the answers are held, and a held one (younger than a minute) drawn first: see askRunsEarly
+  const pageAsk = { query: pageQuery(filters, sort, offset), hold: true };
   const load = useLoad(
-    () =>
-      apiGet('/nbmlops/api/runs', { query: pageQuery(filters, sort, offset) }),
+    () => apiGet('/nbmlops/api/runs', pageAsk),
     [filters, sort, offset],
-    POLL_MS
+    POLL_MS,
+    () => heldAnswer('/nbmlops/api/runs', pageAsk)
   );
+  const keysAsk = { query: { experiment: filters.experiment }, hold: true };
   const keys = useLoad(
-    () =>
-      apiGet('/nbmlops/api/metric-keys', { query: { experiment: filters.experiment } }),
+    () => apiGet('/nbmlops/api/metric-keys', keysAsk),
     [filters.experiment],
-    POLL_MS * 10
+    POLL_MS * 10,
+    () => heldAnswer('/nbmlops/api/metric-keys', keysAsk)
   );
   const available = keys.data?.keys ?? [];
   const { columns, chosen, choose } = useColumns(
@@ -429,7 +449,11 @@ export function RunsSection(props: {
         <div className="nbmlops-muted">No runs match.</div>
       ) : (
         <div className="nbmlops-scroll">
-          <table className="nbmlops-table nbmlops-runs" data-testid="nbmlops-runs-table">
+          <table
+            className="nbmlops-table nbmlops-runs"
+            data-testid="nbmlops-runs-table"
+            data-held={load.held ? 'true' : undefined}
+          >
             <thead>
               <tr>
                 <th className="nbmlops-select" />

@@ -12,6 +12,7 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import * as React from 'react';
+import { flushSync } from 'react-dom';
 
 import { VisibleContext } from './common';
 import type { INav } from './panel';
@@ -36,7 +37,12 @@ export function registerTab(kind: string, spec: ITabKind): void {
 
 export const OPEN_COMMAND = 'nbmlops:open';
 
-/** A view's content: re-rendered when shown, polling only while visible. */
+/**
+ * A view's content, polling only while visible. It is drawn once, synchronously, as its tab
+ * is added (a view with its data at hand, such as the Runs tab with a held page, has its
+ * rows in the page before the tab is laid out); showing it again draws nothing anew (its
+ * loads ask at once when they missed a poll while hidden).
+ */
 export class TabContent extends ReactWidget {
   constructor(
     readonly kind: string,
@@ -48,16 +54,23 @@ export class TabContent extends ReactWidget {
     this.node.dataset.kind = kind;
   }
 
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this.update();
+  protected onAfterAttach(msg: Message): void {
+    flushSync(() => super.onAfterAttach(msg));
   }
 
+  private readonly visible = () => this.isVisible && !document.hidden;
+  private element: JSX.Element | null = null;
+
   protected render(): JSX.Element {
+    // the same element each time: an update (ReactWidget's on attach) renders nothing anew
+    this.element ??= this.draw();
+    return this.element;
+  }
+
+  private draw(): JSX.Element {
     const spec = KINDS.get(this.kind);
-    const visible = () => this.isVisible && !document.hidden;
     return (
-      <VisibleContext.Provider value={visible}>
+      <VisibleContext.Provider value={this.visible}>
         <div className="nbmlops-app nbmlops-wide">
           <div className="nbmlops-body">
             {spec ? (
