@@ -179,6 +179,40 @@ def test_a_promotion_rule_moves_production_and_the_server_answers_with_the_chall
         nbmlops.stop_deployment(dep.name)
 
 
+def test_every_workers_counts_reach_the_rollout_figures_within_a_moment(
+        registry: Path) -> None:
+    # each worker keeps its counts aside and adds them to the shared counters every quarter
+    # second: the figures the rules read (all workers') catch up with every request sent
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
+                         workers=2)
+    try:
+        versions: list[int] = []
+        for i in range(60):  # a connection each: both workers answer some
+            client = Client(dep.url)
+            versions += client.predict([_record(i), _record(i + 1)])["versions"][:1]
+            client.conn.close()
+        assert set(versions) == {1, 2}
+        sent = time.monotonic()
+
+        def caught_up() -> Any:
+            shown = {v["role"]: v for v in nbmlops.rollout(dep.name).versions}
+            return shown if shown["champion"]["requests"] >= 60 else None
+
+        shown = _until(caught_up, timeout=10, every=0.05)
+        assert time.monotonic() - sent < 10
+        assert shown["champion"]["requests"] == 60  # every request, none twice
+        assert shown["champion"]["rows"] == 120
+        assert shown["challenger"]["requests"] == versions.count(2)
+        assert shown["challenger"]["rows"] == 2 * versions.count(2)
+        assert shown["challenger"]["agreement"] is not None
+        _, _, text = Client(dep.url).request("GET", "/metrics")
+        counted = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'nbmlops_rollout_requests_total\{role="(\w+)",version="\d+"\} (\S+)', text)}
+        assert counted == {"champion": 60.0, "challenger": float(versions.count(2))}
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
 def test_a_rollback_rule_removes_a_failing_canary(registry: Path) -> None:
     # a challenger that reads other columns: it fails on every row the champion accepts
     broken = LogisticRegression(max_iter=500).fit(ROWS[["tenure", "spend"]],

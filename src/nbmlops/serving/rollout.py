@@ -27,6 +27,7 @@ deployment's record.
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import math
 import os
@@ -35,6 +36,7 @@ import random
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -253,33 +255,76 @@ class RolloutMetrics:
         self.latency = Histogram("nbmlops_rollout_scoring_seconds", "time the version took "
                                  "to score a request", labels, buckets=BUCKETS,
                                  registry=registry)
-        self._children: dict[tuple[str, int], tuple[Any, ...]] = {}
+        # counted here, added to the Prometheus metrics every FLUSH_S (and before a read,
+        # a scrape, a stop): a request costs a few additions, not a lock and a histogram
+        # scan per metric (and, with several workers, writes to their shared files)
+        self._pending: dict[tuple[str, int], list[Any]] = {}
+        self._agreed: dict[int, list[int]] = {}
+        self._lock = threading.Lock()
+        # a histogram's buckets as observe() finds them: the first bound >= the value
+        self._bounds = tuple(self.latency._upper_bounds)
         _LOCAL.append(registry)
+        _BATCHED.add(self)
 
-    def _of(self, role: str, version: int) -> tuple[Any, ...]:
-        found = self._children.get((role, version))
-        if found is None:
-            v = str(version)
-            found = (self.requests.labels(role, v), self.errors.labels(role, v),
-                     self.rows.labels(role, v), self.latency.labels(role, v))
-            self._children[(role, version)] = found
-        return found
-
-    def scored(self, role: str, version: int, rows: int, seconds: float, ok: bool) -> None:
-        requests, errors, counted, latency = self._of(role, version)
-        requests.inc()
-        if ok:
-            counted.inc(rows)
-            latency.observe(seconds)
-        else:
-            errors.inc()
+    def scored(self, role: str, version: int, rows: int, seconds: float, ok: bool,
+               requests: int = 1) -> None:
+        """``requests`` requests of ``rows`` rows in all, each scored in ``seconds`` (or
+        failed: errors, no rows nor time)."""
+        with self._lock:
+            slot = self._pending.get((role, version))
+            if slot is None:
+                slot = self._pending[(role, version)] = [0, 0, 0, 0.0, {}]
+            slot[0] += requests
+            if ok:
+                slot[2] += rows
+                slot[3] += seconds * requests
+                at = bisect.bisect_left(self._bounds, seconds)
+                buckets = slot[4]
+                buckets[at] = buckets.get(at, 0) + requests
+            else:
+                slot[1] += requests
 
     def agreement(self, version: int, compared: int, agreeing: int) -> None:
-        self.compared.labels(str(version)).inc(compared)
-        self.agreeing.labels(str(version)).inc(agreeing)
+        with self._lock:
+            slot = self._agreed.get(version)
+            if slot is None:
+                slot = self._agreed[version] = [0, 0]
+            slot[0] += compared
+            slot[1] += agreeing
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the Prometheus metrics."""
+        with self._lock:
+            if not self._pending and not self._agreed:
+                return
+            pending, agreed = self._pending, self._agreed
+            self._pending, self._agreed = {}, {}
+        for (role, version), (requests, errors, rows, seconds, buckets) in pending.items():
+            v = str(version)  # (every series of a version shows, as before, zeros too)
+            self.requests.labels(role, v).inc(requests)
+            self.errors.labels(role, v).inc(errors)
+            self.rows.labels(role, v).inc(rows)
+            latency = self.latency.labels(role, v)
+            for at, n in buckets.items():  # as n calls of observe() would count them
+                latency._buckets[at].inc(n)
+            if buckets:
+                latency._sum.inc(seconds)
+        for version, (compared, agreeing) in agreed.items():
+            self.compared.labels(str(version)).inc(compared)
+            self.agreeing.labels(str(version)).inc(agreeing)
+
+
+FLUSH_S = 0.25  # how long counts wait in a worker before the rules (and scrapes) see them
 
 
 _LOCAL: list[Any] = []  # the registry of this process's worker (one worker: no sharing)
+_BATCHED: weakref.WeakSet[RolloutMetrics] = weakref.WeakSet()  # flushed before a read here
+
+
+def flush_counts() -> None:
+    """This process's rollout counts into its Prometheus metrics (before they are read)."""
+    for metrics in list(_BATCHED):
+        metrics.flush()
 
 
 def read_figures(registry: Any = None) -> dict[tuple[str, int], dict[str, float]]:
@@ -287,6 +332,7 @@ def read_figures(registry: Any = None) -> dict[tuple[str, int], dict[str, float]
     the shared folder; else from ``registry``, or from this process's one worker)."""
     from nbmlops.serving.metrics import MULTIPROC_ENV
 
+    flush_counts()
     if registry is None and not os.environ.get(MULTIPROC_ENV):
         if not _LOCAL:
             return {}
@@ -446,7 +492,16 @@ class Rollout:
                  request: str) -> None:
         """A canary request's rows into the log, each part with the version that answered."""
         from nbmlops.serving.model import take
+        from nbmlops.serving.predlog import row_ids
 
+        if not versions:
+            return
+        first = versions[0]
+        if versions.count(first) == len(versions):  # one version answered it all (most)
+            columns = dict(logged(outputs))
+            columns["_id"] = row_ids(request, len(versions))
+            log.add(frame, columns, version=first, request=request)
+            return
         for version in sorted(set(versions)):
             rows = [i for i, v in enumerate(versions) if v == version]
             part = take(frame, rows)
@@ -470,6 +525,7 @@ class Rollout:
             self._spawn(self._shadow_loop, "nbmlops-shadow")
         if self._deployment is not None:
             self._spawn(self._follow_loop, "nbmlops-rollout")
+        self._spawn(self._flush_loop, "nbmlops-rollout-counts")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, daemon=True, name=name)
@@ -484,6 +540,11 @@ class Rollout:
             thread.join(timeout=10)
         if self._process is not None:
             self._process.close()
+        self.metrics.flush()  # every request counted, the shadow's last batch too
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_S):
+            self.metrics.flush()
 
     def _follow_loop(self) -> None:
         assert self._deployment is not None
@@ -537,8 +598,14 @@ class Rollout:
                 self._process = None
         if done is None:
             done = score_shadow(challenger, self.log, whole, proba, sizes, champion)
+        # counted at once, per (time, outcome): the requests of one call share its time
+        alike: dict[tuple[float, bool], list[int]] = {}
         for rows, seconds, ok in done.requests:
-            self.metrics.scored("challenger", done.version, rows, seconds, ok=ok)
+            found = alike.setdefault((seconds, ok), [0, 0])
+            found[0] += rows
+            found[1] += 1
+        for (seconds, ok), (rows, n) in alike.items():
+            self.metrics.scored("challenger", done.version, rows, seconds, ok=ok, requests=n)
         if done.compared:
             self.metrics.agreement(done.version, done.compared, done.agreeing)
 
