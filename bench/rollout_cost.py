@@ -143,7 +143,7 @@ class Served:
         t0 = time.thread_time()
         self.log.flush()
         self.cpu += time.thread_time() - t0
-        return sum(thread_cpu(t) for t in self.threads()) + self.child_cpu()
+        return sum(thread_cpu(t) for t in self.threads())
 
     def child_cpu(self) -> float:
         """The shadow's own process's CPU so far (0 without one)."""
@@ -161,19 +161,19 @@ class Served:
 
 
 def measure(modes: list[str], n: int, block: int, folder: str, shadow_process: bool
-            ) -> dict[str, tuple[float, float]]:
-    """Per mode: (request path CPU, its threads' CPU) per request, the modes taking turns
+            ) -> dict[str, tuple[float, float, float]]:
+    """Per mode: (request path CPU, its threads' CPU, the shadow's process's) per request, the modes taking turns
     in blocks of ``block`` requests (the machine's load changes alike for each)."""
     served = [Served(mode, folder, shadow_process) for mode in modes]
     for s in served:  # warm up
         s.block(300)
         s.cpu, s.requests = 0.0, 0
-    base = {s.mode: s.settle() for s in served}
+    base = {s.mode: (s.settle(), s.child_cpu()) for s in served}
     for at in range(0, n, block):
         for s in served[at // block % len(served):] + served[:at // block % len(served)]:
             s.block(min(block, n - at))
-    out = {s.mode: (s.cpu / s.requests, (s.settle() - base[s.mode]) / s.requests)
-           for s in served}
+    out = {s.mode: (s.cpu / s.requests, (s.settle() - base[s.mode][0]) / s.requests,
+                    (s.child_cpu() - base[s.mode][1]) / s.requests) for s in served}
     for s in served:
         s.close()
     return out
@@ -213,12 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         alone = sum(found["alone"]) if "alone" in found else None
         print(f"load {load:.2f} -> {os.getloadavg()[0]:.2f}; {args.requests:,} requests "
               f"per mode, in turns of {args.block}; CPU per request (request path + threads and the shadow's process)")
-        for mode, (path, threads) in found.items():
-            total = path + threads
+        for mode, (path, threads, child) in found.items():
+            total = path + threads + child
             extra = (f"  {(total - alone) * 1e6:+6.1f} µs ({total / alone - 1:+.1%})"
                      if alone and mode != "alone" else "")
             print(f"  {mode:<8} {total * 1e6:7.1f} µs = {path * 1e6:6.1f} + "
-                  f"{threads * 1e6:5.1f}{extra}")
+                  f"{threads * 1e6:5.1f}" + (f" + {child * 1e6:5.1f}" if child else "")
+                  + extra)
     return 0
 
 

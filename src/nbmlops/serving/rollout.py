@@ -56,7 +56,9 @@ LIVE = ("running", "requested")  # states in which the challenger is served
 SHADOW = "_shadow"
 SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
 SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
-SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"  # "1": score the shadow in a process of its own
+# "1": score the shadow in a process of its own, "0": in the worker's thread; unset: the
+# process when this machine gives the server 2 CPUs or more (see shadow_process_wanted)
+SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"
 SHADOW_NICE = 5  # the shadow's process yields the CPU to the workers answering requests
 BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
 
@@ -514,8 +516,7 @@ class Rollout:
         if self.source is not None:
             self.source.start(self.challenger)
         if self.spec.mode == "shadow":
-            # opt-in: on the shared 2-core bench machine it was not measurably cheaper
-            if os.environ.get(SHADOW_PROCESS_ENV, "0") == "1":
+            if shadow_process_wanted():
                 try:
                     self._process = ShadowProcess(self.log.settings if self.log else None,
                                                   self.challenger.current)
@@ -608,6 +609,22 @@ class Rollout:
             self.metrics.scored("challenger", done.version, rows, seconds, ok=ok, requests=n)
         if done.compared:
             self.metrics.agreement(done.version, done.compared, done.agreeing)
+
+
+def shadow_process_wanted() -> bool:
+    """Whether a worker scores its shadow in a process of its own: as
+    ``NBMLOPS_SHADOW_PROCESS`` says (1 or 0), else when it may run on 2 CPUs or more (the
+    challenger then scores on another CPU than the one answering requests, instead of
+    taking turns with them for the worker's interpreter; on one CPU it would only add the
+    cost of handing the rows over)."""
+    said = os.environ.get(SHADOW_PROCESS_ENV, "").strip()
+    if said in ("0", "1"):
+        return said == "1"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
 
 
 @dataclass(frozen=True)
