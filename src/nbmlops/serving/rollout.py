@@ -11,7 +11,8 @@ Each worker counts, per role and version, requests, errors (a model that failed;
 challenger's failures are answered by the champion), rows, the model's scoring time, and
 how many challenger rows agree with the champion (the champion scores canary rows too:
 its one call covers the whole request). The counters are Prometheus metrics, so with
-several workers they add up (multiprocess mode).
+several workers they add up (multiprocess mode); a worker counts in memory and hands its
+counts over every :data:`FLUSH_S` and before a read, a scrape or a stop.
 
 Rules (``requests>=2000 and errors<=champion and p99<=1.2*champion``) are read with
 :mod:`ast` against a whitelist: the figures ``requests``, ``rows``, ``errors`` (a share),
