@@ -21,7 +21,9 @@ requirements rather than inferring them: the server runs in this environment), a
   are kept and written to Parquet by a background thread;
 * the same with ``--no-log`` (a third server, for the cost of the log);
 * (unless ``--no-rollout``) two more nbmlops servers of ``churn@production`` (prediction log on):
-  one with ``--canary candidate --share 0.1`` and one with ``--shadow candidate``, where
+  one with ``--canary candidate --share 0.1`` and one with ``--shadow candidate`` scored in
+  the worker's thread (``NBMLOPS_SHADOW_PROCESS=0``; ``--shadow-process`` adds one scored in a
+  process of its own, the default on 2 CPUs or more), where
   ``churn@candidate`` is the same model registered again as version 2 (so every server's
   predictions still equal the model's; the challenger's cost is real: it is another
   loaded version, scored, counted and logged);
@@ -405,7 +407,10 @@ def bench_start(b: Bench) -> None:
                                               "--canary", "candidate", "--share", "0.1"],
              "/predict", env),
             ("shadow", "nbmlops shadow", [*nb_cmd, "--name", f"{MODEL}-shadow", "--shadow",
-                                          "candidate"], "/predict", env)]
+                                          "candidate"], "/predict",
+             # scored in the worker's thread; --shadow-process adds the process (the
+             # default on 2 CPUs or more)
+             dict(env, NBMLOPS_SHADOW_PROCESS="0"))]
         if b.args.shadow_process:  # the shadow scored in a process of its own
             specs[3:3] = [
                 ("shadow-process", "nbmlops shadow proc", [
@@ -694,7 +699,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="print every round")
     parser.add_argument("--shadow-process", action="store_true",
                         help="one more server: a shadow scored in a process of its own "
-                             "(NBMLOPS_SHADOW_PROCESS=1), not in the worker's thread")
+                             "(NBMLOPS_SHADOW_PROCESS=1, the default on 2 CPUs or more), "
+                             "beside the one scored in the worker's thread")
     parser.add_argument("--no-rollout", dest="rollout", action="store_false",
                         help="leave out the canary (share 0.1) and shadow servers, whose "
                              "cost is measured by default")

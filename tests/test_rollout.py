@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -41,6 +43,29 @@ def _until(check: Callable[[], Any], timeout: float = 30.0, every: float = 0.1) 
 def _record(i: int) -> dict[str, Any]:
     row = ROWS.iloc[i % len(ROWS)]
     return {"tenure": int(row.tenure), "spend": float(row.spend), "is_pro": int(row.is_pro)}
+
+
+def _shadow_processes(pid: int | None) -> list[int]:
+    """The shadow's own processes among the server's descendants (Linux: read in /proc)."""
+    assert pid is not None
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:  # gone meanwhile
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = []
+    for child in parents:
+        at = child
+        while at in parents and at != pid:
+            at = parents[at]
+        if at == pid and child != pid:
+            with contextlib.suppress(OSError):
+                if b"shadow_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(child)
+    return found
 
 
 def _within_binomial(hits: int, n: int, p: float) -> bool:
@@ -134,6 +159,10 @@ def test_a_shadow_never_changes_an_answer_and_both_versions_are_logged(
         assert shadow["_shadow"].eq(True).all()
         assert not served["_shadow"].eq(True).any()
         assert shadow["prediction"].tolist() == V2.predict(ROWS.iloc[:300]).tolist()
+        if process == "1":  # its own process scored them (once it had started)
+            _until(lambda: _shadow_processes(dep.pid))
+        else:
+            assert _shadow_processes(dep.pid) == []
         report = _until(lambda: (lambda r: r if r.versions[1]["requests"] >= 30 else None)(
             nbmlops.rollout(dep.name)))
         agree = float(np.mean(V1.predict(ROWS.iloc[:300]) == V2.predict(ROWS.iloc[:300])))
@@ -143,6 +172,34 @@ def test_a_shadow_never_changes_an_answer_and_both_versions_are_logged(
         assert check.current_rows == 300, check.current
     finally:
         nbmlops.stop_deployment(dep.name)
+
+
+def test_a_shadow_has_a_process_of_its_own_by_default_on_two_cpus(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NBMLOPS_SHADOW_PROCESS", raising=False)
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("on one CPU the worker's thread scores the shadow")
+    dep = nbmlops.deploy("churn@production", port=0, shadow="candidate")
+    try:
+        client = Client(dep.url)
+        for i in range(20):
+            answer = client.predict([_record(i)])
+            assert "versions" not in answer
+            assert answer["predictions"] == V1.predict(ROWS.iloc[[i]]).tolist()
+        shadows = _until(lambda: _shadow_processes(dep.pid))
+        assert len(shadows) == 1  # one per worker
+        log = _until(lambda: (lambda f: f if (f["_version"] == 2).sum() >= 20 else None)(
+            nbmlops.predictions(dep.name)))
+        assert log.loc[log["_version"] == 2, "_shadow"].eq(True).all()
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+    def running(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+    _until(lambda: not any(running(pid) for pid in shadows))  # it stops with the server
 
 
 def test_a_promotion_rule_moves_production_and_the_server_answers_with_the_challenger(
@@ -175,6 +232,40 @@ def test_a_promotion_rule_moves_production_and_the_server_answers_with_the_chall
         assert figures["champion_version"] == 1
         assert "moved to version 2" in promote[0]["reason"]
         assert nbmlops.get_deployment(dep.name).version == 2
+    finally:
+        nbmlops.stop_deployment(dep.name)
+
+
+def test_every_workers_counts_reach_the_rollout_figures_within_a_moment(
+        registry: Path) -> None:
+    # each worker keeps its counts aside and adds them to the shared counters every quarter
+    # second: the figures the rules read (all workers') catch up with every request sent
+    dep = nbmlops.deploy("churn@production", port=0, canary="candidate", share=0.5,
+                         workers=2)
+    try:
+        versions: list[int] = []
+        for i in range(60):  # a connection each: both workers answer some
+            client = Client(dep.url)
+            versions += client.predict([_record(i), _record(i + 1)])["versions"][:1]
+            client.conn.close()
+        assert set(versions) == {1, 2}
+        sent = time.monotonic()
+
+        def caught_up() -> Any:
+            shown = {v["role"]: v for v in nbmlops.rollout(dep.name).versions}
+            return shown if shown["champion"]["requests"] >= 60 else None
+
+        shown = _until(caught_up, timeout=10, every=0.05)
+        assert time.monotonic() - sent < 10
+        assert shown["champion"]["requests"] == 60  # every request, none twice
+        assert shown["champion"]["rows"] == 120
+        assert shown["challenger"]["requests"] == versions.count(2)
+        assert shown["challenger"]["rows"] == 2 * versions.count(2)
+        assert shown["challenger"]["agreement"] is not None
+        _, _, text = Client(dep.url).request("GET", "/metrics")
+        counted = {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'nbmlops_rollout_requests_total\{role="(\w+)",version="\d+"\} (\S+)', text)}
+        assert counted == {"champion": 60.0, "challenger": float(versions.count(2))}
     finally:
         nbmlops.stop_deployment(dep.name)
 

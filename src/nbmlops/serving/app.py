@@ -154,6 +154,8 @@ def create_app(holder: Holder, *, options: AppOptions = AppOptions(),
     """The ASGI application serving ``holder.current`` (switched by ``source``)."""
     metrics = metrics or Metrics()
     metrics.version.set(holder.current.version)
+    if rollout is not None:  # a scrape sees every request the rollout counted
+        metrics.before_render.append(rollout.metrics.flush)
     if source is not None:
         previous = source.on_switch
 

@@ -8,6 +8,7 @@ they count, so a scrape sees the whole server whichever worker answers it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -46,6 +47,7 @@ class Metrics:
         self.log_dropped = Counter("nbmlops_prediction_log_dropped_rows", "rows the "
                                    "prediction log could not keep", registry=reg)
         self._children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self.before_render: list[Callable[[], None]] = []  # counts kept aside, added first
 
     def observe(self, endpoint: str, status: int, seconds: float) -> None:
         key = (endpoint, status)
@@ -65,6 +67,8 @@ class Metrics:
     def render(self) -> bytes:
         from prometheus_client import CollectorRegistry, generate_latest
 
+        for flush in self.before_render:
+            flush()
         if not self._multiprocess:
             return generate_latest(self.registry)
         from prometheus_client import multiprocess

@@ -13,7 +13,8 @@ Each worker counts, per role and version, requests, errors (a model that failed;
 challenger's failures are answered by the champion), rows, the model's scoring time, and
 how many challenger rows agree with the champion (the champion scores canary rows too:
 its one call covers the whole request). The counters are Prometheus metrics, so with
-several workers they add up (multiprocess mode).
+several workers they add up (multiprocess mode); a worker counts in memory and hands its
+counts over every :data:`FLUSH_S` and before a read, a scrape or a stop.
 
 Rules (``requests>=2000 and errors<=champion and p99<=1.2*champion``) are read with
 :mod:`ast` against a whitelist: the figures ``requests``, ``rows``, ``errors`` (a share),
@@ -29,6 +30,7 @@ deployment's record.
 from __future__ import annotations
 
 import ast
+import bisect
 import contextlib
 import math
 import os
@@ -37,6 +39,7 @@ import random
 import sys
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -57,7 +60,9 @@ SHADOW = "_shadow"
 ANSWERED = "_answered"  # on a shadow's row: the id of the answered row it shadows
 SHADOW_QUEUE = 256  # requests waiting for the shadow (more are counted as skipped)
 SHADOW_WAIT_S = 0.05  # how long the shadow gathers requests before it scores them at once
-SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"  # "1": score the shadow in a process of its own
+# "1": score the shadow in a process of its own, "0": in the worker's thread; unset: the
+# process when this machine gives the server 2 CPUs or more (see shadow_process_wanted)
+SHADOW_PROCESS_ENV = "NBMLOPS_SHADOW_PROCESS"
 SHADOW_NICE = 5  # the shadow's process yields the CPU to the workers answering requests
 BUCKETS = tuple(round(5e-5 * 1.25 ** i, 7) for i in range(60))  # 50 µs to ~32 s
 
@@ -256,33 +261,76 @@ class RolloutMetrics:
         self.latency = Histogram("nbmlops_rollout_scoring_seconds", "time the version took "
                                  "to score a request", labels, buckets=BUCKETS,
                                  registry=registry)
-        self._children: dict[tuple[str, int], tuple[Any, ...]] = {}
+        # counted here, added to the Prometheus metrics every FLUSH_S (and before a read,
+        # a scrape, a stop): a request costs a few additions, not a lock and a histogram
+        # scan per metric (and, with several workers, writes to their shared files)
+        self._pending: dict[tuple[str, int], list[Any]] = {}
+        self._agreed: dict[int, list[int]] = {}
+        self._lock = threading.Lock()
+        # a histogram's buckets as observe() finds them: the first bound >= the value
+        self._bounds = tuple(self.latency._upper_bounds)
         _LOCAL.append(registry)
+        _BATCHED.add(self)
 
-    def _of(self, role: str, version: int) -> tuple[Any, ...]:
-        found = self._children.get((role, version))
-        if found is None:
-            v = str(version)
-            found = (self.requests.labels(role, v), self.errors.labels(role, v),
-                     self.rows.labels(role, v), self.latency.labels(role, v))
-            self._children[(role, version)] = found
-        return found
-
-    def scored(self, role: str, version: int, rows: int, seconds: float, ok: bool) -> None:
-        requests, errors, counted, latency = self._of(role, version)
-        requests.inc()
-        if ok:
-            counted.inc(rows)
-            latency.observe(seconds)
-        else:
-            errors.inc()
+    def scored(self, role: str, version: int, rows: int, seconds: float, ok: bool,
+               requests: int = 1) -> None:
+        """``requests`` requests of ``rows`` rows in all, each scored in ``seconds`` (or
+        failed: errors, no rows nor time)."""
+        with self._lock:
+            slot = self._pending.get((role, version))
+            if slot is None:
+                slot = self._pending[(role, version)] = [0, 0, 0, 0.0, {}]
+            slot[0] += requests
+            if ok:
+                slot[2] += rows
+                slot[3] += seconds * requests
+                at = bisect.bisect_left(self._bounds, seconds)
+                buckets = slot[4]
+                buckets[at] = buckets.get(at, 0) + requests
+            else:
+                slot[1] += requests
 
     def agreement(self, version: int, compared: int, agreeing: int) -> None:
-        self.compared.labels(str(version)).inc(compared)
-        self.agreeing.labels(str(version)).inc(agreeing)
+        with self._lock:
+            slot = self._agreed.get(version)
+            if slot is None:
+                slot = self._agreed[version] = [0, 0]
+            slot[0] += compared
+            slot[1] += agreeing
+
+    def flush(self) -> None:
+        """Add what was counted since the last flush to the Prometheus metrics."""
+        with self._lock:
+            if not self._pending and not self._agreed:
+                return
+            pending, agreed = self._pending, self._agreed
+            self._pending, self._agreed = {}, {}
+        for (role, version), (requests, errors, rows, seconds, buckets) in pending.items():
+            v = str(version)  # (every series of a version shows, as before, zeros too)
+            self.requests.labels(role, v).inc(requests)
+            self.errors.labels(role, v).inc(errors)
+            self.rows.labels(role, v).inc(rows)
+            latency = self.latency.labels(role, v)
+            for at, n in buckets.items():  # as n calls of observe() would count them
+                latency._buckets[at].inc(n)
+            if buckets:
+                latency._sum.inc(seconds)
+        for version, (compared, agreeing) in agreed.items():
+            self.compared.labels(str(version)).inc(compared)
+            self.agreeing.labels(str(version)).inc(agreeing)
+
+
+FLUSH_S = 0.25  # how long counts wait in a worker before the rules (and scrapes) see them
 
 
 _LOCAL: list[Any] = []  # the registry of this process's worker (one worker: no sharing)
+_BATCHED: weakref.WeakSet[RolloutMetrics] = weakref.WeakSet()  # flushed before a read here
+
+
+def flush_counts() -> None:
+    """This process's rollout counts into its Prometheus metrics (before they are read)."""
+    for metrics in list(_BATCHED):
+        metrics.flush()
 
 
 def read_figures(registry: Any = None) -> dict[tuple[str, int], dict[str, float]]:
@@ -290,6 +338,7 @@ def read_figures(registry: Any = None) -> dict[tuple[str, int], dict[str, float]
     the shared folder; else from ``registry``, or from this process's one worker)."""
     from nbmlops.serving.metrics import MULTIPROC_ENV
 
+    flush_counts()
     if registry is None and not os.environ.get(MULTIPROC_ENV):
         if not _LOCAL:
             return {}
@@ -450,7 +499,16 @@ class Rollout:
                  request: str) -> None:
         """A canary request's rows into the log, each part with the version that answered."""
         from nbmlops.serving.model import take
+        from nbmlops.serving.predlog import row_ids
 
+        if not versions:
+            return
+        first = versions[0]
+        if versions.count(first) == len(versions):  # one version answered it all (most)
+            columns = dict(logged(outputs))
+            columns["_id"] = row_ids(request, len(versions))
+            log.add(frame, columns, version=first, request=request)
+            return
         for version in sorted(set(versions)):
             rows = [i for i, v in enumerate(versions) if v == version]
             part = take(frame, rows)
@@ -463,8 +521,7 @@ class Rollout:
         if self.source is not None:
             self.source.start(self.challenger)
         if self.spec.mode == "shadow":
-            # opt-in: on the shared 2-core bench machine it was not measurably cheaper
-            if os.environ.get(SHADOW_PROCESS_ENV, "0") == "1":
+            if shadow_process_wanted():
                 try:
                     self._process = ShadowProcess(self.log.settings if self.log else None,
                                                   self.challenger.current)
@@ -474,6 +531,7 @@ class Rollout:
             self._spawn(self._shadow_loop, "nbmlops-shadow")
         if self._deployment is not None:
             self._spawn(self._follow_loop, "nbmlops-rollout")
+        self._spawn(self._flush_loop, "nbmlops-rollout-counts")
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, daemon=True, name=name)
@@ -488,6 +546,11 @@ class Rollout:
             thread.join(timeout=10)
         if self._process is not None:
             self._process.close()
+        self.metrics.flush()  # every request counted, the shadow's last batch too
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_S):
+            self.metrics.flush()
 
     def _follow_loop(self) -> None:
         assert self._deployment is not None
@@ -545,10 +608,32 @@ class Rollout:
         if done is None:
             done = score_shadow(challenger, self.log, whole, proba, sizes, champion,
                                 answered)
+        # counted at once, per (time, outcome): the requests of one call share its time
+        alike: dict[tuple[float, bool], list[int]] = {}
         for rows, seconds, ok in done.requests:
-            self.metrics.scored("challenger", done.version, rows, seconds, ok=ok)
+            found = alike.setdefault((seconds, ok), [0, 0])
+            found[0] += rows
+            found[1] += 1
+        for (seconds, ok), (rows, n) in alike.items():
+            self.metrics.scored("challenger", done.version, rows, seconds, ok=ok, requests=n)
         if done.compared:
             self.metrics.agreement(done.version, done.compared, done.agreeing)
+
+
+def shadow_process_wanted() -> bool:
+    """Whether a worker scores its shadow in a process of its own: as
+    ``NBMLOPS_SHADOW_PROCESS`` says (1 or 0), else when it may run on 2 CPUs or more (the
+    challenger then scores on another CPU than the one answering requests, instead of
+    taking turns with them for the worker's interpreter; on one CPU it would only add the
+    cost of handing the rows over)."""
+    said = os.environ.get(SHADOW_PROCESS_ENV, "").strip()
+    if said in ("0", "1"):
+        return said == "1"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return cpus >= 2
 
 
 @dataclass(frozen=True)
