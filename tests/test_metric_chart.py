@@ -142,3 +142,14 @@ def test_a_chart_of_many_values_reads_few_rows(store: Store, store_url: str) -> 
     assert chart.in_range == 10_000
     low = min(chart.values)
     assert low == pytest.approx(-1.0, abs=1e-3)
+
+
+def test_many_points_and_far_bounds_are_answered(store: Store) -> None:
+    """More points than one statement may bind ids for are left to the caller (no "too
+    many SQL variables"); a zoom bound past what a bigint holds is read as the end."""
+    run_id = record(store, [Metric("loss", float(i % 13), i, T0 + i) for i in range(12_000)])
+    assert store.metric_chart(run_id, "loss", points=10_000) is None
+    chart = store.metric_chart(run_id, "loss", points=100, low=-1e300, high=1e300)
+    assert chart is not None
+    assert (chart.in_range, chart.decimated) == (12_000, True)
+    assert (chart.steps[0], chart.steps[-1]) == (0, 11_999)

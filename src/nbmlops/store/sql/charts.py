@@ -33,6 +33,7 @@ from nbmlops._types import MetricChart
 from nbmlops.store.sql.plumbing import metrics_t
 
 _INF = math.inf
+_BIG = 2**63 - 1  # the largest step a bigint holds
 _FEW = 5_000  # rows read here as SQLAlchemy rows: more are faster through the page
 
 # per span of steps [s0, s1]: the id of its first smallest and first largest finite value
@@ -87,8 +88,9 @@ def metric_chart(conn: Connection, run_id: str, key: str, *, points: int, x: str
     if x == "step":
         # steps are whole numbers: a range of reals is the whole steps in it (and so an
         # index range on PostgreSQL too, where a bigint compared with a double is not)
-        low = None if low is None else math.ceil(low)
-        high = None if high is None else math.floor(high)
+        # (held within a bigint: a bound past it would not bind on SQLite)
+        low = None if low is None else max(min(math.ceil(low), _BIG), -_BIG)
+        high = None if high is None else max(min(math.floor(high), _BIG), -_BIG)
     if low is not None:
         where.append(along >= low)
     if high is not None:
@@ -106,6 +108,8 @@ def metric_chart(conn: Connection, run_id: str, key: str, *, points: int, x: str
     if in_range <= points:  # all of them: a zoom's few here, many as the caller reads them
         return _chart(total, in_range, False, _rows(conn, where, order)) \
             if in_range <= _FEW else None
+    if points > _FEW:  # more ids than one statement binds: the caller reads them all
+        return None
     gaps = finite < in_range or smallest == -_INF or largest == _INF
     buckets = max(1, (points - 2) // (3 if gaps else 2))
     if first == last:  # one x for all: spans of equal counts, not of x
