@@ -566,3 +566,27 @@ def test_a_log_written_before_shadow_rows_kept_their_answered_id_still_reads(
     assert [(s.row_id, s.version, s.prediction, a.prediction) for s, a in graded[2]] == [
         ("req1-0", 2, 1, 1), ("req1-1", 2, 1, 0)]
     assert shadow_labels(got.drop(columns=["_answered"]), labels) == {}
+
+
+def test_a_shadow_whose_process_dies_is_scored_by_the_worker(
+        registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shadow's process killed as soon as it is there (before or after it said it was
+    ready): the worker's thread scores the shadow from then on, nothing is lost."""
+    import signal
+
+    monkeypatch.setenv("NBMLOPS_SHADOW_PROCESS", "1")
+    dep = nbmlops.deploy("churn@production", port=0, shadow="candidate")
+    try:
+        (shadow,) = _until(lambda: _shadow_processes(dep.pid), timeout=30)
+        os.kill(shadow, signal.SIGKILL)
+        client = Client(dep.url)
+        for i in range(30):
+            assert client.predict([_record(i)])["predictions"] == V1.predict(
+                ROWS.iloc[[i]]).tolist()
+        log = _until(lambda: (lambda f: f if (f["_version"] == 2).sum() >= 30 else None)(
+            nbmlops.predictions(dep.name)))
+        shadow_rows = log[log["_version"] == 2]
+        assert shadow_rows["prediction"].tolist() == V2.predict(ROWS.iloc[:30]).tolist()
+        assert _shadow_processes(dep.pid) == []  # not started again, and reaped
+    finally:
+        nbmlops.stop_deployment(dep.name)

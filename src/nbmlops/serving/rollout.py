@@ -266,7 +266,8 @@ class RolloutMetrics:
         # scan per metric (and, with several workers, writes to their shared files)
         self._pending: dict[tuple[str, int], list[Any]] = {}
         self._agreed: dict[int, list[int]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counts kept in memory
+        self._flushing = threading.Lock()  # one flush at a time, whole
         # a histogram's buckets as observe() finds them: the first bound >= the value
         self._bounds = tuple(self.latency._upper_bounds)
         _LOCAL.append(registry)
@@ -299,7 +300,13 @@ class RolloutMetrics:
             slot[1] += agreeing
 
     def flush(self) -> None:
-        """Add what was counted since the last flush to the Prometheus metrics."""
+        """Add what was counted since the last flush to the Prometheus metrics; a reader
+        that flushes while another flush is adding its counts waits for it (it would read
+        the metrics half added)."""
+        with self._flushing:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             if not self._pending and not self._agreed:
                 return
@@ -596,10 +603,11 @@ class Rollout:
         answered = [f"{b[4]}-{i}" if b[4] is not None else None
                     for b in batch for i in range(len(b[1]))]
         done: ShadowScored | None = None
-        if self._process is not None and self._process.ready():
+        if self._process is not None:
             try:
-                done = self._process.score(challenger, whole, proba, sizes, champion,
-                                           answered)
+                if self._process.ready():
+                    done = self._process.score(challenger, whole, proba, sizes, champion,
+                                               answered)
             except Exception as exc:  # it died: this worker scores the shadow from now on
                 print(f"nbmlops: the shadow's process stopped ({exc!r}); its requests are "
                       "scored in the worker", file=sys.stderr, flush=True)
@@ -725,13 +733,21 @@ class ShadowProcess:
         finally:
             theirs.close()
         self._conn = Connection(mine.detach())
-        self._conn.send(("log", dict(log) if log is not None else None))
-        self._conn.send(("model", challenger))
+        try:
+            self._conn.send(("log", dict(log) if log is not None else None))
+            self._conn.send(("model", challenger))
+        except BaseException:  # (a model that does not pickle): no process left behind
+            self._conn.close()
+            self._proc.kill()
+            self._proc.wait()
+            raise
         self._version = challenger.version
         self._ready = False
 
     def ready(self) -> bool:
-        """Whether it has started (it says so once, when it has read the model)."""
+        """Whether it has started (it says so once, when it has read the model). Raises
+        ``EOFError`` or ``OSError`` when it stopped before (the caller scores the shadow
+        itself from then on)."""
         if not self._ready and self._conn.poll():
             self._ready = self._conn.recv() == "ready"
         return self._ready
