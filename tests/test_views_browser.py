@@ -669,3 +669,39 @@ def test_runs_tab_drawn_at_once_then_current(browser: Any, lab: str, store_env: 
         raise
     finally:
         context.close()
+
+
+@pytest.mark.timeout(240)
+def test_runs_tab_drawn_held_then_its_request_fails(browser: Any, lab: str,
+                                                    store_env: Path) -> None:
+    """The Runs tab drawn with the held rows, whose own request then fails: the error is
+    shown alone, not over the held rows (which were never confirmed current)."""
+    import nbmlops
+    from nbmlops import api
+
+    with nbmlops.track("held", "only"):
+        nbmlops.log_metric("auc", 0.7)
+    api.close()
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    try:
+        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+        page.evaluate(f"() => window.jupyterapp.shell.activateById('{PANEL_ID}')")
+        _run_row(page, "only").wait_for()
+        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+        page.route("**/nbmlops/api/runs?**", lambda route: route.fulfill(
+            status=503, content_type="application/json",
+            body='{"error": "the store is busy: try again in a moment"}'))
+        drawn = page.evaluate(_OPEN_RUNS_AND_READ)
+        assert drawn["rows"] == ["only"], drawn
+        assert drawn["held"] is True, drawn
+        tab = page.locator('.nbmlops-tab-content[data-kind="runs"]')
+        tab.get_by_test_id("nbmlops-error").wait_for(timeout=10_000)
+        assert "the store is busy" in tab.get_by_test_id("nbmlops-error").inner_text()
+        assert tab.locator('[data-testid="nbmlops-run-row"]').count() == 0
+        shot(page, "views-runs-tab-held-error")
+        assert not [e for e in errors if "503" not in e], errors
+    except Exception:
+        shot(page, "views-failure-runs-held-error")
+        raise
+    finally:
+        context.close()
