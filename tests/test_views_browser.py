@@ -627,6 +627,24 @@ _OPEN_RUNS_AND_READ = """() => {
 }"""
 
 
+def _listed_then_collapsed(browser: Any, lab: str, names: list[str]) -> tuple[Any, Any, list[str]]:
+    """Runs ``names`` recorded, JupyterLab opened, the sidebar shown until it lists the
+    last of them, then collapsed: its runs page is held for a Runs tab opened next."""
+    import nbmlops
+    from nbmlops import api
+
+    for name in names:
+        with nbmlops.track("held", name):
+            nbmlops.log_metric("auc", 0.7)
+    api.close()
+    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
+    page.evaluate(f"() => window.jupyterapp.shell.activateById('{PANEL_ID}')")
+    _run_row(page, names[-1]).wait_for()
+    page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
+    return context, page, errors
+
+
 @pytest.mark.timeout(240)
 def test_runs_tab_drawn_at_once_then_current(browser: Any, lab: str, store_env: Path) -> None:
     """The Runs tab opened after the sidebar has shown the runs is drawn with the sidebar's
@@ -635,17 +653,9 @@ def test_runs_tab_drawn_at_once_then_current(browser: Any, lab: str, store_env: 
     import nbmlops
     from nbmlops import api
 
-    for name in ("first", "second"):
-        with nbmlops.track("held", name):
-            nbmlops.log_metric("auc", 0.7)
-    api.close()
-    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    context, page, errors = _listed_then_collapsed(browser, lab, ["first", "second"])
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        page.evaluate(f"() => window.jupyterapp.shell.activateById('{PANEL_ID}')")
-        _run_row(page, "second").wait_for()
         # the sidebar collapsed (it polls no more), then a run recorded behind its back
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         with nbmlops.track("held", "third"):
             nbmlops.log_metric("auc", 0.8)
         api.close()
@@ -676,18 +686,8 @@ def test_runs_tab_drawn_held_then_its_request_fails(browser: Any, lab: str,
                                                     store_env: Path) -> None:
     """The Runs tab drawn with the held rows, whose own request then fails: the error is
     shown alone, not over the held rows (which were never confirmed current)."""
-    import nbmlops
-    from nbmlops import api
-
-    with nbmlops.track("held", "only"):
-        nbmlops.log_metric("auc", 0.7)
-    api.close()
-    context, page, errors = open_page(browser, f"{lab}/lab?token={TOKEN}")
+    context, page, errors = _listed_then_collapsed(browser, lab, ["only"])
     try:
-        page.wait_for_selector(f'.jp-SideBar [data-id="{PANEL_ID}"]')
-        page.evaluate(f"() => window.jupyterapp.shell.activateById('{PANEL_ID}')")
-        _run_row(page, "only").wait_for()
-        page.evaluate("() => window.jupyterapp.shell.collapseLeft()")
         page.route("**/nbmlops/api/runs?**", lambda route: route.fulfill(
             status=503, content_type="application/json",
             body='{"error": "the store is busy: try again in a moment"}'))
