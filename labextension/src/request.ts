@@ -18,11 +18,13 @@ type QueryOf<Op> = Op extends { parameters: { query?: infer Q } } ? NonNullable<
 type PathOf<Op> = Op extends { parameters: { path: infer P } } ? P : Record<string, never>;
 type BodyOf<Op> = Op extends { requestBody: infer B } ? JsonOf<B> : never;
 
-type GetPath = { [P in keyof paths]: paths[P] extends { get: object } ? P : never }[keyof paths];
+export type GetPath = { [P in keyof paths]: paths[P] extends { get: object } ? P : never }[keyof paths];
 type PostPath = {
   [P in keyof paths]: paths[P] extends { post: object } ? P : never;
 }[keyof paths];
 type Get<P extends GetPath> = paths[P] extends { get: infer Op } ? Op : never;
+/** What a GET of `P` answers. */
+export type Answer<P extends GetPath> = Ok<Get<P>>;
 type Post<P extends PostPath> = paths[P] extends { post: infer Op } ? Op : never;
 
 /** An answer other than 2xx: the server's `{"error": message}`, or what went wrong on the way. */

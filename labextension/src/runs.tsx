@@ -9,6 +9,7 @@ import { ArtifactBrowser } from './artifacts';
 import { MetricCharts } from './charts';
 import {
   ErrorMessage,
+  ILoad,
   Pager,
   Status,
   formatDuration,
@@ -19,7 +20,15 @@ import {
   useLoad
 } from './common';
 import type { INav } from './panel';
-import { Schemas, apiGet, askEarly, heldAnswer } from './request';
+import {
+  Answer,
+  GetPath,
+  IGetOptions,
+  Schemas,
+  apiGet,
+  askEarly,
+  heldAnswer
+} from './request';
 import { RunSlice } from './slice';
 
 export const POLL_MS = 3000;
@@ -64,6 +73,20 @@ export function askRunsEarly(experiment: string): void {
   askEarly('/nbmlops/api/metric-keys', { query: { experiment }, hold: true });
 }
 
+/**
+ * `useLoad` of a GET whose answers are held: drawn at once with the held answer to the same
+ * request (younger than a minute: request.ts, heldAnswer), then asked again.
+ */
+function useHeldGet<P extends GetPath>(
+  path: P,
+  options: IGetOptions<P>,
+  deps: React.DependencyList,
+  pollMs?: number
+): ILoad<Answer<P>> {
+  const ask = { ...options, hold: true };
+  return useLoad(() => apiGet(path, ask), deps, pollMs, () => heldAnswer(path, ask));
+}
+
 /** Ask for a run as its tab is being opened. */
 export function askRunEarly(runId: string): void {
   askEarly('/nbmlops/api/runs/{run_id}', { path: { run_id: runId } });
@@ -73,13 +96,7 @@ function Experiments(props: {
   value: string;
   onChange: (value: string) => void;
 }): JSX.Element {
-  const ask = { query: { limit: EXPERIMENTS }, hold: true };
-  const load = useLoad(
-    () => apiGet('/nbmlops/api/experiments', ask),
-    [],
-    undefined,
-    () => heldAnswer('/nbmlops/api/experiments', ask)
-  );
+  const load = useHeldGet('/nbmlops/api/experiments', { query: { limit: EXPERIMENTS } }, []);
   return (
     <select
       aria-label="Experiment"
@@ -345,19 +362,17 @@ export function RunsSection(props: {
   };
 
   // the answers are held, and a held one (younger than a minute) drawn first: see askRunsEarly
-  const pageAsk = { query: pageQuery(filters, sort, offset), hold: true };
-  const load = useLoad(
-    () => apiGet('/nbmlops/api/runs', pageAsk),
+  const load = useHeldGet(
+    '/nbmlops/api/runs',
+    { query: pageQuery(filters, sort, offset) },
     [filters, sort, offset],
-    POLL_MS,
-    () => heldAnswer('/nbmlops/api/runs', pageAsk)
+    POLL_MS
   );
-  const keysAsk = { query: { experiment: filters.experiment }, hold: true };
-  const keys = useLoad(
-    () => apiGet('/nbmlops/api/metric-keys', keysAsk),
+  const keys = useHeldGet(
+    '/nbmlops/api/metric-keys',
+    { query: { experiment: filters.experiment } },
     [filters.experiment],
-    POLL_MS * 10,
-    () => heldAnswer('/nbmlops/api/metric-keys', keysAsk)
+    POLL_MS * 10
   );
   const available = keys.data?.keys ?? [];
   const { columns, chosen, choose } = useColumns(

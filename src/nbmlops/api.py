@@ -1447,7 +1447,6 @@ def metric_series(run_id: str, key: str, *, offset: int = 0, limit: int | None =
     return _existing().store.metric_series(run_id, key, offset=offset, limit=limit)
 
 
-
 def metric_chart(run_id: str, key: str, *, points: int, x: str = "step",
                  low: float | None = None, high: float | None = None,
                  limit: int | None = None) -> MetricChart | None:
@@ -1457,6 +1456,7 @@ def metric_chart(run_id: str, key: str, *, points: int, x: str = "step",
     :meth:`nbmlops.store.base.RunStore.metric_chart`)."""
     return _existing().store.metric_chart(run_id, key, points=points, x=x, low=low,
                                           high=high, limit=limit)
+
 
 def metric_keys(experiment: str | None = None, *, newest: int = 1000
                 ) -> tuple[int, list[tuple[str, int]]]:

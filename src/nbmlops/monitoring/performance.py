@@ -214,18 +214,13 @@ def performance(ws: Workspace, deployment: str, *, since: str | datetime | timed
         raise ValueError(f"{since} in windows of {window} is more than 10,000 windows; give a "
                          "longer window")
     start = datetime.fromtimestamp(math.floor(start.timestamp() / step) * step, tz=UTC)
-    from nbmlops.monitoring.feedback import PENDING, resolve_pending
-
-    resolved = resolve_pending(ws, found.name, since=start.timestamp(), until=end.timestamp())
-    waiting = resolved.waiting
-    labels = [lb for lb in ws.store.list_feedback(found.name, since=start.timestamp(),
-                                                  until=end.timestamp())
-              if lb.version != PENDING] + [
-        lb for lb in resolved.unstored if start.timestamp() <= lb.served_at < end.timestamp()]
+    labels, waiting = _labels(ws, found.name, start.timestamp(), end.timestamp())
     log = predlog.read(found.log_dir, since=start, until=end,
                        options=ws.settings.artifacts_options) if found.log_dir else None
-    if log is not None and "_shadow" in log.columns:  # scored by a shadow, never served
-        log = log[~log["_shadow"].eq(True)]
+    if log is not None:  # a shadow's rows were scored, never served
+        from nbmlops.monitoring.feedback import answered_rows
+
+        log = answered_rows(log)
     versions = sorted({lb.version for lb in labels} | (
         set(int(v) for v in log["_version"].unique()) if log is not None else set()))
     baselines = {v: _baseline(ws, found.model, v) for v in versions}
@@ -288,6 +283,20 @@ def _baseline(ws: Workspace, model: str, version: int) -> dict[str, Any] | None:
         return None
     loaded: dict[str, Any] = json.loads(ws.artifacts.read_bytes(ref))
     return loaded
+
+
+def _labels(ws: Workspace, deployment: str, since: float, until: float
+            ) -> tuple[list[FeedbackLabel], list[FeedbackLabel]]:
+    """The labels of the rows served from ``since`` to ``until`` (epoch seconds), the
+    pending ones whose rows have come joined first (and counted even where this workspace
+    may not store the join: a team store's reader); and the labels still pending."""
+    from nbmlops.monitoring.feedback import PENDING, resolve_pending
+
+    resolved = resolve_pending(ws, deployment, since=since, until=until)
+    labels = [lb for lb in ws.store.list_feedback(deployment, since=since, until=until)
+              if lb.version != PENDING]
+    labels += [lb for lb in resolved.unstored if since <= lb.served_at < until]
+    return labels, resolved.waiting
 
 
 def _guess_task(labels: Sequence[FeedbackLabel]) -> str | None:
@@ -469,15 +478,11 @@ def by_version(ws: Workspace, deployment: str, *, since: float, until: float | N
     says which is shown (``realized``, ``estimated`` or None). A version with shadow rows
     labelled also has ``shadowed`` (how many) and ``beside``: the ``labelled`` count, the
     ``versions`` that answered those same rows and their ``realized`` metrics on them."""
-    from nbmlops.monitoring.feedback import PENDING, resolve_pending
     from nbmlops.serving import predlog
 
     found = ws.store.get_deployment(deployment)
     until = time.time() if until is None else until
-    unstored = resolve_pending(ws, found.name, since=since, until=until).unstored
-    labels = [lb for lb in ws.store.list_feedback(found.name, since=since, until=until)
-              if lb.version != PENDING] + [
-        lb for lb in unstored if since <= lb.served_at < until]
+    labels, _ = _labels(ws, found.name, since, until)
     log = None
     if found.log_dir:
         log = predlog.read(found.log_dir, since=datetime.fromtimestamp(since, tz=UTC),
