@@ -192,6 +192,9 @@ def set_theme(page: Any, theme: str) -> None:
     """Switch JupyterLab's theme (a key of THEMES or a theme's name) and wait until its
     colours apply (the layout colour changed), not a fixed time."""
     name = THEMES.get(theme, theme)
+    # the first theme's colours can apply before JupyterLab names it on the body; asked for
+    # then, a switch to that same theme does nothing and no colour would ever change
+    page.wait_for_function("() => !!document.body.dataset.jpThemeName")
     if page.evaluate("() => document.body.dataset.jpThemeName") == name:
         return
     before = page.evaluate(_LAYOUT_COLOUR)
