@@ -818,9 +818,17 @@ def section_walk(b: Bench) -> None:
                                    f"values, got {got:,} of {answer['total']:,}")
             return f"{got:,} of {answer['total']:,} values"
 
-        api_case(b, f"metric series, {CHART_POINTS:,} of {b.points:,} points (the chart's read)",
+        api_case(b, f"metric series, {CHART_POINTS:,} of {b.points:,} points",
                  api_path(f"runs/{long_run}/metric-series", key="loss", points=CHART_POINTS),
-                 CHART_TARGET, decimated)
+                 None, decimated)
+
+        def charts(answer: dict[str, Any]) -> str:
+            loss = next(s for s in answer["items"] if s["key"] == "loss")
+            return f"{len(answer['items'])} metrics; loss: {decimated(loss)}"
+
+        api_case(b, f"metric charts, {CHART_POINTS:,} of {b.points:,} points (the chart's read)",
+                 api_path(f"runs/{long_run}/metric-charts", points=CHART_POINTS),
+                 CHART_TARGET, charts)
         if b.args.chart_only:
             with_chromium(b, browser_walk)
             return

@@ -918,6 +918,32 @@ async def test_metric_series_decimates_for_a_chart(jp_fetch: Any,
     await fail(jp_fetch, "runs", "ffffffff", "metric-series", code=404, key="wave", points=100)
 
 
+async def test_metric_charts_answers_each_metric_as_metric_series_does(
+        jp_fetch: Any, charted: dict[str, Any]) -> None:
+    """What a run's tab asks for as it opens: every metric of the run, by name, each the
+    same answer metric-series gives for it with the same points (one request, not one per
+    metric, and before the run's record says which metrics there are)."""
+    run = charted["run"]
+    answer = await get(jp_fetch, "runs", run[:8], "metric-charts", points=102)
+    assert (answer["run_id"], answer["points"], answer["keys"]) == (run, 102, 2)
+    assert [s["key"] for s in answer["items"]] == ["gappy", "wave"]
+    for series in answer["items"]:
+        alone = await get(jp_fetch, "runs", run, "metric-series", key=series["key"],
+                          points=102)
+        assert series == alone
+        assert series["decimated"]
+        assert len(_numbers(series["steps"])) <= 102
+    assert 777 in _numbers(answer["items"][1]["steps"])  # the spike is charted
+    # the default: a chart of 900 px (two points per pixel)
+    default = await get(jp_fetch, "runs", run, "metric-charts")
+    assert default["points"] == 1800
+    assert len(_numbers(default["items"][1]["steps"])) <= 1800
+    for bad, said in (({"points": "15"}, "points must be"), ({"points": "x"}, "points must be")):
+        message = await fail(jp_fetch, "runs", run, "metric-charts", code=400, **bad)
+        assert message.startswith(said), (bad, message)
+    await fail(jp_fetch, "runs", "ffffffff", "metric-charts", code=404)
+
+
 async def test_metric_history_is_paged_by_step(jp_fetch: Any, stepped: dict[str, Any]) -> None:
     run = stepped["run"]
     whole = await get(jp_fetch, "runs", run, "metric-history", key="loss")

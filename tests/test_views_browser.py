@@ -5,6 +5,7 @@ theme. Screenshots go to ``build/screenshots/``."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -552,11 +553,27 @@ def test_run_metric_history(browser: Any, lab: str, learner: dict[str, str],
         history.scroll_into_view_if_needed()
         shot(page, f"views-run-history-{theme}")
 
-        # 100,000 values: about two points per pixel of them, said in the caption
+        # 100,000 values: about two points per pixel of them, said in the caption; the
+        # chart's one read asked for as the tab opens, before the run's own record
+        seen: list[tuple[str, str]] = []
+        asked = lambda r: seen.append(("asked", r.url.split("/nbmlops/api/")[-1]))  # noqa: E731
+        came = lambda r: seen.append(("came", r.url.split("/nbmlops/api/")[-1]))  # noqa: E731
+        page.on("request", asked)
+        page.on("response", came)
         _run_row(page, "long training").locator(".nbmlops-link").click()
         run = page.locator('.nbmlops-tab-content[data-kind="run"]:visible')
         history = run.locator('[data-testid="nbmlops-history"]')
         history.locator("canvas").first.wait_for()
+        page.remove_listener("request", asked)
+        page.remove_listener("response", came)
+        charts = [i for i, (what, url) in enumerate(seen)
+                  if what == "asked" and "/metric-charts?" in url]
+        record = [i for i, (what, url) in enumerate(seen)
+                  if what == "came" and re.fullmatch(r"runs/\w+\?\d+", url)]
+        assert len(charts) == 1, seen
+        assert record, seen
+        assert charts[0] < record[0], seen
+        assert not [url for _, url in seen if "/metric-series" in url], seen
         caption = run.locator('[data-testid="nbmlops-history-caption"]')
         assert " of 100,000 points, each span's lowest and highest" in caption.inner_text()
         drawn = int(history.get_attribute("data-points"))

@@ -72,6 +72,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/nbmlops/api/runs/{run_id}/metric-charts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every metric of a run (the first 24 by name) as metric-series answers it with points: what the run's chart reads as its tab opens, in one request */
+        get: operations["getMetricCharts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/nbmlops/api/runs/{run_id}/artifact": {
         parameters: {
             query?: never;
@@ -835,6 +852,13 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description What a run's chart reads when its tab opens, in one answer: each of the run's metrics (the first ``MAX_CHARTED`` by name; ``keys`` counts them all) as the metric-series route answers it with ``points``: the whole history of a metric logged once or a few times, a long one decimated. */
+        MetricCharts: {
+            run_id: string;
+            points: number;
+            keys: number;
+            items: components["schemas"]["MetricSeries"][];
+        };
         /** @description One run's values of a metric, in order of step then time (null: not finite). */
         MetricCurve: {
             run_id: string;
@@ -1420,6 +1444,85 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetricSeries"];
+                };
+            };
+            /** @description the input is not valid (the message names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description not authenticated (a Jupyter token or login cookie; the XSRF token for a cookie-authenticated write) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description no such run, model, version, alias or deployment */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the request conflicts with what is under way (a decided approval request, a reproduction of the run already running) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description too many reproductions are running in this server at once */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the nbmlops store cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getMetricCharts: {
+        parameters: {
+            query?: {
+                /** @description at most this many values per metric, 16-100000 (default 1800) */
+                points?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricCharts"];
                 };
             };
             /** @description the input is not valid (the message names it) */

@@ -13,10 +13,12 @@ import type uPlot from 'uplot';
 
 import { UPlotChart, seriesColor, themedAxis } from './compare-charts';
 import { Status, formatValue, useLoad } from './common';
-import { apiGet } from './request';
+import { apiGet, askEarly } from './request';
 
 /** Metrics whose history is read for the chart (the table lists every metric). */
 const MAX_HISTORIES = 24;
+/** How much narrower a run's chart is than its tab (the view's and the card's padding). */
+const CHART_INSET = 40;
 /** Metrics overlaid at once. */
 export const MAX_OVERLAID = 8;
 
@@ -52,22 +54,50 @@ function readSeries(
     query: range
       ? { key, points, x, from: String(range[0]), to: String(range[1]) }
       : { key, points }
-  }).then(s => ({
-    key,
+  }).then(decoded);
+}
+
+/** A series as the routes answer it, decoded. */
+function decoded(s: {
+  key: string;
+  steps: string;
+  values: string;
+  timestamps: string;
+  total: number;
+  decimated: boolean;
+}): Series {
+  return {
+    key: s.key,
     steps: float64s(s.steps),
     values: float64s(s.values),
     times: float64s(s.timestamps),
     total: s.total,
     decimated: s.decimated
-  }));
+  };
 }
 
-/** Each metric's values, read together as packed columns (no object per point). */
+/** Each of a run's metrics (the first MAX_HISTORIES by name), at most `points` values
+ * each, in one request (no object per point). */
+function readCharts(runId: string, points: number): Promise<Series[]> {
+  return apiGet('/nbmlops/api/runs/{run_id}/metric-charts', {
+    path: { run_id: runId },
+    query: { points }
+  }).then(answer => answer.items.map(decoded));
+}
+
+/** Each metric's values (the run tab asked for them as it opened: `askChartsEarly`). */
 function useHistories(runId: string, keys: string[], points: number) {
-  return useLoad(
-    () => Promise.all(keys.map(key => readSeries(runId, key, points, 'step'))),
-    [runId, keys.join('\u0000'), points]
-  );
+  return useLoad(() => readCharts(runId, points), [runId, keys.join('\u0000'), points]);
+}
+
+/** What a run's tab `width` pixels wide charts, asked for as the tab is being opened:
+ * before the run's own record comes, which the chart would otherwise wait for to know the
+ * run's metrics (a chart of another width asks again). */
+export function askChartsEarly(runId: string, width: number): void {
+  askEarly('/nbmlops/api/runs/{run_id}/metric-charts', {
+    path: { run_id: runId },
+    query: { points: pointsFor(width - CHART_INSET) }
+  });
 }
 
 /** Whether xs only goes up. */

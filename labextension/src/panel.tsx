@@ -222,7 +222,7 @@ export function registerTabs(): void {
   });
   registerTab('run', {
     title: args => ({ label: `Run ${String(args.run).slice(0, 8)}`, caption: `run ${String(args.run)}` }),
-    early: args => askRunEarly(String(args.run)),
+    early: (args, width) => askRunEarly(String(args.run), width),
     render: (args, nav) => <RunDetails runId={String(args.run)} nav={nav} />
   });
   registerTab('compare', {

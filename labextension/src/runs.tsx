@@ -6,7 +6,7 @@
 import * as React from 'react';
 
 import { ArtifactBrowser } from './artifacts';
-import { MetricCharts } from './charts';
+import { MetricCharts, askChartsEarly } from './charts';
 import {
   ErrorMessage,
   ILoad,
@@ -87,9 +87,11 @@ function useHeldGet<P extends GetPath>(
   return useLoad(() => apiGet(path, ask), deps, pollMs, () => heldAnswer(path, ask));
 }
 
-/** Ask for a run as its tab is being opened. */
-export function askRunEarly(runId: string): void {
+/** Ask for a run, and what its chart reads, as its tab `width` pixels wide is being
+ * opened. */
+export function askRunEarly(runId: string, width: number): void {
   askEarly('/nbmlops/api/runs/{run_id}', { path: { run_id: runId } });
+  askChartsEarly(runId, width);
 }
 
 function Experiments(props: {

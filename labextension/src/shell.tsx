@@ -24,8 +24,9 @@ export interface ITabKind {
   /** The tab's title (short) and caption (its tooltip). */
   title(args: TabArgs): { label: string; caption?: string };
   render(args: TabArgs, nav: INav): JSX.Element;
-  /** Ask for what the view reads first, as its tab is being made (see `askEarly`). */
-  early?(args: TabArgs): void;
+  /** Ask for what the view reads first, as its tab (about `width` pixels wide) is being
+   * made (see `askEarly`). */
+  early?(args: TabArgs, width: number): void;
 }
 
 const KINDS = new Map<string, ITabKind>();
@@ -99,6 +100,11 @@ export interface ITabs {
   tracker: WidgetTracker<MainAreaWidget<TabContent>>;
 }
 
+/** The width of JupyterLab's main area (where a tab opens), before the tab is laid out. */
+function mainAreaWidth(): number {
+  return document.getElementById('jp-main-dock-panel')?.clientWidth || window.innerWidth;
+}
+
 /** The tab opener, its command and its tracker (restored with the layout). */
 export function setUpTabs(
   app: JupyterFrontEnd,
@@ -114,7 +120,7 @@ export function setUpTabs(
       app.shell.activateById(id);
       return found;
     }
-    KINDS.get(kind)?.early?.(args);
+    KINDS.get(kind)?.early?.(args, mainAreaWidth());
     const content = new TabContent(kind, args, nav());
     const widget = new MainAreaWidget({ content });
     widget.id = id;

@@ -371,6 +371,21 @@ class MetricSeriesHandler(ApiHandler):
                          **_chart_range(self))
 
 
+class MetricChartsHandler(ApiHandler):
+    operations: ClassVar[dict[str, Operation]] = {"get": Operation(
+        "Every metric of a run (the first 24 by name) as metric-series answers it with "
+        "points: what the run's chart reads as its tab opens, in one request",
+        p.MetricCharts, (Param("points", f"at most this many values per metric, "
+                                         f"{MIN_CHART_POINTS}-{MAX_POINTS} (default 1800)",
+                               int),))}
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        points = self.number("points", 1800, low=MIN_CHART_POINTS, high=MAX_POINTS)
+        await self.reply(reads.metric_charts, run_id, points=points, limit=MAX_POINTS)
+
+
 # an artifact is served as what it is, except markup and scripts: those come as plain
 # text (the panel shows HTML in a sandboxed frame), so no artifact runs as this server's page
 _INERT = ("text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript",
@@ -797,6 +812,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/runs/{run_id}", RunHandler),
     Route("/runs/{run_id}/metric-history", MetricHistoryHandler),
     Route("/runs/{run_id}/metric-series", MetricSeriesHandler),
+    Route("/runs/{run_id}/metric-charts", MetricChartsHandler),
     Route("/runs/{run_id}/artifact", ArtifactHandler),
     Route("/metric-keys", MetricKeysHandler),
     Route("/runs/{run_id}/slice", RunSliceHandler),

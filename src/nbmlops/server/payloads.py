@@ -101,6 +101,18 @@ class MetricSeries(TypedDict):
     in_range: int
 
 
+class MetricCharts(TypedDict):
+    """What a run's chart reads when its tab opens, in one answer: each of the run's
+    metrics (the first ``MAX_CHARTED`` by name; ``keys`` counts them all) as the
+    metric-series route answers it with ``points``: the whole history of a metric logged
+    once or a few times, a long one decimated."""
+
+    run_id: str
+    points: int
+    keys: int
+    items: list[MetricSeries]
+
+
 class DatasetLink(TypedDict):
     """A dataset a run read (``input``) or produced (``output``), by fingerprint."""
 

@@ -286,6 +286,21 @@ def metric_series(run_id: str, key: str, *, limit: int, offset: int,
         decimated=chosen is not None, in_range=in_range)
 
 
+MAX_CHARTED = 24  # metrics a run's tab reads the history of (its table lists them all)
+
+
+def metric_charts(run_id: str, *, points: int, limit: int) -> p.MetricCharts:
+    """Each of a run's metrics (the first MAX_CHARTED by name) as :func:`metric_series`
+    answers it with ``points``: what the run's chart reads, asked for as the run's tab
+    opens, before the run's own record says which metrics it has."""
+    run = api.get_run(run_id)
+    keys = sorted(run.metrics)
+    return p.MetricCharts(
+        run_id=run.id, points=points, keys=len(keys),
+        items=[metric_series(run.id, key, limit=limit, offset=0, points=points)
+               for key in keys[:MAX_CHARTED]])
+
+
 def _finite(numbers: list[float]) -> Any:
     import numpy as np
 
