@@ -119,18 +119,26 @@ def test_compare_view(browser: Any, lab: str, compared: dict[str, str],
         axes = parallel.locator('[data-testid="nbmlops-parallel-axis"]')
         assert axes.evaluate_all("as => as.map(a => a.dataset.key)") == [
             "metrics.auc", "metrics.loss", "params.C"]
-        assert parallel.locator('[data-testid="nbmlops-parallel-line"]').count() == 4
+        assert parallel.locator('[data-testid="nbmlops-parallel-lines"]').get_attribute(
+            "data-lines") == "4"
         auc_ticks = [float(t) for t in axes.first.locator(".nbmlops-tick text")
                      .all_text_contents()]
         assert min(auc_ticks) >= 0.7  # an axis around the values, not from zero
         assert max(auc_ticks) <= 0.8
         c_axis = axes.nth(2)
         assert "(log)" in c_axis.text_content()  # C runs 0.01 to 10
-        # the best auc (alpha) at the top of the auc axis, the worst (beta) at the bottom
-        ys = {name: _line_point(page, compared, name, 0)[1] for name in AUCS}
+        # the best auc (alpha) at the top of the auc axis, the worst (beta) at the bottom;
+        # each run's line drawn through its values (ink on the canvas where it passes)
+        values = {name: {"metrics.auc": auc, "metrics.loss": (1.0 + i / 4) / 20,
+                         "params.C": 10.0 ** (i - 2)}
+                  for i, (name, auc) in enumerate(AUCS.items())}
+        ys = {name: _line_point(page, values[name], 0)[1] for name in AUCS}
         assert ys["alpha"] < ys["gamma"] < ys["delta"] < ys["beta"]
+        for name in AUCS:
+            for along in (0.5, 1.5):
+                assert page.evaluate(_INK, _line_point(page, values[name], along)), (name, along)
         # hovering a line names its run and lifts it above the others
-        x, y = _line_point(page, compared, "gamma", 0.25)
+        x, y = _line_point(page, values["gamma"], 0.25)
         page.mouse.move(x, y)
         hovered = page.locator('[data-testid="nbmlops-parallel-hovered"]')
         page.wait_for_function("el => el.textContent.startsWith('gamma: ')",
@@ -286,12 +294,15 @@ def many_runs(store_env: Path) -> list[str]:
     return ids
 
 
-# the lines' group changes (childList, attributes, text) while the mouse moves over them
+# strokes on the parallel-coordinates canvas from now on (a hover must draw none)
 _WATCH = """() => {
-    const lines = document.querySelector('[data-testid=nbmlops-parallel] .nbmlops-pc-lines');
-    window.__pcChanges = 0;
-    new MutationObserver(records => { window.__pcChanges += records.length; })
-        .observe(lines, {subtree: true, childList: true, attributes: true, characterData: true});
+    const lines = document.querySelector('[data-testid=nbmlops-parallel-lines]');
+    window.__pcStrokes = 0;
+    const stroke = CanvasRenderingContext2D.prototype.stroke;
+    CanvasRenderingContext2D.prototype.stroke = function (...args) {
+        if (this.canvas === lines) { window.__pcStrokes += 1; }
+        return stroke.apply(this, args);
+    };
 }"""
 
 
@@ -307,31 +318,35 @@ def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[s
                       "{kind: 'compare', args: {ids}})", ",".join(many_runs))
         parallel = page.locator('[data-testid="nbmlops-parallel"]')
         parallel.wait_for()
-        lines = parallel.locator('[data-testid="nbmlops-parallel-line"]')
-        assert lines.count() == MANY
+        lines = parallel.locator('[data-testid="nbmlops-parallel-lines"]')
+        assert lines.get_attribute("data-lines") == str(MANY)
         parallel.scroll_into_view_if_needed()
         page.evaluate(f"({_WATCH})()")
         hovered = page.locator('[data-testid="nbmlops-parallel-hovered"]')
         highlight = parallel.locator('[data-testid="nbmlops-parallel-highlight"]')
+
+        def values(i: int) -> dict[str, float]:
+            return {"metrics.auc": 0.6 + (i * 37 % 1000) / 4000,
+                    "params.lr": 10.0 ** (-1 - i % 4), "params.depth": 2 + i % 7}
+
         timings = []
+        before = hovered.inner_text()
         for i in (999, 500, 3):  # drawn last (on top), then others: each names its run
-            x, y = page.evaluate(_LINE_POINT, [many_runs[i], 0.5])
-            page.mouse.move(x, y)
-            # the run drawn on top at that point (lines cross): the one hover must name
-            top = page.evaluate("([x, y]) => document.elementFromPoint(x, y)"
-                                ".getAttribute('data-run')", [x, y])
-            if top is None:  # the overlay took the point
-                top = highlight.get_attribute("data-run")
+            x, y = _line_point(page, values(i), 0.5)
             started = time.monotonic()
-            page.wait_for_function(
-                "([el, id]) => el.getAttribute('data-run') === id",
-                arg=[highlight.element_handle(), top])
+            page.mouse.move(x, y)
+            page.wait_for_function("([el, was]) => el.textContent !== was",
+                                   arg=[hovered.element_handle(), before])
             timings.append((time.monotonic() - started) * 1000)
-            name = lines.locator(f'xpath=self::*[@data-run="{top}"]').first.text_content()
-            assert hovered.inner_text() == name.strip(), (hovered.inner_text(), name)
-            assert hovered.inner_text().startswith("r")
+            before = hovered.inner_text()
+            # lines cross: the hovered run is one whose line passes within reach of the
+            # pointer (its own, or one drawn over it there), named as its line is lifted
+            top = many_runs.index(highlight.get_attribute("data-run"))
+            assert before.startswith(f"r{top:04d}: "), (before, top)
+            a, b = _line_point(page, values(top), 0), _line_point(page, values(top), 1)
+            assert _distance((x, y), a, b) <= 6.5, (i, top)
             assert "nbmlops-mod-hovering" in parallel.get_attribute("class")
-        assert page.evaluate("() => window.__pcChanges") == 0  # no line re-rendered
+        assert page.evaluate("() => window.__pcStrokes") == 0  # no line drawn again
         shot(page, "views-compare-parallel-1000")
 
         # the table draws the run columns in view, more as it scrolls: the last run's
@@ -365,18 +380,51 @@ def test_parallel_hover_with_1000_runs(browser: Any, lab: str, many_runs: list[s
         context.close()
 
 
-# a point of a run's parallel-coordinates line, a fraction along it, in page coordinates
-_LINE_POINT = """([id, at]) => {
-    const path = document.querySelector(`[data-testid=nbmlops-parallel-line][data-run="${id}"]`);
-    const p = path.getPointAtLength(path.getTotalLength() * at);
-    const m = path.getScreenCTM();
-    return [p.x * m.a + p.y * m.c + m.e, p.x * m.b + p.y * m.d + m.f];
+# a point of a run's parallel-coordinates line, in page coordinates, from its values (by
+# axis key) placed on the axes as their ticks say (log ones in powers of ten): ``along``
+# 0 is on the first axis, 1 on the second, 0.5 halfway between them
+_ON_LINE = """([values, along]) => {
+    const fig = document.querySelector('[data-testid=nbmlops-parallel]');
+    const m = fig.querySelector('svg').getScreenCTM();
+    const axes = [...fig.querySelectorAll('[data-testid=nbmlops-parallel-axis]')];
+    const onAxis = g => {
+        const log = g.querySelector('.nbmlops-pc-kind').textContent.includes('(log)');
+        const f = v => (log ? Math.log10(v) : v);
+        const ticks = [...g.querySelectorAll('.nbmlops-tick')].map(t => [
+            f(parseFloat(t.querySelector('text').textContent)),
+            parseFloat(t.querySelector('line').getAttribute('y1'))]).sort((a, b) => a[0] - b[0]);
+        const [v0, y0] = ticks[0], [v1, y1] = ticks[ticks.length - 1];
+        const x = parseFloat(g.querySelector('line').getAttribute('x1'));
+        return [x, y0 + (f(values[g.dataset.key]) - v0) * (y1 - y0) / (v1 - v0)];
+    };
+    const i = Math.min(Math.floor(along), axes.length - 2), t = along - i;
+    const [xa, ya] = onAxis(axes[i]), [xb, yb] = onAxis(axes[i + 1]);
+    const x = xa + (xb - xa) * t, y = ya + (yb - ya) * t;
+    return [x * m.a + y * m.c + m.e, x * m.b + y * m.d + m.f];
+}"""
+
+# whether the parallel-coordinates canvas has ink within a pixel of a page point
+_INK = """([x, y]) => {
+    const canvas = document.querySelector('[data-testid=nbmlops-parallel-lines]');
+    const box = canvas.getBoundingClientRect(), r = canvas.width / box.width;
+    const px = Math.round((x - box.left) * r), py = Math.round((y - box.top) * r);
+    const ink = canvas.getContext('2d').getImageData(px - r, py - r, 2 * r + 1, 2 * r + 1).data;
+    for (let i = 3; i < ink.length; i += 4) { if (ink[i] > 0) { return true; } }
+    return false;
 }"""
 
 
-def _line_point(page: Any, ids: dict[str, str], name: str, at: float) -> tuple[float, float]:
-    x, y = page.evaluate(_LINE_POINT, [ids[name], at])
+def _line_point(page: Any, values: dict[str, float], along: float) -> tuple[float, float]:
+    x, y = page.evaluate(_ON_LINE, [values, along])
     return float(x), float(y)
+
+
+def _distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    """How far point p is from the segment a-b."""
+    (px, py), (ax, ay), (bx, by) = p, a, b
+    dx, dy = bx - ax, by - ay
+    t = max(0.0, min(1.0, ((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
+    return math.hypot(px - ax - t * dx, py - ay - t * dy)
 
 
 # -- a run's metric history: metrics overlaid, by step or by time, zoom ------------------------

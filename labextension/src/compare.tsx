@@ -7,10 +7,17 @@
 import * as React from 'react';
 import type uPlot from 'uplot';
 
-import { UPlotChart, seriesColor, themedAxis, themeColor, valueAxis } from './compare-charts';
+import {
+  UPlotChart,
+  seriesColor,
+  themeColor,
+  themedAxis,
+  useThemeKey,
+  valueAxis
+} from './compare-charts';
 import { ErrorMessage, Status, formatValue, shortName, useLoad } from './common';
 import type { INav } from './panel';
-import { Schemas, apiGet } from './request';
+import { Schemas, apiGet, askEarly } from './request';
 
 type Run = Schemas['ComparedRun'];
 type Kind = 'params' | 'metrics';
@@ -321,41 +328,98 @@ function pcAxis(runs: Run[], kind: Kind, key: string): PcAxis | null {
   };
 }
 
-/** The runs' lines, drawn once per comparison: hovering another line re-renders none of
- * them (with 1,000 runs a hover is one overlay path, not 1,000). Hover and click are read
- * from the event's target (one listener for all lines). */
+/** The runs' lines on a canvas, drawn once per comparison (and theme): a hover re-draws
+ * none of them (the hovered line is an SVG path over them). One-pixel lines: without a GPU
+ * a thousand of them take ~30 ms to draw here, against ~120 ms as SVG paths. */
 const PcLines = React.memo(function PcLines(props: {
-  lines: { id: string; d: string; title: string }[];
-  onHover: (id: string | null) => void;
-  onOpen: (id: string) => void;
+  ys: (number | null)[][];
+  ax: (i: number) => number;
+  width: number;
+  height: number;
 }): JSX.Element {
-  const runOf = (e: React.SyntheticEvent) =>
-    (e.target as Element).getAttribute?.('data-run') ?? null;
-  return (
-    <g
-      className="nbmlops-pc-lines"
-      onMouseOver={e => props.onHover(runOf(e))}
-      onClick={e => {
-        const id = runOf(e);
-        if (id) {
-          props.onOpen(id);
+  const ref = React.useRef<HTMLCanvasElement>(null);
+  const theme = useThemeKey();
+  const { ys, ax, width, height } = props;
+  React.useLayoutEffect(() => {
+    const canvas = ref.current;
+    const ctx = canvas?.getContext('2d');
+    if (!canvas || !ctx) {
+      return;
+    }
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    ctx.strokeStyle = themeColor('--jp-brand-color1', '#1976d2');
+    ctx.globalAlpha = 0.75;
+    ctx.lineWidth = 1;
+    for (const line of ys) {
+      // a run without a value on an axis has a gap there
+      ctx.beginPath();
+      let pen = false;
+      line.forEach((y, i) => {
+        if (y === null) {
+          pen = false;
+        } else if (pen) {
+          ctx.lineTo(ax(i), y);
+        } else {
+          ctx.moveTo(ax(i), y);
+          pen = true;
         }
-      }}
-    >
-      {props.lines.map(line => (
-        <path
-          key={line.id}
-          d={line.d}
-          data-run={line.id}
-          data-testid="nbmlops-parallel-line"
-          className="nbmlops-pc-line"
-        >
-          <title>{line.title}</title>
-        </path>
-      ))}
-    </g>
+      });
+      ctx.stroke();
+    }
+  }, [ys, ax, width, height, theme]);
+  return (
+    <canvas
+      ref={ref}
+      className="nbmlops-pc-lines"
+      data-testid="nbmlops-parallel-lines"
+      data-lines={ys.length}
+      style={{ width, height }}
+    />
   );
 });
+
+/** The run whose line passes nearest (within `reach` pixels) to (x, y), the last drawn
+ * (the one on top) of lines as near; null when none does. */
+function lineAt(
+  ys: (number | null)[][],
+  ax: (i: number) => number,
+  x: number,
+  y: number,
+  reach = 6
+): number | null {
+  const axes = ys[0]?.length ?? 0;
+  if (axes < 2 || x < ax(0) - reach || x > ax(axes - 1) + reach) {
+    return null;
+  }
+  let i = 0;
+  while (i < axes - 2 && x > ax(i + 1)) {
+    i++;
+  }
+  const x0 = ax(i);
+  const run = ax(i + 1) - x0;
+  const along = Math.max(0, Math.min(1, (x - x0) / run));
+  let best: number | null = null;
+  let nearest = reach;
+  ys.forEach((line, r) => {
+    const y0 = line[i];
+    const y1 = line[i + 1];
+    if (y0 === null || y1 === null) {
+      return;
+    }
+    // how far from the segment, across it (a steep segment is near in x, not in y)
+    const rise = y1 - y0;
+    const d = Math.abs(y - (y0 + rise * along)) / Math.sqrt(1 + (rise / run) ** 2);
+    if (d <= nearest) {
+      nearest = d;
+      best = r;
+    }
+  });
+  return best;
+}
 
 /** Params and metrics as vertical axes, one line per run across them; hover names the run,
  * a click opens it. A run without a value on an axis has a gap there. */
@@ -365,7 +429,8 @@ export function ParallelCoordinates(props: {
 }): JSX.Element {
   const { comparison, nav } = props;
   const runs = comparison.runs;
-  const [hovered, setHovered] = React.useState<string | null>(null);
+  const [hovered, setHovered] = React.useState<number | null>(null);
+  React.useEffect(() => setHovered(null), [comparison]);
   // everything but the hovered run depends on the comparison only: computed once
   const chart = React.useMemo(() => {
     const differing: [Kind, string][] = [
@@ -389,34 +454,16 @@ export function ParallelCoordinates(props: {
     const plotH = 220;
     const ax = (i: number) => left + i * gap;
     const ay = (t: number) => top + (1 - t) * plotH;
-    const pathOf = (run: Run) => {
-      let d = '';
-      let pen = false;
-      axes.forEach((a, i) => {
+    // each run's height on each axis (null where it has no value)
+    const ys = comparison.runs.map(run =>
+      axes.map(a => {
         const t = a.at(run);
-        if (t === null) {
-          pen = false;
-          return;
-        }
-        d += `${pen ? 'L' : 'M'}${ax(i).toFixed(1)},${ay(t).toFixed(1)}`;
-        pen = true;
-      });
-      return d;
-    };
-    const describe = (run: Run) =>
-      `${runLabel(run)}: ` +
-      axes
-        .map(a => `${a.key}=${has(run, a.kind, a.key) ? formatValue(run[a.kind][a.key]) : '—'}`)
-        .join(', ');
-    const lines = comparison.runs.map(run => ({
-      id: run.run_id,
-      d: pathOf(run),
-      title: describe(run)
-    }));
+        return t === null ? null : ay(t);
+      })
+    );
     return {
       axes,
-      lines,
-      byId: new Map(lines.map(line => [line.id, line])),
+      ys,
       more: chosen.length - axes.length,
       width: left * 2 + gap * (axes.length - 1),
       height: top + plotH + 16,
@@ -424,8 +471,7 @@ export function ParallelCoordinates(props: {
       ay
     };
   }, [comparison]);
-  const open = React.useCallback((id: string) => nav.showRun(id), [nav]);
-  const { axes, ax, ay, width, height } = chart;
+  const { axes, ax, ay, ys, width, height } = chart;
   if (axes.length < 2) {
     return (
       <div className="nbmlops-muted" data-testid="nbmlops-parallel-none">
@@ -433,62 +479,100 @@ export function ParallelCoordinates(props: {
       </div>
     );
   }
-  const shown = hovered === null ? undefined : chart.byId.get(hovered);
+  const shown = hovered === null ? null : (runs[hovered] ?? null);
+  const describe = (run: Run) =>
+    `${runLabel(run)}: ` +
+    axes
+      .map(a => `${a.key}=${has(run, a.kind, a.key) ? formatValue(run[a.kind][a.key]) : '—'}`)
+      .join(', ');
+  const pathOf = (line: (number | null)[]) =>
+    line
+      .map((y, i) =>
+        y === null ? '' : `${i > 0 && line[i - 1] !== null ? 'L' : 'M'}${ax(i)},${y.toFixed(1)}`
+      )
+      .join('');
+  const pointer = (e: React.MouseEvent<HTMLDivElement>) => {
+    const box = e.currentTarget.getBoundingClientRect();
+    return lineAt(ys, ax, e.clientX - box.left, e.clientY - box.top);
+  };
   return (
     <figure className="nbmlops-figure nbmlops-parallel-figure">
       <div className="nbmlops-scroll">
-        <svg
-          className={'nbmlops-chart nbmlops-parallel' + (shown ? ' nbmlops-mod-hovering' : '')}
+        <div
+          className={'nbmlops-parallel' + (shown ? ' nbmlops-mod-hovering' : '')}
           data-testid="nbmlops-parallel"
-          viewBox={`0 0 ${width} ${height}`}
-          width={width}
-          height={height}
+          style={{ width, height }}
           role="img"
           aria-label={`parallel coordinates of ${runs.length} runs over ${axes
             .map(a => a.key)
             .join(', ')}`}
+          onMouseMove={e => {
+            const at = pointer(e);
+            if (at !== hovered) {
+              setHovered(at);
+            }
+          }}
           onMouseLeave={() => setHovered(null)}
+          onClick={e => {
+            const at = pointer(e);
+            if (at !== null) {
+              nav.showRun(runs[at].run_id);
+            }
+          }}
         >
-          <PcLines lines={chart.lines} onHover={setHovered} onOpen={open} />
-          {shown && (
-            <path
-              d={shown.d}
-              data-run={shown.id}
-              data-testid="nbmlops-parallel-highlight"
-              className="nbmlops-pc-line nbmlops-mod-hover"
-            />
-          )}
-          {axes.map((a, i) => (
-            <g
-              key={`${a.kind}.${a.key}`}
-              className="nbmlops-pc-axis"
-              data-testid="nbmlops-parallel-axis"
-              data-key={`${a.kind}.${a.key}`}
-            >
-              <line className="nbmlops-axis" x1={ax(i)} x2={ax(i)} y1={ay(1)} y2={ay(0)} />
-              <text className="nbmlops-pc-title" x={ax(i)} y={12} textAnchor="middle">
-                <title>{`${a.kind === 'params' ? 'param' : 'metric'} ${a.key}`}</title>
-                {shortName(a.key, 16)}
-              </text>
-              <text className="nbmlops-pc-kind" x={ax(i)} y={25} textAnchor="middle">
-                {a.kind === 'params' ? 'param' : 'metric'}
-                {a.note ? ` (${a.note})` : ''}
-              </text>
-              {a.ticks.map(t => (
-                <g key={t.label} className="nbmlops-tick">
-                  <line className="nbmlops-axis" x1={ax(i) - 3} x2={ax(i)} y1={ay(t.at)} y2={ay(t.at)} />
-                  <text x={ax(i) - 5} y={ay(t.at) + 4} textAnchor="end">
-                    {shortName(t.label, 10)}
-                  </text>
-                </g>
-              ))}
-            </g>
-          ))}
-        </svg>
+          <PcLines ys={ys} ax={ax} width={width} height={height} />
+          <svg
+            className="nbmlops-chart"
+            viewBox={`0 0 ${width} ${height}`}
+            width={width}
+            height={height}
+          >
+            {shown && (
+              <path
+                d={pathOf(ys[hovered as number])}
+                data-run={shown.run_id}
+                data-testid="nbmlops-parallel-highlight"
+                className="nbmlops-pc-line nbmlops-mod-hover"
+              />
+            )}
+            {axes.map((a, i) => (
+              <g
+                key={`${a.kind}.${a.key}`}
+                className="nbmlops-pc-axis"
+                data-testid="nbmlops-parallel-axis"
+                data-key={`${a.kind}.${a.key}`}
+              >
+                <line className="nbmlops-axis" x1={ax(i)} x2={ax(i)} y1={ay(1)} y2={ay(0)} />
+                <text className="nbmlops-pc-title" x={ax(i)} y={12} textAnchor="middle">
+                  <title>{`${a.kind === 'params' ? 'param' : 'metric'} ${a.key}`}</title>
+                  {shortName(a.key, 16)}
+                </text>
+                <text className="nbmlops-pc-kind" x={ax(i)} y={25} textAnchor="middle">
+                  {a.kind === 'params' ? 'param' : 'metric'}
+                  {a.note ? ` (${a.note})` : ''}
+                </text>
+                {a.ticks.map(t => (
+                  <g key={t.label} className="nbmlops-tick">
+                    <line
+                      className="nbmlops-axis"
+                      x1={ax(i) - 3}
+                      x2={ax(i)}
+                      y1={ay(t.at)}
+                      y2={ay(t.at)}
+                    />
+                    <text x={ax(i) - 5} y={ay(t.at) + 4} textAnchor="end">
+                      {shortName(t.label, 10)}
+                    </text>
+                  </g>
+                ))}
+              </g>
+            ))}
+          </svg>
+        </div>
       </div>
       <figcaption className="nbmlops-muted">
         <span data-testid="nbmlops-parallel-hovered">
-          {shown ? shown.title : 'Hover a line to see its run; click it to open the run.'}
+          {shown ? describe(shown) : 'Hover a line to see its run; click it to open the run.'}
         </span>
         <br />
         {runs.length} runs over {axes.length} axes; each axis spans its values (not from zero)
@@ -590,6 +674,13 @@ function useAfterPaint(key: unknown): boolean {
     };
   }, [key, ready]);
   return ready;
+}
+
+/** Ask for the comparison of `runIds` as its tab is being opened. */
+export function askCompareEarly(runIds: string[]): void {
+  if (runIds.length) {
+    askEarly('/nbmlops/api/compare', { query: { ids: runIds.join(',') } });
+  }
 }
 
 export function CompareView(props: { runIds: string[]; nav: INav }): JSX.Element {

@@ -6,7 +6,7 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { VisibleContext } from './common';
-import { CompareSection } from './compare';
+import { CompareSection, askCompareEarly } from './compare';
 import { LineageSection, LineageTarget } from './lineage';
 import { ModelVersionTab, ModelsSection } from './models';
 import { DeploymentsSection, DriftSection, JobsSection } from './operations';
@@ -230,6 +230,7 @@ export function registerTabs(): void {
       label: `Compare ${String(args.ids).split(',').length} runs`,
       caption: String(args.ids)
     }),
+    early: args => askCompareEarly(String(args.ids).split(',').filter(Boolean)),
     render: (args, nav) => (
       <CompareSection runIds={String(args.ids).split(',').filter(Boolean)} nav={nav} />
     )
