@@ -15,7 +15,8 @@ import { UPlotChart, seriesColor, themedAxis } from './compare-charts';
 import { Status, formatValue, useLoad } from './common';
 import { apiGet, askEarly } from './request';
 
-/** Metrics whose history is read for the chart (the table lists every metric). */
+/** Metrics whose history is read for the chart (the table lists every metric): the
+ * metric-charts route's (reads.MAX_CHARTED). */
 const MAX_HISTORIES = 24;
 /** How much narrower a run's chart is than its tab (the view's and the card's padding). */
 const CHART_INSET = 40;

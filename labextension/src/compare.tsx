@@ -502,6 +502,7 @@ export function ParallelCoordinates(props: {
           className={'nbmlops-parallel' + (shown ? ' nbmlops-mod-hovering' : '')}
           data-testid="nbmlops-parallel"
           style={{ width, height }}
+          title={shown ? describe(shown) : undefined}
           role="img"
           aria-label={`parallel coordinates of ${runs.length} runs over ${axes
             .map(a => a.key)

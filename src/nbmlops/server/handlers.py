@@ -373,8 +373,8 @@ class MetricSeriesHandler(ApiHandler):
 
 class MetricChartsHandler(ApiHandler):
     operations: ClassVar[dict[str, Operation]] = {"get": Operation(
-        "Every metric of a run (the first 24 by name) as metric-series answers it with "
-        "points: what the run's chart reads as its tab opens, in one request",
+        f"Every metric of a run (the first {reads.MAX_CHARTED} by name) as metric-series "
+        "answers it with points: what the run's chart reads as its tab opens, in one request",
         p.MetricCharts, (Param("points", f"at most this many values per metric, "
                                          f"{MIN_CHART_POINTS}-{MAX_POINTS} (default 1800)",
                                int),))}
