@@ -108,9 +108,11 @@ def _send(client: Client, query: str, body: Any) -> tuple[int, dict[str, str], b
     return answer.status, headers, raw.replace(rid.encode(), b"RID") if rid else raw, rid
 
 
-def _compare(lean: Any, full: Any) -> list[tuple[str, str]]:
+def _compare(lean: Any, full: Any, answered: list[int] | None = None
+             ) -> list[tuple[str, str]]:
     """Every body to both servers: the same status, headers and bytes; the request ids
-    (lean's, full's) of the answered ones, in order."""
+    (lean's, full's) of the answered ones, in order (and into ``answered``, when given, the
+    rows each answered request had)."""
     model = ServedModel("churn", 1, V1, infer(V1, X[FEATURES]), "")
     assert [model.lean(json.loads(json.dumps(body))) is not None for _, body in LEAN] == \
         [True] * len(LEAN)
@@ -127,6 +129,8 @@ def _compare(lean: Any, full: Any) -> list[tuple[str, str]]:
             assert answer["request_id"] == "RID"
             assert answer["ids"] == [f"RID-{i}" for i in range(len(answer["ids"]))]
             pairs.append((got[3], want[3]))
+            if answered is not None:
+                answered.append(len(answer["ids"]))
         else:
             assert not got[3]
             assert "Traceback" not in got[2].decode()
@@ -182,22 +186,22 @@ def test_a_canary_on_the_lean_path_answers_as_the_full_path(
 def test_a_shadow_on_the_lean_path_answers_and_logs_as_the_full_path(
         versions: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for lean, full in _pair(monkeypatch, shadow="candidate"):
-        pairs = _compare(lean, full)
-        rows = sum(len(json.loads(json.dumps(body))) if isinstance(body, list) else 0
-                   for _, body in LEAN)
-        assert rows  # (the shadow scores every answered row; counted off the answer's path)
-        # wait until each shadow has compared at least the lean bodies' rows (so the two
-        # servers' counters cannot agree merely by both still being at zero)
+        answered: list[int] = []
+        pairs = _compare(lean, full, answered)
+        rows = sum(answered)
+        assert rows > LEAN_ROWS  # (the shadow scores every answered row, off the answer's path)
+        # wait until each shadow has compared every answered row: the counters are then
+        # final (equal at some moment while the shadows are still at work says nothing)
 
         def compared(url: str) -> float:
             return sum(float(line.split()[-1]) for line in _counters(url)
                        if line.startswith("nbmlops_rollout_compared_rows_total"))
         deadline = time.monotonic() + 30
-        while ((compared(lean.url) < rows or compared(full.url) < rows
-                or _counters(lean.url) != _counters(full.url))
+        while ((compared(lean.url) < rows or compared(full.url) < rows)
                and time.monotonic() < deadline):
             time.sleep(0.1)
-        assert compared(lean.url) >= rows
+        assert compared(lean.url) == rows
+        assert compared(full.url) == rows
         assert _counters(lean.url) == _counters(full.url)
     _same_log(pairs)
     shadow = nbmlops.predictions("lean")

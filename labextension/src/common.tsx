@@ -24,7 +24,8 @@ export interface ILoad<T> {
  *
  * `initial` gives what to draw before the first answer: an answer held from a moment ago
  * (see request.ts: heldAnswer), so that the view is drawn with its rows at once; `fetch`
- * is called as it mounts all the same, and its answer replaces the held one.
+ * is called all the same, once that first drawing is on screen, and its answer replaces
+ * the held one.
  */
 export function useLoad<T>(
   fetch: () => Promise<T>,
@@ -34,6 +35,7 @@ export function useLoad<T>(
 ): ILoad<T> {
   const [data, setData] = React.useState<T | null>(() => (initial ? initial() : null));
   const [held, setHeld] = React.useState(data !== null);
+  const heldAtFirst = React.useRef(data !== null);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(true);
   const [tick, setTick] = React.useState(0);
@@ -44,23 +46,38 @@ export function useLoad<T>(
   React.useEffect(() => {
     const call = ++latest.current;
     setLoading(true);
-    fetch().then(
-      value => {
-        if (call === latest.current) {
-          setData(value);
-          setHeld(false);
-          setError(null);
-          setLoading(false);
+    const ask = () =>
+      fetch().then(
+        value => {
+          if (call === latest.current) {
+            setData(value);
+            setHeld(false);
+            setError(null);
+            setLoading(false);
+          }
+        },
+        (reason: unknown) => {
+          if (call === latest.current) {
+            setError(reason instanceof Error ? reason.message : String(reason));
+            setHeld(false);
+            setLoading(false);
+          }
         }
-      },
-      (reason: unknown) => {
-        if (call === latest.current) {
-          setError(reason instanceof Error ? reason.message : String(reason));
-          setHeld(false);
-          setLoading(false);
-        }
-      }
-    );
+      );
+    if (call > 1 || !heldAtFirst.current) {
+      void ask();
+      return;
+    }
+    // drawn with a held answer: the refresh is asked for once that is on screen (sending a
+    // request costs the page a few milliseconds it would otherwise spend before the paint)
+    let timer = 0;
+    const frame = requestAnimationFrame(() => {
+      timer = window.setTimeout(() => void ask(), 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      window.clearTimeout(timer);
+    };
   }, [...deps, tick]);
 
   React.useEffect(() => {

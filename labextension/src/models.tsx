@@ -549,17 +549,22 @@ export function ModelVersionTab(props: { model: string; version: number; nav: IN
               <tr>
                 <th>Served by</th>
                 <td data-testid="nbmlops-version-served">
-                  {live.length === 0
-                    ? 'no live deployment'
-                    : live.map(d => (
-                        <a
-                          key={d.name}
-                          className="nbmlops-link"
-                          onClick={() => props.nav.open('deployments', { name: d.name })}
-                        >
-                          {d.name}{' '}
-                        </a>
-                      ))}
+                  {/* not "none" before the deployments have answered */}
+                  {deployments.data === null
+                    ? deployments.error
+                      ? `not known: ${deployments.error}`
+                      : 'looking…'
+                    : live.length === 0
+                      ? 'no live deployment'
+                      : live.map(d => (
+                          <a
+                            key={d.name}
+                            className="nbmlops-link"
+                            onClick={() => props.nav.open('deployments', { name: d.name })}
+                          >
+                            {d.name}{' '}
+                          </a>
+                        ))}
                 </td>
               </tr>
               <tr>

@@ -155,6 +155,9 @@ export function heldAnswer<P extends GetPath>(
  * it comes within two seconds, takes this answer instead of asking again.
  */
 export function askEarly<P extends GetPath>(path: P, options: IGetOptions<P> = {}): void {
+  if (heldAnswer(path, options) !== null) {
+    return; // the view is drawn with the held answer and asks again once that is shown
+  }
   const target = getUrl(path, options);
   const now = performance.now();
   for (const [key, asked] of early) {

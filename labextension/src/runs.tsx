@@ -189,29 +189,37 @@ function ColumnChooser(props: {
         ? props.columns.filter(k => k !== key)
         : props.available.map(k => k.key).filter(k => k === key || props.columns.includes(k))
     );
+  // the list is made when it is opened (not with every first drawing of the table)
+  const [open, setOpen] = React.useState(false);
   return (
-    <details className="nbmlops-chooser" data-testid="nbmlops-column-chooser">
+    <details
+      className="nbmlops-chooser"
+      data-testid="nbmlops-column-chooser"
+      onToggle={e => setOpen(e.currentTarget.open)}
+    >
       <summary className="jp-Button jp-mod-styled">Columns ({props.columns.length})</summary>
-      <div className="nbmlops-chooser-list">
-        {props.available.length === 0 && <div className="nbmlops-muted">No metrics yet.</div>}
-        {props.available.map(k => (
-          <label key={k.key} title={`${k.runs} runs have ${k.key}`}>
-            <input
-              type="checkbox"
-              data-testid="nbmlops-column-option"
-              data-key={k.key}
-              checked={props.columns.includes(k.key)}
-              onChange={() => toggle(k.key)}
-            />
-            {k.key} <span className="nbmlops-muted">{k.runs}</span>
-          </label>
-        ))}
-        {props.chosen && (
-          <button className="jp-Button jp-mod-styled" onClick={() => props.onChoose(null)}>
-            Reset to the experiment's metrics
-          </button>
-        )}
-      </div>
+      {open && (
+        <div className="nbmlops-chooser-list">
+          {props.available.length === 0 && <div className="nbmlops-muted">No metrics yet.</div>}
+          {props.available.map(k => (
+            <label key={k.key} title={`${k.runs} runs have ${k.key}`}>
+              <input
+                type="checkbox"
+                data-testid="nbmlops-column-option"
+                data-key={k.key}
+                checked={props.columns.includes(k.key)}
+                onChange={() => toggle(k.key)}
+              />
+              {k.key} <span className="nbmlops-muted">{k.runs}</span>
+            </label>
+          ))}
+          {props.chosen && (
+            <button className="jp-Button jp-mod-styled" onClick={() => props.onChoose(null)}>
+              Reset to the experiment's metrics
+            </button>
+          )}
+        </div>
+      )}
     </details>
   );
 }
