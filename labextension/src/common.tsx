@@ -16,6 +16,19 @@ export interface ILoad<T> {
   reload: () => void;
 }
 
+/** Call `then` once the next frame has been painted (the frame's callback runs before the
+ * paint, a timer set there after it); the function returned cancels it. */
+export function afterPaint(then: () => void): () => void {
+  let timer = 0;
+  const frame = requestAnimationFrame(() => {
+    timer = window.setTimeout(then, 0);
+  });
+  return () => {
+    cancelAnimationFrame(frame);
+    window.clearTimeout(timer);
+  };
+}
+
 /**
  * Call `fetch` when `deps` change (and every `pollMs` milliseconds when given), keeping the
  * last good answer on screen while a refresh is under way. Answers to superseded requests
@@ -35,7 +48,6 @@ export function useLoad<T>(
 ): ILoad<T> {
   const [data, setData] = React.useState<T | null>(() => (initial ? initial() : null));
   const [held, setHeld] = React.useState(data !== null);
-  const heldAtFirst = React.useRef(data !== null);
   const [error, setError] = React.useState<string | null>(null);
   const [loading, setLoading] = React.useState(true);
   const [tick, setTick] = React.useState(0);
@@ -64,20 +76,13 @@ export function useLoad<T>(
           }
         }
       );
-    if (call > 1 || !heldAtFirst.current) {
+    if (call > 1 || !held) {
       void ask();
       return;
     }
     // drawn with a held answer: the refresh is asked for once that is on screen (sending a
     // request costs the page a few milliseconds it would otherwise spend before the paint)
-    let timer = 0;
-    const frame = requestAnimationFrame(() => {
-      timer = window.setTimeout(() => void ask(), 0);
-    });
-    return () => {
-      cancelAnimationFrame(frame);
-      window.clearTimeout(timer);
-    };
+    return afterPaint(() => void ask());
   }, [...deps, tick]);
 
   React.useEffect(() => {

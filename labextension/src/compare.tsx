@@ -15,7 +15,7 @@ import {
   useThemeKey,
   valueAxis
 } from './compare-charts';
-import { ErrorMessage, Status, formatValue, shortName, useLoad } from './common';
+import { ErrorMessage, Status, afterPaint, formatValue, shortName, useLoad } from './common';
 import type { INav } from './panel';
 import { Schemas, apiGet, askEarly } from './request';
 
@@ -664,15 +664,7 @@ function useAfterPaint(key: unknown): boolean {
     if (ready || key === undefined || key === null) {
       return;
     }
-    let timer = 0;
-    // the frame runs before the paint; the timer after it
-    const frame = requestAnimationFrame(() => {
-      timer = window.setTimeout(() => setReady(true), 0);
-    });
-    return () => {
-      cancelAnimationFrame(frame);
-      clearTimeout(timer);
-    };
+    return afterPaint(() => setReady(true));
   }, [key, ready]);
   return ready;
 }
